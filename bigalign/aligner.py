@@ -1,0 +1,114 @@
+"""``align``: the public entry point.
+
+Without a blocking, the alignment is computed in memory: the global alignment
+matrix of the two sets, chunk by chunk over the alignset so that memory stays
+bounded. With a blocking, or with dask DataFrames as input, the alignment runs
+as a Dask graph (:mod:`bigalign.pipeline`) on a distributed client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .matching import LINK_COLUMNS, best_match_per_item, links_under_threshold, one_to_one, sort_links
+from .records import as_records
+from .treatments import Treatment, global_alignment_matrix, make_treatments
+
+__all__ = ["align", "align_in_memory"]
+
+# Cells of the global alignment matrix computed at once in memory.
+_CHUNK_CELLS = 8_000_000
+
+
+def _check_threshold(threshold: Any) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or np.isnan(threshold):
+        raise ValueError(f"'threshold' must be a number, got {threshold!r}")
+    return float(threshold)
+
+
+def align_in_memory(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: list[Treatment],
+                    threshold: float, uniq: bool = True, one_to_one_links: bool = False,
+                    dedupe: bool = False) -> pd.DataFrame:
+    """Brute-force alignment of two record frames (first column: identifier)."""
+    encoded_a = [t.encode(alignset) for t in treatments]
+    encoded_b = encoded_a if dedupe else [t.encode(targetset) for t in treatments]
+    align_ids = alignset.iloc[:, 0].to_numpy()
+    target_ids = targetset.iloc[:, 0].to_numpy()
+    rows = max(1, _CHUNK_CELLS // max(1, len(targetset)))
+    parts = []
+    for start in range(0, len(alignset), rows):
+        chunk = [e.iloc[start:start + rows] for e in encoded_a]
+        matrix = global_alignment_matrix(treatments, chunk, encoded_b)
+        i, j, d = links_under_threshold(matrix, threshold)
+        if dedupe:  # each unordered pair once (smaller id first), never a record with itself
+            keep = align_ids[i + start] < target_ids[j]
+            i, j, d = i[keep], j[keep], d[keep]
+        parts.append(pd.DataFrame({"align_id": align_ids[i + start], "target_id": target_ids[j], "distance": d}))
+    links = pd.concat(parts, ignore_index=True)[LINK_COLUMNS]
+    if one_to_one_links:
+        return one_to_one(links)
+    return best_match_per_item(links) if uniq else sort_links(links)
+
+
+def align(alignset: Any, targetset: Any, treatments: Any, threshold: float, uniq: bool = True,
+          id_column: Hashable | None = None, *, blocking: Any = None, one_to_one: bool = False,
+          client: Any = None, npartitions: int | None = None) -> pd.DataFrame:
+    """Align ``alignset`` on ``targetset``.
+
+    Parameters
+    ----------
+    alignset, targetset : pandas.DataFrame, dask DataFrame or nested lists
+        Records: an identifier (the first column, or ``id_column``) and
+        attributes. Pass the same object twice (with ``uniq=False``) to
+        deduplicate one set: each unordered pair under the threshold is then
+        returned once, smaller id first, and no record with itself.
+    treatments : mapping or list
+        Nazca's dict form ``{attribute: {"metric": ..., ...}}``, or a list of
+        :class:`~bigalign.treatments.Treatment`.
+    threshold : float
+        Pairs whose global distance is at most ``threshold`` are links.
+    uniq : bool
+        Keep only the best target of each align item (ties: smallest target
+        id); otherwise every pair under the threshold.
+    id_column : label, optional
+        The identifier column of frames, when not the first.
+    blocking : Blocking, optional
+        Without one, every pair is compared in memory. With one, the
+        alignment runs on Dask (see :func:`bigalign.pipeline.align_distributed`).
+    one_to_one : bool
+        No target used twice (greedy on distance); implies ``uniq``.
+    client : distributed.Client, str, optional
+        For the Dask path: a client, a scheduler address, or a scheduler file;
+        by default ``Client()`` semantics (``DASK_SCHEDULER_ADDRESS``, else a
+        ``LocalCluster``).
+    npartitions : int, optional
+        For the Dask path: partitions of each set read from memory.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``align_id``, ``target_id``, ``distance``, sorted by align id,
+        distance and target id.
+    """
+    threshold = _check_threshold(threshold)
+    treatment_list = make_treatments(treatments)
+    dedupe = alignset is targetset
+    if dedupe and (uniq or one_to_one):
+        raise ValueError("deduplicating one set returns every pair under the threshold: pass uniq=False")
+    if blocking is not None or _is_dask(alignset) or _is_dask(targetset):
+        from .pipeline import align_distributed
+
+        return align_distributed(alignset, targetset, treatment_list, threshold, uniq=uniq, blocking=blocking,
+                                 id_column=id_column, one_to_one=one_to_one, client=client,
+                                 npartitions=npartitions, dedupe=dedupe)
+    a = as_records(alignset, id_column, "alignset")
+    b = a if dedupe else as_records(targetset, id_column, "targetset")
+    return align_in_memory(a, b, treatment_list, threshold, uniq=uniq, one_to_one_links=one_to_one, dedupe=dedupe)
+
+
+def _is_dask(obj: Any) -> bool:
+    return type(obj).__module__.startswith("dask")

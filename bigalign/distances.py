@@ -1,0 +1,767 @@
+"""Metrics: distances between attribute values, in two forms.
+
+* ``cdist(a, b)`` — the dense ``(len(a), len(b))`` matrix of a block;
+* ``cpdist(a, b)`` — the distances of aligned pairs ``(a[k], b[k])``.
+
+Both forms run the same element-wise arithmetic, so a pair gets bit-for-bit
+the same distance whichever form scores it (the distributed pipeline relies on
+this for results that do not depend on how records are partitioned).
+
+Each metric first *encodes* a column once (parses dates, computes Soundex
+codes, checks coordinates) into a small frame; the kernels read encoded
+frames. String metrics run on rapidfuzz's compiled kernels.
+
+Missing values (None, NaN, empty strings) are at distance ``missing`` from
+every value, another missing value included. Its default is the metric's
+maximum: 1 for normalized or bounded metrics, infinity for raw unbounded ones
+(a raw Levenshtein count or a distance in days cannot be confirmed against an
+unknown value).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from rapidfuzz import process
+from rapidfuzz.distance import DamerauLevenshtein, Indel, JaroWinkler, Levenshtein
+
+from .normalize import map_distinct
+
+__all__ = ["InvalidValueError", "Metric", "METRICS", "cdist", "cpdist", "make_metric"]
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+class InvalidValueError(ValueError):
+    """A value that a metric cannot read (an unparsable date, a latitude of 95).
+
+    ``row`` is the position of the value in the column it came from.
+    """
+
+    def __init__(self, metric: str, row: int, value: Any, reason: str):
+        self.metric, self.row, self.value, self.reason = metric, row, value, reason
+        super().__init__(f"row {row}: {metric}: {reason}: {value!r}")
+
+
+def _is_missing_scalar(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _first_invalid(metric: str, invalid: np.ndarray, values: pd.Series | pd.DataFrame, reason: str) -> None:
+    if invalid.any():
+        row = int(np.flatnonzero(invalid)[0])
+        value = values.iloc[row]
+        value = tuple(value) if isinstance(value, pd.Series) else value
+        raise InvalidValueError(metric, row, value, reason)
+
+
+class Metric:
+    """Base class of metrics.
+
+    Subclasses set ``name``, ``bounded`` (distances already in [0, 1]) and
+    implement :meth:`encode`, :meth:`_cdist` and :meth:`_cpdist`.
+
+    Parameters
+    ----------
+    missing : float, optional
+        The distance of a pair where either value is missing.
+    """
+
+    name = "metric"
+    bounded = False
+
+    def __init__(self, missing: float | None = None):
+        self.missing = None if missing is None else float(missing)
+
+    # -- encoding -----------------------------------------------------------
+    def encode(self, values: pd.Series | pd.DataFrame) -> pd.DataFrame:
+        """Encode a column once; raise :class:`InvalidValueError` on bad values."""
+        raise NotImplementedError
+
+    def invalid(self, values: pd.Series | pd.DataFrame) -> np.ndarray:
+        """Boolean mask of present values this metric cannot read."""
+        return np.zeros(len(values), dtype=bool)
+
+    def is_missing(self, encoded: pd.DataFrame) -> np.ndarray:
+        return encoded.isna().any(axis=1).to_numpy()
+
+    # -- distances ----------------------------------------------------------
+    def missing_distance(self, normalized: bool) -> float:
+        if self.missing is not None:
+            return self.missing
+        return 1.0 if (normalized or self.bounded) else math.inf
+
+    def cdist(self, a: pd.DataFrame, b: pd.DataFrame, normalized: bool = False) -> np.ndarray:
+        """Dense distance matrix between encoded frames ``a`` and ``b``."""
+        out = np.asarray(self._cdist(a, b, normalized), dtype=np.float64)
+        ma, mb = self.is_missing(a), self.is_missing(b)
+        if ma.any() or mb.any():
+            out[ma, :] = self.missing_distance(normalized)
+            out[:, mb] = self.missing_distance(normalized)
+        return out
+
+    def cpdist(self, a: pd.DataFrame, b: pd.DataFrame, normalized: bool = False) -> np.ndarray:
+        """Distances of the aligned pairs ``(a.iloc[k], b.iloc[k])``."""
+        if len(a) != len(b):
+            raise ValueError(f"cpdist needs aligned inputs, got {len(a)} and {len(b)} values")
+        out = np.asarray(self._cpdist(a, b, normalized), dtype=np.float64)
+        missing = self.is_missing(a) | self.is_missing(b)
+        out[missing] = self.missing_distance(normalized)
+        return out
+
+    def _cdist(self, a: pd.DataFrame, b: pd.DataFrame, normalized: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def _cpdist(self, a: pd.DataFrame, b: pd.DataFrame, normalized: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({params})"
+
+
+# ---------------------------------------------------------------------------
+# Strings
+# ---------------------------------------------------------------------------
+def _as_text(value: Any) -> Any:
+    if _is_missing_scalar(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        value = " ".join(str(v) for v in value)
+    text = str(value)
+    return text if text.strip() else None
+
+
+class StringMetric(Metric):
+    """Metrics over text; encoded as one object column ``v``."""
+
+    def encode(self, values: pd.Series | pd.DataFrame) -> pd.DataFrame:
+        if isinstance(values, pd.DataFrame):
+            raise ValueError(f"{self.name} compares one column, not {list(values.columns)}")
+        return pd.DataFrame({"v": map_distinct(values, _as_text)}, index=values.index)
+
+    @staticmethod
+    def _strings(encoded: pd.DataFrame) -> list[str]:
+        return [v if isinstance(v, str) else "" for v in encoded["v"].tolist()]
+
+
+class RapidfuzzMetric(StringMetric):
+    """A string metric that is one rapidfuzz scorer."""
+
+    # Staticmethods: rapidfuzz's scorers would otherwise bind as methods.
+    scorer: Any = None
+    normalized_scorer: Any = None
+
+    def _scorer(self, normalized: bool) -> tuple[Any, Any]:
+        if normalized or self.bounded:
+            return self.normalized_scorer, np.float32
+        return self.scorer, np.int32
+
+    def _cdist(self, a, b, normalized):
+        scorer, dtype = self._scorer(normalized)
+        return process.cdist(self._strings(a), self._strings(b), scorer=scorer, dtype=dtype, workers=1)
+
+    def _cpdist(self, a, b, normalized):
+        scorer, dtype = self._scorer(normalized)
+        return process.cpdist(self._strings(a), self._strings(b), scorer=scorer, dtype=dtype, workers=1)
+
+
+class CharLevenshtein(RapidfuzzMetric):
+    """Character edit distance (normalized: divided by the longer length)."""
+
+    name = "char_levenshtein"
+    scorer, normalized_scorer = staticmethod(Levenshtein.distance), staticmethod(Levenshtein.normalized_distance)
+
+
+class DamerauLevenshteinMetric(RapidfuzzMetric):
+    """Damerau–Levenshtein (unrestricted transpositions)."""
+
+    name = "damerau_levenshtein"
+    scorer = staticmethod(DamerauLevenshtein.distance)
+    normalized_scorer = staticmethod(DamerauLevenshtein.normalized_distance)
+
+
+class JaroWinklerMetric(RapidfuzzMetric):
+    """1 − Jaro–Winkler similarity."""
+
+    name = "jaro_winkler"
+    bounded = True
+    normalized_scorer = staticmethod(JaroWinkler.normalized_distance)
+
+
+class DifflibMetric(RapidfuzzMetric):
+    """1 − ratio, where ratio = 2·LCS / (len a + len b).
+
+    This is the optimal form of :class:`difflib.SequenceMatcher`'s ratio:
+    difflib finds its matching blocks greedily, so its ratio is at most this
+    one and equal whenever its greedy blocks form a longest common
+    subsequence.
+    """
+
+    name = "difflib"
+    bounded = True
+    normalized_scorer = staticmethod(Indel.normalized_distance)
+
+
+class NazcaLevenshtein(StringMetric):
+    """Nazca's Levenshtein: word order does not matter for multi-word values.
+
+    Values are split on whitespace; the token × token edit-distance matrix is
+    built, the shorter token list padded with ``""``, and the distance is the
+    largest of the row minima and column minima. For single words this is the
+    plain edit distance. Normalized: divided by the longer value's length.
+    """
+
+    name = "levenshtein"
+    # Token pairs computed at once; bounds the memory of one dense block.
+    max_token_pairs = 4_000_000
+
+    @staticmethod
+    def _tokens(strings: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        tokens: list[str] = []
+        counts = np.empty(len(strings), dtype=np.int64)
+        for i, s in enumerate(strings):
+            words = s.split() or [""]
+            tokens.extend(words)
+            counts[i] = len(words)
+        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int32, count=len(tokens))
+        return tokens, counts, lengths
+
+    def _normalize(self, raw: np.ndarray, la: np.ndarray, lb: np.ndarray) -> np.ndarray:
+        longest = np.maximum(la, lb).astype(np.float32)
+        out = raw.astype(np.float32)
+        np.divide(out, longest, out=out, where=longest > 0)
+        return out
+
+    def _cdist(self, a, b, normalized):
+        sa, sb = self._strings(a), self._strings(b)
+        out = np.empty((len(sa), len(sb)), dtype=np.float32)
+        tb, kb, lenb = self._tokens(sb)
+        rows = max(1, self.max_token_pairs // max(1, len(tb)))
+        for start in range(0, len(sa), rows):
+            chunk = sa[start:start + rows]
+            ta, ka, lena = self._tokens(chunk)
+            raw = _token_max_min(ta, ka, lena, tb, kb, lenb)
+            if normalized:
+                la = np.fromiter(map(len, chunk), np.int32, len(chunk))[:, None]
+                lb = np.fromiter(map(len, sb), np.int32, len(sb))[None, :]
+                raw = self._normalize(raw, la, lb)
+            out[start:start + rows] = raw
+        return out
+
+    def _cpdist(self, a, b, normalized):
+        sa, sb = self._strings(a), self._strings(b)
+        ta, ka, lena = self._tokens(sa)
+        tb, kb, lenb = self._tokens(sb)
+        n = len(sa)
+        starts_a = np.cumsum(ka) - ka
+        starts_b = np.cumsum(kb) - kb
+        # Every (token of a_k) × (token of b_k) combination, pair by pair.
+        cells = ka * kb
+        pair = np.repeat(np.arange(n), cells)
+        within = np.arange(cells.sum()) - np.repeat(np.cumsum(cells) - cells, cells)
+        ia = starts_a[pair] + within // kb[pair]
+        ib = starts_b[pair] + within % kb[pair]
+        ta_arr, tb_arr = np.asarray(ta, dtype=object), np.asarray(tb, dtype=object)
+        d = process.cpdist(list(ta_arr[ia]), list(tb_arr[ib]), scorer=Levenshtein.distance,
+                           dtype=np.int32, workers=1)
+        d = d.astype(np.int64)
+        # Row minima: for each token of a_k, the min over b_k's tokens.
+        row_key = ia  # one row per (pair, token of a); rows of a pair are contiguous
+        row_starts = np.flatnonzero(np.r_[True, row_key[1:] != row_key[:-1]])
+        row_min = np.minimum.reduceat(d, row_starts)
+        row_pair = pair[row_starts]
+        row_len = lena[ia[row_starts]]
+        # Column minima: order cells by (pair, token of b).
+        order = np.lexsort((ib, pair))
+        col_key = ib[order]
+        col_starts = np.flatnonzero(np.r_[True, col_key[1:] != col_key[:-1]])
+        col_min = np.minimum.reduceat(d[order], col_starts)
+        col_pair = pair[order][col_starts]
+        col_len = lenb[col_key[col_starts]]
+        # Padding: a shorter list gets "" tokens; "" is at distance len(t) of t.
+        a_short, b_short = ka < kb, kb < ka
+        row_min = np.where(b_short[row_pair], np.minimum(row_min, row_len), row_min)
+        col_min = np.where(a_short[col_pair], np.minimum(col_min, col_len), col_min)
+        raw = np.zeros(n, dtype=np.int64)
+        np.maximum.at(raw, row_pair, row_min)
+        np.maximum.at(raw, col_pair, col_min)
+        min_len_a = np.minimum.reduceat(lena, starts_a) if n else lena
+        min_len_b = np.minimum.reduceat(lenb, starts_b) if n else lenb
+        raw = np.where(a_short, np.maximum(raw, min_len_b), raw)
+        raw = np.where(b_short, np.maximum(raw, min_len_a), raw)
+        if normalized:
+            la = np.fromiter(map(len, sa), np.int32, n)
+            lb = np.fromiter(map(len, sb), np.int32, n)
+            return self._normalize(raw, la, lb)
+        return raw.astype(np.float32)
+
+
+def _token_max_min(ta, ka, lena, tb, kb, lenb) -> np.ndarray:
+    """Nazca's max of row and column minima for every pair of two lists."""
+    ua, inva = np.unique(np.asarray(ta, dtype=object), return_inverse=True)
+    ub, invb = np.unique(np.asarray(tb, dtype=object), return_inverse=True)
+    unique_d = process.cdist(list(ua), list(ub), scorer=Levenshtein.distance, dtype=np.int32, workers=1)
+    d = unique_d[inva][:, invb]
+    starts_a = np.cumsum(ka) - ka
+    starts_b = np.cumsum(kb) - kb
+    # min over the tokens of each b, for every token of a: (tokens_a, n_b)
+    per_b = np.minimum.reduceat(d, starts_b, axis=1)
+    # min over the tokens of each a, for every token of b: (n_a, tokens_b)
+    per_a = np.minimum.reduceat(d, starts_a, axis=0)
+    rows = np.maximum.reduceat(per_b, starts_a, axis=0)
+    rows_padded_b = np.maximum.reduceat(np.minimum(per_b, lena[:, None]), starts_a, axis=0)
+    cols = np.maximum.reduceat(per_a, starts_b, axis=1)
+    cols_padded_a = np.maximum.reduceat(np.minimum(per_a, lenb[None, :]), starts_b, axis=1)
+    min_len_a = np.minimum.reduceat(lena, starts_a)[:, None]
+    min_len_b = np.minimum.reduceat(lenb, starts_b)[None, :]
+    a_short = ka[:, None] < kb[None, :]
+    b_short = ka[:, None] > kb[None, :]
+    # a padded: its "" rows have minimum len(shortest token of b); b's columns
+    # may reach "" at cost len(token). Symmetrically when b is padded.
+    row_part = np.where(b_short, rows_padded_b, np.where(a_short, np.maximum(rows, min_len_b), rows))
+    col_part = np.where(a_short, cols_padded_a, np.where(b_short, np.maximum(cols, min_len_a), cols))
+    return np.maximum(row_part, col_part)
+
+
+class ExactMetric(StringMetric):
+    """0 when the values are equal, 1 otherwise."""
+
+    name = "exact"
+    bounded = True
+
+    @staticmethod
+    def _codes(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        codes, _ = pd.factorize(pd.concat([a["v"], b["v"]], ignore_index=True))
+        return codes[: len(a)], codes[len(a):]
+
+    def _cdist(self, a, b, normalized):
+        ca, cb = self._codes(a, b)
+        return (ca[:, None] != cb[None, :]).astype(np.float32)
+
+    def _cpdist(self, a, b, normalized):
+        ca, cb = self._codes(a, b)
+        return (ca != cb).astype(np.float32)
+
+
+_SOUNDEX_CODES = {
+    "english": {**dict.fromkeys("BFPV", "1"), **dict.fromkeys("CGJKQSXZ", "2"), **dict.fromkeys("DT", "3"),
+                "L": "4", **dict.fromkeys("MN", "5"), "R": "6"},
+    "french": {**dict.fromkeys("BP", "1"), **dict.fromkeys("CKQ", "2"), **dict.fromkeys("DT", "3"),
+               "L": "4", **dict.fromkeys("MN", "5"), "R": "6", **dict.fromkeys("GJ", "7"),
+               **dict.fromkeys("XZS", "8"), **dict.fromkeys("FV", "9")},
+}
+_NOT_LETTERS = re.compile(r"[^A-Z]")
+
+
+def soundex_code(word: str, language: str = "english") -> str:
+    """The four-character Soundex code of one word ("" if it has no letter).
+
+    Accents are stripped first; hyphens, apostrophes, digits and other
+    non-letters are ignored. Vowels separate equal codes; H and W do not.
+    """
+    from .normalize import _strip_accents
+
+    letters = _NOT_LETTERS.sub("", _strip_accents(word).upper())
+    if not letters:
+        return ""
+    table = _SOUNDEX_CODES[language]
+    code = [letters[0]]
+    previous = table.get(letters[0], "")
+    for letter in letters[1:]:
+        digit = table.get(letter, "")
+        if digit and digit != previous:
+            code.append(digit)
+        if letter not in "HW":
+            previous = digit
+    return ("".join(code) + "000")[:4]
+
+
+class SoundexMetric(ExactMetric):
+    """0 when the Soundex codes of the words are equal, 1 otherwise.
+
+    Multi-word values compare the sequence of their words' codes.
+    """
+
+    name = "soundex"
+
+    def __init__(self, language: str = "english", missing: float | None = None):
+        super().__init__(missing)
+        if language not in _SOUNDEX_CODES:
+            raise ValueError(f"soundex: unknown language {language!r}; expected one of {sorted(_SOUNDEX_CODES)}")
+        self.language = language
+
+    def _code(self, value: Any) -> Any:
+        text = _as_text(value)
+        if text is None:
+            return None
+        codes = [c for c in (soundex_code(w, self.language) for w in text.split()) if c]
+        return " ".join(codes) or None
+
+    def encode(self, values):
+        if isinstance(values, pd.DataFrame):
+            raise ValueError(f"{self.name} compares one column, not {list(values.columns)}")
+        return pd.DataFrame({"v": map_distinct(values, self._code)}, index=values.index)
+
+
+class JaccardMetric(StringMetric):
+    """1 − |A ∩ B| / |A ∪ B| on the sets of whitespace-separated tokens."""
+
+    name = "jaccard"
+    bounded = True
+
+    @staticmethod
+    def _token_matrices(a: pd.DataFrame, b: pd.DataFrame) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        texts = StringMetric._strings(a) + StringMetric._strings(b)
+        token_sets = [sorted(set(t.split())) for t in texts]
+        counts = np.fromiter(map(len, token_sets), np.int64, len(token_sets))
+        codes, vocab = pd.factorize(pd.Series([w for s in token_sets for w in s], dtype=object))
+        indptr = np.r_[0, np.cumsum(counts)]
+        m = sp.csr_matrix((np.ones(len(codes), np.int32), codes, indptr), shape=(len(texts), max(1, len(vocab))))
+        return m[: len(a)], m[len(a):]
+
+    def _cdist(self, a, b, normalized):
+        ma, mb = self._token_matrices(a, b)
+        inter = (ma @ mb.T).toarray().astype(np.float64)
+        union = np.asarray(ma.sum(1), np.float64) + np.asarray(mb.sum(1), np.float64).T - inter
+        return _jaccard_distance(inter, union)
+
+    def _cpdist(self, a, b, normalized):
+        ma, mb = self._token_matrices(a, b)
+        inter = np.asarray(ma.multiply(mb).sum(1), np.float64).ravel()
+        union = np.asarray(ma.sum(1), np.float64).ravel() + np.asarray(mb.sum(1), np.float64).ravel() - inter
+        return _jaccard_distance(inter, union)
+
+
+def _jaccard_distance(inter: np.ndarray, union: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(inter)
+    np.divide(inter, union, out=out, where=union > 0)
+    return 1.0 - out
+
+
+# ---------------------------------------------------------------------------
+# Numbers: dates, coordinates, vectors
+# ---------------------------------------------------------------------------
+class ScaledMetric(Metric):
+    """Unbounded metrics; normalized means ``min(raw / scale, 1)``."""
+
+    def __init__(self, scale: float | None = None, missing: float | None = None):
+        super().__init__(missing)
+        if scale is not None and not (isinstance(scale, (int, float)) and scale > 0):
+            raise ValueError(f"{self.name}: 'scale' must be a positive number, got {scale!r}")
+        self.scale = None if scale is None else float(scale)
+
+    def _scaled(self, raw: np.ndarray, normalized: bool) -> np.ndarray:
+        if not normalized:
+            return raw
+        if self.scale is None:
+            raise ValueError(
+                f"{self.name}: normalized distances need 'scale', the raw distance that maps to 1"
+            )
+        return np.minimum(raw / self.scale, 1.0)
+
+    def _cdist(self, a, b, normalized):
+        return self._scaled(self._raw(a.to_numpy()[:, None, :], b.to_numpy()[None, :, :]), normalized)
+
+    def _cpdist(self, a, b, normalized):
+        return self._scaled(self._raw(a.to_numpy(), b.to_numpy()), normalized)
+
+    def _raw(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+_FRENCH_MONTHS = ["janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout",
+                  "septembre", "octobre", "novembre", "decembre"]
+_MONTHS = {}
+for _number, (_fr, _en) in enumerate(zip(_FRENCH_MONTHS, calendar.month_name[1:]), start=1):
+    for _name in (_fr, _en.lower()):
+        _MONTHS[_name] = _number
+        _MONTHS[_name[:3]] = _number
+    _MONTHS[_fr[:4]] = _number  # "janv", "sept", "fevr", "juil"
+_MONTHS["fev"] = 2
+_MONTHS["juil"] = 7
+_NUMERIC_DATE = re.compile(r"^(\d{1,4})[-/. ](\d{1,2})[-/. ](\d{1,4})(?:[ T].*)?$")
+_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_WORD_DATE = re.compile(r"^(?:(\d{1,2})(?:er)? )?([a-z]+)\.? (\d{4})$")
+_WORD_DATE_US = re.compile(r"^([a-z]+)\.? (\d{1,2}),? (\d{4})$")
+
+
+def parse_date(value: Any, dayfirst: bool = True) -> dt.date | None:
+    """Parse one date; ``None`` when missing; ``ValueError`` when unreadable.
+
+    Accepts ``14-08-1991``, ``14/08/1991``, ``14.08.1991`` (day first unless
+    ``dayfirst=False``), ISO ``1991-08-14`` (with or without a time),
+    ``19910814``, ``14 août 1991``, ``1er mai 1991``, ``August 14, 1991``,
+    ``mai 1991`` (the first of the month), and date or datetime objects.
+    Years have four digits: two-digit years are ambiguous and rejected.
+    """
+    if _is_missing_scalar(value):
+        return None
+    if isinstance(value, (dt.datetime, pd.Timestamp)):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value).date()
+    text = str(value).strip()
+    if m := _NUMERIC_DATE.match(text):
+        x, y, z = m.groups()
+        if len(x) == 4:
+            year, month, day = int(x), int(y), int(z)
+        elif len(z) == 4:
+            day, month = (int(x), int(y)) if dayfirst else (int(y), int(x))
+            year = int(z)
+        else:
+            raise ValueError("ambiguous or incomplete date (years need four digits)")
+        return dt.date(year, month, day)
+    if m := _COMPACT_DATE.match(text):
+        return dt.date(*map(int, m.groups()))
+    from .normalize import _strip_accents
+
+    words = _strip_accents(text).lower().replace(",", " ").split()
+    text = " ".join(words)
+    if m := _WORD_DATE.match(text):
+        day, month, year = m.groups()
+        if month in _MONTHS:
+            return dt.date(int(year), _MONTHS[month], int(day or 1))
+    if m := _WORD_DATE_US.match(text):
+        month, day, year = m.groups()
+        if month in _MONTHS:
+            return dt.date(int(year), _MONTHS[month], int(day))
+    raise ValueError("not a date")
+
+
+class TemporalMetric(ScaledMetric):
+    """Absolute difference between dates, in days, months or years.
+
+    Months and years count calendar boundaries: 31 Jan → 1 Feb is one month.
+    Each distinct value is parsed once per column (see :func:`parse_date`).
+    """
+
+    name = "temporal"
+    _GRANULARITIES = ("days", "months", "years")
+
+    def __init__(self, granularity: str = "days", dayfirst: bool = True, scale: float | None = None,
+                 missing: float | None = None):
+        super().__init__(scale, missing)
+        if granularity not in self._GRANULARITIES:
+            raise ValueError(f"temporal: 'granularity' must be one of {self._GRANULARITIES}, got {granularity!r}")
+        self.granularity = granularity
+        self.dayfirst = bool(dayfirst)
+
+    def _number(self, value: Any) -> float:
+        try:
+            date = parse_date(value, self.dayfirst)
+        except (ValueError, OverflowError):
+            return -math.inf  # marks an unreadable date; never a real ordinal
+        if date is None:
+            return math.nan
+        if self.granularity == "days":
+            return float(date.toordinal())
+        if self.granularity == "months":
+            return float(date.year * 12 + date.month - 1)
+        return float(date.year)
+
+    def _numbers(self, values: pd.Series) -> np.ndarray:
+        if isinstance(values, pd.DataFrame):
+            raise ValueError(f"temporal compares one column, not {list(values.columns)}")
+        return map_distinct(values, self._number).to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def invalid(self, values):
+        return np.isneginf(self._numbers(values))
+
+    def encode(self, values):
+        numbers = self._numbers(values)
+        _first_invalid(self.name, np.isneginf(numbers), values, "unparsable date")
+        return pd.DataFrame({"t": numbers}, index=values.index)
+
+    def _raw(self, a, b):
+        return np.abs(a[..., 0] - b[..., 0])
+
+
+def _coordinates(values: pd.Series | pd.DataFrame, width: int | None, name: str) -> pd.DataFrame:
+    """Coordinates as a float frame, from a frame or a Series of tuples."""
+    if isinstance(values, pd.DataFrame):
+        frame = values.apply(pd.to_numeric, errors="coerce").astype(np.float64)
+        frame.columns = range(frame.shape[1])
+    else:
+        def to_tuple(v: Any) -> tuple:
+            if isinstance(v, (list, tuple, np.ndarray)):
+                return tuple(float(x) if not _is_missing_scalar(x) else math.nan for x in v)
+            return (math.nan,) if _is_missing_scalar(v) else (float(v),)
+
+        rows = [to_tuple(v) for v in values.tolist()]
+        widths = {len(r) for r in rows}
+        if len(widths) > 1:
+            raise ValueError(f"{name}: values have different numbers of coordinates: {sorted(widths)}")
+        frame = pd.DataFrame(rows, index=values.index, dtype=np.float64)
+    if width is not None and frame.shape[1] != width:
+        raise ValueError(f"{name}: expected {width} coordinates per value, got {frame.shape[1]}")
+    # A partly missing point is missing.
+    frame[frame.isna().any(axis=1)] = np.nan
+    return frame
+
+
+class GeographicalMetric(ScaledMetric):
+    """Great-circle (haversine) distance between (latitude, longitude) in degrees.
+
+    Exact across the antimeridian and at the poles: only the sines of the
+    half-differences enter the formula.
+    """
+
+    name = "geographical"
+
+    def __init__(self, units: str = "m", scale: float | None = None, missing: float | None = None):
+        super().__init__(scale, missing)
+        if units not in ("m", "km"):
+            raise ValueError(f"geographical: 'units' must be 'm' or 'km', got {units!r}")
+        self.units = units
+
+    def invalid(self, values):
+        try:
+            frame = _coordinates(values, 2, self.name)
+        except (TypeError, ValueError):
+            return np.ones(len(values), dtype=bool)
+        lat, lon = frame[0].to_numpy(), frame[1].to_numpy()
+        return (np.abs(lat) > 90) | (np.abs(lon) > 180)
+
+    def encode(self, values):
+        frame = _coordinates(values, 2, self.name)
+        lat, lon = frame[0].to_numpy(), frame[1].to_numpy()
+        _first_invalid(self.name, np.abs(lat) > 90, values, "latitude out of [-90, 90]")
+        _first_invalid(self.name, np.abs(lon) > 180, values, "longitude out of [-180, 180]")
+        return pd.DataFrame({"lat": lat, "lon": lon}, index=values.index)
+
+    def _raw(self, a, b):
+        lat1, lon1 = np.radians(a[..., 0]), np.radians(a[..., 1])
+        lat2, lon2 = np.radians(b[..., 0]), np.radians(b[..., 1])
+        h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+        radius = EARTH_RADIUS_KM * (1000.0 if self.units == "m" else 1.0)
+        return 2 * radius * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+class EuclideanMetric(ScaledMetric):
+    """Euclidean distance between numbers or tuples of numbers."""
+
+    name = "euclidean"
+
+    def invalid(self, values):
+        try:
+            _coordinates(values, None, self.name)
+        except (TypeError, ValueError):
+            return np.ones(len(values), dtype=bool)
+        return np.zeros(len(values), dtype=bool)
+
+    def encode(self, values):
+        frame = _coordinates(values, None, self.name)
+        frame.columns = [f"x{i}" for i in range(frame.shape[1])]
+        return frame
+
+    def _raw(self, a, b):
+        total = np.zeros(np.broadcast_shapes(a.shape, b.shape)[:-1])
+        for k in range(a.shape[-1]):  # the same summation order in both forms
+            total += (a[..., k] - b[..., k]) ** 2
+        return np.sqrt(total)
+
+
+class CallableMetric(Metric):
+    """A user function ``f(a, b) -> float`` on two values (a Python loop: slow).
+
+    Give it ``bounded=True`` if it returns distances in [0, 1].
+    """
+
+    def __init__(self, func: Callable[[Any, Any], float], bounded: bool = False, missing: float | None = None):
+        super().__init__(missing)
+        self.func = func
+        self.bounded = bool(bounded)
+        self.name = getattr(func, "__name__", "callable")
+
+    def encode(self, values):
+        if isinstance(values, pd.DataFrame):
+            values = pd.Series(list(values.itertuples(index=False, name=None)), index=values.index)
+        return pd.DataFrame({"v": values.astype(object)}, index=values.index)
+
+    def is_missing(self, encoded):
+        return encoded["v"].map(_is_missing_scalar).to_numpy(dtype=bool)
+
+    def _cdist(self, a, b, normalized):
+        va, vb = a["v"].tolist(), b["v"].tolist()
+        return np.array([[self.func(x, y) for y in vb] for x in va], dtype=np.float64).reshape(len(va), len(vb))
+
+    def _cpdist(self, a, b, normalized):
+        return np.array([self.func(x, y) for x, y in zip(a["v"].tolist(), b["v"].tolist())], dtype=np.float64)
+
+
+METRICS: dict[str, type[Metric]] = {
+    cls.name: cls
+    for cls in (NazcaLevenshtein, CharLevenshtein, DamerauLevenshteinMetric, JaroWinklerMetric, SoundexMetric,
+                JaccardMetric, DifflibMetric, ExactMetric, TemporalMetric, GeographicalMetric, EuclideanMetric)
+}
+
+
+def make_metric(metric: str | Metric | Callable, **options: Any) -> Metric:
+    """A metric from its name (with options), an instance, or a callable."""
+    if isinstance(metric, Metric):
+        if options:
+            raise ValueError("options are given to the metric's constructor, not with an instance")
+        return metric
+    if isinstance(metric, str):
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; known: {sorted(METRICS)}")
+        try:
+            return METRICS[metric](**options)
+        except TypeError as err:
+            raise ValueError(f"metric {metric!r}: {err}") from None
+    if callable(metric):
+        return CallableMetric(metric, **options)
+    raise TypeError(f"a metric is a name, a Metric or a callable, not {metric!r}")
+
+
+def _as_column(values: Any) -> pd.Series | pd.DataFrame:
+    if isinstance(values, (pd.Series, pd.DataFrame)):
+        return values.reset_index(drop=True)
+    return pd.Series(list(values), dtype=object)
+
+
+def cdist(values_a: Any, values_b: Any, metric: str | Metric | Callable, normalized: bool = False,
+          **options: Any) -> np.ndarray:
+    """Distance matrix between two lists of values.
+
+    Parameters
+    ----------
+    values_a, values_b : sequence, Series or DataFrame
+        The values of one attribute; tuples (or a frame of several columns)
+        for coordinates and vectors.
+    metric : str, Metric or callable
+        A name from :data:`METRICS`, a :class:`Metric`, or ``f(a, b)``.
+    normalized : bool
+        Scale distances to [0, 1] (see each metric).
+    **options
+        Given to the metric (``units="km"``, ``granularity="years"``,
+        ``language="french"``, ``scale=...``, ``missing=...``).
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape ``(len(values_a), len(values_b))``
+    """
+    m = make_metric(metric, **options)
+    return m.cdist(m.encode(_as_column(values_a)), m.encode(_as_column(values_b)), normalized).astype(np.float32)
+
+
+def cpdist(values_a: Any, values_b: Any, metric: str | Metric | Callable, normalized: bool = False,
+           **options: Any) -> np.ndarray:
+    """Distances of aligned pairs ``(values_a[k], values_b[k])``; see :func:`cdist`."""
+    m = make_metric(metric, **options)
+    return m.cpdist(m.encode(_as_column(values_a)), m.encode(_as_column(values_b)), normalized).astype(np.float32)

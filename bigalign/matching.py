@@ -1,0 +1,48 @@
+"""Matching: from distances to links.
+
+A link is a pair whose global distance is at most the threshold. With
+``uniq`` only the best target of each align item is kept; ties go to the
+smallest target identifier, so the result never depends on the order in
+which pairs were scored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["LINK_COLUMNS", "links_under_threshold", "best_match_per_item", "one_to_one", "sort_links"]
+
+LINK_COLUMNS = ["align_id", "target_id", "distance"]
+
+
+def links_under_threshold(matrix: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row, column and distance of the cells ``<= threshold``."""
+    rows, cols = np.nonzero(matrix <= threshold)
+    return rows, cols, matrix[rows, cols]
+
+
+def sort_links(links: pd.DataFrame) -> pd.DataFrame:
+    """Links in their canonical order: align id, distance, target id."""
+    return links.sort_values(["align_id", "distance", "target_id"], kind="mergesort").reset_index(drop=True)
+
+
+def best_match_per_item(links: pd.DataFrame) -> pd.DataFrame:
+    """Keep, for each align id, the closest target (ties: smallest target id)."""
+    ordered = sort_links(links)
+    return ordered[~ordered["align_id"].duplicated()].reset_index(drop=True)
+
+
+def one_to_one(links: pd.DataFrame) -> pd.DataFrame:
+    """Greedy one-to-one assignment: the closest pairs first, each align item
+    and each target used once (ties: smallest align id, then target id)."""
+    ordered = links.sort_values(["distance", "align_id", "target_id"], kind="mergesort")
+    used_align: set = set()
+    used_target: set = set()
+    keep = np.zeros(len(ordered), dtype=bool)
+    for k, (a, t) in enumerate(zip(ordered["align_id"].tolist(), ordered["target_id"].tolist())):
+        if a not in used_align and t not in used_target:
+            used_align.add(a)
+            used_target.add(t)
+            keep[k] = True
+    return sort_links(ordered[keep])

@@ -1,0 +1,275 @@
+"""Normalizers: pure functions over a column of values.
+
+Every normalizer is a small object with explicit parameters; calling it on a
+:class:`pandas.Series` returns a new Series. Missing values (None, NaN) stay
+missing. The work is done once per *distinct* value, which is what makes
+normalizing millions of skewed values (names, streets) cheap.
+
+A treatment names its normalizers by name (``"simplify"``), by a mapping
+(``{"name": "remove_after", "sub": "("}``, the form job files use), by an
+instance (``remove_after("(")``) or by any callable taking one value and
+returning one value (Nazca's form), which is applied to each distinct value.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "Normalizer",
+    "lower",
+    "lunormalize",
+    "make_normalizer",
+    "map_distinct",
+    "remove_after",
+    "rgxformat",
+    "roundstr",
+    "simplify",
+    "tokenize",
+    "unormalize",
+]
+
+
+def map_distinct(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:
+    """Apply ``func`` to each distinct non-missing value of ``values``."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    mapped[:-1] = [func(u) for u in uniques]
+    mapped[-1] = None
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
+class Normalizer:
+    """Base class: subclasses define :meth:`normalize_value`."""
+
+    name = "normalizer"
+
+    def normalize_value(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def __call__(self, values: pd.Series) -> pd.Series:
+        return map_distinct(values, self.normalize_value)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{self.name}({params})"
+
+
+# Letters that Unicode does not decompose into a base letter and a mark.
+_LIGATURES = str.maketrans(
+    {
+        "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
+        "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th",
+        "Þ": "TH", "ı": "i", "ŀ": "l", "Ŀ": "L",
+    }
+)
+
+
+def _strip_accents(text: str) -> str:
+    # Drop combining marks after compatibility decomposition; characters of
+    # other scripts (Cyrillic, Greek, CJK...) have no ASCII form and are kept
+    # as they are rather than raising or vanishing.
+    decomposed = unicodedata.normalize("NFKD", str(text).translate(_LIGATURES))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+class unormalize(Normalizer):
+    """Strip accents: Latin letters become ASCII; other scripts are kept."""
+
+    name = "unormalize"
+
+    def normalize_value(self, value: Any) -> str:
+        return _strip_accents(value)
+
+
+class lunormalize(Normalizer):
+    """:class:`unormalize`, then lower-case."""
+
+    name = "lunormalize"
+
+    def normalize_value(self, value: Any) -> str:
+        return _strip_accents(value).lower()
+
+
+class lower(Normalizer):
+    """Lower-case."""
+
+    name = "lower"
+
+    def normalize_value(self, value: Any) -> str:
+        return str(value).lower()
+
+
+STOPWORDS = {
+    "french": frozenset(
+        "a au aux avec ce ces d dans de des du elle en et eux il je l la le les leur lui "
+        "ma mais me meme mes moi mon ne nos notre nous on ou par pas pour qu que qui sa se "
+        "ses son sur ta te tes toi ton tu un une vos votre vous y".split()
+    ),
+    "english": frozenset(
+        "a an and are as at be but by for from has have he her his i in is it its of on or "
+        "she that the their them they this to was were will with".split()
+    ),
+}
+
+_PUNCTUATION = re.compile(r"[^\w\s]|_", re.UNICODE)
+
+
+class simplify(Normalizer):
+    """Lower-case, punctuation to spaces, collapsed spaces.
+
+    Parameters
+    ----------
+    remove_stopwords : bool
+        Drop the stop-words of ``language``.
+    language : {"french", "english"}
+    lemmas : mapping, optional
+        Word → lemma dictionary applied to each word.
+    """
+
+    name = "simplify"
+
+    def __init__(self, remove_stopwords: bool = False, language: str = "french",
+                 lemmas: Mapping[str, str] | None = None):
+        if language not in STOPWORDS:
+            raise ValueError(f"simplify: unknown language {language!r}; expected one of {sorted(STOPWORDS)}")
+        self.remove_stopwords = remove_stopwords
+        self.language = language
+        self.lemmas = dict(lemmas) if lemmas else None
+
+    def normalize_value(self, value: Any) -> str:
+        words = _PUNCTUATION.sub(" ", str(value).lower()).split()
+        if self.lemmas:
+            words = [self.lemmas.get(w, w) for w in words]
+        if self.remove_stopwords:
+            stop = STOPWORDS[self.language]
+            words = [w for w in words if w not in stop]
+        return " ".join(words)
+
+
+class tokenize(Normalizer):
+    """Split into word tokens (a regular expression finds them).
+
+    The tokens are returned joined by single spaces: the form that every
+    token-based metric reads, and one that stays a plain string column when
+    records are shuffled between workers.
+    """
+
+    name = "tokenize"
+
+    def __init__(self, regexp: str = r"\w+(?:['’-]\w+)*"):
+        self.regexp = regexp
+        self._compiled = re.compile(regexp, re.UNICODE)
+
+    def normalize_value(self, value: Any) -> str:
+        return " ".join(self._compiled.findall(str(value)))
+
+    def __repr__(self) -> str:
+        return f"tokenize(regexp={self.regexp!r})"
+
+
+class remove_after(Normalizer):
+    """Remove the text from ``sub`` on (case-insensitive), then strip."""
+
+    name = "remove_after"
+
+    def __init__(self, sub: str):
+        if not isinstance(sub, str) or not sub:
+            raise ValueError("remove_after: 'sub' must be a non-empty string")
+        self.sub = sub
+
+    def normalize_value(self, value: Any) -> str:
+        text = str(value)
+        at = text.lower().find(self.sub.lower())
+        return text if at < 0 else text[:at].strip()
+
+
+class roundstr(Normalizer):
+    """Round a number to ``ndigits`` and return it as a string."""
+
+    name = "roundstr"
+
+    def __init__(self, ndigits: int = 0):
+        self.ndigits = int(ndigits)
+
+    def normalize_value(self, value: Any) -> str:
+        number = round(float(value), self.ndigits)
+        return str(int(number)) if self.ndigits <= 0 else str(number)
+
+
+class rgxformat(Normalizer):
+    """Reformat a value with a regular expression and a template.
+
+    ``output`` is a :meth:`str.format` template over the named groups, e.g.
+    ``rgxformat(r"(?P<d>\\d+)/(?P<m>\\d+)/(?P<y>\\d+)", "{y}-{m}-{d}")``.
+    A value that does not match is returned unchanged.
+    """
+
+    name = "rgxformat"
+
+    def __init__(self, regexp: str, output: str):
+        self.regexp = regexp
+        self.output = output
+        self._compiled = re.compile(regexp)
+
+    def normalize_value(self, value: Any) -> str:
+        text = str(value)
+        match = self._compiled.search(text)
+        return self.output.format(**match.groupdict()) if match else text
+
+    def __repr__(self) -> str:
+        return f"rgxformat(regexp={self.regexp!r}, output={self.output!r})"
+
+
+class _ValueFunction(Normalizer):
+    """A user callable applied to each distinct value."""
+
+    def __init__(self, func: Callable[[Any], Any]):
+        self.func = func
+        self.name = getattr(func, "__name__", type(func).__name__)
+
+    def normalize_value(self, value: Any) -> Any:
+        return self.func(value)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NORMALIZERS: dict[str, type[Normalizer]] = {
+    cls.name: cls
+    for cls in (unormalize, lunormalize, lower, simplify, tokenize, remove_after, roundstr, rgxformat)
+}
+
+
+def make_normalizer(spec: Any) -> Normalizer:
+    """Build a normalizer from a name, a ``{"name": ..., **params}`` mapping,
+    an instance, or a callable on one value."""
+    if isinstance(spec, Normalizer):
+        return spec
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if isinstance(spec, Mapping):
+        params = dict(spec)
+        name = params.pop("name", None)
+        if name not in NORMALIZERS:
+            raise ValueError(f"unknown normalizer {name!r}; known: {sorted(NORMALIZERS)}")
+        try:
+            return NORMALIZERS[name](**params)
+        except TypeError as err:
+            raise ValueError(f"normalizer {name!r}: {err}") from None
+    if callable(spec):
+        return _ValueFunction(spec)
+    raise TypeError(f"a normalizer is a name, a mapping, a Normalizer or a callable, not {spec!r}")
+
+
+def normalize_column(values: pd.Series, normalizers: Iterable[Normalizer]) -> pd.Series:
+    """Apply a chain of normalizers in order."""
+    for normalizer in normalizers:
+        values = normalizer(values)
+    return values

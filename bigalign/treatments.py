@@ -1,0 +1,157 @@
+"""Treatments and the global alignment matrix.
+
+A :class:`Treatment` says how one attribute is compared: normalizers, a
+metric, a weight, and whether distances are normalized to [0, 1]. The global
+alignment matrix is the weighted sum of the treatments' distance matrices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .distances import Metric, make_metric
+from .normalize import Normalizer, make_normalizer, normalize_column
+from .records import AttributeKey, attribute_values
+
+__all__ = ["Treatment", "make_treatments", "global_alignment_matrix", "global_pair_distances"]
+
+
+class Treatment:
+    """How one attribute is compared.
+
+    Parameters
+    ----------
+    attribute : label, int or tuple
+        The attribute: a column name, a position in the record (the
+        identifier is position 0, as in Nazca), or a tuple of those for one
+        attribute made of several columns (latitude, longitude).
+    metric : str, Metric or callable
+        See :data:`bigalign.distances.METRICS`.
+    normalizers : sequence
+        Applied in order before the metric; see :mod:`bigalign.normalize`.
+    weight : float
+        Factor of this attribute in the global alignment matrix.
+    normalized : bool
+        Scale distances to [0, 1] (Nazca's ``matrix_normalized``), with a
+        fixed per-pair or per-metric scale, never one that depends on a block.
+    **options
+        Given to the metric (``units``, ``granularity``, ``scale``,
+        ``missing``, ``language``...).
+    """
+
+    def __init__(self, attribute: AttributeKey, metric: str | Metric | Any = "levenshtein", *,
+                 normalizers: Sequence[Any] = (), weight: float = 1.0, normalized: bool = False,
+                 **options: Any):
+        if isinstance(attribute, list):
+            attribute = tuple(attribute)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+            raise ValueError(f"treatment of {attribute!r}: 'weight' must be a positive number, got {weight!r}")
+        if not isinstance(normalized, bool):
+            raise ValueError(f"treatment of {attribute!r}: 'normalized' must be true or false, got {normalized!r}")
+        if isinstance(normalizers, (str, Mapping)) or callable(normalizers):
+            normalizers = [normalizers]
+        self.attribute = attribute
+        self.normalizers: list[Normalizer] = [make_normalizer(n) for n in normalizers]
+        self.metric = make_metric(metric, **options)
+        self.weight = float(weight)
+        self.normalized = normalized
+        self.options = dict(options)
+
+    @property
+    def max_distance(self) -> float:
+        """The largest weighted distance this treatment gives (may be inf)."""
+        bounded = self.normalized or self.metric.bounded
+        return self.weight * max(1.0 if bounded else np.inf, self.metric.missing_distance(self.normalized))
+
+    def normalize(self, frame: pd.DataFrame) -> pd.Series | pd.DataFrame:
+        """The attribute's values in ``frame`` after the normalizers."""
+        values = attribute_values(frame, self.attribute)
+        if not self.normalizers:
+            return values
+        if isinstance(values, pd.DataFrame):
+            return values.apply(lambda column: normalize_column(column, self.normalizers))
+        return normalize_column(values, self.normalizers)
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Normalized and encoded values of the attribute (see Metric.encode)."""
+        return self.metric.encode(self.normalize(frame))
+
+    def cdist(self, a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
+        """Weighted dense distances between encoded frames."""
+        return self.weight * self.metric.cdist(a, b, self.normalized)
+
+    def cpdist(self, a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
+        """Weighted distances of aligned encoded pairs."""
+        return self.weight * self.metric.cpdist(a, b, self.normalized)
+
+    def __repr__(self) -> str:
+        return (f"Treatment({self.attribute!r}, {self.metric!r}, normalizers={self.normalizers!r}, "
+                f"weight={self.weight}, normalized={self.normalized})")
+
+
+# Nazca's spelling of treatment keys, accepted in the dict form.
+_NAZCA_KEYS = {"normalization": "normalizers", "matrix_normalized": "normalized", "weighting": "weight"}
+
+
+def _treatment_from_mapping(attribute: Any, spec: Mapping[str, Any]) -> Treatment:
+    params = {_NAZCA_KEYS.get(k, k): v for k, v in spec.items()}
+    params.update(params.pop("metric_params", None) or {})
+    if "metric" not in params:
+        raise ValueError(f"treatment of {attribute!r}: 'metric' is required")
+    try:
+        return Treatment(attribute, **params)
+    except TypeError as err:
+        raise ValueError(f"treatment of {attribute!r}: {err}") from None
+
+
+def make_treatments(treatments: Any) -> list[Treatment]:
+    """Treatments from Nazca's dict form, a list of mappings, or Treatments.
+
+    Nazca's form maps attributes to ``{"metric": ..., "normalization": [...],
+    "weight": ..., "matrix_normalized": ...}``; a list of mappings names the
+    attribute under ``"column"`` (the job-file form).
+    """
+    if isinstance(treatments, Treatment):
+        return [treatments]
+    if isinstance(treatments, Mapping):
+        result = [_treatment_from_mapping(k, v) for k, v in treatments.items()]
+    elif isinstance(treatments, Iterable):
+        result = []
+        for t in treatments:
+            if isinstance(t, Treatment):
+                result.append(t)
+            elif isinstance(t, Mapping):
+                spec = dict(t)
+                if "column" not in spec:
+                    raise ValueError(f"treatment {spec!r}: 'column' is required")
+                result.append(_treatment_from_mapping(spec.pop("column"), spec))
+            else:
+                raise TypeError(f"a treatment is a Treatment or a mapping, not {t!r}")
+    else:
+        raise TypeError(f"treatments must be a mapping or a list, not {type(treatments).__name__}")
+    if not result:
+        raise ValueError("at least one treatment is needed")
+    return result
+
+
+def global_alignment_matrix(treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
+                            encoded_b: Sequence[pd.DataFrame]) -> np.ndarray:
+    """The weighted sum of the treatments' distance matrices (float64)."""
+    total = treatments[0].cdist(encoded_a[0], encoded_b[0])
+    for t, a, b in zip(treatments[1:], encoded_a[1:], encoded_b[1:]):
+        total += t.cdist(a, b)
+    return total
+
+
+def global_pair_distances(treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
+                          encoded_b: Sequence[pd.DataFrame]) -> np.ndarray:
+    """The global distance of aligned pairs; equal, bit for bit, to the
+    corresponding cells of :func:`global_alignment_matrix`."""
+    total = treatments[0].cpdist(encoded_a[0], encoded_b[0])
+    for t, a, b in zip(treatments[1:], encoded_a[1:], encoded_b[1:]):
+        total += t.cpdist(a, b)
+    return total

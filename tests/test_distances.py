@@ -1,0 +1,216 @@
+"""Each metric against an independent reference, on random and awkward inputs."""
+
+import datetime as dt
+import difflib
+import math
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+
+from bigalign import InvalidValueError, cdist, cpdist
+from bigalign.distances import soundex_code
+
+AWKWARD = ["", "a", "Élodie", "elodie", "Jean-Pierre", "O'Brien", "d'Artagnan", "Москва", "Moskva",
+           "東京都", "Zoë  Saldaña", "x1 2y", "  ", "Paul Dupont", "Dupond Paul", "l'été à Paris"]
+
+
+def random_strings(rng, n, alphabet="abcdeé -'", max_len=12):
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, max_len))) for _ in range(n)]
+
+
+def lev(a, b):
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def nazca_levenshtein(a, b):
+    """Nazca's rule, written plainly: token matrix, "" padding, max of minima."""
+    ta, tb = a.split(), b.split()
+    if len(ta) <= 1 and len(tb) <= 1:
+        return lev(a.strip(), b.strip())
+    n = max(len(ta), len(tb))
+    ta, tb = ta + [""] * (n - len(ta)), tb + [""] * (n - len(tb))
+    m = np.array([[lev(x, y) for y in tb] for x in ta])
+    return max(m.min(axis=1).max(), m.min(axis=0).max())
+
+
+def lcs(a, b):
+    prev = [0] * (len(b) + 1)
+    for ca in a:
+        cur = [0]
+        for j, cb in enumerate(b, 1):
+            cur.append(prev[j - 1] + 1 if ca == cb else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1]
+
+
+def check_both_forms(a, b, metric, expected, **options):
+    """cdist and cpdist agree with the reference, and with each other bit for bit."""
+    dense = cdist(a, b, metric, **options)
+    np.testing.assert_allclose(dense, expected, rtol=1e-6, atol=1e-6)
+    pairs_a = [x for x in a for _ in b]
+    pairs_b = [y for _ in a for y in b]
+    np.testing.assert_array_equal(cpdist(pairs_a, pairs_b, metric, **options), dense.ravel())
+
+
+def present(values):
+    return [v for v in values if v.strip()]
+
+
+def test_nazca_levenshtein_random_multiword():
+    rng = random.Random(1)
+    a = present(random_strings(rng, 40, "abc d", 14)) + present(AWKWARD)
+    b = present(random_strings(rng, 30, "abcd ", 14)) + present(AWKWARD)
+    check_both_forms(a, b, "levenshtein", [[nazca_levenshtein(x, y) for y in b] for x in a])
+    longest = [[max(len(x), len(y)) for y in b] for x in a]
+    expected = np.array([[nazca_levenshtein(x, y) for y in b] for x in a]) / np.array(longest)
+    check_both_forms(a, b, "levenshtein", expected, normalized=True)
+
+
+def test_char_levenshtein_and_damerau_against_references():
+    rng = random.Random(2)
+    a = present(random_strings(rng, 30)) + present(AWKWARD)
+    b = present(random_strings(rng, 25)) + present(AWKWARD)
+    check_both_forms(a, b, "char_levenshtein", [[lev(x, y) for y in b] for x in a])
+    check_both_forms(a, b, "damerau_levenshtein", [[DamerauLevenshtein.distance(x, y) for y in b] for x in a])
+    check_both_forms(a, b, "jaro_winkler", [[JaroWinkler.normalized_distance(x, y) for y in b] for x in a])
+
+
+def test_difflib_is_the_optimal_sequence_matcher_ratio():
+    rng = random.Random(3)
+    a = present(random_strings(rng, 30)) + present(AWKWARD)
+    b = present(random_strings(rng, 25)) + present(AWKWARD)
+    expected = [[1 - 2 * lcs(x, y) / (len(x) + len(y)) for y in b] for x in a]
+    check_both_forms(a, b, "difflib", expected)
+    ours = cdist(a, b, "difflib")
+    greedy = np.array([[1 - difflib.SequenceMatcher(None, x, y, autojunk=False).ratio() for y in b] for x in a])
+    assert (ours <= greedy + 1e-6).all()
+    assert (np.abs(ours - greedy) < 1e-6).mean() > 0.8
+
+
+def test_jaccard_on_token_sets():
+    rng = random.Random(4)
+    words = ["rue", "de", "la", "paix", "paris", "avenue", "foch"]
+    a = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 4))) for _ in range(30)]
+    b = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 4))) for _ in range(20)]
+    expected = [[1 - len(set(x.split()) & set(y.split())) / len(set(x.split()) | set(y.split())) for y in b]
+                for x in a]
+    check_both_forms(a, b, "jaccard", expected)
+
+
+def test_exact_and_soundex():
+    a = ["Robert", "Rupert", "Tymczak", "Ashcraft", "Pfister", "Jean-Pierre", "O'Neil", "x42"]
+    check_both_forms(a, a, "exact", [[float(x != y) for y in a] for x in a])
+    assert [soundex_code(w) for w in a] == ["R163", "R163", "T522", "A261", "P236", "J516", "O540", "X000"]
+    assert soundex_code("1234") == "" and soundex_code("") == "" and soundex_code("Élise") == "E420"
+    assert soundex_code("Dupont", "french") == soundex_code("Dupond", "french") == "D153"
+    m = cdist(["Robert Dupont", "Robert"], ["Rupert Dupond", "Robert"], "soundex")
+    np.testing.assert_array_equal(m, [[0, 1], [1, 0]])
+    # Values with no letter have no code: they are missing.
+    assert cdist(["1234"], ["Robert"], "soundex")[0, 0] == 1
+
+
+def random_dates(rng, n):
+    start = dt.date(1850, 1, 1).toordinal()
+    return [dt.date.fromordinal(start + rng.randint(0, 70000)) for _ in range(n)]
+
+
+def formats(d, k):
+    months = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+              "novembre", "décembre"]
+    return [f"{d:%d-%m-%Y}", f"{d:%d/%m/%Y}", d.isoformat(), f"{d.day} {months[d.month - 1]} {d.year}",
+            f"{d:%B} {d.day}, {d.year}", f"{d:%Y%m%d}", d][k % 7]
+
+
+def test_temporal_against_datetime_arithmetic():
+    rng = random.Random(5)
+    da, db = random_dates(rng, 40), random_dates(rng, 30)
+    a = [formats(d, k) for k, d in enumerate(da)]
+    b = [formats(d, k + 3) for k, d in enumerate(db)]
+    check_both_forms(a, b, "temporal", [[abs((x - y).days) for y in db] for x in da])
+    check_both_forms(a, b, "temporal", [[abs((x.year - y.year) * 12 + x.month - y.month) for y in db] for x in da],
+                     granularity="months")
+    check_both_forms(a, b, "temporal", [[abs(x.year - y.year) for y in db] for x in da], granularity="years")
+    check_both_forms(a, b, "temporal", [[min(abs((x - y).days) / 365, 1) for y in db] for x in da],
+                     normalized=True, scale=365)
+
+
+def test_temporal_month_first_and_errors():
+    assert cdist(["08/14/1991"], ["1991-08-14"], "temporal", dayfirst=False)[0, 0] == 0
+    with pytest.raises(InvalidValueError, match=r"row 1: temporal: unparsable date: '31/02/1991'"):
+        cdist(["14/08/1991", "31/02/1991"], ["1991-08-14"], "temporal")
+    with pytest.raises(ValueError, match="scale"):
+        cdist(["14/08/1991"], ["1991-08-14"], "temporal", normalized=True)
+
+
+def haversine(p, q, radius=6371.0088):
+    (lat1, lon1), (lat2, lon2) = map(lambda x: (math.radians(x[0]), math.radians(x[1])), (p, q))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * radius * math.asin(math.sqrt(h))
+
+
+def test_geographical_against_haversine_including_antimeridian_and_poles():
+    rng = random.Random(6)
+    a = [(rng.uniform(-90, 90), rng.uniform(-180, 180)) for _ in range(30)] + [(0, 179.99), (89.999, 0)]
+    b = [(rng.uniform(-90, 90), rng.uniform(-180, 180)) for _ in range(20)] + [(0, -179.99), (89.999, 180)]
+    check_both_forms(a, b, "geographical", [[haversine(x, y) for y in b] for x in a], units="km")
+    m = cdist([(0, 179.99), (89.999, 0)], [(0, -179.99), (89.999, 180)], "geographical", units="m")
+    assert 2200 < m[0, 0] < 2240 and m[1, 1] < 225  # 0.02° of longitude; ~0.002° of arc at the pole
+    with pytest.raises(InvalidValueError, match="latitude"):
+        cdist([(95.0, 0.0)], [(0.0, 0.0)], "geographical")
+
+
+def test_euclidean_on_numbers_and_tuples():
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(20, 3)), rng.normal(size=(15, 3))
+    ta, tb = [tuple(r) for r in a], [tuple(r) for r in b]
+    check_both_forms(ta, tb, "euclidean", np.linalg.norm(a[:, None] - b[None], axis=-1))
+    check_both_forms([1, 5.5], [2, -1], "euclidean", [[1, 2], [3.5, 6.5]])
+
+
+@pytest.mark.parametrize("metric", ["levenshtein", "char_levenshtein", "damerau_levenshtein", "jaro_winkler",
+                                    "soundex", "jaccard", "difflib", "exact"])
+def test_string_metrics_take_awkward_and_missing_values(metric):
+    values = AWKWARD + [None, float("nan")]
+    missing = [not (isinstance(v, str) and v.strip()) for v in values]
+    m = cdist(values, values, metric)
+    assert m.shape == (len(values), len(values)) and not np.isnan(m).any()
+    worst = 1.0 if metric in ("jaro_winkler", "soundex", "jaccard", "difflib", "exact") else np.inf
+    for i, mi in enumerate(missing):
+        if mi:
+            assert (m[i] == worst).all() and (m[:, i] == worst).all()
+    normalized = cdist(values, values, metric, normalized=True)
+    assert normalized.max() <= 1.0
+    assert (normalized[np.array(missing)] == 1).all()
+    assert (cdist(values, values, metric, missing=0.5)[np.array(missing)] == 0.5).all()
+
+
+def test_missing_numbers_and_dates():
+    m = cdist(["14/08/1991", None, ""], ["14/08/1991", float("nan")], "temporal")
+    assert m.tolist() == [[0, np.inf], [np.inf, np.inf], [np.inf, np.inf]]
+    g = cdist([(1.0, 2.0), (None, 2.0)], [(1.0, 2.0)], "geographical", normalized=True, scale=1000)
+    assert g.tolist() == [[0.0], [1.0]]
+    e = cdist(pd.Series([1.0, np.nan]), pd.Series([3.0]), "euclidean", missing=7)
+    assert e.tolist() == [[2.0], [7.0]]
+
+
+def test_user_callable_metric():
+    m = cdist(["a", "bb"], ["ccc"], lambda x, y: abs(len(x) - len(y)))
+    assert m.tolist() == [[2.0], [1.0]]
+
+
+def test_unknown_metric_and_options_are_named():
+    with pytest.raises(ValueError, match="unknown metric 'levenstein'"):
+        cdist(["a"], ["b"], "levenstein")
+    with pytest.raises(ValueError, match="units"):
+        cdist([(0, 0)], [(0, 0)], "geographical", units="miles")
+    with pytest.raises(ValueError, match="metric 'levenshtein'.*unexpected keyword"):
+        cdist(["a"], ["b"], "levenshtein", units="km")

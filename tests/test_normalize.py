@@ -1,0 +1,44 @@
+import pandas as pd
+import pytest
+
+from bigalign.normalize import (lunormalize, make_normalizer, remove_after, rgxformat, roundstr, simplify,
+                                tokenize, unormalize)
+
+
+def run(normalizer, values):
+    return normalizer(pd.Series(values, dtype=object)).tolist()
+
+
+def test_unormalize_strips_accents_and_keeps_other_scripts():
+    assert run(unormalize(), ["Élodie Ñandú", "Straße", "Œuvre", "Łódź", "Москва", "東京", None]) == [
+        "Elodie Nandu", "Strasse", "OEuvre", "Lodz", "Москва", "東京", None]
+    assert run(lunormalize(), ["Éric DUPONT", "Ἀθῆναι"]) == ["eric dupont", "αθηναι"]
+
+
+def test_simplify_with_stopwords_and_lemmas():
+    assert run(simplify(), ["  Le Petit-Prince, (1943)!  "]) == ["le petit prince 1943"]
+    assert run(simplify(remove_stopwords=True), ["Le Petit Prince de la Lune"]) == ["petit prince lune"]
+    assert run(simplify(remove_stopwords=True, language="english"), ["The Lord of the Rings"]) == ["lord rings"]
+    assert run(simplify(lemmas={"rings": "ring"}), ["Rings"]) == ["ring"]
+    with pytest.raises(ValueError, match="language"):
+        simplify(language="klingon")
+
+
+def test_remove_after_tokenize_roundstr_rgxformat():
+    assert run(remove_after("("), ["Force ennemie (Plume)", "La Maternelle"]) == ["Force ennemie", "La Maternelle"]
+    assert run(remove_after("AND"), ["I like cats and dogs"]) == ["I like cats"]
+    assert run(tokenize(), ["Jean-Pierre, l'ami: du 3e!"]) == ["Jean-Pierre l'ami du 3e"]
+    assert run(roundstr(2), [3.14159, "2.5"]) == ["3.14", "2.5"]
+    assert run(roundstr(), [2.6]) == ["3"]
+    assert run(rgxformat(r"(?P<d>\d+)/(?P<m>\d+)/(?P<y>\d+)", "{y}-{m}-{d}"), ["14/08/1991", "x"]) == [
+        "1991-08-14", "x"]
+
+
+def test_make_normalizer_forms():
+    assert run(make_normalizer("simplify"), ["A-B"]) == ["a b"]
+    assert run(make_normalizer({"name": "remove_after", "sub": "("}), ["a (b)"]) == ["a"]
+    assert run(make_normalizer(str.upper), ["ab", None]) == ["AB", None]
+    with pytest.raises(ValueError, match="unknown normalizer 'simplyfy'"):
+        make_normalizer("simplyfy")
+    with pytest.raises(ValueError, match="remove_after"):
+        make_normalizer({"name": "remove_after"})
