@@ -56,7 +56,8 @@ def align_in_memory(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments:
 
 def align(alignset: Any, targetset: Any, treatments: Any, threshold: float, uniq: bool = True,
           id_column: Hashable | None = None, *, blocking: Any = None, one_to_one: bool = False,
-          client: Any = None, npartitions: int | None = None) -> pd.DataFrame:
+          client: Any = None, npartitions: int | None = None,
+          max_block_pairs: int | None = None) -> pd.DataFrame:
     """Align ``alignset`` on ``targetset``.
 
     Parameters
@@ -87,6 +88,9 @@ def align(alignset: Any, targetset: Any, treatments: Any, threshold: float, uniq
         ``LocalCluster``).
     npartitions : int, optional
         For the Dask path: partitions of each set read from memory.
+    max_block_pairs : int, optional
+        For the Dask path: blocks with more candidate pairs are left out
+        (and counted); by default every block is scored, in bounded chunks.
 
     Returns
     -------
@@ -104,7 +108,7 @@ def align(alignset: Any, targetset: Any, treatments: Any, threshold: float, uniq
 
         return align_distributed(alignset, targetset, treatment_list, threshold, uniq=uniq, blocking=blocking,
                                  id_column=id_column, one_to_one=one_to_one, client=client,
-                                 npartitions=npartitions, dedupe=dedupe)
+                                 npartitions=npartitions, dedupe=dedupe, max_block_pairs=max_block_pairs)
     a = as_records(alignset, id_column, "alignset")
     b = a if dedupe else as_records(targetset, id_column, "targetset")
     return align_in_memory(a, b, treatment_list, threshold, uniq=uniq, one_to_one_links=one_to_one, dedupe=dedupe)

@@ -144,13 +144,24 @@ def _as_text(value: Any) -> Any:
     return text if text.strip() else None
 
 
+def _joined(values: pd.Series | pd.DataFrame) -> pd.Series:
+    """One text per record: several columns are joined by spaces (missing parts skipped)."""
+    if isinstance(values, pd.Series):
+        return values
+    parts = [map_distinct(values[c], _as_text) for c in values.columns]
+    return pd.Series([" ".join(p for p in row if p is not None) for row in zip(*parts)], index=values.index,
+                     dtype=object)
+
+
 class StringMetric(Metric):
-    """Metrics over text; encoded as one object column ``v``."""
+    """Metrics over text; encoded as one object column ``v``.
+
+    An attribute of several columns (given name and surname) is compared as
+    their values joined by spaces.
+    """
 
     def encode(self, values: pd.Series | pd.DataFrame) -> pd.DataFrame:
-        if isinstance(values, pd.DataFrame):
-            raise ValueError(f"{self.name} compares one column, not {list(values.columns)}")
-        return pd.DataFrame({"v": map_distinct(values, _as_text)}, index=values.index)
+        return pd.DataFrame({"v": map_distinct(_joined(values), _as_text)}, index=values.index)
 
     @staticmethod
     def _strings(encoded: pd.DataFrame) -> list[str]:
@@ -411,9 +422,7 @@ class SoundexMetric(ExactMetric):
         return " ".join(codes) or None
 
     def encode(self, values):
-        if isinstance(values, pd.DataFrame):
-            raise ValueError(f"{self.name} compares one column, not {list(values.columns)}")
-        return pd.DataFrame({"v": map_distinct(values, self._code)}, index=values.index)
+        return pd.DataFrame({"v": map_distinct(_joined(values), self._code)}, index=values.index)
 
 
 class JaccardMetric(StringMetric):

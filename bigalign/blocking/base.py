@@ -1,0 +1,107 @@
+"""What every blocking shares: keys, slots, and the first-shared-slot rule.
+
+A blocking gives each record a fixed number of *slots*, each holding a 64-bit
+key (0: no key). Records are routed to blocks by key; two records whose keys
+meet form a candidate pair. A pair can meet in several slots (several LSH
+bands, or two blockings of a union); it is scored only in the first slot it
+shares, so each candidate pair is scored once without a global de-duplication.
+
+Two kinds of slots:
+
+* *positional* (MinHash bands, exact keys): slot ``j`` of an align record
+  meets slot ``j`` of a target record;
+* *asymmetric* (k-means and grid neighbourhoods): an align record has one key
+  in slot 0, a target record has the keys of its neighbourhood in slots
+  ``0..m-1``; the pair shares slot ``j`` when the target's slot ``j`` holds
+  the align record's key.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Blocking", "mix64", "salted_keys", "hash_values"]
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer: a fast avalanching bijection on uint64."""
+    x = np.asarray(x, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * _M1
+        x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def salted_keys(values: np.ndarray, salt: str, present: np.ndarray | None = None) -> np.ndarray:
+    """64-bit keys from uint64 values, distinct per ``salt``; 0 where absent."""
+    seed = np.uint64(zlib.crc32(salt.encode()) | (1 << 40))
+    keys = mix64(np.asarray(values, dtype=np.uint64) ^ mix64(np.array([seed]))[0])
+    keys[keys == 0] = 1
+    if present is not None:
+        keys[~present] = 0
+    return keys
+
+
+def hash_values(values: pd.Series) -> np.ndarray:
+    """Deterministic uint64 hashes of values (the same in every process)."""
+    return pd.util.hash_pandas_object(values.astype(str), index=False).to_numpy(dtype=np.uint64)
+
+
+class Blocking:
+    """Base class of blockings.
+
+    Subclasses set ``n_slots`` and ``asymmetric`` and implement :meth:`keys`;
+    ``columns`` names the record columns they read.
+    """
+
+    asymmetric = False
+    columns: Sequence[Any] = ()
+
+    @property
+    def n_slots(self) -> int:
+        raise NotImplementedError
+
+    def fit(self, alignset: Any, targetset: Any) -> "Blocking":
+        """Learn what the blocking needs from the data (k-means centroids)."""
+        return self
+
+    def keys(self, frame: pd.DataFrame, side: str) -> np.ndarray:
+        """``(len(frame), n_slots)`` uint64 keys of records; ``side`` is
+        ``"align"`` or ``"target"``."""
+        raise NotImplementedError
+
+    def extra(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Columns the blocking needs beside the keys (coordinates)."""
+        return pd.DataFrame(index=frame.index)
+
+    def shared(self, keys_a: np.ndarray, keys_b: np.ndarray, extra_a: pd.DataFrame,
+               extra_b: pd.DataFrame) -> np.ndarray:
+        """``(n_pairs, n_slots)``: which slots each pair shares."""
+        if self.asymmetric:
+            own = keys_a[:, :1]
+            return (keys_b == own) & (own != 0)
+        return (keys_a == keys_b) & (keys_a != 0)
+
+    def candidate_pairs(self, a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Positions ``(ia, ib)`` of rows of ``a`` and ``b`` (exploded rows of
+        one partition, with a ``key`` column) that meet in a block."""
+        left = pd.DataFrame({"key": a["key"].to_numpy(), "ia": np.arange(len(a))})
+        right = pd.DataFrame({"key": b["key"].to_numpy(), "ib": np.arange(len(b))})
+        pairs = left.merge(right, on="key", how="inner", sort=False)
+        return pairs["ia"].to_numpy(), pairs["ib"].to_numpy()
+
+    def blockings(self) -> list["Blocking"]:
+        """The simple blockings this one is made of (itself, or a union's)."""
+        return [self]
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({params})"

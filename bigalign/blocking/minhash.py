@@ -1,0 +1,186 @@
+"""MinHash LSH on text: records meet when one band of their signatures is equal.
+
+Signatures are computed for a whole partition at once in numpy, bit for bit
+equal to :class:`datasketch.MinHash` (its default ``affine32`` scheme and
+SHA-1 hash of each shingle): each distinct shingle is hashed once, premixed
+with the MurmurHash3 finalizer, permuted with ``a·h + b mod 2^32``, and the
+minimum per record taken with ``np.minimum.reduceat``.
+
+P(two records become candidates | Jaccard s) = 1 − (1 − s^r)^b.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.integrate import quad
+
+from ..distances import _is_missing_scalar
+from ..normalize import make_normalizer, normalize_column
+from .base import Blocking, mix64, salted_keys
+
+__all__ = ["MinHashLSHBlocking", "candidate_probability", "minhash_signatures", "optimal_bands_rows",
+           "shingles"]
+
+_EMPTY = np.uint32(0xFFFFFFFF)
+# Shingle × permutation cells held at once while computing signatures.
+_CHUNK_CELLS = 8_000_000
+
+
+def candidate_probability(similarity: np.ndarray | float, bands: int, rows: int) -> np.ndarray | float:
+    """Probability that two records of Jaccard ``similarity`` share a band."""
+    return 1.0 - (1.0 - np.asarray(similarity, dtype=float) ** rows) ** bands
+
+
+@lru_cache(maxsize=64)
+def optimal_bands_rows(threshold: float, num_perm: int, false_positive_weight: float = 0.5,
+                       false_negative_weight: float = 0.5) -> tuple[int, int]:
+    """Bands and rows minimising the weighted false-positive and false-negative
+    areas of the S-curve around ``threshold`` (datasketch's criterion)."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"MinHash LSH threshold must be in (0, 1), got {threshold!r}")
+    best, best_error = (1, 1), np.inf
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            fp, _ = quad(lambda s: candidate_probability(s, b, r), 0.0, threshold)
+            fn, _ = quad(lambda s: 1.0 - candidate_probability(s, b, r), threshold, 1.0)
+            error = fp * false_positive_weight + fn * false_negative_weight
+            if error < best_error:
+                best, best_error = (b, r), error
+    return best
+
+
+def shingles(text: str, ngram: int = 3, words: bool = False) -> set[str]:
+    """Word tokens, or character n-grams of each word padded with ^ and $."""
+    tokens = text.split()
+    if words:
+        return set(tokens)
+    result: set[str] = set()
+    for token in tokens:
+        padded = f"^{token}$"
+        if len(padded) <= ngram:
+            result.add(padded)
+        else:
+            result.update(padded[i:i + ngram] for i in range(len(padded) - ngram + 1))
+    return result
+
+
+@lru_cache(maxsize=16)
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    # datasketch's affine32 parameters: odd multipliers, then offsets.
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def _sha1_32(text: str) -> int:
+    return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:4], "little")
+
+
+def minhash_signatures(shingle_sets: Sequence[set[str]], num_perm: int = 128, seed: int = 1) -> np.ndarray:
+    """``(n, num_perm)`` uint32 signatures; rows of empty sets are all 2^32−1."""
+    counts = np.fromiter(map(len, shingle_sets), np.int64, len(shingle_sets))
+    flat = [s for shingle_set in shingle_sets for s in shingle_set]
+    codes, vocabulary = pd.factorize(pd.Series(flat, dtype=object))
+    hashed = _fmix32(np.fromiter(map(_sha1_32, vocabulary), np.uint32, len(vocabulary)))
+    a, b = _permutations(num_perm, seed)
+    permuted = hashed[:, None] * a[None, :] + b[None, :]  # uint32 wrap-around is the modulo
+    out = np.full((len(shingle_sets), num_perm), _EMPTY, dtype=np.uint32)
+    nonempty = np.flatnonzero(counts)
+    starts = np.cumsum(counts) - counts
+    rows_per_chunk = max(1, _CHUNK_CELLS // max(1, num_perm * max(1, int(counts.mean()) if len(counts) else 1)))
+    for lo in range(0, len(nonempty), rows_per_chunk):
+        rows = nonempty[lo:lo + rows_per_chunk]
+        first, last = starts[rows[0]], starts[rows[-1]] + counts[rows[-1]]
+        block = permuted[codes[first:last]]
+        out[rows] = np.minimum.reduceat(block, starts[rows] - first, axis=0)
+    return out
+
+
+class MinHashLSHBlocking(Blocking):
+    """MinHash LSH over one or more text columns.
+
+    Parameters
+    ----------
+    columns : sequence of labels
+        Their shingles are pooled: swapping words or columns (given name and
+        surname) does not change the set.
+    threshold : float
+        Jaccard similarity around which the S-curve is steepest; bands and
+        rows are chosen from it unless given.
+    num_perm : int
+        Permutations of the signature.
+    bands, rows : int, optional
+        Explicit LSH parameters (``bands * rows <= num_perm``).
+    ngram : int
+        Character n-gram size; with ``words=True`` word tokens are used.
+    seed : int
+        Seed of the permutations (datasketch's ``seed``).
+    normalizers : sequence
+        Applied to each column first.
+    weights : (float, float)
+        False-positive and false-negative weights of the parameter search.
+    """
+
+    def __init__(self, columns: Sequence[Hashable] | Hashable, threshold: float = 0.5, num_perm: int = 128,
+                 bands: int | None = None, rows: int | None = None, ngram: int = 3, words: bool = False,
+                 seed: int = 1, normalizers: Sequence[Any] = ("lunormalize", "simplify"),
+                 weights: tuple[float, float] = (0.5, 0.5)):
+        self.columns = [columns] if isinstance(columns, (str, int)) else list(columns)
+        if not self.columns:
+            raise ValueError("MinHashLSHBlocking: 'columns' is empty")
+        if not isinstance(num_perm, int) or num_perm < 1:
+            raise ValueError(f"MinHashLSHBlocking: 'num_perm' must be a positive integer, got {num_perm!r}")
+        if (bands is None) != (rows is None):
+            raise ValueError("MinHashLSHBlocking: give both 'bands' and 'rows', or neither")
+        if bands is None:
+            bands, rows = optimal_bands_rows(float(threshold), num_perm, *weights)
+        elif bands < 1 or rows < 1 or bands * rows > num_perm:
+            raise ValueError(f"MinHashLSHBlocking: bands × rows = {bands} × {rows} must be ≤ num_perm={num_perm}")
+        if ngram < 1:
+            raise ValueError(f"MinHashLSHBlocking: 'ngram' must be ≥ 1, got {ngram!r}")
+        self.threshold = float(threshold)
+        self.num_perm, self.bands, self.rows = num_perm, int(bands), int(rows)
+        self.ngram, self.words, self.seed = int(ngram), bool(words), int(seed)
+        self.normalizers = [make_normalizer(n) for n in normalizers]
+        self.weights = tuple(weights)
+
+    @property
+    def n_slots(self) -> int:
+        return self.bands
+
+    def shingle_sets(self, frame: pd.DataFrame) -> list[set[str]]:
+        texts = [normalize_column(frame[c], self.normalizers).tolist() for c in self.columns]
+        return [
+            set().union(*(shingles(v, self.ngram, self.words) for v in values if not _is_missing_scalar(v)))
+            for values in zip(*texts)
+        ]
+
+    def signatures(self, frame: pd.DataFrame) -> np.ndarray:
+        return minhash_signatures(self.shingle_sets(frame), self.num_perm, self.seed)
+
+    def keys(self, frame: pd.DataFrame, side: str) -> np.ndarray:
+        signatures = self.signatures(frame)
+        present = (signatures != _EMPTY).any(axis=1)
+        keys = np.empty((len(frame), self.bands), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for band in range(self.bands):
+                h = np.full(len(frame), band + 1, dtype=np.uint64)
+                for column in signatures[:, band * self.rows:(band + 1) * self.rows].T:
+                    h = mix64(h * np.uint64(0x100000001B3) + column.astype(np.uint64))
+                keys[:, band] = salted_keys(h, f"minhash:{self.columns}:{band}", present)
+        return keys

@@ -1,0 +1,69 @@
+"""Union of blockings: the candidates of each, every pair once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .base import Blocking
+
+__all__ = ["UnionBlocking"]
+
+
+class UnionBlocking(Blocking):
+    """Candidates of several blockings together.
+
+    Their slots are laid side by side; a pair is scored in the first slot it
+    shares over all of them, so it is scored once even when several blockings
+    propose it.
+    """
+
+    def __init__(self, blockings: Sequence[Blocking]):
+        flat: list[Blocking] = []
+        for b in blockings:
+            if not isinstance(b, Blocking):
+                raise TypeError(f"UnionBlocking takes blockings, not {b!r}")
+            flat.extend(b.blockings())
+        if not flat:
+            raise ValueError("UnionBlocking needs at least one blocking")
+        self.of = flat
+
+    def blockings(self) -> list[Blocking]:
+        return list(self.of)
+
+    @property
+    def columns(self) -> list:
+        return list(dict.fromkeys(c for b in self.of for c in b.columns))
+
+    @property
+    def n_slots(self) -> int:
+        return sum(b.n_slots for b in self.of)
+
+    def slot_ranges(self) -> list[tuple[int, int]]:
+        ends = np.cumsum([b.n_slots for b in self.of])
+        return [(int(e - b.n_slots), int(e)) for b, e in zip(self.of, ends)]
+
+    def fit(self, alignset: Any, targetset: Any) -> "UnionBlocking":
+        for b in self.of:
+            b.fit(alignset, targetset)
+        return self
+
+    def keys(self, frame: pd.DataFrame, side: str) -> np.ndarray:
+        return np.hstack([b.keys(frame, side) for b in self.of])
+
+    def extra(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([b.extra(frame).add_prefix(f"u{i}") for i, b in enumerate(self.of)], axis=1)
+
+    def _own_extra(self, i: int, extra: pd.DataFrame) -> pd.DataFrame:
+        prefix = f"u{i}"
+        own = extra[[c for c in extra.columns if c.startswith(prefix)]]
+        return own.rename(columns=lambda c: c[len(prefix):])
+
+    def shared(self, keys_a, keys_b, extra_a, extra_b):
+        return np.hstack([
+            b.shared(keys_a[:, lo:hi], keys_b[:, lo:hi], self._own_extra(i, extra_a), self._own_extra(i, extra_b))
+            for i, (b, (lo, hi)) in enumerate(zip(self.of, self.slot_ranges()))
+        ])

@@ -1,0 +1,219 @@
+"""Generated person records with planted corrupted duplicates and their truth.
+
+Nothing is downloaded: value pools are built from syllables (thousands of
+surnames, streets and suburbs) and a list of common given names with their
+nicknames, drawn with Zipf-like frequencies so that blocks grow as they do on
+real registers. Every record of the targetset that matches one of the
+alignset is a corrupted copy: typos, OCR and phonetic errors, swapped names,
+nicknames, missing values, changed date formats. The same seed gives the
+same records at any size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PersonRecords", "person_records", "COLUMNS"]
+
+COLUMNS = ["rec_id", "given_name", "surname", "date_of_birth", "street_number", "address", "suburb", "postcode",
+           "soc_sec_id"]
+
+_GIVEN = {
+    # name: nicknames
+    "william": ["bill", "will"], "robert": ["bob", "rob"], "james": ["jim", "jimmy"], "john": ["jack", "johnny"],
+    "michael": ["mike", "mick"], "david": ["dave"], "richard": ["dick", "rick"], "thomas": ["tom", "tommy"],
+    "charles": ["charlie", "chuck"], "joseph": ["joe"], "christopher": ["chris"], "daniel": ["dan", "danny"],
+    "matthew": ["matt"], "anthony": ["tony"], "andrew": ["andy", "drew"], "joshua": ["josh"],
+    "benjamin": ["ben"], "samuel": ["sam"], "alexander": ["alex"], "nicholas": ["nick"], "jonathan": ["jon"],
+    "edward": ["ed", "ted"], "patrick": ["pat"], "peter": ["pete"], "stephen": ["steve"], "timothy": ["tim"],
+    "elizabeth": ["liz", "beth", "betty"], "margaret": ["maggie", "peggy"], "katherine": ["kate", "kathy"],
+    "jennifer": ["jen", "jenny"], "rebecca": ["becky"], "victoria": ["vicky"], "susan": ["sue"],
+    "deborah": ["deb", "debbie"], "patricia": ["pat", "trish"], "jessica": ["jess"], "samantha": ["sam"],
+    "alexandra": ["alex", "sandra"], "christine": ["chris"], "abigail": ["abby"], "kimberly": ["kim"],
+    "jacqueline": ["jackie"], "dorothy": ["dot"], "frances": ["fran"], "madeleine": ["maddie"],
+}
+_PLAIN_GIVEN = (
+    "mary sarah emily olivia chloe charlotte sophie grace lily ruby isabella mia zoe ella hannah lucy amelia "
+    "jasmine laura claire julie nathalie isabelle sylvie camille manon lea ines louise jade emma alice anna "
+    "helene marie sandrine aurelie celine caroline nina eva rose clara lena noah liam ethan lucas hugo louis "
+    "jules arthur gabriel raphael leo paul adam nathan theo tom maxime antoine nicolas julien pierre francois "
+    "jean luc marc eric olivier philippe laurent sebastien vincent christophe frederic thierry pascal alain "
+    "bernard michel andre jacques henri georges rene marcel yves gerard claude bruno didier serge dylan ryan "
+    "jack oliver harry george oscar charlie jacob riley mason logan lachlan cooper hamish angus fergus rhys "
+    "owen evan ian kevin brian sean shane wayne craig scott grant dean glenn keith neil ross troy kyle"
+).split()
+_ONSETS = ("b bl br c ch cl cr d dr f fl fr g gl gr h j k kr l m n p pl pr r s sch sh sl st t th tr v w "
+           "wh y z").split()
+_VOWELS = "a e i o u ou ai ea ie au oo y".split()
+_CODAS = "n r l s t rd ll nd m ck x rt ng nt lt rs".split() + [""] * 6
+_SUFFIXES = ("son sen ez ier ot ard mann ini ino sky ley ton er by ford well wood field ham man s ette eau "
+             "elli ova ic ek ova ing").split() + [""] * 8
+_STREET_TYPES = "street road avenue place lane drive crescent court parade terrace way close".split()
+
+
+def _pool(rng: np.random.Generator, size: int, syllables: int) -> list[str]:
+    seen: dict[str, None] = {}
+    while len(seen) < size:
+        parts = [rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(syllables)]
+        word = "".join(parts) + rng.choice(_SUFFIXES)
+        if 3 <= len(word) <= 14:
+            seen[word] = None
+    return list(seen)
+
+
+def _zipf(rng: np.random.Generator, pool_size: int, n: int, exponent: float) -> np.ndarray:
+    p = 1.0 / np.arange(1, pool_size + 1) ** exponent
+    return rng.choice(pool_size, size=n, p=p / p.sum())
+
+
+_OCR = [("o", "0"), ("l", "1"), ("i", "1"), ("s", "5"), ("b", "6"), ("g", "9"), ("m", "rn"), ("e", "c"),
+        ("u", "v"), ("h", "b")]
+_PHONETIC = [("ph", "f"), ("c", "k"), ("ck", "k"), ("ie", "y"), ("ei", "ie"), ("th", "t"), ("ou", "oo"),
+             ("ll", "l"), ("s", "z"), ("y", "i"), ("eau", "o"), ("ai", "ay"), ("x", "ks")]
+
+
+def _typo(text: str, r: random.Random) -> str:
+    if len(text) < 2:
+        return text
+    i = r.randrange(len(text))
+    kind = r.random()
+    letter = chr(r.randrange(97, 123))
+    if kind < 0.3:
+        return text[:i] + letter + text[i + 1:]
+    if kind < 0.55:
+        return text[:i] + text[i + 1:]
+    if kind < 0.8:
+        return text[:i] + letter + text[i:]
+    i = min(i, len(text) - 2)
+    return text[:i] + text[i + 1] + text[i] + text[i + 2:]
+
+
+def _substitute(text: str, table: list[tuple[str, str]], r: random.Random) -> str:
+    options = [(a, b) for a, b in table if a in text] + [(b, a) for a, b in table if b in text]
+    if not options:
+        return _typo(text, r)
+    a, b = r.choice(options)
+    at = [i for i in range(len(text)) if text.startswith(a, i)]
+    i = r.choice(at)
+    return text[:i] + b + text[i + len(a):]
+
+
+def _corrupt_text(text: str, r: random.Random) -> str:
+    if not text:
+        return text
+    kind = r.random()
+    if kind < 0.6:
+        return _typo(text, r)
+    if kind < 0.8:
+        return _substitute(text, _OCR, r)
+    return _substitute(text, _PHONETIC, r)
+
+
+def _format_date(date: dt.date, style: int) -> str:
+    return [f"{date:%Y%m%d}", date.isoformat(), f"{date:%d/%m/%Y}", f"{date:%d-%m-%Y}"][style]
+
+
+@dataclass
+class PersonRecords:
+    """An alignset, a targetset and the true pairs ``(align_id, target_id)``."""
+
+    alignset: pd.DataFrame
+    targetset: pd.DataFrame
+    truth: pd.DataFrame
+
+
+def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: float = 2.0) -> PersonRecords:
+    """Generate ``n`` align records and ``n`` target records.
+
+    Parameters
+    ----------
+    n : int
+        Records per set.
+    seed : int
+    duplicates : float
+        Share of align records with a corrupted copy in the targetset; the
+        rest of the targetset are other people.
+    corruptions : float
+        Mean number of corruptions per copy (Poisson, at least one).
+    """
+    if n < 1:
+        raise ValueError("n must be positive")
+    rng = np.random.default_rng(seed)
+    r = random.Random(seed)
+    pools = np.random.default_rng(12345)  # the same pools at every size and seed
+    surnames = _pool(pools, 8000, 2)
+    streets = _pool(pools, 6000, 2)
+    suburbs = _pool(pools, 3000, 2)
+    given_pool = list(_GIVEN) + _PLAIN_GIVEN
+    postcodes = pools.choice(np.arange(1000, 9999), size=len(suburbs), replace=False)
+
+    n_dup = int(round(n * duplicates))
+    people = n + (n - n_dup)  # align people, then other people for the rest of the targetset
+    given = np.array(given_pool, dtype=object)[_zipf(rng, len(given_pool), people, 0.6)]
+    surname = np.array(surnames, dtype=object)[_zipf(rng, len(surnames), people, 0.6)]
+    born = rng.integers(dt.date(1920, 1, 1).toordinal(), dt.date(2010, 12, 31).toordinal(), people)
+    street = np.array(streets, dtype=object)[_zipf(rng, len(streets), people, 0.6)]
+    street_type = np.array(_STREET_TYPES, dtype=object)[rng.integers(0, len(_STREET_TYPES), people)]
+    suburb_index = _zipf(rng, len(suburbs), people, 0.7)
+    number = rng.integers(1, 400, people)
+    soc_sec = rng.choice(np.arange(1_000_000, 9_999_999), size=people, replace=False)
+    styles = rng.integers(0, 4, people)
+
+    frame = pd.DataFrame({
+        "given_name": given, "surname": surname,
+        "date_of_birth": [_format_date(dt.date.fromordinal(int(d)), 2) for d in born],
+        "street_number": number.astype(str), "address": [f"{s} {t}" for s, t in zip(street, street_type)],
+        "suburb": np.array(suburbs, dtype=object)[suburb_index], "postcode": postcodes[suburb_index].astype(str),
+        "soc_sec_id": soc_sec.astype(str),
+    })
+    align = frame.iloc[:n].reset_index(drop=True)
+    copies = align.iloc[rng.permutation(n)[:n_dup]]
+    truth_align = copies.index.to_numpy()
+    copies = copies.reset_index(drop=True).copy()
+    date_of_birth = [dt.date.fromordinal(int(d)) for d in born[truth_align]]
+    rows = copies.to_dict("records")
+    n_corruptions = np.maximum(1, rng.poisson(corruptions, n_dup))
+    for k, row in enumerate(rows):
+        row["date_of_birth"] = _format_date(date_of_birth[k], int(styles[k]))
+        for _ in range(n_corruptions[k]):
+            kind = r.random()
+            if kind < 0.35:
+                column = r.choice(["given_name", "surname", "address", "suburb"])
+                row[column] = _corrupt_text(row[column], r)
+            elif kind < 0.45:
+                row["given_name"], row["surname"] = row["surname"], row["given_name"]
+            elif kind < 0.55 and row["given_name"] in _GIVEN:
+                row["given_name"] = r.choice(_GIVEN[row["given_name"]])
+            elif kind < 0.7:
+                row[r.choice(["given_name", "address", "suburb", "postcode", "street_number", "soc_sec_id",
+                              "date_of_birth"])] = ""
+            elif kind < 0.8:
+                d = date_of_birth[k]
+                if d.day <= 12:  # day and month swapped
+                    row["date_of_birth"] = _format_date(dt.date(d.year, d.day, d.month), int(styles[k]))
+                else:
+                    row["date_of_birth"] = _format_date(d + dt.timedelta(days=r.choice([-1, 1, 10, -10])),
+                                                        int(styles[k]))
+            elif kind < 0.9 and row["soc_sec_id"]:
+                digits = list(row["soc_sec_id"])
+                i = r.randrange(len(digits))
+                digits[i] = str(r.randrange(10))
+                row["soc_sec_id"] = "".join(digits)
+            else:
+                row["postcode"] = _typo(row["postcode"], r) if row["postcode"] else row["postcode"]
+    others = frame.iloc[n:].to_dict("records")
+    target_rows = rows + others
+    order = rng.permutation(len(target_rows))
+    target = pd.DataFrame([target_rows[i] for i in order], columns=frame.columns)
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    align.insert(0, "rec_id", [f"a{i}" for i in range(n)])
+    target.insert(0, "rec_id", [f"t{i}" for i in range(len(target))])
+    truth = pd.DataFrame({"align_id": align["rec_id"].to_numpy()[truth_align],
+                          "target_id": target["rec_id"].to_numpy()[position[:n_dup]]})
+    return PersonRecords(align, target, truth.sort_values("align_id", kind="mergesort").reset_index(drop=True))

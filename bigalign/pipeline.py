@@ -1,0 +1,314 @@
+"""The Dask graph of an alignment, built in one place.
+
+::
+
+    records ─► encode_records ─► (P2P shuffle on block key) ─► align_blocks ─► best_match
+    (per      normalize, encode,   whole blocks in one          candidate pairs,  shuffle on
+     partition) block keys,        partition                    first shared slot, align id,
+                one row per key                                 global distances  keep the best
+
+Every kernel is a pure function of its partitions (named after the stage, so
+the dashboard shows ``encode_records``, ``align_blocks``, ``best_match``). A
+pair's distance is computed element-wise and the first-shared-slot rule does
+not depend on partitioning, so the links are the same whatever the number of
+workers, threads or partitions.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+
+from .blocking.base import Blocking
+from .cluster import connect
+from .distances import InvalidValueError
+from .matching import LINK_COLUMNS, best_match_per_item, one_to_one as one_to_one_links, sort_links
+from .records import as_records, attribute_columns
+from .treatments import Treatment, global_pair_distances
+
+__all__ = ["AlignmentRun", "align_distributed", "align_blocks", "best_match", "encode_records", "run_alignment",
+           "to_dask"]
+
+# Candidate pairs scored at once inside a task: bounds a task's memory.
+CHUNK_PAIRS = 2_000_000
+# Records per partition when a set is given in memory.
+ROWS_PER_PARTITION = 50_000
+
+
+class RecordError(ValueError):
+    """A value of one record that cannot be read; names the set, id and column."""
+
+
+def to_dask(records: Any, id_column: Hashable | None, name: str, npartitions: int | None = None) -> dd.DataFrame:
+    """A dask DataFrame of records, identifier first."""
+    if isinstance(records, dd.DataFrame):
+        if id_column is not None:
+            records = records[[id_column] + [c for c in records.columns if c != id_column]]
+        return records
+    frame = as_records(records, id_column, name)
+    npartitions = npartitions or max(1, math.ceil(len(frame) / ROWS_PER_PARTITION))
+    return dd.from_pandas(frame, npartitions=min(npartitions, len(frame)), sort=False)
+
+
+def _treatment_prefix(i: int) -> str:
+    return f"t{i}:"
+
+
+def _compact_keys(keys: np.ndarray) -> np.ndarray:
+    """32-bit keys (0 stays "no key"). Blocks are defined by these: two records
+    meet in a slot exactly when their compact keys there are equal, so the
+    first-shared-slot test below is exact, and rows stay small in the shuffle."""
+    compact = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    compact[(compact == 0) & (keys != 0)] = 1
+    return compact
+
+
+def _routing_keys(blocking: Blocking, compact: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """The shuffle key: a positional slot meets only the same slot; the slots
+    of an asymmetric blocking all meet its align records' slot 0."""
+    group = np.empty(blocking.n_slots, dtype=np.uint64)
+    start = 0
+    for i, simple in enumerate(blocking.blockings()):
+        stop = start + simple.n_slots
+        group[start:stop] = (1 << 20) + i if simple.asymmetric else np.arange(start, stop)
+        start = stop
+    return (group[slots] << np.uint64(32)) | compact.astype(np.uint64)
+
+
+def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking, side: str,
+                   name: str) -> pd.DataFrame:
+    """Normalize and encode a partition; one row per (record, block key)."""
+    ids = part.iloc[:, 0]
+    columns: dict[str, Any] = {"id": ids.to_numpy()}
+    for i, t in enumerate(treatments):
+        try:
+            encoded = t.encode(part)
+        except InvalidValueError as err:
+            column = ", ".join(map(str, attribute_columns(part, t.attribute)))
+            raise RecordError(
+                f"{name}: record {ids.iloc[err.row]!r}, column {column}: {err.reason}: {err.value!r}"
+            ) from None
+        for c in encoded.columns:
+            columns[_treatment_prefix(i) + str(c)] = encoded[c].to_numpy()
+    keys = _compact_keys(blocking.keys(part, side))
+    for j in range(keys.shape[1]):
+        columns[f"k:{j}"] = keys[:, j]
+    for c, values in blocking.extra(part).items():
+        columns[f"x:{c}"] = values.to_numpy()
+    encoded_part = pd.DataFrame(columns)
+    rows, slots = np.nonzero(keys)
+    long = encoded_part.iloc[rows].reset_index(drop=True)
+    long.insert(0, "slot", slots.astype(np.int16))
+    long.insert(0, "key", _routing_keys(blocking, keys[rows, slots], slots))
+    return long
+
+
+@dataclass
+class BlockStats:
+    """What one task (or, summed, the whole run) saw of its blocks."""
+
+    blocks: int = 0
+    block_pairs: int = 0
+    largest_block_pairs: int = 0
+    excluded_blocks: int = 0
+    excluded_pairs: int = 0
+    candidate_pairs: int = 0
+    links_under_threshold: int = 0
+
+    def __add__(self, other: "BlockStats") -> "BlockStats":
+        return BlockStats(
+            self.blocks + other.blocks, self.block_pairs + other.block_pairs,
+            max(self.largest_block_pairs, other.largest_block_pairs), self.excluded_blocks + other.excluded_blocks,
+            self.excluded_pairs + other.excluded_pairs, self.candidate_pairs + other.candidate_pairs,
+            self.links_under_threshold + other.links_under_threshold,
+        )
+
+
+def _columns_with_prefix(frame: pd.DataFrame, prefix: str) -> list[str]:
+    return [c for c in frame.columns if isinstance(c, str) and c.startswith(prefix)]
+
+
+def _strip(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    return frame.rename(columns=lambda c: c[len(prefix):]).reset_index(drop=True)
+
+
+def _candidate_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of rows meeting in a block, per simple blocking of a union."""
+    all_ia, all_ib = [], []
+    slot_a, slot_b = a["slot"].to_numpy(), b["slot"].to_numpy()
+    start = 0
+    for simple in blocking.blockings():
+        stop = start + simple.n_slots
+        rows_a = np.flatnonzero((slot_a >= start) & (slot_a < stop))
+        rows_b = np.flatnonzero((slot_b >= start) & (slot_b < stop))
+        if len(rows_a) and len(rows_b):
+            ia, ib = simple.candidate_pairs(a.iloc[rows_a], b.iloc[rows_b])
+            all_ia.append(rows_a[ia])
+            all_ib.append(rows_b[ib])
+        start = stop
+    if not all_ia:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(all_ia), np.concatenate(all_ib)
+
+
+def _score_chunk(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking,
+                 threshold: float, dedupe: bool, stats: BlockStats) -> pd.DataFrame:
+    ia, ib = _candidate_pairs(a, b, blocking)
+    if len(ia):
+        key_columns = _columns_with_prefix(a, "k:")
+        keys_a = a[key_columns].to_numpy(np.uint64)[ia]
+        keys_b = b[key_columns].to_numpy(np.uint64)[ib]
+        extra_a = _strip(a[_columns_with_prefix(a, "x:")].iloc[ia], "x:")
+        extra_b = _strip(b[_columns_with_prefix(b, "x:")].iloc[ib], "x:")
+        shared = blocking.shared(keys_a, keys_b, extra_a, extra_b)
+        generating = b["slot"].to_numpy()[ib].astype(np.int64)
+        # Score a pair only in the first slot it shares: once, whatever the partitioning.
+        keep = shared[np.arange(len(ia)), generating] & (shared.argmax(axis=1) == generating)
+        if dedupe:
+            keep &= a["id"].to_numpy()[ia] < b["id"].to_numpy()[ib]
+        ia, ib = ia[keep], ib[keep]
+    stats.candidate_pairs += len(ia)
+    if not len(ia):
+        return pd.DataFrame({"align_id": a["id"].iloc[:0], "target_id": b["id"].iloc[:0],
+                             "distance": np.empty(0, np.float64)})
+    encoded_a, encoded_b = [], []
+    for i in range(len(treatments)):
+        prefix = _treatment_prefix(i)
+        columns = _columns_with_prefix(a, prefix)
+        encoded_a.append(_strip(a[columns].iloc[ia], prefix))
+        encoded_b.append(_strip(b[columns].iloc[ib], prefix))
+    distance = global_pair_distances(treatments, encoded_a, encoded_b)
+    under = distance <= threshold
+    stats.links_under_threshold += int(under.sum())
+    return pd.DataFrame({"align_id": a["id"].to_numpy()[ia[under]], "target_id": b["id"].to_numpy()[ib[under]],
+                         "distance": distance[under]})
+
+
+def align_blocks(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking,
+                 threshold: float, uniq: bool, dedupe: bool, max_block_pairs: int | None,
+                 chunk_pairs: int = CHUNK_PAIRS) -> tuple[pd.DataFrame, BlockStats]:
+    """Score the blocks of one partition; pre-reduce to the best per align id.
+
+    Blocks are measured first; blocks over ``max_block_pairs`` are excluded
+    and counted. The rest are scored in chunks of about ``chunk_pairs``
+    pairs (whole blocks per chunk) so that memory stays bounded.
+    """
+    stats = BlockStats()
+    sizes = pd.concat([a["key"].value_counts().rename("na"), b["key"].value_counts().rename("nb")],
+                      axis=1, join="inner")
+    pairs = sizes["na"].to_numpy(np.int64) * sizes["nb"].to_numpy(np.int64)
+    stats.blocks = len(sizes)
+    stats.block_pairs = int(pairs.sum())
+    stats.largest_block_pairs = int(pairs.max()) if len(pairs) else 0
+    keys = sizes.index.to_numpy(np.uint64)
+    if max_block_pairs is not None:
+        too_large = pairs > max_block_pairs
+        stats.excluded_blocks, stats.excluded_pairs = int(too_large.sum()), int(pairs[too_large].sum())
+        keys, pairs = keys[~too_large], pairs[~too_large]
+    a = a[a["key"].isin(keys)]
+    b = b[b["key"].isin(keys)]
+    n_chunks = max(1, math.ceil(int(pairs.sum()) / chunk_pairs))
+    chunk_a = (a["key"].to_numpy(np.uint64) % np.uint64(n_chunks)).astype(np.int64)
+    chunk_b = (b["key"].to_numpy(np.uint64) % np.uint64(n_chunks)).astype(np.int64)
+    links = []
+    for c in range(n_chunks):
+        part_a = a[chunk_a == c].reset_index(drop=True)
+        part_b = b[chunk_b == c].reset_index(drop=True)
+        scored = _score_chunk(part_a, part_b, treatments, blocking, threshold, dedupe, stats)
+        links.append(best_match_per_item(scored) if uniq else scored)
+    result = pd.concat(links, ignore_index=True) if len(links) > 1 else links[0]
+    return (best_match_per_item(result) if uniq else result), stats
+
+
+def links_of(result: tuple[pd.DataFrame, BlockStats]) -> pd.DataFrame:
+    return result[0]
+
+
+def stats_of(result: tuple[pd.DataFrame, BlockStats]) -> BlockStats:
+    return result[1]
+
+
+def best_match(links: pd.DataFrame) -> pd.DataFrame:
+    """The reduce: best target per align id of a partition shuffled on align id."""
+    return best_match_per_item(links)
+
+
+def _links_meta(a: dd.DataFrame, b: dd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"align_id": a._meta.iloc[:, 0], "target_id": b._meta.iloc[:, 0].rename(None),
+                         "distance": pd.Series([], dtype=np.float64)})[LINK_COLUMNS]
+
+
+@dataclass
+class AlignmentRun:
+    """Links of a run and what was seen on the way."""
+
+    links: pd.DataFrame
+    stats: BlockStats
+    seconds: dict[str, float] = field(default_factory=dict)
+    shuffle_partitions: int = 0
+
+
+def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
+                  threshold: float, blocking: Blocking, uniq: bool = True, dedupe: bool = False,
+                  max_block_pairs: int | None = None, shuffle_partitions: int | None = None) -> AlignmentRun:
+    """Build and run the graph on ``client``; return the links (sorted) and stats."""
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    blocking.fit(align_dd, target_dd)
+    seconds["fit"] = time.perf_counter() - clock
+
+    def exploded(records: dd.DataFrame, side: str, name: str) -> dd.DataFrame:
+        meta = encode_records(records._meta, treatments, blocking, side, name)
+        return records.map_partitions(encode_records, treatments, blocking, side, name, meta=meta,
+                                      enforce_metadata=False)
+
+    long_a = exploded(align_dd, "align", "alignset")
+    long_b = exploded(target_dd, "target", "alignset" if dedupe else "targetset")
+    n = shuffle_partitions or max(long_a.npartitions, long_b.npartitions)
+    blocks_a = long_a.shuffle(on="key", npartitions=n)
+    blocks_b = long_b.shuffle(on="key", npartitions=n)
+    scored = [
+        dask.delayed(align_blocks, pure=True)(pa, pb, treatments, blocking, threshold, uniq, dedupe,
+                                              max_block_pairs)
+        for pa, pb in zip(blocks_a.to_delayed(), blocks_b.to_delayed())
+    ]
+    clock = time.perf_counter()
+    futures = client.compute(scored)
+    stats = sum(client.gather(client.map(stats_of, futures)), BlockStats())
+    parts = client.map(links_of, futures)
+    seconds["align_blocks"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    if uniq and len(parts) > 1:
+        # Shuffle the pre-reduced links on the align id, then keep the best per item.
+        meta = _links_meta(align_dd, target_dd)
+        links_dd = dd.from_delayed(parts, meta=meta, verify_meta=False)
+        reduced = links_dd.shuffle(on="align_id", npartitions=max(1, n // 4)).map_partitions(best_match, meta=meta)
+        links = client.compute(reduced).result()
+    else:
+        links = pd.concat(client.gather(parts), ignore_index=True)
+    del futures, parts
+    seconds["best_match"] = time.perf_counter() - clock
+    return AlignmentRun(sort_links(links), stats, seconds, n)
+
+
+def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatment], threshold: float, *,
+                      uniq: bool, blocking: Blocking | None, id_column: Hashable | None, one_to_one: bool,
+                      client: Any, npartitions: int | None, dedupe: bool,
+                      max_block_pairs: int | None = None) -> pd.DataFrame:
+    """:func:`bigalign.align` on Dask; see its documentation."""
+    if blocking is None:
+        raise ValueError("aligning dask DataFrames needs a blocking")
+    a = to_dask(alignset, id_column, "alignset", npartitions)
+    b = a if dedupe else to_dask(targetset, id_column, "targetset", npartitions)
+    with connect(client) as active:
+        run = run_alignment(active, a, b, treatments, threshold, blocking, uniq=uniq or one_to_one, dedupe=dedupe,
+                            max_block_pairs=max_block_pairs)
+    return one_to_one_links(run.links) if one_to_one else run.links
