@@ -23,8 +23,15 @@ def links_under_threshold(matrix: np.ndarray, threshold: float) -> tuple[np.ndar
 
 
 def sort_links(links: pd.DataFrame) -> pd.DataFrame:
-    """Links in their canonical order: align id, distance, target id."""
-    return links.sort_values(["align_id", "distance", "target_id"], kind="mergesort").reset_index(drop=True)
+    """Links in their canonical order (align id, distance, target id) and
+    dtypes (text identifiers as pandas' default string type, whichever
+    storage the path they came through used)."""
+    links = links.sort_values(["align_id", "distance", "target_id"], kind="mergesort").reset_index(drop=True)
+    for column in ("align_id", "target_id"):
+        if pd.api.types.is_string_dtype(links[column]) and links[column].dtype != pd.Series([""]).dtype:
+            links[column] = links[column].astype(pd.Series([""]).dtype)
+    links["distance"] = links["distance"].astype(np.float64)
+    return links
 
 
 def best_match_per_item(links: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,7 @@ workers, threads or partitions.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+from distributed import progress
 
 from .blocking.base import Blocking
 from .cluster import connect
@@ -122,14 +124,12 @@ class BlockStats:
     excluded_pairs: int = 0
     candidate_pairs: int = 0
     links_under_threshold: int = 0
+    true_pairs_kept: int = 0
 
     def __add__(self, other: "BlockStats") -> "BlockStats":
-        return BlockStats(
-            self.blocks + other.blocks, self.block_pairs + other.block_pairs,
-            max(self.largest_block_pairs, other.largest_block_pairs), self.excluded_blocks + other.excluded_blocks,
-            self.excluded_pairs + other.excluded_pairs, self.candidate_pairs + other.candidate_pairs,
-            self.links_under_threshold + other.links_under_threshold,
-        )
+        total = BlockStats(**{k: v + getattr(other, k) for k, v in vars(self).items()})
+        total.largest_block_pairs = max(self.largest_block_pairs, other.largest_block_pairs)
+        return total
 
 
 def _columns_with_prefix(frame: pd.DataFrame, prefix: str) -> list[str]:
@@ -140,17 +140,24 @@ def _strip(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
     return frame.rename(columns=lambda c: c[len(prefix):]).reset_index(drop=True)
 
 
+def _extra(frame: pd.DataFrame) -> pd.DataFrame:
+    return _strip(frame[_columns_with_prefix(frame, "x:")], "x:")
+
+
 def _candidate_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of rows meeting in a block, per simple blocking of a union."""
     all_ia, all_ib = [], []
     slot_a, slot_b = a["slot"].to_numpy(), b["slot"].to_numpy()
+    extra_a, extra_b = _extra(a), _extra(b)
     start = 0
-    for simple in blocking.blockings():
+    for i, simple in enumerate(blocking.blockings()):
         stop = start + simple.n_slots
         rows_a = np.flatnonzero((slot_a >= start) & (slot_a < stop))
         rows_b = np.flatnonzero((slot_b >= start) & (slot_b < stop))
         if len(rows_a) and len(rows_b):
-            ia, ib = simple.candidate_pairs(a.iloc[rows_a], b.iloc[rows_b])
+            ia, ib = simple.candidate_pairs(
+                blocking.member_extra(i, extra_a).iloc[rows_a].assign(key=a["key"].to_numpy()[rows_a]),
+                blocking.member_extra(i, extra_b).iloc[rows_b].assign(key=b["key"].to_numpy()[rows_b]))
             all_ia.append(rows_a[ia])
             all_ib.append(rows_b[ib])
         start = stop
@@ -159,15 +166,22 @@ def _candidate_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tu
     return np.concatenate(all_ia), np.concatenate(all_ib)
 
 
+def pair_hashes(align_ids: Any, target_ids: Any) -> np.ndarray:
+    """uint64 hashes of (align id, target id) pairs, to count known pairs."""
+    text = pd.Series(align_ids).astype(str).to_numpy(object) + "\x1f" + pd.Series(target_ids).astype(str).to_numpy(object)
+    return pd.util.hash_array(text)
+
+
 def _score_chunk(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking,
-                 threshold: float, dedupe: bool, stats: BlockStats) -> pd.DataFrame:
+                 threshold: float, dedupe: bool, stats: BlockStats, score: bool = True,
+                 truth_hashes: np.ndarray | None = None) -> pd.DataFrame:
     ia, ib = _candidate_pairs(a, b, blocking)
     if len(ia):
         key_columns = _columns_with_prefix(a, "k:")
         keys_a = a[key_columns].to_numpy(np.uint64)[ia]
         keys_b = b[key_columns].to_numpy(np.uint64)[ib]
-        extra_a = _strip(a[_columns_with_prefix(a, "x:")].iloc[ia], "x:")
-        extra_b = _strip(b[_columns_with_prefix(b, "x:")].iloc[ib], "x:")
+        extra_a = _extra(a).iloc[ia].reset_index(drop=True)
+        extra_b = _extra(b).iloc[ib].reset_index(drop=True)
         shared = blocking.shared(keys_a, keys_b, extra_a, extra_b)
         generating = b["slot"].to_numpy()[ib].astype(np.int64)
         # Score a pair only in the first slot it shares: once, whatever the partitioning.
@@ -176,7 +190,10 @@ def _score_chunk(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatmen
             keep &= a["id"].to_numpy()[ia] < b["id"].to_numpy()[ib]
         ia, ib = ia[keep], ib[keep]
     stats.candidate_pairs += len(ia)
-    if not len(ia):
+    if truth_hashes is not None and len(ia):
+        found = pair_hashes(a["id"].to_numpy()[ia], b["id"].to_numpy()[ib])
+        stats.true_pairs_kept += int(np.isin(found, truth_hashes).sum())
+    if not len(ia) or not score:
         return pd.DataFrame({"align_id": a["id"].iloc[:0], "target_id": b["id"].iloc[:0],
                              "distance": np.empty(0, np.float64)})
     encoded_a, encoded_b = [], []
@@ -194,12 +211,15 @@ def _score_chunk(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatmen
 
 def align_blocks(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking,
                  threshold: float, uniq: bool, dedupe: bool, max_block_pairs: int | None,
-                 chunk_pairs: int = CHUNK_PAIRS) -> tuple[pd.DataFrame, BlockStats]:
+                 chunk_pairs: int = CHUNK_PAIRS, score: bool = True,
+                 truth_hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, BlockStats]:
     """Score the blocks of one partition; pre-reduce to the best per align id.
 
     Blocks are measured first; blocks over ``max_block_pairs`` are excluded
     and counted. The rest are scored in chunks of about ``chunk_pairs``
-    pairs (whole blocks per chunk) so that memory stays bounded.
+    pairs (whole blocks per chunk) so that memory stays bounded. With
+    ``score=False`` (a plan) candidates are only counted, and those among
+    ``truth_hashes`` (see :func:`pair_hashes`) too.
     """
     stats = BlockStats()
     sizes = pd.concat([a["key"].value_counts().rename("na"), b["key"].value_counts().rename("nb")],
@@ -222,7 +242,7 @@ def align_blocks(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatmen
     for c in range(n_chunks):
         part_a = a[chunk_a == c].reset_index(drop=True)
         part_b = b[chunk_b == c].reset_index(drop=True)
-        scored = _score_chunk(part_a, part_b, treatments, blocking, threshold, dedupe, stats)
+        scored = _score_chunk(part_a, part_b, treatments, blocking, threshold, dedupe, stats, score, truth_hashes)
         links.append(best_match_per_item(scored) if uniq else scored)
     result = pd.concat(links, ignore_index=True) if len(links) > 1 else links[0]
     return (best_match_per_item(result) if uniq else result), stats
@@ -258,8 +278,14 @@ class AlignmentRun:
 
 def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
                   threshold: float, blocking: Blocking, uniq: bool = True, dedupe: bool = False,
-                  max_block_pairs: int | None = None, shuffle_partitions: int | None = None) -> AlignmentRun:
-    """Build and run the graph on ``client``; return the links (sorted) and stats."""
+                  max_block_pairs: int | None = None, shuffle_partitions: int | None = None,
+                  show_progress: bool = False, score: bool = True,
+                  truth_hashes: np.ndarray | None = None) -> AlignmentRun:
+    """Build and run the graph on ``client``; return the links (sorted) and stats.
+
+    ``score=False`` is a plan: the blocking alone, candidates counted (and
+    known pairs among them, with ``truth_hashes``), nothing scored.
+    """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     blocking.fit(align_dd, target_dd)
@@ -275,13 +301,18 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
     n = shuffle_partitions or max(long_a.npartitions, long_b.npartitions)
     blocks_a = long_a.shuffle(on="key", npartitions=n)
     blocks_b = long_b.shuffle(on="key", npartitions=n)
+    if truth_hashes is not None:
+        [truth_hashes] = client.scatter([truth_hashes], broadcast=True)
     scored = [
         dask.delayed(align_blocks, pure=True)(pa, pb, treatments, blocking, threshold, uniq, dedupe,
-                                              max_block_pairs)
+                                              max_block_pairs, CHUNK_PAIRS, score, truth_hashes)
         for pa, pb in zip(blocks_a.to_delayed(), blocks_b.to_delayed())
     ]
     clock = time.perf_counter()
     futures = client.compute(scored)
+    if show_progress:
+        progress(futures)
+        print(file=sys.stderr)
     stats = sum(client.gather(client.map(stats_of, futures)), BlockStats())
     parts = client.map(links_of, futures)
     seconds["align_blocks"] = time.perf_counter() - clock

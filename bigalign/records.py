@@ -52,7 +52,7 @@ def as_records(data: Any, id_column: Hashable | None = None, name: str = "record
             raise ValueError(
                 f"{name}: record {bad} has {len(rows[bad])} fields, record 0 has {len(rows[0])}"
             )
-        frame = pd.DataFrame(rows, dtype=object)
+        frame = pd.DataFrame(rows, dtype=object).infer_objects()
     else:
         raise TypeError(f"{name}: expected a pandas DataFrame or a list of records, got {type(data).__name__}")
     if len(frame) == 0:

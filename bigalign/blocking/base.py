@@ -82,6 +82,10 @@ class Blocking:
         """Columns the blocking needs beside the keys (coordinates)."""
         return pd.DataFrame(index=frame.index)
 
+    def member_extra(self, i: int, extra: pd.DataFrame) -> pd.DataFrame:
+        """The columns of :meth:`extra` that belong to member ``i`` of :meth:`blockings`."""
+        return extra
+
     def shared(self, keys_a: np.ndarray, keys_b: np.ndarray, extra_a: pd.DataFrame,
                extra_b: pd.DataFrame) -> np.ndarray:
         """``(n_pairs, n_slots)``: which slots each pair shares."""
@@ -91,8 +95,9 @@ class Blocking:
         return (keys_a == keys_b) & (keys_a != 0)
 
     def candidate_pairs(self, a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Positions ``(ia, ib)`` of rows of ``a`` and ``b`` (exploded rows of
-        one partition, with a ``key`` column) that meet in a block."""
+        """Positions ``(ia, ib)`` of rows of ``a`` and ``b`` (the rows of one
+        partition: a ``key`` column and the columns of :meth:`extra`) that
+        meet in a block."""
         left = pd.DataFrame({"key": a["key"].to_numpy(), "ia": np.arange(len(a))})
         right = pd.DataFrame({"key": b["key"].to_numpy(), "ib": np.arange(len(b))})
         pairs = left.merge(right, on="key", how="inner", sort=False)

@@ -65,7 +65,8 @@ class MiniBatchKMeansBlocking(Blocking):
 
     def _sample(self, frame: pd.DataFrame, fraction: float) -> pd.DataFrame:
         h = hash_values(frame.iloc[:, 0])
-        return frame[h < np.uint64(fraction * 2.0 ** 64)].assign(_h=h[h < np.uint64(fraction * 2.0 ** 64)])
+        keep = (h >> np.uint64(11)) < np.uint64(int(fraction * 2 ** 53))
+        return frame[keep].assign(_h=h[keep])
 
     def fit(self, alignset: Any, targetset: Any) -> "MiniBatchKMeansBlocking":
         import dask.dataframe as dd

@@ -55,15 +55,15 @@ class UnionBlocking(Blocking):
         return np.hstack([b.keys(frame, side) for b in self.of])
 
     def extra(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return pd.concat([b.extra(frame).add_prefix(f"u{i}") for i, b in enumerate(self.of)], axis=1)
+        return pd.concat([b.extra(frame).add_prefix(f"u{i}:") for i, b in enumerate(self.of)], axis=1)
 
-    def _own_extra(self, i: int, extra: pd.DataFrame) -> pd.DataFrame:
-        prefix = f"u{i}"
+    def member_extra(self, i: int, extra: pd.DataFrame) -> pd.DataFrame:
+        prefix = f"u{i}:"
         own = extra[[c for c in extra.columns if c.startswith(prefix)]]
         return own.rename(columns=lambda c: c[len(prefix):])
 
     def shared(self, keys_a, keys_b, extra_a, extra_b):
         return np.hstack([
-            b.shared(keys_a[:, lo:hi], keys_b[:, lo:hi], self._own_extra(i, extra_a), self._own_extra(i, extra_b))
+            b.shared(keys_a[:, lo:hi], keys_b[:, lo:hi], self.member_extra(i, extra_a), self.member_extra(i, extra_b))
             for i, (b, (lo, hi)) in enumerate(zip(self.of, self.slot_ranges()))
         ])

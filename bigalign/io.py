@@ -1,0 +1,284 @@
+"""Reading records (with their rejects) and writing links, atomically.
+
+Inputs are *staged*: each input file is read by one task, on a worker,
+batch by batch; values that a treatment cannot read (unparsable dates,
+coordinates out of range), rows a CSV parser cannot split and bytes that do
+not decode are set aside as *rejects*, each with its file, row and column;
+the good rows are written as Parquet. The staged Parquet is what the
+alignment reads — and a checkpoint a run can resume from.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import tempfile
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .records import attribute_columns
+from .treatments import Treatment
+
+__all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths", "stage_file", "write_links",
+           "REJECT_COLUMNS"]
+
+REJECT_COLUMNS = ["set", "file", "row", "column", "reason", "value"]
+# Rows read at once while staging.
+BATCH_ROWS = 200_000
+
+
+class InputError(ValueError):
+    """An input that cannot be read at all (missing file, unknown column)."""
+
+
+@dataclass
+class SetSpec:
+    """How to read one set of records."""
+
+    name: str
+    path: str
+    format: str = "csv"
+    id: str | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    header: bool = True
+    columns: list[str] | None = None  # names when there is no header
+
+
+@dataclass
+class StagedFile:
+    """What staging one input file produced."""
+
+    source: str
+    parquet: str | None
+    rows_read: int = 0
+    rows_kept: int = 0
+    rejects: list[dict] = field(default_factory=list)
+
+
+def expand_paths(path: str) -> list[str]:
+    """A path, a glob or an fsspec URL → the files it names (sorted)."""
+    if "://" in path and not path.startswith("file://"):
+        import fsspec
+
+        fs, _, paths = fsspec.get_fs_token_paths(path)
+        return sorted(fs.unstrip_protocol(p) for p in paths)
+    local = path[len("file://"):] if path.startswith("file://") else path
+    matches = sorted(glob.glob(local)) if glob.has_magic(local) else ([local] if os.path.exists(local) else [])
+    return matches
+
+
+@contextmanager
+def _open(path: str, mode: str = "rb") -> Iterator[Any]:
+    if "://" in path and not path.startswith("file://"):
+        import fsspec
+
+        with fsspec.open(path, mode) as f:
+            yield f
+    else:
+        with open(path[len("file://"):] if path.startswith("file://") else path, mode) as f:
+            yield f
+
+
+def read_header(spec: SetSpec, path: str) -> list[str]:
+    """Column names of one input file."""
+    if spec.format == "parquet":
+        with _open(path) as f:
+            return list(pq.ParquetFile(f).schema_arrow.names)
+    if not spec.header:
+        if not spec.columns:
+            raise InputError(f"{path}: without a header, 'columns' must name the columns")
+        return list(spec.columns)
+    with _open(path) as f:
+        first = f.readline()
+    try:
+        text = first.decode(spec.encoding).rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: row 1 (header): bytes that are not {spec.encoding}: {err.reason}") from None
+    if not text:
+        raise InputError(f"{path}: empty file, no header")
+    return next(csv.reader([text], delimiter=spec.delimiter))
+
+
+def _csv_batches(spec: SetSpec, path: str, names: list[str], rejects: list[dict]) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """Batches of a CSV file as text columns, with their 1-based file row numbers."""
+    skipped: list[int] = []
+
+    def invalid_row(row: Any) -> str:
+        rejects.append({"set": spec.name, "file": path, "row": row.number, "column": "",
+                        "reason": f"malformed row: {row.actual_columns} fields, expected {row.expected_columns}",
+                        "value": row.text[:200]})
+        skipped.append(row.number)
+        return "skip"
+
+    read = pacsv.ReadOptions(column_names=names, skip_rows=1 if spec.header else 0, block_size=1 << 24)
+    parse = pacsv.ParseOptions(delimiter=spec.delimiter, invalid_row_handler=invalid_row)
+    # Bytes: decoding is done here, per column, to name the row and column of bad bytes.
+    convert = pacsv.ConvertOptions(column_types={n: pa.binary() for n in names}, strings_can_be_null=False,
+                                   quoted_strings_can_be_null=False)
+    first_row = 2 if spec.header else 1
+    with _open(path) as f:
+        reader = pacsv.open_csv(f, read_options=read, parse_options=parse, convert_options=convert)
+        line = first_row
+        for batch in reader:
+            n = batch.num_rows
+            # Physical row numbers: skipped rows (already recorded) leave gaps.
+            numbers = np.empty(n, dtype=np.int64)
+            k = 0
+            skipped_set = set(skipped)
+            while k < n:
+                if line not in skipped_set:
+                    numbers[k] = line
+                    k += 1
+                line += 1
+            yield batch, numbers
+
+
+def _decode(batch: pa.RecordBatch, encoding: str, spec: SetSpec, path: str, numbers: np.ndarray,
+            rejects: list[dict]) -> tuple[pd.DataFrame, np.ndarray]:
+    bad = np.zeros(batch.num_rows, dtype=bool)
+    out = {}
+    for column, array in zip(batch.schema.names, batch.columns):
+        if encoding.replace("-", "").lower() == "utf8":
+            try:  # the fast path: arrow validates the whole column at once
+                out[column] = array.cast(pa.string()).to_pandas().astype(object)
+                continue
+            except pa.ArrowInvalid:
+                pass
+        values = array.to_pylist()
+        decoded: list[Any] = []
+        for i, v in enumerate(values):
+            if v is None:
+                decoded.append(None)
+                continue
+            try:
+                decoded.append(v.decode(encoding))
+            except UnicodeDecodeError as err:
+                decoded.append(None)
+                if not bad[i]:
+                    rejects.append({"set": spec.name, "file": path, "row": int(numbers[i]), "column": column,
+                                    "reason": f"bytes that are not {encoding}: {err.reason}", "value": repr(v[:60])})
+                bad[i] = True
+        out[column] = pd.Series(decoded, dtype=object)
+    return pd.DataFrame(out)[~bad].reset_index(drop=True), numbers[~bad]
+
+
+def _validate(frame: pd.DataFrame, numbers: np.ndarray, id_column: str, treatments: Sequence[Treatment],
+              spec: SetSpec, path: str, rejects: list[dict]) -> tuple[pd.DataFrame, np.ndarray]:
+    bad = np.zeros(len(frame), dtype=bool)
+    ids = frame[id_column]
+    missing_id = ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()
+    for i in np.flatnonzero(missing_id):
+        rejects.append({"set": spec.name, "file": path, "row": int(numbers[i]), "column": id_column,
+                        "reason": "missing identifier", "value": ""})
+    bad |= missing_id
+    for t in treatments:
+        columns = attribute_columns(frame, t.attribute)
+        values = t.normalize(frame)
+        invalid = t.metric.invalid(values) & ~bad
+        for i in np.flatnonzero(invalid):
+            value = values.iloc[i]
+            value = tuple(value) if isinstance(value, pd.Series) else value
+            reason = {"temporal": "unparsable date", "geographical": "coordinates out of range"}.get(
+                t.metric.name, f"not readable by {t.metric.name}")
+            rejects.append({"set": spec.name, "file": path, "row": int(numbers[i]), "column": ", ".join(columns),
+                            "reason": reason, "value": str(value)[:200]})
+        bad |= invalid
+    return frame[~bad].reset_index(drop=True), numbers[~bad]
+
+
+def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatment], staging_dir: str) -> StagedFile:
+    """Read one input file, set its rejects aside, write the good rows as Parquet.
+
+    The staged frame has the id first, the attribute columns as text (CSV)
+    or as stored (Parquet), then ``_file`` and ``_row`` (where each record
+    came from, for messages).
+    """
+    result = StagedFile(source=path, parquet=None)
+    names = read_header(spec, path)
+    id_column = spec.id or names[0]
+    if id_column not in names:
+        raise InputError(f"{path}: id column {id_column!r} not found; columns are {names}")
+    if spec.format == "parquet":
+        def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+            start = 1
+            with _open(path) as f:
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS):
+                    frame = batch.to_pandas()
+                    yield frame, np.arange(start, start + len(frame))
+                    start += len(frame)
+    else:
+        def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+            for frame, numbers in _csv_batches(spec, path, names, result.rejects):
+                yield _decode(frame, spec.encoding, spec, path, numbers, result.rejects)
+    target = os.path.join(staging_dir, f"{spec.name}-{index:05d}.parquet")
+    writer = None
+    try:
+        for frame, numbers in batches():
+            result.rows_read += len(frame)
+            frame = frame[[id_column] + [c for c in frame.columns if c != id_column]]
+            frame, numbers = _validate(frame, numbers, id_column, treatments, spec, path, result.rejects)
+            frame["_file"] = np.int32(index)
+            frame["_row"] = numbers
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(target + ".part", table.schema)
+            writer.write_table(table.cast(writer.schema))
+            result.rows_kept += len(frame)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        os.replace(target + ".part", target)
+        result.parquet = target
+    result.rows_read += sum(1 for r in result.rejects if r["reason"].startswith("malformed"))
+    return result
+
+
+@contextmanager
+def atomic_path(path: str) -> Iterator[str]:
+    """A temporary name beside ``path``, renamed to it only on success."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _ntriples(links: pd.DataFrame, align_uri: str, target_uri: str) -> Iterator[str]:
+    same_as = "<http://www.w3.org/2002/07/owl#sameAs>"
+    for a, t in zip(links["align_id"].tolist(), links["target_id"].tolist()):
+        subject = align_uri.format(id=urllib.parse.quote(str(a), safe=""))
+        obj = target_uri.format(id=urllib.parse.quote(str(t), safe=""))
+        yield f"<{subject}> {same_as} <{obj}> .\n"
+
+
+def write_links(links: pd.DataFrame, path: str, format: str, align_uri: str | None = None,
+                target_uri: str | None = None) -> None:
+    """Write links as Parquet, CSV or N-Triples (``owl:sameAs``), atomically."""
+    with atomic_path(path) as tmp:
+        if format == "parquet":
+            links.to_parquet(tmp, index=False)
+        elif format == "csv":
+            links.to_csv(tmp, index=False)
+        elif format == "ntriples":
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(_ntriples(links, align_uri or "{id}", target_uri or "{id}"))
+        else:
+            raise ValueError(f"unknown output format {format!r}")

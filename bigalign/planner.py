@@ -1,0 +1,89 @@
+"""``bigalign plan``: the blocking alone, measured, and the full run estimated."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+import numpy as np
+
+from .io import atomic_path
+from .jobs import Job, check_inputs
+from .pipeline import encode_records, pair_hashes, run_alignment
+from .runner import cluster_for, generate_inputs, read_truth, stage_inputs
+from .treatments import global_pair_distances
+
+__all__ = ["plan_job", "scoring_rate"]
+
+
+def scoring_rate(job: Job, align_sample: Any, target_sample: Any, pairs: int = 50_000) -> float:
+    """Pairs per second one worker thread scores with the job's treatments,
+    measured on random pairs of sampled records."""
+    rng = np.random.default_rng(0)
+    a = [t.encode(align_sample) for t in job.treatments]
+    b = [t.encode(target_sample) for t in job.treatments]
+    ia = rng.integers(0, len(align_sample), pairs)
+    ib = rng.integers(0, len(target_sample), pairs)
+    clock = time.perf_counter()
+    global_pair_distances(job.treatments, [e.iloc[ia].reset_index(drop=True) for e in a],
+                          [e.iloc[ib].reset_index(drop=True) for e in b])
+    return pairs / max(1e-9, time.perf_counter() - clock)
+
+
+def plan_job(job: Job, client: Any = None, show_progress: bool = True, out: TextIO = sys.stdout) -> dict:
+    """Measure the blocking of a job and estimate its full run; print it and
+    write ``candidates.json`` beside the output (``bigalign evaluate --job``
+    reads it)."""
+    generate_inputs(job)
+    files = check_inputs(job)
+    os.makedirs(job.run_dir, exist_ok=True)
+    truth = pair_hashes(*read_truth(job.truth).to_numpy().T) if job.truth else None
+    with cluster_for(job, client) as active:
+        n_workers = max(1, len(active.scheduler_info()["workers"]))
+        clock = time.perf_counter()
+        records, counts = stage_inputs(active, job, files, os.path.join(job.run_dir, "rejects.csv"), show_progress)
+        align_records = records["alignset"]
+        target_records = records.get("targetset", align_records)
+        run = run_alignment(active, align_records, target_records, job.treatments, job.threshold, job.blocking,
+                            uniq=False, dedupe=job.dedupe, max_block_pairs=job.max_block_pairs,
+                            show_progress=show_progress, score=False, truth_hashes=truth)
+        blocking_seconds = time.perf_counter() - clock
+        align_sample = align_records.head(2000, npartitions=-1)
+        target_sample = target_records.head(2000, npartitions=-1)
+    rate = scoring_rate(job, align_sample, target_sample)
+    exploded = encode_records(align_sample, job.treatments, job.blocking, "target", "alignset")
+    bytes_per_record = exploded.memory_usage(deep=True).sum() / max(1, len(align_sample))
+    n_align = counts["alignset"]["kept"]
+    n_target = counts.get("targetset", counts["alignset"])["kept"]
+    cross = n_align * (n_align - 1) // 2 if job.dedupe else n_align * n_target
+    stats = run.stats
+    plan = {
+        "records": {"alignset": n_align, "targetset": n_target},
+        "blocks": stats.blocks, "block_pairs": stats.block_pairs, "candidate_pairs": stats.candidate_pairs,
+        "reduction_ratio": 1.0 - stats.candidate_pairs / max(1, cross),
+        "largest_block_pairs": stats.largest_block_pairs,
+        "largest_block_share": stats.largest_block_pairs / max(1, stats.block_pairs),
+        "excluded_blocks": stats.excluded_blocks, "excluded_pairs": stats.excluded_pairs,
+        "workers": n_workers, "scoring_pairs_per_second_per_worker": rate,
+        "estimated_seconds": blocking_seconds + stats.candidate_pairs / (rate * n_workers),
+        "estimated_peak_bytes_per_worker": int(3 * bytes_per_record * (n_align + n_target) / n_workers),
+    }
+    if truth is not None:
+        plan["true_pairs"] = len(truth)
+        plan["pair_completeness"] = stats.true_pairs_kept / max(1, len(truth))
+    with atomic_path(os.path.join(job.run_dir, "candidates.json")) as tmp, open(tmp, "w") as f:
+        json.dump(plan, f, indent=2)
+    print(f"records: {n_align} × {n_target}", file=out)
+    print(f"blocks: {plan['blocks']}, block pairs: {plan['block_pairs']}, candidate pairs: {plan['candidate_pairs']} "
+          f"(reduction ratio {plan['reduction_ratio']:.6f})", file=out)
+    print(f"largest block: {plan['largest_block_pairs']} pairs, {plan['largest_block_share']:.2%} of block pairs; "
+          f"excluded blocks: {plan['excluded_blocks']}", file=out)
+    if truth is not None:
+        print(f"pair completeness: {plan['pair_completeness']:.4f} of {len(truth)} known pairs", file=out)
+    print(f"estimate for the full run on {n_workers} worker(s): {plan['estimated_seconds']:.0f} s, "
+          f"~{plan['estimated_peak_bytes_per_worker'] / 2**20:.0f} MiB per worker "
+          f"(scoring {rate:,.0f} pairs/s per worker)", file=out)
+    return plan

@@ -1,0 +1,216 @@
+"""Running a job end to end: stage → align → write → summarize.
+
+Everything a run writes goes beside its output: ``rejects.csv`` (every row
+set aside, with file, row, column and reason), ``summary.json``,
+``dask-report.html`` (Dask's performance report) and ``staging/`` (the
+inputs as Parquet). Each file is written under a temporary name and renamed
+when complete, so an interrupted run never leaves one that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import dask.dataframe as dd
+import pandas as pd
+from distributed import performance_report, progress
+
+from .cluster import connect
+from .evaluate import link_quality
+from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, stage_file, write_links
+from .jobs import Job, check_inputs
+from .matching import one_to_one
+from .pipeline import run_alignment
+
+__all__ = ["RunSummary", "run_job", "generate_inputs", "read_truth"]
+
+
+@dataclass
+class RunSummary:
+    """What a run did, as printed and as written to ``summary.json``."""
+
+    job: str
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    blocking: dict[str, Any] = field(default_factory=dict)
+    links: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    quality: dict[str, Any] | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    dashboard: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    def lines(self) -> list[str]:
+        out = []
+        for name, r in self.records.items():
+            reasons = ", ".join(f"{n} {why}" for why, n in r["rejected_by_reason"].items()) or "none"
+            out.append(f"{name}: {r['read']} rows read, {r['kept']} kept, {r['rejected']} rejected ({reasons})")
+        b = self.blocking
+        out.append(f"blocks: {b['blocks']}, block pairs: {b['block_pairs']}, candidate pairs: {b['candidate_pairs']} "
+                   f"({b['candidate_share_of_cross_product']:.3g} of the cross product)")
+        out.append(f"largest block: {b['largest_block_pairs']} pairs, {b['largest_block_share']:.2%} of block pairs; "
+                   f"excluded blocks: {b['excluded_blocks']} ({b['excluded_pairs']} pairs)")
+        out.append(f"links written: {self.links} → {self.files['links']}")
+        out.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
+        if self.quality:
+            q = self.quality
+            out.append(f"against the truth: precision {q['precision']:.4f}, recall {q['recall']:.4f}, "
+                       f"F1 {q['f1']:.4f}")
+        out.append(f"rejects: {self.files['rejects']}")
+        out.append(f"Dask performance report: {self.files['dask_report']}")
+        return out
+
+
+def generate_inputs(job: Job) -> None:
+    """Write the generated data of a job's ``[generate]`` table, if missing."""
+    if not job.generate:
+        return
+    paths = [job.alignset.path] + ([job.targetset.path] if job.targetset else []) + ([job.truth] if job.truth else [])
+    if all(os.path.exists(p) for p in paths):
+        return
+    from .datasets import person_records
+
+    data = person_records(job.generate["n"], seed=job.generate["seed"], duplicates=job.generate["duplicates"])
+    frames = [data.alignset] + ([data.targetset] if job.targetset else []) + ([data.truth] if job.truth else [])
+    for frame, path in zip(frames, paths):
+        with atomic_path(path) as tmp:
+            if path.endswith((".parquet", ".pq")):
+                frame.to_parquet(tmp, index=False)
+            else:
+                frame.to_csv(tmp, index=False, sep="\t" if path.endswith(".tsv") else ",")
+
+
+def read_truth(path: str) -> pd.DataFrame:
+    """Known pairs: a CSV or Parquet file with ``align_id`` and ``target_id``."""
+    frame = pd.read_parquet(path) if path.endswith((".parquet", ".pq")) else pd.read_csv(path, dtype=str)
+    missing = {"align_id", "target_id"} - set(frame.columns)
+    if missing:
+        raise InputError(f"{path}: truth needs columns align_id and target_id; missing {sorted(missing)}")
+    return frame[["align_id", "target_id"]].astype(str)
+
+
+def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
+           show_progress: bool) -> dict[str, list[StagedFile]]:
+    os.makedirs(staging_dir, exist_ok=True)
+    staged: dict[str, list[StagedFile]] = {}
+    futures = {}
+    for spec in job.sets():
+        futures[spec.name] = client.map(stage_file, [spec] * len(files[spec.name]), files[spec.name],
+                                        range(len(files[spec.name])), treatments=job.treatments,
+                                        staging_dir=staging_dir, pure=False, key=[
+                                            f"stage_file-{spec.name}-{i}" for i in range(len(files[spec.name]))])
+    if show_progress:
+        progress([f for fs in futures.values() for f in fs])
+        print(file=sys.stderr)
+    for name, fs in futures.items():
+        staged[name] = client.gather(fs)
+    return staged
+
+
+def _check_unique_ids(name: str, records: dd.DataFrame, sources: list[str]) -> None:
+    id_column = records.columns[0]
+    counts = records[id_column].value_counts()
+    duplicated = counts[counts > 1].compute()
+    if len(duplicated):
+        first = duplicated.index[0]
+        rows = records[records[id_column] == first][["_file", "_row"]].compute()
+        where = ", ".join(f"{sources[f]} row {r}" for f, r in zip(rows["_file"], rows["_row"]))
+        raise InputError(f"{name}: duplicate identifier {first!r} in column {id_column!r} ({where}); "
+                         f"{len(duplicated)} identifiers are duplicated")
+
+
+def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_path: str,
+                 show_progress: bool) -> tuple[dict[str, dd.DataFrame], dict[str, dict[str, Any]]]:
+    """Stage every input file on the cluster; write the rejects; read the good rows back.
+
+    Returns the records of each set and, per set, the counts of the summary.
+    """
+    staged = _stage(client, job, files, os.path.join(job.run_dir, "staging"), show_progress)
+    rejects = [r for parts in staged.values() for s in parts for r in s.rejects]
+    with atomic_path(rejects_path) as tmp:
+        pd.DataFrame(rejects, columns=REJECT_COLUMNS).to_csv(tmp, index=False)
+    records, counts = {}, {}
+    for name, parts in staged.items():
+        set_rejects = [r for s in parts for r in s.rejects]
+        counts[name] = {
+            "files": len(parts), "read": sum(s.rows_read for s in parts), "kept": sum(s.rows_kept for s in parts),
+            "rejected": len(set_rejects),
+            "rejected_by_reason": dict(Counter(r["reason"].split(":")[0] for r in set_rejects)),
+        }
+        kept = [s.parquet for s in parts if s.parquet and s.rows_kept]
+        if not kept:
+            raise InputError(f"{name}: no record left to align in {[s.source for s in parts]} "
+                             f"({len(set_rejects)} rows rejected, see {rejects_path})")
+        records[name] = dd.read_parquet(kept, split_row_groups=True)
+        _check_unique_ids(name, records[name], [s.source for s in parts])
+    return records, counts
+
+
+def cluster_for(job: Job, client: Any = None) -> Any:
+    """The :func:`~bigalign.cluster.connect` context of a job's ``[cluster]``."""
+    security = None
+    if job.cluster.tls_ca_file:
+        from distributed.security import Security
+
+        security = Security(tls_ca_file=job.cluster.tls_ca_file, tls_client_cert=job.cluster.tls_cert,
+                            tls_client_key=job.cluster.tls_key, require_encryption=True)
+    return connect(client or job.cluster.scheduler_file or job.cluster.scheduler, n_workers=job.cluster.workers,
+                   threads_per_worker=job.cluster.threads, memory_limit=job.cluster.memory_limit,
+                   dashboard_address=job.cluster.dashboard_address, security=security)
+
+
+def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextIO = sys.stdout) -> RunSummary:
+    """Run a validated job; print and return its summary."""
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+    generate_inputs(job)
+    files = check_inputs(job)
+    run_dir = job.run_dir
+    os.makedirs(run_dir, exist_ok=True)
+    paths = {"links": job.output.path, "rejects": os.path.join(run_dir, "rejects.csv"),
+             "summary": os.path.join(run_dir, "summary.json"), "dask_report": os.path.join(run_dir, "dask-report.html")}
+    seconds["validate"] = time.perf_counter() - clock
+    with cluster_for(job, client) as active, performance_report(filename=paths["dask_report"]):
+        summary = RunSummary(job=os.path.abspath(job.path), dashboard=active.dashboard_link or "", files=paths)
+        clock = time.perf_counter()
+        records, summary.records = stage_inputs(active, job, files, paths["rejects"], show_progress)
+        seconds["stage"] = time.perf_counter() - clock
+        align_records = records["alignset"]
+        target_records = records.get("targetset", align_records)
+        run = run_alignment(active, align_records, target_records, job.treatments, job.threshold, job.blocking,
+                            uniq=job.uniq or job.one_to_one, dedupe=job.dedupe, max_block_pairs=job.max_block_pairs,
+                            show_progress=show_progress)
+        seconds.update(run.seconds)
+    links = one_to_one(run.links) if job.one_to_one else run.links
+    clock = time.perf_counter()
+    write_links(links, job.output.path, job.output.format, job.output.align_uri, job.output.target_uri)
+    seconds["write"] = time.perf_counter() - clock
+    n_align = summary.records["alignset"]["kept"]
+    n_target = summary.records.get("targetset", summary.records["alignset"])["kept"]
+    cross = n_align * (n_align - 1) // 2 if job.dedupe else n_align * n_target
+    stats = run.stats
+    summary.blocking = {
+        "blocks": stats.blocks, "block_pairs": stats.block_pairs, "candidate_pairs": stats.candidate_pairs,
+        "candidate_share_of_cross_product": stats.candidate_pairs / max(1, cross),
+        "largest_block_pairs": stats.largest_block_pairs,
+        "largest_block_share": stats.largest_block_pairs / max(1, stats.block_pairs),
+        "excluded_blocks": stats.excluded_blocks, "excluded_pairs": stats.excluded_pairs,
+        "links_under_threshold": stats.links_under_threshold,
+    }
+    summary.links = len(links)
+    summary.seconds = seconds
+    if job.truth:
+        summary.quality = link_quality(links.astype({"align_id": str, "target_id": str}),
+                                       read_truth(job.truth)).as_dict()
+    with atomic_path(paths["summary"]) as tmp, open(tmp, "w") as f:
+        json.dump(summary.as_dict(), f, indent=2, default=str)
+    for line in summary.lines():
+        print(line, file=out)
+    return summary

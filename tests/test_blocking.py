@@ -1,0 +1,93 @@
+"""Blockings on their own: signatures, parameters, keys."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from datasketch import MinHash, MinHashLSH
+
+from bigalign.blocking import KDTreeBlocking, KeyBlocking, MiniBatchKMeansBlocking, MinHashLSHBlocking
+from bigalign.blocking.minhash import candidate_probability, minhash_signatures, optimal_bands_rows, shingles
+
+
+def test_signatures_are_bit_identical_to_datasketch():
+    texts = ["jean dupont", "jean dupond", "", "東京 タワー", "o'brien-smith", "a"]
+    sets = [shingles(t, 3) for t in texts]
+    for num_perm, seed in [(128, 1), (64, 7)]:
+        ours = minhash_signatures(sets, num_perm, seed)
+        for row, s in zip(ours, sets):
+            reference = MinHash(num_perm=num_perm, seed=seed)
+            for shingle in s:
+                reference.update(shingle.encode("utf-8"))
+            np.testing.assert_array_equal(row, reference.hashvalues)
+            assert row.dtype == reference.hashvalues.dtype
+
+
+@pytest.mark.parametrize("threshold,num_perm", [(0.3, 64), (0.5, 128), (0.8, 128), (0.9, 32)])
+def test_bands_and_rows_match_datasketch(threshold, num_perm):
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    assert optimal_bands_rows(threshold, num_perm) == (lsh.b, lsh.r)
+
+
+def test_s_curve():
+    assert candidate_probability(1.0, 20, 5) == 1.0
+    assert candidate_probability(0.0, 20, 5) == 0.0
+    assert abs(candidate_probability(0.5, 20, 5) - (1 - (1 - 0.5 ** 5) ** 20)) < 1e-12
+
+
+def test_shingles_are_word_order_free_and_padded():
+    assert shingles("ab", 3) == {"^ab", "ab$"}
+    assert shingles("paul dupont", 3) == shingles("dupont paul", 3)
+    assert shingles("rue de la paix", words=True) == {"rue", "de", "la", "paix"}
+
+
+def test_minhash_keys_meet_on_similar_names_only():
+    frame = pd.DataFrame({"id": [1, 2, 3], "name": ["Jean-Pierre Dupont", "jean pierre dupond", "Zoé Martin"]})
+    blocking = MinHashLSHBlocking(["name"], threshold=0.5)
+    keys = blocking.keys(frame, "align")
+    assert keys.shape == (3, blocking.bands) and keys.dtype == np.uint64
+    assert (keys[0] == keys[1]).any() and not (keys[0] == keys[2]).any()
+    empty = blocking.keys(pd.DataFrame({"id": [1], "name": [None]}), "align")
+    assert (empty == 0).all()
+    with pytest.raises(ValueError, match="bands × rows"):
+        MinHashLSHBlocking(["name"], bands=30, rows=5)
+
+
+def test_key_blocking_transforms():
+    frame = pd.DataFrame({"id": range(5), "dob": ["14/08/1991", "1991-08-14", "19910814", None, "garbage"],
+                          "name": ["Robert", "Rupert", "Rubin", "", "Ann"]})
+    dates = KeyBlocking("dob", "date").keys(frame, "align")[:, 0]
+    assert dates[0] == dates[1] == dates[2] != 0 and dates[3] == 0 and dates[4] == 0
+    sounds = KeyBlocking("name", "soundex").keys(frame, "align")[:, 0]
+    assert sounds[0] == sounds[1] != sounds[2] and sounds[3] == 0
+    prefix = KeyBlocking("name", "prefix:1").keys(frame, "align")[:, 0]
+    assert prefix[0] == prefix[1] == prefix[2]
+    with pytest.raises(ValueError, match="unknown transform"):
+        KeyBlocking("name", "metaphone")
+
+
+def test_kdtree_cells_meet_within_radius_everywhere():
+    rng = np.random.default_rng(0)
+    # Points near the poles, the antimeridian, and anywhere.
+    base = np.vstack([rng.uniform(-90, 90, (300, 2)) * [1, 2], [[89.99, 0], [0, 179.999], [-89.99, 45]]])
+    moved = base + rng.normal(0, 0.02, base.shape)
+    moved[:, 0] = np.clip(moved[:, 0], -90, 90)
+    moved[:, 1] = (moved[:, 1] + 180) % 360 - 180
+    a = pd.DataFrame({"id": range(len(base)), "latitude": base[:, 0], "longitude": base[:, 1]})
+    b = pd.DataFrame({"id": range(len(base)), "latitude": moved[:, 0], "longitude": moved[:, 1]})
+    blocking = KDTreeBlocking(radius_km=10)
+    ka, kb = blocking.keys(a, "align"), blocking.keys(b, "target")
+    shared = blocking.shared(ka, kb, blocking.extra(a), blocking.extra(b))
+    close = blocking.within_radius(blocking.extra(a), blocking.extra(b))
+    assert close.sum() > 250
+    np.testing.assert_array_equal(shared.any(axis=1), close)
+
+
+def test_kmeans_blocking_is_fitted_and_overlaps():
+    rng = np.random.default_rng(1)
+    points = pd.DataFrame({"id": range(2000), "x": rng.normal(size=2000), "y": rng.normal(size=2000)})
+    blocking = MiniBatchKMeansBlocking(["x", "y"], n_clusters=20, overlap=3).fit(points, points)
+    ka, kb = blocking.keys(points, "align"), blocking.keys(points, "target")
+    assert (ka[:, 1:] == 0).all() and (kb != 0).all()
+    assert (kb == ka[:, :1]).any(axis=1).all()  # a record's own cluster is among its target clusters
+    refit = MiniBatchKMeansBlocking(["x", "y"], n_clusters=20, overlap=3).fit(points.iloc[::-1], points.iloc[::-1])
+    np.testing.assert_array_equal(refit.centroids_, blocking.centroids_)
