@@ -261,11 +261,15 @@ def atomic_path(path: str) -> Iterator[str]:
         raise
 
 
+# Characters an IRI keeps as they are; everything else (spaces, <, >, quotes) is escaped.
+_IRI_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
 def _ntriples(links: pd.DataFrame, align_uri: str, target_uri: str) -> Iterator[str]:
     same_as = "<http://www.w3.org/2002/07/owl#sameAs>"
     for a, t in zip(links["align_id"].tolist(), links["target_id"].tolist()):
-        subject = align_uri.format(id=urllib.parse.quote(str(a), safe=""))
-        obj = target_uri.format(id=urllib.parse.quote(str(t), safe=""))
+        subject = align_uri.format(id=urllib.parse.quote(str(a), safe=_IRI_SAFE))
+        obj = target_uri.format(id=urllib.parse.quote(str(t), safe=_IRI_SAFE))
         yield f"<{subject}> {same_as} <{obj}> .\n"
 
 

@@ -1,0 +1,191 @@
+"""The command line as a user drives it: subprocesses, a real cluster, real files."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bigalign.evaluate import link_quality
+
+ROOT = Path(__file__).resolve().parents[1]
+BIGALIGN = [sys.executable, "-m", "bigalign"]
+
+
+def bigalign(*args, cwd=ROOT, check=True):
+    result = subprocess.run(BIGALIGN + [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def scheduler(client):
+    return client.scheduler.address
+
+
+def test_goncourt_job_links_winners_to_their_uris(tmp_path, scheduler):
+    out = tmp_path / "goncourt.nt"
+    result = bigalign("run", "jobs/goncourt.toml", "--scheduler", scheduler, "--output", out)
+    assert "links written: 50" in result.stdout
+    triples = out.read_text().splitlines()
+    assert len(triples) == 50
+    same_as = "<http://www.w3.org/2002/07/owl#sameAs>"
+    assert (f"<http://example.org/goncourt/Marcel%20Proust> {same_as} "
+            "<http://fr.dbpedia.org/resource/Marcel_Proust> .") in triples
+    assert (f"<http://example.org/goncourt/J%C3%A9r%C3%B4me%20et%20Jean%20Tharaud> {same_as} "
+            "<http://fr.dbpedia.org/resource/J%C3%A9r%C3%B4me_Tharaud> .") in triples
+
+
+def test_cities_job_with_geographical_neighbourhoods(tmp_path, scheduler):
+    out = tmp_path / "cities.csv"
+    result = bigalign("run", "jobs/cities.toml", "--scheduler", scheduler, "--output", out)
+    assert "precision 1.0000, recall 1.0000, F1 1.0000" in result.stdout
+    links = pd.read_csv(out)
+    truth = pd.read_csv(ROOT / "jobs/data/cities_truth.csv")
+    assert link_quality(links, truth).f1 == 1.0
+    evaluated = bigalign("evaluate", out, ROOT / "jobs/data/cities_truth.csv")
+    assert "f1: 1.0000" in evaluated.stdout and "true_positives: 46" in evaluated.stdout
+
+
+def small_person_job(tmp_path, n=3000, **extra):
+    text = (ROOT / "jobs/demo.toml").read_text()
+    text = text.replace("n = 50000", f"n = {n}").replace("../out/demo/", str(tmp_path) + "/")
+    text = text.replace("[cluster]\nworkers = 2", "")
+    for key, value in extra.items():
+        text = text.replace(f"\n{key} = ", f"\n{key} = {value}\n#")
+    job = tmp_path / "people.toml"
+    job.write_text(text)
+    return job
+
+
+def test_validate_plan_run_and_evaluate_a_person_job(tmp_path, scheduler):
+    job = small_person_job(tmp_path)
+    validated = bigalign("validate", job)
+    assert validated.stdout.strip().endswith("valid")
+    plan = bigalign("plan", job, "--scheduler", scheduler)
+    assert "candidate pairs:" in plan.stdout and "estimate for the full run" in plan.stdout
+    figures = json.loads((tmp_path / "candidates.json").read_text())
+    assert figures["pair_completeness"] >= 0.99 and figures["candidate_pairs"] > 0
+    assert not (tmp_path / "links.parquet").exists()
+    run = bigalign("run", job, "--scheduler", scheduler)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["blocking"]["candidate_pairs"] == figures["candidate_pairs"]
+    assert summary["records"]["alignset"] == {"files": 1, "read": 3000, "kept": 3000, "rejected": 0,
+                                              "rejected_by_reason": {}}
+    assert summary["quality"]["f1"] >= 0.98
+    assert f"F1 {summary['quality']['f1']:.4f}" in run.stdout
+    assert (tmp_path / "dask-report.html").stat().st_size > 10_000
+    links = pd.read_parquet(tmp_path / "links.parquet")
+    assert len(links) == summary["links"] and list(links.columns) == ["align_id", "target_id", "distance"]
+    evaluated = bigalign("evaluate", tmp_path / "links.parquet", tmp_path / "truth.csv", "--job", job)
+    assert f"f1: {summary['quality']['f1']:.4f}" in evaluated.stdout
+    assert f"pair_completeness: {figures['pair_completeness']:.4f}" in evaluated.stdout
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def write_job(tmp_path, a_rows, b_rows, treatments, header="id,name,dob,lat,lon", threshold="1.0",
+              blocking='kind = "key"\ncolumn = "name"'):
+    (tmp_path / "a.csv").write_bytes(("\n".join([header] + a_rows) + "\n").encode() if isinstance(a_rows[0], str)
+                                     else b"\n".join([header.encode()] + a_rows) + b"\n")
+    (tmp_path / "b.csv").write_text("\n".join([header] + b_rows) + "\n")
+    job = tmp_path / "job.toml"
+    job.write_text(textwrap.dedent(f"""\
+        threshold = {threshold}
+        [alignset]
+        path = "a.csv"
+        [targetset]
+        path = "b.csv"
+        {treatments}
+        [blocking]
+        {blocking}
+        [output]
+        path = "out/links.csv"
+        format = "csv"
+        """))
+    return job
+
+
+GOOD = ["1,Ann,14/08/1991,48.85,2.35", "2,Bob,01/01/1990,45.76,4.83", "3,Cy,02/02/1992,43.30,5.37"]
+TREATMENTS = '[[treatments]]\ncolumn = "name"\nmetric = "exact"\n' \
+             '[[treatments]]\ncolumn = "dob"\nmetric = "temporal"\nnormalized = true\nscale = 365\n' \
+             '[[treatments]]\ncolumn = ["lat", "lon"]\nmetric = "geographical"\nunits = "km"\nnormalized = true\n' \
+             'scale = 100\n'
+
+
+def run_rejecting(tmp_path, scheduler, a_rows):
+    job = write_job(tmp_path, a_rows, GOOD, TREATMENTS)
+    result = bigalign("run", job, "--scheduler", scheduler)
+    rejects = pd.read_csv(tmp_path / "out/rejects.csv", dtype=str)
+    return result, rejects
+
+
+def test_malformed_csv_row_is_rejected_with_its_row(tmp_path, scheduler):
+    result, rejects = run_rejecting(tmp_path, scheduler, GOOD[:1] + ["2,Bob,01/01/1990,45.76,4.83,extra"] + GOOD[2:])
+    assert "alignset: 3 rows read, 2 kept, 1 rejected (1 malformed row)" in result.stdout
+    assert rejects.loc[0, "row"] == "3" and rejects.loc[0, "file"].endswith("a.csv")
+    assert "6 fields, expected 5" in rejects.loc[0, "reason"]
+    assert "links written: 2" in result.stdout
+
+
+def test_undecodable_bytes_are_rejected_with_row_and_column(tmp_path, scheduler):
+    rows = [GOOD[0].encode(), "2,B".encode() + b"\xff\xfe" + b"b,01/01/1990,45.76,4.83", GOOD[2].encode()]
+    job = write_job(tmp_path, rows, GOOD, TREATMENTS)
+    result = bigalign("run", job, "--scheduler", scheduler)
+    rejects = pd.read_csv(tmp_path / "out/rejects.csv", dtype=str)
+    assert rejects[["row", "column"]].values.tolist() == [["3", "name"]]
+    assert "not utf-8" in rejects.loc[0, "reason"]
+    assert "1 rejected" in result.stdout
+
+
+def test_unparsable_dates_and_bad_coordinates_are_rejected(tmp_path, scheduler):
+    result, rejects = run_rejecting(tmp_path, scheduler, [GOOD[0], "2,Bob,31/02/1990,45.76,4.83",
+                                                           "3,Cy,02/02/1992,95.0,5.37"])
+    assert rejects[["row", "column", "reason"]].values.tolist() == [
+        ["3", "dob", "unparsable date"], ["4", "lat, lon", "coordinates out of range"]]
+    assert rejects.loc[0, "value"] == "31/02/1990"
+    assert "alignset: 3 rows read, 1 kept, 2 rejected (1 unparsable date, 1 coordinates out of range)" in result.stdout
+
+
+def failing(tmp_path, scheduler, job, *args):
+    result = bigalign("run", job, "--scheduler", scheduler, *args, check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out/links.csv").exists()
+    return result.stderr
+
+
+def test_missing_file_and_unknown_column_are_named(tmp_path, scheduler):
+    job = write_job(tmp_path, GOOD, GOOD, TREATMENTS)
+    (tmp_path / "b.csv").unlink()
+    assert "targetset.path: no file matches" in failing(tmp_path, scheduler, job)
+    job = write_job(tmp_path, GOOD, GOOD, TREATMENTS.replace('column = "dob"', 'column = "birth"'))
+    message = failing(tmp_path, scheduler, job)
+    assert "a.csv: treatments[1]: column 'birth' not found" in message
+
+
+def test_empty_set_and_duplicate_ids_are_errors(tmp_path, scheduler):
+    job = write_job(tmp_path, ["1,Ann,31/02/1991,48.85,2.35"], GOOD, TREATMENTS)
+    message = failing(tmp_path, scheduler, job)
+    assert "alignset: no record left to align" in message and "1 rows rejected" in message
+    job = write_job(tmp_path, GOOD + ["2,Bo,01/01/1990,45.76,4.83"], GOOD, TREATMENTS)
+    message = failing(tmp_path, scheduler, job)
+    assert "alignset: duplicate identifier '2' in column 'id'" in message
+    assert "a.csv row 3" in message and "a.csv row 5" in message
+
+
+def test_wrong_types_in_the_job_name_the_key(tmp_path, scheduler):
+    job = write_job(tmp_path, GOOD, GOOD, TREATMENTS, threshold='"low"')
+    assert "job.toml: threshold: must be int or float, got 'low'" in failing(tmp_path, scheduler, job)
+    job = write_job(tmp_path, GOOD, GOOD, TREATMENTS.replace('metric = "exact"', 'metric = "exact"\nweight = "2"'))
+    assert "treatments[0].weight: must be int or float, got '2'" in failing(tmp_path, scheduler, job)
+    job = write_job(tmp_path, GOOD, GOOD, TREATMENTS.replace('"exact"', '"levenstein"'))
+    assert "treatments[0]: unknown metric 'levenstein'" in failing(tmp_path, scheduler, job)
+    job = write_job(tmp_path, GOOD, GOOD, TREATMENTS, blocking='kind = "minhash_lsh"\ncolumns = ["name"]\ntreshold = 0.4')
+    assert "blocking.treshold: unknown key" in failing(tmp_path, scheduler, job)
+    validated = bigalign("validate", job, check=False)
+    assert validated.returncode == 2 and "blocking.treshold" in validated.stderr
