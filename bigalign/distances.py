@@ -112,19 +112,28 @@ class Metric:
             out[:, mb] = self.missing_distance(normalized)
         return out
 
-    def cpdist(self, a: pd.DataFrame, b: pd.DataFrame, normalized: bool = False) -> np.ndarray:
-        """Distances of the aligned pairs ``(a.iloc[k], b.iloc[k])``."""
-        if len(a) != len(b):
-            raise ValueError(f"cpdist needs aligned inputs, got {len(a)} and {len(b)} values")
-        out = np.asarray(self._cpdist(a, b, normalized), dtype=np.float64)
-        missing = self.is_missing(a) | self.is_missing(b)
+    def cpdist(self, a: pd.DataFrame, b: pd.DataFrame, normalized: bool = False,
+               ia: np.ndarray | None = None, ib: np.ndarray | None = None) -> np.ndarray:
+        """Distances of the pairs ``(a.iloc[ia[k]], b.iloc[ib[k]])``.
+
+        Without ``ia`` and ``ib``, ``a`` and ``b`` are aligned pairs. The
+        per-value work (splitting, lengths, codes) is done once per row of
+        ``a`` and ``b``, however many pairs a row is in.
+        """
+        if ia is None or ib is None:
+            if len(a) != len(b):
+                raise ValueError(f"cpdist needs aligned inputs, got {len(a)} and {len(b)} values")
+            ia = ib = np.arange(len(a))
+        out = np.asarray(self._cpdist(a, b, ia, ib, normalized), dtype=np.float64)
+        missing = self.is_missing(a)[ia] | self.is_missing(b)[ib]
         out[missing] = self.missing_distance(normalized)
         return out
 
     def _cdist(self, a: pd.DataFrame, b: pd.DataFrame, normalized: bool) -> np.ndarray:
         raise NotImplementedError
 
-    def _cpdist(self, a: pd.DataFrame, b: pd.DataFrame, normalized: bool) -> np.ndarray:
+    def _cpdist(self, a: pd.DataFrame, b: pd.DataFrame, ia: np.ndarray, ib: np.ndarray,
+                normalized: bool) -> np.ndarray:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -167,6 +176,10 @@ class StringMetric(Metric):
     def _strings(encoded: pd.DataFrame) -> list[str]:
         return [v if isinstance(v, str) else "" for v in encoded["v"].tolist()]
 
+    @classmethod
+    def _string_array(cls, encoded: pd.DataFrame) -> np.ndarray:
+        return np.array(cls._strings(encoded), dtype=object)
+
 
 class RapidfuzzMetric(StringMetric):
     """A string metric that is one rapidfuzz scorer."""
@@ -184,9 +197,10 @@ class RapidfuzzMetric(StringMetric):
         scorer, dtype = self._scorer(normalized)
         return process.cdist(self._strings(a), self._strings(b), scorer=scorer, dtype=dtype, workers=1)
 
-    def _cpdist(self, a, b, normalized):
+    def _cpdist(self, a, b, ia, ib, normalized):
         scorer, dtype = self._scorer(normalized)
-        return process.cpdist(self._strings(a), self._strings(b), scorer=scorer, dtype=dtype, workers=1)
+        return process.cpdist(self._string_array(a)[ia], self._string_array(b)[ib], scorer=scorer, dtype=dtype,
+                              workers=1)
 
 
 class CharLevenshtein(RapidfuzzMetric):
@@ -272,52 +286,75 @@ class NazcaLevenshtein(StringMetric):
             out[start:start + rows] = raw
         return out
 
-    def _cpdist(self, a, b, normalized):
+    def _cpdist(self, a, b, ia, ib, normalized):
         sa, sb = self._strings(a), self._strings(b)
-        ta, ka, lena = self._tokens(sa)
-        tb, kb, lenb = self._tokens(sb)
-        n = len(sa)
-        starts_a = np.cumsum(ka) - ka
-        starts_b = np.cumsum(kb) - kb
-        # Every (token of a_k) × (token of b_k) combination, pair by pair.
+        ta, ka_rows, lena = self._tokens(sa)
+        tb, kb_rows, lenb = self._tokens(sb)
+        starts_a_rows = np.cumsum(ka_rows) - ka_rows
+        starts_b_rows = np.cumsum(kb_rows) - kb_rows
+        ka, kb = ka_rows[ia], kb_rows[ib]
+        n = len(ia)
+        if n == 0:
+            return np.zeros(0, dtype=np.float32)
+        # Every (token of a_k) × (token of b_k) cell, pair after pair, rows of a pair contiguous.
         cells = ka * kb
         pair = np.repeat(np.arange(n), cells)
         within = np.arange(cells.sum()) - np.repeat(np.cumsum(cells) - cells, cells)
-        ia = starts_a[pair] + within // kb[pair]
-        ib = starts_b[pair] + within % kb[pair]
-        ta_arr, tb_arr = np.asarray(ta, dtype=object), np.asarray(tb, dtype=object)
-        d = process.cpdist(list(ta_arr[ia]), list(tb_arr[ib]), scorer=Levenshtein.distance,
-                           dtype=np.int32, workers=1)
-        d = d.astype(np.int64)
-        # Row minima: for each token of a_k, the min over b_k's tokens.
-        row_key = ia  # one row per (pair, token of a); rows of a pair are contiguous
-        row_starts = np.flatnonzero(np.r_[True, row_key[1:] != row_key[:-1]])
+        token_a = starts_a_rows[ia][pair] + within // kb[pair]
+        token_b = starts_b_rows[ib][pair] + within % kb[pair]
+        d = _token_pair_distances(ta, tb, token_a, token_b)
+        pair_starts = np.cumsum(cells) - cells
+        # Row minima (each token of a_k against b_k's tokens): rows are runs of kb cells.
+        row_starts = _run_starts(kb, ka)
         row_min = np.minimum.reduceat(d, row_starts)
-        row_pair = pair[row_starts]
-        row_len = lena[ia[row_starts]]
-        # Column minima: order cells by (pair, token of b).
-        order = np.lexsort((ib, pair))
-        col_key = ib[order]
-        col_starts = np.flatnonzero(np.r_[True, col_key[1:] != col_key[:-1]])
+        row_len = lena[token_a[row_starts]]
+        # Column minima: the cells of a pair reordered column by column.
+        order = _column_order(ka, kb, pair_starts)
+        col_starts = _run_starts(ka, kb)
         col_min = np.minimum.reduceat(d[order], col_starts)
-        col_pair = pair[order][col_starts]
-        col_len = lenb[col_key[col_starts]]
+        col_len = lenb[token_b[order][col_starts]]
         # Padding: a shorter list gets "" tokens; "" is at distance len(t) of t.
         a_short, b_short = ka < kb, kb < ka
-        row_min = np.where(b_short[row_pair], np.minimum(row_min, row_len), row_min)
-        col_min = np.where(a_short[col_pair], np.minimum(col_min, col_len), col_min)
-        raw = np.zeros(n, dtype=np.int64)
-        np.maximum.at(raw, row_pair, row_min)
-        np.maximum.at(raw, col_pair, col_min)
-        min_len_a = np.minimum.reduceat(lena, starts_a) if n else lena
-        min_len_b = np.minimum.reduceat(lenb, starts_b) if n else lenb
+        row_min = np.where(np.repeat(b_short, ka), np.minimum(row_min, row_len), row_min)
+        col_min = np.where(np.repeat(a_short, kb), np.minimum(col_min, col_len), col_min)
+        raw = np.maximum(np.maximum.reduceat(row_min, np.cumsum(ka) - ka),
+                         np.maximum.reduceat(col_min, np.cumsum(kb) - kb))
+        min_len_a = np.minimum.reduceat(lena, starts_a_rows)[ia]
+        min_len_b = np.minimum.reduceat(lenb, starts_b_rows)[ib]
         raw = np.where(a_short, np.maximum(raw, min_len_b), raw)
         raw = np.where(b_short, np.maximum(raw, min_len_a), raw)
         if normalized:
-            la = np.fromiter(map(len, sa), np.int32, n)
-            lb = np.fromiter(map(len, sb), np.int32, n)
+            la = np.fromiter(map(len, sa), np.int32, len(sa))[ia]
+            lb = np.fromiter(map(len, sb), np.int32, len(sb))[ib]
             return self._normalize(raw, la, lb)
         return raw.astype(np.float32)
+
+
+def _run_starts(run_length: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """Starts of consecutive runs: ``runs[k]`` runs of ``run_length[k]`` cells for each pair k."""
+    lengths = np.repeat(run_length, runs)
+    return np.cumsum(lengths) - lengths
+
+
+def _column_order(ka: np.ndarray, kb: np.ndarray, pair_starts: np.ndarray) -> np.ndarray:
+    """Cell positions of each pair's ka × kb block (row-major) in column-major order."""
+    cells = ka * kb
+    pair = np.repeat(np.arange(len(ka)), cells)
+    within = np.arange(cells.sum()) - np.repeat(pair_starts, cells)
+    column, row = within // ka[pair], within % ka[pair]
+    return pair_starts[pair] + row * kb[pair] + column
+
+
+def _token_pair_distances(ta: list[str], tb: list[str], token_a: np.ndarray, token_b: np.ndarray) -> np.ndarray:
+    """Edit distances of token pairs, each distinct pair computed once."""
+    codes_a, vocab_a = pd.factorize(pd.Series(ta, dtype=object))
+    codes_b, vocab_b = pd.factorize(pd.Series(tb, dtype=object))
+    pair_codes = codes_a[token_a].astype(np.int64) * max(1, len(vocab_b)) + codes_b[token_b]
+    inverse, unique = pd.factorize(pair_codes)  # hashing: faster than sorting
+    words_a = np.asarray(vocab_a, dtype=object)[unique // max(1, len(vocab_b))]
+    words_b = np.asarray(vocab_b, dtype=object)[unique % max(1, len(vocab_b))]
+    d = process.cpdist(words_a, words_b, scorer=Levenshtein.distance, dtype=np.int32, workers=1)
+    return d.astype(np.int64)[inverse]
 
 
 def _token_max_min(ta, ka, lena, tb, kb, lenb) -> np.ndarray:
@@ -362,9 +399,9 @@ class ExactMetric(StringMetric):
         ca, cb = self._codes(a, b)
         return (ca[:, None] != cb[None, :]).astype(np.float32)
 
-    def _cpdist(self, a, b, normalized):
+    def _cpdist(self, a, b, ia, ib, normalized):
         ca, cb = self._codes(a, b)
-        return (ca != cb).astype(np.float32)
+        return (ca[ia] != cb[ib]).astype(np.float32)
 
 
 _SOUNDEX_CODES = {
@@ -447,8 +484,9 @@ class JaccardMetric(StringMetric):
         union = np.asarray(ma.sum(1), np.float64) + np.asarray(mb.sum(1), np.float64).T - inter
         return _jaccard_distance(inter, union)
 
-    def _cpdist(self, a, b, normalized):
+    def _cpdist(self, a, b, ia, ib, normalized):
         ma, mb = self._token_matrices(a, b)
+        ma, mb = ma[ia], mb[ib]
         inter = np.asarray(ma.multiply(mb).sum(1), np.float64).ravel()
         union = np.asarray(ma.sum(1), np.float64).ravel() + np.asarray(mb.sum(1), np.float64).ravel() - inter
         return _jaccard_distance(inter, union)
@@ -482,10 +520,11 @@ class ScaledMetric(Metric):
         return np.minimum(raw / self.scale, 1.0)
 
     def _cdist(self, a, b, normalized):
-        return self._scaled(self._raw(a.to_numpy()[:, None, :], b.to_numpy()[None, :, :]), normalized)
+        return self._scaled(self._raw(a.to_numpy(np.float64)[:, None, :], b.to_numpy(np.float64)[None, :, :]),
+                            normalized)
 
-    def _cpdist(self, a, b, normalized):
-        return self._scaled(self._raw(a.to_numpy(), b.to_numpy()), normalized)
+    def _cpdist(self, a, b, ia, ib, normalized):
+        return self._scaled(self._raw(a.to_numpy(np.float64)[ia], b.to_numpy(np.float64)[ib]), normalized)
 
     def _raw(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -709,8 +748,9 @@ class CallableMetric(Metric):
         va, vb = a["v"].tolist(), b["v"].tolist()
         return np.array([[self.func(x, y) for y in vb] for x in va], dtype=np.float64).reshape(len(va), len(vb))
 
-    def _cpdist(self, a, b, normalized):
-        return np.array([self.func(x, y) for x, y in zip(a["v"].tolist(), b["v"].tolist())], dtype=np.float64)
+    def _cpdist(self, a, b, ia, ib, normalized):
+        va, vb = a["v"].tolist(), b["v"].tolist()
+        return np.array([self.func(va[i], vb[j]) for i, j in zip(ia.tolist(), ib.tolist())], dtype=np.float64)
 
 
 METRICS: dict[str, type[Metric]] = {

@@ -35,6 +35,8 @@ __all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths",
 REJECT_COLUMNS = ["set", "file", "row", "column", "reason", "value"]
 # Rows read at once while staging.
 BATCH_ROWS = 200_000
+# Rows per Parquet row group of staged files: one partition each when read back.
+ROW_GROUP_ROWS = 25_000
 
 
 class InputError(ValueError):
@@ -233,7 +235,7 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
                 writer = pq.ParquetWriter(target + ".part", table.schema)
-            writer.write_table(table.cast(writer.schema))
+            writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP_ROWS)
             result.rows_kept += len(frame)
     finally:
         if writer is not None:

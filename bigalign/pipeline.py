@@ -42,7 +42,9 @@ __all__ = ["AlignmentRun", "align_distributed", "align_blocks", "best_match", "e
 # Candidate pairs scored at once inside a task: bounds a task's memory.
 CHUNK_PAIRS = 2_000_000
 # Records per partition when a set is given in memory.
-ROWS_PER_PARTITION = 50_000
+ROWS_PER_PARTITION = 25_000
+# Exploded rows (record × block key) per partition of the block shuffle.
+BLOCK_ROWS_PER_PARTITION = 500_000
 
 
 class RecordError(ValueError):
@@ -172,40 +174,58 @@ def pair_hashes(align_ids: Any, target_ids: Any) -> np.ndarray:
     return pd.util.hash_array(text)
 
 
-def _score_chunk(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking,
-                 threshold: float, dedupe: bool, stats: BlockStats, score: bool = True,
-                 truth_hashes: np.ndarray | None = None) -> pd.DataFrame:
-    ia, ib = _candidate_pairs(a, b, blocking)
-    if len(ia):
+def _distinct_records(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A record is repeated once per block key it has in a partition: the code
+    of each row's record, and the first row of each record."""
+    codes, uniques = pd.factorize(rows["id"])
+    first = np.full(len(uniques), len(rows), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(rows)))
+    return codes, first
+
+
+def _narrow(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """The rows' id, block key, slot and blocking columns: what pairing needs."""
+    return frame.iloc[rows][["id", "key", "slot"] + _columns_with_prefix(frame, "x:")].reset_index(drop=True)
+
+
+def _score_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np.ndarray,
+                 treatments: Sequence[Treatment], blocking: Blocking, threshold: float, dedupe: bool,
+                 stats: BlockStats, score: bool = True, truth_hashes: np.ndarray | None = None) -> pd.DataFrame:
+    """Pairs, first-shared-slot rule and scores of the blocks on rows ``rows_a`` / ``rows_b``."""
+    narrow_a, narrow_b = _narrow(a, rows_a), _narrow(b, rows_b)
+    ia, ib = _candidate_pairs(narrow_a, narrow_b, blocking)
+    codes_a, first_a = _distinct_records(narrow_a)
+    codes_b, first_b = _distinct_records(narrow_b)
+    records_a = a.iloc[rows_a[first_a]].reset_index(drop=True)
+    records_b = b.iloc[rows_b[first_b]].reset_index(drop=True)
+    ra, rb = codes_a[ia], codes_b[ib]
+    if len(ra):
         key_columns = _columns_with_prefix(a, "k:")
-        keys_a = a[key_columns].to_numpy(np.uint64)[ia]
-        keys_b = b[key_columns].to_numpy(np.uint64)[ib]
-        extra_a = _extra(a).iloc[ia].reset_index(drop=True)
-        extra_b = _extra(b).iloc[ib].reset_index(drop=True)
-        shared = blocking.shared(keys_a, keys_b, extra_a, extra_b)
-        generating = b["slot"].to_numpy()[ib].astype(np.int64)
+        first = blocking.first_shared_slot(
+            records_a[key_columns].to_numpy(np.uint64), records_b[key_columns].to_numpy(np.uint64),
+            _extra(records_a), _extra(records_b), ra, rb)
         # Score a pair only in the first slot it shares: once, whatever the partitioning.
-        keep = shared[np.arange(len(ia)), generating] & (shared.argmax(axis=1) == generating)
+        keep = first == narrow_b["slot"].to_numpy()[ib]
         if dedupe:
-            keep &= a["id"].to_numpy()[ia] < b["id"].to_numpy()[ib]
-        ia, ib = ia[keep], ib[keep]
-    stats.candidate_pairs += len(ia)
-    if truth_hashes is not None and len(ia):
-        found = pair_hashes(a["id"].to_numpy()[ia], b["id"].to_numpy()[ib])
-        stats.true_pairs_kept += int(np.isin(found, truth_hashes).sum())
-    if not len(ia) or not score:
+            keep &= records_a["id"].to_numpy()[ra] < records_b["id"].to_numpy()[rb]
+        ra, rb = ra[keep], rb[keep]
+    stats.candidate_pairs += len(ra)
+    align_ids, target_ids = records_a["id"].to_numpy(), records_b["id"].to_numpy()
+    if truth_hashes is not None and len(ra):
+        stats.true_pairs_kept += int(np.isin(pair_hashes(align_ids[ra], target_ids[rb]), truth_hashes).sum())
+    if not len(ra) or not score:
         return pd.DataFrame({"align_id": a["id"].iloc[:0], "target_id": b["id"].iloc[:0],
                              "distance": np.empty(0, np.float64)})
     encoded_a, encoded_b = [], []
     for i in range(len(treatments)):
         prefix = _treatment_prefix(i)
         columns = _columns_with_prefix(a, prefix)
-        encoded_a.append(_strip(a[columns].iloc[ia], prefix))
-        encoded_b.append(_strip(b[columns].iloc[ib], prefix))
-    distance = global_pair_distances(treatments, encoded_a, encoded_b)
+        encoded_a.append(_strip(records_a[columns], prefix))
+        encoded_b.append(_strip(records_b[columns], prefix))
+    distance = global_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
     under = distance <= threshold
     stats.links_under_threshold += int(under.sum())
-    return pd.DataFrame({"align_id": a["id"].to_numpy()[ia[under]], "target_id": b["id"].to_numpy()[ib[under]],
+    return pd.DataFrame({"align_id": align_ids[ra[under]], "target_id": target_ids[rb[under]],
                          "distance": distance[under]})
 
 
@@ -229,20 +249,22 @@ def align_blocks(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatmen
     stats.block_pairs = int(pairs.sum())
     stats.largest_block_pairs = int(pairs.max()) if len(pairs) else 0
     keys = sizes.index.to_numpy(np.uint64)
+    key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
+    valid_a = valid_b = np.True_
     if max_block_pairs is not None:
         too_large = pairs > max_block_pairs
         stats.excluded_blocks, stats.excluded_pairs = int(too_large.sum()), int(pairs[too_large].sum())
         keys, pairs = keys[~too_large], pairs[~too_large]
-    a = a[a["key"].isin(keys)]
-    b = b[b["key"].isin(keys)]
+        valid_a, valid_b = np.isin(key_a, keys), np.isin(key_b, keys)
     n_chunks = max(1, math.ceil(int(pairs.sum()) / chunk_pairs))
-    chunk_a = (a["key"].to_numpy(np.uint64) % np.uint64(n_chunks)).astype(np.int64)
-    chunk_b = (b["key"].to_numpy(np.uint64) % np.uint64(n_chunks)).astype(np.int64)
+    chunk_a = (key_a % np.uint64(n_chunks)).astype(np.int64)
+    chunk_b = (key_b % np.uint64(n_chunks)).astype(np.int64)
     links = []
     for c in range(n_chunks):
-        part_a = a[chunk_a == c].reset_index(drop=True)
-        part_b = b[chunk_b == c].reset_index(drop=True)
-        scored = _score_chunk(part_a, part_b, treatments, blocking, threshold, dedupe, stats, score, truth_hashes)
+        rows_a = np.flatnonzero(valid_a & (chunk_a == c))
+        rows_b = np.flatnonzero(valid_b & (chunk_b == c))
+        scored = _score_chunk(a, rows_a, b, rows_b, treatments, blocking, threshold, dedupe, stats, score,
+                              truth_hashes)
         links.append(best_match_per_item(scored) if uniq else scored)
     result = pd.concat(links, ignore_index=True) if len(links) > 1 else links[0]
     return (best_match_per_item(result) if uniq else result), stats
@@ -298,7 +320,12 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
 
     long_a = exploded(align_dd, "align", "alignset")
     long_b = exploded(target_dd, "target", "alignset" if dedupe else "targetset")
-    n = shuffle_partitions or max(long_a.npartitions, long_b.npartitions)
+    if shuffle_partitions is None:
+        # Enough partitions to keep every worker thread busy, none too large.
+        threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()) or 1
+        records = len(align_dd) + (0 if dedupe else len(target_dd))
+        shuffle_partitions = max(2 * threads, math.ceil(records * blocking.n_slots / BLOCK_ROWS_PER_PARTITION))
+    n = shuffle_partitions
     blocks_a = long_a.shuffle(on="key", npartitions=n)
     blocks_b = long_b.shuffle(on="key", npartitions=n)
     if truth_hashes is not None:

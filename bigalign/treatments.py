@@ -84,9 +84,11 @@ class Treatment:
         """Weighted dense distances between encoded frames."""
         return self.weight * self.metric.cdist(a, b, self.normalized)
 
-    def cpdist(self, a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
-        """Weighted distances of aligned encoded pairs."""
-        return self.weight * self.metric.cpdist(a, b, self.normalized)
+    def cpdist(self, a: pd.DataFrame, b: pd.DataFrame, ia: np.ndarray | None = None,
+               ib: np.ndarray | None = None) -> np.ndarray:
+        """Weighted distances of encoded pairs (rows ``ia`` of ``a`` with rows
+        ``ib`` of ``b``, or aligned rows)."""
+        return self.weight * self.metric.cpdist(a, b, self.normalized, ia, ib)
 
     def __repr__(self) -> str:
         return (f"Treatment({self.attribute!r}, {self.metric!r}, normalizers={self.normalizers!r}, "
@@ -148,10 +150,12 @@ def global_alignment_matrix(treatments: Sequence[Treatment], encoded_a: Sequence
 
 
 def global_pair_distances(treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
-                          encoded_b: Sequence[pd.DataFrame]) -> np.ndarray:
-    """The global distance of aligned pairs; equal, bit for bit, to the
-    corresponding cells of :func:`global_alignment_matrix`."""
-    total = treatments[0].cpdist(encoded_a[0], encoded_b[0])
+                          encoded_b: Sequence[pd.DataFrame], ia: np.ndarray | None = None,
+                          ib: np.ndarray | None = None) -> np.ndarray:
+    """The global distance of pairs (rows ``ia`` and ``ib``, or aligned rows);
+    equal, bit for bit, to the corresponding cells of
+    :func:`global_alignment_matrix`."""
+    total = treatments[0].cpdist(encoded_a[0], encoded_b[0], ia, ib)
     for t, a, b in zip(treatments[1:], encoded_a[1:], encoded_b[1:]):
-        total += t.cpdist(a, b)
+        total += t.cpdist(a, b, ia, ib)
     return total

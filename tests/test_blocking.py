@@ -76,10 +76,11 @@ def test_kdtree_cells_meet_within_radius_everywhere():
     b = pd.DataFrame({"id": range(len(base)), "latitude": moved[:, 0], "longitude": moved[:, 1]})
     blocking = KDTreeBlocking(radius_km=10)
     ka, kb = blocking.keys(a, "align"), blocking.keys(b, "target")
-    shared = blocking.shared(ka, kb, blocking.extra(a), blocking.extra(b))
+    rows = np.arange(len(a))
+    first = blocking.first_shared_slot(ka, kb, blocking.extra(a), blocking.extra(b), rows, rows)
     close = blocking.within_radius(blocking.extra(a), blocking.extra(b))
     assert close.sum() > 250
-    np.testing.assert_array_equal(shared.any(axis=1), close)
+    np.testing.assert_array_equal(first < blocking.n_slots, close)
 
 
 def test_kmeans_blocking_is_fitted_and_overlaps():

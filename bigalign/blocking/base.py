@@ -86,13 +86,21 @@ class Blocking:
         """The columns of :meth:`extra` that belong to member ``i`` of :meth:`blockings`."""
         return extra
 
-    def shared(self, keys_a: np.ndarray, keys_b: np.ndarray, extra_a: pd.DataFrame,
-               extra_b: pd.DataFrame) -> np.ndarray:
-        """``(n_pairs, n_slots)``: which slots each pair shares."""
-        if self.asymmetric:
-            own = keys_a[:, :1]
-            return (keys_b == own) & (own != 0)
-        return (keys_a == keys_b) & (keys_a != 0)
+    def first_shared_slot(self, keys_a: np.ndarray, keys_b: np.ndarray, extra_a: pd.DataFrame,
+                          extra_b: pd.DataFrame, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+        """For each pair ``(ia[k], ib[k])`` of rows of ``keys_a`` / ``keys_b``
+        (``(n, n_slots)`` record keys), the first slot the two share;
+        ``n_slots`` when they share none."""
+        first = np.full(len(ia), self.n_slots, dtype=np.int64)
+        own = keys_a[:, 0][ia]
+        for slot in reversed(range(self.n_slots)):  # the smallest shared slot is written last
+            if self.asymmetric:
+                hit = (keys_b[:, slot][ib] == own) & (own != 0)
+            else:
+                mine = keys_a[:, slot][ia]
+                hit = (mine == keys_b[:, slot][ib]) & (mine != 0)
+            first[hit] = slot
+        return first
 
     def candidate_pairs(self, a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Positions ``(ia, ib)`` of rows of ``a`` and ``b`` (the rows of one

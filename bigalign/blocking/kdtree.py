@@ -78,19 +78,25 @@ class KDTreeBlocking(Blocking):
                 keys[:, slot] = salted_keys(h, f"kdtree:{self.columns}", present)
         return keys
 
-    def within_radius(self, extra_a: pd.DataFrame, extra_b: pd.DataFrame) -> np.ndarray:
+    def within_radius(self, extra_a: pd.DataFrame, extra_b: pd.DataFrame, ia: np.ndarray | None = None,
+                      ib: np.ndarray | None = None) -> np.ndarray:
+        """Whether rows ``ia`` of ``extra_a`` and ``ib`` of ``extra_b`` (or aligned rows) are within the radius."""
         a, b = _radians(extra_a), _radians(extra_b)
+        if ia is not None:
+            a, b = a[ia], b[ib]
         h = np.sin((b[:, 0] - a[:, 0]) / 2) ** 2 + np.cos(a[:, 0]) * np.cos(b[:, 0]) * np.sin((b[:, 1] - a[:, 1]) / 2) ** 2
         return 2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))) <= self._angle
 
-    def shared(self, keys_a, keys_b, extra_a, extra_b):
-        return super().shared(keys_a, keys_b, extra_a, extra_b) & self.within_radius(extra_a, extra_b)[:, None]
+    def first_shared_slot(self, keys_a, keys_b, extra_a, extra_b, ia, ib):
+        first = super().first_shared_slot(keys_a, keys_b, extra_a, extra_b, ia, ib)
+        first[~self.within_radius(extra_a, extra_b, ia, ib)] = self.n_slots
+        return first
 
     def candidate_pairs(self, a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         if len(a) == 0 or len(b) == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         tree = BallTree(_radians(b), metric="haversine")
-        # A hair wider than the radius: the exact test is within_radius, in shared().
+        # A hair wider than the radius: the exact test is within_radius, in first_shared_slot().
         found = tree.query_radius(_radians(a), r=self._angle * (1 + 1e-9))
         ia = np.repeat(np.arange(len(a)), [len(f) for f in found])
         ib = np.concatenate(found).astype(np.int64) if len(found) else np.empty(0, np.int64)

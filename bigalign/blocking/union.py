@@ -62,8 +62,10 @@ class UnionBlocking(Blocking):
         own = extra[[c for c in extra.columns if c.startswith(prefix)]]
         return own.rename(columns=lambda c: c[len(prefix):])
 
-    def shared(self, keys_a, keys_b, extra_a, extra_b):
-        return np.hstack([
-            b.shared(keys_a[:, lo:hi], keys_b[:, lo:hi], self.member_extra(i, extra_a), self.member_extra(i, extra_b))
-            for i, (b, (lo, hi)) in enumerate(zip(self.of, self.slot_ranges()))
-        ])
+    def first_shared_slot(self, keys_a, keys_b, extra_a, extra_b, ia, ib):
+        first = np.full(len(ia), self.n_slots, dtype=np.int64)
+        for i, (b, (lo, hi)) in enumerate(zip(self.of, self.slot_ranges())):
+            own = b.first_shared_slot(keys_a[:, lo:hi], keys_b[:, lo:hi], self.member_extra(i, extra_a),
+                                      self.member_extra(i, extra_b), ia, ib)
+            first = np.where(own < b.n_slots, np.minimum(first, own + lo), first)
+        return first
