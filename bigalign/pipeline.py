@@ -16,7 +16,10 @@ workers, threads or partitions.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
 import sys
 import time
 from collections.abc import Hashable, Sequence
@@ -283,11 +286,6 @@ def best_match(links: pd.DataFrame) -> pd.DataFrame:
     return best_match_per_item(links)
 
 
-def _links_meta(a: dd.DataFrame, b: dd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"align_id": a._meta.iloc[:, 0], "target_id": b._meta.iloc[:, 0].rename(None),
-                         "distance": pd.Series([], dtype=np.float64)})[LINK_COLUMNS]
-
-
 @dataclass
 class AlignmentRun:
     """Links of a run and what was seen on the way."""
@@ -298,20 +296,11 @@ class AlignmentRun:
     shuffle_partitions: int = 0
 
 
-def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
-                  threshold: float, blocking: Blocking, uniq: bool = True, dedupe: bool = False,
-                  max_block_pairs: int | None = None, shuffle_partitions: int | None = None,
-                  show_progress: bool = False, score: bool = True,
-                  truth_hashes: np.ndarray | None = None) -> AlignmentRun:
-    """Build and run the graph on ``client``; return the links (sorted) and stats.
-
-    ``score=False`` is a plan: the blocking alone, candidates counted (and
-    known pairs among them, with ``truth_hashes``), nothing scored.
-    """
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-    blocking.fit(align_dd, target_dd)
-    seconds["fit"] = time.perf_counter() - clock
+def _shuffled_blocks(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame,
+                     treatments: Sequence[Treatment], blocking: Blocking, dedupe: bool,
+                     shuffle_partitions: int | None) -> tuple[dd.DataFrame, dd.DataFrame, int]:
+    """Encoded records, one row per block key, shuffled so that each
+    partition holds whole blocks of both sets (same key → same partition)."""
 
     def exploded(records: dd.DataFrame, side: str, name: str) -> dd.DataFrame:
         meta = encode_records(records._meta, treatments, blocking, side, name)
@@ -326,14 +315,98 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
         records = len(align_dd) + (0 if dedupe else len(target_dd))
         shuffle_partitions = max(2 * threads, math.ceil(records * blocking.n_slots / BLOCK_ROWS_PER_PARTITION))
     n = shuffle_partitions
-    blocks_a = long_a.shuffle(on="key", npartitions=n)
-    blocks_b = long_b.shuffle(on="key", npartitions=n)
+    return long_a.shuffle(on="key", npartitions=n), long_b.shuffle(on="key", npartitions=n), n
+
+
+def write_block(part: pd.DataFrame, path: str) -> None:
+    """Write one partition of blocks; the name is final only once complete."""
+    part.to_parquet(path + ".part", index=False)
+    os.replace(path + ".part", path)
+
+
+class Checkpoint:
+    """Blocks of a run written as Parquet, valid for one fingerprint of the
+    job and its inputs; a ``blocks.json`` manifest marks them complete."""
+
+    def __init__(self, directory: str, fingerprint: str):
+        self.directory, self.fingerprint = directory, fingerprint
+        self.manifest = os.path.join(directory, "blocks.json")
+
+    def has_blocks(self) -> bool:
+        try:
+            with open(self.manifest) as f:
+                return json.load(f).get("fingerprint") == self.fingerprint
+        except (FileNotFoundError, json.JSONDecodeError):
+            return False
+
+    def _side(self, side: str) -> str:
+        return os.path.join(self.directory, f"blocks-{side}")
+
+    def write_blocks(self, client: Any, blocks_a: dd.DataFrame, blocks_b: dd.DataFrame, show_progress: bool) -> None:
+        if os.path.exists(self.manifest):
+            os.remove(self.manifest)
+        writes = []
+        for side, blocks in (("a", blocks_a), ("b", blocks_b)):
+            directory = self._side(side)
+            if os.path.exists(directory):
+                shutil.rmtree(directory)
+            os.makedirs(directory)
+            writes += [dask.delayed(write_block, pure=True)(part, os.path.join(directory, f"block-{i:06d}.parquet"))
+                       for i, part in enumerate(blocks.to_delayed())]
+        futures = client.compute(writes)
+        if show_progress:
+            progress(futures)
+            print(file=sys.stderr)
+        client.gather(futures)
+        tmp = self.manifest + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"fingerprint": self.fingerprint, "partitions": blocks_a.npartitions}, f)
+        os.replace(tmp, self.manifest)
+
+    def block_parts(self) -> tuple[list, list]:
+        read = dask.delayed(pd.read_parquet, pure=True)
+        return tuple([read(os.path.join(self._side(side), name))
+                      for name in sorted(os.listdir(self._side(side))) if name.endswith(".parquet")]
+                     for side in ("a", "b"))
+
+
+def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
+                  threshold: float, blocking: Blocking, uniq: bool = True, dedupe: bool = False,
+                  max_block_pairs: int | None = None, shuffle_partitions: int | None = None,
+                  show_progress: bool = False, score: bool = True,
+                  truth_hashes: np.ndarray | None = None, checkpoint: "Checkpoint | None" = None) -> AlignmentRun:
+    """Build and run the graph on ``client``; return the links (sorted) and stats.
+
+    ``score=False`` is a plan: the blocking alone, candidates counted (and
+    known pairs among them, with ``truth_hashes``), nothing scored. With a
+    ``checkpoint``, the shuffled blocks are written there as Parquet before
+    they are scored, or read from there when a previous run wrote them.
+    """
+    seconds: dict[str, float] = {}
+    if checkpoint is not None and checkpoint.has_blocks():
+        print(f"bigalign: resuming from the checkpoint in {checkpoint.directory} (blocks already computed)",
+              file=sys.stderr, flush=True)
+        parts_a, parts_b = checkpoint.block_parts()
+        n = len(parts_a)
+    else:
+        clock = time.perf_counter()
+        blocking.fit(align_dd, target_dd)
+        seconds["fit"] = time.perf_counter() - clock
+        blocks_a, blocks_b, n = _shuffled_blocks(client, align_dd, target_dd, treatments, blocking, dedupe,
+                                                 shuffle_partitions)
+        if checkpoint is not None:
+            clock = time.perf_counter()
+            checkpoint.write_blocks(client, blocks_a, blocks_b, show_progress)
+            seconds["checkpoint"] = time.perf_counter() - clock
+            parts_a, parts_b = checkpoint.block_parts()
+        else:
+            parts_a, parts_b = blocks_a.to_delayed(), blocks_b.to_delayed()
     if truth_hashes is not None:
         [truth_hashes] = client.scatter([truth_hashes], broadcast=True)
     scored = [
         dask.delayed(align_blocks, pure=True)(pa, pb, treatments, blocking, threshold, uniq, dedupe,
                                               max_block_pairs, CHUNK_PAIRS, score, truth_hashes)
-        for pa, pb in zip(blocks_a.to_delayed(), blocks_b.to_delayed())
+        for pa, pb in zip(parts_a, parts_b)
     ]
     clock = time.perf_counter()
     futures = client.compute(scored)
@@ -346,7 +419,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
     clock = time.perf_counter()
     if uniq and len(parts) > 1:
         # Shuffle the pre-reduced links on the align id, then keep the best per item.
-        meta = _links_meta(align_dd, target_dd)
+        meta = client.gather(parts[0]).iloc[:0]
         links_dd = dd.from_delayed(parts, meta=meta, verify_meta=False)
         reduced = links_dd.shuffle(on="align_id", npartitions=max(1, n // 4)).map_partitions(best_match, meta=meta)
         links = client.compute(reduced).result()

@@ -9,6 +9,7 @@ when complete, so an interrupted run never leaves one that looks complete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -26,7 +27,8 @@ from .evaluate import link_quality
 from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, stage_file, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one
-from .pipeline import run_alignment
+from . import __version__
+from .pipeline import Checkpoint, run_alignment
 
 __all__ = ["RunSummary", "run_job", "generate_inputs", "read_truth"]
 
@@ -166,6 +168,17 @@ def cluster_for(job: Job, client: Any = None) -> Any:
                    dashboard_address=job.cluster.dashboard_address, security=security)
 
 
+def _fingerprint(job: Job, files: dict[str, list[str]]) -> str:
+    """What the blocks of a run depend on: the job (less what only acts after
+    scoring) and the inputs' names, sizes and modification times."""
+    relevant = {k: v for k, v in job.raw.items() if k not in ("output", "cluster", "threshold", "uniq",
+                                                                "one_to_one", "truth", "checkpoint")}
+    stats = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for paths in files.values() for p in paths
+             if "://" not in p]
+    text = json.dumps([relevant, stats, __version__], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextIO = sys.stdout) -> RunSummary:
     """Run a validated job; print and return its summary."""
     clock = time.perf_counter()
@@ -180,13 +193,25 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
     with cluster_for(job, client) as active, performance_report(filename=paths["dask_report"]):
         summary = RunSummary(job=os.path.abspath(job.path), dashboard=active.dashboard_link or "", files=paths)
         clock = time.perf_counter()
-        records, summary.records = stage_inputs(active, job, files, paths["rejects"], show_progress)
+        checkpoint = Checkpoint(os.path.join(run_dir, "checkpoint"), _fingerprint(job, files)) if job.checkpoint \
+            else None
+        counts_path = os.path.join(run_dir, "checkpoint", "records.json")
+        if checkpoint is not None and checkpoint.has_blocks() and os.path.exists(counts_path):
+            with open(counts_path) as f:
+                summary.records = json.load(f)
+            align_records = target_records = None  # the blocks are read from the checkpoint
+        else:
+            records, summary.records = stage_inputs(active, job, files, paths["rejects"], show_progress)
+            if checkpoint is not None:
+                os.makedirs(checkpoint.directory, exist_ok=True)
+                with atomic_path(counts_path) as tmp, open(tmp, "w") as f:
+                    json.dump(summary.records, f)
+            align_records = records["alignset"]
+            target_records = records.get("targetset", align_records)
         seconds["stage"] = time.perf_counter() - clock
-        align_records = records["alignset"]
-        target_records = records.get("targetset", align_records)
         run = run_alignment(active, align_records, target_records, job.treatments, job.threshold, job.blocking,
                             uniq=job.uniq or job.one_to_one, dedupe=job.dedupe, max_block_pairs=job.max_block_pairs,
-                            show_progress=show_progress)
+                            show_progress=show_progress, checkpoint=checkpoint)
         seconds.update(run.seconds)
     links = one_to_one(run.links) if job.one_to_one else run.links
     clock = time.perf_counter()

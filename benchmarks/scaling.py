@@ -1,0 +1,96 @@
+"""bigalign on generated person records, at growing sizes and worker counts.
+
+    python -m benchmarks.scaling --sizes 10000,100000 --workers 2 [--workers-list 1,2]
+
+For each size: the demo job's treatments and blocking (``jobs/demo.toml``), on
+a fresh ``LocalCluster`` (one thread per worker); wall time of the alignment
+(blocking, shuffle, scoring, reduce; data generation excluded), candidate
+pairs, pair completeness, precision/recall/F1 of the links, and the peak
+resident memory of each worker process (sampled every 0.2 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import threading
+import time
+
+import dask
+import distributed
+import psutil
+from distributed import Client, LocalCluster
+
+from benchmarks import markdown_table
+from bigalign.datasets import person_records
+from bigalign.evaluate import link_quality
+from bigalign.jobs import load_job
+from bigalign.pipeline import pair_hashes, run_alignment, to_dask
+
+JOB = os.path.join(os.path.dirname(__file__), "..", "jobs", "demo.toml")
+
+
+class PeakMemory:
+    """Peak RSS of each worker process, sampled in a thread."""
+
+    def __init__(self, cluster: LocalCluster, every: float = 0.2):
+        self.pids = [w.process.pid for w in cluster.workers.values()]
+        self.peaks = {pid: 0 for pid in self.pids}
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pid in self.pids:
+                try:
+                    self.peaks[pid] = max(self.peaks[pid], psutil.Process(pid).memory_info().rss)
+                except psutil.Error:
+                    pass
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def measure(n: int, workers: int) -> dict:
+    job = load_job(JOB)
+    data = person_records(n, seed=0)
+    truth = pair_hashes(data.truth["align_id"], data.truth["target_id"])
+    with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",
+                      memory_limit=f"{20 // workers}GiB") as cluster, Client(cluster) as client:
+        a, b = to_dask(data.alignset, "rec_id", "alignset"), to_dask(data.targetset, "rec_id", "targetset")
+        with PeakMemory(cluster) as memory:
+            clock = time.perf_counter()
+            cpu = sum(client.run(lambda: psutil.Process().cpu_times().user + psutil.Process().cpu_times().system).values())
+            run = run_alignment(client, a, b, job.treatments, job.threshold, job.blocking, uniq=True,
+                                truth_hashes=truth)
+            wall = time.perf_counter() - clock
+            cpu = sum(client.run(lambda: psutil.Process().cpu_times().user + psutil.Process().cpu_times().system).values()) - cpu
+    quality = link_quality(run.links, data.truth)
+    return {"records per side": n, "workers": workers, "wall s": wall, "worker CPU s": cpu,
+            "candidate pairs": run.stats.candidate_pairs,
+            "pair completeness": run.stats.true_pairs_kept / len(data.truth),
+            "precision": quality.precision, "recall": quality.recall, "F1": quality.f1,
+            "peak MiB per worker": max(memory.peaks.values()) / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--workers", default="2", help="comma-separated worker counts")
+    args = parser.parse_args()
+    rows = [measure(int(n), int(w)) for n in args.sizes.split(",") for w in args.workers.split(",")]
+    print(f"# Scaling ({os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+          f"{platform.machine()}; dask {dask.__version__}, distributed {distributed.__version__})\n")
+    print(markdown_table(rows))
+
+
+if __name__ == "__main__":
+    main()
