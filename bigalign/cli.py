@@ -1,4 +1,4 @@
-"""The command line: ``bigalign run | validate | plan | evaluate``."""
+"""The command line: ``bigalign run | validate | plan | evaluate | report``."""
 
 from __future__ import annotations
 
@@ -82,6 +82,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(write_report(args.run_dir))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bigalign", description="Data alignment for very large sets, on Dask.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--job", help="also report the blocking's pair completeness and reduction ratio "
                                         "(from the job's plan)")
     evaluate.set_defaults(func=_evaluate)
+    report = commands.add_parser("report", help="rebuild report.html from a finished run's outputs")
+    report.add_argument("run_dir", help="the directory of the run's output")
+    report.set_defaults(func=_report)
     return parser
 
 

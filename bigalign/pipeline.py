@@ -118,6 +118,13 @@ def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking
     return long
 
 
+# Blocks, and pairs near the threshold, each task keeps for the report.
+REPORT_BLOCKS = 10
+REPORT_PAIRS = 20
+# Bins of the distance histograms: [0, 2 × threshold], the last bin taking everything above.
+HISTOGRAM_BINS = 60
+
+
 @dataclass
 class BlockStats:
     """What one task (or, summed, the whole run) saw of its blocks."""
@@ -130,11 +137,33 @@ class BlockStats:
     candidate_pairs: int = 0
     links_under_threshold: int = 0
     true_pairs_kept: int = 0
+    # log2 of block pairs → number of blocks
+    block_size_histogram: dict[int, int] = field(default_factory=dict)
+    # (pairs, align rows, target rows, slot, an align id, a target id) of the largest blocks
+    largest_blocks: list[tuple] = field(default_factory=list)
+    # distance histograms of scored candidates: "all", and "true"/"false" with a truth
+    distance_histograms: dict[str, np.ndarray] = field(default_factory=dict)
+    # candidates nearest the threshold, with per-treatment distances
+    near_threshold: pd.DataFrame | None = None
 
     def __add__(self, other: "BlockStats") -> "BlockStats":
-        total = BlockStats(**{k: v + getattr(other, k) for k, v in vars(self).items()})
+        counts = ("blocks", "block_pairs", "excluded_blocks", "excluded_pairs", "candidate_pairs",
+                  "links_under_threshold", "true_pairs_kept")
+        total = BlockStats(**{k: getattr(self, k) + getattr(other, k) for k in counts})
         total.largest_block_pairs = max(self.largest_block_pairs, other.largest_block_pairs)
+        total.block_size_histogram = dict(self.block_size_histogram)
+        for k, v in other.block_size_histogram.items():
+            total.block_size_histogram[k] = total.block_size_histogram.get(k, 0) + v
+        total.largest_blocks = sorted(self.largest_blocks + other.largest_blocks, key=lambda b: (-b[0], b[3]))
+        total.largest_blocks = total.largest_blocks[:REPORT_BLOCKS]
+        total.distance_histograms = {k: self.distance_histograms.get(k, 0) + other.distance_histograms.get(k, 0)
+                                     for k in set(self.distance_histograms) | set(other.distance_histograms)}
+        samples = [f for f in (self.near_threshold, other.near_threshold) if f is not None and len(f)]
+        total.near_threshold = pd.concat(samples, ignore_index=True) if samples else None
         return total
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, int)}
 
 
 def _columns_with_prefix(frame: pd.DataFrame, prefix: str) -> list[str]:
@@ -191,6 +220,42 @@ def _narrow(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     return frame.iloc[rows][["id", "key", "slot"] + _columns_with_prefix(frame, "x:")].reset_index(drop=True)
 
 
+def distance_bins(threshold: float) -> np.ndarray:
+    """Edges of the distance histograms of a run."""
+    top = 2 * threshold if np.isfinite(threshold) and threshold > 0 else 1.0
+    return np.linspace(0.0, top, HISTOGRAM_BINS + 1)
+
+
+def _record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encoded_a: list, encoded_b: list,
+                       ra: np.ndarray, rb: np.ndarray, distance: np.ndarray, threshold: float,
+                       align_ids: np.ndarray, target_ids: np.ndarray, truth_hashes: np.ndarray | None) -> None:
+    edges = distance_bins(threshold)
+    clipped = np.minimum(distance, edges[-1] - 1e-12 * edges[-1])  # everything above lands in the last bin
+    groups = {"all": np.ones(len(distance), dtype=bool)}
+    if truth_hashes is not None:
+        true = np.isin(pair_hashes(align_ids[ra], target_ids[rb]), truth_hashes)
+        groups.update({"true": true, "false": ~true})
+    for name, mask in groups.items():
+        counts = np.histogram(clipped[mask], bins=edges)[0]
+        stats.distance_histograms[name] = stats.distance_histograms.get(name, 0) + counts
+    if not np.isfinite(threshold):
+        return
+    nearest = np.argsort(np.abs(distance - threshold), kind="stable")[:REPORT_PAIRS]
+    sample = {"align_id": align_ids[ra[nearest]], "target_id": target_ids[rb[nearest]],
+              "distance": distance[nearest]}
+    for i, t in enumerate(treatments):
+        name = f"{i}: {t.attribute}"
+        sample[f"{name} distance"] = t.cpdist(encoded_a[i], encoded_b[i], ra[nearest], rb[nearest])
+        sample[f"{name} values"] = [
+            f"{_shown(encoded_a[i].iloc[x])} | {_shown(encoded_b[i].iloc[y])}" for x, y in zip(ra[nearest], rb[nearest])]
+    frame = pd.DataFrame(sample)
+    stats.near_threshold = frame if stats.near_threshold is None else pd.concat([stats.near_threshold, frame])
+
+
+def _shown(row: pd.Series) -> str:
+    return ", ".join("∅" if pd.isna(v) else str(v) for v in row.tolist())
+
+
 def _score_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np.ndarray,
                  treatments: Sequence[Treatment], blocking: Blocking, threshold: float, dedupe: bool,
                  stats: BlockStats, score: bool = True, truth_hashes: np.ndarray | None = None) -> pd.DataFrame:
@@ -228,6 +293,8 @@ def _score_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: n
     distance = global_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
     under = distance <= threshold
     stats.links_under_threshold += int(under.sum())
+    _record_for_report(stats, treatments, encoded_a, encoded_b, ra, rb, distance, threshold,
+                       align_ids, target_ids, truth_hashes)
     return pd.DataFrame({"align_id": align_ids[ra[under]], "target_id": target_ids[rb[under]],
                          "distance": distance[under]})
 
@@ -251,6 +318,13 @@ def align_blocks(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatmen
     stats.blocks = len(sizes)
     stats.block_pairs = int(pairs.sum())
     stats.largest_block_pairs = int(pairs.max()) if len(pairs) else 0
+    log_sizes, counts = np.unique(np.floor(np.log2(np.maximum(pairs, 1))).astype(int), return_counts=True)
+    stats.block_size_histogram = dict(zip(log_sizes.tolist(), counts.tolist()))
+    for k in np.argsort(-pairs, kind="stable")[:REPORT_BLOCKS]:
+        key = sizes.index[k]
+        row_a, row_b = np.flatnonzero(a["key"].to_numpy() == key)[0], np.flatnonzero(b["key"].to_numpy() == key)[0]
+        stats.largest_blocks.append((int(pairs[k]), int(sizes["na"].iloc[k]), int(sizes["nb"].iloc[k]),
+                                     int(a["slot"].iloc[row_a]), a["id"].iloc[row_a], b["id"].iloc[row_b]))
     keys = sizes.index.to_numpy(np.uint64)
     key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
     valid_a = valid_b = np.True_

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import dask.dataframe as dd
 import pandas as pd
 from distributed import performance_report, progress
+from distributed.diagnostics import MemorySampler
 
 from .cluster import connect
 from .evaluate import link_quality
@@ -28,7 +29,7 @@ from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, stage_file,
 from .jobs import Job, check_inputs
 from .matching import one_to_one
 from . import __version__
-from .pipeline import Checkpoint, run_alignment
+from .pipeline import Checkpoint, pair_hashes, run_alignment
 
 __all__ = ["RunSummary", "run_job", "generate_inputs", "read_truth"]
 
@@ -45,6 +46,7 @@ class RunSummary:
     quality: dict[str, Any] | None = None
     files: dict[str, str] = field(default_factory=dict)
     dashboard: str = ""
+    memory: dict[str, float] = field(default_factory=dict)  # peak cluster memory (bytes) per stage
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -65,7 +67,11 @@ class RunSummary:
             q = self.quality
             out.append(f"against the truth: precision {q['precision']:.4f}, recall {q['recall']:.4f}, "
                        f"F1 {q['f1']:.4f}")
+        if "pair_completeness" in b:
+            out.append(f"pair completeness of the blocking: {b['pair_completeness']:.4f}")
         out.append(f"rejects: {self.files['rejects']}")
+        if "report" in self.files:
+            out.append(f"report: {self.files['report']}")
         out.append(f"Dask performance report: {self.files['dask_report']}")
         return out
 
@@ -190,28 +196,35 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
     paths = {"links": job.output.path, "rejects": os.path.join(run_dir, "rejects.csv"),
              "summary": os.path.join(run_dir, "summary.json"), "dask_report": os.path.join(run_dir, "dask-report.html")}
     seconds["validate"] = time.perf_counter() - clock
+    truth = read_truth(job.truth) if job.truth else None
+    memory = MemorySampler()
     with cluster_for(job, client) as active, performance_report(filename=paths["dask_report"]):
         summary = RunSummary(job=os.path.abspath(job.path), dashboard=active.dashboard_link or "", files=paths)
         clock = time.perf_counter()
         checkpoint = Checkpoint(os.path.join(run_dir, "checkpoint"), _fingerprint(job, files)) if job.checkpoint \
             else None
         counts_path = os.path.join(run_dir, "checkpoint", "records.json")
-        if checkpoint is not None and checkpoint.has_blocks() and os.path.exists(counts_path):
-            with open(counts_path) as f:
-                summary.records = json.load(f)
-            align_records = target_records = None  # the blocks are read from the checkpoint
-        else:
-            records, summary.records = stage_inputs(active, job, files, paths["rejects"], show_progress)
-            if checkpoint is not None:
-                os.makedirs(checkpoint.directory, exist_ok=True)
-                with atomic_path(counts_path) as tmp, open(tmp, "w") as f:
-                    json.dump(summary.records, f)
-            align_records = records["alignset"]
-            target_records = records.get("targetset", align_records)
+        with memory.sample("stage", client=active, interval=0.2):
+            if checkpoint is not None and checkpoint.has_blocks() and os.path.exists(counts_path):
+                with open(counts_path) as f:
+                    summary.records = json.load(f)
+                align_records = target_records = None  # the blocks are read from the checkpoint
+            else:
+                records, summary.records = stage_inputs(active, job, files, paths["rejects"], show_progress)
+                if checkpoint is not None:
+                    os.makedirs(checkpoint.directory, exist_ok=True)
+                    with atomic_path(counts_path) as tmp, open(tmp, "w") as f:
+                        json.dump(summary.records, f)
+                align_records = records["alignset"]
+                target_records = records.get("targetset", align_records)
         seconds["stage"] = time.perf_counter() - clock
-        run = run_alignment(active, align_records, target_records, job.treatments, job.threshold, job.blocking,
-                            uniq=job.uniq or job.one_to_one, dedupe=job.dedupe, max_block_pairs=job.max_block_pairs,
-                            show_progress=show_progress, checkpoint=checkpoint)
+        with memory.sample("align", client=active, interval=0.2):
+            run = run_alignment(active, align_records, target_records, job.treatments, job.threshold,
+                                job.blocking, uniq=job.uniq or job.one_to_one, dedupe=job.dedupe,
+                                max_block_pairs=job.max_block_pairs, show_progress=show_progress,
+                                checkpoint=checkpoint,
+                                truth_hashes=None if truth is None else pair_hashes(truth["align_id"],
+                                                                                    truth["target_id"]))
         seconds.update(run.seconds)
     links = one_to_one(run.links) if job.one_to_one else run.links
     clock = time.perf_counter()
@@ -229,13 +242,20 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
         "excluded_blocks": stats.excluded_blocks, "excluded_pairs": stats.excluded_pairs,
         "links_under_threshold": stats.links_under_threshold,
     }
+    if truth is not None:
+        summary.blocking["pair_completeness"] = stats.true_pairs_kept / max(1, len(truth))
     summary.links = len(links)
     summary.seconds = seconds
-    if job.truth:
-        summary.quality = link_quality(links.astype({"align_id": str, "target_id": str}),
-                                       read_truth(job.truth)).as_dict()
+    if truth is not None:
+        summary.quality = link_quality(links.astype({"align_id": str, "target_id": str}), truth).as_dict()
+    samples = memory.to_pandas()
+    summary.memory = {stage: float(samples[stage].max()) for stage in samples.columns}
     with atomic_path(paths["summary"]) as tmp, open(tmp, "w") as f:
         json.dump(summary.as_dict(), f, indent=2, default=str)
+    from .report import save_report_data, write_report
+
+    save_report_data(job, run.stats, run_dir)
+    paths["report"] = write_report(run_dir)
     for line in summary.lines():
         print(line, file=out)
     return summary

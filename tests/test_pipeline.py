@@ -28,7 +28,7 @@ PERSON_TREATMENTS = [
 
 
 def person_blocking():
-    return UnionBlocking([MinHashLSHBlocking(["given_name", "surname"], threshold=0.5),
+    return UnionBlocking([MinHashLSHBlocking(["given_name", "surname"], threshold=0.6),
                           KeyBlocking("date_of_birth", "date"), KeyBlocking("soc_sec_id")])
 
 

@@ -1,0 +1,315 @@
+"""The run report: one self-contained HTML file beside a run's output.
+
+A run saves what the report needs (``report-data.json``: the blocks, the
+distance histograms, the candidates nearest the threshold) next to
+``summary.json``; :func:`write_report` turns both into ``report.html`` —
+plots drawn by matplotlib as inline SVG, no script, nothing fetched — so it
+opens from disk, anywhere. ``bigalign report RUN_DIR`` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.metadata
+import io
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from .blocking.minhash import MinHashLSHBlocking, candidate_probability
+from .io import atomic_path
+from .jobs import Job
+
+__all__ = ["save_report_data", "write_report"]
+
+_PACKAGES = ["bigalign", "dask", "distributed", "numpy", "pandas", "pyarrow", "rapidfuzz", "datasketch",
+             "scikit-learn"]
+
+
+def _describe_blocking(job: Job) -> list[dict]:
+    members, start = [], 0
+    for b in job.blocking.blockings():
+        entry = {"blocking": f"{type(b).__name__} on {', '.join(map(str, b.columns))}", "first_slot": start,
+                 "slots": b.n_slots}
+        if isinstance(b, MinHashLSHBlocking):
+            entry.update(kind="minhash_lsh", bands=b.bands, rows=b.rows, threshold=b.threshold)
+        members.append(entry)
+        start += b.n_slots
+    return members
+
+
+def save_report_data(job: Job, stats: Any, run_dir: str) -> str:
+    """Write ``report-data.json``: what the report shows beyond the summary."""
+    from .pipeline import distance_bins
+
+    near = stats.near_threshold
+    if near is not None and len(near):
+        near = near.assign(gap=(near["distance"] - job.threshold).abs())
+        near = near.sort_values(["gap", "align_id", "target_id"], kind="mergesort").drop(columns="gap")
+        near = near.drop_duplicates(["align_id", "target_id"]).head(30)
+        near_records = json.loads(near.to_json(orient="records"))
+    else:
+        near_records = []
+    data = {
+        "job": job.raw, "threshold": job.threshold, "uniq": job.uniq,
+        "versions": {p: _version(p) for p in _PACKAGES},
+        "treatments": [{"attribute": str(t.attribute), "metric": t.metric.name, "weight": t.weight,
+                        "normalized": t.normalized} for t in job.treatments],
+        "blocking": _describe_blocking(job),
+        "block_size_histogram": {str(k): v for k, v in sorted(stats.block_size_histogram.items())},
+        "largest_blocks": [list(map(_plain, b)) for b in stats.largest_blocks],
+        "distance_edges": distance_bins(job.threshold).tolist(),
+        "distance_histograms": {k: np.asarray(v).tolist() for k, v in stats.distance_histograms.items()},
+        "near_threshold": near_records,
+    }
+    path = os.path.join(run_dir, "report-data.json")
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(data, f, indent=1, default=str)
+    return path
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+# -- plots -------------------------------------------------------------------
+def _figure(width: float = 6.4, height: float = 3.2, ncols: int = 1) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "bigalign"  # stable ids: the same run gives the same file
+    return plt.subplots(1, ncols, figsize=(width, height))
+
+
+def _svg(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.StringIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _bars(ax: Any, x: Any, heights: Any, gid: str, **kwargs: Any) -> None:
+    for k, bar in enumerate(ax.bar(x, heights, **kwargs)):
+        bar.set_gid(f"{gid}-{k}")
+
+
+def _stages_plot(summary: dict) -> str:
+    fig, (left, right) = _figure(9, 3.0, ncols=2)
+    stages = summary["seconds"]
+    _bars(left, list(stages), list(stages.values()), "stage-seconds", color="#4878a8")
+    left.set_ylabel("seconds")
+    left.set_title("Time per stage")
+    left.tick_params(axis="x", rotation=30)
+    memory = summary.get("memory") or {}
+    _bars(right, list(memory), [v / 2**20 for v in memory.values()], "stage-memory", color="#a86448")
+    right.set_ylabel("MiB (all workers)")
+    right.set_title("Peak memory per stage")
+    return _svg(fig)
+
+
+def _block_sizes_plot(data: dict) -> str:
+    fig, ax = _figure()
+    histogram = {int(k): v for k, v in data["block_size_histogram"].items()}
+    _bars(ax, [2.0 ** k for k in histogram], list(histogram.values()), "block-sizes",
+          width=[2.0 ** k for k in histogram], align="edge", color="#4878a8", edgecolor="white")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("candidate pairs in the block (align rows × target rows)")
+    ax.set_ylabel("blocks")
+    ax.set_title("Block sizes")
+    return _svg(fig)
+
+
+def _volumes_plot(summary: dict) -> str:
+    b = summary["blocking"]
+    records = summary["records"]
+    n_align = records["alignset"]["kept"]
+    n_target = records.get("targetset", records["alignset"])["kept"]
+    labels = ["cross product", "block pairs", "candidate pairs", "links"]
+    values = [n_align * n_target, b["block_pairs"], b["candidate_pairs"], summary["links"]]
+    fig, ax = _figure()
+    _bars(ax, labels, [max(v, 1) for v in values], "volumes", color=["#999999", "#7fa8d0", "#4878a8", "#2a9d5c"])
+    ax.set_yscale("log")
+    ax.set_ylabel("pairs")
+    ax.set_title("From the cross product to the links")
+    return _svg(fig)
+
+
+def _s_curve_plot(member: dict) -> str:
+    fig, ax = _figure(5, 3.2)
+    s = np.linspace(0, 1, 201)
+    (line,) = ax.plot(s, candidate_probability(s, member["bands"], member["rows"]), color="#4878a8")
+    line.set_gid("s-curve")
+    ax.axvline(member["threshold"], color="#a86448", linestyle="--").set_gid("s-curve-threshold")
+    ax.set_xlabel("Jaccard similarity of the shingle sets")
+    ax.set_ylabel("P(candidate)")
+    ax.set_title(f"MinHash LSH: {member['bands']} bands × {member['rows']} rows")
+    return _svg(fig)
+
+
+def _distances_plot(data: dict) -> str:
+    edges = np.asarray(data["distance_edges"])
+    counts = np.asarray(data["distance_histograms"].get("all", np.zeros(len(edges) - 1)))
+    threshold = data["threshold"]
+    linked = edges[:-1] < threshold
+    fig, ax = _figure()
+    widths = np.diff(edges)
+    _bars(ax, edges[:-1][linked], counts[linked], "distances-linked", width=widths[linked], align="edge",
+          color="#2a9d5c", label="≤ threshold: links (before uniq)")
+    _bars(ax, edges[:-1][~linked], counts[~linked], "distances-rejected", width=widths[~linked], align="edge",
+          color="#bbbbbb", label="> threshold: rejected (last bin: everything above)")
+    ax.axvline(threshold, color="#a86448", linestyle="--").set_gid("distances-threshold")
+    ax.set_yscale("symlog")
+    ax.set_xlabel("global distance")
+    ax.set_ylabel("candidate pairs")
+    ax.set_title("Scores of the candidate pairs")
+    ax.legend(fontsize=8)
+    return _svg(fig)
+
+
+def threshold_curves(data: dict, true_pairs: int) -> dict[str, np.ndarray]:
+    """Precision, recall and F1 of 'every candidate under t' for each bin edge t."""
+    true = np.cumsum(data["distance_histograms"]["true"])
+    false = np.cumsum(data["distance_histograms"]["false"])
+    precision = np.divide(true, true + false, out=np.zeros(len(true)), where=(true + false) > 0)
+    recall = true / max(1, true_pairs)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(len(true)),
+                   where=(precision + recall) > 0)
+    return {"threshold": np.asarray(data["distance_edges"][1:]), "precision": precision, "recall": recall, "f1": f1}
+
+
+def _quality_plot(curves: dict[str, np.ndarray], threshold: float) -> str:
+    fig, ax = _figure()
+    for name, color in (("precision", "#4878a8"), ("recall", "#a86448"), ("f1", "#2a9d5c")):
+        (line,) = ax.plot(curves["threshold"], curves[name], label=name, color=color)
+        line.set_gid(f"quality-{name}")
+    best = int(np.argmax(curves["f1"]))
+    (marker,) = ax.plot([curves["threshold"][best]], [curves["f1"][best]], "o", color="black")
+    marker.set_gid("quality-best")
+    ax.axvline(threshold, color="#999999", linestyle="--").set_gid("quality-threshold")
+    ax.set_xlabel("threshold")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"Against the truth (best F1 {curves['f1'][best]:.4f} at {curves['threshold'][best]:.3g})")
+    ax.legend(fontsize=8)
+    return _svg(fig)
+
+
+# -- page --------------------------------------------------------------------
+def _table(headers: list[str], rows: list[list[Any]], table_id: str) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _member_of(slot: int, members: list[dict]) -> str:
+    for m in members:
+        if m["first_slot"] <= slot < m["first_slot"] + m["slots"]:
+            return f"{m['blocking']} (slot {slot - m['first_slot']})"
+    return str(slot)
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;line-height:1.4}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .5em;
+text-align:left;vertical-align:top}th{background:#f3f3f3}.plot{margin:1em 0}.plot svg{max-width:100%;height:auto}
+.note{color:#555;font-size:.9em}code{background:#f3f3f3;padding:0 .2em}
+"""
+
+
+def write_report(run_dir: str) -> str:
+    """Build ``report.html`` in ``run_dir`` from its ``summary.json`` and
+    ``report-data.json``; return its path."""
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        summary = json.load(f)
+    with open(os.path.join(run_dir, "report-data.json")) as f:
+        data = json.load(f)
+    b = summary["blocking"]
+    parts = [f"<h1>bigalign run report</h1><p>Job <code>{html.escape(summary['job'])}</code>: "
+             f"{summary['links']:,} links written to <code>{html.escape(summary['files']['links'])}</code>.</p>"]
+    quality = summary.get("quality")
+    if quality:
+        parts.append(_table(["precision", "recall", "F1", "links", "true pairs", "true positives"],
+                            [[quality["precision"], quality["recall"], quality["f1"], quality["links"],
+                              quality["true_pairs"], quality["true_positives"]]], "quality"))
+    parts.append("<h2>Job and versions</h2>")
+    parts.append(_table(["attribute", "metric", "weight", "normalized"],
+                        [[t["attribute"], t["metric"], t["weight"], t["normalized"]] for t in data["treatments"]],
+                        "treatments"))
+    parts.append(f"<p>threshold {data['threshold']}, uniq {data['uniq']}; blocking: "
+                 + "; ".join(html.escape(m["blocking"]) for m in data["blocking"]) + "</p>")
+    parts.append(f"<details><summary>The job file as read</summary><pre>"
+                 f"{html.escape(json.dumps(data['job'], indent=1, default=str))}</pre></details>")
+    parts.append(_table(list(data["versions"]), [list(data["versions"].values())], "versions"))
+    parts.append("<h2>Time and memory</h2>")
+    parts.append(f'<div class="plot" id="plot-stages">{_stages_plot(summary)}</div>')
+    report_link = os.path.relpath(summary["files"]["dask_report"], run_dir)
+    parts.append(f'<p>Dask\'s own account of the run: <a href="{html.escape(report_link)}">performance report</a>.</p>')
+    parts.append("<h2>Blocking</h2>")
+    records = summary["records"]
+    parts.append(_table(["set", "rows read", "kept", "rejected"],
+                        [[k, v["read"], v["kept"], v["rejected"]] for k, v in records.items()], "records"))
+    parts.append(_table(["blocks", "block pairs", "candidate pairs", "share of the cross product",
+                         "largest block (pairs)", "largest block's share of block pairs", "excluded blocks"]
+                        + (["pair completeness"] if "pair_completeness" in b else []),
+                        [[b["blocks"], b["block_pairs"], b["candidate_pairs"], b["candidate_share_of_cross_product"],
+                          b["largest_block_pairs"], b["largest_block_share"], b["excluded_blocks"]]
+                         + ([b["pair_completeness"]] if "pair_completeness" in b else [])], "blocking-figures"))
+    parts.append(f'<div class="plot" id="plot-volumes">{_volumes_plot(summary)}</div>')
+    parts.append(f'<div class="plot" id="plot-block-sizes">{_block_sizes_plot(data)}</div>')
+    parts.append("<h3>Largest blocks</h3>")
+    parts.append(_table(["pairs", "align rows", "target rows", "blocking", "an align record", "a target record"],
+                        [[p, na, nb, _member_of(slot, data["blocking"]), a, t]
+                         for p, na, nb, slot, a, t in data["largest_blocks"]], "largest-blocks"))
+    for i, member in enumerate(m for m in data["blocking"] if m.get("kind") == "minhash_lsh"):
+        parts.append(f'<div class="plot" id="plot-s-curve-{i}">{_s_curve_plot(member)}</div>')
+    parts.append("<h2>Scores</h2>")
+    parts.append(f'<div class="plot" id="plot-distances">{_distances_plot(data)}</div>')
+    if "true" in data["distance_histograms"] and quality:
+        curves = threshold_curves(data, quality["true_pairs"])
+        parts.append(f'<div class="plot" id="plot-quality">{_quality_plot(curves, data["threshold"])}</div>')
+        parts.append('<p class="note">Every candidate pair under a threshold counts as a link here (before '
+                     '<code>uniq</code>); the table at the top is the run\'s own, after it.</p>')
+    if data["near_threshold"]:
+        parts.append("<h3>Candidates nearest the threshold</h3>")
+        keys = [k for k in data["near_threshold"][0] if k not in ("align_id", "target_id", "distance")]
+        weights = {f"{i}: {t['attribute']}": t["weight"] for i, t in enumerate(data["treatments"])}
+        headers = ["align id", "target id", "distance", "linked"] + [
+            k.replace(" distance", f" distance (weight {weights.get(k[:-len(' distance')], '')})")
+            if k.endswith(" distance") else k for k in keys]
+        rows = [[r["align_id"], r["target_id"], r["distance"], "yes" if r["distance"] <= data["threshold"] else "no"]
+                + [r[k] for k in keys] for r in data["near_threshold"]]
+        parts.append(_table(headers, rows, "near-threshold"))
+        parts.append('<p class="note">Per-attribute distances are weighted; their sum is the global distance. '
+                     'Values are shown normalized, align | target; ∅ is a missing value.</p>')
+    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>bigalign report</title>"
+            f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>")
+    path = os.path.join(run_dir, "report.html")
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(page)
+    return path
