@@ -57,7 +57,7 @@ def align_in_memory(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments:
 def align(alignset: Any, targetset: Any, treatments: Any, threshold: float, uniq: bool = True,
           id_column: Hashable | None = None, *, blocking: Any = None, one_to_one: bool = False,
           client: Any = None, npartitions: int | None = None,
-          max_block_pairs: int | None = None) -> pd.DataFrame:
+          max_block_pairs: int | None = None, max_task_pairs: int | None = None) -> pd.DataFrame:
     """Align ``alignset`` on ``targetset``.
 
     Parameters
@@ -91,6 +91,9 @@ def align(alignset: Any, targetset: Any, treatments: Any, threshold: float, uniq
     max_block_pairs : int, optional
         For the Dask path: blocks with more candidate pairs are left out
         (and counted); by default every block is scored, in bounded chunks.
+    max_task_pairs : int, optional
+        For the Dask path: blocks with more pairs are split into tiles scored
+        by several tasks (default: :data:`bigalign.pipeline.MAX_TASK_PAIRS`).
 
     Returns
     -------
@@ -108,7 +111,8 @@ def align(alignset: Any, targetset: Any, treatments: Any, threshold: float, uniq
 
         return align_distributed(alignset, targetset, treatment_list, threshold, uniq=uniq, blocking=blocking,
                                  id_column=id_column, one_to_one=one_to_one, client=client,
-                                 npartitions=npartitions, dedupe=dedupe, max_block_pairs=max_block_pairs)
+                                 npartitions=npartitions, dedupe=dedupe, max_block_pairs=max_block_pairs,
+                                 max_task_pairs=max_task_pairs)
     a = as_records(alignset, id_column, "alignset")
     b = a if dedupe else as_records(targetset, id_column, "targetset")
     return align_in_memory(a, b, treatment_list, threshold, uniq=uniq, one_to_one_links=one_to_one, dedupe=dedupe)

@@ -654,7 +654,10 @@ def _coordinates(values: pd.Series | pd.DataFrame, width: int | None, name: str)
         widths = {len(r) for r in rows}
         if len(widths) > 1:
             raise ValueError(f"{name}: values have different numbers of coordinates: {sorted(widths)}")
-        frame = pd.DataFrame(rows, index=values.index, dtype=np.float64)
+        # An empty column has the width of one number (or of ``width``): what a frame of no rows
+        # is expected to look like when it stands for a partition's layout.
+        frame = pd.DataFrame(rows, index=values.index, dtype=np.float64,
+                             columns=None if rows else range(width or 1))
     if width is not None and frame.shape[1] != width:
         raise ValueError(f"{name}: expected {width} coordinates per value, got {frame.shape[1]}")
     # A partly missing point is missing.

@@ -65,6 +65,7 @@ class Job:
     one_to_one: bool = False
     dedupe: bool = False
     max_block_pairs: int | None = None
+    max_task_pairs: int | None = None
     checkpoint: bool = False
     truth: str | None = None
     generate: dict | None = None
@@ -290,7 +291,7 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None) -> Job:
     job = Job(path=path, threshold=float(threshold), alignset=alignset, targetset=targetset, treatments=treatments,
               blocking=blocking, output=output, cluster=cluster, uniq=uniq,
               one_to_one=top.get("one_to_one", bool, False), dedupe=dedupe, max_block_pairs=max_block_pairs,
-              checkpoint=top.get("checkpoint", bool, False),
+              checkpoint=top.get("checkpoint", bool, False), max_task_pairs=top.get("max_task_pairs", int),
               truth=_path(job_dir, truth) if truth else None, generate=generate, raw=raw)
     top.done()
     return job

@@ -44,6 +44,8 @@ __all__ = ["AlignmentRun", "align_distributed", "align_blocks", "best_match", "e
 
 # Candidate pairs scored at once inside a task: bounds a task's memory.
 CHUNK_PAIRS = 2_000_000
+# A block with more pairs than this is split into tiles scored by several tasks.
+MAX_TASK_PAIRS = 5_000_000
 # Records per partition when a set is given in memory.
 ROWS_PER_PARTITION = 25_000
 # Exploded rows (record × block key) per partition of the block shuffle.
@@ -145,6 +147,8 @@ class BlockStats:
     distance_histograms: dict[str, np.ndarray] = field(default_factory=dict)
     # candidates nearest the threshold, with per-treatment distances
     near_threshold: pd.DataFrame | None = None
+    # (key, pairs) of the blocks set aside to be split into tiles
+    split_blocks: list[tuple[int, int]] = field(default_factory=list)
 
     def __add__(self, other: "BlockStats") -> "BlockStats":
         counts = ("blocks", "block_pairs", "excluded_blocks", "excluded_pairs", "candidate_pairs",
@@ -156,6 +160,7 @@ class BlockStats:
             total.block_size_histogram[k] = total.block_size_histogram.get(k, 0) + v
         total.largest_blocks = sorted(self.largest_blocks + other.largest_blocks, key=lambda b: (-b[0], b[3]))
         total.largest_blocks = total.largest_blocks[:REPORT_BLOCKS]
+        total.split_blocks = self.split_blocks + other.split_blocks
         total.distance_histograms = {k: self.distance_histograms.get(k, 0) + other.distance_histograms.get(k, 0)
                                      for k in set(self.distance_histograms) | set(other.distance_histograms)}
         samples = [f for f in (self.near_threshold, other.near_threshold) if f is not None and len(f)]
@@ -301,13 +306,15 @@ def _score_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: n
 
 def align_blocks(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking,
                  threshold: float, uniq: bool, dedupe: bool, max_block_pairs: int | None,
-                 chunk_pairs: int = CHUNK_PAIRS, score: bool = True,
-                 truth_hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, BlockStats]:
+                 max_task_pairs: int | None = MAX_TASK_PAIRS, score: bool = True,
+                 truth_hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, BlockStats, tuple | None]:
     """Score the blocks of one partition; pre-reduce to the best per align id.
 
     Blocks are measured first; blocks over ``max_block_pairs`` are excluded
-    and counted. The rest are scored in chunks of about ``chunk_pairs``
-    pairs (whole blocks per chunk) so that memory stays bounded. With
+    and counted; blocks over ``max_task_pairs`` are set aside (returned as
+    their rows, listed in ``stats.split_blocks``) for :func:`align_tile`
+    tasks. The rest are scored in chunks of about ``CHUNK_PAIRS`` pairs
+    (whole blocks per chunk) so that memory stays bounded. With
     ``score=False`` (a plan) candidates are only counted, and those among
     ``truth_hashes`` (see :func:`pair_hashes`) too.
     """
@@ -333,7 +340,15 @@ def align_blocks(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatmen
         stats.excluded_blocks, stats.excluded_pairs = int(too_large.sum()), int(pairs[too_large].sum())
         keys, pairs = keys[~too_large], pairs[~too_large]
         valid_a, valid_b = np.isin(key_a, keys), np.isin(key_b, keys)
-    n_chunks = max(1, math.ceil(int(pairs.sum()) / chunk_pairs))
+    heavy = None
+    if max_task_pairs is not None and (pairs > max_task_pairs).any():
+        split = pairs > max_task_pairs
+        stats.split_blocks = [(int(k), int(p)) for k, p in zip(keys[split], pairs[split])]
+        in_a, in_b = np.isin(key_a, keys[split]), np.isin(key_b, keys[split])
+        heavy = (a[in_a].reset_index(drop=True), b[in_b].reset_index(drop=True))
+        valid_a, valid_b = valid_a & ~in_a, valid_b & ~in_b
+        pairs = pairs[~split]
+    n_chunks = max(1, math.ceil(int(pairs.sum()) / CHUNK_PAIRS))
     chunk_a = (key_a % np.uint64(n_chunks)).astype(np.int64)
     chunk_b = (key_b % np.uint64(n_chunks)).astype(np.int64)
     links = []
@@ -344,15 +359,40 @@ def align_blocks(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatmen
                               truth_hashes)
         links.append(best_match_per_item(scored) if uniq else scored)
     result = pd.concat(links, ignore_index=True) if len(links) > 1 else links[0]
-    return (best_match_per_item(result) if uniq else result), stats
+    return (best_match_per_item(result) if uniq else result), stats, heavy
 
 
-def links_of(result: tuple[pd.DataFrame, BlockStats]) -> pd.DataFrame:
+def align_tile(heavy: tuple[pd.DataFrame, pd.DataFrame], key: int, tile: int, tiles: int,
+               treatments: Sequence[Treatment], blocking: Blocking, threshold: float, uniq: bool, dedupe: bool,
+               score: bool = True, truth_hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, BlockStats, None]:
+    """Score tile ``tile`` of ``tiles`` of one large block: the align records
+    whose id hashes to the tile, against all the block's target records."""
+    a, b = heavy
+    key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
+    in_tile = (pd.util.hash_array(a["id"].astype(str).to_numpy(object)) % np.uint64(tiles)) == tile
+    rows_a = np.flatnonzero((key_a == np.uint64(key)) & in_tile)
+    rows_b = np.flatnonzero(key_b == np.uint64(key))
+    stats = BlockStats()
+    step = max(1, CHUNK_PAIRS // max(1, len(rows_b)))
+    links = []
+    for start in range(0, max(1, len(rows_a)), step):
+        scored = _score_chunk(a, rows_a[start:start + step], b, rows_b, treatments, blocking, threshold, dedupe,
+                              stats, score, truth_hashes)
+        links.append(best_match_per_item(scored) if uniq else scored)
+    result = pd.concat(links, ignore_index=True)
+    return (best_match_per_item(result) if uniq else result), stats, None
+
+
+def links_of(result: tuple) -> pd.DataFrame:
     return result[0]
 
 
-def stats_of(result: tuple[pd.DataFrame, BlockStats]) -> BlockStats:
+def stats_of(result: tuple) -> BlockStats:
     return result[1]
+
+
+def heavy_of(result: tuple) -> tuple | None:
+    return result[2]
 
 
 def best_match(links: pd.DataFrame) -> pd.DataFrame:
@@ -446,7 +486,8 @@ class Checkpoint:
 
 def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
                   threshold: float, blocking: Blocking, uniq: bool = True, dedupe: bool = False,
-                  max_block_pairs: int | None = None, shuffle_partitions: int | None = None,
+                  max_block_pairs: int | None = None, max_task_pairs: int | None = MAX_TASK_PAIRS,
+                  shuffle_partitions: int | None = None,
                   show_progress: bool = False, score: bool = True,
                   truth_hashes: np.ndarray | None = None, checkpoint: "Checkpoint | None" = None) -> AlignmentRun:
     """Build and run the graph on ``client``; return the links (sorted) and stats.
@@ -479,7 +520,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
         [truth_hashes] = client.scatter([truth_hashes], broadcast=True)
     scored = [
         dask.delayed(align_blocks, pure=True)(pa, pb, treatments, blocking, threshold, uniq, dedupe,
-                                              max_block_pairs, CHUNK_PAIRS, score, truth_hashes)
+                                              max_block_pairs, max_task_pairs, score, truth_hashes)
         for pa, pb in zip(parts_a, parts_b)
     ]
     clock = time.perf_counter()
@@ -487,8 +528,23 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
     if show_progress:
         progress(futures)
         print(file=sys.stderr)
-    stats = sum(client.gather(client.map(stats_of, futures)), BlockStats())
+    partition_stats = client.gather(client.map(stats_of, futures))
     parts = client.map(links_of, futures)
+    tiles = []
+    for future, own in zip(futures, partition_stats):
+        if own.split_blocks:  # large blocks: several tasks each
+            heavy = client.submit(heavy_of, future)
+            for key, pairs in own.split_blocks:
+                n_tiles = math.ceil(pairs / max_task_pairs)
+                tiles += [client.submit(align_tile, heavy, key, t, n_tiles, treatments, blocking, threshold, uniq,
+                                        dedupe, score, truth_hashes) for t in range(n_tiles)]
+    if tiles:
+        if show_progress:
+            progress(tiles)
+            print(file=sys.stderr)
+        partition_stats += client.gather(client.map(stats_of, tiles))
+        parts += client.map(links_of, tiles)
+    stats = sum(partition_stats, BlockStats())
     seconds["align_blocks"] = time.perf_counter() - clock
     clock = time.perf_counter()
     if uniq and len(parts) > 1:
@@ -499,7 +555,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
         links = client.compute(reduced).result()
     else:
         links = pd.concat(client.gather(parts), ignore_index=True)
-    del futures, parts
+    del futures, parts, tiles
     seconds["best_match"] = time.perf_counter() - clock
     return AlignmentRun(sort_links(links), stats, seconds, n)
 
@@ -507,7 +563,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
 def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatment], threshold: float, *,
                       uniq: bool, blocking: Blocking | None, id_column: Hashable | None, one_to_one: bool,
                       client: Any, npartitions: int | None, dedupe: bool,
-                      max_block_pairs: int | None = None) -> pd.DataFrame:
+                      max_block_pairs: int | None = None, max_task_pairs: int | None = None) -> pd.DataFrame:
     """:func:`bigalign.align` on Dask; see its documentation."""
     if blocking is None:
         raise ValueError("aligning dask DataFrames needs a blocking")
@@ -515,5 +571,5 @@ def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatm
     b = a if dedupe else to_dask(targetset, id_column, "targetset", npartitions)
     with connect(client) as active:
         run = run_alignment(active, a, b, treatments, threshold, blocking, uniq=uniq or one_to_one, dedupe=dedupe,
-                            max_block_pairs=max_block_pairs)
+                            max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs or MAX_TASK_PAIRS)
     return one_to_one_links(run.links) if one_to_one else run.links

@@ -29,7 +29,7 @@ from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, stage_file,
 from .jobs import Job, check_inputs
 from .matching import one_to_one
 from . import __version__
-from .pipeline import Checkpoint, pair_hashes, run_alignment
+from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment
 
 __all__ = ["RunSummary", "run_job", "generate_inputs", "read_truth"]
 
@@ -221,7 +221,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
         with memory.sample("align", client=active, interval=0.2):
             run = run_alignment(active, align_records, target_records, job.treatments, job.threshold,
                                 job.blocking, uniq=job.uniq or job.one_to_one, dedupe=job.dedupe,
-                                max_block_pairs=job.max_block_pairs, show_progress=show_progress,
+                                max_block_pairs=job.max_block_pairs,
+                                max_task_pairs=job.max_task_pairs or MAX_TASK_PAIRS, show_progress=show_progress,
                                 checkpoint=checkpoint,
                                 truth_hashes=None if truth is None else pair_hashes(truth["align_id"],
                                                                                     truth["target_id"]))

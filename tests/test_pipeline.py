@@ -123,6 +123,26 @@ def test_oversized_blocks_are_excluded_and_counted(client):
     assert len(run.links) == 50
 
 
+def test_a_large_block_is_split_into_tiles_on_several_tasks(client):
+    rng = np.random.default_rng(5)
+    names = ["martin"] * 300 + [f"n{i}" for i in range(100)]
+    a = pd.DataFrame({"id": [f"a{i}" for i in range(400)], "city": names, "x": rng.uniform(0, 10, 400)})
+    b = a.assign(id=[f"b{i}" for i in range(400)], x=a.x + rng.normal(0, 0.01, 400))
+    treatments = [bigalign.Treatment("x", "euclidean")]
+    whole = bigalign.align(a, b, treatments, 0.05, uniq=False, blocking=KeyBlocking("city"), client=client)
+    tiled = bigalign.align(a, b, treatments, 0.05, uniq=False, blocking=KeyBlocking("city"), client=client,
+                           max_task_pairs=10_000)
+    brute = bigalign.align(a, b, treatments, 0.05, uniq=False)
+    pd.testing.assert_frame_equal(tiled, whole)
+    pd.testing.assert_frame_equal(tiled, brute[brute.align_id.str[1:].astype(int).map(lambda i: names[i])
+                                              == brute.target_id.str[1:].astype(int).map(lambda i: names[i])]
+                                  .reset_index(drop=True))
+    run = run_alignment(client, to_dask(a, None, "a", 3), to_dask(b, None, "b", 3), bigalign.aligner.make_treatments(
+        treatments), 0.05, KeyBlocking("city"), uniq=True, max_task_pairs=10_000)
+    assert [p for _, p in run.stats.split_blocks] == [90_000]
+    assert run.stats.candidate_pairs == 90_000 + 100 and run.stats.largest_block_pairs == 90_000
+
+
 def test_unreadable_value_names_set_record_and_column(client):
     a = pd.DataFrame({"id": ["x", "y"], "dob": ["14/08/1991", "31/02/1991"]})
     with pytest.raises(RecordError, match=r"alignset: record 'y', column dob: unparsable date: '31/02/1991'"):
