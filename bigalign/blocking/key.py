@@ -87,6 +87,6 @@ class KeyBlocking(Blocking):
             values = normalize_column(values, self.normalizers)
         if self._function is not None:
             values = map_distinct(values, lambda v: None if _is_missing_scalar(v) else self._function(v))
-        present = ~values.map(_is_missing_scalar).to_numpy(dtype=bool)
+        present = (values.notna() & (values.astype(str).str.strip() != "")).to_numpy(dtype=bool)
         keys = salted_keys(hash_values(values), f"key:{self.column}:{self.transform}", present)
         return keys[:, None]

@@ -1,0 +1,147 @@
+"""bigalign against Splink, recordlinkage and Nazca, side by side on the same data.
+
+    pip install -e '.[bench]'
+    python -m benchmarks.compare --sizes 10000,100000 [--tools bigalign,splink] [--time-limit 900]
+
+For each size, person records are generated once with ``bigalign.datasets``
+(seed 0, the same for every tool); each tool then runs in its own process,
+watched from outside: wall time, CPU time and peak resident memory of its
+whole process tree (Dask workers included), sampled every 0.2 s. A tool that
+is not installed, fails, or exceeds the time limit is reported as such, and a
+tool that timed out is skipped at larger sizes. The table goes to
+``benchmarks/RESULTS.md`` (``--output`` to change), with the machine and versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+
+from benchmarks import markdown_table
+from benchmarks.peers import TOOLS
+from bigalign.datasets import person_records
+from bigalign.distances import parse_date
+
+MODULES = {"bigalign": "bigalign", "splink": "splink", "recordlinkage": "recordlinkage", "nazca": "nazca"}
+
+
+def write_data(n: int, directory: str) -> None:
+    data = person_records(n, seed=0)
+
+    def iso(value: object) -> str | None:
+        try:
+            date = parse_date(value)
+        except ValueError:
+            return None
+        return None if date is None else date.isoformat()
+
+    for frame, name in ((data.alignset, "people_a.csv"), (data.targetset, "people_b.csv")):
+        frame.assign(date_iso=frame["date_of_birth"].map(iso)).to_csv(os.path.join(directory, name), index=False)
+    data.truth.to_csv(os.path.join(directory, "truth.csv"), index=False)
+
+
+def installed(tool: str) -> bool:
+    probe = subprocess.run([sys.executable, "-c", f"import {MODULES[tool]}"], capture_output=True)
+    return probe.returncode == 0
+
+
+def measure(tool: str, directory: str, workers: int, time_limit: float) -> dict:
+    result_path = os.path.join(directory, f"{tool}.json")
+    command = [sys.executable, "-m", "benchmarks.peers", tool, directory, result_path, "--workers", str(workers)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(workers), "PYTHONWARNINGS": "ignore"}
+    clock = time.perf_counter()
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                           cwd=os.path.join(os.path.dirname(__file__), ".."))
+    peak, cpu = 0, {}
+    timed_out = False
+    while process.poll() is None:
+        if time.perf_counter() - clock > time_limit:
+            for child in process.children(recursive=True):
+                child.kill()
+            process.kill()
+            timed_out = True
+            break
+        try:
+            tree = [process] + process.children(recursive=True)
+            peak = max(peak, sum(p.memory_info().rss for p in tree))
+            for p in tree:
+                times = p.cpu_times()
+                cpu[p.pid] = times.user + times.system + times.children_user + times.children_system
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    wall = time.perf_counter() - clock
+    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    row = {"wall s": wall, "CPU s": sum(cpu.values()), "peak MiB (process tree)": peak / 2**20}
+    if timed_out:
+        return {**row, "status": f"timed out after {time_limit:.0f} s"}
+    if process.returncode != 0:
+        return {**row, "status": "failed: " + (stderr.strip().splitlines() or ["?"])[-1][:120]}
+    with open(result_path) as f:
+        return {**row, "status": "ok", **json.load(f)}
+
+
+def versions() -> str:
+    names = ["bigalign", "dask", "distributed", "rapidfuzz", "datasketch", "splink", "duckdb", "recordlinkage",
+             "nazca", "pandas", "numpy"]
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{name} not installed")
+    return ", ".join(found)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--tools", default=",".join(TOOLS))
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--time-limit", type=float, default=900.0)
+    parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
+    args = parser.parse_args()
+    tools = args.tools.split(",")
+    rows, given_up = [], {}
+    for n in map(int, args.sizes.split(",")):
+        with tempfile.TemporaryDirectory() as directory:
+            write_data(n, directory)
+            for tool in tools:
+                base = {"tool": tool, "records per side": n}
+                if not installed(tool):
+                    rows.append({**base, "status": "not installed (pip install -e '.[bench]')"})
+                elif tool in given_up:
+                    rows.append({**base, "status": given_up[tool]})
+                else:
+                    result = measure(tool, directory, args.workers, args.time_limit)
+                    if result["status"].startswith("timed out"):
+                        given_up[tool] = f"skipped: {result['status']} at {n:,} records"
+                    rows.append({**base, **result})
+                print(json.dumps(rows[-1], default=str), file=sys.stderr, flush=True)
+    columns = ["tool", "records per side", "status", "wall s", "CPU s", "peak MiB (process tree)", "candidate_pairs",
+               "pair_completeness", "precision", "recall", "f1", "configuration"]
+    table = [{c: ("—" if r.get(c) is None else r[c]) for c in columns} for r in rows]
+    text = (f"# bigalign and its peers\n\nWritten by `python -m benchmarks.compare --sizes {args.sizes} "
+            f"--workers {args.workers}` on {dt.date.today().isoformat()}: {os.cpu_count()} cores, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.machine()}, Python "
+            f"{platform.python_version()}; every tool on {args.workers} core(s).\n\nVersions: {versions()}.\n\n"
+            f"{markdown_table(table)}\n\nData: `bigalign.datasets.person_records(n, seed=0)` (each align record has "
+            "a corrupted copy in the targetset with probability 0.8). Peers read dates already in ISO form; "
+            "bigalign parses the raw mixed formats. '—': the tool does not expose that figure.\n")
+    with open(args.output, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""One tool on one generated data set, run in its own process by ``benchmarks.compare``.
+
+    python -m benchmarks.peers TOOL DATA_DIR RESULT_JSON [--workers N]
+
+TOOL is ``bigalign``, ``splink``, ``recordlinkage`` or ``nazca``. DATA_DIR holds
+``people_a.csv``, ``people_b.csv`` and ``truth.csv`` (``benchmarks.compare``
+writes them). Each tool writes its best link per align record; the result
+holds the links' quality and, where the tool exposes them, its candidate pairs.
+Peers get dates already in ISO form (``date_iso``): bigalign reads the raw
+mixed formats itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import pandas as pd
+
+TOOLS = ("bigalign", "splink", "recordlinkage", "nazca")
+
+
+def _quality(links: pd.DataFrame, truth: pd.DataFrame) -> dict:
+    from bigalign.evaluate import link_quality
+
+    q = link_quality(links.astype({"align_id": str, "target_id": str}), truth)
+    return {"links": q.links, "precision": q.precision, "recall": q.recall, "f1": q.f1}
+
+
+def _best(pairs: pd.DataFrame, score: str, higher_is_better: bool) -> pd.DataFrame:
+    ordered = pairs.sort_values(["align_id", score, "target_id"], ascending=[True, not higher_is_better, True],
+                                kind="mergesort")
+    return ordered.drop_duplicates("align_id")[["align_id", "target_id"]]
+
+
+def run_bigalign(a: pd.DataFrame, b: pd.DataFrame, truth: pd.DataFrame, workers: int) -> dict:
+    from distributed import Client, LocalCluster
+
+    from bigalign.jobs import load_job
+    from bigalign.pipeline import pair_hashes, run_alignment, to_dask
+
+    job = load_job(os.path.join(os.path.dirname(__file__), "..", "jobs", "demo.toml"))
+    with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        run = run_alignment(client, to_dask(a.drop(columns="date_iso"), "rec_id", "alignset"),
+                            to_dask(b.drop(columns="date_iso"), "rec_id", "targetset"), job.treatments,
+                            job.threshold, job.blocking, uniq=True,
+                            truth_hashes=pair_hashes(truth["align_id"], truth["target_id"]))
+    return {"configuration": "jobs/demo.toml: MinHash LSH names ∪ key dob ∪ key id; 6 treatments",
+            "candidate_pairs": run.stats.candidate_pairs,
+            "pair_completeness": run.stats.true_pairs_kept / len(truth), **_quality(run.links, truth)}
+
+
+def run_splink(a: pd.DataFrame, b: pd.DataFrame, truth: pd.DataFrame, workers: int) -> dict:
+    import duckdb
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    connection = duckdb.connect()
+    connection.execute(f"SET threads TO {workers}")
+    db_api = DuckDBAPI(connection=connection)
+    frames = [f.drop(columns="date_of_birth").rename(columns={"date_iso": "date_of_birth"}) for f in (a, b)]
+    tables = [db_api.register(f, table_name=name) for f, name in zip(frames, ("people_a", "people_b"))]
+    settings = SettingsCreator(
+        link_type="link_only", unique_id_column_name="rec_id",
+        comparisons=[cl.NameComparison("given_name"), cl.NameComparison("surname"),
+                     cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
+                     cl.LevenshteinAtThresholds("address", [1, 3]), cl.JaroWinklerAtThresholds("suburb"),
+                     cl.ExactMatch("postcode"), cl.LevenshteinAtThresholds("soc_sec_id", [1, 2])],
+        blocking_rules_to_generate_predictions=[block_on("surname"), block_on("given_name", "postcode"),
+                                                block_on("date_of_birth"), block_on("soc_sec_id")],
+    )
+    linker = Linker(tables, settings)
+    linker.training.estimate_probability_two_random_records_match([block_on("soc_sec_id")], recall=0.8)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("surname"))
+    predictions = linker.inference.predict(threshold_match_probability=0.9).as_pandas_dataframe()
+    left_is_a = predictions["source_dataset_l"] == "people_a"
+    pairs = pd.DataFrame({"align_id": predictions["rec_id_l"].where(left_is_a, predictions["rec_id_r"]),
+                          "target_id": predictions["rec_id_r"].where(left_is_a, predictions["rec_id_l"]),
+                          "p": predictions["match_probability"]})
+    return {"configuration": "DuckDB; blocking rules surname, given+postcode, dob, id; EM; p ≥ 0.9; best per record",
+            "candidate_pairs": None, "pair_completeness": None, **_quality(_best(pairs, "p", True), truth)}
+
+
+def run_recordlinkage(a: pd.DataFrame, b: pd.DataFrame, truth: pd.DataFrame, workers: int) -> dict:
+    import recordlinkage
+
+    a = a.set_index("rec_id")
+    b = b.set_index("rec_id")
+    indexer = recordlinkage.Index()
+    indexer.sortedneighbourhood("surname", window=5)
+    indexer.block("date_iso")
+    indexer.block("soc_sec_id")
+    candidates = indexer.index(a, b)
+    compare = recordlinkage.Compare(n_jobs=workers)
+    compare.string("given_name", "given_name", method="jarowinkler", label="given_name")
+    compare.string("surname", "surname", method="jarowinkler", label="surname")
+    compare.exact("date_iso", "date_iso", label="date_of_birth")
+    compare.string("address", "address", method="levenshtein", label="address")
+    compare.string("suburb", "suburb", method="jarowinkler", label="suburb")
+    compare.exact("postcode", "postcode", label="postcode")
+    compare.string("soc_sec_id", "soc_sec_id", method="levenshtein", label="soc_sec_id")
+    features = compare.compute(candidates, a, b)
+    score = features.sum(axis=1)
+    pairs = pd.DataFrame({"align_id": candidates.get_level_values(0), "target_id": candidates.get_level_values(1),
+                          "score": score.to_numpy()})
+    kept = set(zip(truth["align_id"], truth["target_id"])) & set(zip(pairs["align_id"], pairs["target_id"]))
+    return {"configuration": "sorted neighbourhood surname (w=5) ∪ block dob ∪ block id; 7 comparisons; sum ≥ 5",
+            "candidate_pairs": len(candidates), "pair_completeness": len(kept) / len(truth),
+            **_quality(_best(pairs[pairs["score"] >= 5], "score", True), truth)}
+
+
+def run_nazca(a: pd.DataFrame, b: pd.DataFrame, truth: pd.DataFrame, workers: int) -> dict:
+    from nazca.rl.aligner import BaseAligner
+    from nazca.rl.blocking import MinHashingBlocking
+    from nazca.utils.distances import LevenshteinProcessing
+
+    def records(frame: pd.DataFrame) -> list[list]:
+        names = (frame["given_name"].fillna("") + " " + frame["surname"].fillna("")).str.strip()
+        return [[i, n, d or ""] for i, n, d in zip(frame["rec_id"], names, frame["date_iso"].fillna(""))]
+
+    aligner = BaseAligner(threshold=4, processings=(LevenshteinProcessing(1, 1), LevenshteinProcessing(2, 2)))
+    aligner.register_blocking(MinHashingBlocking(1, 1, threshold=0.4, repeatable=True))
+    pairs = [(r[0], t[0]) for r, t, _ in aligner.get_aligned_pairs(records(a), records(b), unique=True)]
+    links = pd.DataFrame(pairs, columns=["align_id", "target_id"])
+    return {"configuration": "MinHashingBlocking on names; Levenshtein names + dob; threshold 4; unique",
+            "candidate_pairs": None, "pair_completeness": None, **_quality(links, truth)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tool", choices=TOOLS)
+    parser.add_argument("data")
+    parser.add_argument("result")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    read = lambda name: pd.read_csv(os.path.join(args.data, name), dtype=str, keep_default_na=False)  # noqa: E731
+    a, b, truth = read("people_a.csv"), read("people_b.csv"), read("truth.csv")
+    a, b = a.replace("", None), b.replace("", None)
+    result = globals()[f"run_{args.tool}"](a, b, truth, args.workers)
+    with open(args.result, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
