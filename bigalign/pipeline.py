@@ -7,8 +7,10 @@
      partition) block keys,        partition                    first shared slot, align id,
                 one row per key                                 global distances  keep the best
 
+Blocks too large for one task are scored by several ``align_tile`` tasks.
 Every kernel is a pure function of its partitions (named after the stage, so
-the dashboard shows ``encode_records``, ``align_blocks``, ``best_match``). A
+the dashboard shows ``encode_records``, ``align_blocks``, ``align_tile``,
+``best_match``). A
 pair's distance is computed element-wise and the first-shared-slot rule does
 not depend on partitioning, so the links are the same whatever the number of
 workers, threads or partitions.
@@ -39,8 +41,8 @@ from .matching import LINK_COLUMNS, best_match_per_item, one_to_one as one_to_on
 from .records import as_records, attribute_columns
 from .treatments import Treatment, global_pair_distances
 
-__all__ = ["AlignmentRun", "align_distributed", "align_blocks", "best_match", "encode_records", "run_alignment",
-           "to_dask"]
+__all__ = ["AlignmentRun", "BlockStats", "Checkpoint", "align_blocks", "align_distributed", "align_tile", "best_match",
+           "distance_bins", "encode_records", "pair_hashes", "run_alignment", "to_dask"]
 
 # Candidate pairs scored at once inside a task: bounds a task's memory.
 CHUNK_PAIRS = 2_000_000
@@ -167,9 +169,6 @@ class BlockStats:
         total.near_threshold = pd.concat(samples, ignore_index=True) if samples else None
         return total
 
-    def counts(self) -> dict[str, int]:
-        return {k: v for k, v in vars(self).items() if isinstance(v, int)}
-
 
 def _columns_with_prefix(frame: pd.DataFrame, prefix: str) -> list[str]:
     return [c for c in frame.columns if isinstance(c, str) and c.startswith(prefix)]
@@ -263,8 +262,14 @@ def _shown(row: pd.Series) -> str:
 
 def _score_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np.ndarray,
                  treatments: Sequence[Treatment], blocking: Blocking, threshold: float, dedupe: bool,
-                 stats: BlockStats, score: bool = True, truth_hashes: np.ndarray | None = None) -> pd.DataFrame:
-    """Pairs, first-shared-slot rule and scores of the blocks on rows ``rows_a`` / ``rows_b``."""
+                 stats: BlockStats, score: bool = True, truth_hashes: np.ndarray | None = None,
+                 uniq: bool = False) -> pd.DataFrame:
+    """Pairs, first-shared-slot rule and scores of the blocks on rows ``rows_a`` / ``rows_b``.
+
+    Returns the pairs under the threshold; with ``uniq``, the best pair of
+    each align record, linked or not (its best rejected candidate is shown in
+    the report; the threshold is applied after the last reduce).
+    """
     narrow_a, narrow_b = _narrow(a, rows_a), _narrow(b, rows_b)
     ia, ib = _candidate_pairs(narrow_a, narrow_b, blocking)
     codes_a, first_a = _distinct_records(narrow_a)
@@ -300,6 +305,9 @@ def _score_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: n
     stats.links_under_threshold += int(under.sum())
     _record_for_report(stats, treatments, encoded_a, encoded_b, ra, rb, distance, threshold,
                        align_ids, target_ids, truth_hashes)
+    if uniq:
+        scored = pd.DataFrame({"align_id": align_ids[ra], "target_id": target_ids[rb], "distance": distance})
+        return best_match_per_item(scored)
     return pd.DataFrame({"align_id": align_ids[ra[under]], "target_id": target_ids[rb[under]],
                          "distance": distance[under]})
 
@@ -355,9 +363,8 @@ def align_blocks(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatmen
     for c in range(n_chunks):
         rows_a = np.flatnonzero(valid_a & (chunk_a == c))
         rows_b = np.flatnonzero(valid_b & (chunk_b == c))
-        scored = _score_chunk(a, rows_a, b, rows_b, treatments, blocking, threshold, dedupe, stats, score,
-                              truth_hashes)
-        links.append(best_match_per_item(scored) if uniq else scored)
+        links.append(_score_chunk(a, rows_a, b, rows_b, treatments, blocking, threshold, dedupe, stats, score,
+                                  truth_hashes, uniq))
     result = pd.concat(links, ignore_index=True) if len(links) > 1 else links[0]
     return (best_match_per_item(result) if uniq else result), stats, heavy
 
@@ -376,9 +383,8 @@ def align_tile(heavy: tuple[pd.DataFrame, pd.DataFrame], key: int, tile: int, ti
     step = max(1, CHUNK_PAIRS // max(1, len(rows_b)))
     links = []
     for start in range(0, max(1, len(rows_a)), step):
-        scored = _score_chunk(a, rows_a[start:start + step], b, rows_b, treatments, blocking, threshold, dedupe,
-                              stats, score, truth_hashes)
-        links.append(best_match_per_item(scored) if uniq else scored)
+        links.append(_score_chunk(a, rows_a[start:start + step], b, rows_b, treatments, blocking, threshold,
+                                  dedupe, stats, score, truth_hashes, uniq))
     result = pd.concat(links, ignore_index=True)
     return (best_match_per_item(result) if uniq else result), stats, None
 
@@ -408,6 +414,8 @@ class AlignmentRun:
     stats: BlockStats
     seconds: dict[str, float] = field(default_factory=dict)
     shuffle_partitions: int = 0
+    # with uniq: the distance of each align record's best candidate when over the threshold
+    best_rejected: np.ndarray | None = None
 
 
 def _shuffled_blocks(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame,
@@ -557,7 +565,13 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
         links = pd.concat(client.gather(parts), ignore_index=True)
     del futures, parts, tiles
     seconds["best_match"] = time.perf_counter() - clock
-    return AlignmentRun(sort_links(links), stats, seconds, n)
+    links = sort_links(links)
+    best_rejected = None
+    if uniq:
+        linked = links["distance"].to_numpy() <= threshold
+        best_rejected = links["distance"].to_numpy()[~linked]
+        links = links[linked].reset_index(drop=True)
+    return AlignmentRun(links, stats, seconds, n, best_rejected)
 
 
 def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatment], threshold: float, *,

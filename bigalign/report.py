@@ -40,9 +40,18 @@ def _describe_blocking(job: Job) -> list[dict]:
     return members
 
 
-def save_report_data(job: Job, stats: Any, run_dir: str) -> str:
-    """Write ``report-data.json``: what the report shows beyond the summary."""
+def save_report_data(job: Job, run: Any, links: Any, run_dir: str) -> str:
+    """Write ``report-data.json``: what the report shows beyond the summary
+    (``run`` is the :class:`~bigalign.pipeline.AlignmentRun`, ``links`` the
+    links written)."""
     from .pipeline import distance_bins
+
+    stats = run.stats
+    edges = distance_bins(job.threshold)
+
+    def histogram(values: Any) -> list[int]:
+        clipped = np.minimum(np.asarray(values, dtype=float), edges[-1] - 1e-12 * edges[-1])
+        return np.histogram(clipped, bins=edges)[0].tolist()
 
     near = stats.near_threshold
     if near is not None and len(near):
@@ -60,8 +69,10 @@ def save_report_data(job: Job, stats: Any, run_dir: str) -> str:
         "blocking": _describe_blocking(job),
         "block_size_histogram": {str(k): v for k, v in sorted(stats.block_size_histogram.items())},
         "largest_blocks": [list(map(_plain, b)) for b in stats.largest_blocks],
-        "distance_edges": distance_bins(job.threshold).tolist(),
+        "distance_edges": edges.tolist(),
         "distance_histograms": {k: np.asarray(v).tolist() for k, v in stats.distance_histograms.items()},
+        "link_distances": histogram(links["distance"]),
+        "best_rejected_distances": None if run.best_rejected is None else histogram(run.best_rejected),
         "near_threshold": near_records,
     }
     path = os.path.join(run_dir, "report-data.json")
@@ -163,21 +174,30 @@ def _s_curve_plot(member: dict) -> str:
 
 
 def _distances_plot(data: dict) -> str:
+    """Links and best rejected candidates (with uniq), else every candidate
+    split at the threshold; the last bin takes everything above."""
     edges = np.asarray(data["distance_edges"])
-    counts = np.asarray(data["distance_histograms"].get("all", np.zeros(len(edges) - 1)))
-    threshold = data["threshold"]
-    linked = edges[:-1] < threshold
-    fig, ax = _figure()
     widths = np.diff(edges)
-    _bars(ax, edges[:-1][linked], counts[linked], "distances-linked", width=widths[linked], align="edge",
-          color="#2a9d5c", label="≤ threshold: links (before uniq)")
-    _bars(ax, edges[:-1][~linked], counts[~linked], "distances-rejected", width=widths[~linked], align="edge",
-          color="#bbbbbb", label="> threshold: rejected (last bin: everything above)")
+    threshold = data["threshold"]
+    fig, ax = _figure()
+    if data.get("best_rejected_distances") is not None:
+        shown = [("distances-linked", data["link_distances"], "#2a9d5c", "links"),
+                 ("distances-rejected", data["best_rejected_distances"], "#bbbbbb",
+                  "best candidate of an unlinked record")]
+        title = "Scores of the links and of the best rejected candidates"
+    else:
+        counts = np.asarray(data["distance_histograms"].get("all", np.zeros(len(widths))))
+        linked = edges[:-1] < threshold
+        shown = [("distances-linked", np.where(linked, counts, 0), "#2a9d5c", "≤ threshold: links"),
+                 ("distances-rejected", np.where(linked, 0, counts), "#bbbbbb", "> threshold: rejected")]
+        title = "Scores of the candidate pairs"
+    for gid, counts, color, label in shown:
+        _bars(ax, edges[:-1], counts, gid, width=widths, align="edge", color=color, label=label, alpha=0.85)
     ax.axvline(threshold, color="#a86448", linestyle="--").set_gid("distances-threshold")
     ax.set_yscale("symlog")
-    ax.set_xlabel("global distance")
-    ax.set_ylabel("candidate pairs")
-    ax.set_title("Scores of the candidate pairs")
+    ax.set_xlabel("global distance (last bin: everything above)")
+    ax.set_ylabel("pairs")
+    ax.set_title(title)
     ax.legend(fontsize=8)
     return _svg(fig)
 

@@ -255,7 +255,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
         json.dump(summary.as_dict(), f, indent=2, default=str)
     from .report import save_report_data, write_report
 
-    save_report_data(job, run.stats, run_dir)
+    save_report_data(job, run, links, run_dir)
     paths["report"] = write_report(run_dir)
     for line in summary.lines():
         print(line, file=out)

@@ -41,6 +41,12 @@ def test_goncourt_job_links_winners_to_their_uris(tmp_path, scheduler):
             "<http://fr.dbpedia.org/resource/J%C3%A9r%C3%B4me_Tharaud> .") in triples
 
 
+def test_run_starts_its_own_local_cluster(tmp_path):
+    result = bigalign("run", "jobs/cities.toml", "--workers", "2", "--output", tmp_path / "cities.csv")
+    assert "dashboard at http://127.0.0.1:" in result.stderr
+    assert "F1 1.0000" in result.stdout and len(pd.read_csv(tmp_path / "cities.csv")) == 46
+
+
 def test_cities_job_with_geographical_neighbourhoods(tmp_path, scheduler):
     out = tmp_path / "cities.csv"
     result = bigalign("run", "jobs/cities.toml", "--scheduler", scheduler, "--output", out)

@@ -52,7 +52,7 @@ def test_report_renders_in_chromium_with_every_plot_drawn(run_dir):
     assert marks("stage-seconds") == len(summary["seconds"])
     assert marks("block-sizes") == len(data["block_size_histogram"])
     assert marks("volumes") == 4
-    assert marks("distances-linked") + marks("distances-rejected") == len(data["distance_edges"]) - 1
+    assert marks("distances-linked") == marks("distances-rejected") == len(data["distance_edges"]) - 1
     for gid in ("s-curve", "s-curve-threshold", "quality-precision", "quality-recall", "quality-f1", "quality-best"):
         assert f'<g id="{gid}"' in page, gid
 
@@ -69,6 +69,9 @@ def test_report_figures_match_the_run(run_dir):
     assert sum(data["distance_histograms"]["all"]) == b["candidate_pairs"]
     assert sum(data["distance_histograms"]["true"]) + sum(data["distance_histograms"]["false"]) == b["candidate_pairs"]
     assert data["largest_blocks"][0][0] == b["largest_block_pairs"]
+    assert sum(data["link_distances"]) == len(links) == summary["links"]
+    # Every align record with a candidate is either linked or has a best rejected candidate.
+    assert sum(data["best_rejected_distances"]) > 0
     evaluated = subprocess.run([sys.executable, "-m", "bigalign", "evaluate", str(run_dir / "links.parquet"),
                                 str(run_dir / "truth.csv")], capture_output=True, text=True, check=True).stdout
     f1 = float(re.search(r"^f1: ([0-9.]+)$", evaluated, re.M).group(1))
