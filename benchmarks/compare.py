@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--time-limit", type=float, default=900.0)
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
+    parser.add_argument("--append", action="store_true", help="add this run's section to the output file")
     args = parser.parse_args()
     tools = args.tools.split(",")
     rows, given_up = [], {}
@@ -131,15 +132,16 @@ def main() -> None:
     columns = ["tool", "records per side", "status", "wall s", "CPU s", "peak MiB (process tree)", "candidate_pairs",
                "pair_completeness", "precision", "recall", "f1", "configuration"]
     table = [{c: ("—" if r.get(c) is None else r[c]) for c in columns} for r in rows]
-    text = (f"# bigalign and its peers\n\nWritten by `python -m benchmarks.compare --sizes {args.sizes} "
-            f"--workers {args.workers}` on {dt.date.today().isoformat()}: {os.cpu_count()} cores, "
-            f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.machine()}, Python "
+    command = (f"python -m benchmarks.compare --sizes {args.sizes} --tools {args.tools} "
+               f"--time-limit {args.time_limit:.0f} --workers {args.workers}")
+    text = (f"# bigalign and its peers\n\nWritten by `{command}` on {dt.date.today().isoformat()}: "
+            f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.machine()}, Python "
             f"{platform.python_version()}; every tool on {args.workers} core(s).\n\nVersions: {versions()}.\n\n"
             f"{markdown_table(table)}\n\nData: `bigalign.datasets.person_records(n, seed=0)` (each align record has "
             "a corrupted copy in the targetset with probability 0.8). Peers read dates already in ISO form; "
             "bigalign parses the raw mixed formats. '—': the tool does not expose that figure.\n")
-    with open(args.output, "w") as f:
-        f.write(text)
+    with open(args.output, "a" if args.append else "w") as f:
+        f.write(("\n" if args.append else "") + text)
     print(text)
 
 

@@ -59,6 +59,16 @@ class PeakMemory:
         self._thread.join()
 
 
+def _process_cpu() -> float:
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
+def _worker_cpu(client: Client) -> float:
+    """CPU seconds used so far by all worker processes."""
+    return sum(client.run(_process_cpu).values())
+
+
 def measure(n: int, workers: int) -> dict:
     job = load_job(JOB)
     data = person_records(n, seed=0)
@@ -68,11 +78,11 @@ def measure(n: int, workers: int) -> dict:
         a, b = to_dask(data.alignset, "rec_id", "alignset"), to_dask(data.targetset, "rec_id", "targetset")
         with PeakMemory(cluster) as memory:
             clock = time.perf_counter()
-            cpu = sum(client.run(lambda: psutil.Process().cpu_times().user + psutil.Process().cpu_times().system).values())
+            cpu = _worker_cpu(client)
             run = run_alignment(client, a, b, job.treatments, job.threshold, job.blocking, uniq=True,
                                 truth_hashes=truth)
             wall = time.perf_counter() - clock
-            cpu = sum(client.run(lambda: psutil.Process().cpu_times().user + psutil.Process().cpu_times().system).values()) - cpu
+            cpu = _worker_cpu(client) - cpu
     quality = link_quality(run.links, data.truth)
     return {"records per side": n, "workers": workers, "wall s": wall, "worker CPU s": cpu,
             "candidate pairs": run.stats.candidate_pairs,

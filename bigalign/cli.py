@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "DASK_SCHEDULER_ADDRESS, else a local cluster)")
     run.add_argument("--workers", type=int, help="workers of the local cluster")
     run.add_argument("--output", help="where to write the links (overrides [output] path)")
-    run.add_argument("--quiet", action="store_true", help="no progress bars (none either when stderr is not a terminal)")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress bars (none either when stderr is not a terminal)")
     run.set_defaults(func=_run)
     validate = commands.add_parser("validate", help="check a job and its inputs without running it")
     validate.add_argument("job")

@@ -112,7 +112,8 @@ def read_header(spec: SetSpec, path: str) -> list[str]:
     return next(csv.reader([text], delimiter=spec.delimiter))
 
 
-def _csv_batches(spec: SetSpec, path: str, names: list[str], rejects: list[dict]) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+def _csv_batches(spec: SetSpec, path: str, names: list[str],
+                 rejects: list[dict]) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
     """Batches of a CSV file as text columns, with their 1-based file row numbers."""
     skipped: list[int] = []
 

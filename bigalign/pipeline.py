@@ -206,7 +206,8 @@ def _candidate_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tu
 
 def pair_hashes(align_ids: Any, target_ids: Any) -> np.ndarray:
     """uint64 hashes of (align id, target id) pairs, to count known pairs."""
-    text = pd.Series(align_ids).astype(str).to_numpy(object) + "\x1f" + pd.Series(target_ids).astype(str).to_numpy(object)
+    text = (pd.Series(align_ids).astype(str).to_numpy(object) + "\x1f"
+            + pd.Series(target_ids).astype(str).to_numpy(object))
     return pd.util.hash_array(text)
 
 
@@ -250,8 +251,8 @@ def _record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encod
     for i, t in enumerate(treatments):
         name = f"{i}: {t.attribute}"
         sample[f"{name} distance"] = t.cpdist(encoded_a[i], encoded_b[i], ra[nearest], rb[nearest])
-        sample[f"{name} values"] = [
-            f"{_shown(encoded_a[i].iloc[x])} | {_shown(encoded_b[i].iloc[y])}" for x, y in zip(ra[nearest], rb[nearest])]
+        sample[f"{name} values"] = [f"{_shown(encoded_a[i].iloc[x])} | {_shown(encoded_b[i].iloc[y])}"
+                                    for x, y in zip(ra[nearest], rb[nearest])]
     frame = pd.DataFrame(sample)
     stats.near_threshold = frame if stats.near_threshold is None else pd.concat([stats.near_threshold, frame])
 

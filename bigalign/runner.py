@@ -70,8 +70,7 @@ class RunSummary:
         if "pair_completeness" in b:
             out.append(f"pair completeness of the blocking: {b['pair_completeness']:.4f}")
         out.append(f"rejects: {self.files['rejects']}")
-        if "report" in self.files:
-            out.append(f"report: {self.files['report']}")
+        out.append(f"report: {self.files['report']}")
         out.append(f"Dask performance report: {self.files['dask_report']}")
         return out
 
@@ -194,7 +193,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
     run_dir = job.run_dir
     os.makedirs(run_dir, exist_ok=True)
     paths = {"links": job.output.path, "rejects": os.path.join(run_dir, "rejects.csv"),
-             "summary": os.path.join(run_dir, "summary.json"), "dask_report": os.path.join(run_dir, "dask-report.html")}
+             "summary": os.path.join(run_dir, "summary.json"), "report": os.path.join(run_dir, "report.html"),
+             "dask_report": os.path.join(run_dir, "dask-report.html")}
     seconds["validate"] = time.perf_counter() - clock
     truth = read_truth(job.truth) if job.truth else None
     memory = MemorySampler()
@@ -256,7 +256,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
     from .report import save_report_data, write_report
 
     save_report_data(job, run, links, run_dir)
-    paths["report"] = write_report(run_dir)
+    write_report(run_dir)
     for line in summary.lines():
         print(line, file=out)
     return summary

@@ -137,8 +137,9 @@ def test_a_large_block_is_split_into_tiles_on_several_tasks(client):
     pd.testing.assert_frame_equal(tiled, brute[brute.align_id.str[1:].astype(int).map(lambda i: names[i])
                                               == brute.target_id.str[1:].astype(int).map(lambda i: names[i])]
                                   .reset_index(drop=True))
-    run = run_alignment(client, to_dask(a, None, "a", 3), to_dask(b, None, "b", 3), bigalign.aligner.make_treatments(
-        treatments), 0.05, KeyBlocking("city"), uniq=True, max_task_pairs=10_000)
+    run = run_alignment(client, to_dask(a, None, "a", 3), to_dask(b, None, "b", 3),
+                        bigalign.aligner.make_treatments(treatments), 0.05, KeyBlocking("city"), uniq=True,
+                        max_task_pairs=10_000)
     assert [p for _, p in run.stats.split_blocks] == [90_000]
     assert run.stats.candidate_pairs == 90_000 + 100 and run.stats.largest_block_pairs == 90_000
 

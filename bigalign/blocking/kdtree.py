@@ -84,7 +84,8 @@ class KDTreeBlocking(Blocking):
         a, b = _radians(extra_a), _radians(extra_b)
         if ia is not None:
             a, b = a[ia], b[ib]
-        h = np.sin((b[:, 0] - a[:, 0]) / 2) ** 2 + np.cos(a[:, 0]) * np.cos(b[:, 0]) * np.sin((b[:, 1] - a[:, 1]) / 2) ** 2
+        h = (np.sin((b[:, 0] - a[:, 0]) / 2) ** 2
+             + np.cos(a[:, 0]) * np.cos(b[:, 0]) * np.sin((b[:, 1] - a[:, 1]) / 2) ** 2)
         return 2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))) <= self._angle
 
     def first_shared_slot(self, keys_a, keys_b, extra_a, extra_b, ia, ib):
