@@ -85,6 +85,8 @@ def measure(tool: str, directory: str, workers: int, time_limit: float) -> dict:
     row = {"wall s": wall, "CPU s": sum(cpu.values()), "peak MiB (process tree)": peak / 2**20}
     if timed_out:
         return {**row, "status": f"timed out after {time_limit:.0f} s"}
+    if process.returncode is not None and process.returncode < 0:
+        return {**row, "status": f"killed by signal {-process.returncode}"}
     if process.returncode != 0:
         return {**row, "status": "failed: " + (stderr.strip().splitlines() or ["?"])[-1][:120]}
     with open(result_path) as f:
