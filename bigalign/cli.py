@@ -7,10 +7,9 @@ import json
 import sys
 from collections.abc import Sequence
 
-import pandas as pd
 
 from .evaluate import link_quality
-from .io import InputError
+from .io import InputError, read_pairs
 from .jobs import JobError, check_inputs, load_job
 from .pipeline import RecordError
 
@@ -59,16 +58,8 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_pairs(path: str) -> pd.DataFrame:
-    frame = pd.read_parquet(path) if path.endswith((".parquet", ".pq")) else pd.read_csv(path, dtype=str)
-    missing = {"align_id", "target_id"} - set(frame.columns)
-    if missing:
-        raise InputError(f"{path}: needs columns align_id and target_id; missing {sorted(missing)}")
-    return frame.astype({"align_id": str, "target_id": str})
-
-
 def _evaluate(args: argparse.Namespace) -> int:
-    links, truth = _read_pairs(args.links), _read_pairs(args.truth)
+    links, truth = read_pairs(args.links), read_pairs(args.truth)
     quality = link_quality(links, truth).as_dict()
     if args.job:
         summary_path = load_job(args.job).run_dir + "/candidates.json"

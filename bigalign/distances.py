@@ -665,6 +665,13 @@ def _coordinates(values: pd.Series | pd.DataFrame, width: int | None, name: str)
     return frame
 
 
+def haversine_angle(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """Central angle (radians) between points given in radians: exact across
+    the antimeridian and at the poles (only sines of half-differences enter)."""
+    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
 class GeographicalMetric(ScaledMetric):
     """Great-circle (haversine) distance between (latitude, longitude) in degrees.
 
@@ -696,11 +703,9 @@ class GeographicalMetric(ScaledMetric):
         return pd.DataFrame({"lat": lat, "lon": lon}, index=values.index)
 
     def _raw(self, a, b):
-        lat1, lon1 = np.radians(a[..., 0]), np.radians(a[..., 1])
-        lat2, lon2 = np.radians(b[..., 0]), np.radians(b[..., 1])
-        h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
         radius = EARTH_RADIUS_KM * (1000.0 if self.units == "m" else 1.0)
-        return 2 * radius * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+        return radius * haversine_angle(np.radians(a[..., 0]), np.radians(a[..., 1]), np.radians(b[..., 0]),
+                                        np.radians(b[..., 1]))
 
 
 class EuclideanMetric(ScaledMetric):

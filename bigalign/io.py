@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 from .records import attribute_columns
 from .treatments import Treatment
 
-__all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths", "stage_file", "write_links",
-           "REJECT_COLUMNS"]
+__all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths", "read_pairs", "stage_file",
+           "write_links", "REJECT_COLUMNS"]
 
 REJECT_COLUMNS = ["set", "file", "row", "column", "reason", "value"]
 # Rows read at once while staging.
@@ -246,6 +246,15 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
         result.parquet = target
     result.rows_read += sum(1 for r in result.rejects if r["reason"].startswith("malformed"))
     return result
+
+
+def read_pairs(path: str) -> pd.DataFrame:
+    """Pairs from a CSV or Parquet file with ``align_id`` and ``target_id`` (as text)."""
+    frame = pd.read_parquet(path) if path.endswith((".parquet", ".pq")) else pd.read_csv(path, dtype=str)
+    missing = {"align_id", "target_id"} - set(frame.columns)
+    if missing:
+        raise InputError(f"{path}: needs columns align_id and target_id; missing {sorted(missing)}")
+    return frame.astype({"align_id": str, "target_id": str})
 
 
 @contextmanager

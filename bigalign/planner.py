@@ -10,10 +10,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .io import atomic_path
+from .io import atomic_path, read_pairs
 from .jobs import Job, check_inputs
 from .pipeline import encode_records, pair_hashes, run_alignment
-from .runner import cluster_for, generate_inputs, read_truth, stage_inputs
+from .runner import cluster_for, generate_inputs, stage_inputs
 from .treatments import global_pair_distances
 
 __all__ = ["plan_job", "scoring_rate"]
@@ -40,7 +40,7 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True, out: Text
     generate_inputs(job)
     files = check_inputs(job)
     os.makedirs(job.run_dir, exist_ok=True)
-    truth = pair_hashes(*read_truth(job.truth).to_numpy().T) if job.truth else None
+    truth = pair_hashes(*read_pairs(job.truth)[["align_id", "target_id"]].to_numpy().T) if job.truth else None
     with cluster_for(job, client) as active:
         n_workers = max(1, len(active.scheduler_info()["workers"]))
         clock = time.perf_counter()

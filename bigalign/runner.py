@@ -25,13 +25,13 @@ from distributed.diagnostics import MemorySampler
 
 from .cluster import connect
 from .evaluate import link_quality
-from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, stage_file, write_links
+from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, read_pairs, stage_file, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one
 from . import __version__
 from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment
 
-__all__ = ["RunSummary", "run_job", "generate_inputs", "read_truth"]
+__all__ = ["RunSummary", "run_job", "generate_inputs"]
 
 
 @dataclass
@@ -92,15 +92,6 @@ def generate_inputs(job: Job) -> None:
                 frame.to_parquet(tmp, index=False)
             else:
                 frame.to_csv(tmp, index=False, sep="\t" if path.endswith(".tsv") else ",")
-
-
-def read_truth(path: str) -> pd.DataFrame:
-    """Known pairs: a CSV or Parquet file with ``align_id`` and ``target_id``."""
-    frame = pd.read_parquet(path) if path.endswith((".parquet", ".pq")) else pd.read_csv(path, dtype=str)
-    missing = {"align_id", "target_id"} - set(frame.columns)
-    if missing:
-        raise InputError(f"{path}: truth needs columns align_id and target_id; missing {sorted(missing)}")
-    return frame[["align_id", "target_id"]].astype(str)
 
 
 def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
@@ -196,7 +187,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
              "summary": os.path.join(run_dir, "summary.json"), "report": os.path.join(run_dir, "report.html"),
              "dask_report": os.path.join(run_dir, "dask-report.html")}
     seconds["validate"] = time.perf_counter() - clock
-    truth = read_truth(job.truth) if job.truth else None
+    truth = read_pairs(job.truth) if job.truth else None
     memory = MemorySampler()
     with cluster_for(job, client) as active, performance_report(filename=paths["dask_report"]):
         summary = RunSummary(job=os.path.abspath(job.path), dashboard=active.dashboard_link or "", files=paths)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import BallTree
 
-from ..distances import EARTH_RADIUS_KM
+from ..distances import EARTH_RADIUS_KM, haversine_angle
 from .base import Blocking, mix64, salted_keys
 
 __all__ = ["KDTreeBlocking"]
@@ -84,9 +84,7 @@ class KDTreeBlocking(Blocking):
         a, b = _radians(extra_a), _radians(extra_b)
         if ia is not None:
             a, b = a[ia], b[ib]
-        h = (np.sin((b[:, 0] - a[:, 0]) / 2) ** 2
-             + np.cos(a[:, 0]) * np.cos(b[:, 0]) * np.sin((b[:, 1] - a[:, 1]) / 2) ** 2)
-        return 2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))) <= self._angle
+        return haversine_angle(a[:, 0], a[:, 1], b[:, 0], b[:, 1]) <= self._angle
 
     def first_shared_slot(self, keys_a, keys_b, extra_a, extra_b, ia, ib):
         first = super().first_shared_slot(keys_a, keys_b, extra_a, extra_b, ia, ib)
