@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-__all__ = ["LinkQuality", "link_quality", "blocking_quality"]
+__all__ = ["LinkQuality", "blocking_quality", "cross_product", "link_quality"]
 
 
 def _pairs(frame: pd.DataFrame) -> set[tuple]:
@@ -38,12 +38,18 @@ def link_quality(links: pd.DataFrame, truth: pd.DataFrame) -> LinkQuality:
     return LinkQuality(len(found), len(true), tp, precision, recall, f1)
 
 
+def cross_product(n_align: int, n_target: int, dedupe: bool = False) -> int:
+    """Pairs a blocking chooses from: every align × target pair, or every
+    unordered pair of one set when deduplicating it."""
+    return n_align * (n_align - 1) // 2 if dedupe else n_align * n_target
+
+
 def blocking_quality(candidate_pairs: int, true_pairs_kept: int, true_pairs: int, n_align: int,
-                     n_target: int) -> dict:
+                     n_target: int, dedupe: bool = False) -> dict:
     """Pair completeness (share of true pairs among the candidates) and
     reduction ratio (1 − candidates / cross product)."""
     return {
         "candidate_pairs": candidate_pairs,
         "pair_completeness": true_pairs_kept / true_pairs if true_pairs else float("nan"),
-        "reduction_ratio": 1.0 - candidate_pairs / (n_align * n_target),
+        "reduction_ratio": 1.0 - candidate_pairs / max(1, cross_product(n_align, n_target, dedupe)),
     }

@@ -42,7 +42,7 @@ from .records import as_records, attribute_columns
 from .treatments import Treatment, global_pair_distances
 
 __all__ = ["AlignmentRun", "BlockStats", "Checkpoint", "align_blocks", "align_distributed", "align_tile", "best_match",
-           "distance_bins", "encode_records", "pair_hashes", "run_alignment", "to_dask"]
+           "distance_bins", "distance_histogram", "encode_records", "pair_hashes", "run_alignment", "to_dask"]
 
 # Candidate pairs scored at once inside a task: bounds a task's memory.
 CHUNK_PAIRS = 2_000_000
@@ -231,17 +231,22 @@ def distance_bins(threshold: float) -> np.ndarray:
     return np.linspace(0.0, top, HISTOGRAM_BINS + 1)
 
 
+def distance_histogram(distances: np.ndarray, threshold: float) -> np.ndarray:
+    """Counts of distances over :func:`distance_bins`; the last bin takes everything above."""
+    edges = distance_bins(threshold)
+    clipped = np.minimum(np.asarray(distances, dtype=np.float64), edges[-1] - 1e-12 * edges[-1])
+    return np.histogram(clipped, bins=edges)[0]
+
+
 def _record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encoded_a: list, encoded_b: list,
                        ra: np.ndarray, rb: np.ndarray, distance: np.ndarray, threshold: float,
                        align_ids: np.ndarray, target_ids: np.ndarray, truth_hashes: np.ndarray | None) -> None:
-    edges = distance_bins(threshold)
-    clipped = np.minimum(distance, edges[-1] - 1e-12 * edges[-1])  # everything above lands in the last bin
     groups = {"all": np.ones(len(distance), dtype=bool)}
     if truth_hashes is not None:
         true = np.isin(pair_hashes(align_ids[ra], target_ids[rb]), truth_hashes)
         groups.update({"true": true, "false": ~true})
     for name, mask in groups.items():
-        counts = np.histogram(clipped[mask], bins=edges)[0]
+        counts = distance_histogram(distance[mask], threshold)
         stats.distance_histograms[name] = stats.distance_histograms.get(name, 0) + counts
     if not np.isfinite(threshold):
         return

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from .evaluate import cross_product
 from .io import atomic_path, read_pairs
 from .jobs import Job, check_inputs
 from .pipeline import encode_records, pair_hashes, run_alignment
@@ -58,7 +59,7 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True, out: Text
     bytes_per_record = exploded.memory_usage(deep=True).sum() / max(1, len(align_sample))
     n_align = counts["alignset"]["kept"]
     n_target = counts.get("targetset", counts["alignset"])["kept"]
-    cross = n_align * (n_align - 1) // 2 if job.dedupe else n_align * n_target
+    cross = cross_product(n_align, n_target, job.dedupe)
     stats = run.stats
     plan = {
         "records": {"alignset": n_align, "targetset": n_target},

@@ -44,14 +44,12 @@ def save_report_data(job: Job, run: Any, links: Any, run_dir: str) -> str:
     """Write ``report-data.json``: what the report shows beyond the summary
     (``run`` is the :class:`~bigalign.pipeline.AlignmentRun`, ``links`` the
     links written)."""
-    from .pipeline import distance_bins
+    from .pipeline import distance_bins, distance_histogram
 
     stats = run.stats
-    edges = distance_bins(job.threshold)
 
     def histogram(values: Any) -> list[int]:
-        clipped = np.minimum(np.asarray(values, dtype=float), edges[-1] - 1e-12 * edges[-1])
-        return np.histogram(clipped, bins=edges)[0].tolist()
+        return distance_histogram(values, job.threshold).tolist()
 
     near = stats.near_threshold
     if near is not None and len(near):
@@ -69,7 +67,7 @@ def save_report_data(job: Job, run: Any, links: Any, run_dir: str) -> str:
         "blocking": _describe_blocking(job),
         "block_size_histogram": {str(k): v for k, v in sorted(stats.block_size_histogram.items())},
         "largest_blocks": [list(map(_plain, b)) for b in stats.largest_blocks],
-        "distance_edges": edges.tolist(),
+        "distance_edges": distance_bins(job.threshold).tolist(),
         "distance_histograms": {k: np.asarray(v).tolist() for k, v in stats.distance_histograms.items()},
         "link_distances": histogram(links["distance"]),
         "best_rejected_distances": None if run.best_rejected is None else histogram(run.best_rejected),

@@ -24,7 +24,7 @@ from distributed import performance_report, progress
 from distributed.diagnostics import MemorySampler
 
 from .cluster import connect
-from .evaluate import link_quality
+from .evaluate import cross_product, link_quality
 from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, read_pairs, stage_file, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one
@@ -224,7 +224,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
     seconds["write"] = time.perf_counter() - clock
     n_align = summary.records["alignset"]["kept"]
     n_target = summary.records.get("targetset", summary.records["alignset"])["kept"]
-    cross = n_align * (n_align - 1) // 2 if job.dedupe else n_align * n_target
+    cross = cross_product(n_align, n_target, job.dedupe)
     stats = run.stats
     summary.blocking = {
         "blocks": stats.blocks, "block_pairs": stats.block_pairs, "candidate_pairs": stats.candidate_pairs,
