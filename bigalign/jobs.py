@@ -157,6 +157,13 @@ def _callable_or_name(value: Any) -> Any:
     return value
 
 
+def _transform(value: Any) -> Any:
+    """A key transform by name ("soundex", "prefix:3"), by import path, or one per key part."""
+    if isinstance(value, list):
+        return [_transform(v) for v in value]
+    return value if str(value).startswith("prefix:") else _callable_or_name(value)
+
+
 def _normalizers(reader: _Reader, key: str) -> list[Any]:
     specs = reader.get(key, list, [])
     result = []
@@ -190,7 +197,7 @@ _BLOCKINGS: dict[str, tuple[type, dict[str, type | tuple[type, ...]]]] = {
     "minhash_lsh": (MinHashLSHBlocking, {"columns": (list, str), "threshold": (int, float), "num_perm": int,
                                          "bands": int, "rows": int, "ngram": int, "words": bool, "seed": int,
                                          "normalizers": list}),
-    "key": (KeyBlocking, {"column": str, "transform": str, "normalizers": list}),
+    "key": (KeyBlocking, {"columns": (str, list), "transform": (str, list), "normalizers": list}),
     "kmeans": (MiniBatchKMeansBlocking, {"columns": list, "n_clusters": int, "overlap": int,
                                          "radius": (int, float), "sample_size": int, "random_state": int}),
     "kdtree": (KDTreeBlocking, {"columns": list, "radius_km": (int, float)}),
@@ -213,7 +220,7 @@ def _blocking(reader: _Reader) -> Blocking:
     for key, kinds in schema.items():
         value = reader.get(key, kinds)
         if value is not None:
-            params[key] = _callable_or_name(value) if key == "transform" else value
+            params[key] = _transform(value) if key == "transform" else value
     reader.done()
     try:
         return cls(**params)

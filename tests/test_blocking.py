@@ -65,6 +65,25 @@ def test_key_blocking_transforms():
         KeyBlocking("name", "metaphone")
 
 
+def test_composite_keys_need_every_part_and_soundex_set_ignores_word_order():
+    frame = pd.DataFrame({"given": ["Paul", "Dupond", "Paul", "Paul", None],
+                          "surname": ["Dupont", "Paul", "Dupont", "Durand", "Dupont"],
+                          "dob": ["14/08/1991", "1991-08-14", "1991-08-15", "14/08/1991", "14/08/1991"]})
+    keys = KeyBlocking([["given", "surname"], "dob"], transform=["soundex-set", "date"]).keys(frame, "align")[:, 0]
+    # Swapped words and a d/t typo share the key; another date or surname does not.
+    assert keys[0] == keys[1] != 0
+    assert len({keys[0], keys[2], keys[3]}) == 3
+    # A missing word leaves the rest of the part ("Dupont"), which is another key.
+    assert keys[4] not in (0, keys[0])
+    ordered = KeyBlocking([["given", "surname"]], transform="soundex").keys(frame, "align")[:, 0]
+    assert ordered[0] != ordered[1]
+    # A missing part means no key at all.
+    no_given = KeyBlocking(["given", "dob"], transform=["exact", "date"]).keys(frame, "align")[:, 0]
+    assert no_given[4] == 0 and (no_given[:4] != 0).all()
+    with pytest.raises(ValueError, match="2 transforms for 3 key parts"):
+        KeyBlocking(["given", "surname", "dob"], transform=["exact", "date"])
+
+
 def test_kdtree_cells_meet_within_radius_everywhere():
     rng = np.random.default_rng(0)
     # Points near the poles, the antimeridian, and anywhere.

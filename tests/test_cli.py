@@ -95,7 +95,7 @@ def test_validate_plan_run_and_evaluate_a_person_job(tmp_path, scheduler):
 
 
 def write_job(tmp_path, a_rows, b_rows, treatments, header="id,name,dob,lat,lon", threshold="1.0",
-              blocking='kind = "key"\ncolumn = "name"'):
+              blocking='kind = "key"\ncolumns = "name"'):
     (tmp_path / "a.csv").write_bytes(("\n".join([header] + a_rows) + "\n").encode() if isinstance(a_rows[0], str)
                                      else b"\n".join([header.encode()] + a_rows) + b"\n")
     (tmp_path / "b.csv").write_text("\n".join([header] + b_rows) + "\n")
