@@ -25,6 +25,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -145,6 +146,8 @@ class Metric:
 # Strings
 # ---------------------------------------------------------------------------
 def _as_text(value: Any) -> Any:
+    if type(value) is str:  # the common case, first
+        return value if value.strip() else None
     if _is_missing_scalar(value):
         return None
     if isinstance(value, (list, tuple)):
@@ -261,7 +264,7 @@ class NazcaLevenshtein(StringMetric):
             words = s.split() or [""]
             tokens.extend(words)
             counts[i] = len(words)
-        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int32, count=len(tokens))
+        lengths = np.fromiter(map(len, tokens), dtype=np.int32, count=len(tokens))
         return tokens, counts, lengths
 
     def _normalize(self, raw: np.ndarray, la: np.ndarray, lb: np.ndarray) -> np.ndarray:
@@ -414,6 +417,7 @@ _SOUNDEX_CODES = {
 _NOT_LETTERS = re.compile(r"[^A-Z]")
 
 
+@lru_cache(maxsize=1 << 16)  # words repeat: surnames, given names
 def soundex_code(word: str, language: str = "english") -> str:
     """The four-character Soundex code of one word ("" if it has no letter).
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from distributed import progress
 
-from .blocking.base import Blocking
+from .blocking.base import Blocking, mix64
 from .cluster import connect
 from .distances import InvalidValueError
 from .matching import LINK_COLUMNS, best_match_per_item, one_to_one as one_to_one_links, sort_links
@@ -94,11 +94,21 @@ def _routing_keys(blocking: Blocking, compact: np.ndarray, slots: np.ndarray) ->
     return (group[slots] << np.uint64(32)) | compact.astype(np.uint64)
 
 
+def record_hashes(ids: pd.Series) -> np.ndarray:
+    """uint64 hashes of record ids: a record's identity inside a task, cheaper
+    to compare than its id and the same in every partition and process."""
+    return pd.util.hash_array(ids.astype(str).to_numpy(object))
+
+
+# The side column of the shuffled rows.
+ALIGN, TARGET = 0, 1
+
+
 def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking, side: str,
                    name: str) -> pd.DataFrame:
     """Normalize and encode a partition; one row per (record, block key)."""
     ids = part.iloc[:, 0]
-    columns: dict[str, Any] = {"id": ids.to_numpy()}
+    columns: dict[str, Any] = {"id": ids.to_numpy(), "rid": record_hashes(ids)}
     for i, t in enumerate(treatments):
         try:
             encoded = t.encode(part)
@@ -117,6 +127,7 @@ def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking
     encoded_part = pd.DataFrame(columns)
     rows, slots = np.nonzero(keys)
     long = encoded_part.iloc[rows].reset_index(drop=True)
+    long.insert(0, "side", np.int8(ALIGN if side == "align" else TARGET))
     long.insert(0, "slot", slots.astype(np.int16))
     long.insert(0, "key", _routing_keys(blocking, keys[rows, slots], slots))
     return long
@@ -206,15 +217,18 @@ def _candidate_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tu
 
 def pair_hashes(align_ids: Any, target_ids: Any) -> np.ndarray:
     """uint64 hashes of (align id, target id) pairs, to count known pairs."""
-    text = (pd.Series(align_ids).astype(str).to_numpy(object) + "\x1f"
-            + pd.Series(target_ids).astype(str).to_numpy(object))
-    return pd.util.hash_array(text)
+    return _combined_hashes(record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids)))
+
+
+def _combined_hashes(rid_a: np.ndarray, rid_b: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return mix64(rid_a * np.uint64(0x9E3779B97F4A7C15) ^ rid_b)
 
 
 def _distinct_records(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """A record is repeated once per block key it has in a partition: the code
     of each row's record, and the first row of each record."""
-    codes, uniques = pd.factorize(rows["id"])
+    codes, uniques = pd.factorize(rows["rid"].to_numpy())
     first = np.full(len(uniques), len(rows), dtype=np.int64)
     np.minimum.at(first, codes, np.arange(len(rows)))
     return codes, first
@@ -222,7 +236,7 @@ def _distinct_records(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def _narrow(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     """The rows' id, block key, slot and blocking columns: what pairing needs."""
-    return frame.iloc[rows][["id", "key", "slot"] + _columns_with_prefix(frame, "x:")].reset_index(drop=True)
+    return frame.iloc[rows][["rid", "key", "slot"] + _columns_with_prefix(frame, "x:")].reset_index(drop=True)
 
 
 def distance_bins(threshold: float) -> np.ndarray:
@@ -240,10 +254,9 @@ def distance_histogram(distances: np.ndarray, threshold: float) -> np.ndarray:
 
 def _record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encoded_a: list, encoded_b: list,
                        ra: np.ndarray, rb: np.ndarray, distance: np.ndarray, threshold: float,
-                       align_ids: np.ndarray, target_ids: np.ndarray, truth_hashes: np.ndarray | None) -> None:
+                       align_ids: np.ndarray, target_ids: np.ndarray, true: np.ndarray | None) -> None:
     groups = {"all": np.ones(len(distance), dtype=bool)}
-    if truth_hashes is not None:
-        true = np.isin(pair_hashes(align_ids[ra], target_ids[rb]), truth_hashes)
+    if true is not None:
         groups.update({"true": true, "false": ~true})
     for name, mask in groups.items():
         counts = distance_histogram(distance[mask], threshold)
@@ -293,10 +306,18 @@ def _score_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: n
         if dedupe:
             keep &= records_a["id"].to_numpy()[ra] < records_b["id"].to_numpy()[rb]
         ra, rb = ra[keep], rb[keep]
+        # Only the records of kept pairs are scored (and their values tokenized, parsed...).
+        used_a, ra = np.unique(ra, return_inverse=True)
+        used_b, rb = np.unique(rb, return_inverse=True)
+        records_a = records_a.iloc[used_a].reset_index(drop=True)
+        records_b = records_b.iloc[used_b].reset_index(drop=True)
     stats.candidate_pairs += len(ra)
     align_ids, target_ids = records_a["id"].to_numpy(), records_b["id"].to_numpy()
-    if truth_hashes is not None and len(ra):
-        stats.true_pairs_kept += int(np.isin(pair_hashes(align_ids[ra], target_ids[rb]), truth_hashes).sum())
+    true = None
+    if truth_hashes is not None:
+        true = np.isin(_combined_hashes(records_a["rid"].to_numpy()[ra], records_b["rid"].to_numpy()[rb]),
+                       truth_hashes)
+        stats.true_pairs_kept += int(true.sum())
     if not len(ra) or not score:
         return pd.DataFrame({"align_id": a["id"].iloc[:0], "target_id": b["id"].iloc[:0],
                              "distance": np.empty(0, np.float64)})
@@ -310,7 +331,7 @@ def _score_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: n
     under = distance <= threshold
     stats.links_under_threshold += int(under.sum())
     _record_for_report(stats, treatments, encoded_a, encoded_b, ra, rb, distance, threshold,
-                       align_ids, target_ids, truth_hashes)
+                       align_ids, target_ids, true)
     if uniq:
         scored = pd.DataFrame({"align_id": align_ids[ra], "target_id": target_ids[rb], "distance": distance})
         return best_match_per_item(scored)
@@ -318,11 +339,11 @@ def _score_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: n
                          "distance": distance[under]})
 
 
-def align_blocks(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking,
+def align_blocks(blocks: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking,
                  threshold: float, uniq: bool, dedupe: bool, max_block_pairs: int | None,
                  max_task_pairs: int | None = MAX_TASK_PAIRS, score: bool = True,
                  truth_hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, BlockStats, tuple | None]:
-    """Score the blocks of one partition; pre-reduce to the best per align id.
+    """Score the blocks of one shuffled partition (rows of both sides); pre-reduce to the best per align id.
 
     Blocks are measured first; blocks over ``max_block_pairs`` are excluded
     and counted; blocks over ``max_task_pairs`` are set aside (returned as
@@ -332,6 +353,9 @@ def align_blocks(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatmen
     ``score=False`` (a plan) candidates are only counted, and those among
     ``truth_hashes`` (see :func:`pair_hashes`) too.
     """
+    side = blocks["side"].to_numpy()
+    a = blocks[side == ALIGN].reset_index(drop=True)
+    b = blocks[side == TARGET].reset_index(drop=True)
     stats = BlockStats()
     sizes = pd.concat([a["key"].value_counts().rename("na"), b["key"].value_counts().rename("nb")],
                       axis=1, join="inner")
@@ -348,12 +372,12 @@ def align_blocks(a: pd.DataFrame, b: pd.DataFrame, treatments: Sequence[Treatmen
                                      int(a["slot"].iloc[row_a]), a["id"].iloc[row_a], b["id"].iloc[row_b]))
     keys = sizes.index.to_numpy(np.uint64)
     key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
-    valid_a = valid_b = np.True_
     if max_block_pairs is not None:
         too_large = pairs > max_block_pairs
         stats.excluded_blocks, stats.excluded_pairs = int(too_large.sum()), int(pairs[too_large].sum())
         keys, pairs = keys[~too_large], pairs[~too_large]
-        valid_a, valid_b = np.isin(key_a, keys), np.isin(key_b, keys)
+    # Most keys are held by one side only (a block of one record): they make no pair.
+    valid_a, valid_b = np.isin(key_a, keys), np.isin(key_b, keys)
     heavy = None
     if max_task_pairs is not None and (pairs > max_task_pairs).any():
         split = pairs > max_task_pairs
@@ -382,7 +406,7 @@ def align_tile(heavy: tuple[pd.DataFrame, pd.DataFrame], key: int, tile: int, ti
     whose id hashes to the tile, against all the block's target records."""
     a, b = heavy
     key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
-    in_tile = (pd.util.hash_array(a["id"].astype(str).to_numpy(object)) % np.uint64(tiles)) == tile
+    in_tile = (a["rid"].to_numpy(np.uint64) % np.uint64(tiles)) == tile
     rows_a = np.flatnonzero((key_a == np.uint64(key)) & in_tile)
     rows_b = np.flatnonzero(key_b == np.uint64(key))
     stats = BlockStats()
@@ -426,9 +450,11 @@ class AlignmentRun:
 
 def _shuffled_blocks(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame,
                      treatments: Sequence[Treatment], blocking: Blocking, dedupe: bool,
-                     shuffle_partitions: int | None) -> tuple[dd.DataFrame, dd.DataFrame, int]:
-    """Encoded records, one row per block key, shuffled so that each
-    partition holds whole blocks of both sets (same key → same partition)."""
+                     shuffle_partitions: int | None) -> tuple[dd.DataFrame, int]:
+    """Encoded records of both sets, one row per block key, shuffled so that
+    each partition holds whole blocks of both (same key → same partition).
+    One shuffle of both sides: a block's rows end on one worker, with nothing
+    to transfer before it is scored."""
 
     def exploded(records: dd.DataFrame, side: str, name: str) -> dd.DataFrame:
         meta = encode_records(records._meta, treatments, blocking, side, name)
@@ -442,8 +468,7 @@ def _shuffled_blocks(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFram
         threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()) or 1
         records = len(align_dd) + (0 if dedupe else len(target_dd))
         shuffle_partitions = max(2 * threads, math.ceil(records * blocking.n_slots / BLOCK_ROWS_PER_PARTITION))
-    n = shuffle_partitions
-    return long_a.shuffle(on="key", npartitions=n), long_b.shuffle(on="key", npartitions=n), n
+    return dd.concat([long_a, long_b]).shuffle(on="key", npartitions=shuffle_partitions), shuffle_partitions
 
 
 def write_block(part: pd.DataFrame, path: str) -> None:
@@ -467,20 +492,18 @@ class Checkpoint:
         except (FileNotFoundError, json.JSONDecodeError):
             return False
 
-    def _side(self, side: str) -> str:
-        return os.path.join(self.directory, f"blocks-{side}")
+    @property
+    def _blocks(self) -> str:
+        return os.path.join(self.directory, "blocks")
 
-    def write_blocks(self, client: Any, blocks_a: dd.DataFrame, blocks_b: dd.DataFrame, show_progress: bool) -> None:
+    def write_blocks(self, client: Any, blocks: dd.DataFrame, show_progress: bool) -> None:
         if os.path.exists(self.manifest):
             os.remove(self.manifest)
-        writes = []
-        for side, blocks in (("a", blocks_a), ("b", blocks_b)):
-            directory = self._side(side)
-            if os.path.exists(directory):
-                shutil.rmtree(directory)
-            os.makedirs(directory)
-            writes += [dask.delayed(write_block, pure=True)(part, os.path.join(directory, f"block-{i:06d}.parquet"))
-                       for i, part in enumerate(blocks.to_delayed())]
+        if os.path.exists(self._blocks):
+            shutil.rmtree(self._blocks)
+        os.makedirs(self._blocks)
+        writes = [dask.delayed(write_block, pure=True)(part, os.path.join(self._blocks, f"block-{i:06d}.parquet"))
+                  for i, part in enumerate(blocks.to_delayed())]
         futures = client.compute(writes)
         if show_progress:
             progress(futures)
@@ -488,14 +511,13 @@ class Checkpoint:
         client.gather(futures)
         tmp = self.manifest + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"fingerprint": self.fingerprint, "partitions": blocks_a.npartitions}, f)
+            json.dump({"fingerprint": self.fingerprint, "partitions": blocks.npartitions}, f)
         os.replace(tmp, self.manifest)
 
-    def block_parts(self) -> tuple[list, list]:
+    def block_parts(self) -> list:
         read = dask.delayed(pd.read_parquet, pure=True)
-        return tuple([read(os.path.join(self._side(side), name))
-                      for name in sorted(os.listdir(self._side(side))) if name.endswith(".parquet")]
-                     for side in ("a", "b"))
+        return [read(os.path.join(self._blocks, name))
+                for name in sorted(os.listdir(self._blocks)) if name.endswith(".parquet")]
 
 
 def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
@@ -515,27 +537,26 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
     if checkpoint is not None and checkpoint.has_blocks():
         print(f"bigalign: resuming from the checkpoint in {checkpoint.directory} (blocks already computed)",
               file=sys.stderr, flush=True)
-        parts_a, parts_b = checkpoint.block_parts()
-        n = len(parts_a)
+        block_parts = checkpoint.block_parts()
+        n = len(block_parts)
     else:
         clock = time.perf_counter()
         blocking.fit(align_dd, target_dd)
         seconds["fit"] = time.perf_counter() - clock
-        blocks_a, blocks_b, n = _shuffled_blocks(client, align_dd, target_dd, treatments, blocking, dedupe,
-                                                 shuffle_partitions)
+        blocks, n = _shuffled_blocks(client, align_dd, target_dd, treatments, blocking, dedupe, shuffle_partitions)
         if checkpoint is not None:
             clock = time.perf_counter()
-            checkpoint.write_blocks(client, blocks_a, blocks_b, show_progress)
+            checkpoint.write_blocks(client, blocks, show_progress)
             seconds["checkpoint"] = time.perf_counter() - clock
-            parts_a, parts_b = checkpoint.block_parts()
+            block_parts = checkpoint.block_parts()
         else:
-            parts_a, parts_b = blocks_a.to_delayed(), blocks_b.to_delayed()
+            block_parts = blocks.to_delayed()
     if truth_hashes is not None:
         [truth_hashes] = client.scatter([truth_hashes], broadcast=True)
     scored = [
-        dask.delayed(align_blocks, pure=True)(pa, pb, treatments, blocking, threshold, uniq, dedupe,
+        dask.delayed(align_blocks, pure=True)(part, treatments, blocking, threshold, uniq, dedupe,
                                               max_block_pairs, max_task_pairs, score, truth_hashes)
-        for pa, pb in zip(parts_a, parts_b)
+        for part in block_parts
     ]
     clock = time.perf_counter()
     futures = client.compute(scored)

@@ -10,18 +10,20 @@ the pairs that a corrupted value would lose in any single one.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..distances import _is_missing_scalar, _joined, parse_date, soundex_code
+from ..distances import _joined, parse_date, soundex_code
 from ..normalize import make_normalizer, map_distinct, normalize_column
 from .base import Blocking, hash_values, mix64, salted_keys
 
 __all__ = ["KeyBlocking", "TRANSFORMS"]
 
 
+@lru_cache(maxsize=1 << 17)  # several keys of a record read its date
 def _date_key(value: Any) -> Any:
     try:
         date = parse_date(value)
@@ -125,7 +127,7 @@ class KeyBlocking(Blocking):
         if transform not in _RAW:
             values = normalize_column(values, self.normalizers)
         if function is not None:
-            values = map_distinct(values, lambda v: None if _is_missing_scalar(v) else function(v))
+            values = map_distinct(values, function)
         return values
 
     def keys(self, frame: pd.DataFrame, side: str) -> np.ndarray:
