@@ -2,18 +2,21 @@
 
 ::
 
-    records ─► encode_records ─► (P2P shuffle on block key) ─► align_blocks ─► best_match
-    (per      normalize, encode,   whole blocks in one          candidate pairs,  shuffle on
-     partition) block keys,        partition                    first shared slot, align id,
-                one row per key                                 global distances  keep the best
+    records ─► encode_records ─► block_rows ─► (P2P shuffle ─► candidate_pairs ─► (join the ─► score_pairs ─► best_match
+    (per       normalize,         one narrow     on block key)  first shared slot,  encoded     global         shuffle on
+     partition) encode, block     row per key                   each pair once      records     distances,     align id,
+                keys; persisted                                                     by id hash) pre-reduce     keep the best
 
-Blocks too large for one task are scored by several ``align_tile`` tasks.
-Every kernel is a pure function of its partitions (named after the stage, so
-the dashboard shows ``encode_records``, ``align_blocks``, ``align_tile``,
-``best_match``). A
-pair's distance is computed element-wise and the first-shared-slot rule does
-not depend on partitioning, so the links are the same whatever the number of
-workers, threads or partitions.
+Only narrow rows (a block key, a slot, a record's id hash and block keys)
+cross the block shuffle, once per key of a record; a record's encoded values
+travel once per candidate pair it has, by a hash join of the pairs with the
+encoded sets. Blocks too large for one task are paired by several
+``candidate_tile`` tasks. Every kernel is a pure function of its partitions,
+named after its stage (the dashboard shows ``encode_records``,
+``block_rows``, ``candidate_pairs``, ``candidate_tile``, ``score_pairs``,
+``best_match``). A pair's distance is computed element-wise and the
+first-shared-slot rule does not depend on partitioning, so the links are the
+same whatever the number of workers, threads or partitions.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import shutil
 import sys
 import time
+import uuid
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,21 +42,24 @@ from distributed import progress
 from .blocking.base import Blocking, mix64
 from .cluster import connect
 from .distances import InvalidValueError
-from .matching import LINK_COLUMNS, best_match_per_item, one_to_one as one_to_one_links, sort_links
+from .matching import best_match_per_item, one_to_one as one_to_one_links, sort_links
 from .records import as_records, attribute_columns
 from .treatments import Treatment, global_pair_distances
 
-__all__ = ["AlignmentRun", "BlockStats", "Checkpoint", "align_blocks", "align_distributed", "align_tile", "best_match",
-           "distance_bins", "distance_histogram", "encode_records", "pair_hashes", "run_alignment", "to_dask"]
+__all__ = ["AlignmentRun", "BlockStats", "Checkpoint", "align_distributed", "best_match", "block_rows",
+           "candidate_pairs", "candidate_tile", "distance_bins", "distance_histogram", "encode_records",
+           "pair_hashes", "record_hashes", "run_alignment", "score_pairs", "to_dask"]
 
-# Candidate pairs scored at once inside a task: bounds a task's memory.
+# Block pairs generated at once inside a task: bounds a task's memory.
 CHUNK_PAIRS = 2_000_000
-# A block with more pairs than this is split into tiles scored by several tasks.
+# A block with more pairs than this is paired by several tasks.
 MAX_TASK_PAIRS = 5_000_000
+# Candidate pairs per partition of the scoring stage.
+SCORE_PAIRS_PER_PARTITION = 500_000
 # Records per partition when a set is given in memory.
 ROWS_PER_PARTITION = 25_000
-# Exploded rows (record × block key) per partition of the block shuffle.
-BLOCK_ROWS_PER_PARTITION = 500_000
+# Narrow rows (record × block key) per partition of the block shuffle.
+BLOCK_ROWS_PER_PARTITION = 1_000_000
 
 
 class RecordError(ValueError):
@@ -95,9 +103,19 @@ def _routing_keys(blocking: Blocking, compact: np.ndarray, slots: np.ndarray) ->
 
 
 def record_hashes(ids: pd.Series) -> np.ndarray:
-    """uint64 hashes of record ids: a record's identity inside a task, cheaper
-    to compare than its id and the same in every partition and process."""
+    """uint64 hashes of record ids: a record's identity between stages,
+    cheaper to move and compare than its id and the same in every process."""
     return pd.util.hash_array(ids.astype(str).to_numpy(object))
+
+
+def pair_hashes(align_ids: Any, target_ids: Any) -> np.ndarray:
+    """uint64 hashes of (align id, target id) pairs, to count known pairs."""
+    return _combined_hashes(record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids)))
+
+
+def _combined_hashes(rid_a: np.ndarray, rid_b: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return mix64(rid_a * np.uint64(0x9E3779B97F4A7C15) ^ rid_b)
 
 
 # The side column of the shuffled rows.
@@ -106,7 +124,9 @@ ALIGN, TARGET = 0, 1
 
 def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking, side: str,
                    name: str) -> pd.DataFrame:
-    """Normalize and encode a partition; one row per (record, block key)."""
+    """Normalize and encode a partition: one row per record with its id, id
+    hash (``rid``), encoded values (``t{i}:…``), compact block keys (``k:{j}``)
+    and blocking columns (``x:…``)."""
     ids = part.iloc[:, 0]
     columns: dict[str, Any] = {"id": ids.to_numpy(), "rid": record_hashes(ids)}
     for i, t in enumerate(treatments):
@@ -124,13 +144,33 @@ def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking
         columns[f"k:{j}"] = keys[:, j]
     for c, values in blocking.extra(part).items():
         columns[f"x:{c}"] = values.to_numpy()
-    encoded_part = pd.DataFrame(columns)
+    return pd.DataFrame(columns)
+
+
+def _columns_with_prefix(frame: pd.DataFrame, prefix: str) -> list[str]:
+    return [c for c in frame.columns if isinstance(c, str) and c.startswith(prefix)]
+
+
+def _strip(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    return frame.rename(columns=lambda c: c[len(prefix):]).reset_index(drop=True)
+
+
+def _extra(frame: pd.DataFrame) -> pd.DataFrame:
+    return _strip(frame[_columns_with_prefix(frame, "x:")], "x:")
+
+
+def block_rows(encoded: pd.DataFrame, blocking: Blocking, side: str) -> pd.DataFrame:
+    """One narrow row per (record, block key): the routing ``key``, its
+    ``slot``, the ``side``, the record's ``rid``, all its keys and blocking
+    columns (what pairing and the first-shared-slot rule need; no values)."""
+    key_columns = _columns_with_prefix(encoded, "k:")
+    keys = encoded[key_columns].to_numpy(np.uint32)
     rows, slots = np.nonzero(keys)
-    long = encoded_part.iloc[rows].reset_index(drop=True)
-    long.insert(0, "side", np.int8(ALIGN if side == "align" else TARGET))
-    long.insert(0, "slot", slots.astype(np.int16))
-    long.insert(0, "key", _routing_keys(blocking, keys[rows, slots], slots))
-    return long
+    narrow = encoded[["rid"] + key_columns + _columns_with_prefix(encoded, "x:")].iloc[rows].reset_index(drop=True)
+    narrow.insert(0, "side", np.int8(ALIGN if side == "align" else TARGET))
+    narrow.insert(0, "slot", slots.astype(np.int16))
+    narrow.insert(0, "key", _routing_keys(blocking, keys[rows, slots], slots))
+    return narrow
 
 
 # Blocks, and pairs near the threshold, each task keeps for the report.
@@ -142,7 +182,7 @@ HISTOGRAM_BINS = 60
 
 @dataclass
 class BlockStats:
-    """What one task (or, summed, the whole run) saw of its blocks."""
+    """What one task (or, summed, the whole run) saw of its blocks and pairs."""
 
     blocks: int = 0
     block_pairs: int = 0
@@ -154,13 +194,14 @@ class BlockStats:
     true_pairs_kept: int = 0
     # log2 of block pairs → number of blocks
     block_size_histogram: dict[int, int] = field(default_factory=dict)
-    # (pairs, align rows, target rows, slot, an align id, a target id) of the largest blocks
+    # (pairs, align rows, target rows, slot, an align id, a target id) of the largest blocks;
+    # tasks know records by id hash, the run puts the ids in
     largest_blocks: list[tuple] = field(default_factory=list)
     # distance histograms of scored candidates: "all", and "true"/"false" with a truth
     distance_histograms: dict[str, np.ndarray] = field(default_factory=dict)
     # candidates nearest the threshold, with per-treatment distances
     near_threshold: pd.DataFrame | None = None
-    # (key, pairs) of the blocks set aside to be split into tiles
+    # (key, pairs) of the blocks set aside to be paired by several tasks
     split_blocks: list[tuple[int, int]] = field(default_factory=list)
 
     def __add__(self, other: "BlockStats") -> "BlockStats":
@@ -181,19 +222,7 @@ class BlockStats:
         return total
 
 
-def _columns_with_prefix(frame: pd.DataFrame, prefix: str) -> list[str]:
-    return [c for c in frame.columns if isinstance(c, str) and c.startswith(prefix)]
-
-
-def _strip(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
-    return frame.rename(columns=lambda c: c[len(prefix):]).reset_index(drop=True)
-
-
-def _extra(frame: pd.DataFrame) -> pd.DataFrame:
-    return _strip(frame[_columns_with_prefix(frame, "x:")], "x:")
-
-
-def _candidate_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tuple[np.ndarray, np.ndarray]:
+def _block_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of rows meeting in a block, per simple blocking of a union."""
     all_ia, all_ib = [], []
     slot_a, slot_b = a["slot"].to_numpy(), b["slot"].to_numpy()
@@ -215,28 +244,110 @@ def _candidate_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tu
     return np.concatenate(all_ia), np.concatenate(all_ib)
 
 
-def pair_hashes(align_ids: Any, target_ids: Any) -> np.ndarray:
-    """uint64 hashes of (align id, target id) pairs, to count known pairs."""
-    return _combined_hashes(record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids)))
+def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np.ndarray, blocking: Blocking,
+                dedupe: bool, stats: BlockStats, truth_hashes: np.ndarray | None) -> pd.DataFrame:
+    """The candidate pairs ``(rid_a, rid_b)`` of the blocks on rows ``rows_a`` /
+    ``rows_b``: each pair kept only in the first slot it shares, so it is
+    emitted once whatever the partitioning."""
+    a, b = a.iloc[rows_a].reset_index(drop=True), b.iloc[rows_b].reset_index(drop=True)
+    ia, ib = _block_pairs(a, b, blocking)
+    key_columns = _columns_with_prefix(a, "k:")
+    first = blocking.first_shared_slot(a[key_columns].to_numpy(np.uint64), b[key_columns].to_numpy(np.uint64),
+                                       _extra(a), _extra(b), ia, ib)
+    keep = first == b["slot"].to_numpy()[ib]
+    rid_a, rid_b = a["rid"].to_numpy()[ia], b["rid"].to_numpy()[ib]
+    if dedupe:  # each unordered pair once, no self-pair
+        keep &= rid_a < rid_b
+    rid_a, rid_b = rid_a[keep], rid_b[keep]
+    stats.candidate_pairs += len(rid_a)
+    if truth_hashes is not None:
+        stats.true_pairs_kept += int(np.isin(_combined_hashes(rid_a, rid_b), truth_hashes).sum())
+    return pd.DataFrame({"rid_a": rid_a, "rid_b": rid_b})
 
 
-def _combined_hashes(rid_a: np.ndarray, rid_b: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return mix64(rid_a * np.uint64(0x9E3779B97F4A7C15) ^ rid_b)
+def _sides(blocks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    side = blocks["side"].to_numpy()
+    return blocks[side == ALIGN].reset_index(drop=True), blocks[side == TARGET].reset_index(drop=True)
 
 
-def _distinct_records(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """A record is repeated once per block key it has in a partition: the code
-    of each row's record, and the first row of each record."""
-    codes, uniques = pd.factorize(rows["rid"].to_numpy())
-    first = np.full(len(uniques), len(rows), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(rows)))
-    return codes, first
+def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_block_pairs: int | None,
+                    max_task_pairs: int | None = MAX_TASK_PAIRS,
+                    truth_hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, BlockStats, tuple | None]:
+    """The candidate pairs of one shuffled partition (rows of both sides).
+
+    Blocks are measured first; blocks over ``max_block_pairs`` are excluded
+    and counted; blocks over ``max_task_pairs`` are set aside (returned as
+    their rows, listed in ``stats.split_blocks``) for :func:`candidate_tile`
+    tasks. The rest are paired in chunks of about ``CHUNK_PAIRS`` block pairs
+    (whole blocks per chunk), so that memory stays bounded. Known pairs
+    (``truth_hashes``, see :func:`pair_hashes`) among the candidates are counted.
+    """
+    a, b = _sides(blocks)
+    stats = BlockStats()
+    sizes = pd.concat([a["key"].value_counts().rename("na"), b["key"].value_counts().rename("nb")],
+                      axis=1, join="inner")
+    pairs = sizes["na"].to_numpy(np.int64) * sizes["nb"].to_numpy(np.int64)
+    stats.blocks = len(sizes)
+    stats.block_pairs = int(pairs.sum())
+    stats.largest_block_pairs = int(pairs.max()) if len(pairs) else 0
+    log_sizes, counts = np.unique(np.floor(np.log2(np.maximum(pairs, 1))).astype(int), return_counts=True)
+    stats.block_size_histogram = dict(zip(log_sizes.tolist(), counts.tolist()))
+    key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
+    for k in np.argsort(-pairs, kind="stable")[:REPORT_BLOCKS]:
+        row_a = np.flatnonzero(key_a == sizes.index[k])[0]
+        row_b = np.flatnonzero(key_b == sizes.index[k])[0]
+        stats.largest_blocks.append((int(pairs[k]), int(sizes["na"].iloc[k]), int(sizes["nb"].iloc[k]),
+                                     int(a["slot"].iloc[row_a]), int(a["rid"].iloc[row_a]),
+                                     int(b["rid"].iloc[row_b])))
+    keys = sizes.index.to_numpy(np.uint64)
+    if max_block_pairs is not None:
+        too_large = pairs > max_block_pairs
+        stats.excluded_blocks, stats.excluded_pairs = int(too_large.sum()), int(pairs[too_large].sum())
+        keys, pairs = keys[~too_large], pairs[~too_large]
+    # Most keys are held by one side only (a block of one record): they make no pair.
+    valid_a, valid_b = np.isin(key_a, keys), np.isin(key_b, keys)
+    heavy = None
+    if max_task_pairs is not None and (pairs > max_task_pairs).any():
+        split = pairs > max_task_pairs
+        stats.split_blocks = [(int(k), int(p)) for k, p in zip(keys[split], pairs[split])]
+        in_a, in_b = np.isin(key_a, keys[split]), np.isin(key_b, keys[split])
+        heavy = (a[in_a].reset_index(drop=True), b[in_b].reset_index(drop=True))
+        valid_a, valid_b = valid_a & ~in_a, valid_b & ~in_b
+        pairs = pairs[~split]
+    n_chunks = max(1, math.ceil(int(pairs.sum()) / CHUNK_PAIRS))
+    chunk_a = (key_a % np.uint64(n_chunks)).astype(np.int64)
+    chunk_b = (key_b % np.uint64(n_chunks)).astype(np.int64)
+    found = [_pair_chunk(a, np.flatnonzero(valid_a & (chunk_a == c)), b, np.flatnonzero(valid_b & (chunk_b == c)),
+                         blocking, dedupe, stats, truth_hashes) for c in range(n_chunks)]
+    return pd.concat(found, ignore_index=True), stats, heavy
 
 
-def _narrow(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """The rows' id, block key, slot and blocking columns: what pairing needs."""
-    return frame.iloc[rows][["rid", "key", "slot"] + _columns_with_prefix(frame, "x:")].reset_index(drop=True)
+def candidate_tile(heavy: tuple[pd.DataFrame, pd.DataFrame], key: int, tile: int, tiles: int, blocking: Blocking,
+                   dedupe: bool, truth_hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, BlockStats, None]:
+    """The candidate pairs of tile ``tile`` of ``tiles`` of one large block:
+    the align records whose id hash falls in the tile, against all the
+    block's target records."""
+    a, b = heavy
+    in_tile = (a["rid"].to_numpy(np.uint64) % np.uint64(tiles)) == tile
+    rows_a = np.flatnonzero((a["key"].to_numpy(np.uint64) == np.uint64(key)) & in_tile)
+    rows_b = np.flatnonzero(b["key"].to_numpy(np.uint64) == np.uint64(key))
+    stats = BlockStats()
+    step = max(1, CHUNK_PAIRS // max(1, len(rows_b)))
+    found = [_pair_chunk(a, rows_a[start:start + step], b, rows_b, blocking, dedupe, stats, truth_hashes)
+             for start in range(0, max(1, len(rows_a)), step)]
+    return pd.concat(found, ignore_index=True), stats, None
+
+
+def pairs_of(result: tuple) -> pd.DataFrame:
+    return result[0]
+
+
+def stats_of(result: tuple) -> BlockStats:
+    return result[1]
+
+
+def heavy_of(result: tuple) -> tuple | None:
+    return result[2]
 
 
 def distance_bins(threshold: float) -> np.ndarray:
@@ -250,6 +361,10 @@ def distance_histogram(distances: np.ndarray, threshold: float) -> np.ndarray:
     edges = distance_bins(threshold)
     clipped = np.minimum(np.asarray(distances, dtype=np.float64), edges[-1] - 1e-12 * edges[-1])
     return np.histogram(clipped, bins=edges)[0]
+
+
+def _shown(row: pd.Series) -> str:
+    return ", ".join("∅" if pd.isna(v) else str(v) for v in row.tolist())
 
 
 def _record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encoded_a: list, encoded_b: list,
@@ -268,65 +383,54 @@ def _record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encod
               "distance": distance[nearest]}
     for i, t in enumerate(treatments):
         name = f"{i}: {t.attribute}"
-        sample[f"{name} distance"] = t.cpdist(encoded_a[i], encoded_b[i], ra[nearest], rb[nearest])
-        sample[f"{name} values"] = [f"{_shown(encoded_a[i].iloc[x])} | {_shown(encoded_b[i].iloc[y])}"
-                                    for x, y in zip(ra[nearest], rb[nearest])]
+        a, b = encoded_a[i].iloc[ra[nearest]], encoded_b[i].iloc[rb[nearest]]
+        sample[f"{name} distance"] = t.cpdist(a.reset_index(drop=True), b.reset_index(drop=True))
+        sample[f"{name} values"] = [f"{_shown(x)} | {_shown(y)}" for (_, x), (_, y) in zip(a.iterrows(), b.iterrows())]
     frame = pd.DataFrame(sample)
     stats.near_threshold = frame if stats.near_threshold is None else pd.concat([stats.near_threshold, frame])
 
 
-def _shown(row: pd.Series) -> str:
-    return ", ".join("∅" if pd.isna(v) else str(v) for v in row.tolist())
+def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct records of one side of joined pairs (``{side}:`` columns),
+    and each pair's record: values are tokenized, parsed... once per record."""
+    codes, uniques = pd.factorize(frame[f"rid_{side}"].to_numpy())
+    first = np.full(len(uniques), len(frame), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(frame)))
+    return _strip(frame[_columns_with_prefix(frame, f"{side}:")].iloc[first], f"{side}:"), codes
 
 
-def _score_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np.ndarray,
-                 treatments: Sequence[Treatment], blocking: Blocking, threshold: float, dedupe: bool,
-                 stats: BlockStats, score: bool = True, truth_hashes: np.ndarray | None = None,
-                 uniq: bool = False) -> pd.DataFrame:
-    """Pairs, first-shared-slot rule and scores of the blocks on rows ``rows_a`` / ``rows_b``.
+def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold: float, uniq: bool,
+                dedupe: bool, truth_hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, BlockStats]:
+    """The global distance of candidate pairs joined with both records'
+    encoded values (``a:…``, ``b:…``).
 
     Returns the pairs under the threshold; with ``uniq``, the best pair of
     each align record, linked or not (its best rejected candidate is shown in
     the report; the threshold is applied after the last reduce).
     """
-    narrow_a, narrow_b = _narrow(a, rows_a), _narrow(b, rows_b)
-    ia, ib = _candidate_pairs(narrow_a, narrow_b, blocking)
-    codes_a, first_a = _distinct_records(narrow_a)
-    codes_b, first_b = _distinct_records(narrow_b)
-    records_a = a.iloc[rows_a[first_a]].reset_index(drop=True)
-    records_b = b.iloc[rows_b[first_b]].reset_index(drop=True)
-    ra, rb = codes_a[ia], codes_b[ib]
-    if len(ra):
-        key_columns = _columns_with_prefix(a, "k:")
-        first = blocking.first_shared_slot(
-            records_a[key_columns].to_numpy(np.uint64), records_b[key_columns].to_numpy(np.uint64),
-            _extra(records_a), _extra(records_b), ra, rb)
-        # Score a pair only in the first slot it shares: once, whatever the partitioning.
-        keep = first == narrow_b["slot"].to_numpy()[ib]
-        if dedupe:
-            keep &= records_a["id"].to_numpy()[ra] < records_b["id"].to_numpy()[rb]
-        ra, rb = ra[keep], rb[keep]
-        # Only the records of kept pairs are scored (and their values tokenized, parsed...).
-        used_a, ra = np.unique(ra, return_inverse=True)
-        used_b, rb = np.unique(rb, return_inverse=True)
-        records_a = records_a.iloc[used_a].reset_index(drop=True)
-        records_b = records_b.iloc[used_b].reset_index(drop=True)
-    stats.candidate_pairs += len(ra)
+    stats = BlockStats()
+    records_a, ra = _distinct(joined, "a")
+    records_b, rb = _distinct(joined, "b")
     align_ids, target_ids = records_a["id"].to_numpy(), records_b["id"].to_numpy()
+    if dedupe:  # a pair is reported as (smaller id, larger id); the sets are one
+        records = pd.concat([records_a, records_b], ignore_index=True)
+        ra, rb = ra.copy(), rb + len(records_a)
+        swap = records["id"].to_numpy()[ra] > records["id"].to_numpy()[rb]
+        ra[swap], rb[swap] = rb[swap], ra[swap]
+        records_a = records_b = records
+        align_ids = target_ids = records["id"].to_numpy()
     true = None
     if truth_hashes is not None:
         true = np.isin(_combined_hashes(records_a["rid"].to_numpy()[ra], records_b["rid"].to_numpy()[rb]),
                        truth_hashes)
-        stats.true_pairs_kept += int(true.sum())
-    if not len(ra) or not score:
-        return pd.DataFrame({"align_id": a["id"].iloc[:0], "target_id": b["id"].iloc[:0],
-                             "distance": np.empty(0, np.float64)})
     encoded_a, encoded_b = [], []
     for i in range(len(treatments)):
         prefix = _treatment_prefix(i)
-        columns = _columns_with_prefix(a, prefix)
-        encoded_a.append(_strip(records_a[columns], prefix))
-        encoded_b.append(_strip(records_b[columns], prefix))
+        encoded_a.append(_strip(records_a[_columns_with_prefix(records_a, prefix)], prefix))
+        encoded_b.append(_strip(records_b[_columns_with_prefix(records_b, prefix)], prefix))
+    if not len(joined):
+        return pd.DataFrame({"align_id": align_ids[:0], "target_id": target_ids[:0],
+                             "distance": np.empty(0, np.float64)}), stats
     distance = global_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
     under = distance <= threshold
     stats.links_under_threshold += int(under.sum())
@@ -334,101 +438,13 @@ def _score_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: n
                        align_ids, target_ids, true)
     if uniq:
         scored = pd.DataFrame({"align_id": align_ids[ra], "target_id": target_ids[rb], "distance": distance})
-        return best_match_per_item(scored)
+        return best_match_per_item(scored), stats
     return pd.DataFrame({"align_id": align_ids[ra[under]], "target_id": target_ids[rb[under]],
-                         "distance": distance[under]})
-
-
-def align_blocks(blocks: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking,
-                 threshold: float, uniq: bool, dedupe: bool, max_block_pairs: int | None,
-                 max_task_pairs: int | None = MAX_TASK_PAIRS, score: bool = True,
-                 truth_hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, BlockStats, tuple | None]:
-    """Score the blocks of one shuffled partition (rows of both sides); pre-reduce to the best per align id.
-
-    Blocks are measured first; blocks over ``max_block_pairs`` are excluded
-    and counted; blocks over ``max_task_pairs`` are set aside (returned as
-    their rows, listed in ``stats.split_blocks``) for :func:`align_tile`
-    tasks. The rest are scored in chunks of about ``CHUNK_PAIRS`` pairs
-    (whole blocks per chunk) so that memory stays bounded. With
-    ``score=False`` (a plan) candidates are only counted, and those among
-    ``truth_hashes`` (see :func:`pair_hashes`) too.
-    """
-    side = blocks["side"].to_numpy()
-    a = blocks[side == ALIGN].reset_index(drop=True)
-    b = blocks[side == TARGET].reset_index(drop=True)
-    stats = BlockStats()
-    sizes = pd.concat([a["key"].value_counts().rename("na"), b["key"].value_counts().rename("nb")],
-                      axis=1, join="inner")
-    pairs = sizes["na"].to_numpy(np.int64) * sizes["nb"].to_numpy(np.int64)
-    stats.blocks = len(sizes)
-    stats.block_pairs = int(pairs.sum())
-    stats.largest_block_pairs = int(pairs.max()) if len(pairs) else 0
-    log_sizes, counts = np.unique(np.floor(np.log2(np.maximum(pairs, 1))).astype(int), return_counts=True)
-    stats.block_size_histogram = dict(zip(log_sizes.tolist(), counts.tolist()))
-    for k in np.argsort(-pairs, kind="stable")[:REPORT_BLOCKS]:
-        key = sizes.index[k]
-        row_a, row_b = np.flatnonzero(a["key"].to_numpy() == key)[0], np.flatnonzero(b["key"].to_numpy() == key)[0]
-        stats.largest_blocks.append((int(pairs[k]), int(sizes["na"].iloc[k]), int(sizes["nb"].iloc[k]),
-                                     int(a["slot"].iloc[row_a]), a["id"].iloc[row_a], b["id"].iloc[row_b]))
-    keys = sizes.index.to_numpy(np.uint64)
-    key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
-    if max_block_pairs is not None:
-        too_large = pairs > max_block_pairs
-        stats.excluded_blocks, stats.excluded_pairs = int(too_large.sum()), int(pairs[too_large].sum())
-        keys, pairs = keys[~too_large], pairs[~too_large]
-    # Most keys are held by one side only (a block of one record): they make no pair.
-    valid_a, valid_b = np.isin(key_a, keys), np.isin(key_b, keys)
-    heavy = None
-    if max_task_pairs is not None and (pairs > max_task_pairs).any():
-        split = pairs > max_task_pairs
-        stats.split_blocks = [(int(k), int(p)) for k, p in zip(keys[split], pairs[split])]
-        in_a, in_b = np.isin(key_a, keys[split]), np.isin(key_b, keys[split])
-        heavy = (a[in_a].reset_index(drop=True), b[in_b].reset_index(drop=True))
-        valid_a, valid_b = valid_a & ~in_a, valid_b & ~in_b
-        pairs = pairs[~split]
-    n_chunks = max(1, math.ceil(int(pairs.sum()) / CHUNK_PAIRS))
-    chunk_a = (key_a % np.uint64(n_chunks)).astype(np.int64)
-    chunk_b = (key_b % np.uint64(n_chunks)).astype(np.int64)
-    links = []
-    for c in range(n_chunks):
-        rows_a = np.flatnonzero(valid_a & (chunk_a == c))
-        rows_b = np.flatnonzero(valid_b & (chunk_b == c))
-        links.append(_score_chunk(a, rows_a, b, rows_b, treatments, blocking, threshold, dedupe, stats, score,
-                                  truth_hashes, uniq))
-    result = pd.concat(links, ignore_index=True) if len(links) > 1 else links[0]
-    return (best_match_per_item(result) if uniq else result), stats, heavy
-
-
-def align_tile(heavy: tuple[pd.DataFrame, pd.DataFrame], key: int, tile: int, tiles: int,
-               treatments: Sequence[Treatment], blocking: Blocking, threshold: float, uniq: bool, dedupe: bool,
-               score: bool = True, truth_hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, BlockStats, None]:
-    """Score tile ``tile`` of ``tiles`` of one large block: the align records
-    whose id hashes to the tile, against all the block's target records."""
-    a, b = heavy
-    key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
-    in_tile = (a["rid"].to_numpy(np.uint64) % np.uint64(tiles)) == tile
-    rows_a = np.flatnonzero((key_a == np.uint64(key)) & in_tile)
-    rows_b = np.flatnonzero(key_b == np.uint64(key))
-    stats = BlockStats()
-    step = max(1, CHUNK_PAIRS // max(1, len(rows_b)))
-    links = []
-    for start in range(0, max(1, len(rows_a)), step):
-        links.append(_score_chunk(a, rows_a[start:start + step], b, rows_b, treatments, blocking, threshold,
-                                  dedupe, stats, score, truth_hashes, uniq))
-    result = pd.concat(links, ignore_index=True)
-    return (best_match_per_item(result) if uniq else result), stats, None
+                         "distance": distance[under]}), stats
 
 
 def links_of(result: tuple) -> pd.DataFrame:
     return result[0]
-
-
-def stats_of(result: tuple) -> BlockStats:
-    return result[1]
-
-
-def heavy_of(result: tuple) -> tuple | None:
-    return result[2]
 
 
 def best_match(links: pd.DataFrame) -> pd.DataFrame:
@@ -448,76 +464,158 @@ class AlignmentRun:
     best_rejected: np.ndarray | None = None
 
 
-def _shuffled_blocks(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame,
-                     treatments: Sequence[Treatment], blocking: Blocking, dedupe: bool,
-                     shuffle_partitions: int | None) -> tuple[dd.DataFrame, int]:
-    """Encoded records of both sets, one row per block key, shuffled so that
-    each partition holds whole blocks of both (same key → same partition).
-    One shuffle of both sides: a block's rows end on one worker, with nothing
-    to transfer before it is scored."""
+def _encoded_sets(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
+                  blocking: Blocking, dedupe: bool) -> tuple[dd.DataFrame, dd.DataFrame]:
+    """Both sets encoded, persisted on the workers: read by the block shuffle and the join."""
+    # Keys unique to the run: a run that follows another on the same data must not
+    # meet keys of the same name that the scheduler is still forgetting.
+    run = uuid.uuid4().hex
 
-    def exploded(records: dd.DataFrame, side: str, name: str) -> dd.DataFrame:
+    def encoded(records: dd.DataFrame, side: str, name: str) -> dd.DataFrame:
         meta = encode_records(records._meta, treatments, blocking, side, name)
         return records.map_partitions(encode_records, treatments, blocking, side, name, meta=meta,
-                                      enforce_metadata=False)
+                                      enforce_metadata=False, token=f"encode_records-{run}")
 
-    long_a = exploded(align_dd, "align", "alignset")
-    long_b = exploded(target_dd, "target", "alignset" if dedupe else "targetset")
+    encoded_a = encoded(align_dd, "align", "alignset")
+    encoded_b = encoded(target_dd, "target", "alignset" if dedupe else "targetset")
+    return tuple(client.persist([encoded_a, encoded_b]))
+
+
+def _shuffled_blocks(client: Any, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, blocking: Blocking,
+                     shuffle_partitions: int | None) -> tuple[dd.DataFrame, int]:
+    """Narrow rows of both sets, shuffled so that each partition holds whole
+    blocks of both (same key → same partition). One shuffle of both sides: a
+    block's rows end on one worker, with nothing to transfer before pairing."""
+
+    def narrow(encoded: dd.DataFrame, side: str) -> dd.DataFrame:
+        return encoded.map_partitions(block_rows, blocking, side, meta=block_rows(encoded._meta, blocking, side))
+
     if shuffle_partitions is None:
         # Enough partitions to keep every worker thread busy, none too large.
         threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()) or 1
-        records = len(align_dd) + (0 if dedupe else len(target_dd))
+        # On this client: len() would compute on the default one, which may be another.
+        records = client.compute(encoded_a.map_partitions(len).sum() + encoded_b.map_partitions(len).sum()).result()
         shuffle_partitions = max(2 * threads, math.ceil(records * blocking.n_slots / BLOCK_ROWS_PER_PARTITION))
-    return dd.concat([long_a, long_b]).shuffle(on="key", npartitions=shuffle_partitions), shuffle_partitions
+    both = dd.concat([narrow(encoded_a, "align"), narrow(encoded_b, "target")])
+    return both.shuffle(on="key", npartitions=shuffle_partitions), shuffle_partitions
 
 
-def write_block(part: pd.DataFrame, path: str) -> None:
-    """Write one partition of blocks; the name is final only once complete."""
+def _values(encoded: dd.DataFrame, side: str) -> dd.DataFrame:
+    """The id, id hash and encoded values of a set, named for one side of a pair."""
+    columns = [c for c in encoded.columns if not c.startswith(("k:", "x:"))]
+    return encoded[columns].rename(columns={c: f"{side}:{c}" for c in columns})
+
+
+def _joined_pairs(pairs: dd.DataFrame, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame,
+                  npartitions: int) -> dd.DataFrame:
+    """Candidate pairs with both records' encoded values: two hash joins on
+    the id hashes, so a record's values travel once per pair it has."""
+    with_a = pairs.merge(_values(encoded_a, "a"), left_on="rid_a", right_on="a:rid", how="inner",
+                         npartitions=npartitions)
+    return with_a.merge(_values(encoded_b, "b"), left_on="rid_b", right_on="b:rid", how="inner",
+                        npartitions=npartitions)
+
+
+def _select_rids(encoded: pd.DataFrame, rids: np.ndarray) -> pd.DataFrame:
+    return encoded.loc[np.isin(encoded["rid"].to_numpy(), rids), ["rid", "id"]]
+
+
+def _with_ids(client: Any, stats: BlockStats, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame) -> None:
+    """Put the record ids in the report's largest blocks (tasks know id hashes)."""
+    if not stats.largest_blocks:
+        return
+    found = {}
+    for encoded, column in ((encoded_a, 4), (encoded_b, 5)):
+        rids = np.array([b[column] for b in stats.largest_blocks], dtype=np.uint64)
+        meta = encoded._meta[["rid", "id"]]
+        ids = client.compute(encoded.map_partitions(_select_rids, rids, meta=meta)).result()
+        found[column] = dict(zip(ids["rid"].to_numpy(np.uint64).tolist(), ids["id"].tolist()))
+    stats.largest_blocks = [b[:4] + (found[4].get(b[4], b[4]), found[5].get(b[5], b[5]))
+                            for b in stats.largest_blocks]
+
+
+def write_parquet_part(part: pd.DataFrame, path: str) -> None:
+    """Write one partition; the name is final only once it is complete."""
     part.to_parquet(path + ".part", index=False)
     os.replace(path + ".part", path)
 
 
 class Checkpoint:
-    """Blocks of a run written as Parquet, valid for one fingerprint of the
-    job and its inputs; a ``blocks.json`` manifest marks them complete."""
+    """The candidate pairs of a run and both encoded sets, written as Parquet
+    with the blocking's statistics, valid for one fingerprint of the job and
+    its inputs; a ``checkpoint.json`` manifest marks them complete."""
+
+    parts = ("pairs", "encoded-a", "encoded-b")
 
     def __init__(self, directory: str, fingerprint: str):
         self.directory, self.fingerprint = directory, fingerprint
-        self.manifest = os.path.join(directory, "blocks.json")
+        self.manifest = os.path.join(directory, "checkpoint.json")
+        self._stats = os.path.join(directory, "blocking-stats.pickle")
 
-    def has_blocks(self) -> bool:
+    def has_candidates(self) -> bool:
         try:
             with open(self.manifest) as f:
                 return json.load(f).get("fingerprint") == self.fingerprint
         except (FileNotFoundError, json.JSONDecodeError):
             return False
 
-    @property
-    def _blocks(self) -> str:
-        return os.path.join(self.directory, "blocks")
-
-    def write_blocks(self, client: Any, blocks: dd.DataFrame, show_progress: bool) -> None:
+    def write(self, client: Any, frames: dict[str, list], stats: BlockStats, show_progress: bool) -> None:
         if os.path.exists(self.manifest):
             os.remove(self.manifest)
-        if os.path.exists(self._blocks):
-            shutil.rmtree(self._blocks)
-        os.makedirs(self._blocks)
-        writes = [dask.delayed(write_block, pure=True)(part, os.path.join(self._blocks, f"block-{i:06d}.parquet"))
-                  for i, part in enumerate(blocks.to_delayed())]
-        futures = client.compute(writes)
+        writes = []
+        for name, parts in frames.items():
+            directory = os.path.join(self.directory, name)
+            if os.path.exists(directory):
+                shutil.rmtree(directory)
+            os.makedirs(directory)
+            writes += [dask.delayed(write_parquet_part, pure=True)(part, os.path.join(directory, f"part-{i:06d}.parquet"))
+                       for i, part in enumerate(parts)]
+        writes = client.compute(writes)
         if show_progress:
-            progress(futures)
+            progress(writes)
             print(file=sys.stderr)
-        client.gather(futures)
-        tmp = self.manifest + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"fingerprint": self.fingerprint, "partitions": blocks.npartitions}, f)
-        os.replace(tmp, self.manifest)
+        client.gather(writes)
+        with open(self._stats + ".part", "wb") as f:
+            pickle.dump(stats, f)
+        os.replace(self._stats + ".part", self._stats)
+        with open(self.manifest + ".part", "w") as f:
+            json.dump({"fingerprint": self.fingerprint}, f)
+        os.replace(self.manifest + ".part", self.manifest)
 
-    def block_parts(self) -> list:
-        read = dask.delayed(pd.read_parquet, pure=True)
-        return [read(os.path.join(self._blocks, name))
-                for name in sorted(os.listdir(self._blocks)) if name.endswith(".parquet")]
+    def read(self) -> tuple[dd.DataFrame, dd.DataFrame, dd.DataFrame, BlockStats]:
+        frames = [dd.read_parquet(os.path.join(self.directory, name)) for name in self.parts]
+        with open(self._stats, "rb") as f:
+            stats = pickle.load(f)
+        return frames[0], frames[1], frames[2], stats
+
+
+def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedupe: bool,
+                        max_block_pairs: int | None, max_task_pairs: int, truth_hashes: Any,
+                        show_progress: bool) -> tuple[list, BlockStats]:
+    """Candidate pairs of every shuffled partition, then of the tiles of large blocks."""
+    futures = client.compute([dask.delayed(candidate_pairs, pure=True)(part, blocking, dedupe, max_block_pairs,
+                                                                       max_task_pairs, truth_hashes)
+                              for part in block_parts])
+    if show_progress:
+        progress(futures)
+        print(file=sys.stderr)
+    partition_stats = client.gather(client.map(stats_of, futures))
+    pairs = client.map(pairs_of, futures)
+    tiles = []
+    for future, own in zip(futures, partition_stats):
+        if own.split_blocks:  # large blocks: several tasks each
+            heavy = client.submit(heavy_of, future)
+            for key, n_pairs in own.split_blocks:
+                n_tiles = math.ceil(n_pairs / max_task_pairs)
+                tiles += [client.submit(candidate_tile, heavy, key, t, n_tiles, blocking, dedupe, truth_hashes)
+                          for t in range(n_tiles)]
+    if tiles:
+        if show_progress:
+            progress(tiles)
+            print(file=sys.stderr)
+        partition_stats += client.gather(client.map(stats_of, tiles))
+        pairs += client.map(pairs_of, tiles)
+    return pairs, sum(partition_stats, BlockStats())
 
 
 def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
@@ -530,67 +628,61 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
 
     ``score=False`` is a plan: the blocking alone, candidates counted (and
     known pairs among them, with ``truth_hashes``), nothing scored. With a
-    ``checkpoint``, the shuffled blocks are written there as Parquet before
-    they are scored, or read from there when a previous run wrote them.
+    ``checkpoint``, the candidate pairs and encoded sets are written there
+    before they are scored, or read from there when a previous run wrote them.
     """
     seconds: dict[str, float] = {}
-    if checkpoint is not None and checkpoint.has_blocks():
-        print(f"bigalign: resuming from the checkpoint in {checkpoint.directory} (blocks already computed)",
-              file=sys.stderr, flush=True)
-        block_parts = checkpoint.block_parts()
-        n = len(block_parts)
+    if truth_hashes is not None:
+        [truth_hashes] = client.scatter([truth_hashes], broadcast=True)
+    n = shuffle_partitions or 0
+    if checkpoint is not None and checkpoint.has_candidates():
+        print(f"bigalign: resuming from the checkpoint in {checkpoint.directory} (candidate pairs already "
+              "computed)", file=sys.stderr, flush=True)
+        pairs_dd, encoded_a, encoded_b, stats = checkpoint.read()
     else:
         clock = time.perf_counter()
         blocking.fit(align_dd, target_dd)
         seconds["fit"] = time.perf_counter() - clock
-        blocks, n = _shuffled_blocks(client, align_dd, target_dd, treatments, blocking, dedupe, shuffle_partitions)
+        clock = time.perf_counter()
+        encoded_a, encoded_b = _encoded_sets(client, align_dd, target_dd, treatments, blocking, dedupe)
+        blocks, n = _shuffled_blocks(client, encoded_a, encoded_b, blocking, shuffle_partitions)
+        pairs, stats = _compute_candidates(client, blocks.to_delayed(), blocking, dedupe, max_block_pairs,
+                                           max_task_pairs or MAX_TASK_PAIRS, truth_hashes, show_progress)
+        _with_ids(client, stats, encoded_a, encoded_b)
+        seconds["candidates"] = time.perf_counter() - clock
+        if not score:
+            return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n)
+        meta = pd.DataFrame({"rid_a": np.empty(0, np.uint64), "rid_b": np.empty(0, np.uint64)})
+        pairs_dd = dd.from_delayed(pairs, meta=meta, verify_meta=False)
         if checkpoint is not None:
             clock = time.perf_counter()
-            checkpoint.write_blocks(client, blocks, show_progress)
+            checkpoint.write(client, {"pairs": pairs, "encoded-a": encoded_a.to_delayed(),
+                                      "encoded-b": encoded_b.to_delayed()}, stats, show_progress)
             seconds["checkpoint"] = time.perf_counter() - clock
-            block_parts = checkpoint.block_parts()
-        else:
-            block_parts = blocks.to_delayed()
-    if truth_hashes is not None:
-        [truth_hashes] = client.scatter([truth_hashes], broadcast=True)
-    scored = [
-        dask.delayed(align_blocks, pure=True)(part, treatments, blocking, threshold, uniq, dedupe,
-                                              max_block_pairs, max_task_pairs, score, truth_hashes)
-        for part in block_parts
-    ]
     clock = time.perf_counter()
-    futures = client.compute(scored)
+    threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()) or 1
+    npartitions = max(2 * threads, math.ceil(stats.candidate_pairs / SCORE_PAIRS_PER_PARTITION))
+    joined = _joined_pairs(pairs_dd, encoded_a, encoded_b, npartitions)
+    futures = client.compute([dask.delayed(score_pairs, pure=True)(part, treatments, threshold, uniq, dedupe,
+                                                                   truth_hashes)
+                              for part in joined.to_delayed()])
     if show_progress:
         progress(futures)
         print(file=sys.stderr)
-    partition_stats = client.gather(client.map(stats_of, futures))
+    stats = stats + sum(client.gather(client.map(stats_of, futures)), BlockStats())
     parts = client.map(links_of, futures)
-    tiles = []
-    for future, own in zip(futures, partition_stats):
-        if own.split_blocks:  # large blocks: several tasks each
-            heavy = client.submit(heavy_of, future)
-            for key, pairs in own.split_blocks:
-                n_tiles = math.ceil(pairs / max_task_pairs)
-                tiles += [client.submit(align_tile, heavy, key, t, n_tiles, treatments, blocking, threshold, uniq,
-                                        dedupe, score, truth_hashes) for t in range(n_tiles)]
-    if tiles:
-        if show_progress:
-            progress(tiles)
-            print(file=sys.stderr)
-        partition_stats += client.gather(client.map(stats_of, tiles))
-        parts += client.map(links_of, tiles)
-    stats = sum(partition_stats, BlockStats())
-    seconds["align_blocks"] = time.perf_counter() - clock
+    seconds["score"] = time.perf_counter() - clock
     clock = time.perf_counter()
     if uniq and len(parts) > 1:
         # Shuffle the pre-reduced links on the align id, then keep the best per item.
         meta = client.gather(parts[0]).iloc[:0]
         links_dd = dd.from_delayed(parts, meta=meta, verify_meta=False)
-        reduced = links_dd.shuffle(on="align_id", npartitions=max(1, n // 4)).map_partitions(best_match, meta=meta)
+        reduced = links_dd.shuffle(on="align_id", npartitions=max(1, len(parts) // 4)).map_partitions(
+            best_match, meta=meta)
         links = client.compute(reduced).result()
     else:
         links = pd.concat(client.gather(parts), ignore_index=True)
-    del futures, parts, tiles
+    del futures, parts
     seconds["best_match"] = time.perf_counter() - clock
     links = sort_links(links)
     best_rejected = None

@@ -55,8 +55,8 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True, out: Text
         align_sample = align_records.head(2000, npartitions=-1)
         target_sample = target_records.head(2000, npartitions=-1)
     rate = scoring_rate(job, align_sample, target_sample)
-    exploded = encode_records(align_sample, job.treatments, job.blocking, "target", "alignset")
-    bytes_per_record = exploded.memory_usage(deep=True).sum() / max(1, len(align_sample))
+    encoded = encode_records(align_sample, job.treatments, job.blocking, "target", "alignset")
+    bytes_per_record = encoded.memory_usage(deep=True).sum() / max(1, len(align_sample))
     n_align = counts["alignset"]["kept"]
     n_target = counts.get("targetset", counts["alignset"])["kept"]
     cross = cross_product(n_align, n_target, job.dedupe)

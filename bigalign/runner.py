@@ -196,7 +196,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
             else None
         counts_path = os.path.join(run_dir, "checkpoint", "records.json")
         with memory.sample("stage", client=active, interval=0.2):
-            if checkpoint is not None and checkpoint.has_blocks() and os.path.exists(counts_path):
+            if checkpoint is not None and checkpoint.has_candidates() and os.path.exists(counts_path):
                 with open(counts_path) as f:
                     summary.records = json.load(f)
                 align_records = target_records = None  # the blocks are read from the checkpoint

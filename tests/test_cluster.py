@@ -92,7 +92,7 @@ def test_a_worker_killed_during_alignment_changes_no_link(tmp_path):
             victim = cluster.workers[1]
             deadline = time.time() + 300
             while time.time() < deadline and run.poll() is None:
-                if "align_blocks" in processing_prefixes(client):
+                if "score_pairs" in processing_prefixes(client):
                     victim.send_signal(signal.SIGKILL)
                     victim.wait(timeout=30)
                     break
@@ -157,13 +157,13 @@ def test_a_run_interrupted_after_blocking_resumes_from_its_checkpoint(tmp_path, 
     address = client.scheduler.address
     job = person_job(tmp_path, 20_000, extra="checkpoint = true")
     first = bigalign("run", job, "--scheduler", address)
-    manifest = tmp_path / "checkpoint" / "blocks.json"
+    manifest = tmp_path / "checkpoint" / "checkpoint.json"
     deadline = time.time() + 300
     while time.time() < deadline and first.poll() is None and not manifest.exists():
         time.sleep(0.02)
     first.send_signal(signal.SIGKILL)
     first.communicate()
-    assert manifest.exists(), "the blocks were not checkpointed"
+    assert manifest.exists(), "the candidate pairs were not checkpointed"
     assert not (tmp_path / "links.parquet").exists(), "the run was not interrupted before writing its links"
     out, err = finished(bigalign("run", job, "--scheduler", address))
     assert "resuming from the checkpoint" in err

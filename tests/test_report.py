@@ -19,6 +19,9 @@ def run_dir(tmp_path_factory, client):
     directory = tmp_path_factory.mktemp("report")
     text = (ROOT / "jobs/demo.toml").read_text().replace("n = 50000", "n = 3000")
     text = text.replace("../out/demo/", str(directory) + "/").replace("[cluster]\nworkers = 2", "")
+    # and a MinHash member, whose S-curve the report draws
+    text = text.replace("[output]", '[[blocking.of]]\nkind = "minhash_lsh"\ncolumns = ["given_name", "surname"]\n'
+                                    'threshold = 0.7\n\n[output]')
     (directory / "job.toml").write_text(text)
     result = subprocess.run([sys.executable, "-m", "bigalign", "run", str(directory / "job.toml"), "--scheduler",
                              client.scheduler.address], capture_output=True, text=True, timeout=600)
