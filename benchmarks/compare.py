@@ -25,28 +25,29 @@ import sys
 import tempfile
 import time
 
+import pandas as pd
 import psutil
 
 from benchmarks import markdown_table
 from benchmarks.peers import TOOLS
 from bigalign.datasets import person_records
-from bigalign.distances import parse_date
+from bigalign.blocking import KeyBlocking
 
 MODULES = {"bigalign": "bigalign", "splink": "splink", "recordlinkage": "recordlinkage", "nazca": "nazca"}
 
 
 def write_data(n: int, directory: str) -> None:
+    """The generated sets as CSV, with what peers are given ready-made: ISO
+    dates, birth years and the Soundex codes of bigalign's blocking keys."""
     data = person_records(n, seed=0)
-
-    def iso(value: object) -> str | None:
-        try:
-            date = parse_date(value)
-        except ValueError:
-            return None
-        return None if date is None else date.isoformat()
-
     for frame, name in ((data.alignset, "people_a.csv"), (data.targetset, "people_b.csv")):
-        frame.assign(date_iso=frame["date_of_birth"].map(iso)).to_csv(os.path.join(directory, name), index=False)
+        helpers = pd.DataFrame({"rec_id": frame["rec_id"]})
+        for column, key in (("date_iso", KeyBlocking("date_of_birth", "date")),
+                            ("birth_year", KeyBlocking("date_of_birth", "year")),
+                            ("surname_soundex", KeyBlocking("surname", "soundex")),
+                            ("names_soundex_set", KeyBlocking([["given_name", "surname"]], "soundex-set"))):
+            helpers[column] = key.values(frame)
+        frame.merge(helpers, on="rec_id").to_csv(os.path.join(directory, name), index=False)
     data.truth.to_csv(os.path.join(directory, "truth.csv"), index=False)
 
 

@@ -75,6 +75,9 @@ def test_composite_keys_need_every_part_and_soundex_set_ignores_word_order():
     assert len({keys[0], keys[2], keys[3]}) == 3
     # A missing word leaves the rest of the part ("Dupont"), which is another key.
     assert keys[4] not in (0, keys[0])
+    assert KeyBlocking([["given", "surname"], "dob"], transform=["soundex-set", "date"]).values(frame).tolist() == [
+        "D153 P400|1991-08-14", "D153 P400|1991-08-14", "D153 P400|1991-08-15", "D653 P400|1991-08-14",
+        "D153|1991-08-14"]
     ordered = KeyBlocking([["given", "surname"]], transform="soundex").keys(frame, "align")[:, 0]
     assert ordered[0] != ordered[1]
     # A missing part means no key at all.

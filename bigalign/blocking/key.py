@@ -130,13 +130,30 @@ class KeyBlocking(Blocking):
             values = map_distinct(values, function)
         return values
 
+    def _parts(self, frame: pd.DataFrame) -> list[tuple[pd.Series, np.ndarray]]:
+        """Each part's values and where they are present."""
+        parts = []
+        for part, transform, function in zip(self.parts, self.transform, self._functions):
+            values = self._part_values(frame, part, transform, function)
+            parts.append((values, (values.notna() & (values.astype(str).str.strip() != "")).to_numpy(dtype=bool)))
+        return parts
+
+    def values(self, frame: pd.DataFrame) -> pd.Series:
+        """The key of each record as text (parts joined by ``|``); missing
+        where a part is: what records meet on, to inspect a blocking."""
+        parts = self._parts(frame)
+        text = parts[0][0].astype(object)
+        for values, _ in parts[1:]:
+            text = text.astype(str) + "|" + values.astype(str)
+        present = np.logical_and.reduce([p for _, p in parts])
+        return text.where(present, None)
+
     def keys(self, frame: pd.DataFrame, side: str) -> np.ndarray:
         combined = np.zeros(len(frame), dtype=np.uint64)
         present = np.ones(len(frame), dtype=bool)
         with np.errstate(over="ignore"):
-            for part, transform, function in zip(self.parts, self.transform, self._functions):
-                values = self._part_values(frame, part, transform, function)
-                present &= (values.notna() & (values.astype(str).str.strip() != "")).to_numpy(dtype=bool)
+            for values, part_present in self._parts(frame):
+                present &= part_present
                 combined = mix64(combined * np.uint64(0x100000001B3) + hash_values(values))
         salt = f"key:{self.parts}:{self.transform}"
         return salted_keys(combined, salt, present)[:, None]
