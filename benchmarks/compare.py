@@ -33,7 +33,8 @@ from benchmarks.peers import TOOLS
 from bigalign.datasets import person_records
 from bigalign.blocking import KeyBlocking
 
-MODULES = {"bigalign": "bigalign", "splink": "splink", "recordlinkage": "recordlinkage", "nazca": "nazca"}
+MODULES = {"bigalign": "bigalign", "splink": "splink", "splink_keys": "splink", "recordlinkage": "recordlinkage",
+           "nazca": "nazca"}
 
 
 def write_data(n: int, directory: str) -> None:

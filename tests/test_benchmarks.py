@@ -13,7 +13,8 @@ def test_compare_quick_mode_writes_its_table(tmp_path):
                     "--time-limit", "300"], cwd=ROOT, check=True, capture_output=True, timeout=900)
     text = output.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and "records per side" not in line]
-    assert [r.split(" | ")[0] for r in rows] == ["| bigalign", "| splink", "| recordlinkage", "| nazca"]
+    assert [r.split(" | ")[0] for r in rows] == ["| bigalign", "| splink", "| splink_keys", "| recordlinkage",
+                                                   "| nazca"]
     bigalign = rows[0].split(" | ")
     assert bigalign[2] == "ok" and float(bigalign[10]) >= 0.98  # F1
     for row in rows[1:]:
