@@ -1,6 +1,6 @@
 """bigalign on generated person records, at growing sizes and worker counts.
 
-    python -m benchmarks.scaling --sizes 10000,100000 --workers 2 [--workers-list 1,2]
+    python -m benchmarks.scaling --sizes 10000,100000 --workers 1,2 [--output benchmarks/SCALING.md]
 
 For each size: the demo job's treatments and blocking (``jobs/demo.toml``), on
 a fresh ``LocalCluster`` (one thread per worker); wall time of the alignment
@@ -12,6 +12,7 @@ resident memory of each worker process (sampled every 0.2 s).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import platform
 import threading
@@ -95,11 +96,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--workers", default="2", help="comma-separated worker counts")
+    parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "SCALING.md"))
     args = parser.parse_args()
     rows = [measure(int(n), int(w)) for n in args.sizes.split(",") for w in args.workers.split(",")]
-    print(f"# Scaling ({os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
-          f"{platform.machine()}; dask {dask.__version__}, distributed {distributed.__version__})\n")
-    print(markdown_table(rows))
+    text = (f"# Scaling\n\nWritten by `python -m benchmarks.scaling --sizes {args.sizes} --workers {args.workers}` "
+            f"on {dt.date.today().isoformat()}: {os.cpu_count()} cores, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.machine()}; dask {dask.__version__}, "
+            f"distributed {distributed.__version__}. The alignment alone (data generated beforehand, in memory), "
+            f"jobs/demo.toml's treatments and blocking.\n\n{markdown_table(rows)}\n")
+    with open(args.output, "w") as f:
+        f.write(text)
+    print(text)
 
 
 if __name__ == "__main__":

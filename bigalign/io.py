@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .records import attribute_columns
+from .records import attribute_columns, record_hashes
 from .treatments import Treatment
 
 __all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths", "read_pairs", "stage_file",
@@ -66,6 +66,8 @@ class StagedFile:
     rows_read: int = 0
     rows_kept: int = 0
     rejects: list[dict] = field(default_factory=list)
+    # hashes of the kept records' ids: distinct hashes prove distinct ids, cheaply
+    id_hashes: np.ndarray | None = None
 
 
 def expand_paths(path: str) -> list[str]:
@@ -226,6 +228,7 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
                 yield _decode(frame, spec.encoding, spec, path, numbers, result.rejects)
     target = os.path.join(staging_dir, f"{spec.name}-{index:05d}.parquet")
     writer = None
+    hashes = []
     try:
         for frame, numbers in batches():
             result.rows_read += len(frame)
@@ -238,6 +241,7 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
                 writer = pq.ParquetWriter(target + ".part", table.schema)
             writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP_ROWS)
             result.rows_kept += len(frame)
+            hashes.append(record_hashes(frame[id_column]))
     finally:
         if writer is not None:
             writer.close()
@@ -245,6 +249,7 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
         os.replace(target + ".part", target)
         result.parquet = target
     result.rows_read += sum(1 for r in result.rejects if r["reason"].startswith("malformed"))
+    result.id_hashes = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
     return result
 
 

@@ -43,12 +43,12 @@ from .blocking.base import Blocking, mix64
 from .cluster import connect
 from .distances import InvalidValueError
 from .matching import best_match_per_item, one_to_one as one_to_one_links, sort_links
-from .records import as_records, attribute_columns
+from .records import as_records, attribute_columns, record_hashes
 from .treatments import Treatment, global_pair_distances
 
 __all__ = ["AlignmentRun", "BlockStats", "Checkpoint", "align_distributed", "best_match", "block_rows",
            "candidate_pairs", "candidate_tile", "distance_bins", "distance_histogram", "encode_records",
-           "pair_hashes", "record_hashes", "run_alignment", "score_pairs", "to_dask"]
+           "pair_hashes", "run_alignment", "score_pairs", "to_dask"]
 
 # Block pairs generated at once inside a task: bounds a task's memory.
 CHUNK_PAIRS = 2_000_000
@@ -100,12 +100,6 @@ def _routing_keys(blocking: Blocking, compact: np.ndarray, slots: np.ndarray) ->
         group[start:stop] = (1 << 20) + i if simple.asymmetric else np.arange(start, stop)
         start = stop
     return (group[slots] << np.uint64(32)) | compact.astype(np.uint64)
-
-
-def record_hashes(ids: pd.Series) -> np.ndarray:
-    """uint64 hashes of record ids: a record's identity between stages,
-    cheaper to move and compare than its id and the same in every process."""
-    return pd.util.hash_array(ids.astype(str).to_numpy(object))
 
 
 def pair_hashes(align_ids: Any, target_ids: Any) -> np.ndarray:

@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any, Union
 
+import numpy as np
 import pandas as pd
 
 AttributeKey = Union[Hashable, tuple]
 
-__all__ = ["AttributeKey", "as_records", "attribute_values", "attribute_columns"]
+__all__ = ["AttributeKey", "as_records", "attribute_values", "attribute_columns", "record_hashes"]
 
 
 def as_records(data: Any, id_column: Hashable | None = None, name: str = "records") -> pd.DataFrame:
@@ -96,3 +97,9 @@ def attribute_values(frame: pd.DataFrame, key: AttributeKey) -> pd.Series | pd.D
     if isinstance(key, tuple):
         return frame[columns]
     return frame[columns[0]]
+
+
+def record_hashes(ids: pd.Series) -> np.ndarray:
+    """uint64 hashes of record ids: a record's identity between stages,
+    cheaper to move and compare than its id and the same in every process."""
+    return pd.util.hash_array(ids.astype(str).to_numpy(object))

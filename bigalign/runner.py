@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import dask.dataframe as dd
+import numpy as np
 import pandas as pd
 from distributed import performance_report, progress
 from distributed.diagnostics import MemorySampler
@@ -112,13 +113,17 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
     return staged
 
 
-def _check_unique_ids(name: str, records: dd.DataFrame, sources: list[str]) -> None:
+def _check_unique_ids(client: Any, name: str, records: dd.DataFrame, parts: list[StagedFile]) -> None:
+    hashes = np.concatenate([s.id_hashes for s in parts])
+    if len(np.unique(hashes)) == len(hashes):  # distinct hashes: distinct ids
+        return
+    sources = [s.source for s in parts]
     id_column = records.columns[0]
     counts = records[id_column].value_counts()
-    duplicated = counts[counts > 1].compute()
+    duplicated = client.compute(counts[counts > 1]).result()
     if len(duplicated):
         first = duplicated.index[0]
-        rows = records[records[id_column] == first][["_file", "_row"]].compute()
+        rows = client.compute(records[records[id_column] == first][["_file", "_row"]]).result()
         where = ", ".join(f"{sources[f]} row {r}" for f, r in zip(rows["_file"], rows["_row"]))
         raise InputError(f"{name}: duplicate identifier {first!r} in column {id_column!r} ({where}); "
                          f"{len(duplicated)} identifiers are duplicated")
@@ -147,7 +152,7 @@ def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_pat
             raise InputError(f"{name}: no record left to align in {[s.source for s in parts]} "
                              f"({len(set_rejects)} rows rejected, see {rejects_path})")
         records[name] = dd.read_parquet(kept, split_row_groups=True)
-        _check_unique_ids(name, records[name], [s.source for s in parts])
+        _check_unique_ids(client, name, records[name], parts)
     return records, counts
 
 

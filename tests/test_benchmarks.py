@@ -25,3 +25,11 @@ def test_kernel_benchmark_runs():
     out = subprocess.run([sys.executable, "-m", "benchmarks.kernels", "--n", "300"], cwd=ROOT, check=True,
                          capture_output=True, text=True, timeout=300).stdout
     assert out.count("\n| ") == 6  # header and five kernels
+
+
+def test_scaling_benchmark_writes_its_table(tmp_path):
+    output = tmp_path / "SCALING.md"
+    subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--sizes", "2000", "--workers", "1", "--output",
+                    str(output)], cwd=ROOT, check=True, capture_output=True, timeout=600)
+    row = [line for line in output.read_text().splitlines() if line.startswith("| 2,000")][0].split(" | ")
+    assert row[1] == "1" and float(row[8]) >= 0.98  # one worker; F1
