@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from bigalign.evaluate import link_quality
+from bigalign.jobs import load_job
 
 ROOT = Path(__file__).resolve().parents[1]
 BIGALIGN = [sys.executable, "-m", "bigalign"]
@@ -197,3 +198,15 @@ def test_wrong_types_in_the_job_name_the_key(tmp_path, scheduler):
     assert "blocking.treshold: unknown key" in failing(tmp_path, scheduler, job)
     validated = bigalign("validate", job, check=False)
     assert validated.returncode == 2 and "blocking.treshold" in validated.stderr
+
+
+def test_a_composite_key_in_a_job_file(tmp_path, scheduler):
+    blocking = 'kind = "key"\ncolumns = ["name", "dob"]\ntransform = ["prefix:2", "date"]'
+    job = write_job(tmp_path, GOOD, [r.replace("Ann", "Anne") for r in GOOD], TREATMENTS, threshold="1.5",
+                    blocking=blocking)
+    loaded = load_job(str(job))
+    assert loaded.blocking.parts == ["name", "dob"] and loaded.blocking.transform == ["prefix:2", "date"]
+    bigalign("run", job, "--scheduler", scheduler)
+    links = pd.read_csv(tmp_path / "out/links.csv", dtype=str)
+    # "Ann" and "Anne" share the key (first two letters, same date) and are 1 apart
+    assert links[["align_id", "target_id"]].values.tolist() == [["1", "1"], ["2", "2"], ["3", "3"]]
