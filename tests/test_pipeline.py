@@ -14,7 +14,7 @@ import bigalign
 from bigalign.blocking import KDTreeBlocking, KeyBlocking, MiniBatchKMeansBlocking, MinHashLSHBlocking, UnionBlocking
 from bigalign.datasets import person_records
 from bigalign.evaluate import blocking_quality, link_quality
-from bigalign.pipeline import RecordError, run_alignment, to_dask
+from bigalign.pipeline import RecordError, pair_hashes, run_alignment, to_dask
 
 PERSON_TREATMENTS = [
     {"column": ["given_name", "surname"], "metric": "levenshtein", "normalized": True, "weight": 3,
@@ -199,3 +199,27 @@ def test_dask_scheduler_and_workers_started_by_hand(tmp_path, people, monkeypatc
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
+
+
+def test_dense_blocks_give_the_pairs_and_distances_of_the_pair_path(client, people):
+    """Large blocks scored as dense matrices: the same links, distances and counts as pair by pair."""
+    treatments = bigalign.aligner.make_treatments(PERSON_TREATMENTS)
+    blocking = UnionBlocking([KeyBlocking("soc_sec_id"), KeyBlocking("date_of_birth", "year")])
+    truth = pair_hashes(people.truth["align_id"], people.truth["target_id"])
+    for uniq, threshold in ((True, 3.5), (False, 4.0)):
+        runs = [run_alignment(client, to_dask(people.alignset, None, "a", 3), to_dask(people.targetset, None, "t", 3),
+                              treatments, threshold, blocking, uniq=uniq, truth_hashes=truth, dense_block_pairs=dense)
+                for dense in (None, 500)]
+        pairwise, dense = runs
+        assert pairwise.stats.dense_blocks == 0 and dense.stats.dense_blocks > 50
+        pd.testing.assert_frame_equal(dense.links, pairwise.links)
+        assert len(dense.links) > 2000
+        for count in ("candidate_pairs", "true_pairs_kept", "links_under_threshold"):
+            assert getattr(dense.stats, count) == getattr(pairwise.stats, count), count
+    a, b = places(1500, 0)
+    geo = bigalign.aligner.make_treatments([{"column": ("latitude", "longitude"), "metric": "geographical",
+                                             "units": "km"}])
+    runs = [run_alignment(client, to_dask(a, "id", "a", 2), to_dask(b, "id", "b", 2), geo, 8.0,
+                          KDTreeBlocking(radius_km=8), uniq=False, dense_block_pairs=dense) for dense in (None, 4)]
+    assert runs[1].stats.dense_blocks > 0
+    pd.testing.assert_frame_equal(runs[1].links, runs[0].links)
