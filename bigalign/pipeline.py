@@ -2,21 +2,26 @@
 
 ::
 
-    records ─► encode_records ─► block_rows ─► (P2P shuffle ─► candidate_pairs ─► (join the ─► score_pairs ─► best_match
-    (per       normalize,         one narrow     on block key)  first shared slot,  encoded     global         shuffle on
-     partition) encode, block     row per key                   each pair once      records     distances,     align id,
-                keys; persisted                                                     by id hash) pre-reduce     keep the best
+    records ─► encode_records ─► block_rows ─► P2P shuffle ─► candidate_pairs
+               (normalize,       (one narrow    on block key   (first shared slot:
+                encode, keys;     row per key)                  each pair once)
+                persisted)                                           │
+    best_match ◄─ score_pairs ◄─ hash join of the pairs with ◄───────┘
+    (shuffle on   (global        both encoded sets, on id hashes
+     align id)     distances)    (large blocks: score_dense_blocks)
 
 Only narrow rows (a block key, a slot, a record's id hash and block keys)
 cross the block shuffle, once per key of a record; a record's encoded values
 travel once per candidate pair it has, by a hash join of the pairs with the
-encoded sets. Blocks too large for one task are paired by several
+encoded sets. Blocks of many pairs are scored as one dense matrix each
+(``score_dense_blocks``); blocks too large for one task are paired by several
 ``candidate_tile`` tasks. Every kernel is a pure function of its partitions,
 named after its stage (the dashboard shows ``encode_records``,
 ``block_rows``, ``candidate_pairs``, ``candidate_tile``, ``score_pairs``,
-``best_match``). A pair's distance is computed element-wise and the
-first-shared-slot rule does not depend on partitioning, so the links are the
-same whatever the number of workers, threads or partitions.
+``score_dense_blocks``, ``best_match``). A pair's distance is computed
+element-wise, identically in both forms, and the first-shared-slot rule does
+not depend on partitioning, so the links are the same whatever the number of
+workers, threads or partitions.
 """
 
 from __future__ import annotations
@@ -636,8 +641,8 @@ class Checkpoint:
             if os.path.exists(directory):
                 shutil.rmtree(directory)
             os.makedirs(directory)
-            writes += [dask.delayed(write_parquet_part, pure=True)(part, os.path.join(directory, f"part-{i:06d}.parquet"))
-                       for i, part in enumerate(parts)]
+            write = dask.delayed(write_parquet_part, pure=True)
+            writes += [write(part, os.path.join(directory, f"part-{i:06d}.parquet")) for i, part in enumerate(parts)]
         writes = client.compute(writes)
         if show_progress:
             progress(writes)

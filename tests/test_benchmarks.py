@@ -33,3 +33,11 @@ def test_scaling_benchmark_writes_its_table(tmp_path):
                     str(output)], cwd=ROOT, check=True, capture_output=True, timeout=600)
     row = [line for line in output.read_text().splitlines() if line.startswith("| 2,000")][0].split(" | ")
     assert row[1] == "1" and float(row[8]) >= 0.98  # one worker; F1
+
+
+def test_dense_blocks_benchmark_runs():
+    out = subprocess.run([sys.executable, "-m", "benchmarks.dense_blocks", "--n", "2000", "--dense-block-pairs", "100",
+                          "--repeat", "1"], cwd=ROOT, check=True, capture_output=True, text=True, timeout=600).stdout
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ") and "scoring" not in line]
+    assert [r[0] for r in rows] == ["| pair by pair", "| dense blocks"]
+    assert int(rows[0][4]) == 0 and int(rows[1][4]) > 0 and rows[0][5] == rows[1][5]  # dense blocks; links
