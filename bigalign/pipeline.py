@@ -247,21 +247,26 @@ def _block_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tuple[
     return np.concatenate(all_ia), np.concatenate(all_ib)
 
 
-def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np.ndarray, blocking: Blocking,
-                dedupe: bool, stats: BlockStats, truth_hashes: np.ndarray | None) -> pd.DataFrame:
-    """The candidate pairs ``(rid_a, rid_b)`` of the blocks on rows ``rows_a`` /
-    ``rows_b``: each pair kept only in the first slot it shares, so it is
-    emitted once whatever the partitioning."""
-    a, b = a.iloc[rows_a].reset_index(drop=True), b.iloc[rows_b].reset_index(drop=True)
+def _first_slot_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of rows meeting in a block whose block is the first slot
+    they share: each pair is kept in one block only, whatever the partitioning."""
     ia, ib = _block_pairs(a, b, blocking)
     key_columns = _columns_with_prefix(a, "k:")
     first = blocking.first_shared_slot(a[key_columns].to_numpy(np.uint64), b[key_columns].to_numpy(np.uint64),
                                        _extra(a), _extra(b), ia, ib)
     keep = first == b["slot"].to_numpy()[ib]
+    return ia[keep], ib[keep]
+
+
+def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np.ndarray, blocking: Blocking,
+                dedupe: bool, stats: BlockStats, truth_hashes: np.ndarray | None) -> pd.DataFrame:
+    """The candidate pairs ``(rid_a, rid_b)`` of the blocks on rows ``rows_a`` / ``rows_b``."""
+    a, b = a.iloc[rows_a].reset_index(drop=True), b.iloc[rows_b].reset_index(drop=True)
+    ia, ib = _first_slot_pairs(a, b, blocking)
     rid_a, rid_b = a["rid"].to_numpy()[ia], b["rid"].to_numpy()[ib]
     if dedupe:  # each unordered pair once, no self-pair
-        keep &= rid_a < rid_b
-    rid_a, rid_b = rid_a[keep], rid_b[keep]
+        keep = rid_a < rid_b
+        rid_a, rid_b = rid_a[keep], rid_b[keep]
     stats.candidate_pairs += len(rid_a)
     if truth_hashes is not None:
         stats.true_pairs_kept += int(np.isin(_combined_hashes(rid_a, rid_b), truth_hashes).sum())
@@ -423,6 +428,12 @@ def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]
     return _strip(frame[_columns_with_prefix(frame, f"{side}:")].iloc[first], f"{side}:"), codes
 
 
+def _treatment_values(records: pd.DataFrame, treatments: Sequence[Treatment]) -> list[pd.DataFrame]:
+    """Each treatment's encoded values of ``records`` (their ``t{i}:`` columns)."""
+    return [_strip(records[_columns_with_prefix(records, _treatment_prefix(i))], _treatment_prefix(i))
+            for i in range(len(treatments))]
+
+
 def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold: float, uniq: bool,
                 dedupe: bool, truth_hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, BlockStats]:
     """The global distance of candidate pairs joined with both records'
@@ -447,11 +458,7 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
     if truth_hashes is not None:
         true = np.isin(_combined_hashes(records_a["rid"].to_numpy()[ra], records_b["rid"].to_numpy()[rb]),
                        truth_hashes)
-    encoded_a, encoded_b = [], []
-    for i in range(len(treatments)):
-        prefix = _treatment_prefix(i)
-        encoded_a.append(_strip(records_a[_columns_with_prefix(records_a, prefix)], prefix))
-        encoded_b.append(_strip(records_b[_columns_with_prefix(records_b, prefix)], prefix))
+    encoded_a, encoded_b = _treatment_values(records_a, treatments), _treatment_values(records_b, treatments)
     if not len(joined):
         return pd.DataFrame({"align_id": align_ids[:0], "target_id": target_ids[:0],
                              "distance": np.empty(0, np.float64)}), stats
@@ -478,17 +485,8 @@ def score_dense_blocks(members: pd.DataFrame, treatments: Sequence[Treatment], b
     found = []
     for _, rows in members.groupby("key", sort=True):  # a few large blocks
         a, b = _sides(rows)
-        ia, ib = _block_pairs(a, b, blocking)
-        key_columns = _columns_with_prefix(a, "k:")
-        first = blocking.first_shared_slot(a[key_columns].to_numpy(np.uint64), b[key_columns].to_numpy(np.uint64),
-                                           _extra(a), _extra(b), ia, ib)
-        keep = first == b["slot"].to_numpy()[ib]
-        ia, ib = ia[keep], ib[keep]
-        encoded_a, encoded_b = [], []
-        for i in range(len(treatments)):
-            prefix = _treatment_prefix(i)
-            encoded_a.append(_strip(a[_columns_with_prefix(a, prefix)], prefix))
-            encoded_b.append(_strip(b[_columns_with_prefix(b, prefix)], prefix))
+        ia, ib = _first_slot_pairs(a, b, blocking)
+        encoded_a, encoded_b = _treatment_values(a, treatments), _treatment_values(b, treatments)
         distance = global_alignment_matrix(treatments, encoded_a, encoded_b)[ia, ib]
         align_ids, target_ids = a["id"].to_numpy(), b["id"].to_numpy()
         true = None
