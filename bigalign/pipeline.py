@@ -434,6 +434,25 @@ def _treatment_values(records: pd.DataFrame, treatments: Sequence[Treatment]) ->
             for i in range(len(treatments))]
 
 
+def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.DataFrame, records_b: pd.DataFrame,
+            encoded_a: list, encoded_b: list, ra: np.ndarray, rb: np.ndarray, distance: np.ndarray,
+            threshold: float, uniq: bool, truth_hashes: np.ndarray | None) -> pd.DataFrame:
+    """Pairs ``(ra, rb)`` with their distances, counted and sampled for the
+    report: all of them with ``uniq`` (reduced later), else those under the threshold."""
+    align_ids, target_ids = records_a["id"].to_numpy(), records_b["id"].to_numpy()
+    true = None
+    if truth_hashes is not None:
+        true = np.isin(_combined_hashes(records_a["rid"].to_numpy()[ra], records_b["rid"].to_numpy()[rb]),
+                       truth_hashes)
+    under = distance <= threshold
+    stats.links_under_threshold += int(under.sum())
+    _record_for_report(stats, treatments, encoded_a, encoded_b, ra, rb, distance, threshold,
+                       align_ids, target_ids, true)
+    keep = slice(None) if uniq else under
+    return pd.DataFrame({"align_id": align_ids[ra[keep]], "target_id": target_ids[rb[keep]],
+                         "distance": distance[keep]})
+
+
 def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold: float, uniq: bool,
                 dedupe: bool, truth_hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, BlockStats]:
     """The global distance of candidate pairs joined with both records'
@@ -446,32 +465,20 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
     stats = BlockStats()
     records_a, ra = _distinct(joined, "a")
     records_b, rb = _distinct(joined, "b")
-    align_ids, target_ids = records_a["id"].to_numpy(), records_b["id"].to_numpy()
     if dedupe:  # a pair is reported as (smaller id, larger id); the sets are one
         records = pd.concat([records_a, records_b], ignore_index=True)
         ra, rb = ra.copy(), rb + len(records_a)
         swap = records["id"].to_numpy()[ra] > records["id"].to_numpy()[rb]
         ra[swap], rb[swap] = rb[swap], ra[swap]
         records_a = records_b = records
-        align_ids = target_ids = records["id"].to_numpy()
-    true = None
-    if truth_hashes is not None:
-        true = np.isin(_combined_hashes(records_a["rid"].to_numpy()[ra], records_b["rid"].to_numpy()[rb]),
-                       truth_hashes)
-    encoded_a, encoded_b = _treatment_values(records_a, treatments), _treatment_values(records_b, treatments)
     if not len(joined):
-        return pd.DataFrame({"align_id": align_ids[:0], "target_id": target_ids[:0],
+        return pd.DataFrame({"align_id": records_a["id"].iloc[:0], "target_id": records_b["id"].iloc[:0],
                              "distance": np.empty(0, np.float64)}), stats
+    encoded_a, encoded_b = _treatment_values(records_a, treatments), _treatment_values(records_b, treatments)
     distance = global_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
-    under = distance <= threshold
-    stats.links_under_threshold += int(under.sum())
-    _record_for_report(stats, treatments, encoded_a, encoded_b, ra, rb, distance, threshold,
-                       align_ids, target_ids, true)
-    if uniq:
-        scored = pd.DataFrame({"align_id": align_ids[ra], "target_id": target_ids[rb], "distance": distance})
-        return best_match_per_item(scored), stats
-    return pd.DataFrame({"align_id": align_ids[ra[under]], "target_id": target_ids[rb[under]],
-                         "distance": distance[under]}), stats
+    links = _scored(stats, treatments, records_a, records_b, encoded_a, encoded_b, ra, rb, distance, threshold,
+                    uniq, truth_hashes)
+    return (best_match_per_item(links) if uniq else links), stats
 
 
 def score_dense_blocks(members: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking,
@@ -488,17 +495,8 @@ def score_dense_blocks(members: pd.DataFrame, treatments: Sequence[Treatment], b
         ia, ib = _first_slot_pairs(a, b, blocking)
         encoded_a, encoded_b = _treatment_values(a, treatments), _treatment_values(b, treatments)
         distance = global_alignment_matrix(treatments, encoded_a, encoded_b)[ia, ib]
-        align_ids, target_ids = a["id"].to_numpy(), b["id"].to_numpy()
-        true = None
-        if truth_hashes is not None:
-            true = np.isin(_combined_hashes(a["rid"].to_numpy()[ia], b["rid"].to_numpy()[ib]), truth_hashes)
-        under = distance <= threshold
-        stats.links_under_threshold += int(under.sum())
-        _record_for_report(stats, treatments, encoded_a, encoded_b, ia, ib, distance, threshold,
-                           align_ids, target_ids, true)
-        keep = slice(None) if uniq else under
-        found.append(pd.DataFrame({"align_id": align_ids[ia[keep]], "target_id": target_ids[ib[keep]],
-                                   "distance": distance[keep]}))
+        found.append(_scored(stats, treatments, a, b, encoded_a, encoded_b, ia, ib, distance, threshold, uniq,
+                             truth_hashes))
     if not found:
         return pd.DataFrame({"align_id": members["id"].iloc[:0], "target_id": members["id"].iloc[:0],
                              "distance": np.empty(0, np.float64)}), stats

@@ -37,13 +37,17 @@ def _year_key(value: Any) -> Any:
     return None if key is None else key[:4]
 
 
+def _word_codes(value: Any) -> list[str]:
+    return [c for c in map(soundex_code, str(value).split()) if c]
+
+
 def _soundex_key(value: Any) -> Any:
-    return " ".join(filter(None, (soundex_code(w) for w in str(value).split()))) or None
+    return " ".join(_word_codes(value)) or None
 
 
 def _soundex_set_key(value: Any) -> Any:
     # Sorted distinct codes: "Paul Dupont" and "Dupont Paul" get one key.
-    return " ".join(sorted(set(filter(None, (soundex_code(w) for w in str(value).split()))))) or None
+    return " ".join(sorted(set(_word_codes(value)))) or None
 
 
 TRANSFORMS: dict[str, Callable[[Any], Any] | None] = {
