@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, Indel, JaroWinkler, Levenshtein
@@ -160,9 +162,11 @@ def _joined(values: pd.Series | pd.DataFrame) -> pd.Series:
     """One text per record: several columns are joined by spaces (missing parts skipped)."""
     if isinstance(values, pd.Series):
         return values
-    parts = [map_distinct(values[c], _as_text) for c in values.columns]
-    return pd.Series([" ".join(p for p in row if p is not None) for row in zip(*parts)], index=values.index,
-                     dtype=object)
+    parts = [pa.array(map_distinct(values[c], _as_text).to_numpy(), type=pa.string()) for c in values.columns]
+    joined = parts[0]
+    for part in parts[1:]:  # (null_handling="skip" drops all-null rows in pyarrow 26)
+        joined = pc.coalesce(pc.binary_join_element_wise(joined, part, " "), joined, part)
+    return pd.Series(joined.fill_null("").to_numpy(zero_copy_only=False), index=values.index, dtype=object)
 
 
 class StringMetric(Metric):
@@ -441,6 +445,65 @@ def soundex_code(word: str, language: str = "english") -> str:
     return ("".join(code) + "000")[:4]
 
 
+def _soundex_digit_tables() -> dict[str, np.ndarray]:
+    tables = {}
+    for language, codes in _SOUNDEX_CODES.items():
+        table = np.zeros(256, dtype=np.uint8)
+        for letter, digit in codes.items():
+            table[ord(letter)] = ord(digit)
+        tables[language] = table
+    return tables
+
+
+_SOUNDEX_DIGITS = _soundex_digit_tables()
+
+
+def soundex_codes(words: list[str], language: str = "english") -> list[str]:
+    """:func:`soundex_code` of each word; ASCII words are coded together in numpy."""
+    if not words:
+        return []
+    codes: list[Any] = [None] * len(words)
+    ascii_rows = [i for i, w in enumerate(words) if w.isascii()]
+    if len(ascii_rows) < len(words):
+        for i in set(range(len(words))).difference(ascii_rows):
+            codes[i] = soundex_code(words[i], language)
+        if not ascii_rows:
+            return codes
+        words = [words[i] for i in ascii_rows]
+    raw = np.array(words, dtype=bytes)
+    chars = raw.view(np.uint8).reshape(len(raw), -1)
+    chars = np.where((chars >= ord("a")) & (chars <= ord("z")), chars - 32, chars)
+    letter = (chars >= ord("A")) & (chars <= ord("Z"))
+    # Letters moved to the left of each row, in order (non-letters are ignored).
+    position = np.cumsum(letter, axis=1) - 1
+    letters = np.zeros_like(chars)
+    rows = np.broadcast_to(np.arange(len(chars))[:, None], chars.shape)
+    letters[rows[letter], position[letter]] = chars[letter]
+    digits = _SOUNDEX_DIGITS[language][letters]
+    # The previous digit is that of the last letter before, H and W skipped (the first letter always counts).
+    column = np.arange(letters.shape[1])
+    sets = (letters != ord("H")) & (letters != ord("W"))
+    sets[:, 0] = True
+    last_setter = np.maximum.accumulate(np.where(sets, column, 0), axis=1)
+    previous = np.take_along_axis(digits, last_setter, axis=1)
+    emitted = (digits != 0) & (letters != 0)
+    emitted[:, 1:] &= digits[:, 1:] != previous[:, :-1]
+    emitted[:, 0] = False
+    # First letter, then the first three emitted digits, padded with zeros.
+    out = np.full((len(chars), 4), ord("0"), dtype=np.uint8)
+    out[:, 0] = letters[:, 0]
+    rank = np.cumsum(emitted, axis=1)
+    keep = emitted & (rank <= 3)
+    out[rows[keep], rank[keep]] = digits[keep]
+    out[letters[:, 0] == 0] = 0  # no letter: ""
+    text = out.view("S4").ravel().astype("U4").tolist()
+    if len(ascii_rows) == len(codes):
+        return text
+    for i, code in zip(ascii_rows, text):
+        codes[i] = code
+    return codes
+
+
 class SoundexMetric(ExactMetric):
     """0 when the Soundex codes of the words are equal, 1 otherwise.
 
@@ -567,7 +630,11 @@ def parse_date(value: Any, dayfirst: bool = True) -> dt.date | None:
         return value
     if isinstance(value, np.datetime64):
         return pd.Timestamp(value).date()
-    text = str(value).strip()
+    return _parse_date_text(str(value).strip(), dayfirst)
+
+
+@lru_cache(maxsize=1 << 17)  # a date column is read by a treatment and by several keys
+def _parse_date_text(text: str, dayfirst: bool) -> dt.date:
     if m := _NUMERIC_DATE.match(text):
         x, y, z = m.groups()
         if len(x) == 4:
@@ -595,6 +662,70 @@ def parse_date(value: Any, dayfirst: bool = True) -> dt.date | None:
     raise ValueError("not a date")
 
 
+# The forms most dates come in, matched whole (RE2: ASCII digits only); every
+# other value goes to parse_date, so the result is the same either way.
+_VECTOR_DATE = r"^(?P<x>[0-9]{1,4})[-/. ](?P<y>[0-9]{1,2})[-/. ](?P<z>[0-9]{1,4})$"
+_VECTOR_COMPACT_DATE = r"^(?P<x>[0-9]{4})(?P<y>[0-9]{2})(?P<z>[0-9]{2})$"
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def _vector_ordinals(text: pa.Array, dayfirst: bool) -> np.ndarray:
+    """Ordinals of the numeric forms of :func:`parse_date`, vectorised: NaN
+    where a value has another form, -inf where it has this form but is no date."""
+    out = np.full(len(text), np.nan)
+    for pattern in (_VECTOR_DATE, _VECTOR_COMPACT_DATE):
+        groups = pc.extract_regex(text, pattern)
+        found = np.asarray(groups.is_valid().to_numpy(zero_copy_only=False), dtype=bool) & np.isnan(out)
+        if not found.any():
+            continue
+        parts = {g: groups.field(g).filter(pa.array(found)) for g in "xyz"}
+        x, y, z = (pc.cast(parts[g], pa.int64()).to_numpy() for g in "xyz")
+        x_long = pc.utf8_length(parts["x"]).to_numpy() == 4
+        z_long = pc.utf8_length(parts["z"]).to_numpy() == 4
+        year = np.where(x_long, x, z)
+        month = np.where(x_long, y, x if not dayfirst else y)
+        day = np.where(x_long, z, y if not dayfirst else x)
+        valid = (x_long | z_long) & (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
+        months = np.where(valid, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
+        first = months.astype("datetime64[D]").astype(np.int64)
+        length = (months + 1).astype("datetime64[D]").astype(np.int64) - first
+        valid &= day <= length
+        out[found] = np.where(valid, first + day - 1 + _EPOCH_ORDINAL, -np.inf)
+    return out
+
+
+def parse_dates(values: pd.Series, dayfirst: bool = True) -> np.ndarray:
+    """Ordinals (float64) of the dates of ``values``: NaN where missing,
+    -inf where unreadable; the result of :func:`parse_date` on each value.
+
+    Each distinct value is parsed once; the numeric forms (``14/08/1991``,
+    ``1991-08-14``, ``19910814``) are parsed together in Arrow, others one
+    by one."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
+    try:
+        ordinals = _vector_ordinals(pa.array(uniques, type=pa.string(), from_pandas=True), dayfirst)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text (date objects...)
+        ordinals = np.full(len(uniques), np.nan)
+    for i in np.flatnonzero(np.isnan(ordinals)).tolist():
+        try:
+            date = parse_date(uniques[i], dayfirst)
+        except (ValueError, OverflowError):
+            ordinals[i] = -np.inf
+        else:
+            ordinals[i] = np.nan if date is None else date.toordinal()
+    return np.append(ordinals, np.nan)[codes]
+
+
+def date_parts(ordinals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Year, month and day (int64) of date ordinals (finite ones)."""
+    days = (ordinals.astype(np.int64) - _EPOCH_ORDINAL).astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    month_index = months.astype(np.int64)
+    return (month_index // 12 + 1970, month_index % 12 + 1,
+            (days - months.astype("datetime64[D]")).astype(np.int64) + 1)
+
+
 class TemporalMetric(ScaledMetric):
     """Absolute difference between dates, in days, months or years.
 
@@ -613,23 +744,16 @@ class TemporalMetric(ScaledMetric):
         self.granularity = granularity
         self.dayfirst = bool(dayfirst)
 
-    def _number(self, value: Any) -> float:
-        try:
-            date = parse_date(value, self.dayfirst)
-        except (ValueError, OverflowError):
-            return -math.inf  # marks an unreadable date; never a real ordinal
-        if date is None:
-            return math.nan
-        if self.granularity == "days":
-            return float(date.toordinal())
-        if self.granularity == "months":
-            return float(date.year * 12 + date.month - 1)
-        return float(date.year)
-
     def _numbers(self, values: pd.Series) -> np.ndarray:
         if isinstance(values, pd.DataFrame):
             raise ValueError(f"temporal compares one column, not {list(values.columns)}")
-        return map_distinct(values, self._number).to_numpy(dtype=np.float64, na_value=np.nan)
+        ordinals = parse_dates(values, self.dayfirst)
+        if self.granularity == "days":
+            return ordinals
+        known = np.isfinite(ordinals)
+        year, month, _ = date_parts(np.where(known, ordinals, _EPOCH_ORDINAL))
+        numbers = year * 12 + month - 1 if self.granularity == "months" else year
+        return np.where(known, numbers, ordinals)
 
     def invalid(self, values):
         return np.isneginf(self._numbers(values))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,15 +46,22 @@ def map_distinct(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:
 
 
 class Normalizer:
-    """Base class: subclasses define :meth:`normalize_value`."""
+    """Base class: subclasses define :meth:`normalize_value`, and may define
+    :meth:`normalize_values` to do a whole list in one comprehension."""
 
     name = "normalizer"
+    # Every value maps to a value, never to a missing one (true of the built-ins).
+    keeps_values = True
 
     def normalize_value(self, value: Any) -> Any:
         raise NotImplementedError
 
+    def normalize_values(self, values: list) -> list:
+        """:meth:`normalize_value` of each of a list of non-missing values."""
+        return [self.normalize_value(v) for v in values]
+
     def __call__(self, values: pd.Series) -> pd.Series:
-        return map_distinct(values, self.normalize_value)
+        return normalize_column(values, [self])
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -90,6 +97,9 @@ class unormalize(Normalizer):
     def normalize_value(self, value: Any) -> str:
         return _strip_accents(value)
 
+    def normalize_values(self, values: list) -> list:
+        return [v if type(v) is str and v.isascii() else _strip_accents(v) for v in values]
+
 
 class lunormalize(Normalizer):
     """:class:`unormalize`, then lower-case."""
@@ -99,6 +109,9 @@ class lunormalize(Normalizer):
     def normalize_value(self, value: Any) -> str:
         return _strip_accents(value).lower()
 
+    def normalize_values(self, values: list) -> list:
+        return [v.lower() if type(v) is str and v.isascii() else _strip_accents(v).lower() for v in values]
+
 
 class lower(Normalizer):
     """Lower-case."""
@@ -107,6 +120,9 @@ class lower(Normalizer):
 
     def normalize_value(self, value: Any) -> str:
         return str(value).lower()
+
+    def normalize_values(self, values: list) -> list:
+        return [str(v).lower() for v in values]
 
 
 STOPWORDS = {
@@ -154,6 +170,12 @@ class simplify(Normalizer):
             stop = STOPWORDS[self.language]
             words = [w for w in words if w not in stop]
         return " ".join(words)
+
+    def normalize_values(self, values: list) -> list:
+        if self.lemmas or self.remove_stopwords:
+            return super().normalize_values(values)
+        sub = _PUNCTUATION.sub
+        return [" ".join(sub(" ", str(v).lower()).split()) for v in values]
 
 
 class tokenize(Normalizer):
@@ -233,6 +255,8 @@ class rgxformat(Normalizer):
 class _ValueFunction(Normalizer):
     """A user callable applied to each distinct value."""
 
+    keeps_values = False
+
     def __init__(self, func: Callable[[Any], Any]):
         self.func = func
         self.name = getattr(func, "__name__", type(func).__name__)
@@ -271,8 +295,25 @@ def make_normalizer(spec: Any) -> Normalizer:
     raise TypeError(f"a normalizer is a name, a mapping, a Normalizer or a callable, not {spec!r}")
 
 
-def normalize_column(values: pd.Series, normalizers: Iterable[Normalizer]) -> pd.Series:
-    """Apply a chain of normalizers in order."""
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def normalize_column(values: pd.Series, normalizers: Sequence[Normalizer]) -> pd.Series:
+    """Apply a chain of normalizers in order, to each distinct value once (a
+    value a normalizer turns into a missing one stays missing)."""
+    if not normalizers:
+        return values
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    current = uniques.tolist()
+    positions = None  # where ``current`` sits in ``uniques``, once values went missing
     for normalizer in normalizers:
-        values = normalizer(values)
-    return values
+        current = normalizer.normalize_values(current)
+        if not normalizer.keeps_values:
+            kept = [i for i, v in enumerate(current) if not _missing(v)]
+            if len(kept) < len(current):
+                positions = kept if positions is None else [positions[i] for i in kept]
+                current = [current[i] for i in kept]
+    mapped = np.full(len(uniques) + 1, None, dtype=object)  # the last one: missing
+    mapped[slice(None, -1) if positions is None else positions] = current
+    return pd.Series(mapped[codes], index=values.index, dtype=object)

@@ -214,3 +214,28 @@ def test_unknown_metric_and_options_are_named():
         cdist([(0, 0)], [(0, 0)], "geographical", units="miles")
     with pytest.raises(ValueError, match="metric 'levenshtein'.*unexpected keyword"):
         cdist(["a"], ["b"], "levenshtein", units="km")
+
+
+def test_vectorised_soundex_and_dates_equal_the_one_by_one_functions():
+    from bigalign.distances import parse_date, parse_dates, soundex_codes
+
+    rng = random.Random(3)
+    words = AWKWARD + ["Ashcraft", "Tymczak", "Pfister", "hwhw", "wah", "123", "Müller"]
+    words += random_strings(rng, 3000, alphabet="abcdhwrstlmnpgéHW-' 1", max_len=14)
+    for language in ("english", "french"):
+        assert soundex_codes(words, language) == [soundex_code(w, language) for w in words]
+    dates = ["14-08-1991", "1991-08-14", "19910814", "31/02/2000", "29/02/2000", "29/02/1900", "0001-01-01",
+             "9999-12-31", "00/01/2000", "1-1-1", " 14/08/1991", "1991-08-14T10:00", "14 août 1991", "", None,
+             "x", "٣/٤/١٩٩٠", "1.1.0000", dt.date(2000, 1, 2)]
+    for _ in range(3000):
+        y, m, d, sep = rng.randint(0, 9999), rng.randint(0, 14), rng.randint(0, 33), rng.choice("-/. ")
+        dates.append(rng.choice([f"{y}{sep}{m}{sep}{d}", f"{d}{sep}{m}{sep}{y}", f"{y:04d}{m:02d}{d:02d}"]))
+    for dayfirst in (True, False):
+        expected = []
+        for value in dates:
+            try:
+                date = parse_date(value, dayfirst)
+                expected.append(math.nan if date is None else date.toordinal())
+            except ValueError:
+                expected.append(-math.inf)
+        np.testing.assert_array_equal(parse_dates(pd.Series(dates, dtype=object), dayfirst), expected)

@@ -1,8 +1,10 @@
+import random
+
 import pandas as pd
 import pytest
 
-from bigalign.normalize import (lunormalize, make_normalizer, remove_after, rgxformat, roundstr, simplify,
-                                tokenize, unormalize)
+from bigalign.normalize import (lunormalize, make_normalizer, normalize_column, remove_after, rgxformat, roundstr,
+                                simplify, tokenize, unormalize)
 
 
 def run(normalizer, values):
@@ -42,3 +44,25 @@ def test_make_normalizer_forms():
         make_normalizer("simplyfy")
     with pytest.raises(ValueError, match="remove_after"):
         make_normalizer({"name": "remove_after"})
+
+
+def test_chains_on_whole_columns_equal_value_by_value():
+    rng = random.Random(5)
+    values = ["Élodie  O'Brien", "JEAN_PIERRE", "Москва!", "a\x1fb\x0bc", None, float("nan"), 12, "  ", "ß-Straße"]
+    values += ["".join(rng.choice("aBé _-.,'\t1") for _ in range(rng.randint(0, 10))) for _ in range(2000)]
+    column = pd.Series(values, dtype=object)
+    chains = [["lunormalize", "simplify"], ["unormalize"], ["lower"], [{"name": "simplify", "remove_stopwords": True}],
+              [lambda v: None if "1" in str(v) else v, "lunormalize"]]
+    for chain in chains:
+        normalizers = [make_normalizer(n) for n in chain]
+
+        def one_by_one(value):
+            if value is None or value != value:
+                return None
+            for n in normalizers:
+                value = n.normalize_value(value)
+                if value is None:
+                    return None
+            return value
+
+        assert normalize_column(column, normalizers).tolist() == [one_by_one(v) for v in values]

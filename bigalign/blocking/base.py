@@ -51,8 +51,8 @@ def salted_keys(values: np.ndarray, salt: str, present: np.ndarray | None = None
 
 
 def hash_values(values: pd.Series) -> np.ndarray:
-    """Deterministic uint64 hashes of values (the same in every process)."""
-    return pd.util.hash_pandas_object(values.astype(str), index=False).to_numpy(dtype=np.uint64)
+    """Deterministic uint64 hashes of values as text (the same in every process)."""
+    return pd.util.hash_array(values.to_numpy(dtype=object), categorize=False)
 
 
 class Blocking:

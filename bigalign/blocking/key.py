@@ -10,60 +10,65 @@ the pairs that a corrupted value would lose in any single one.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..distances import _joined, parse_date, soundex_code
-from ..normalize import make_normalizer, map_distinct, normalize_column
+from ..distances import _EPOCH_ORDINAL, _joined, parse_dates, soundex_codes
+from ..normalize import _missing, make_normalizer, map_distinct, normalize_column
 from .base import Blocking, hash_values, mix64, salted_keys
 
 __all__ = ["KeyBlocking", "TRANSFORMS"]
 
 
-@lru_cache(maxsize=1 << 17)  # several keys of a record read its date
-def _date_key(value: Any) -> Any:
-    try:
-        date = parse_date(value)
-    except (ValueError, OverflowError):
-        return None
-    return None if date is None else date.isoformat()
+def _date_texts(values: pd.Series, width: int) -> pd.Series:
+    """The ISO dates of values (their first ``width`` characters); None where unreadable."""
+    ordinals = parse_dates(values)
+    known = np.isfinite(ordinals)
+    days = (ordinals[known].astype(np.int64) - _EPOCH_ORDINAL).astype("datetime64[D]")
+    texts = np.full(len(values), None, dtype=object)
+    texts[known] = np.datetime_as_string(days).astype(f"U{width}")
+    return pd.Series(texts, index=values.index)
 
 
-def _year_key(value: Any) -> Any:
-    key = _date_key(value)
-    return None if key is None else key[:4]
+def _soundex_texts(values: pd.Series, word_set: bool) -> pd.Series:
+    """The Soundex codes of each value's words, joined by spaces (the sorted
+    distinct codes when ``word_set``); None where a value has none."""
+    words_of = [v.split() if type(v) is str else [] if _missing(v) else str(v).split() for v in values.tolist()]
+    distinct = list(set().union(*words_of))
+    codes = dict(zip(distinct, soundex_codes(distinct)))
+    if not all(codes.values()):  # words without a letter have no code
+        words_of = [[w for w in words if codes[w]] for words in words_of]
+    if word_set:
+        keys = [" ".join(sorted({codes[w] for w in words})) or None for words in words_of]
+    else:
+        keys = [" ".join([codes[w] for w in words]) or None for words in words_of]
+    return pd.Series(keys, index=values.index, dtype=object)
 
 
-def _word_codes(value: Any) -> list[str]:
-    return [c for c in map(soundex_code, str(value).split()) if c]
+def _prefix(n: int) -> Callable[[pd.Series], pd.Series]:
+    return lambda values: map_distinct(values, lambda v: str(v)[:n])
 
 
-def _soundex_key(value: Any) -> Any:
-    return " ".join(_word_codes(value)) or None
-
-
-def _soundex_set_key(value: Any) -> Any:
-    # Sorted distinct codes: "Paul Dupont" and "Dupont Paul" get one key.
-    return " ".join(sorted(set(_word_codes(value)))) or None
-
-
-TRANSFORMS: dict[str, Callable[[Any], Any] | None] = {
+# Transforms of a column of distinct values: dates are parsed whatever their format.
+TRANSFORMS: dict[str, Callable[[pd.Series], pd.Series] | None] = {
     "exact": None,
-    "soundex": _soundex_key,
-    "soundex-set": _soundex_set_key,
-    "date": _date_key,
-    "year": _year_key,
+    "soundex": lambda values: _soundex_texts(values, word_set=False),
+    # sorted distinct codes: "Paul Dupont" and "Dupont Paul" get one key
+    "soundex-set": lambda values: _soundex_texts(values, word_set=True),
+    "date": lambda values: _date_texts(values, 10),
+    "year": lambda values: _date_texts(values, 4),
 }
-# Transforms that read the raw text: dates are parsed whatever their format.
+# Transforms that read the raw text, not normalized.
 _RAW = ("date", "year")
 
 
-def _transform_function(transform: Any) -> Callable[[Any], Any] | None:
-    if transform is None or callable(transform):
-        return transform
+def _transform_function(transform: Any) -> Callable[[pd.Series], pd.Series] | None:
+    if transform is None:
+        return None
+    if callable(transform):
+        return lambda values: map_distinct(values, transform)
     if transform in TRANSFORMS:
         return TRANSFORMS[transform]
     if isinstance(transform, str) and transform.startswith("prefix:"):
@@ -72,7 +77,7 @@ def _transform_function(transform: Any) -> Callable[[Any], Any] | None:
         except ValueError:
             n = 0
         if n > 0:
-            return lambda v: str(v)[:n]
+            return _prefix(n)
     raise ValueError(f"KeyBlocking: unknown transform {transform!r}; expected one of {sorted(TRANSFORMS)}, "
                      "'prefix:N' or a callable")
 
@@ -126,38 +131,44 @@ class KeyBlocking(Blocking):
     def n_slots(self) -> int:
         return 1
 
-    def _part_values(self, frame: pd.DataFrame, part: Any, transform: Any, function: Any) -> pd.Series:
-        values = _joined(frame[part]) if isinstance(part, list) else frame[part]
-        if transform not in _RAW:
-            values = normalize_column(values, self.normalizers)
-        if function is not None:
-            values = map_distinct(values, function)
-        return values
-
-    def _parts(self, frame: pd.DataFrame) -> list[tuple[pd.Series, np.ndarray]]:
-        """Each part's values and where they are present."""
+    def _parts(self, frame: pd.DataFrame) -> list[tuple[np.ndarray, pd.Series]]:
+        """Each part as ``(codes, uniques)``: the record's position in the
+        part's distinct values (-1: missing), and those values, normalized and
+        transformed once each."""
         parts = []
         for part, transform, function in zip(self.parts, self.transform, self._functions):
-            values = self._part_values(frame, part, transform, function)
-            parts.append((values, (values.notna() & (values.astype(str).str.strip() != "")).to_numpy(dtype=bool)))
+            raw = _joined(frame[part]) if isinstance(part, list) else frame[part]
+            codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+            values = pd.Series(np.asarray(uniques, dtype=object))
+            if transform not in _RAW:
+                values = normalize_column(values, self.normalizers)
+            if function is not None:
+                values = function(values)
+            blank = np.array([not v.strip() if type(v) is str else _missing(v) or not str(v).strip()
+                              for v in values.tolist()], dtype=bool)
+            # A code of -1 reads the appended last entry: missing stays missing.
+            codes = np.where(np.append(blank, True)[codes], -1, codes)
+            parts.append((codes, values))
         return parts
 
     def values(self, frame: pd.DataFrame) -> pd.Series:
         """The key of each record as text (parts joined by ``|``); missing
         where a part is: what records meet on, to inspect a blocking."""
         parts = self._parts(frame)
-        text = parts[0][0].astype(object)
-        for values, _ in parts[1:]:
-            text = text.astype(str) + "|" + values.astype(str)
-        present = np.logical_and.reduce([p for _, p in parts])
+        texts = [pd.Series(np.append(values.astype(str).to_numpy(object), None)[codes], index=frame.index,
+                           dtype=object) for codes, values in parts]
+        text = texts[0]
+        for part in texts[1:]:
+            text = text + "|" + part
+        present = np.logical_and.reduce([codes >= 0 for codes, _ in parts])
         return text.where(present, None)
 
     def keys(self, frame: pd.DataFrame, side: str) -> np.ndarray:
         combined = np.zeros(len(frame), dtype=np.uint64)
         present = np.ones(len(frame), dtype=bool)
         with np.errstate(over="ignore"):
-            for values, part_present in self._parts(frame):
-                present &= part_present
-                combined = mix64(combined * np.uint64(0x100000001B3) + hash_values(values))
+            for codes, values in self._parts(frame):
+                present &= codes >= 0
+                combined = mix64(combined * np.uint64(0x100000001B3) + np.append(hash_values(values), np.uint64(0))[codes])
         salt = f"key:{self.parts}:{self.transform}"
         return salted_keys(combined, salt, present)[:, None]
