@@ -27,6 +27,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .records import attribute_columns, record_hashes
+from .distances import Metric
 from .treatments import Treatment
 
 __all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths", "read_pairs", "stage_file",
@@ -156,7 +157,7 @@ def _decode(batch: pa.RecordBatch, encoding: str, spec: SetSpec, path: str, numb
     for column, array in zip(batch.schema.names, batch.columns):
         if encoding.replace("-", "").lower() == "utf8":
             try:  # the fast path: arrow validates the whole column at once
-                out[column] = array.cast(pa.string()).to_pandas().astype(object)
+                out[column] = array.cast(pa.string()).to_pandas()
                 continue
             except pa.ArrowInvalid:
                 pass
@@ -188,6 +189,8 @@ def _validate(frame: pd.DataFrame, numbers: np.ndarray, id_column: str, treatmen
                         "reason": "missing identifier", "value": ""})
     bad |= missing_id
     for t in treatments:
+        if type(t.metric).invalid is Metric.invalid:  # reads any value: nothing to check
+            continue
         columns = attribute_columns(frame, t.attribute)
         values = t.normalize(frame)
         invalid = t.metric.invalid(values) & ~bad

@@ -215,7 +215,7 @@ class BlockStats:
         total.block_size_histogram = dict(self.block_size_histogram)
         for k, v in other.block_size_histogram.items():
             total.block_size_histogram[k] = total.block_size_histogram.get(k, 0) + v
-        total.largest_blocks = sorted(self.largest_blocks + other.largest_blocks, key=lambda b: (-b[0], b[3]))
+        total.largest_blocks = sorted(self.largest_blocks + other.largest_blocks, key=lambda b: (-b[0], b[3], b[4]))
         total.largest_blocks = total.largest_blocks[:REPORT_BLOCKS]
         total.split_blocks = self.split_blocks + other.split_blocks
         total.distance_histograms = {k: self.distance_histograms.get(k, 0) + other.distance_histograms.get(k, 0)
@@ -296,28 +296,30 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
     """
     a, b = _sides(blocks)
     stats = BlockStats()
-    sizes = pd.concat([a["key"].value_counts().rename("na"), b["key"].value_counts().rename("nb")],
-                      axis=1, join="inner")
-    pairs = sizes["na"].to_numpy(np.int64) * sizes["nb"].to_numpy(np.int64)
-    stats.blocks = len(sizes)
+    key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
+    # One hash pass over both sides' keys: block sizes are counts of their codes.
+    codes, keys = pd.factorize(np.concatenate([key_a, key_b]))
+    code_a, code_b = codes[:len(a)], codes[len(a):]
+    size_a = np.bincount(code_a, minlength=len(keys))
+    size_b = np.bincount(code_b, minlength=len(keys))
+    pairs = size_a * size_b
+    shared = np.flatnonzero(pairs)  # most keys are held by one side only: a block of one record, no pair
+    stats.blocks = len(shared)
     stats.block_pairs = int(pairs.sum())
     stats.largest_block_pairs = int(pairs.max()) if len(pairs) else 0
-    log_sizes, counts = np.unique(np.floor(np.log2(np.maximum(pairs, 1))).astype(int), return_counts=True)
+    log_sizes, counts = np.unique(np.floor(np.log2(pairs[shared])).astype(int), return_counts=True)
     stats.block_size_histogram = dict(zip(log_sizes.tolist(), counts.tolist()))
-    key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
-    for k in np.argsort(-pairs, kind="stable")[:REPORT_BLOCKS]:
-        row_a = np.flatnonzero(key_a == sizes.index[k])[0]
-        row_b = np.flatnonzero(key_b == sizes.index[k])[0]
-        stats.largest_blocks.append((int(pairs[k]), int(sizes["na"].iloc[k]), int(sizes["nb"].iloc[k]),
-                                     int(a["slot"].iloc[row_a]), int(a["rid"].iloc[row_a]),
-                                     int(b["rid"].iloc[row_b])))
-    keys = sizes.index.to_numpy(np.uint64)
+    for k in shared[np.lexsort((keys[shared], -pairs[shared]))[:REPORT_BLOCKS]]:
+        row_a, row_b = np.flatnonzero(code_a == k)[0], np.flatnonzero(code_b == k)[0]
+        stats.largest_blocks.append((int(pairs[k]), int(size_a[k]), int(size_b[k]), int(a["slot"].iloc[row_a]),
+                                     int(a["rid"].iloc[row_a]), int(b["rid"].iloc[row_b])))
+    usable = pairs > 0
     if max_block_pairs is not None:
         too_large = pairs > max_block_pairs
         stats.excluded_blocks, stats.excluded_pairs = int(too_large.sum()), int(pairs[too_large].sum())
-        keys, pairs = keys[~too_large], pairs[~too_large]
-    # Most keys are held by one side only (a block of one record): they make no pair.
-    valid_a, valid_b = np.isin(key_a, keys), np.isin(key_b, keys)
+        usable &= ~too_large
+    valid_a, valid_b = usable[code_a], usable[code_b]
+    keys, pairs = keys[usable], pairs[usable]
     heavy = None
     if max_task_pairs is not None and (pairs > max_task_pairs).any():
         split = pairs > max_task_pairs
