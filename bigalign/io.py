@@ -265,6 +265,15 @@ def read_pairs(path: str) -> pd.DataFrame:
     return frame.astype({"align_id": str, "target_id": str})
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: os.umask can only be read by setting it
+
+
 @contextmanager
 def atomic_path(path: str) -> Iterator[str]:
     """A temporary name beside ``path``, renamed to it only on success."""
@@ -274,6 +283,7 @@ def atomic_path(path: str) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from the user's group
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

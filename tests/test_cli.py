@@ -46,6 +46,10 @@ def test_run_starts_its_own_local_cluster(tmp_path):
     result = bigalign("run", "jobs/cities.toml", "--workers", "2", "--output", tmp_path / "cities.csv")
     assert "dashboard at http://127.0.0.1:" in result.stderr
     assert "F1 1.0000" in result.stdout and len(pd.read_csv(tmp_path / "cities.csv")) == 46
+    # Written under a temporary name, then given the umask's permissions (not mkstemp's 0600).
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "cities.csv").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_cities_job_with_geographical_neighbourhoods(tmp_path, scheduler):
