@@ -471,31 +471,34 @@ def soundex_codes(words: list[str], language: str = "english") -> list[str]:
             return codes
         words = [words[i] for i in ascii_rows]
     raw = np.array(words, dtype=bytes)
-    chars = raw.view(np.uint8).reshape(len(raw), -1)
+    # Characters by position: row j holds the j-th character of every word
+    # (running sums down the columns of this layout are fast).
+    chars = np.ascontiguousarray(raw.view(np.uint8).reshape(len(raw), -1).T)
     chars = np.where((chars >= ord("a")) & (chars <= ord("z")), chars - 32, chars)
     letter = (chars >= ord("A")) & (chars <= ord("Z"))
-    # Letters moved to the left of each row, in order (non-letters are ignored).
-    position = np.cumsum(letter, axis=1) - 1
+    # Letters moved to the front of each word, in order (non-letters are ignored).
+    small = np.int16 if chars.shape[0] < 2**15 else np.int64
+    position = np.cumsum(letter, axis=0, dtype=small) - 1
     letters = np.zeros_like(chars)
-    rows = np.broadcast_to(np.arange(len(chars))[:, None], chars.shape)
-    letters[rows[letter], position[letter]] = chars[letter]
+    words_at = np.broadcast_to(np.arange(chars.shape[1]), chars.shape)
+    letters[position[letter], words_at[letter]] = chars[letter]
     digits = _SOUNDEX_DIGITS[language][letters]
     # The previous digit is that of the last letter before, H and W skipped (the first letter always counts).
-    column = np.arange(letters.shape[1])
     sets = (letters != ord("H")) & (letters != ord("W"))
-    sets[:, 0] = True
-    last_setter = np.maximum.accumulate(np.where(sets, column, 0), axis=1)
-    previous = np.take_along_axis(digits, last_setter, axis=1)
+    sets[0] = True
+    depth = np.arange(chars.shape[0], dtype=small)[:, None]
+    last_setter = np.maximum.accumulate(np.where(sets, depth, 0), axis=0)
+    previous = np.take_along_axis(digits, last_setter, axis=0)
     emitted = (digits != 0) & (letters != 0)
-    emitted[:, 1:] &= digits[:, 1:] != previous[:, :-1]
-    emitted[:, 0] = False
+    emitted[1:] &= digits[1:] != previous[:-1]
+    emitted[0] = False
     # First letter, then the first three emitted digits, padded with zeros.
-    out = np.full((len(chars), 4), ord("0"), dtype=np.uint8)
-    out[:, 0] = letters[:, 0]
-    rank = np.cumsum(emitted, axis=1)
+    out = np.full((len(raw), 4), ord("0"), dtype=np.uint8)
+    out[:, 0] = letters[0]
+    rank = np.cumsum(emitted, axis=0, dtype=small)
     keep = emitted & (rank <= 3)
-    out[rows[keep], rank[keep]] = digits[keep]
-    out[letters[:, 0] == 0] = 0  # no letter: ""
+    out[words_at[keep], rank[keep]] = digits[keep]
+    out[letters[0] == 0] = 0  # no letter: ""
     text = out.view("S4").ravel().astype("U4").tolist()
     if len(ascii_rows) == len(codes):
         return text

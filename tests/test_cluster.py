@@ -219,3 +219,13 @@ def test_deployment_files_are_well_formed():
 def test_docker_compose_config():
     subprocess.run(["docker", "compose", "-f", str(ROOT / "cluster/docker-compose.yml"), "config", "-q"],
                    check=True)
+
+
+def test_connect_tunes_the_allocator_of_every_worker(client):
+    import platform
+
+    from bigalign.cluster import connect
+
+    with connect(client, quiet=True) as active:
+        tuned = active.run(lambda dask_worker: dask_worker.bigalign_allocator_tuned)
+    assert list(tuned.values()) == [platform.libc_ver()[0] == "glibc"] * 2

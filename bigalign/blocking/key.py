@@ -131,25 +131,33 @@ class KeyBlocking(Blocking):
     def n_slots(self) -> int:
         return 1
 
-    def _parts(self, frame: pd.DataFrame) -> list[tuple[np.ndarray, pd.Series]]:
+    def _parts(self, frame: pd.DataFrame, shared: dict | None = None) -> list[tuple[np.ndarray, pd.Series]]:
         """Each part as ``(codes, uniques)``: the record's position in the
         part's distinct values (-1: missing), and those values, normalized and
-        transformed once each."""
+        transformed once each. ``shared`` holds the parts already computed on
+        ``frame`` by other keys of a union (a date or a street in several keys)."""
+        shared = {} if shared is None else shared
         parts = []
         for part, transform, function in zip(self.parts, self.transform, self._functions):
-            raw = _joined(frame[part]) if isinstance(part, list) else frame[part]
-            codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-            values = pd.Series(np.asarray(uniques, dtype=object))
-            if transform not in _RAW:
-                values = normalize_column(values, self.normalizers)
-            if function is not None:
-                values = function(values)
-            blank = np.array([not v.strip() if type(v) is str else _missing(v) or not str(v).strip()
-                              for v in values.tolist()], dtype=bool)
-            # A code of -1 reads the appended last entry: missing stays missing.
-            codes = np.where(np.append(blank, True)[codes], -1, codes)
-            parts.append((codes, values))
+            name = (repr(part), repr(transform), None if transform in _RAW else repr(self.normalizers))
+            if name not in shared:
+                shared[name] = self._part(frame, part, transform, function)
+            parts.append(shared[name])
         return parts
+
+    def _part(self, frame: pd.DataFrame, part: Any, transform: Any,
+              function: Callable[[pd.Series], pd.Series] | None) -> tuple[np.ndarray, pd.Series]:
+        raw = _joined(frame[part]) if isinstance(part, list) else frame[part]
+        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+        values = pd.Series(np.asarray(uniques, dtype=object))
+        if transform not in _RAW:
+            values = normalize_column(values, self.normalizers)
+        if function is not None:
+            values = function(values)
+        blank = np.array([not v.strip() if type(v) is str else _missing(v) or not str(v).strip()
+                          for v in values.tolist()], dtype=bool)
+        # A code of -1 reads the appended last entry: missing stays missing.
+        return np.where(np.append(blank, True)[codes], -1, codes), values
 
     def values(self, frame: pd.DataFrame) -> pd.Series:
         """The key of each record as text (parts joined by ``|``); missing
@@ -163,12 +171,13 @@ class KeyBlocking(Blocking):
         present = np.logical_and.reduce([codes >= 0 for codes, _ in parts])
         return text.where(present, None)
 
-    def keys(self, frame: pd.DataFrame, side: str) -> np.ndarray:
+    def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
         combined = np.zeros(len(frame), dtype=np.uint64)
         present = np.ones(len(frame), dtype=bool)
         with np.errstate(over="ignore"):
-            for codes, values in self._parts(frame):
+            for codes, values in self._parts(frame, shared):
                 present &= codes >= 0
-                combined = mix64(combined * np.uint64(0x100000001B3) + np.append(hash_values(values), np.uint64(0))[codes])
+                hashes = np.append(hash_values(values), np.uint64(0))[codes]
+                combined = mix64(combined * np.uint64(0x100000001B3) + hashes)
         salt = f"key:{self.parts}:{self.transform}"
         return salted_keys(combined, salt, present)[:, None]
