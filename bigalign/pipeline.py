@@ -572,11 +572,13 @@ def _values(encoded: dd.DataFrame, side: str) -> dd.DataFrame:
 def _joined_pairs(pairs: dd.DataFrame, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame,
                   npartitions: int) -> dd.DataFrame:
     """Candidate pairs with both records' encoded values: two hash joins on
-    the id hashes, so a record's values travel once per pair it has."""
-    with_a = pairs.merge(_values(encoded_a, "a"), left_on="rid_a", right_on="a:rid", how="inner",
-                         npartitions=npartitions)
-    return with_a.merge(_values(encoded_b, "b"), left_on="rid_b", right_on="b:rid", how="inner",
-                        npartitions=npartitions)
+    the id hashes, so a record's values travel once per pair it has. The
+    join on the align side comes last: all the pairs of an align record end
+    in one partition, where its best match can be chosen for good."""
+    with_b = pairs.merge(_values(encoded_b, "b"), left_on="rid_b", right_on="b:rid", how="inner",
+                         npartitions=npartitions, broadcast=False)
+    return with_b.merge(_values(encoded_a, "a"), left_on="rid_a", right_on="a:rid", how="inner",
+                        npartitions=npartitions, broadcast=False)
 
 
 def _dense_members(members: dd.DataFrame, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame,
@@ -755,11 +757,13 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
     parts = client.map(links_of, futures)
     seconds["score"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    if uniq and len(parts) > 1:
+    # Pairs scored by pairs are partitioned on the align record (see _joined_pairs): the best
+    # of each partition are final, unless dense blocks or a deduplication's orientation mix them.
+    if uniq and len(parts) > 1 and (stats.dense_blocks or dedupe):
         # Shuffle the pre-reduced links on the align id, then keep the best per item.
         meta = client.gather(parts[0]).iloc[:0]
         links_dd = dd.from_delayed(parts, meta=meta, verify_meta=False)
-        reduced = links_dd.shuffle(on="align_id", npartitions=max(1, len(parts) // 4)).map_partitions(
+        reduced = links_dd.shuffle(on="align_id", npartitions=min(len(parts), 2 * threads)).map_partitions(
             best_match, meta=meta)
         links = client.compute(reduced).result()
     else:
