@@ -205,18 +205,24 @@ def _validate(frame: pd.DataFrame, numbers: np.ndarray, id_column: str, treatmen
     return frame[~bad].reset_index(drop=True), numbers[~bad]
 
 
-def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatment], staging_dir: str) -> StagedFile:
+def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatment], staging_dir: str,
+               columns: Sequence[str] | None = None) -> StagedFile:
     """Read one input file, set its rejects aside, write the good rows as Parquet.
 
     The staged frame has the id first, the attribute columns as text (CSV)
     or as stored (Parquet), then ``_file`` and ``_row`` (where each record
-    came from, for messages).
+    came from, for messages). With ``columns`` (the columns the job reads),
+    only those are staged; all are when one is missing (an attribute given
+    by position counts every column).
     """
     result = StagedFile(source=path, parquet=None)
     names = read_header(spec, path)
     id_column = spec.id or names[0]
     if id_column not in names:
         raise InputError(f"{path}: id column {id_column!r} not found; columns are {names}")
+    keep = [id_column] + [c for c in names if c != id_column and (columns is None or c in columns)]
+    if columns is not None and not set(columns) <= set(names):
+        keep = [id_column] + [c for c in names if c != id_column]
     if spec.format == "parquet":
         def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
             start = 1
@@ -235,7 +241,7 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
     try:
         for frame, numbers in batches():
             result.rows_read += len(frame)
-            frame = frame[[id_column] + [c for c in frame.columns if c != id_column]]
+            frame = frame[keep]
             frame, numbers = _validate(frame, numbers, id_column, treatments, spec, path, result.rejects)
             frame["_file"] = np.int32(index)
             frame["_row"] = numbers

@@ -100,10 +100,15 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
     os.makedirs(staging_dir, exist_ok=True)
     staged: dict[str, list[StagedFile]] = {}
     futures = {}
+    attributes = [k for t in job.treatments for k in (t.attribute if isinstance(t.attribute, tuple) else
+                                                      (t.attribute,))]
+    # Only what the job reads is staged (unless an attribute is a position, which counts every column).
+    columns = None if any(isinstance(a, int) for a in attributes) else sorted(
+        {str(a) for a in attributes} | {str(c) for c in job.blocking.columns})
     for spec in job.sets():
         futures[spec.name] = client.map(stage_file, [spec] * len(files[spec.name]), files[spec.name],
                                         range(len(files[spec.name])), treatments=job.treatments,
-                                        staging_dir=staging_dir, pure=False, key=[
+                                        staging_dir=staging_dir, columns=columns, pure=False, key=[
                                             f"stage_file-{spec.name}-{i}" for i in range(len(files[spec.name]))])
     if show_progress:
         progress([f for fs in futures.values() for f in fs])

@@ -137,6 +137,14 @@ def run_rejecting(tmp_path, scheduler, a_rows):
     return result, rejects
 
 
+def test_only_the_columns_a_job_reads_are_staged(tmp_path, scheduler):
+    job = write_job(tmp_path, GOOD, GOOD, '[[treatments]]\ncolumn = "dob"\nmetric = "temporal"\n',
+                    threshold="0", blocking='kind = "key"\ncolumns = "name"')
+    assert "links written: 3" in bigalign("run", job, "--scheduler", scheduler).stdout
+    staged = pd.read_parquet(tmp_path / "out/staging/alignset-00000.parquet")
+    assert list(staged.columns) == ["id", "name", "dob", "_file", "_row"]
+
+
 def test_malformed_csv_row_is_rejected_with_its_row(tmp_path, scheduler):
     result, rejects = run_rejecting(tmp_path, scheduler, GOOD[:1] + ["2,Bob,01/01/1990,45.76,4.83,extra"] + GOOD[2:])
     assert "alignset: 3 rows read, 2 kept, 1 rejected (1 malformed row)" in result.stdout
