@@ -42,6 +42,7 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from distributed import progress
 
 from .blocking.base import Blocking, mix64
@@ -120,6 +121,21 @@ def _combined_hashes(rid_a: np.ndarray, rid_b: np.ndarray) -> np.ndarray:
         return mix64(rid_a * np.uint64(0x9E3779B97F4A7C15) ^ rid_b)
 
 
+# pandas 3's default text dtype (Arrow strings, NaN when missing), also under pandas 2.
+TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def _compact_text(values: np.ndarray) -> Any:
+    """Text kept as Arrow strings, not Python objects: half the memory of the
+    persisted records, and cheaper to shuffle. Other values as they are."""
+    if values.dtype != object:
+        return values
+    try:
+        return pd.array(values, dtype=TEXT)
+    except (TypeError, ValueError, pa.ArrowException):  # not all text
+        return values
+
+
 # The side column of the shuffled rows.
 ALIGN, TARGET = 0, 1
 
@@ -130,7 +146,7 @@ def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking
     hash (``rid``), encoded values (``t{i}:…``), compact block keys (``k:{j}``)
     and blocking columns (``x:…``)."""
     ids = part.iloc[:, 0]
-    columns: dict[str, Any] = {"id": ids.to_numpy(), "rid": record_hashes(ids)}
+    columns: dict[str, Any] = {"id": _compact_text(ids.to_numpy()), "rid": record_hashes(ids)}
     for i, t in enumerate(treatments):
         try:
             encoded = t.encode(part)
@@ -140,7 +156,7 @@ def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking
                 f"{name}: record {ids.iloc[err.row]!r}, column {column}: {err.reason}: {err.value!r}"
             ) from None
         for c in encoded.columns:
-            columns[_treatment_prefix(i) + str(c)] = encoded[c].to_numpy()
+            columns[_treatment_prefix(i) + str(c)] = _compact_text(encoded[c].to_numpy())
     keys = _compact_keys(blocking.keys(part, side))
     for j in range(keys.shape[1]):
         columns[f"k:{j}"] = keys[:, j]
@@ -400,7 +416,7 @@ def _shown(row: pd.Series) -> str:
 
 def _record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encoded_a: list, encoded_b: list,
                        ra: np.ndarray, rb: np.ndarray, distance: np.ndarray, threshold: float,
-                       align_ids: np.ndarray, target_ids: np.ndarray, true: np.ndarray | None) -> None:
+                       align_ids: pd.Series, target_ids: pd.Series, true: np.ndarray | None) -> None:
     groups = {"all": np.ones(len(distance), dtype=bool)}
     if true is not None:
         groups.update({"true": true, "false": ~true})
@@ -410,7 +426,7 @@ def _record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encod
     if not np.isfinite(threshold):
         return
     nearest = np.argsort(np.abs(distance - threshold), kind="stable")[:REPORT_PAIRS]
-    sample = {"align_id": align_ids[ra[nearest]], "target_id": target_ids[rb[nearest]],
+    sample = {"align_id": align_ids.take(ra[nearest]).to_numpy(), "target_id": target_ids.take(rb[nearest]).to_numpy(),
               "distance": distance[nearest]}
     for i, t in enumerate(treatments):
         name = f"{i}: {t.attribute}"
@@ -441,7 +457,8 @@ def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.Da
             threshold: float, uniq: bool, truth_hashes: np.ndarray | None) -> pd.DataFrame:
     """Pairs ``(ra, rb)`` with their distances, counted and sampled for the
     report: all of them with ``uniq`` (reduced later), else those under the threshold."""
-    align_ids, target_ids = records_a["id"].to_numpy(), records_b["id"].to_numpy()
+    # Series, not arrays: ids keep their (Arrow) dtype, which later sorts fast.
+    align_ids, target_ids = records_a["id"].reset_index(drop=True), records_b["id"].reset_index(drop=True)
     true = None
     if truth_hashes is not None:
         true = np.isin(_combined_hashes(records_a["rid"].to_numpy()[ra], records_b["rid"].to_numpy()[rb]),
@@ -451,7 +468,8 @@ def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.Da
     _record_for_report(stats, treatments, encoded_a, encoded_b, ra, rb, distance, threshold,
                        align_ids, target_ids, true)
     keep = slice(None) if uniq else under
-    return pd.DataFrame({"align_id": align_ids[ra[keep]], "target_id": target_ids[rb[keep]],
+    return pd.DataFrame({"align_id": align_ids.take(ra[keep]).reset_index(drop=True),
+                         "target_id": target_ids.take(rb[keep]).reset_index(drop=True),
                          "distance": distance[keep]})
 
 
