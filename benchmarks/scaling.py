@@ -24,6 +24,7 @@ import psutil
 from distributed import Client, LocalCluster
 
 from benchmarks import markdown_table
+from bigalign.cluster import connect
 from bigalign.datasets import person_records
 from bigalign.evaluate import link_quality
 from bigalign.jobs import load_job
@@ -75,7 +76,8 @@ def measure(n: int, workers: int) -> dict:
     data = person_records(n, seed=0)
     truth = pair_hashes(data.truth["align_id"], data.truth["target_id"])
     with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",
-                      memory_limit=f"{20 // workers}GiB") as cluster, Client(cluster) as client:
+                      memory_limit=f"{20 // workers}GiB") as cluster, Client(cluster) as plain, \
+            connect(plain, quiet=True) as client:  # as users get it: with the allocator tuning
         a, b = to_dask(data.alignset, "rec_id", "alignset"), to_dask(data.targetset, "rec_id", "targetset")
         with PeakMemory(cluster) as memory:
             clock = time.perf_counter()
