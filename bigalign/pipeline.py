@@ -7,13 +7,18 @@
                 encode, keys;     row per key)                  each pair once)
                 persisted)                                           │
     best_match ◄─ score_pairs ◄─ hash join of the pairs with ◄───────┘
-    (shuffle on   (global        both encoded sets, on id hashes
-     align id)     distances)    (large blocks: score_dense_blocks)
+    (only with    (global        both encoded sets, on id hashes, the
+     dense         distances,    align side last
+     blocks or     best per      (large blocks: score_dense_blocks)
+     dedupe)       align record)
 
 Only narrow rows (a block key, a slot, a record's id hash and block keys)
 cross the block shuffle, once per key of a record; a record's encoded values
 travel once per candidate pair it has, by a hash join of the pairs with the
-encoded sets. Blocks of many pairs are scored as one dense matrix each
+encoded sets. The join on the align side comes last, so all the pairs of an
+align record meet in one ``score_pairs`` task, whose best match is final;
+the ``best_match`` shuffle on the align id is needed only when dense blocks
+or a deduplication's orientation spread them. Blocks of many pairs are scored as one dense matrix each
 (``score_dense_blocks``); blocks too large for one task are paired by several
 ``candidate_tile`` tasks. Every kernel is a pure function of its partitions,
 named after its stage (the dashboard shows ``encode_records``,
