@@ -43,8 +43,8 @@ def main() -> None:
             for name, dense in (("pair by pair", None), ("dense blocks", args.dense_block_pairs)):
                 clock = time.perf_counter()
                 run = run_alignment(client, to_dask(data.alignset, "rec_id", "a"),
-                                    to_dask(data.targetset, "rec_id", "t"), job.treatments, job.threshold, KeyBlocking("date_of_birth", "year"),
-                                    dense_block_pairs=dense)
+                                    to_dask(data.targetset, "rec_id", "t"), job.treatments, job.threshold,
+                                    KeyBlocking("date_of_birth", "year"), dense_block_pairs=dense)
                 rows.append({"scoring": name, "records per side": args.n, "wall s": time.perf_counter() - clock,
                              "candidate pairs": run.stats.candidate_pairs, "dense blocks": run.stats.dense_blocks,
                              "links": len(run.links)})

@@ -633,11 +633,7 @@ def parse_date(value: Any, dayfirst: bool = True) -> dt.date | None:
         return value
     if isinstance(value, np.datetime64):
         return pd.Timestamp(value).date()
-    return _parse_date_text(str(value).strip(), dayfirst)
-
-
-@lru_cache(maxsize=1 << 17)  # a date column is read by a treatment and by several keys
-def _parse_date_text(text: str, dayfirst: bool) -> dt.date:
+    text = str(value).strip()
     if m := _NUMERIC_DATE.match(text):
         x, y, z = m.groups()
         if len(x) == 4:
@@ -720,13 +716,11 @@ def parse_dates(values: pd.Series, dayfirst: bool = True) -> np.ndarray:
     return np.append(ordinals, np.nan)[codes]
 
 
-def date_parts(ordinals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Year, month and day (int64) of date ordinals (finite ones)."""
-    days = (ordinals.astype(np.int64) - _EPOCH_ORDINAL).astype("datetime64[D]")
-    months = days.astype("datetime64[M]")
+def _year_and_month(ordinals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Year and month (1–12) of date ordinals (finite ones)."""
+    months = (ordinals.astype(np.int64) - _EPOCH_ORDINAL).astype("datetime64[D]").astype("datetime64[M]")
     month_index = months.astype(np.int64)
-    return (month_index // 12 + 1970, month_index % 12 + 1,
-            (days - months.astype("datetime64[D]")).astype(np.int64) + 1)
+    return month_index // 12 + 1970, month_index % 12 + 1
 
 
 class TemporalMetric(ScaledMetric):
@@ -754,7 +748,7 @@ class TemporalMetric(ScaledMetric):
         if self.granularity == "days":
             return ordinals
         known = np.isfinite(ordinals)
-        year, month, _ = date_parts(np.where(known, ordinals, _EPOCH_ORDINAL))
+        year, month = _year_and_month(np.where(known, ordinals, _EPOCH_ORDINAL))
         numbers = year * 12 + month - 1 if self.granularity == "months" else year
         return np.where(known, numbers, ordinals)
 

@@ -50,8 +50,9 @@ class Normalizer:
     :meth:`normalize_values` to do a whole list in one comprehension."""
 
     name = "normalizer"
-    # Every value maps to a value, never to a missing one (true of the built-ins).
-    keeps_values = True
+    # Every value maps to a value, never to a missing one: true of the built-ins,
+    # not assumed of others (a value turned missing then skips the rest of a chain).
+    keeps_values = False
 
     def normalize_value(self, value: Any) -> Any:
         raise NotImplementedError
@@ -93,6 +94,7 @@ class unormalize(Normalizer):
     """Strip accents: Latin letters become ASCII; other scripts are kept."""
 
     name = "unormalize"
+    keeps_values = True
 
     def normalize_value(self, value: Any) -> str:
         return _strip_accents(value)
@@ -105,6 +107,7 @@ class lunormalize(Normalizer):
     """:class:`unormalize`, then lower-case."""
 
     name = "lunormalize"
+    keeps_values = True
 
     def normalize_value(self, value: Any) -> str:
         return _strip_accents(value).lower()
@@ -117,6 +120,7 @@ class lower(Normalizer):
     """Lower-case."""
 
     name = "lower"
+    keeps_values = True
 
     def normalize_value(self, value: Any) -> str:
         return str(value).lower()
@@ -153,6 +157,7 @@ class simplify(Normalizer):
     """
 
     name = "simplify"
+    keeps_values = True
 
     def __init__(self, remove_stopwords: bool = False, language: str = "french",
                  lemmas: Mapping[str, str] | None = None):
@@ -187,6 +192,7 @@ class tokenize(Normalizer):
     """
 
     name = "tokenize"
+    keeps_values = True
 
     def __init__(self, regexp: str = r"\w+(?:['’-]\w+)*"):
         self.regexp = regexp
@@ -203,6 +209,7 @@ class remove_after(Normalizer):
     """Remove the text from ``sub`` on (case-insensitive), then strip."""
 
     name = "remove_after"
+    keeps_values = True
 
     def __init__(self, sub: str):
         if not isinstance(sub, str) or not sub:
@@ -219,6 +226,7 @@ class roundstr(Normalizer):
     """Round a number to ``ndigits`` and return it as a string."""
 
     name = "roundstr"
+    keeps_values = True
 
     def __init__(self, ndigits: int = 0):
         self.ndigits = int(ndigits)
@@ -237,6 +245,7 @@ class rgxformat(Normalizer):
     """
 
     name = "rgxformat"
+    keeps_values = True
 
     def __init__(self, regexp: str, output: str):
         self.regexp = regexp
@@ -254,8 +263,6 @@ class rgxformat(Normalizer):
 
 class _ValueFunction(Normalizer):
     """A user callable applied to each distinct value."""
-
-    keeps_values = False
 
     def __init__(self, func: Callable[[Any], Any]):
         self.func = func

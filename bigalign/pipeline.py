@@ -18,12 +18,12 @@ travel once per candidate pair it has, by a hash join of the pairs with the
 encoded sets. The join on the align side comes last, so all the pairs of an
 align record meet in one ``score_pairs`` task, whose best match is final;
 the ``best_match`` shuffle on the align id is needed only when dense blocks
-or a deduplication's orientation spread them. Blocks of many pairs are scored as one dense matrix each
-(``score_dense_blocks``); blocks too large for one task are paired by several
-``candidate_tile`` tasks. Every kernel is a pure function of its partitions,
-named after its stage (the dashboard shows ``encode_records``,
-``block_rows``, ``candidate_pairs``, ``candidate_tile``, ``score_pairs``,
-``score_dense_blocks``, ``best_match``). A pair's distance is computed
+or a deduplication's orientation spread them. Blocks of many pairs are
+scored as one dense matrix each (``score_dense_blocks``); blocks too large
+for one task are paired by several ``candidate_tile`` tasks. Every kernel is
+a pure function of its partitions, named after its stage (the dashboard
+shows ``encode_records``, ``block_rows``, ``candidate_pairs``,
+``candidate_tile``, ``score_pairs``, ``score_dense_blocks``, ``best_match``). A pair's distance is computed
 element-wise, identically in both forms, and the first-shared-slot rule does
 not depend on partitioning, so the links are the same whatever the number of
 workers, threads or partitions.
@@ -793,7 +793,9 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
         links = pd.concat(client.gather(parts), ignore_index=True)
     del futures, parts
     seconds["best_match"] = time.perf_counter() - clock
-    links = sort_links(links)
+    # (The best per item again: a no-op after the reduces above, and what keeps
+    # the links right whatever partitioning a join strategy produced.)
+    links = best_match_per_item(links) if uniq else sort_links(links)
     best_rejected = None
     if uniq:
         linked = links["distance"].to_numpy() <= threshold

@@ -48,7 +48,8 @@ def test_make_normalizer_forms():
 
 def test_chains_on_whole_columns_equal_value_by_value():
     rng = random.Random(5)
-    values = ["Élodie  O'Brien", "JEAN_PIERRE", "Москва!", "a\x1fb\x0bc", None, float("nan"), 12, "  ", "ß-Straße"]
+    values = ["Élodie  O'Brien", "JEAN_PIERRE", "Москва!", "a\x1fb\x0bc", None, float("nan"), 12, "  ",
+              "ß-Straße"]
     values += ["".join(rng.choice("aBé _-.,'\t1") for _ in range(rng.randint(0, 10))) for _ in range(2000)]
     column = pd.Series(values, dtype=object)
     chains = [["lunormalize", "simplify"], ["unormalize"], ["lower"], [{"name": "simplify", "remove_stopwords": True}],
