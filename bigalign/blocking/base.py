@@ -73,9 +73,11 @@ class Blocking:
         """Learn what the blocking needs from the data (k-means centroids)."""
         return self
 
-    def keys(self, frame: pd.DataFrame, side: str) -> np.ndarray:
+    def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
         """``(len(frame), n_slots)`` uint64 keys of records; ``side`` is
-        ``"align"`` or ``"target"``."""
+        ``"align"`` or ``"target"``. ``shared`` is a dict the members of a
+        union share on one frame, for work several of them would repeat
+        (the key parts of :class:`KeyBlocking`)."""
         raise NotImplementedError
 
     def extra(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -62,7 +62,7 @@ class KDTreeBlocking(Blocking):
         coords = frame[self.columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
         return pd.DataFrame({"_lat": coords[:, 0], "_lon": coords[:, 1]}, index=frame.index)
 
-    def keys(self, frame: pd.DataFrame, side: str) -> np.ndarray:
+    def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
         extra = self.extra(frame)
         lat, lon = np.radians(extra["_lat"].to_numpy()), np.radians(extra["_lon"].to_numpy())
         present = ~(np.isnan(lat) | np.isnan(lon))

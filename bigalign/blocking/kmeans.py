@@ -92,7 +92,7 @@ class MiniBatchKMeansBlocking(Blocking):
         self.centroids_ = model.fit(points).cluster_centers_
         return self
 
-    def keys(self, frame: pd.DataFrame, side: str) -> np.ndarray:
+    def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
         if self.centroids_ is None:
             raise RuntimeError("MiniBatchKMeansBlocking must be fitted before use")
         points = _points(frame, self.columns)

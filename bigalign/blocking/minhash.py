@@ -173,7 +173,7 @@ class MinHashLSHBlocking(Blocking):
     def signatures(self, frame: pd.DataFrame) -> np.ndarray:
         return minhash_signatures(self.shingle_sets(frame), self.num_perm, self.seed)
 
-    def keys(self, frame: pd.DataFrame, side: str) -> np.ndarray:
+    def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
         signatures = self.signatures(frame)
         present = (signatures != _EMPTY).any(axis=1)
         keys = np.empty((len(frame), self.bands), dtype=np.uint64)

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from .base import Blocking
-from .key import KeyBlocking
 
 __all__ = ["UnionBlocking"]
 
@@ -52,10 +51,9 @@ class UnionBlocking(Blocking):
             b.fit(alignset, targetset)
         return self
 
-    def keys(self, frame: pd.DataFrame, side: str) -> np.ndarray:
-        shared: dict = {}  # key parts several exact keys read (see KeyBlocking._parts)
-        return np.hstack([b.keys(frame, side, shared) if isinstance(b, KeyBlocking) else b.keys(frame, side)
-                          for b in self.of])
+    def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
+        shared = {} if shared is None else shared  # e.g. a date several exact keys read
+        return np.hstack([b.keys(frame, side, shared) for b in self.of])
 
     def extra(self, frame: pd.DataFrame) -> pd.DataFrame:
         return pd.concat([b.extra(frame).add_prefix(f"u{i}:") for i, b in enumerate(self.of)], axis=1)
