@@ -137,13 +137,18 @@ class KeyBlocking(Blocking):
         transformed once each. ``shared`` holds the parts already computed on
         ``frame`` by other keys of a union (a date or a street in several keys)."""
         shared = {} if shared is None else shared
-        parts = []
-        for part, transform, function in zip(self.parts, self.transform, self._functions):
+
+        def cached(part: Any, transform: Any, function: Any) -> tuple[np.ndarray, pd.Series]:
             name = (repr(part), repr(transform), None if transform in _RAW else repr(self.normalizers))
             if name not in shared:
-                shared[name] = self._part(frame, part, transform, function)
-            parts.append(shared[name])
-        return parts
+                if transform == "year":  # the year of each date, when its dates are parsed anyway
+                    codes, dates = cached(part, "date", TRANSFORMS["date"])
+                    shared[name] = codes, dates.str[:4]
+                else:
+                    shared[name] = self._part(frame, part, transform, function)
+            return shared[name]
+
+        return [cached(*p) for p in zip(self.parts, self.transform, self._functions)]
 
     def _part(self, frame: pd.DataFrame, part: Any, transform: Any,
               function: Callable[[pd.Series], pd.Series] | None) -> tuple[np.ndarray, pd.Series]:
