@@ -114,3 +114,24 @@ def test_kmeans_blocking_is_fitted_and_overlaps():
     assert (kb == ka[:, :1]).any(axis=1).all()  # a record's own cluster is among its target clusters
     refit = MiniBatchKMeansBlocking(["x", "y"], n_clusters=20, overlap=3).fit(points.iloc[::-1], points.iloc[::-1])
     np.testing.assert_array_equal(refit.centroids_, blocking.centroids_)
+
+
+def test_soundex_keys_of_whole_columns_equal_word_by_word_codes():
+    import random
+
+    from bigalign.blocking.key import TRANSFORMS
+    from bigalign.distances import soundex_code
+
+    rng = random.Random(4)
+    values = ["", " ", None, "ab  cd", " y z ", "smith smith", "a1 b2", "éloïse dupont", "a\x1fb", "\x85a b"]
+    values += ["".join(rng.choice("abcdhwrstlmn '-1\t\n\x0b") for _ in range(rng.randint(0, 20))) for _ in range(3000)]
+
+    def expected(value, word_set):
+        if value is None:
+            return None
+        codes = [c for c in map(soundex_code, value.split()) if c]
+        return " ".join(sorted(set(codes)) if word_set else codes) or None
+
+    for column in (pd.Series(values, dtype=object), pd.Series(values[10:], dtype=object)):
+        for name, word_set in (("soundex-set", True), ("soundex", False)):  # mixed text, then ASCII only
+            assert TRANSFORMS[name](column).tolist() == [expected(v, word_set) for v in column.tolist()]

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..distances import _EPOCH_ORDINAL, _joined, parse_dates, soundex_codes
 from ..normalize import _missing, make_normalizer, map_distinct, normalize_column
@@ -35,6 +37,14 @@ def _date_texts(values: pd.Series, width: int) -> pd.Series:
 def _soundex_texts(values: pd.Series, word_set: bool) -> pd.Series:
     """The Soundex codes of each value's words, joined by spaces (the sorted
     distinct codes when ``word_set``); None where a value has none."""
+    try:
+        text = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text
+        text = None
+    # Arrow splits on the ASCII whitespace Python splits on, but for \x1c-\x1f.
+    if text is not None and pc.all(pc.string_is_ascii(text)).as_py() is not False \
+            and not pc.any(pc.match_substring_regex(text, "[\x1c-\x1f]")).as_py():
+        return pd.Series(_vector_soundex_texts(text, word_set), index=values.index, dtype=object)
     words_of = [v.split() if type(v) is str else [] if _missing(v) else str(v).split() for v in values.tolist()]
     distinct = list(set().union(*words_of))
     codes = dict(zip(distinct, soundex_codes(distinct)))
@@ -45,6 +55,32 @@ def _soundex_texts(values: pd.Series, word_set: bool) -> pd.Series:
     else:
         keys = [" ".join([codes[w] for w in words]) or None for words in words_of]
     return pd.Series(keys, index=values.index, dtype=object)
+
+
+def _vector_soundex_texts(text: pa.Array, word_set: bool) -> np.ndarray:
+    """:func:`_soundex_texts` of ASCII text, in Arrow and numpy: each distinct
+    word coded once, codes ordered (and deduplicated) per value by a sort."""
+    lists = pc.ascii_split_whitespace(text)  # runs of spaces give "" words, which have no code
+    owner = pc.list_parent_indices(lists).to_numpy()
+    words = pc.list_flatten(lists).dictionary_encode()
+    codes, code_of_word = np.unique(np.array(soundex_codes(words.dictionary.to_pylist()) + [""], dtype=object),
+                                    return_inverse=True)  # codes sorted: "" first
+    code = code_of_word[words.indices.to_numpy()]
+    keep = code != 0 if codes[0] == "" else np.ones(len(code), dtype=bool)
+    owner, code = owner[keep], code[keep]
+    if word_set:
+        order = np.lexsort((code, owner))
+        owner, code = owner[order], code[order]
+        first = np.ones(len(code), dtype=bool)
+        first[1:] = (owner[1:] != owner[:-1]) | (code[1:] != code[:-1])
+        owner, code = owner[first], code[first]
+    offsets = np.zeros(len(text) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=len(text)), out=offsets[1:])
+    joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(codes[code].tolist(),
+                                                                                    type=pa.string())), " ")
+    out = joined.to_numpy(zero_copy_only=False)
+    out[offsets[1:] == offsets[:-1]] = None  # no code
+    return out
 
 
 def _prefix(n: int) -> Callable[[pd.Series], pd.Series]:
