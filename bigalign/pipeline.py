@@ -126,8 +126,11 @@ def _combined_hashes(rid_a: np.ndarray, rid_b: np.ndarray) -> np.ndarray:
         return mix64(rid_a * np.uint64(0x9E3779B97F4A7C15) ^ rid_b)
 
 
-# pandas 3's default text dtype (Arrow strings, NaN when missing), also under pandas 2.
-TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+# Text as Arrow strings: pandas 3's default (NaN when missing); under pandas 2 the
+# NA-semantics variant, the one Dask's P2P shuffle hands back as Arrow strings rather
+# than as Python objects (dask.dataframe.backends.get_pandas_dataframe_from_pyarrow).
+TEXT = (pd.StringDtype("pyarrow", na_value=np.nan) if int(pd.__version__.split(".")[0]) >= 3
+        else pd.StringDtype("pyarrow"))
 
 
 def _compact_text(values: np.ndarray) -> Any:
