@@ -220,9 +220,9 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
     id_column = spec.id or names[0]
     if id_column not in names:
         raise InputError(f"{path}: id column {id_column!r} not found; columns are {names}")
-    keep = [id_column] + [c for c in names if c != id_column and (columns is None or c in columns)]
     if columns is not None and not set(columns) <= set(names):
-        keep = [id_column] + [c for c in names if c != id_column]
+        columns = None
+    keep = [id_column] + [c for c in names if c != id_column and (columns is None or c in columns)]
     if spec.format == "parquet":
         def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
             start = 1

@@ -66,8 +66,7 @@ def _vector_soundex_texts(text: pa.Array, word_set: bool) -> np.ndarray:
     codes, code_of_word = np.unique(np.array(soundex_codes(words.dictionary.to_pylist()) + [""], dtype=object),
                                     return_inverse=True)  # codes sorted: "" first
     code = code_of_word[words.indices.to_numpy()]
-    keep = code != 0 if codes[0] == "" else np.ones(len(code), dtype=bool)
-    owner, code = owner[keep], code[keep]
+    owner, code = owner[code != 0], code[code != 0]
     if word_set:
         order = np.lexsort((code, owner))
         owner, code = owner[order], code[order]
