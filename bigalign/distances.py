@@ -37,6 +37,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, Indel, JaroWinkler, Levenshtein
 
 from .normalize import map_distinct
+from .records import TEXT, arrow_text
 
 __all__ = ["InvalidValueError", "Metric", "METRICS", "cdist", "cpdist", "make_metric"]
 
@@ -158,15 +159,31 @@ def _as_text(value: Any) -> Any:
     return text if text.strip() else None
 
 
+# What str.strip() strips (str.isspace()): Unicode's white space, and \x1c-\x1f.
+_PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+                  "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def _text_array(values: pd.Series) -> pa.Array:
+    """:func:`_as_text` of each value, as Arrow text; at once when the values are text."""
+    text = arrow_text(values)
+    if text is None:  # not all text
+        return pa.array(map_distinct(values, _as_text).to_numpy(), type=pa.string())
+    blank = pc.equal(pc.utf8_trim(text, _PY_WHITESPACE), "")
+    return pc.if_else(blank, pa.scalar(None, pa.string()), text)
+
+
 def _joined(values: pd.Series | pd.DataFrame) -> pd.Series:
-    """One text per record: several columns are joined by spaces (missing parts skipped)."""
+    """One text per record, missing when blank: several columns are joined
+    by spaces (missing parts skipped), as Arrow text."""
     if isinstance(values, pd.Series):
-        return values
-    parts = [pa.array(map_distinct(values[c], _as_text).to_numpy(), type=pa.string()) for c in values.columns]
-    joined = parts[0]
-    for part in parts[1:]:  # (null_handling="skip" drops all-null rows in pyarrow 26)
-        joined = pc.coalesce(pc.binary_join_element_wise(joined, part, " "), joined, part)
-    return pd.Series(joined.fill_null("").to_numpy(zero_copy_only=False), index=values.index, dtype=object)
+        joined = _text_array(values)
+    else:
+        parts = [_text_array(values[c]) for c in values.columns]
+        joined = parts[0]
+        for part in parts[1:]:  # (null_handling="skip" drops all-null rows in pyarrow 26)
+            joined = pc.coalesce(pc.binary_join_element_wise(joined, part, " "), joined, part)
+    return pd.Series(TEXT.__from_arrow__(joined), index=values.index)
 
 
 class StringMetric(Metric):
@@ -177,7 +194,7 @@ class StringMetric(Metric):
     """
 
     def encode(self, values: pd.Series | pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"v": map_distinct(_joined(values), _as_text)}, index=values.index)
+        return pd.DataFrame({"v": _joined(values)}, index=values.index)
 
     @staticmethod
     def _strings(encoded: pd.DataFrame) -> list[str]:
@@ -261,80 +278,95 @@ class NazcaLevenshtein(StringMetric):
     max_token_pairs = 4_000_000
 
     @staticmethod
-    def _tokens(strings: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
-        tokens: list[str] = []
-        counts = np.empty(len(strings), dtype=np.int64)
-        for i, s in enumerate(strings):
-            words = s.split() or [""]
-            tokens.extend(words)
-            counts[i] = len(words)
-        lengths = np.fromiter(map(len, tokens), dtype=np.int32, count=len(tokens))
-        return tokens, counts, lengths
-
-    def _normalize(self, raw: np.ndarray, la: np.ndarray, lb: np.ndarray) -> np.ndarray:
+    def _normalize(raw: np.ndarray, la: np.ndarray, lb: np.ndarray) -> np.ndarray:
         longest = np.maximum(la, lb).astype(np.float32)
         out = raw.astype(np.float32)
         np.divide(out, longest, out=out, where=longest > 0)
         return out
 
     def _cdist(self, a, b, normalized):
-        sa, sb = self._strings(a), self._strings(b)
-        out = np.empty((len(sa), len(sb)), dtype=np.float32)
-        tb, kb, lenb = self._tokens(sb)
-        rows = max(1, self.max_token_pairs // max(1, len(tb)))
-        for start in range(0, len(sa), rows):
-            chunk = sa[start:start + rows]
-            ta, ka, lena = self._tokens(chunk)
-            raw = _token_max_min(ta, ka, lena, tb, kb, lenb)
-            if normalized:
-                la = np.fromiter(map(len, chunk), np.int32, len(chunk))[:, None]
-                lb = np.fromiter(map(len, sb), np.int32, len(sb))[None, :]
-                raw = self._normalize(raw, la, lb)
-            out[start:start + rows] = raw
+        text_a, text_b = _text_column(a), _text_column(b)
+        out = np.empty((len(text_a), len(text_b)), dtype=np.float32)
+        wb = _Words(text_b)
+        rows = max(1, self.max_token_pairs // max(1, len(wb.codes)))
+        for start in range(0, len(text_a), rows):
+            wa = _Words(text_a.slice(start, rows))
+            raw = _token_max_min(wa, wb)
+            out[start:start + rows] = self._normalize(raw, wa.value_lengths[:, None], wb.value_lengths[None, :]) \
+                if normalized else raw
         return out
 
     def _cpdist(self, a, b, ia, ib, normalized):
-        sa, sb = self._strings(a), self._strings(b)
-        ta, ka_rows, lena = self._tokens(sa)
-        tb, kb_rows, lenb = self._tokens(sb)
-        starts_a_rows = np.cumsum(ka_rows) - ka_rows
-        starts_b_rows = np.cumsum(kb_rows) - kb_rows
-        ka, kb = ka_rows[ia], kb_rows[ib]
+        wa, wb = _Words(_text_column(a)), _Words(_text_column(b))
+        ka, kb = wa.counts[ia], wb.counts[ib]
         n = len(ia)
         if n == 0:
             return np.zeros(0, dtype=np.float32)
-        # Every (token of a_k) × (token of b_k) cell, pair after pair, rows of a pair contiguous.
+        # Every (word of a_k) × (word of b_k) cell, pair after pair, rows of a pair contiguous.
         cells = ka * kb
         pair = np.repeat(np.arange(n), cells)
         within = np.arange(cells.sum()) - np.repeat(np.cumsum(cells) - cells, cells)
-        token_a = starts_a_rows[ia][pair] + within // kb[pair]
-        token_b = starts_b_rows[ib][pair] + within % kb[pair]
-        d = _token_pair_distances(ta, tb, token_a, token_b)
+        token_a = wa.starts[ia][pair] + within // kb[pair]
+        token_b = wb.starts[ib][pair] + within % kb[pair]
+        d = _token_pair_distances(wa, wb, token_a, token_b)
         pair_starts = np.cumsum(cells) - cells
-        # Row minima (each token of a_k against b_k's tokens): rows are runs of kb cells.
+        # Row minima (each word of a_k against b_k's words): rows are runs of kb cells.
         row_starts = _run_starts(kb, ka)
         row_min = np.minimum.reduceat(d, row_starts)
-        row_len = lena[token_a[row_starts]]
+        row_len = wa.lengths[token_a[row_starts]]
         # Column minima: the cells of a pair reordered column by column.
         order = _column_order(ka, kb, pair_starts)
         col_starts = _run_starts(ka, kb)
         col_min = np.minimum.reduceat(d[order], col_starts)
-        col_len = lenb[token_b[order][col_starts]]
-        # Padding: a shorter list gets "" tokens; "" is at distance len(t) of t.
+        col_len = wb.lengths[token_b[order][col_starts]]
+        # Padding: a shorter list gets "" words; "" is at distance len(t) of t.
         a_short, b_short = ka < kb, kb < ka
         row_min = np.where(np.repeat(b_short, ka), np.minimum(row_min, row_len), row_min)
         col_min = np.where(np.repeat(a_short, kb), np.minimum(col_min, col_len), col_min)
         raw = np.maximum(np.maximum.reduceat(row_min, np.cumsum(ka) - ka),
                          np.maximum.reduceat(col_min, np.cumsum(kb) - kb))
-        min_len_a = np.minimum.reduceat(lena, starts_a_rows)[ia]
-        min_len_b = np.minimum.reduceat(lenb, starts_b_rows)[ib]
-        raw = np.where(a_short, np.maximum(raw, min_len_b), raw)
-        raw = np.where(b_short, np.maximum(raw, min_len_a), raw)
+        raw = np.where(a_short, np.maximum(raw, wb.shortest[ib]), raw)
+        raw = np.where(b_short, np.maximum(raw, wa.shortest[ia]), raw)
         if normalized:
-            la = np.fromiter(map(len, sa), np.int32, len(sa))[ia]
-            lb = np.fromiter(map(len, sb), np.int32, len(sb))[ib]
-            return self._normalize(raw, la, lb)
+            return self._normalize(raw, wa.value_lengths[ia], wb.value_lengths[ib])
         return raw.astype(np.float32)
+
+
+def _text_column(encoded: pd.DataFrame) -> pa.Array:
+    """A string metric's encoded values as Arrow text, "" where missing."""
+    text = arrow_text(encoded["v"])
+    if text is None:
+        text = pa.array(StringMetric._strings(encoded), type=pa.string())
+    return text.fill_null("")
+
+
+class _Words:
+    """The words of text values, as ``str.split`` finds them (Arrow's Unicode
+    white space is Python's); a value without words has one, "".
+
+    ``codes`` (into ``vocabulary``), ``lengths``: each word's, value after value;
+    ``counts``, ``starts``: each value's words; ``shortest``: its shortest
+    word's length; ``value_lengths``: its length.
+    """
+
+    def __init__(self, text: pa.Array):
+        lists = pc.utf8_split_whitespace(text)
+        words = pc.list_flatten(lists)
+        owner = pc.list_parent_indices(lists).to_numpy()
+        present = pc.not_equal(words, "").to_numpy(zero_copy_only=False)  # runs of spaces give "" words
+        encoded = words.filter(present).dictionary_encode()
+        self.vocabulary = encoded.dictionary.to_pylist() + [""]
+        owner = owner[present]
+        found = np.bincount(owner, minlength=len(text))
+        self.counts = np.maximum(found, 1)
+        self.starts = np.cumsum(self.counts) - self.counts
+        self.codes = np.full(self.counts.sum(), len(self.vocabulary) - 1, dtype=np.int64)  # "" where none
+        rank = np.arange(len(owner)) - (np.cumsum(found) - found)[owner]
+        self.codes[self.starts[owner] + rank] = encoded.indices.to_numpy()
+        vocabulary_lengths = np.append(pc.utf8_length(encoded.dictionary).to_numpy(), 0).astype(np.int64)
+        self.lengths = vocabulary_lengths[self.codes]
+        self.shortest = np.minimum.reduceat(self.lengths, self.starts) if len(self.starts) else self.lengths
+        self.value_lengths = pc.utf8_length(text).to_numpy().astype(np.int64)
 
 
 def _run_starts(run_length: np.ndarray, runs: np.ndarray) -> np.ndarray:
@@ -352,40 +384,36 @@ def _column_order(ka: np.ndarray, kb: np.ndarray, pair_starts: np.ndarray) -> np
     return pair_starts[pair] + row * kb[pair] + column
 
 
-def _token_pair_distances(ta: list[str], tb: list[str], token_a: np.ndarray, token_b: np.ndarray) -> np.ndarray:
-    """Edit distances of token pairs, each distinct pair computed once."""
-    codes_a, vocab_a = pd.factorize(pd.Series(ta, dtype=object))
-    codes_b, vocab_b = pd.factorize(pd.Series(tb, dtype=object))
-    pair_codes = codes_a[token_a].astype(np.int64) * max(1, len(vocab_b)) + codes_b[token_b]
-    inverse, unique = pd.factorize(pair_codes)  # hashing: faster than sorting
-    words_a = np.asarray(vocab_a, dtype=object)[unique // max(1, len(vocab_b))]
-    words_b = np.asarray(vocab_b, dtype=object)[unique % max(1, len(vocab_b))]
+def _token_pair_distances(wa: _Words, wb: _Words, token_a: np.ndarray, token_b: np.ndarray) -> np.ndarray:
+    """Edit distances of word pairs, each distinct pair computed once."""
+    n_b = len(wb.vocabulary)
+    inverse, unique = pd.factorize(wa.codes[token_a] * n_b + wb.codes[token_b])  # hashing: faster than sorting
+    words_a = np.asarray(wa.vocabulary, dtype=object)[unique // n_b]
+    words_b = np.asarray(wb.vocabulary, dtype=object)[unique % n_b]
     d = process.cpdist(words_a, words_b, scorer=Levenshtein.distance, dtype=np.int32, workers=1)
     return d.astype(np.int64)[inverse]
 
 
-def _token_max_min(ta, ka, lena, tb, kb, lenb) -> np.ndarray:
+def _token_max_min(wa: _Words, wb: _Words) -> np.ndarray:
     """Nazca's max of row and column minima for every pair of two lists."""
-    ua, inva = np.unique(np.asarray(ta, dtype=object), return_inverse=True)
-    ub, invb = np.unique(np.asarray(tb, dtype=object), return_inverse=True)
-    unique_d = process.cdist(list(ua), list(ub), scorer=Levenshtein.distance, dtype=np.int32, workers=1)
-    d = unique_d[inva][:, invb]
-    starts_a = np.cumsum(ka) - ka
-    starts_b = np.cumsum(kb) - kb
-    # min over the tokens of each b, for every token of a: (tokens_a, n_b)
+    unique_d = process.cdist(wa.vocabulary, wb.vocabulary, scorer=Levenshtein.distance, dtype=np.int32, workers=1)
+    d = unique_d[wa.codes][:, wb.codes]
+    ka, kb, lena, lenb = wa.counts, wb.counts, wa.lengths, wb.lengths
+    starts_a, starts_b = wa.starts, wb.starts
+    # min over the words of each b, for every word of a: (words_a, n_b)
     per_b = np.minimum.reduceat(d, starts_b, axis=1)
-    # min over the tokens of each a, for every token of b: (n_a, tokens_b)
+    # min over the words of each a, for every word of b: (n_a, words_b)
     per_a = np.minimum.reduceat(d, starts_a, axis=0)
     rows = np.maximum.reduceat(per_b, starts_a, axis=0)
     rows_padded_b = np.maximum.reduceat(np.minimum(per_b, lena[:, None]), starts_a, axis=0)
     cols = np.maximum.reduceat(per_a, starts_b, axis=1)
     cols_padded_a = np.maximum.reduceat(np.minimum(per_a, lenb[None, :]), starts_b, axis=1)
-    min_len_a = np.minimum.reduceat(lena, starts_a)[:, None]
-    min_len_b = np.minimum.reduceat(lenb, starts_b)[None, :]
+    min_len_a = wa.shortest[:, None]
+    min_len_b = wb.shortest[None, :]
     a_short = ka[:, None] < kb[None, :]
     b_short = ka[:, None] > kb[None, :]
-    # a padded: its "" rows have minimum len(shortest token of b); b's columns
-    # may reach "" at cost len(token). Symmetrically when b is padded.
+    # a padded: its "" rows have minimum len(shortest word of b); b's columns
+    # may reach "" at cost len(word). Symmetrically when b is padded.
     row_part = np.where(b_short, rows_padded_b, np.where(a_short, np.maximum(rows, min_len_b), rows))
     col_part = np.where(a_short, cols_padded_a, np.where(b_short, np.maximum(cols, min_len_a), cols))
     return np.maximum(row_part, col_part)

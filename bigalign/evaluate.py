@@ -4,13 +4,32 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["LinkQuality", "blocking_quality", "cross_product", "link_quality"]
+__all__ = ["LinkQuality", "blocking_quality", "cross_product", "isin_sorted", "link_quality"]
 
 
-def _pairs(frame: pd.DataFrame) -> set[tuple]:
-    return set(zip(frame["align_id"].tolist(), frame["target_id"].tolist()))
+def isin_sorted(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_values)`` for a sorted right side: one binary
+    search per value (np.isin sorts or hashes both sides on every call)."""
+    if len(sorted_values) == 0:
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_values, values), len(sorted_values) - 1)
+    return sorted_values[at] == values
+
+
+def _distinct_pair_codes(links: pd.DataFrame, truth: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct pairs of each frame as sorted int64 codes, equal codes for
+    equal pairs (ids coded over both frames; sorting, not Python tuples)."""
+    codes = [pd.factorize(pd.concat([links[c], truth[c]], ignore_index=True))[0].astype(np.int64)
+             for c in ("align_id", "target_id")]
+    pairs = codes[0] * (codes[1].max(initial=0) + 1) + codes[1]
+    out = []
+    for part in (pairs[:len(links)], pairs[len(links):]):
+        part = np.sort(part)
+        out.append(part[np.r_[True, part[1:] != part[:-1]]] if len(part) else part)
+    return out[0], out[1]
 
 
 @dataclass
@@ -30,10 +49,10 @@ class LinkQuality:
 
 def link_quality(links: pd.DataFrame, truth: pd.DataFrame) -> LinkQuality:
     """Compare ``links`` and ``truth`` (both with ``align_id`` and ``target_id``)."""
-    found, true = _pairs(links), _pairs(truth)
-    tp = len(found & true)
-    precision = tp / len(found) if found else 0.0
-    recall = tp / len(true) if true else 0.0
+    found, true = _distinct_pair_codes(links, truth)
+    tp = int(isin_sorted(found, true).sum())
+    precision = tp / len(found) if len(found) else 0.0
+    recall = tp / len(true) if len(true) else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return LinkQuality(len(found), len(true), tp, precision, recall, f1)
 

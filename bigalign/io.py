@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .records import attribute_columns, record_hashes
+from .records import TEXT, attribute_columns, record_hashes
 from .distances import Metric
 from .treatments import Treatment
 
@@ -157,7 +157,7 @@ def _decode(batch: pa.RecordBatch, encoding: str, spec: SetSpec, path: str, numb
     for column, array in zip(batch.schema.names, batch.columns):
         if encoding.replace("-", "").lower() == "utf8":
             try:  # the fast path: arrow validates the whole column at once
-                out[column] = array.cast(pa.string()).to_pandas()
+                out[column] = array.cast(pa.string()).to_pandas(types_mapper={pa.string(): TEXT}.get)
                 continue
             except pa.ArrowInvalid:
                 pass

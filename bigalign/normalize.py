@@ -20,6 +20,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .records import TEXT, arrow_text
 
 __all__ = [
     "Normalizer",
@@ -53,6 +57,8 @@ class Normalizer:
     # Every value maps to a value, never to a missing one: true of the built-ins,
     # not assumed of others (a value turned missing then skips the rest of a chain).
     keeps_values = False
+    # Whether normalize_ascii does this normalizer's work.
+    normalizes_ascii = False
 
     def normalize_value(self, value: Any) -> Any:
         raise NotImplementedError
@@ -60,6 +66,11 @@ class Normalizer:
     def normalize_values(self, values: list) -> list:
         """:meth:`normalize_value` of each of a list of non-missing values."""
         return [self.normalize_value(v) for v in values]
+
+    def normalize_ascii(self, text: pa.Array) -> pa.Array:
+        """:meth:`normalize_values` of ASCII text, at once in Arrow (when
+        :attr:`normalizes_ascii`): the same strings, without a Python loop."""
+        raise NotImplementedError
 
     def __call__(self, values: pd.Series) -> pd.Series:
         return normalize_column(values, [self])
@@ -102,6 +113,11 @@ class unormalize(Normalizer):
     def normalize_values(self, values: list) -> list:
         return [v if type(v) is str and v.isascii() else _strip_accents(v) for v in values]
 
+    normalizes_ascii = True
+
+    def normalize_ascii(self, text: pa.Array) -> pa.Array:
+        return text
+
 
 class lunormalize(Normalizer):
     """:class:`unormalize`, then lower-case."""
@@ -115,6 +131,11 @@ class lunormalize(Normalizer):
     def normalize_values(self, values: list) -> list:
         return [v.lower() if type(v) is str and v.isascii() else _strip_accents(v).lower() for v in values]
 
+    normalizes_ascii = True
+
+    def normalize_ascii(self, text: pa.Array) -> pa.Array:
+        return pc.ascii_lower(text)
+
 
 class lower(Normalizer):
     """Lower-case."""
@@ -127,6 +148,11 @@ class lower(Normalizer):
 
     def normalize_values(self, values: list) -> list:
         return [str(v).lower() for v in values]
+
+    normalizes_ascii = True
+
+    def normalize_ascii(self, text: pa.Array) -> pa.Array:
+        return pc.ascii_lower(text)
 
 
 STOPWORDS = {
@@ -181,6 +207,14 @@ class simplify(Normalizer):
             return super().normalize_values(values)
         sub = _PUNCTUATION.sub
         return [" ".join(sub(" ", str(v).lower()).split()) for v in values]
+
+    @property
+    def normalizes_ascii(self) -> bool:
+        return not (self.lemmas or self.remove_stopwords)
+
+    def normalize_ascii(self, text: pa.Array) -> pa.Array:
+        # In ASCII, the words are the runs of letters and digits.
+        return pc.utf8_trim(pc.replace_substring_regex(pc.ascii_lower(text), "[^a-z0-9]+", " "), " ")
 
 
 class tokenize(Normalizer):
@@ -306,12 +340,35 @@ def _missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
+def _normalize_text(text: pa.Array, normalizers: Sequence[Normalizer]) -> pa.Array:
+    """A chain of normalizers on distinct text values: in Arrow for the ASCII
+    ones, in Python for the others (accents to strip)."""
+    ascii_rows = pc.string_is_ascii(text).to_numpy(zero_copy_only=False)
+    fast = text if ascii_rows.all() else text.filter(ascii_rows)
+    for normalizer in normalizers:
+        fast = normalizer.normalize_ascii(fast)
+    if ascii_rows.all():
+        return fast
+    others = text.filter(~ascii_rows).to_pylist()
+    for normalizer in normalizers:
+        others = normalizer.normalize_values(others)
+    order = np.concatenate([np.flatnonzero(ascii_rows), np.flatnonzero(~ascii_rows)])
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    return pa.concat_arrays([fast.cast(pa.string()), pa.array(others, type=pa.string())]).take(position)
+
+
 def normalize_column(values: pd.Series, normalizers: Sequence[Normalizer]) -> pd.Series:
     """Apply a chain of normalizers in order, to each distinct value once (a
-    value a normalizer turns into a missing one stays missing)."""
+    value a normalizer turns into a missing one stays missing). Text that the
+    built-in normalizers read comes back as Arrow text."""
     if not normalizers:
         return values
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    text = arrow_text(uniques) if all(n.normalizes_ascii for n in normalizers) else None
+    if text is not None:
+        normalized = _normalize_text(text, normalizers).take(pa.array(codes, mask=codes < 0))
+        return pd.Series(TEXT.__from_arrow__(normalized), index=values.index)
     current = uniques.tolist()
     positions = None  # where ``current`` sits in ``uniques``, once values went missing
     for normalizer in normalizers:

@@ -53,8 +53,9 @@ from distributed import progress
 from .blocking.base import Blocking, mix64
 from .cluster import connect
 from .distances import InvalidValueError
+from .evaluate import isin_sorted
 from .matching import best_match_per_item, one_to_one as one_to_one_links, sort_links
-from .records import as_records, attribute_columns, record_hashes
+from .records import TEXT, as_records, attribute_columns, record_hashes
 from .treatments import Treatment, global_alignment_matrix, global_pair_distances
 
 __all__ = ["AlignmentRun", "BlockStats", "Checkpoint", "align_distributed", "best_match", "block_rows",
@@ -69,7 +70,7 @@ MAX_TASK_PAIRS = 5_000_000
 # dense matrix (rapidfuzz's cdist runs 10-30 times faster than its pair form).
 DENSE_BLOCK_PAIRS = 10_000
 # Candidate pairs per partition of the scoring stage.
-SCORE_PAIRS_PER_PARTITION = 500_000
+SCORE_PAIRS_PER_PARTITION = 150_000
 # Records per partition when a set is given in memory.
 ROWS_PER_PARTITION = 25_000
 # Narrow rows (record × block key) per partition of the block shuffle.
@@ -117,8 +118,8 @@ def _routing_keys(blocking: Blocking, compact: np.ndarray, slots: np.ndarray) ->
 
 
 def pair_hashes(align_ids: Any, target_ids: Any) -> np.ndarray:
-    """uint64 hashes of (align id, target id) pairs, to count known pairs."""
-    return _combined_hashes(record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids)))
+    """Sorted uint64 hashes of (align id, target id) pairs, to count known pairs."""
+    return np.sort(_combined_hashes(record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids))))
 
 
 def _combined_hashes(rid_a: np.ndarray, rid_b: np.ndarray) -> np.ndarray:
@@ -126,16 +127,12 @@ def _combined_hashes(rid_a: np.ndarray, rid_b: np.ndarray) -> np.ndarray:
         return mix64(rid_a * np.uint64(0x9E3779B97F4A7C15) ^ rid_b)
 
 
-# Text as Arrow strings: pandas 3's default (NaN when missing); under pandas 2 the
-# NA-semantics variant, the one Dask's P2P shuffle hands back as Arrow strings rather
-# than as Python objects (dask.dataframe.backends.get_pandas_dataframe_from_pyarrow).
-TEXT = (pd.StringDtype("pyarrow", na_value=np.nan) if int(pd.__version__.split(".")[0]) >= 3
-        else pd.StringDtype("pyarrow"))
-
-
-def _compact_text(values: np.ndarray) -> Any:
+def _compact_text(values: pd.Series) -> Any:
     """Text kept as Arrow strings, not Python objects: half the memory of the
     persisted records, and cheaper to shuffle. Other values as they are."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.astype(TEXT).array
+    values = values.to_numpy()
     if values.dtype != object:
         return values
     try:
@@ -154,7 +151,7 @@ def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking
     hash (``rid``), encoded values (``t{i}:…``), compact block keys (``k:{j}``)
     and blocking columns (``x:…``)."""
     ids = part.iloc[:, 0]
-    columns: dict[str, Any] = {"id": _compact_text(ids.to_numpy()), "rid": record_hashes(ids)}
+    columns: dict[str, Any] = {"id": _compact_text(ids), "rid": record_hashes(ids)}
     for i, t in enumerate(treatments):
         try:
             encoded = t.encode(part)
@@ -164,7 +161,7 @@ def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking
                 f"{name}: record {ids.iloc[err.row]!r}, column {column}: {err.reason}: {err.value!r}"
             ) from None
         for c in encoded.columns:
-            columns[_treatment_prefix(i) + str(c)] = _compact_text(encoded[c].to_numpy())
+            columns[_treatment_prefix(i) + str(c)] = _compact_text(encoded[c])
     keys = _compact_keys(blocking.keys(part, side))
     for j in range(keys.shape[1]):
         columns[f"k:{j}"] = keys[:, j]
@@ -293,7 +290,7 @@ def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np
         rid_a, rid_b = rid_a[keep], rid_b[keep]
     stats.candidate_pairs += len(rid_a)
     if truth_hashes is not None:
-        stats.true_pairs_kept += int(np.isin(_combined_hashes(rid_a, rid_b), truth_hashes).sum())
+        stats.true_pairs_kept += int(isin_sorted(_combined_hashes(rid_a, rid_b), truth_hashes).sum())
     return pd.DataFrame({"rid_a": rid_a, "rid_b": rid_b})
 
 
@@ -313,7 +310,7 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
     their rows, listed in ``stats.split_blocks``) for :func:`candidate_tile`
     tasks. The rest are paired in chunks of about ``CHUNK_PAIRS`` block pairs
     (whole blocks per chunk), so that memory stays bounded. Known pairs
-    (``truth_hashes``, see :func:`pair_hashes`) among the candidates are counted.
+    (``truth_hashes``, sorted, see :func:`pair_hashes`) among the candidates are counted.
     Blocks of ``dense_block_pairs`` pairs or more (not in a deduplication) are
     counted here but returned as their members (key, side, slot, id hash),
     to be scored as dense matrices by :func:`score_dense_blocks`.
@@ -469,8 +466,8 @@ def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.Da
     align_ids, target_ids = records_a["id"].reset_index(drop=True), records_b["id"].reset_index(drop=True)
     true = None
     if truth_hashes is not None:
-        true = np.isin(_combined_hashes(records_a["rid"].to_numpy()[ra], records_b["rid"].to_numpy()[rb]),
-                       truth_hashes)
+        true = isin_sorted(_combined_hashes(records_a["rid"].to_numpy()[ra], records_b["rid"].to_numpy()[rb]),
+                           truth_hashes)
     under = distance <= threshold
     stats.links_under_threshold += int(under.sum())
     _record_for_report(stats, treatments, encoded_a, encoded_b, ra, rb, distance, threshold,
@@ -737,6 +734,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
     """
     seconds: dict[str, float] = {}
     if truth_hashes is not None:
+        truth_hashes = np.sort(np.asarray(truth_hashes, dtype=np.uint64))  # searched, not hashed, by the tasks
         [truth_hashes] = client.scatter([truth_hashes], broadcast=True, hash=False)  # a key of this run only
     n = shuffle_partitions or 0
     if checkpoint is not None and checkpoint.has_candidates():

@@ -18,6 +18,7 @@ from typing import Any, Union
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 AttributeKey = Union[Hashable, tuple]
 
@@ -97,6 +98,25 @@ def attribute_values(frame: pd.DataFrame, key: AttributeKey) -> pd.Series | pd.D
     if isinstance(key, tuple):
         return frame[columns]
     return frame[columns[0]]
+
+
+# Text as Arrow strings: pandas 3's default (NaN when missing); under pandas 2 the
+# NA-semantics variant, the one Dask's P2P shuffle hands back as Arrow strings rather
+# than as Python objects (dask.dataframe.backends.get_pandas_dataframe_from_pyarrow).
+TEXT = (pd.StringDtype("pyarrow", na_value=np.nan) if int(pd.__version__.split(".")[0]) >= 3
+        else pd.StringDtype("pyarrow"))
+
+
+def arrow_text(values: Any) -> pa.Array | None:
+    """Values (a Series, an array) as one Arrow string array, missing ones
+    null; None when they are not all text."""
+    if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
+        return None
+    try:
+        text = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
 def record_hashes(ids: pd.Series) -> np.ndarray:

@@ -69,6 +69,8 @@ def test_nazca_levenshtein_random_multiword():
     rng = random.Random(1)
     a = present(random_strings(rng, 40, "abc d", 14)) + present(AWKWARD)
     b = present(random_strings(rng, 30, "abcd ", 14)) + present(AWKWARD)
+    # white space of every kind str.split knows (\x1c, no-break space, ideographic space...)
+    a += present(random_strings(rng, 20, "ab \t\x1c\xa0\u3000é", 10))
     check_both_forms(a, b, "levenshtein", [[nazca_levenshtein(x, y) for y in b] for x in a])
     longest = [[max(len(x), len(y)) for y in b] for x in a]
     expected = np.array([[nazca_levenshtein(x, y) for y in b] for x in a]) / np.array(longest)
@@ -239,3 +241,25 @@ def test_vectorised_soundex_and_dates_equal_the_one_by_one_functions():
             except ValueError:
                 expected.append(-math.inf)
         np.testing.assert_array_equal(parse_dates(pd.Series(dates, dtype=object), dayfirst), expected)
+
+
+def test_text_of_columns_at_once_equals_value_by_value():
+    from bigalign.distances import _PY_WHITESPACE, _as_text, _joined
+
+    assert _PY_WHITESPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+    rng = random.Random(8)
+    blanks = list(_PY_WHITESPACE) + [_PY_WHITESPACE, " \x1c ", "\u200b"]  # (a zero-width space is not blank)
+    first = AWKWARD + blanks + [None, float("nan")] + random_strings(rng, 500, alphabet="ab \t\x1f\xa0é")
+    second = random_strings(rng, len(first), alphabet="cd \x0b\u3000")
+    frame = pd.DataFrame({"x": first, "y": second}, dtype=object)
+
+    def reference(*values):
+        parts = [t for t in map(_as_text, values) if t is not None]
+        return " ".join(parts) if parts else None
+
+    def got(series):
+        return [None if pd.isna(v) else v for v in series.tolist()]
+
+    assert got(_joined(frame)) == [reference(x, y) for x, y in zip(first, second)]
+    assert got(_joined(frame["x"])) == [reference(x) for x in first]
+    assert got(_joined(pd.Series(first + [12], dtype=object))) == [reference(x) for x in first] + ["12"]

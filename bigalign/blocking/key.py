@@ -17,8 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..distances import _EPOCH_ORDINAL, _joined, parse_dates, soundex_codes
+from ..distances import _EPOCH_ORDINAL, _joined, _text_array, parse_dates, soundex_codes
 from ..normalize import _missing, make_normalizer, map_distinct, normalize_column
+from ..records import arrow_text
 from .base import Blocking, hash_values, mix64, salted_keys
 
 __all__ = ["KeyBlocking", "TRANSFORMS"]
@@ -37,10 +38,7 @@ def _date_texts(values: pd.Series, width: int) -> pd.Series:
 def _soundex_texts(values: pd.Series, word_set: bool) -> pd.Series:
     """The Soundex codes of each value's words, joined by spaces (the sorted
     distinct codes when ``word_set``); None where a value has none."""
-    try:
-        text = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text
-        text = None
+    text = arrow_text(values)
     # Arrow splits on the ASCII whitespace Python splits on, but for \x1c-\x1f.
     if text is not None and pc.all(pc.string_is_ascii(text)).as_py() is not False \
             and not pc.any(pc.match_substring_regex(text, "[\x1c-\x1f]")).as_py():
@@ -189,13 +187,12 @@ class KeyBlocking(Blocking):
               function: Callable[[pd.Series], pd.Series] | None) -> tuple[np.ndarray, pd.Series]:
         raw = _joined(frame[part]) if isinstance(part, list) else frame[part]
         codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-        values = pd.Series(np.asarray(uniques, dtype=object))
+        values = pd.Series(uniques)
         if transform not in _RAW:
             values = normalize_column(values, self.normalizers)
         if function is not None:
             values = function(values)
-        blank = np.array([not v.strip() if type(v) is str else _missing(v) or not str(v).strip()
-                          for v in values.tolist()], dtype=bool)
+        blank = _text_array(values).is_null().to_numpy(zero_copy_only=False)
         # A code of -1 reads the appended last entry: missing stays missing.
         return np.where(np.append(blank, True)[codes], -1, codes), values
 

@@ -1,0 +1,35 @@
+"""From pairs to links: the best target per item, ties and canonical order."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bigalign.matching import best_match_per_item, sort_links
+
+
+def full_sort_reference(links):
+    ordered = links.sort_values(["align_id", "distance", "target_id"], kind="mergesort")
+    return ordered[~ordered["align_id"].duplicated()].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("ids", ["text", "arrow text", "integers"])
+def test_best_match_per_item_is_the_first_of_the_full_sort(ids):
+    rng = np.random.default_rng(0)
+    n = 5000
+    # Few distinct distances and targets: many ties, broken by the smallest target id.
+    links = pd.DataFrame({"align_id": rng.integers(0, 800, n), "target_id": rng.integers(0, 50, n),
+                          "distance": rng.integers(0, 4, n) / 2})
+    if ids != "integers":
+        links = links.astype({"align_id": str, "target_id": str})
+    if ids == "arrow text":
+        links = links.astype({"align_id": "string[pyarrow]", "target_id": "string[pyarrow]"})
+    best = best_match_per_item(links)
+    pd.testing.assert_frame_equal(best, sort_links(full_sort_reference(links)))
+    assert best["align_id"].is_unique and len(best) == links["align_id"].nunique()
+
+
+def test_best_match_per_item_of_no_links():
+    empty = pd.DataFrame({"align_id": pd.Series([], dtype=str), "target_id": pd.Series([], dtype=str),
+                          "distance": np.array([], dtype=float)})
+    assert best_match_per_item(empty).columns.tolist() == ["align_id", "target_id", "distance"]
+    assert len(best_match_per_item(empty)) == 0
