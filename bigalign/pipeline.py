@@ -568,7 +568,7 @@ def _encoded_sets(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
 
 
 def _shuffled_blocks(client: Any, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, blocking: Blocking,
-                     shuffle_partitions: int | None) -> tuple[dd.DataFrame, int]:
+                     shuffle_partitions: int | None, records: int) -> tuple[dd.DataFrame, int]:
     """Narrow rows of both sets, shuffled so that each partition holds whole
     blocks of both (same key → same partition). One shuffle of both sides: a
     block's rows end on one worker, with nothing to transfer before pairing."""
@@ -579,8 +579,6 @@ def _shuffled_blocks(client: Any, encoded_a: dd.DataFrame, encoded_b: dd.DataFra
     if shuffle_partitions is None:
         # Enough partitions to keep every worker thread busy, none too large.
         threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()) or 1
-        # On this client: len() would compute on the default one, which may be another.
-        records = client.compute(encoded_a.map_partitions(len).sum() + encoded_b.map_partitions(len).sum()).result()
         shuffle_partitions = max(2 * threads, math.ceil(records * blocking.n_slots / BLOCK_ROWS_PER_PARTITION))
     both = dd.concat([narrow(encoded_a, "align"), narrow(encoded_b, "target")])
     return both.shuffle(on="key", npartitions=shuffle_partitions), shuffle_partitions
@@ -746,8 +744,11 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
         blocking.fit(align_dd, target_dd)
         seconds["fit"] = time.perf_counter() - clock
         clock = time.perf_counter()
+        # Counted before encoding (Parquet metadata gives it), so that the shuffle starts
+        # as the first partitions are encoded; on this client, not the default one.
+        records = client.compute(align_dd.shape[0] + target_dd.shape[0]).result()
         encoded_a, encoded_b = _encoded_sets(client, align_dd, target_dd, treatments, blocking, dedupe)
-        blocks, n = _shuffled_blocks(client, encoded_a, encoded_b, blocking, shuffle_partitions)
+        blocks, n = _shuffled_blocks(client, encoded_a, encoded_b, blocking, shuffle_partitions, records)
         pairs, members, stats = _compute_candidates(client, blocks.to_delayed(), blocking, dedupe, max_block_pairs,
                                                     max_task_pairs or MAX_TASK_PAIRS, truth_hashes,
                                                     dense_block_pairs, show_progress)
