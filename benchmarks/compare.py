@@ -20,6 +20,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -61,10 +62,14 @@ def measure(tool: str, directory: str, workers: int, time_limit: float) -> dict:
     result_path = os.path.join(directory, f"{tool}.json")
     command = [sys.executable, "-m", "benchmarks.peers", tool, directory, result_path, "--workers", str(workers)]
     env = {**os.environ, "OMP_NUM_THREADS": str(workers), "PYTHONWARNINGS": "ignore"}
+    # CPU time of the whole tree: what the tool's processes used, counted by the kernel
+    # once each is reaped (sampling them would count a reaped worker twice, in its parent's total too).
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     clock = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    log = open(os.path.join(directory, f"{tool}.log"), "w+b")  # a file, not a pipe: a full pipe would block the tool
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=env,
                            cwd=os.path.join(os.path.dirname(__file__), ".."))
-    peak, cpu = 0, {}
+    peak = 0
     timed_out = False
     while process.poll() is None:
         if time.perf_counter() - clock > time_limit:
@@ -76,15 +81,17 @@ def measure(tool: str, directory: str, workers: int, time_limit: float) -> dict:
         try:
             tree = [process] + process.children(recursive=True)
             peak = max(peak, sum(p.memory_info().rss for p in tree))
-            for p in tree:
-                times = p.cpu_times()
-                cpu[p.pid] = times.user + times.system + times.children_user + times.children_system
         except psutil.Error:
             pass
         time.sleep(0.2)
     wall = time.perf_counter() - clock
-    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-    row = {"wall s": wall, "CPU s": sum(cpu.values()), "peak MiB (process tree)": peak / 2**20}
+    process.wait()
+    with log:
+        log.seek(0)
+        stderr = log.read().decode(errors="replace")
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    row = {"wall s": wall, "CPU s": cpu, "peak MiB (process tree)": peak / 2**20}
     if timed_out:
         return {**row, "status": f"timed out after {time_limit:.0f} s"}
     if process.returncode is not None and process.returncode < 0:
