@@ -1,25 +1,42 @@
 """bigalign on generated person records, at growing sizes and worker counts.
 
-    python -m benchmarks.scaling --sizes 10000,100000 --workers 1,2 [--output benchmarks/SCALING.md]
+    python -m benchmarks.scaling --sizes 10000,100000,1000000 --workers 1,2 [--output benchmarks/SCALING.md]
+    python -m benchmarks.scaling --sizes 10000000 --workers 2 --append
 
-For each size: the demo job's treatments and blocking (``jobs/demo.toml``), on
-a fresh ``LocalCluster`` (one thread per worker); wall time of the alignment
-(blocking, shuffle, scoring, reduce; data generation excluded), candidate
-pairs, pair completeness, precision/recall/F1 of the links, and the peak
-resident memory of each worker process (sampled every 0.2 s).
+For each size the sets are generated once, as Parquet files (one partition
+per row group of 25,000 records), in a separate process; then, for each
+worker count, the demo job's treatments and blocking (``jobs/demo.toml``)
+run on a fresh ``LocalCluster`` (one thread per worker) that reads them:
+wall time of the alignment (blocking, shuffle, scoring, reduce), worker CPU
+time, candidate pairs, pair completeness, precision/recall/F1 of the links,
+and the peak resident memory of each worker process (sampled every 0.2 s).
+
+Up to 1M records per side the data is ``person_records(n, seed=0)``, as in
+``benchmarks.compare``. Above, it is ``n / 1M`` samples of 1M (seeds 0, 1, …;
+``--sample`` sets their size)
+side by side, their ids and social security numbers prefixed by the
+sample's number to stay distinct (one sample cannot hold more than 9M
+distinct 7-digit numbers, nor fit its generation in memory at 10M).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import glob
+import multiprocessing
 import os
 import platform
+import sys
+import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import dask
+import dask.dataframe as dd
 import distributed
+import pandas as pd
 import psutil
 from distributed import Client, LocalCluster
 
@@ -28,7 +45,7 @@ from bigalign.cluster import connect
 from bigalign.datasets import person_records
 from bigalign.evaluate import link_quality
 from bigalign.jobs import load_job
-from bigalign.pipeline import pair_hashes, run_alignment, to_dask
+from bigalign.pipeline import ROWS_PER_PARTITION, pair_hashes, run_alignment
 
 JOB = os.path.join(os.path.dirname(__file__), "..", "jobs", "demo.toml")
 
@@ -71,25 +88,60 @@ def _worker_cpu(client: Client) -> float:
     return sum(client.run(_process_cpu).values())
 
 
-def measure(n: int, workers: int) -> dict:
+# Records per side of one generated sample.
+SAMPLE = 1_000_000
+
+
+def _write_sample(n: int, seed: int, directory: str, prefix: str) -> str:
+    """One sample as ``alignset-*.parquet``, ``targetset-*.parquet`` and its truth; returns the truth's path."""
+    data = person_records(n, seed=seed)
+    if prefix:
+        for frame in (data.alignset, data.targetset):
+            frame["rec_id"] = prefix + frame["rec_id"]
+            frame["soc_sec_id"] = frame["soc_sec_id"].where(frame["soc_sec_id"] == "", prefix + frame["soc_sec_id"])
+        data.truth["align_id"] = prefix + data.truth["align_id"]
+        data.truth["target_id"] = prefix + data.truth["target_id"]
+    for name, frame in (("alignset", data.alignset), ("targetset", data.targetset)):
+        frame.to_parquet(os.path.join(directory, f"{name}-{seed:05d}.parquet"), index=False,
+                         row_group_size=ROWS_PER_PARTITION)
+    path = os.path.join(directory, f"truth-{seed:05d}.parquet")
+    data.truth.to_parquet(path, index=False)
+    return path
+
+
+def write_sets(n: int, directory: str, processes: int, sample: int = SAMPLE) -> pd.DataFrame:
+    """The generated sets of ``n`` records per side as Parquet files in
+    ``directory`` (samples of at most ``sample`` records); returns the truth.
+
+    Generated in other processes, which give their memory back when done."""
+    if n % sample and n > sample:
+        raise ValueError(f"{n:,} records per side is not a whole number of samples of {sample:,}")
+    samples = [(n, 0, "")] if n <= sample else [(sample, k, f"{k}") for k in range(n // sample)]
+    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        arguments = zip(*[(size, seed, directory, prefix) for size, seed, prefix in samples])
+        truths = list(pool.map(_write_sample, *arguments))
+    return pd.concat([pd.read_parquet(t) for t in truths], ignore_index=True)
+
+
+def measure(directory: str, truth: pd.DataFrame, workers: int) -> dict:
     job = load_job(JOB)
-    data = person_records(n, seed=0)
-    truth = pair_hashes(data.truth["align_id"], data.truth["target_id"])
+    truth_hashes = pair_hashes(truth["align_id"], truth["target_id"])
     with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",
                       memory_limit=f"{20 // workers}GiB") as cluster, Client(cluster) as plain, \
             connect(plain, quiet=True) as client:  # as users get it: with the allocator tuning
-        a, b = to_dask(data.alignset, "rec_id", "alignset"), to_dask(data.targetset, "rec_id", "targetset")
+        a, b = (dd.read_parquet(sorted(glob.glob(os.path.join(directory, f"{name}-*.parquet"))),
+                                split_row_groups=True) for name in ("alignset", "targetset"))
         with PeakMemory(cluster) as memory:
             clock = time.perf_counter()
             cpu = _worker_cpu(client)
             run = run_alignment(client, a, b, job.treatments, job.threshold, job.blocking, uniq=True,
-                                truth_hashes=truth)
+                                truth_hashes=truth_hashes)
             wall = time.perf_counter() - clock
             cpu = _worker_cpu(client) - cpu
-    quality = link_quality(run.links, data.truth)
-    return {"records per side": n, "workers": workers, "wall s": wall, "worker CPU s": cpu,
+    quality = link_quality(run.links, truth)
+    return {"records per side": a.shape[0].compute(), "workers": workers, "wall s": wall, "worker CPU s": cpu,
             "candidate pairs": run.stats.candidate_pairs,
-            "pair completeness": run.stats.true_pairs_kept / len(data.truth),
+            "pair completeness": run.stats.true_pairs_kept / len(truth),
             "precision": quality.precision, "recall": quality.recall, "F1": quality.f1,
             "peak MiB per worker": max(memory.peaks.values()) / 2**20}
 
@@ -99,15 +151,28 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--workers", default="2", help="comma-separated worker counts")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "SCALING.md"))
+    parser.add_argument("--append", action="store_true", help="add this run's section to the output file")
+    parser.add_argument("--sample", type=int, default=SAMPLE, help="records per side of one generated sample")
     args = parser.parse_args()
-    rows = [measure(int(n), int(w)) for n in args.sizes.split(",") for w in args.workers.split(",")]
-    text = (f"# Scaling\n\nWritten by `python -m benchmarks.scaling --sizes {args.sizes} --workers {args.workers}` "
-            f"on {dt.date.today().isoformat()}: {os.cpu_count()} cores, "
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    rows = []
+    for n in map(int, args.sizes.split(",")):
+        with tempfile.TemporaryDirectory() as directory:
+            truth = write_sets(n, directory, processes=max(worker_counts), sample=args.sample)
+            for workers in worker_counts:
+                rows.append(measure(directory, truth, workers))
+                print(rows[-1], file=sys.stderr, flush=True)
+    command = f"python -m benchmarks.scaling --sizes {args.sizes} --workers {args.workers}" + (
+        f" --sample {args.sample}" if args.sample != SAMPLE else "")
+    text = (f"# Scaling\n\nWritten by `{command}` on {dt.date.today().isoformat()}: {os.cpu_count()} cores, "
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.machine()}; dask {dask.__version__}, "
-            f"distributed {distributed.__version__}. The alignment alone (data generated beforehand, in memory), "
-            f"jobs/demo.toml's treatments and blocking.\n\n{markdown_table(rows)}\n")
-    with open(args.output, "w") as f:
-        f.write(text)
+            f"distributed {distributed.__version__}, pandas {pd.__version__}. The alignment alone (the data "
+            f"generated beforehand, read from Parquet), jobs/demo.toml's treatments and blocking; above "
+            f"{args.sample:,} records per side, samples of {args.sample:,} side by side (see the module's "
+            f"docstring).\n\n"
+            f"{markdown_table(rows)}\n")
+    with open(args.output, "a" if args.append else "w") as f:
+        f.write(("\n" if args.append else "") + text)
     print(text)
 
 
