@@ -3,7 +3,8 @@
 Every normalizer is a small object with explicit parameters; calling it on a
 :class:`pandas.Series` returns a new Series. Missing values (None, NaN) stay
 missing. The work is done once per *distinct* value, which is what makes
-normalizing millions of skewed values (names, streets) cheap.
+normalizing millions of skewed values (names, streets) cheap; the built-in
+normalizers do it in Arrow for ASCII text, in Python for the rest.
 
 A treatment names its normalizers by name (``"simplify"``), by a mapping
 (``{"name": "remove_after", "sub": "("}``, the form job files use), by an
@@ -106,14 +107,13 @@ class unormalize(Normalizer):
 
     name = "unormalize"
     keeps_values = True
+    normalizes_ascii = True
 
     def normalize_value(self, value: Any) -> str:
         return _strip_accents(value)
 
     def normalize_values(self, values: list) -> list:
         return [v if type(v) is str and v.isascii() else _strip_accents(v) for v in values]
-
-    normalizes_ascii = True
 
     def normalize_ascii(self, text: pa.Array) -> pa.Array:
         return text
@@ -124,14 +124,13 @@ class lunormalize(Normalizer):
 
     name = "lunormalize"
     keeps_values = True
+    normalizes_ascii = True
 
     def normalize_value(self, value: Any) -> str:
         return _strip_accents(value).lower()
 
     def normalize_values(self, values: list) -> list:
         return [v.lower() if type(v) is str and v.isascii() else _strip_accents(v).lower() for v in values]
-
-    normalizes_ascii = True
 
     def normalize_ascii(self, text: pa.Array) -> pa.Array:
         return pc.ascii_lower(text)
@@ -142,14 +141,13 @@ class lower(Normalizer):
 
     name = "lower"
     keeps_values = True
+    normalizes_ascii = True
 
     def normalize_value(self, value: Any) -> str:
         return str(value).lower()
 
     def normalize_values(self, values: list) -> list:
         return [str(v).lower() for v in values]
-
-    normalizes_ascii = True
 
     def normalize_ascii(self, text: pa.Array) -> pa.Array:
         return pc.ascii_lower(text)
