@@ -299,34 +299,34 @@ class NazcaLevenshtein(StringMetric):
     def _cpdist(self, a, b, ia, ib, normalized):
         wa, wb = _Words(_text_column(a)), _Words(_text_column(b))
         ka, kb = wa.counts[ia], wb.counts[ib]
-        n = len(ia)
-        if n == 0:
-            return np.zeros(0, dtype=np.float32)
-        # Every (word of a_k) × (word of b_k) cell, pair after pair, rows of a pair contiguous.
-        cells = ka * kb
-        pair = np.repeat(np.arange(n), cells)
-        within = np.arange(cells.sum()) - np.repeat(np.cumsum(cells) - cells, cells)
-        token_a = wa.starts[ia][pair] + within // kb[pair]
-        token_b = wb.starts[ib][pair] + within % kb[pair]
-        d = _token_pair_distances(wa, wb, token_a, token_b)
-        pair_starts = np.cumsum(cells) - cells
-        # Row minima (each word of a_k against b_k's words): rows are runs of kb cells.
-        row_starts = _run_starts(kb, ka)
-        row_min = np.minimum.reduceat(d, row_starts)
-        row_len = wa.lengths[token_a[row_starts]]
-        # Column minima: the cells of a pair reordered column by column.
-        order = _column_order(ka, kb, pair_starts)
-        col_starts = _run_starts(ka, kb)
-        col_min = np.minimum.reduceat(d[order], col_starts)
-        col_len = wb.lengths[token_b[order][col_starts]]
-        # Padding: a shorter list gets "" words; "" is at distance len(t) of t.
-        a_short, b_short = ka < kb, kb < ka
-        row_min = np.where(np.repeat(b_short, ka), np.minimum(row_min, row_len), row_min)
-        col_min = np.where(np.repeat(a_short, kb), np.minimum(col_min, col_len), col_min)
-        raw = np.maximum(np.maximum.reduceat(row_min, np.cumsum(ka) - ka),
-                         np.maximum.reduceat(col_min, np.cumsum(kb) - kb))
-        raw = np.where(a_short, np.maximum(raw, wb.shortest[ib]), raw)
-        raw = np.where(b_short, np.maximum(raw, wa.shortest[ia]), raw)
+        # Pairs grouped by shape (words of a × words of b): a group's word distances
+        # are one dense (pairs, ka, kb) array, reduced along its axes.
+        shape = ka * (int(kb.max(initial=0)) + 1) + kb
+        order = np.argsort(shape, kind="stable")
+        groups = np.split(order, np.flatnonzero(np.diff(shape[order])) + 1) if len(order) else []
+        words_a = [wa.starts[ia[g]][:, None] + np.arange(ka[g[0]]) for g in groups]  # (pairs, ka) word indices
+        words_b = [wb.starts[ib[g]][:, None] + np.arange(kb[g[0]]) for g in groups]
+        cells = [(np.repeat(wa.codes[x], y.shape[1], axis=1).ravel(), np.tile(wb.codes[y], (1, x.shape[1])).ravel())
+                 for x, y in zip(words_a, words_b)]
+        d = _word_pair_distances(wa, wb, np.concatenate([c[0] for c in cells] or [np.empty(0, np.int64)]),
+                                 np.concatenate([c[1] for c in cells] or [np.empty(0, np.int64)]))
+        raw = np.zeros(len(ia), dtype=np.int64)
+        at = 0
+        for g, x, y in zip(groups, words_a, words_b):
+            m, p, q = len(g), x.shape[1], y.shape[1]
+            block = d[at:at + m * p * q].reshape(m, p, q)
+            at += m * p * q
+            row_min, col_min = block.min(axis=2), block.min(axis=1)
+            # Padding: a shorter list gets "" words; "" is at distance len(w) of a word w,
+            # so its own minimum is the other side's shortest word.
+            if p < q:
+                col_min = np.minimum(col_min, wb.lengths[y])
+                raw[g] = np.maximum(np.maximum(row_min.max(axis=1), col_min.max(axis=1)), wb.shortest[ib[g]])
+            elif q < p:
+                row_min = np.minimum(row_min, wa.lengths[x])
+                raw[g] = np.maximum(np.maximum(row_min.max(axis=1), col_min.max(axis=1)), wa.shortest[ia[g]])
+            else:
+                raw[g] = np.maximum(row_min.max(axis=1), col_min.max(axis=1))
         if normalized:
             return self._normalize(raw, wa.value_lengths[ia], wb.value_lengths[ib])
         return raw.astype(np.float32)
@@ -369,25 +369,10 @@ class _Words:
         self.value_lengths = pc.utf8_length(text).to_numpy().astype(np.int64)
 
 
-def _run_starts(run_length: np.ndarray, runs: np.ndarray) -> np.ndarray:
-    """Starts of consecutive runs: ``runs[k]`` runs of ``run_length[k]`` cells for each pair k."""
-    lengths = np.repeat(run_length, runs)
-    return np.cumsum(lengths) - lengths
-
-
-def _column_order(ka: np.ndarray, kb: np.ndarray, pair_starts: np.ndarray) -> np.ndarray:
-    """Cell positions of each pair's ka × kb block (row-major) in column-major order."""
-    cells = ka * kb
-    pair = np.repeat(np.arange(len(ka)), cells)
-    within = np.arange(cells.sum()) - np.repeat(pair_starts, cells)
-    column, row = within // ka[pair], within % ka[pair]
-    return pair_starts[pair] + row * kb[pair] + column
-
-
-def _token_pair_distances(wa: _Words, wb: _Words, token_a: np.ndarray, token_b: np.ndarray) -> np.ndarray:
-    """Edit distances of word pairs, each distinct pair computed once."""
+def _word_pair_distances(wa: _Words, wb: _Words, codes_a: np.ndarray, codes_b: np.ndarray) -> np.ndarray:
+    """Edit distances of word pairs (codes into the vocabularies), each distinct pair computed once."""
     n_b = len(wb.vocabulary)
-    inverse, unique = pd.factorize(wa.codes[token_a] * n_b + wb.codes[token_b])  # hashing: faster than sorting
+    inverse, unique = pd.factorize(codes_a * n_b + codes_b)  # hashing: faster than sorting
     words_a = np.asarray(wa.vocabulary, dtype=object)[unique // n_b]
     words_b = np.asarray(wb.vocabulary, dtype=object)[unique % n_b]
     d = process.cpdist(words_a, words_b, scorer=Levenshtein.distance, dtype=np.int32, workers=1)
