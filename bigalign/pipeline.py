@@ -118,8 +118,8 @@ def _routing_keys(blocking: Blocking, compact: np.ndarray, slots: np.ndarray) ->
 
 
 def pair_hashes(align_ids: Any, target_ids: Any) -> np.ndarray:
-    """Sorted uint64 hashes of (align id, target id) pairs, to count known pairs."""
-    return np.sort(_combined_hashes(record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids))))
+    """uint64 hashes of (align id, target id) pairs, to count known pairs."""
+    return _combined_hashes(record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids)))
 
 
 def _combined_hashes(rid_a: np.ndarray, rid_b: np.ndarray) -> np.ndarray:
@@ -310,7 +310,7 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
     their rows, listed in ``stats.split_blocks``) for :func:`candidate_tile`
     tasks. The rest are paired in chunks of about ``CHUNK_PAIRS`` block pairs
     (whole blocks per chunk), so that memory stays bounded. Known pairs
-    (``truth_hashes``, sorted, see :func:`pair_hashes`) among the candidates are counted.
+    (``truth_hashes``, sorted: see :func:`pair_hashes`) among the candidates are counted.
     Blocks of ``dense_block_pairs`` pairs or more (not in a deduplication) are
     counted here but returned as their members (key, side, slot, id hash),
     to be scored as dense matrices by :func:`score_dense_blocks`.
