@@ -5,8 +5,9 @@
 
 For each size, person records are generated once with ``bigalign.datasets``
 (seed 0, the same for every tool); each tool then runs in its own process,
-watched from outside: wall time, CPU time and peak resident memory of its
-whole process tree (Dask workers included), sampled every 0.2 s. A tool that
+watched from outside: wall time, CPU time (the kernel's account of the whole
+process tree, Dask workers included) and peak resident memory of the tree
+(sampled every 0.2 s). A tool that
 is not installed, fails, or exceeds the time limit is reported as such, and a
 tool that timed out is skipped at larger sizes. The table goes to
 ``benchmarks/RESULTS.md`` (``--output`` to change), with the machine and versions.
