@@ -22,7 +22,7 @@ import pyarrow as pa
 
 AttributeKey = Union[Hashable, tuple]
 
-__all__ = ["AttributeKey", "as_records", "attribute_values", "attribute_columns", "record_hashes"]
+__all__ = ["AttributeKey", "TEXT", "arrow_text", "as_records", "attribute_values", "attribute_columns", "record_hashes"]
 
 
 def as_records(data: Any, id_column: Hashable | None = None, name: str = "records") -> pd.DataFrame:
