@@ -714,14 +714,13 @@ def parse_dates(values: pd.Series, dayfirst: bool = True) -> np.ndarray:
     ``1991-08-14``, ``19910814``) are parsed together in Arrow, others one
     by one."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    uniques = np.asarray(uniques, dtype=object)
-    try:
-        ordinals = _vector_ordinals(pa.array(uniques, type=pa.string(), from_pandas=True), dayfirst)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text (date objects...)
-        ordinals = np.full(len(uniques), np.nan)
-    for i in np.flatnonzero(np.isnan(ordinals)).tolist():
+    text = arrow_text(uniques)
+    # Not all text (date objects...): every value one by one.
+    ordinals = np.full(len(uniques), np.nan) if text is None else _vector_ordinals(text, dayfirst)
+    others = np.flatnonzero(np.isnan(ordinals))
+    for i, value in zip(others.tolist(), np.asarray(uniques[others], dtype=object).tolist()):
         try:
-            date = parse_date(uniques[i], dayfirst)
+            date = parse_date(value, dayfirst)
         except (ValueError, OverflowError):
             ordinals[i] = -np.inf
         else:

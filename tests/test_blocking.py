@@ -124,7 +124,7 @@ def test_soundex_keys_of_whole_columns_equal_word_by_word_codes():
 
     rng = random.Random(4)
     values = ["", " ", None, "ab  cd", " y z ", "smith smith", "a1 b2", "éloïse dupont", "a\x1fb", "\x85a b"]
-    values += ["".join(rng.choice("abcdhwrstlmn '-1\t\n\x0b") for _ in range(rng.randint(0, 20))) for _ in range(3000)]
+    values += ["".join(rng.choice("abcdhwrstlmn '-1\t\n\x0b\x1c\x1f") for _ in range(rng.randint(0, 20))) for _ in range(3000)]
 
     def expected(value, word_set):
         if value is None:

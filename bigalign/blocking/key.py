@@ -39,9 +39,7 @@ def _soundex_texts(values: pd.Series, word_set: bool) -> pd.Series:
     """The Soundex codes of each value's words, joined by spaces (the sorted
     distinct codes when ``word_set``); None where a value has none."""
     text = arrow_text(values)
-    # Arrow splits on the ASCII whitespace Python splits on, but for \x1c-\x1f.
-    if text is not None and pc.all(pc.string_is_ascii(text)).as_py() is not False \
-            and not pc.any(pc.match_substring_regex(text, "[\x1c-\x1f]")).as_py():
+    if text is not None and pc.all(pc.string_is_ascii(text)).as_py() is not False:
         return pd.Series(_vector_soundex_texts(text, word_set), index=values.index, dtype=object)
     words_of = [v.split() if type(v) is str else [] if _missing(v) else str(v).split() for v in values.tolist()]
     distinct = list(set().union(*words_of))
@@ -58,7 +56,9 @@ def _soundex_texts(values: pd.Series, word_set: bool) -> pd.Series:
 def _vector_soundex_texts(text: pa.Array, word_set: bool) -> np.ndarray:
     """:func:`_soundex_texts` of ASCII text, in Arrow and numpy: each distinct
     word coded once, codes ordered (and deduplicated) per value by a sort."""
-    lists = pc.ascii_split_whitespace(text)  # runs of spaces give "" words, which have no code
+    # Arrow's Unicode white space is Python's (\x1c-\x1f included, unlike its ASCII one);
+    # runs of spaces give "" words, which have no code.
+    lists = pc.utf8_split_whitespace(text)
     owner = pc.list_parent_indices(lists).to_numpy()
     words = pc.list_flatten(lists).dictionary_encode()
     codes, code_of_word = np.unique(np.array(soundex_codes(words.dictionary.to_pylist()) + [""], dtype=object),
