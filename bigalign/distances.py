@@ -267,10 +267,13 @@ class DifflibMetric(RapidfuzzMetric):
 class NazcaLevenshtein(StringMetric):
     """Nazca's Levenshtein: word order does not matter for multi-word values.
 
-    Values are split on whitespace; the token × token edit-distance matrix is
-    built, the shorter token list padded with ``""``, and the distance is the
-    largest of the row minima and column minima. For single words this is the
-    plain edit distance. Normalized: divided by the longer value's length.
+    Values are split into words as Nazca splits them (white space, then after
+    each apostrophe: see :func:`nazca_words`); the word × word edit-distance
+    matrix is built, the shorter word list padded with ``""``, and the
+    distance is the largest of the row minima and column minima. When
+    neither value has a space, it is the plain edit distance of the whole
+    values (Nazca's rule: ``o'connor`` and ``oconnor`` are at distance 1).
+    Normalized: divided by the longer value's length.
     """
 
     name = "levenshtein"
@@ -292,6 +295,7 @@ class NazcaLevenshtein(StringMetric):
         for start in range(0, len(text_a), rows):
             wa = _Words(text_a.slice(start, rows))
             raw = _token_max_min(wa, wb)
+            _compare_whole_values(raw, wa, wb)
             out[start:start + rows] = self._normalize(raw, wa.value_lengths[:, None], wb.value_lengths[None, :]) \
                 if normalized else raw
         return out
@@ -327,6 +331,11 @@ class NazcaLevenshtein(StringMetric):
                 raw[g] = np.maximum(np.maximum(row_min.max(axis=1), col_min.max(axis=1)), wa.shortest[ia[g]])
             else:
                 raw[g] = np.maximum(row_min.max(axis=1), col_min.max(axis=1))
+        whole = (wa.whole[ia] | wb.whole[ib]) & ~wa.spaced[ia] & ~wb.spaced[ib]
+        if whole.any():
+            k = np.flatnonzero(whole)
+            raw[k] = process.cpdist(wa.text.take(ia[k]).to_pylist(), wb.text.take(ib[k]).to_pylist(),
+                                    scorer=Levenshtein.distance, dtype=np.int32, workers=1)
         if normalized:
             return self._normalize(raw, wa.value_lengths[ia], wb.value_lengths[ib])
         return raw.astype(np.float32)
@@ -340,23 +349,49 @@ def _text_column(encoded: pd.DataFrame) -> pa.Array:
     return text.fill_null("")
 
 
+# Nazca's words: a value is split at white space, then after each apostrophe, which
+# stays on the first part (French elision: "l'été" → "l'", "été"; "james'" → "james'", "").
+# The typographic apostrophe counts as one.
+APOSTROPHES = "'’"
+_AFTER_APOSTROPHE = re.compile(f"(?<=[{APOSTROPHES}])")
+
+
+def nazca_words(text: str) -> list[str]:
+    """The words of ``text`` as Nazca's tokenizer finds them (see :data:`APOSTROPHES`)."""
+    return [part for chunk in text.split() for part in _AFTER_APOSTROPHE.split(chunk)]
+
+
+def _split_after_apostrophes(words: pa.Array, owner: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """:func:`nazca_words`'s second step in Arrow: words (without white space)
+    cut after each apostrophe, and the value each part belongs to."""
+    if not pc.any(pc.match_substring_regex(words, f"[{APOSTROPHES}]")).as_py():
+        return words, owner
+    # \x1f is white space (str.isspace), so never inside a word: a safe place to cut.
+    parts = pc.split_pattern(pc.replace_substring_regex(words, f"([{APOSTROPHES}])", "\\1\x1f"), "\x1f")
+    return pc.list_flatten(parts), owner[pc.list_parent_indices(parts).to_numpy()]
+
+
 class _Words:
-    """The words of text values, as ``str.split`` finds them (Arrow's Unicode
-    white space is Python's); a value without words has one, "".
+    """The words of text values, as :func:`nazca_words` finds them (Arrow's
+    Unicode white space is Python's); a value without words has one, "".
 
     ``codes`` (into ``vocabulary``), ``lengths``: each word's, value after value;
     ``counts``, ``starts``: each value's words; ``shortest``: its shortest
-    word's length; ``value_lengths``: its length.
+    word's length; ``value_lengths``: its length. Nazca compares two values
+    without a space (U+0020) whole, as one word: ``whole`` marks the values
+    without a space whose words are not just the value itself (``o'connor``,
+    a tab), for which that differs.
     """
 
     def __init__(self, text: pa.Array):
+        self.text = text
         lists = pc.utf8_split_whitespace(text)
         words = pc.list_flatten(lists)
         owner = pc.list_parent_indices(lists).to_numpy()
         present = pc.not_equal(words, "").to_numpy(zero_copy_only=False)  # runs of spaces give "" words
-        encoded = words.filter(present).dictionary_encode()
+        words, owner = _split_after_apostrophes(words.filter(present), owner[present])
+        encoded = words.dictionary_encode()
         self.vocabulary = encoded.dictionary.to_pylist() + [""]
-        owner = owner[present]
         found = np.bincount(owner, minlength=len(text))
         self.counts = np.maximum(found, 1)
         self.starts = np.cumsum(self.counts) - self.counts
@@ -367,6 +402,10 @@ class _Words:
         self.lengths = vocabulary_lengths[self.codes]
         self.shortest = np.minimum.reduceat(self.lengths, self.starts) if len(self.starts) else self.lengths
         self.value_lengths = pc.utf8_length(text).to_numpy().astype(np.int64)
+        spaced = pc.match_substring(text, " ").to_numpy(zero_copy_only=False)
+        single = (found == 1) & (self.lengths[self.starts] == self.value_lengths)
+        self.spaced = spaced
+        self.whole = ~spaced & ~single & (self.value_lengths > 0)
 
 
 def _word_pair_distances(wa: _Words, wb: _Words, codes_a: np.ndarray, codes_b: np.ndarray) -> np.ndarray:
@@ -377,6 +416,16 @@ def _word_pair_distances(wa: _Words, wb: _Words, codes_a: np.ndarray, codes_b: n
     words_b = np.asarray(wb.vocabulary, dtype=object)[unique % n_b]
     d = process.cpdist(words_a, words_b, scorer=Levenshtein.distance, dtype=np.int32, workers=1)
     return d.astype(np.int64)[inverse]
+
+
+def _compare_whole_values(raw: np.ndarray, wa: _Words, wb: _Words) -> None:
+    """Nazca's rule for pairs where neither value has a space: the edit
+    distance of the whole values, in place of the word rule where they differ."""
+    for rows, columns in ((wa.whole, ~wb.spaced), (~wa.spaced, wb.whole)):
+        i, j = np.flatnonzero(rows), np.flatnonzero(columns)
+        if len(i) and len(j):
+            raw[np.ix_(i, j)] = process.cdist(wa.text.take(i).to_pylist(), wb.text.take(j).to_pylist(),
+                                              scorer=Levenshtein.distance, dtype=np.int32, workers=1)
 
 
 def _token_max_min(wa: _Words, wb: _Words) -> np.ndarray:
@@ -520,13 +569,21 @@ def soundex_codes(words: list[str], language: str = "english") -> list[str]:
     return codes
 
 
-class SoundexMetric(ExactMetric):
-    """0 when the Soundex codes of the words are equal, 1 otherwise.
+class SoundexMetric(Metric):
+    """0 when the Soundex codes are equal, 1 otherwise, by Nazca's rule.
 
-    Multi-word values compare the sequence of their words' codes.
+    When neither value has a space, their whole codes are compared; otherwise
+    their words (:func:`nazca_words`) are, word order free: the shorter list
+    padded with words without a code, the distance is 0 when every word of
+    each value has a word of the same code in the other. A value with no
+    letter at all has no code: it is missing.
+
+    Encoded as ``v`` (the whole value's code), ``w`` (its words' codes in
+    order, ``-`` for a word without one) and ``s`` (1 if it has a space).
     """
 
     name = "soundex"
+    bounded = True
 
     def __init__(self, language: str = "english", missing: float | None = None):
         super().__init__(missing)
@@ -534,19 +591,57 @@ class SoundexMetric(ExactMetric):
             raise ValueError(f"soundex: unknown language {language!r}; expected one of {sorted(_SOUNDEX_CODES)}")
         self.language = language
 
-    def _code(self, value: Any) -> Any:
-        text = _as_text(value)
+    def _codes(self, text: Any) -> tuple[Any, Any, float]:
         if text is None:
-            return None
-        codes = [c for c in (soundex_code(w, self.language) for w in text.split()) if c]
-        return " ".join(codes) or None
+            return None, None, math.nan
+        words = [soundex_code(w, self.language) or "-" for w in nazca_words(text)]
+        whole = soundex_code(text, self.language)
+        if not whole and all(w == "-" for w in words):
+            return None, None, math.nan
+        return whole, " ".join(words), float(" " in text)
 
     def encode(self, values):
-        return pd.DataFrame({"v": map_distinct(_joined(values), self._code)}, index=values.index)
+        codes, uniques = pd.factorize(_joined(values), use_na_sentinel=True)
+        rows = [self._codes(text) for text in uniques.tolist()] + [(None, None, math.nan)]  # last: missing
+        encoded = pd.DataFrame(rows, columns=["v", "w", "s"]).astype({"v": object, "w": object, "s": np.float64})
+        return encoded.iloc[codes].set_axis(values.index)
+
+    @staticmethod
+    def _word_sets(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, ...]:
+        """Codes (integers, comparable across ``a`` and ``b``) of each value's
+        whole code, word-code set and word-code set with a padding word;
+        each value's number of words; whether it has a space."""
+        out = []
+        for frame in (a, b):
+            words = [w.split() if isinstance(w, str) else [] for w in frame["w"].tolist()]
+            sets = [" ".join(sorted(set(w))) for w in words]
+            padded = [" ".join(sorted(set(w) | {"-"})) for w in words]
+            out.append((frame["v"].fillna("").tolist(), sets, padded, np.array([len(w) for w in words]),
+                        frame["s"].to_numpy(np.float64) > 0))
+        (va, sa, pa_, na, spa), (vb, sb, pb, nb, spb) = out
+        codes, _ = pd.factorize(pd.Series(va + vb + sa + sb + pa_ + pb, dtype=object))
+        n, m = len(va), len(vb)
+        parts = np.split(codes, np.cumsum([n, m, n, m, n]))
+        return (*parts, na, nb, spa, spb)
+
+    @staticmethod
+    def _distance(whole_a, whole_b, set_a, set_b, padded_a, padded_b, n_a, n_b, spaced_a, spaced_b) -> np.ndarray:
+        by_words = np.where(n_a == n_b, set_a != set_b, np.where(n_a < n_b, padded_a != set_b, set_a != padded_b))
+        return np.where(spaced_a | spaced_b, by_words, whole_a != whole_b).astype(np.float32)
+
+    def _cdist(self, a, b, normalized):
+        wa, wb, sa, sb, pa_, pb, na, nb, spa, spb = self._word_sets(a, b)
+        column, row = (slice(None), None), (None, slice(None))
+        return self._distance(wa[column], wb[row], sa[column], sb[row], pa_[column], pb[row], na[column], nb[row],
+                              spa[column], spb[row])
+
+    def _cpdist(self, a, b, ia, ib, normalized):
+        wa, wb, sa, sb, pa_, pb, na, nb, spa, spb = self._word_sets(a, b)
+        return self._distance(wa[ia], wb[ib], sa[ia], sb[ib], pa_[ia], pb[ib], na[ia], nb[ib], spa[ia], spb[ib])
 
 
 class JaccardMetric(StringMetric):
-    """1 − |A ∩ B| / |A ∪ B| on the sets of whitespace-separated tokens."""
+    """1 − |A ∩ B| / |A ∪ B| on the sets of words (:func:`nazca_words`)."""
 
     name = "jaccard"
     bounded = True
@@ -554,7 +649,7 @@ class JaccardMetric(StringMetric):
     @staticmethod
     def _token_matrices(a: pd.DataFrame, b: pd.DataFrame) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         texts = StringMetric._strings(a) + StringMetric._strings(b)
-        token_sets = [sorted(set(t.split())) for t in texts]
+        token_sets = [sorted(set(nazca_words(t))) for t in texts]
         counts = np.fromiter(map(len, token_sets), np.int64, len(token_sets))
         codes, vocab = pd.factorize(pd.Series([w for s in token_sets for w in s], dtype=object))
         indptr = np.r_[0, np.cumsum(counts)]
@@ -813,7 +908,9 @@ class GeographicalMetric(ScaledMetric):
     """Great-circle (haversine) distance between (latitude, longitude) in degrees.
 
     Exact across the antimeridian and at the poles: only the sines of the
-    half-differences enter the formula.
+    half-differences enter the formula. (Nazca's ``geographical`` is an
+    equirectangular approximation, within 0.1% of this only below ~30 km and
+    off by thousands of kilometres between distant points.)
     """
 
     name = "geographical"

@@ -154,10 +154,16 @@ class lower(Normalizer):
 
 
 STOPWORDS = {
+    # Nazca's list, so that ``simplify`` gives Nazca's words by default.
     "french": frozenset(
-        "a au aux avec ce ces d dans de des du elle en et eux il je l la le les leur lui "
-        "ma mais me meme mes moi mon ne nos notre nous on ou par pas pour qu que qui sa se "
-        "ses son sur ta te tes toi ton tu un une vos votre vous y".split()
+        "alors au aucuns aussi autre aux avant avec avoir bon car ce cela ces ceux chaque ci comme comment "
+        "dans de dedans dehors depuis des deux devrait doit donc dos droite du début elle elles en encore "
+        "essai est et eu eux fait faites fois font force haut hors ici il ils je juste la le les leur lui "
+        "là ma maintenant mais me mes moi moins mon mot même ne ni nommés nos notre nous nouveaux on ou où "
+        "par parce parole pas personnes peu peut pièce plupart pour pourquoi quand que quel quelle quelles "
+        "quels qui sa sans se ses seulement si sien son sont sous soyez sujet sur ta tandis te tellement tels "
+        "tes toi ton tous tout trop très tu un une valeur voie voient vont vos votre vous vu ça étaient état "
+        "étions été être".split()
     ),
     "english": frozenset(
         "a an and are as at be but by for from has have he her his i in is it its of on or "
@@ -169,12 +175,17 @@ _PUNCTUATION = re.compile(r"[^\w\s]|_", re.UNICODE)
 
 
 class simplify(Normalizer):
-    """Lower-case, punctuation to spaces, collapsed spaces.
+    """Lower-case, punctuation to spaces, collapsed spaces, stop-words removed.
+
+    As Nazca's ``simplify``, it removes French stop-words by default (Nazca's
+    list: ``"de graaff street"`` → ``"graaff street"``); it also turns every
+    Unicode punctuation mark and symbol into a space, where Nazca only
+    removes ASCII's.
 
     Parameters
     ----------
     remove_stopwords : bool
-        Drop the stop-words of ``language``.
+        Drop the stop-words of ``language`` (``False`` keeps every word).
     language : {"french", "english"}
     lemmas : mapping, optional
         Word → lemma dictionary applied to each word.
@@ -183,37 +194,47 @@ class simplify(Normalizer):
     name = "simplify"
     keeps_values = True
 
-    def __init__(self, remove_stopwords: bool = False, language: str = "french",
+    def __init__(self, remove_stopwords: bool = True, language: str = "french",
                  lemmas: Mapping[str, str] | None = None):
         if language not in STOPWORDS:
             raise ValueError(f"simplify: unknown language {language!r}; expected one of {sorted(STOPWORDS)}")
+        if not isinstance(remove_stopwords, bool):
+            raise ValueError(f"simplify: 'remove_stopwords' must be true or false, got {remove_stopwords!r}")
         self.remove_stopwords = remove_stopwords
         self.language = language
         self.lemmas = dict(lemmas) if lemmas else None
 
     def normalize_value(self, value: Any) -> str:
-        words = _PUNCTUATION.sub(" ", str(value).lower()).split()
-        if self.lemmas:
-            words = [self.lemmas.get(w, w) for w in words]
-        if self.remove_stopwords:
-            stop = STOPWORDS[self.language]
-            words = [w for w in words if w not in stop]
-        return " ".join(words)
+        return self.normalize_values([value])[0]
 
     def normalize_values(self, values: list) -> list:
-        if self.lemmas or self.remove_stopwords:
-            return super().normalize_values(values)
         sub = _PUNCTUATION.sub
-        return [" ".join(sub(" ", str(v).lower()).split()) for v in values]
+        words = [sub(" ", str(v).lower()).split() for v in values]
+        if self.lemmas:
+            lemmas = self.lemmas
+            words = [[lemmas.get(w, w) for w in ws] for ws in words]
+        if self.remove_stopwords:
+            stop = STOPWORDS[self.language]
+            words = [[w for w in ws if w not in stop] for ws in words]
+        return [" ".join(ws) for ws in words]
 
     @property
     def normalizes_ascii(self) -> bool:
-        return not (self.lemmas or self.remove_stopwords)
+        return not self.lemmas
 
     def normalize_ascii(self, text: pa.Array) -> pa.Array:
         # In ASCII, the words are the runs of letters and digits.
-        return pc.utf8_trim(pc.replace_substring_regex(pc.ascii_lower(text), "[^a-z0-9]+", " "), " ")
-
+        text = pc.utf8_trim(pc.replace_substring_regex(pc.ascii_lower(text), "[^a-z0-9]+", " "), " ")
+        if not self.remove_stopwords:
+            return text
+        lists = pc.split_pattern(text, " ")
+        words = pc.list_flatten(lists)
+        kept = pc.invert(pc.is_in(words, pa.array(sorted(STOPWORDS[self.language]))))
+        owner = pc.list_parent_indices(lists).filter(kept).to_numpy()
+        offsets = np.zeros(len(text) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, minlength=len(text)), out=offsets[1:])
+        kept_lists = pa.LargeListArray.from_arrays(pa.array(offsets), words.filter(kept).cast(pa.string()))
+        return pc.if_else(pc.is_null(text), pa.scalar(None, pa.string()), pc.binary_join(kept_lists, " "))
 
 class tokenize(Normalizer):
     """Split into word tokens (a regular expression finds them).

@@ -31,15 +31,33 @@ def lev(a, b):
     return prev[-1]
 
 
-def nazca_levenshtein(a, b):
-    """Nazca's rule, written plainly: token matrix, "" padding, max of minima."""
-    ta, tb = a.split(), b.split()
-    if len(ta) <= 1 and len(tb) <= 1:
-        return lev(a.strip(), b.strip())
+def nazca_words(text):
+    """Nazca's tokenizer: white space, then after each apostrophe (the typographic one too)."""
+    found = []
+    for chunk in text.split():
+        part = ""
+        for c in chunk:
+            part += c
+            if c in "'’":
+                found.append(part)
+                part = ""
+        found.append(part)
+    return found
+
+
+def max_of_minima(ta, tb, distance):
     n = max(len(ta), len(tb))
     ta, tb = ta + [""] * (n - len(ta)), tb + [""] * (n - len(tb))
-    m = np.array([[lev(x, y) for y in tb] for x in ta])
+    m = np.array([[distance(x, y) for y in tb] for x in ta])
     return max(m.min(axis=1).max(), m.min(axis=0).max())
+
+
+def nazca_levenshtein(a, b):
+    """Nazca's rule, written plainly: two values without a space compared whole;
+    else the word matrix, "" padding, max of minima."""
+    if " " not in a and " " not in b:
+        return lev(a, b)
+    return max_of_minima(nazca_words(a), nazca_words(b), lev)
 
 
 def lcs(a, b):

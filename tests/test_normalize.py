@@ -20,12 +20,17 @@ def test_unormalize_strips_accents_and_keeps_other_scripts():
 
 
 def test_simplify_with_stopwords_and_lemmas():
-    assert run(simplify(), ["  Le Petit-Prince, (1943)!  "]) == ["le petit prince 1943"]
+    # Nazca's default: French stop-words removed (its list)
+    assert run(simplify(), ["  Le Petit-Prince, (1943)!  ", "de graaff street", "Été"]) == [
+        "petit prince 1943", "graaff street", ""]
+    assert run(simplify(remove_stopwords=False), ["  Le Petit-Prince, (1943)!  "]) == ["le petit prince 1943"]
     assert run(simplify(remove_stopwords=True), ["Le Petit Prince de la Lune"]) == ["petit prince lune"]
     assert run(simplify(remove_stopwords=True, language="english"), ["The Lord of the Rings"]) == ["lord rings"]
     assert run(simplify(lemmas={"rings": "ring"}), ["Rings"]) == ["ring"]
     with pytest.raises(ValueError, match="language"):
         simplify(language="klingon")
+    with pytest.raises(ValueError, match="remove_stopwords"):
+        simplify(remove_stopwords="no")
 
 
 def test_remove_after_tokenize_roundstr_rgxformat():
@@ -57,9 +62,14 @@ def test_chains_on_whole_columns_equal_value_by_value():
     text = [v for v in values if isinstance(v, str)]
     text += ["".join(rng.choice("aZ09 _-.,'!\t\n\x0b\x0c\r\x1c\x1f~") for _ in range(rng.randint(0, 12)))
              for _ in range(2000)]
+    # words, stop-words among them
+    words = ["de", "La", "le", "The", "of", "été", "Paris", "rue", "x", "", "-", "'"]
+    text += [" ".join(rng.choice(words) for _ in range(rng.randint(0, 5))) for _ in range(1000)]
     ascii_text = [v for v in text if v.isascii()]
     chains = [["lunormalize", "simplify"], ["unormalize"], ["lower"], ["simplify"],
-              [{"name": "simplify", "remove_stopwords": True}], [lambda v: None if "1" in str(v) else v, "lunormalize"]]
+              [{"name": "simplify", "remove_stopwords": False}],
+              [{"name": "simplify", "language": "english"}, "lunormalize"],
+              [lambda v: None if "1" in str(v) else v, "lunormalize"]]
     half = len(text) // 2  # Arrow text in two chunks, as Dask partitions hold it
     arrow_text = pd.concat([pd.Series(text[:half], dtype="string[pyarrow]"),
                             pd.Series(text[half:], dtype="string[pyarrow]")], ignore_index=True)
