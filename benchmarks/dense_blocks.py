@@ -38,7 +38,7 @@ def main() -> None:
     data = person_records(args.n, seed=1)
     rows, links = [], {}
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0") as cluster, \
-            Client(cluster) as plain, connect(plain, quiet=True) as client:
+            Client(cluster) as plain, connect(plain) as client:
         for _ in range(args.repeat):
             for name, dense in (("pair by pair", None), ("dense blocks", args.dense_block_pairs)):
                 clock = time.perf_counter()

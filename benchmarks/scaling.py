@@ -128,7 +128,7 @@ def measure(directory: str, truth: pd.DataFrame, workers: int) -> dict:
     truth_hashes = pair_hashes(truth["align_id"], truth["target_id"])
     with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",
                       memory_limit=f"{20 // workers}GiB") as cluster, Client(cluster) as plain, \
-            connect(plain, quiet=True) as client:  # as users get it: with the allocator tuning
+            connect(plain) as client:  # as users get it: with the allocator tuning
         a, b = (dd.read_parquet(sorted(glob.glob(os.path.join(directory, f"{name}-*.parquet"))),
                                 split_row_groups=True) for name in ("alignset", "targetset"))
         with PeakMemory(cluster) as memory:

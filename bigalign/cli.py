@@ -4,48 +4,60 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
-
+from .errors import ClusterError, RecordError
 from .evaluate import link_quality
 from .io import InputError, read_pairs
 from .jobs import JobError, check_inputs, load_job
-from .pipeline import RecordError
 
 __all__ = ["main"]
 
 
 def _overrides(args: argparse.Namespace) -> dict:
+    """Command-line values over the job's; paths given here are relative to the working directory."""
     overrides: dict = {}
     if getattr(args, "workers", None) is not None:
         overrides.setdefault("cluster", {})["workers"] = args.workers
+    if getattr(args, "connect_timeout", None) is not None:
+        overrides.setdefault("cluster", {})["connect_timeout"] = args.connect_timeout
     if getattr(args, "scheduler", None):
-        key = "scheduler" if "://" in args.scheduler or ":" in args.scheduler and not args.scheduler.endswith(".json") \
-            else "scheduler_file"
-        overrides.setdefault("cluster", {})[key] = args.scheduler
+        scheduler = args.scheduler
+        is_file = "://" not in scheduler and (scheduler.endswith(".json") or os.sep in scheduler
+                                              or os.path.exists(scheduler) or ":" not in scheduler)
+        key = "scheduler_file" if is_file else "scheduler"
+        overrides.setdefault("cluster", {})[key] = os.path.abspath(scheduler) if is_file else scheduler
     if getattr(args, "output", None):
-        overrides.setdefault("output", {})["path"] = args.output
+        output = args.output
+        overrides.setdefault("output", {})["path"] = output if "://" in output else os.path.abspath(output)
     return overrides
+
+
+def _load(args: argparse.Namespace, resolve: bool = True) -> "Job":  # noqa: F821
+    return load_job(args.job, _overrides(args), allow_modules=args.allow_module, resolve=resolve)
 
 
 def _run(args: argparse.Namespace) -> int:
     from .runner import run_job
 
-    job = load_job(args.job, _overrides(args))
-    run_job(job, show_progress=not args.quiet and sys.stderr.isatty())
+    run_job(_load(args), show_progress=not args.quiet and sys.stderr.isatty())
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
     from .runner import generate_inputs
 
-    job = load_job(args.job)
+    job = _load(args, resolve=False)  # user code is checked, never imported nor called
     generate_inputs(job)
     files = check_inputs(job)
     for name, paths in files.items():
         print(f"{name}: {len(paths)} file(s): {', '.join(paths)}")
     print(f"treatments: {len(job.treatments)}; blocking: {job.blocking!r}")
+    if job.user_code:
+        print(f"user code (allowed, not imported by validate): {', '.join(job.user_code)}")
     print(f"{args.job}: valid")
     return 0
 
@@ -53,16 +65,16 @@ def _validate(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from .planner import plan_job
 
-    job = load_job(args.job, _overrides(args))
-    plan_job(job, show_progress=not args.quiet and sys.stderr.isatty())
+    plan_job(_load(args), show_progress=not args.quiet and sys.stderr.isatty())
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     links, truth = read_pairs(args.links), read_pairs(args.truth)
-    quality = link_quality(links, truth).as_dict()
-    if args.job:
-        summary_path = load_job(args.job).run_dir + "/candidates.json"
+    job = load_job(args.job, allow_modules=args.allow_module, resolve=False) if args.job else None
+    quality = link_quality(links, truth, unordered=bool(job and job.dedupe)).as_dict()
+    if job:
+        summary_path = job.run_dir + "/candidates.json"
         try:
             with open(summary_path) as f:
                 quality.update(json.load(f))
@@ -76,36 +88,49 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
 
+    if not os.path.isfile(os.path.join(args.run_dir, "summary.json")):
+        raise InputError(f"{args.run_dir}: not the directory of a finished run (no summary.json there)")
     print(write_report(args.run_dir))
     return 0
+
+
+def _job_arguments(command: argparse.ArgumentParser, cluster: bool = True) -> None:
+    command.add_argument("job")
+    command.add_argument("--allow-module", action="append", default=[], metavar="MODULE",
+                         help="let the job use code from this top-level module (normalizers, metrics, key "
+                              "transforms named by import path); repeat for several. A job file alone runs "
+                              "only bigalign's built-ins")
+    if cluster:
+        command.add_argument("--scheduler", help="scheduler address or scheduler file (default: the job's, "
+                                                 "DASK_SCHEDULER_ADDRESS, else a local cluster)")
+        command.add_argument("--workers", type=int, help="workers of the local cluster")
+        command.add_argument("--connect-timeout", type=float, metavar="SECONDS",
+                             help="seconds to reach a running scheduler (default 10)")
+        command.add_argument("--quiet", action="store_true",
+                             help="no progress bars (none either when stderr is not a terminal)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bigalign", description="Data alignment for very large sets, on Dask.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a job")
-    run.add_argument("job")
-    run.add_argument("--scheduler", help="scheduler address or scheduler file (default: the job's, "
-                                         "DASK_SCHEDULER_ADDRESS, else a local cluster)")
-    run.add_argument("--workers", type=int, help="workers of the local cluster")
-    run.add_argument("--output", help="where to write the links (overrides [output] path)")
-    run.add_argument("--quiet", action="store_true",
-                     help="no progress bars (none either when stderr is not a terminal)")
+    _job_arguments(run)
+    run.add_argument("--output", help="where to write the links (overrides [output] path; its extension "
+                                      "must agree with the job's format)")
     run.set_defaults(func=_run)
-    validate = commands.add_parser("validate", help="check a job and its inputs without running it")
-    validate.add_argument("job")
+    validate = commands.add_parser("validate", help="check a job and its inputs without running it (and "
+                                                    "without importing any user code)")
+    _job_arguments(validate, cluster=False)
     validate.set_defaults(func=_validate)
     plan = commands.add_parser("plan", help="dry run of the blocking: blocks, candidate pairs, estimates")
-    plan.add_argument("job")
-    plan.add_argument("--scheduler")
-    plan.add_argument("--workers", type=int)
-    plan.add_argument("--quiet", action="store_true")
+    _job_arguments(plan)
     plan.set_defaults(func=_plan)
     evaluate = commands.add_parser("evaluate", help="precision, recall and F1 of links against known pairs")
     evaluate.add_argument("links")
     evaluate.add_argument("truth")
     evaluate.add_argument("--job", help="also report the blocking's pair completeness and reduction ratio "
-                                        "(from the job's plan)")
+                                        "(from the job's plan); a deduplication's pairs are unordered")
+    evaluate.add_argument("--allow-module", action="append", default=[], help=argparse.SUPPRESS)
     evaluate.set_defaults(func=_evaluate)
     report = commands.add_parser("report", help="rebuild report.html from a finished run's outputs")
     report.add_argument("run_dir", help="the directory of the run's output")
@@ -115,9 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The library logs its status (the dashboard's link, a resumed run); the command line shows it.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("bigalign: %(message)s"))
+    logger = logging.getLogger("bigalign")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         return args.func(args)
-    except (JobError, InputError, RecordError, ValueError) as err:
+    except (JobError, InputError, RecordError, ClusterError, ValueError) as err:
         print(f"bigalign: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

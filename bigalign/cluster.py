@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +21,11 @@ from typing import Any
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin
 
-__all__ = ["AllocatorTuning", "connect"]
+from .errors import ClusterError
+
+__all__ = ["AllocatorTuning", "ClusterError", "connect"]
+
+logger = logging.getLogger("bigalign")
 
 
 # glibc's mallopt parameters (malloc.h).
@@ -63,15 +66,38 @@ def _tune_allocator(mmap_threshold: int, trim_threshold: int) -> bool:
 def _local_cluster(n_workers: int | None, threads_per_worker: int, memory_limit: str | None,
                    dashboard_address: str) -> LocalCluster:
     n_workers = n_workers or max(1, os.cpu_count() or 1)
-    return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                        host="127.0.0.1", dashboard_address=dashboard_address,
-                        memory_limit=memory_limit or "auto")
+    try:
+        return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                            host="127.0.0.1", dashboard_address=dashboard_address,
+                            memory_limit=memory_limit or "auto")
+    except Exception as err:  # a worker process that could not start: say why it usually happens
+        raise ClusterError(
+            f"could not start a local cluster of {n_workers} worker processes ({type(err).__name__}: {err}). "
+            "Worker processes import the main module again: a script that calls bigalign must do so under "
+            "'if __name__ == \"__main__\":', and code read from standard input cannot start them; pass "
+            "client=distributed.Client(processes=False) to run in this process instead") from None
+
+
+def _client(where: str, security: Any, timeout: float, **kwargs: Any) -> Client:
+    """A client of a running scheduler, or a :class:`ClusterError` within ``timeout`` seconds."""
+    if where.startswith("tls://") and security is None:
+        raise ClusterError(f"{where}: a tls:// scheduler needs TLS settings (tls_ca_file, tls_cert, tls_key)")
+    try:
+        return Client(**kwargs, security=security, timeout=timeout)
+    except (OSError, TimeoutError) as err:
+        raise ClusterError(f"cannot reach a Dask scheduler at {where} within {timeout:g} s ({err})") from None
+    except Exception as err:  # something else answered (a web server, another protocol)
+        raise ClusterError(f"{where} did not answer as a Dask scheduler ({type(err).__name__}: {err})") from None
+
+
+def _looks_like_a_file(name: str) -> bool:
+    return "://" not in name and (name.endswith(".json") or os.sep in name or ":" not in name)
 
 
 @contextmanager
 def connect(client: Any = None, *, n_workers: int | None = None, threads_per_worker: int = 1,
             memory_limit: str | None = None, dashboard_address: str = "127.0.0.1:8787",
-            security: Any = None, quiet: bool = False) -> Iterator[Client]:
+            security: Any = None, timeout: float = 10) -> Iterator[Client]:
     """Yield a client; close what this call started when done.
 
     Parameters
@@ -82,24 +108,29 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
         For a local cluster (``memory_limit`` per worker, e.g. ``"4GiB"``).
     security : distributed.Security, optional
         TLS settings for a remote scheduler.
-    quiet : bool
-        Do not print the dashboard link.
+    timeout : float
+        Seconds to reach a running scheduler; then :class:`ClusterError`.
+
+    The dashboard's link is logged (logger ``bigalign``, level INFO).
     """
     # The P2P shuffle logs every shuffle's start and end at WARNING level.
     logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
     owned: list[Any] = []
     if isinstance(client, Client):
         active = client
-    elif isinstance(client, (str, os.PathLike)) and os.path.exists(client):
-        active = Client(scheduler_file=os.fspath(client), security=security)
+    elif isinstance(client, (str, os.PathLike)) and os.path.isfile(client):
+        active = _client(os.fspath(client), security, timeout, scheduler_file=os.fspath(client))
         owned.append(active)
+    elif isinstance(client, str) and _looks_like_a_file(client):
+        raise ClusterError(f"{client}: no such scheduler file (nor a scheduler address such as tcp://host:8786)")
     elif isinstance(client, str):
-        active = Client(client, security=security)
+        active = _client(client, security, timeout, address=client)
         owned.append(active)
     elif client is not None:
         raise TypeError(f"client must be a Client, a scheduler address or a scheduler file, not {client!r}")
     elif os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address", None):
-        active = Client(security=security)
+        where = os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address")
+        active = _client(where, security, timeout)
         owned.append(active)
     else:
         cluster = _local_cluster(n_workers, threads_per_worker, memory_limit, dashboard_address)
@@ -107,8 +138,7 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
         active = Client(cluster)
         owned.insert(0, active)
     active.register_plugin(AllocatorTuning())
-    if not quiet:
-        print(f"bigalign: Dask dashboard at {active.dashboard_link}", file=sys.stderr, flush=True)
+    logger.info("Dask dashboard at %s", active.dashboard_link)
     try:
         yield active
     finally:

@@ -87,6 +87,9 @@ class Metric:
     bounded = False
 
     def __init__(self, missing: float | None = None):
+        if missing is not None and (isinstance(missing, bool) or not isinstance(missing, (int, float, np.number))
+                                    or not missing >= 0):
+            raise ValueError(f"{self.name}: 'missing' must be a number ≥ 0, got {missing!r}")
         self.missing = None if missing is None else float(missing)
 
     # -- encoding -----------------------------------------------------------

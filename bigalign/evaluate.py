@@ -19,11 +19,20 @@ def isin_sorted(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
     return sorted_values[at] == values
 
 
-def _distinct_pair_codes(links: pd.DataFrame, truth: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _distinct_pair_codes(links: pd.DataFrame, truth: pd.DataFrame,
+                         unordered: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The distinct pairs of each frame as sorted int64 codes, equal codes for
-    equal pairs (ids coded over both frames; sorting, not Python tuples)."""
-    codes = [pd.factorize(pd.concat([links[c], truth[c]], ignore_index=True))[0].astype(np.int64)
-             for c in ("align_id", "target_id")]
+    equal pairs (ids coded over both frames; sorting, not Python tuples).
+    ``unordered``: (a, b) and (b, a) are one pair (a deduplication's)."""
+    if unordered:
+        n = len(links) + len(truth)
+        both, _ = pd.factorize(pd.concat([links["align_id"], truth["align_id"], links["target_id"],
+                                          truth["target_id"]], ignore_index=True))
+        both = both.astype(np.int64)
+        codes = [np.minimum(both[:n], both[n:]), np.maximum(both[:n], both[n:])]
+    else:
+        codes = [pd.factorize(pd.concat([links[c], truth[c]], ignore_index=True))[0].astype(np.int64)
+                 for c in ("align_id", "target_id")]
     pairs = codes[0] * (codes[1].max(initial=0) + 1) + codes[1]
     out = []
     for part in (pairs[:len(links)], pairs[len(links):]):
@@ -47,9 +56,10 @@ class LinkQuality:
         return asdict(self)
 
 
-def link_quality(links: pd.DataFrame, truth: pd.DataFrame) -> LinkQuality:
-    """Compare ``links`` and ``truth`` (both with ``align_id`` and ``target_id``)."""
-    found, true = _distinct_pair_codes(links, truth)
+def link_quality(links: pd.DataFrame, truth: pd.DataFrame, unordered: bool = False) -> LinkQuality:
+    """Compare ``links`` and ``truth`` (both with ``align_id`` and ``target_id``);
+    ``unordered`` for a deduplication, whose pairs have no side."""
+    found, true = _distinct_pair_codes(links, truth, unordered)
     tp = int(isin_sorted(found, true).sum())
     precision = tp / len(found) if len(found) else 0.0
     recall = tp / len(true) if len(true) else 0.0

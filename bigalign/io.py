@@ -30,7 +30,7 @@ from .records import TEXT, attribute_columns, record_hashes
 from .distances import Metric
 from .treatments import Treatment
 
-__all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths", "read_pairs", "stage_file",
+__all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths", "is_url", "read_pairs", "stage_file",
            "write_links", "REJECT_COLUMNS"]
 
 REJECT_COLUMNS = ["set", "file", "row", "column", "reason", "value"]
@@ -71,12 +71,28 @@ class StagedFile:
     id_hashes: np.ndarray | None = None
 
 
+def is_url(path: str) -> bool:
+    """An fsspec URL (``s3://``, ``gs://``, ``memory://``…), not a local path."""
+    return "://" in path and not path.startswith("file://")
+
+
+def _filesystem(url: str) -> Any:
+    """fsspec's filesystem of a URL; a missing backend is named (e.g. s3fs for s3://)."""
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(url)[0]
+    except ImportError as err:
+        raise InputError(f"{url}: this kind of URL needs a package that is not installed ({err})") from None
+    except ValueError as err:  # an unknown protocol
+        raise InputError(f"{url}: {err}") from None
+
+
 def expand_paths(path: str) -> list[str]:
     """A path, a glob or an fsspec URL → the files it names (sorted)."""
-    if "://" in path and not path.startswith("file://"):
-        import fsspec
-
-        fs, _, paths = fsspec.get_fs_token_paths(path)
+    if is_url(path):
+        fs = _filesystem(path)
+        paths = fs.glob(path) if glob.has_magic(path) else ([path] if fs.exists(path) else [])
         return sorted(fs.unstrip_protocol(p) for p in paths)
     local = path[len("file://"):] if path.startswith("file://") else path
     matches = sorted(glob.glob(local)) if glob.has_magic(local) else ([local] if os.path.exists(local) else [])
@@ -85,10 +101,8 @@ def expand_paths(path: str) -> list[str]:
 
 @contextmanager
 def _open(path: str, mode: str = "rb") -> Iterator[Any]:
-    if "://" in path and not path.startswith("file://"):
-        import fsspec
-
-        with fsspec.open(path, mode) as f:
+    if is_url(path):
+        with _filesystem(path).open(path, mode) as f:
             yield f
     else:
         with open(path[len("file://"):] if path.startswith("file://") else path, mode) as f:
@@ -255,6 +269,7 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
         if writer is not None:
             writer.close()
     if writer is not None:
+        os.chmod(target + ".part", 0o600)  # raw records: for the user only
         os.replace(target + ".part", target)
         result.parquet = target
     result.rows_read += sum(1 for r in result.rejects if r["reason"].startswith("malformed"))
@@ -281,15 +296,17 @@ _UMASK = _umask()  # read once, at import: os.umask can only be read by setting 
 
 
 @contextmanager
-def atomic_path(path: str) -> Iterator[str]:
-    """A temporary name beside ``path``, renamed to it only on success."""
+def atomic_path(path: str, private: bool = False) -> Iterator[str]:
+    """A temporary name beside ``path``, renamed to it only on success;
+    ``private`` files (raw records) are readable by the user only."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from the user's group
+        # mkstemp's 0600 would hide results from the user's group
+        os.chmod(tmp, 0o600 if private else 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -304,14 +321,23 @@ _IRI_SAFE = ":/?#[]@!$&'()*+,;=%~"
 def _ntriples(links: pd.DataFrame, align_uri: str, target_uri: str) -> Iterator[str]:
     same_as = "<http://www.w3.org/2002/07/owl#sameAs>"
     for a, t in zip(links["align_id"].tolist(), links["target_id"].tolist()):
-        subject = align_uri.format(id=urllib.parse.quote(str(a), safe=_IRI_SAFE))
-        obj = target_uri.format(id=urllib.parse.quote(str(t), safe=_IRI_SAFE))
+        # (only "{id}" is substituted: a template is data, never a format string)
+        subject = align_uri.replace("{id}", urllib.parse.quote(str(a), safe=_IRI_SAFE))
+        obj = target_uri.replace("{id}", urllib.parse.quote(str(t), safe=_IRI_SAFE))
         yield f"<{subject}> {same_as} <{obj}> .\n"
 
 
 def write_links(links: pd.DataFrame, path: str, format: str, align_uri: str | None = None,
                 target_uri: str | None = None) -> None:
-    """Write links as Parquet, CSV or N-Triples (``owl:sameAs``), atomically."""
+    """Write links as Parquet, CSV or N-Triples (``owl:sameAs``), atomically;
+    to an fsspec URL, as one whole object once written."""
+    if is_url(path):
+        fs = _filesystem(path)
+        with tempfile.TemporaryDirectory() as local:
+            staged = os.path.join(local, os.path.basename(path.rstrip("/")) or "links")
+            write_links(links, staged, format, align_uri, target_uri)
+            fs.put_file(staged, path)
+        return
     with atomic_path(path) as tmp:
         if format == "parquet":
             links.to_parquet(tmp, index=False)

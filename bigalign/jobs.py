@@ -1,27 +1,34 @@
 """Job files: a TOML description of an alignment, validated in one place.
 
-A job file is data, never code: user functions (a normalizer, a metric, a key
-transform) are named by import path, ``"package.module:function"``, and
-imported explicitly. Relative paths are relative to the job file. Every error
-names the file and the key at fault.
+A job file is data. It may name user code (a normalizer, a metric, a key
+transform) by import path, ``"package.module:function"``, but only from
+modules the person running it allows (``--allow-module mypkg``, or
+``allow_modules=`` in Python): a job file alone runs nothing but bigalign's
+built-ins. Loading a job never imports nor calls user code when ``resolve``
+is false (what ``bigalign validate`` does); a run imports the allowed modules
+when it starts. Relative paths are relative to the job file. Every error names
+the file and the key at fault.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import math
 import os
+import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .blocking import (Blocking, KDTreeBlocking, KeyBlocking, MiniBatchKMeansBlocking, MinHashLSHBlocking,
                        UnionBlocking)
-from .io import InputError, SetSpec, expand_paths, read_header
+from .io import InputError, SetSpec, expand_paths, is_url, read_header
 from .records import attribute_columns
 from .treatments import Treatment
 
-__all__ = ["ClusterSpec", "Job", "JobError", "OutputSpec", "load_job", "check_inputs", "import_object"]
+__all__ = ["ClusterSpec", "Job", "JobError", "NotImported", "OutputSpec", "check_inputs", "import_object", "load_job"]
 
 
 class JobError(ValueError):
@@ -34,6 +41,7 @@ class OutputSpec:
     format: str = "parquet"
     align_uri: str | None = None
     target_uri: str | None = None
+    run_dir: str | None = None  # by default the links' directory; required for a URL
 
 
 @dataclass
@@ -47,6 +55,7 @@ class ClusterSpec:
     tls_ca_file: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    connect_timeout: float = 10  # seconds to reach a scheduler
 
 
 @dataclass
@@ -70,11 +79,13 @@ class Job:
     truth: str | None = None
     generate: dict | None = None
     raw: dict = field(default_factory=dict)
+    user_code: list[str] = field(default_factory=list)  # import paths the job names
 
     @property
     def run_dir(self) -> str:
-        """Where the run writes beside its output: report, rejects, staging."""
-        return os.path.dirname(os.path.abspath(self.output.path))
+        """Where the run writes beside its output: report, rejects, staging (a
+        local directory, also when the links go to an object store)."""
+        return self.output.run_dir or os.path.dirname(os.path.abspath(self.output.path))
 
     def sets(self) -> list[SetSpec]:
         return [self.alignset] if self.targetset is None else [self.alignset, self.targetset]
@@ -89,6 +100,52 @@ def import_object(path: str) -> Any:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as err:
         raise ValueError(f"cannot import {path!r}: {err}") from None
+
+
+class NotImported:
+    """User code a job names, checked but not imported (``resolve=False``):
+    it stands where the object would be and refuses to be called."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.__name__ = path
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{self.path} was not imported (the job was loaded without resolving user code)")
+
+    def __repr__(self) -> str:
+        return f"NotImported({self.path!r})"
+
+
+def _is_import_path(value: Any) -> bool:
+    return isinstance(value, str) and ":" in value and not value.startswith("prefix:")
+
+
+class _UserCode:
+    """The user code of one job: allowed by module, imported only when resolving."""
+
+    def __init__(self, allowed: Collection[str], resolve: bool):
+        self.allowed, self.resolve = set(allowed), resolve
+        self.named: list[str] = []
+
+    def get(self, path: str, reader: "_Reader", key: str) -> Any:
+        module, _, name = path.partition(":")
+        parts = module.split(".")
+        if not name.isidentifier() or not all(p.isidentifier() for p in parts):
+            raise reader.error(key, f"{path!r} is not a built-in name nor an import path 'package.module:name'")
+        if parts[0] not in self.allowed:
+            raise reader.error(key, f"{path!r} is user code from module {parts[0]!r}, which this run does not "
+                                    f"allow; pass --allow-module {parts[0]} to run it if you trust that module")
+        self.named.append(path)
+        if not self.resolve:
+            # find_spec of a top-level name locates it without running it
+            if importlib.util.find_spec(parts[0]) is None:
+                raise reader.error(key, f"cannot import {path!r}: no module named {parts[0]!r}")
+            return NotImported(path)
+        try:
+            return import_object(path)
+        except ValueError as err:
+            raise reader.error(key, str(err)) from None
 
 
 class _Reader:
@@ -151,44 +208,44 @@ def _set_spec(reader: _Reader, name: str, job_dir: str) -> SetSpec:
     return spec
 
 
-def _callable_or_name(value: Any) -> Any:
-    if isinstance(value, str) and ":" in value:
-        return import_object(value)
-    return value
-
-
-def _transform(value: Any) -> Any:
+def _transform(value: Any, code: _UserCode, reader: _Reader) -> Any:
     """A key transform by name ("soundex", "prefix:3"), by import path, or one per key part."""
     if isinstance(value, list):
-        return [_transform(v) for v in value]
-    return value if str(value).startswith("prefix:") else _callable_or_name(value)
+        return [_transform(v, code, reader) for v in value]
+    return code.get(value, reader, "transform") if _is_import_path(value) else value
 
 
-def _normalizers(reader: _Reader, key: str) -> list[Any]:
+def _normalizers(reader: _Reader, key: str, code: _UserCode) -> list[Any]:
     specs = reader.get(key, list, [])
     result = []
     for spec in specs:
-        if isinstance(spec, Mapping) and ":" in str(spec.get("name", "")):
+        if isinstance(spec, Mapping) and _is_import_path(spec.get("name")):
             params = dict(spec)
-            function = import_object(params.pop("name"))
-            result.append(function(**params) if params else function)
+            factory = code.get(params.pop("name"), reader, key)
+            # a factory with parameters makes the normalizer: called only when resolving
+            result.append(factory(**params) if params and code.resolve else factory)
+        elif _is_import_path(spec):
+            result.append(code.get(spec, reader, key))
         else:
-            result.append(_callable_or_name(spec))
+            result.append(spec)
     return result
 
 
-def _treatment(reader: _Reader) -> Treatment:
+def _treatment(reader: _Reader, code: _UserCode) -> Treatment:
     column = reader.get("column", (str, list), required=True)
     attribute = tuple(column) if isinstance(column, list) else column
+    metric = reader.get("metric", str, required=True)
+    metric = code.get(metric, reader, "metric") if _is_import_path(metric) else metric
+    normalizers = _normalizers(reader, "normalizers", code)
+    weight = reader.get("weight", (int, float), 1.0)
+    normalized = reader.get("normalized", bool, False)
+    options = reader.rest()
+    for key, value in options.items():
+        if isinstance(value, float) and math.isnan(value):
+            raise reader.error(key, "must be a number, got nan")
     try:
-        metric = _callable_or_name(reader.get("metric", str, required=True))
-        normalizers = _normalizers(reader, "normalizers")
-        weight = reader.get("weight", (int, float), 1.0)
-        normalized = reader.get("normalized", bool, False)
         return Treatment(attribute, metric, normalizers=normalizers, weight=weight, normalized=normalized,
-                         **reader.rest())
-    except JobError:
-        raise
+                         **options)
     except (ValueError, TypeError) as err:
         raise JobError(f"{reader.job_path}: {reader.where}: {err}") from None
 
@@ -204,14 +261,14 @@ _BLOCKINGS: dict[str, tuple[type, dict[str, type | tuple[type, ...]]]] = {
 }
 
 
-def _blocking(reader: _Reader) -> Blocking:
+def _blocking(reader: _Reader, code: _UserCode) -> Blocking:
     kind = reader.get("kind", str, required=True)
     if kind == "union":
         members = reader.get("of", list, required=True)
         reader.done()
         if not members:
             raise reader.error("of", "needs at least one blocking")
-        return UnionBlocking([_blocking(_Reader(reader.job_path, m, f"{reader.where}.of[{i}]"))
+        return UnionBlocking([_blocking(_Reader(reader.job_path, m, f"{reader.where}.of[{i}]"), code)
                               for i, m in enumerate(members)])
     if kind not in _BLOCKINGS:
         raise reader.error("kind", f"unknown blocking {kind!r}; expected one of {sorted(_BLOCKINGS) + ['union']}")
@@ -220,7 +277,7 @@ def _blocking(reader: _Reader) -> Blocking:
     for key, kinds in schema.items():
         value = reader.get(key, kinds)
         if value is not None:
-            params[key] = _transform(value) if key == "transform" else value
+            params[key] = _transform(value, code, reader) if key == "transform" else value
     reader.done()
     try:
         return cls(**params)
@@ -228,13 +285,107 @@ def _blocking(reader: _Reader) -> Blocking:
         raise JobError(f"{reader.job_path}: {reader.where}: {err}") from None
 
 
-def load_job(path: str, overrides: Mapping[str, Any] | None = None) -> Job:
+_FORMATS_BY_EXTENSION = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".nt": "ntriples"}
+
+
+def _uri_template(reader: _Reader, key: str) -> str | None:
+    """A URI template substitutes ``{id}`` and nothing else (no attribute, no format spec)."""
+    template = reader.get(key, str)
+    if template is None:
+        return None
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError as err:
+        raise reader.error(key, f"not a URI template: {err}") from None
+    if not fields or any(f != ("id", "", None) for f in fields) or "{{" in template or "}}" in template:
+        raise reader.error(key, f"a URI template holds '{{id}}' and no other field, got {template!r}")
+    return template
+
+
+def _output(reader: _Reader, job_dir: str) -> OutputSpec:
+    path = _path(job_dir, reader.get("path", str, required=True))
+    extension = os.path.splitext(path)[1].lower()
+    implied = _FORMATS_BY_EXTENSION.get(extension)
+    fmt = reader.get("format", str)
+    if fmt is not None and fmt not in ("parquet", "csv", "ntriples"):
+        raise reader.error("format", f"must be 'parquet', 'csv' or 'ntriples', got {fmt!r}")
+    if fmt is not None and implied is not None and fmt != implied:
+        raise reader.error("format", f"is {fmt!r} but the output {path!r} ends in {extension!r} ({implied}): "
+                                     f"change one or the other")
+    run_dir = reader.get("run_dir", str)
+    output = OutputSpec(path=path, format=fmt or implied or "parquet", align_uri=_uri_template(reader, "align_uri"),
+                        target_uri=_uri_template(reader, "target_uri"),
+                        run_dir=_path(job_dir, run_dir) if run_dir else None)
+    reader.done()
+    if is_url(path):
+        if output.run_dir is None or is_url(output.run_dir):
+            raise reader.error("run_dir", f"the links go to {path}: name a local directory for the run's "
+                                          "report, rejects and staging")
+    else:
+        if os.path.isdir(path):
+            raise reader.error("path", f"{path!r} is a directory; name the links file")
+        existing = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+            raise reader.error("path", f"cannot write under {existing!r}")
+    return output
+
+
+def _positive(reader: _Reader, key: str, value: Any, minimum: float = 0, strict: bool = True) -> None:
+    if value is None:
+        return
+    if isinstance(value, float) and math.isnan(value) or (value <= minimum if strict else value < minimum):
+        bound = f"greater than {minimum}" if strict else f"at least {minimum}"
+        raise reader.error(key, f"must be {bound}, got {value!r}")
+
+
+def _cluster(reader: _Reader, job_dir: str) -> ClusterSpec:
+    cluster = ClusterSpec(
+        workers=reader.get("workers", int), threads=reader.get("threads", int, 1),
+        memory_limit=reader.get("memory_limit", str), scheduler=reader.get("scheduler", str),
+        scheduler_file=reader.get("scheduler_file", str),
+        dashboard_address=reader.get("dashboard_address", str, "127.0.0.1:8787"),
+        tls_ca_file=reader.get("tls_ca_file", str), tls_cert=reader.get("tls_cert", str),
+        tls_key=reader.get("tls_key", str), connect_timeout=reader.get("connect_timeout", (int, float), 10),
+    )
+    for key in ("scheduler_file", "tls_ca_file", "tls_cert", "tls_key"):
+        if getattr(cluster, key):
+            setattr(cluster, key, _path(job_dir, getattr(cluster, key)))
+    _positive(reader, "workers", cluster.workers, 1, strict=False)
+    _positive(reader, "threads", cluster.threads, 1, strict=False)
+    _positive(reader, "connect_timeout", cluster.connect_timeout)
+    if cluster.memory_limit is not None and cluster.memory_limit != "auto":
+        from dask.utils import parse_bytes
+
+        try:
+            parse_bytes(cluster.memory_limit)
+        except ValueError:
+            raise reader.error("memory_limit", f"must be a size such as '4GiB' or 'auto', "
+                                               f"got {cluster.memory_limit!r}") from None
+    tls = [k for k in ("tls_ca_file", "tls_cert", "tls_key") if getattr(cluster, k)]
+    if tls and len(tls) < 3:
+        missing = sorted({"tls_ca_file", "tls_cert", "tls_key"} - set(tls))
+        raise reader.error(missing[0], f"TLS needs tls_ca_file, tls_cert and tls_key together; {tls} given")
+    if (cluster.scheduler or "").startswith("tls://") and not tls:
+        raise reader.error("scheduler", "a tls:// scheduler needs tls_ca_file, tls_cert and tls_key")
+    reader.done()
+    return cluster
+
+
+def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_modules: Collection[str] = (),
+             resolve: bool = True) -> Job:
     """Read and validate a job file.
 
     ``overrides`` replaces top-level keys and keys of ``[cluster]`` and
     ``[output]`` (the command line's ``--workers``, ``--scheduler``,
-    ``--output``).
+    ``--output``). ``allow_modules`` names the top-level modules whose code
+    the job may name; with ``resolve=False`` that code is checked, not
+    imported (see the module docstring).
     """
+    if os.path.isdir(path):
+        raise JobError(f"{path}: is a directory, not a job file")
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)
@@ -242,11 +393,15 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None) -> Job:
         raise JobError(f"{path}: no such job file") from None
     except tomllib.TOMLDecodeError as err:
         raise JobError(f"{path}: not valid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise JobError(f"{path}: cannot read the job file: {err}") from None
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update(values)
     job_dir = os.path.dirname(os.path.abspath(path))
+    code = _UserCode(allow_modules, resolve)
     top = _Reader(path, raw, "")
     threshold = top.get("threshold", (int, float), required=True)
+    _positive(top, "threshold", threshold, strict=False)
     dedupe = top.get("dedupe", bool, False)
     uniq = top.get("uniq", bool, not dedupe)
     if dedupe and uniq:
@@ -261,30 +416,10 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None) -> Job:
     treatment_tables = top.get("treatments", list, required=True)
     if not treatment_tables:
         raise top.error("treatments", "needs at least one [[treatments]] table")
-    treatments = [_treatment(_Reader(path, t, f"treatments[{i}]")) for i, t in enumerate(treatment_tables)]
-    blocking = _blocking(_Reader(path, top.get("blocking", dict, required=True), "blocking"))
-    output_reader = _Reader(path, top.get("output", dict, required=True), "output")
-    output = OutputSpec(path=_path(job_dir, output_reader.get("path", str, required=True)),
-                        format=output_reader.get("format", str, "parquet"),
-                        align_uri=output_reader.get("align_uri", str), target_uri=output_reader.get("target_uri", str))
-    if output.format not in ("parquet", "csv", "ntriples"):
-        raise output_reader.error("format", f"must be 'parquet', 'csv' or 'ntriples', got {output.format!r}")
-    output_reader.done()
-    cluster_reader = _Reader(path, top.get("cluster", dict, {}), "cluster")
-    cluster = ClusterSpec(
-        workers=cluster_reader.get("workers", int), threads=cluster_reader.get("threads", int, 1),
-        memory_limit=cluster_reader.get("memory_limit", str), scheduler=cluster_reader.get("scheduler", str),
-        scheduler_file=cluster_reader.get("scheduler_file", str),
-        dashboard_address=cluster_reader.get("dashboard_address", str, "127.0.0.1:8787"),
-        tls_ca_file=cluster_reader.get("tls_ca_file", str), tls_cert=cluster_reader.get("tls_cert", str),
-        tls_key=cluster_reader.get("tls_key", str),
-    )
-    for key in ("scheduler_file", "tls_ca_file", "tls_cert", "tls_key"):
-        if getattr(cluster, key):
-            setattr(cluster, key, _path(job_dir, getattr(cluster, key)))
-    if cluster.workers is not None and cluster.workers < 1:
-        raise cluster_reader.error("workers", f"must be at least 1, got {cluster.workers}")
-    cluster_reader.done()
+    treatments = [_treatment(_Reader(path, t, f"treatments[{i}]"), code) for i, t in enumerate(treatment_tables)]
+    blocking = _blocking(_Reader(path, top.get("blocking", dict, required=True), "blocking"), code)
+    output = _output(_Reader(path, top.get("output", dict, required=True), "output"), job_dir)
+    cluster = _cluster(_Reader(path, top.get("cluster", dict, {}), "cluster"), job_dir)
     truth = top.get("truth", str)
     generate = top.get("generate", dict)
     if generate is not None:
@@ -294,12 +429,14 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None) -> Job:
         generate = {"n": g.get("n", int, required=True), "seed": g.get("seed", int, 0),
                     "duplicates": g.get("duplicates", (int, float), 0.8)}
         g.done()
-    max_block_pairs = top.get("max_block_pairs", int)
+    max_block_pairs, max_task_pairs = top.get("max_block_pairs", int), top.get("max_task_pairs", int)
+    _positive(top, "max_block_pairs", max_block_pairs, 1, strict=False)
+    _positive(top, "max_task_pairs", max_task_pairs, 1, strict=False)
     job = Job(path=path, threshold=float(threshold), alignset=alignset, targetset=targetset, treatments=treatments,
               blocking=blocking, output=output, cluster=cluster, uniq=uniq,
               one_to_one=top.get("one_to_one", bool, False), dedupe=dedupe, max_block_pairs=max_block_pairs,
-              checkpoint=top.get("checkpoint", bool, False), max_task_pairs=top.get("max_task_pairs", int),
-              truth=_path(job_dir, truth) if truth else None, generate=generate, raw=raw)
+              checkpoint=top.get("checkpoint", bool, False), max_task_pairs=max_task_pairs,
+              truth=_path(job_dir, truth) if truth else None, generate=generate, raw=raw, user_code=code.named)
     top.done()
     return job
 

@@ -32,9 +32,9 @@ workers, threads or partitions.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
-import pickle
 import shutil
 import sys
 import time
@@ -53,6 +53,7 @@ from distributed import progress
 from .blocking.base import Blocking, mix64
 from .cluster import connect
 from .distances import InvalidValueError
+from .errors import RecordError
 from .evaluate import isin_sorted
 from .matching import best_match_per_item, one_to_one as one_to_one_links, sort_links
 from .records import TEXT, as_records, attribute_columns, record_hashes
@@ -61,6 +62,8 @@ from .treatments import Treatment, global_alignment_matrix, global_pair_distance
 __all__ = ["AlignmentRun", "BlockStats", "Checkpoint", "align_distributed", "best_match", "block_rows",
            "candidate_pairs", "candidate_tile", "distance_bins", "distance_histogram", "encode_records",
            "pair_hashes", "run_alignment", "score_dense_blocks", "score_pairs", "to_dask"]
+
+logger = logging.getLogger("bigalign")
 
 # Block pairs generated at once inside a task: bounds a task's memory.
 CHUNK_PAIRS = 2_000_000
@@ -75,10 +78,6 @@ SCORE_PAIRS_PER_PARTITION = 150_000
 ROWS_PER_PARTITION = 25_000
 # Narrow rows (record × block key) per partition of the block shuffle.
 BLOCK_ROWS_PER_PARTITION = 1_000_000
-
-
-class RecordError(ValueError):
-    """A value of one record that cannot be read; names the set, id and column."""
 
 
 def to_dask(records: Any, id_column: Hashable | None, name: str, npartitions: int | None = None) -> dd.DataFrame:
@@ -117,12 +116,15 @@ def _routing_keys(blocking: Blocking, compact: np.ndarray, slots: np.ndarray) ->
     return (group[slots] << np.uint64(32)) | compact.astype(np.uint64)
 
 
-def pair_hashes(align_ids: Any, target_ids: Any) -> np.ndarray:
-    """uint64 hashes of (align id, target id) pairs, to count known pairs."""
-    return _combined_hashes(record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids)))
+def pair_hashes(align_ids: Any, target_ids: Any, dedupe: bool = False) -> np.ndarray:
+    """uint64 hashes of (align id, target id) pairs, to count known pairs
+    (in a deduplication, of unordered pairs)."""
+    return _combined_hashes(record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids)), dedupe)
 
 
-def _combined_hashes(rid_a: np.ndarray, rid_b: np.ndarray) -> np.ndarray:
+def _combined_hashes(rid_a: np.ndarray, rid_b: np.ndarray, dedupe: bool = False) -> np.ndarray:
+    if dedupe:  # a deduplication's pairs have no side: hashed in one order
+        rid_a, rid_b = np.minimum(rid_a, rid_b), np.maximum(rid_a, rid_b)
     with np.errstate(over="ignore"):
         return mix64(rid_a * np.uint64(0x9E3779B97F4A7C15) ^ rid_b)
 
@@ -227,6 +229,25 @@ class BlockStats:
     near_threshold: pd.DataFrame | None = None
     # (key, pairs) of the blocks set aside to be paired by several tasks
     split_blocks: list[tuple[int, int]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The statistics as JSON data (``near_threshold`` apart: a frame)."""
+        data = {k: v for k, v in vars(self).items() if k != "near_threshold"}
+        data["block_size_histogram"] = [[int(k), int(v)] for k, v in self.block_size_histogram.items()]
+        data["distance_histograms"] = {k: np.asarray(v).tolist() for k, v in self.distance_histograms.items()}
+        data["largest_blocks"] = [[v.item() if isinstance(v, np.generic) else v for v in b]
+                                  for b in self.largest_blocks]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "BlockStats":
+        stats = cls(**{k: v for k, v in data.items() if k not in ("block_size_histogram", "distance_histograms",
+                                                                  "largest_blocks", "split_blocks")})
+        stats.block_size_histogram = {int(k): int(v) for k, v in data["block_size_histogram"]}
+        stats.distance_histograms = {k: np.array(v) for k, v in data["distance_histograms"].items()}
+        stats.largest_blocks = [tuple(b) for b in data["largest_blocks"]]
+        stats.split_blocks = [tuple(b) for b in data["split_blocks"]]
+        return stats
 
     def __add__(self, other: "BlockStats") -> "BlockStats":
         counts = ("blocks", "block_pairs", "excluded_blocks", "excluded_pairs", "dense_blocks", "candidate_pairs",
@@ -459,15 +480,15 @@ def _treatment_values(records: pd.DataFrame, treatments: Sequence[Treatment]) ->
 
 def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.DataFrame, records_b: pd.DataFrame,
             encoded_a: list, encoded_b: list, ra: np.ndarray, rb: np.ndarray, distance: np.ndarray,
-            threshold: float, uniq: bool, truth_hashes: np.ndarray | None) -> pd.DataFrame:
+            threshold: float, uniq: bool, truth_hashes: np.ndarray | None, dedupe: bool = False) -> pd.DataFrame:
     """Pairs ``(ra, rb)`` with their distances, counted and sampled for the
     report: all of them with ``uniq`` (reduced later), else those under the threshold."""
     # Series, not arrays: ids keep their (Arrow) dtype, which later sorts fast.
     align_ids, target_ids = records_a["id"].reset_index(drop=True), records_b["id"].reset_index(drop=True)
     true = None
     if truth_hashes is not None:
-        true = isin_sorted(_combined_hashes(records_a["rid"].to_numpy()[ra], records_b["rid"].to_numpy()[rb]),
-                           truth_hashes)
+        true = isin_sorted(_combined_hashes(records_a["rid"].to_numpy()[ra], records_b["rid"].to_numpy()[rb],
+                                            dedupe), truth_hashes)
     under = distance <= threshold
     stats.links_under_threshold += int(under.sum())
     _record_for_report(stats, treatments, encoded_a, encoded_b, ra, rb, distance, threshold,
@@ -502,7 +523,7 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
     encoded_a, encoded_b = _treatment_values(records_a, treatments), _treatment_values(records_b, treatments)
     distance = global_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
     links = _scored(stats, treatments, records_a, records_b, encoded_a, encoded_b, ra, rb, distance, threshold,
-                    uniq, truth_hashes)
+                    uniq, truth_hashes, dedupe)
     return (best_match_per_item(links) if uniq else links), stats
 
 
@@ -644,7 +665,9 @@ class Checkpoint:
     def __init__(self, directory: str, fingerprint: str):
         self.directory, self.fingerprint = directory, fingerprint
         self.manifest = os.path.join(directory, "checkpoint.json")
-        self._stats = os.path.join(directory, "blocking-stats.pickle")
+        # Data only (JSON and Parquet), never pickles: a run directory is shared storage.
+        self._stats = os.path.join(directory, "blocking-stats.json")
+        self._near = os.path.join(directory, "near-threshold.parquet")
 
     def has_candidates(self) -> bool:
         try:
@@ -669,8 +692,12 @@ class Checkpoint:
             progress(writes)
             print(file=sys.stderr)
         client.gather(writes)
-        with open(self._stats + ".part", "wb") as f:
-            pickle.dump(stats, f)
+        if stats.near_threshold is not None:
+            write_parquet_part(stats.near_threshold, self._near)
+        elif os.path.exists(self._near):
+            os.remove(self._near)
+        with open(self._stats + ".part", "w") as f:
+            json.dump(stats.as_json(), f)
         os.replace(self._stats + ".part", self._stats)
         with open(self.manifest + ".part", "w") as f:
             json.dump({"fingerprint": self.fingerprint}, f)
@@ -678,8 +705,10 @@ class Checkpoint:
 
     def read(self) -> tuple[dd.DataFrame, dd.DataFrame, dd.DataFrame, dd.DataFrame, BlockStats]:
         frames = [dd.read_parquet(os.path.join(self.directory, name)) for name in self.parts]
-        with open(self._stats, "rb") as f:
-            stats = pickle.load(f)
+        with open(self._stats) as f:
+            stats = BlockStats.from_json(json.load(f))
+        if os.path.exists(self._near):
+            stats.near_threshold = pd.read_parquet(self._near)
         return frames[0], frames[1], frames[2], frames[3], stats
 
 
@@ -736,8 +765,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
         [truth_hashes] = client.scatter([truth_hashes], broadcast=True, hash=False)  # a key of this run only
     n = shuffle_partitions or 0
     if checkpoint is not None and checkpoint.has_candidates():
-        print(f"bigalign: resuming from the checkpoint in {checkpoint.directory} (candidate pairs already "
-              "computed)", file=sys.stderr, flush=True)
+        logger.info("resuming from the checkpoint in %s (candidate pairs already computed)", checkpoint.directory)
         pairs_dd, members_dd, encoded_a, encoded_b, stats = checkpoint.read()
     else:
         clock = time.perf_counter()

@@ -41,7 +41,8 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True, out: Text
     generate_inputs(job)
     files = check_inputs(job)
     os.makedirs(job.run_dir, exist_ok=True)
-    truth = pair_hashes(*read_pairs(job.truth)[["align_id", "target_id"]].to_numpy().T) if job.truth else None
+    truth = pair_hashes(*read_pairs(job.truth)[["align_id", "target_id"]].to_numpy().T, dedupe=job.dedupe) \
+        if job.truth else None
     with cluster_for(job, client) as active:
         n_workers = max(1, len(active.scheduler_info()["workers"]))
         clock = time.perf_counter()

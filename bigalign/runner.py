@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -97,9 +98,12 @@ def generate_inputs(job: Job) -> None:
 
 def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
            show_progress: bool) -> dict[str, list[StagedFile]]:
-    os.makedirs(staging_dir, exist_ok=True)
+    os.makedirs(staging_dir, mode=0o700, exist_ok=True)
+    os.chmod(staging_dir, 0o700)  # raw records: for the user only, whatever the umask
     staged: dict[str, list[StagedFile]] = {}
     futures = {}
+    # Keys of this run only: a scheduler takes equal keys from two clients for one task.
+    run = uuid.uuid4().hex
     attributes = [k for t in job.treatments for k in (t.attribute if isinstance(t.attribute, tuple) else
                                                       (t.attribute,))]
     # Only what the job reads is staged (unless an attribute is a position, which counts every column).
@@ -109,7 +113,7 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
         futures[spec.name] = client.map(stage_file, [spec] * len(files[spec.name]), files[spec.name],
                                         range(len(files[spec.name])), treatments=job.treatments,
                                         staging_dir=staging_dir, columns=columns, pure=False, key=[
-                                            f"stage_file-{spec.name}-{i}" for i in range(len(files[spec.name]))])
+                                            f"stage_file-{spec.name}-{i}-{run}" for i in range(len(files[spec.name]))])
     if show_progress:
         progress([f for fs in futures.values() for f in fs])
         print(file=sys.stderr)
@@ -142,7 +146,7 @@ def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_pat
     """
     staged = _stage(client, job, files, os.path.join(job.run_dir, "staging"), show_progress)
     rejects = [r for parts in staged.values() for s in parts for r in s.rejects]
-    with atomic_path(rejects_path) as tmp:
+    with atomic_path(rejects_path, private=True) as tmp:  # raw values: for the user only
         pd.DataFrame(rejects, columns=REJECT_COLUMNS).to_csv(tmp, index=False)
     records, counts = {}, {}
     for name, parts in staged.items():
@@ -164,14 +168,15 @@ def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_pat
 def cluster_for(job: Job, client: Any = None) -> Any:
     """The :func:`~bigalign.cluster.connect` context of a job's ``[cluster]``."""
     security = None
-    if job.cluster.tls_ca_file:
+    if job.cluster.tls_ca_file:  # (the job reader requires the three files together)
         from distributed.security import Security
 
         security = Security(tls_ca_file=job.cluster.tls_ca_file, tls_client_cert=job.cluster.tls_cert,
                             tls_client_key=job.cluster.tls_key, require_encryption=True)
     return connect(client or job.cluster.scheduler_file or job.cluster.scheduler, n_workers=job.cluster.workers,
                    threads_per_worker=job.cluster.threads, memory_limit=job.cluster.memory_limit,
-                   dashboard_address=job.cluster.dashboard_address, security=security)
+                   dashboard_address=job.cluster.dashboard_address, security=security,
+                   timeout=job.cluster.connect_timeout)
 
 
 def _fingerprint(job: Job, files: dict[str, list[str]]) -> str:
@@ -225,8 +230,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
                                 max_block_pairs=job.max_block_pairs,
                                 max_task_pairs=job.max_task_pairs or MAX_TASK_PAIRS, show_progress=show_progress,
                                 checkpoint=checkpoint,
-                                truth_hashes=None if truth is None else pair_hashes(truth["align_id"],
-                                                                                    truth["target_id"]))
+                                truth_hashes=None if truth is None else pair_hashes(
+                                    truth["align_id"], truth["target_id"], dedupe=job.dedupe))
         seconds.update(run.seconds)
     links = one_to_one(run.links) if job.one_to_one else run.links
     clock = time.perf_counter()
@@ -249,7 +254,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
     summary.links = len(links)
     summary.seconds = seconds
     if truth is not None:
-        summary.quality = link_quality(links.astype({"align_id": str, "target_id": str}), truth).as_dict()
+        summary.quality = link_quality(links.astype({"align_id": str, "target_id": str}), truth,
+                                       unordered=job.dedupe).as_dict()
     samples = memory.to_pandas()
     summary.memory = {stage: float(samples[stage].max()) for stage in samples.columns}
     with atomic_path(paths["summary"]) as tmp, open(tmp, "w") as f:

@@ -48,8 +48,8 @@ class Treatment:
                  **options: Any):
         if isinstance(attribute, list):
             attribute = tuple(attribute)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-            raise ValueError(f"treatment of {attribute!r}: 'weight' must be a positive number, got {weight!r}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < np.inf:
+            raise ValueError(f"treatment of {attribute!r}: 'weight' must be a positive finite number, got {weight!r}")
         if not isinstance(normalized, bool):
             raise ValueError(f"treatment of {attribute!r}: 'normalized' must be true or false, got {normalized!r}")
         if isinstance(normalizers, (str, Mapping)) or callable(normalizers):

@@ -226,6 +226,6 @@ def test_connect_tunes_the_allocator_of_every_worker(client):
 
     from bigalign.cluster import connect
 
-    with connect(client, quiet=True) as active:
+    with connect(client) as active:
         tuned = active.run(lambda dask_worker: dask_worker.bigalign_allocator_tuned)
     assert list(tuned.values()) == [platform.libc_ver()[0] == "glibc"] * 2
