@@ -8,6 +8,7 @@ as a Dask graph (:mod:`bigalign.pipeline`) on a distributed client.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from typing import Any
 
@@ -16,7 +17,9 @@ import pandas as pd
 
 from .matching import LINK_COLUMNS, best_match_per_item, links_under_threshold, one_to_one, sort_links
 from .records import as_records
-from .treatments import Treatment, global_alignment_matrix, make_treatments
+from .treatments import Treatment, global_alignment_matrix, make_treatments, set_aside_invalid
+
+logger = logging.getLogger("bigalign")
 
 __all__ = ["align", "align_in_memory"]
 
@@ -99,23 +102,42 @@ def align(alignset: Any, targetset: Any, treatments: Any, threshold: float, uniq
     -------
     pandas.DataFrame
         Columns ``align_id``, ``target_id``, ``distance``, sorted by align id,
-        distance and target id.
+        distance and target id. ``attrs["rejects"]`` lists the records set
+        aside by treatments with ``invalid="reject"`` (set, id, column,
+        reason, value); with the default, an unreadable value is an error
+        that names the set, record and column.
     """
     threshold = _check_threshold(threshold)
     treatment_list = make_treatments(treatments)
     dedupe = alignset is targetset
     if dedupe and (uniq or one_to_one):
         raise ValueError("deduplicating one set returns every pair under the threshold: pass uniq=False")
+    rejects = []
+    if not _is_dask(alignset):  # values checked here, before any cluster starts
+        alignset, set_aside = set_aside_invalid(as_records(alignset, id_column, "alignset"), treatment_list,
+                                                "alignset")
+        rejects.append(set_aside)
+    if dedupe:
+        targetset = alignset
+    elif not _is_dask(targetset):
+        targetset, set_aside = set_aside_invalid(as_records(targetset, id_column, "targetset"), treatment_list,
+                                                 "targetset")
+        rejects.append(set_aside)
     if blocking is not None or _is_dask(alignset) or _is_dask(targetset):
         from .pipeline import align_distributed
 
-        return align_distributed(alignset, targetset, treatment_list, threshold, uniq=uniq, blocking=blocking,
-                                 id_column=id_column, one_to_one=one_to_one, client=client,
-                                 npartitions=npartitions, dedupe=dedupe, max_block_pairs=max_block_pairs,
-                                 max_task_pairs=max_task_pairs)
-    a = as_records(alignset, id_column, "alignset")
-    b = a if dedupe else as_records(targetset, id_column, "targetset")
-    return align_in_memory(a, b, treatment_list, threshold, uniq=uniq, one_to_one_links=one_to_one, dedupe=dedupe)
+        links = align_distributed(alignset, targetset, treatment_list, threshold, uniq=uniq, blocking=blocking,
+                                  id_column=id_column if _is_dask(alignset) else None, one_to_one=one_to_one,
+                                  client=client, npartitions=npartitions, dedupe=dedupe,
+                                  max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs)
+    else:
+        links = align_in_memory(alignset, targetset, treatment_list, threshold, uniq=uniq,
+                                one_to_one_links=one_to_one, dedupe=dedupe)
+    links.attrs["rejects"] = pd.concat(rejects, ignore_index=True) if rejects else None
+    if rejects and sum(map(len, rejects)):
+        logger.warning("%d records set aside (values their treatments cannot read): see links.attrs['rejects']",
+                       sum(map(len, rejects)))
+    return links
 
 
 def _is_dask(obj: Any) -> bool:

@@ -12,8 +12,11 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
+import socket
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -78,10 +81,43 @@ def _local_cluster(n_workers: int | None, threads_per_worker: int, memory_limit:
             "client=distributed.Client(processes=False) to run in this process instead") from None
 
 
+def _probe(address: str, timeout: float) -> None:
+    """Check that a tcp:// address is a Dask scheduler, within ``timeout``: a
+    scheduler speaks first (its handshake: a little-endian length, then
+    frames), where a web server (the dashboard's port) waits silently and
+    Dask's own client would wait for ever."""
+    from distributed.comm import get_address_host_port
+
+    try:
+        host, port = get_address_host_port(address)
+    except ValueError as err:
+        raise ClusterError(f"{address}: not a scheduler address ({err})") from None
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as probe:
+            probe.settimeout(timeout)
+            first = probe.recv(8)
+    except TimeoutError:
+        raise ClusterError(f"{address} did not answer as a Dask scheduler within {timeout:g} s (is it the "
+                           "dashboard's port, or another service?)") from None
+    except OSError as err:
+        raise ClusterError(f"cannot reach a Dask scheduler at {address} ({err})") from None
+    if len(first) < 8 or struct.unpack("<Q", first)[0] > 1 << 32:
+        raise ClusterError(f"{address} answered, but not as a Dask scheduler (it sent {first[:8]!r})")
+
+
 def _client(where: str, security: Any, timeout: float, **kwargs: Any) -> Client:
     """A client of a running scheduler, or a :class:`ClusterError` within ``timeout`` seconds."""
     if where.startswith("tls://") and security is None:
         raise ClusterError(f"{where}: a tls:// scheduler needs TLS settings (tls_ca_file, tls_cert, tls_key)")
+    address = kwargs.get("address") or where
+    if "scheduler_file" in kwargs:
+        try:
+            with open(kwargs["scheduler_file"]) as f:
+                address = json.load(f)["address"]
+        except (OSError, ValueError, KeyError) as err:
+            raise ClusterError(f"{where}: not a readable scheduler file ({err})") from None
+    if "://" not in address or address.startswith("tcp://"):
+        _probe(address, timeout)
     try:
         return Client(**kwargs, security=security, timeout=timeout)
     except (OSError, TimeoutError) as err:

@@ -97,9 +97,16 @@ class Metric:
         """Encode a column once; raise :class:`InvalidValueError` on bad values."""
         raise NotImplementedError
 
+    # Why a value is set aside when invalid() says this metric cannot read it.
+    invalid_reason = "not readable"
+
     def invalid(self, values: pd.Series | pd.DataFrame) -> np.ndarray:
         """Boolean mask of present values this metric cannot read."""
         return np.zeros(len(values), dtype=bool)
+
+    def reject_reasons(self, values: pd.Series | pd.DataFrame) -> np.ndarray:
+        """Why each value cannot be read (None where it can)."""
+        return np.where(self.invalid(values), self.invalid_reason, None)
 
     def is_missing(self, encoded: pd.DataFrame) -> np.ndarray:
         return encoded.isna().any(axis=1).to_numpy()
@@ -862,6 +869,8 @@ class TemporalMetric(ScaledMetric):
         numbers = year * 12 + month - 1 if self.granularity == "months" else year
         return np.where(known, numbers, ordinals)
 
+    invalid_reason = "unparsable date"
+
     def invalid(self, values):
         return np.isneginf(self._numbers(values))
 
@@ -874,16 +883,29 @@ class TemporalMetric(ScaledMetric):
         return np.abs(a[..., 0] - b[..., 0])
 
 
+def _number(value: Any) -> float:
+    """A coordinate: NaN when missing, inf when present but not a finite number."""
+    if _is_missing_scalar(value):
+        return math.nan
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.inf
+    return number if math.isfinite(number) else math.inf
+
+
 def _coordinates(values: pd.Series | pd.DataFrame, width: int | None, name: str) -> pd.DataFrame:
-    """Coordinates as a float frame, from a frame or a Series of tuples."""
+    """Coordinates as a float frame, from a frame or a Series of tuples: a
+    point is NaN where missing (wholly or in part), inf where a value is
+    present but not a finite number ("forty-eight", "48,85", "NaN", "1e400")."""
     if isinstance(values, pd.DataFrame):
-        frame = values.apply(pd.to_numeric, errors="coerce").astype(np.float64)
-        frame.columns = range(frame.shape[1])
+        frame = pd.DataFrame({i: map_distinct(values[c], _number).astype(np.float64)
+                              for i, c in enumerate(values.columns)}, index=values.index)
     else:
         def to_tuple(v: Any) -> tuple:
             if isinstance(v, (list, tuple, np.ndarray)):
-                return tuple(float(x) if not _is_missing_scalar(x) else math.nan for x in v)
-            return (math.nan,) if _is_missing_scalar(v) else (float(v),)
+                return tuple(_number(x) for x in v)
+            return (_number(v),)
 
         rows = [to_tuple(v) for v in values.tolist()]
         widths = {len(r) for r in rows}
@@ -895,9 +917,14 @@ def _coordinates(values: pd.Series | pd.DataFrame, width: int | None, name: str)
                              columns=None if rows else range(width or 1))
     if width is not None and frame.shape[1] != width:
         raise ValueError(f"{name}: expected {width} coordinates per value, got {frame.shape[1]}")
-    # A partly missing point is missing.
-    frame[frame.isna().any(axis=1)] = np.nan
+    unreadable = np.isinf(frame.to_numpy()).any(axis=1)
+    frame[frame.isna().any(axis=1).to_numpy() & ~unreadable] = np.nan  # a partly missing point is missing
+    frame[unreadable] = np.inf
     return frame
+
+
+def _unreadable(frame: pd.DataFrame) -> np.ndarray:
+    return np.isinf(frame.to_numpy()).any(axis=1)
 
 
 def haversine_angle(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
@@ -924,17 +951,23 @@ class GeographicalMetric(ScaledMetric):
             raise ValueError(f"geographical: 'units' must be 'm' or 'km', got {units!r}")
         self.units = units
 
-    def invalid(self, values):
+    def reject_reasons(self, values):
         try:
             frame = _coordinates(values, 2, self.name)
         except (TypeError, ValueError):
-            return np.ones(len(values), dtype=bool)
+            return np.full(len(values), "not a pair of coordinates", dtype=object)
         lat, lon = frame[0].to_numpy(), frame[1].to_numpy()
-        return (np.abs(lat) > 90) | (np.abs(lon) > 180)
+        out_of_range = ((np.abs(lat) > 90) | (np.abs(lon) > 180)) & np.isfinite(lat) & np.isfinite(lon)
+        return np.where(_unreadable(frame), "not a number",
+                        np.where(out_of_range, "coordinates out of range", None))
+
+    def invalid(self, values):
+        return self.reject_reasons(values) != None  # noqa: E711 (element-wise)
 
     def encode(self, values):
         frame = _coordinates(values, 2, self.name)
         lat, lon = frame[0].to_numpy(), frame[1].to_numpy()
+        _first_invalid(self.name, _unreadable(frame), values, "not a number")
         _first_invalid(self.name, np.abs(lat) > 90, values, "latitude out of [-90, 90]")
         _first_invalid(self.name, np.abs(lon) > 180, values, "longitude out of [-180, 180]")
         return pd.DataFrame({"lat": lat, "lon": lon}, index=values.index)
@@ -950,15 +983,17 @@ class EuclideanMetric(ScaledMetric):
 
     name = "euclidean"
 
+    invalid_reason = "not a number"
+
     def invalid(self, values):
         try:
-            _coordinates(values, None, self.name)
+            return _unreadable(_coordinates(values, None, self.name))
         except (TypeError, ValueError):
             return np.ones(len(values), dtype=bool)
-        return np.zeros(len(values), dtype=bool)
 
     def encode(self, values):
         frame = _coordinates(values, None, self.name)
+        _first_invalid(self.name, _unreadable(frame), values, "not a number")
         frame.columns = [f"x{i}" for i in range(frame.shape[1])]
         return frame
 

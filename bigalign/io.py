@@ -203,18 +203,22 @@ def _validate(frame: pd.DataFrame, numbers: np.ndarray, id_column: str, treatmen
                         "reason": "missing identifier", "value": ""})
     bad |= missing_id
     for t in treatments:
-        if type(t.metric).invalid is Metric.invalid:  # reads any value: nothing to check
+        if type(t.metric).invalid is Metric.invalid and type(t.metric).reject_reasons is Metric.reject_reasons:
+            # reads any value: nothing to check
             continue
         columns = attribute_columns(frame, t.attribute)
         values = t.normalize(frame)
-        invalid = t.metric.invalid(values) & ~bad
-        for i in np.flatnonzero(invalid):
-            value = values.iloc[i]
-            value = tuple(value) if isinstance(value, pd.Series) else value
-            reason = {"temporal": "unparsable date", "geographical": "coordinates out of range"}.get(
-                t.metric.name, f"not readable by {t.metric.name}")
+        reasons = t.metric.reject_reasons(values)
+        invalid = (reasons != None) & ~bad  # noqa: E711 (element-wise)
+        shown = [tuple(values.iloc[i]) if isinstance(values, pd.DataFrame) else values.iloc[i]
+                 for i in np.flatnonzero(invalid)]
+        if t.invalid == "error" and shown:
+            i = int(np.flatnonzero(invalid)[0])
+            raise InputError(f"{path}: row {int(numbers[i])}, column {', '.join(columns)}: {reasons[i]}: "
+                             f"{shown[0]!r} (the treatment says invalid = \"error\")")
+        for i, value in zip(np.flatnonzero(invalid), shown):
             rejects.append({"set": spec.name, "file": path, "row": int(numbers[i]), "column": ", ".join(columns),
-                            "reason": reason, "value": str(value)[:200]})
+                            "reason": reasons[i], "value": str(value)[:200]})
         bad |= invalid
     return frame[~bad].reset_index(drop=True), numbers[~bad]
 
@@ -279,7 +283,11 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
 
 def read_pairs(path: str) -> pd.DataFrame:
     """Pairs from a CSV or Parquet file with ``align_id`` and ``target_id`` (as text)."""
-    frame = pd.read_parquet(path) if path.endswith((".parquet", ".pq")) else pd.read_csv(path, dtype=str)
+    try:
+        with _open(path) as f:
+            frame = pd.read_parquet(f) if path.endswith((".parquet", ".pq")) else pd.read_csv(f, dtype=str)
+    except (OSError, ValueError, pa.ArrowException) as err:
+        raise InputError(f"{path}: cannot read pairs from it ({err})") from None
     missing = {"align_id", "target_id"} - set(frame.columns)
     if missing:
         raise InputError(f"{path}: needs columns align_id and target_id; missing {sorted(missing)}")

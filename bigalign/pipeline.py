@@ -57,7 +57,7 @@ from .errors import RecordError
 from .evaluate import isin_sorted
 from .matching import best_match_per_item, one_to_one as one_to_one_links, sort_links
 from .records import TEXT, as_records, attribute_columns, record_hashes
-from .treatments import Treatment, global_alignment_matrix, global_pair_distances
+from .treatments import Treatment, global_alignment_matrix, global_pair_distances, plain
 
 __all__ = ["AlignmentRun", "BlockStats", "Checkpoint", "align_distributed", "best_match", "block_rows",
            "candidate_pairs", "candidate_tile", "distance_bins", "distance_histogram", "encode_records",
@@ -160,7 +160,7 @@ def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking
         except InvalidValueError as err:
             column = ", ".join(map(str, attribute_columns(part, t.attribute)))
             raise RecordError(
-                f"{name}: record {ids.iloc[err.row]!r}, column {column}: {err.reason}: {err.value!r}"
+                f"{name}: record {plain(ids.iloc[err.row])!r}, column {column}: {err.reason}: {plain(err.value)!r}"
             ) from None
         for c in encoded.columns:
             columns[_treatment_prefix(i) + str(c)] = _compact_text(encoded[c])

@@ -136,8 +136,11 @@ def _block_sizes_plot(data: dict) -> str:
     histogram = {int(k): v for k, v in data["block_size_histogram"].items()}
     _bars(ax, [2.0 ** k for k in histogram], list(histogram.values()), "block-sizes",
           width=[2.0 ** k for k in histogram], align="edge", color="#4878a8", edgecolor="white")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    if histogram:  # (no block holds a pair: an empty plot, not a log scale of nothing)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no block holds a pair", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("candidate pairs in the block (align rows × target rows)")
     ax.set_ylabel("blocks")
     ax.set_title("Block sizes")

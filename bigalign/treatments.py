@@ -15,9 +15,10 @@ import pandas as pd
 
 from .distances import Metric, make_metric
 from .normalize import Normalizer, make_normalizer, normalize_column
-from .records import AttributeKey, attribute_values
+from .records import AttributeKey, attribute_columns, attribute_values
 
-__all__ = ["Treatment", "make_treatments", "global_alignment_matrix", "global_pair_distances"]
+__all__ = ["Treatment", "global_alignment_matrix", "global_pair_distances", "make_treatments", "plain",
+           "set_aside_invalid"]
 
 
 class Treatment:
@@ -38,6 +39,11 @@ class Treatment:
     normalized : bool
         Scale distances to [0, 1] (Nazca's ``matrix_normalized``), with a
         fixed per-pair or per-metric scale, never one that depends on a block.
+    invalid : {"reject", "error"}, optional
+        What becomes of a record whose value the metric cannot read (an
+        unparsable date, coordinates that are text): set aside and reported,
+        or an error naming the record and column. By default jobs reject
+        (``rejects.csv``) and :func:`bigalign.align` fails.
     **options
         Given to the metric (``units``, ``granularity``, ``scale``,
         ``missing``, ``language``...).
@@ -45,7 +51,7 @@ class Treatment:
 
     def __init__(self, attribute: AttributeKey, metric: str | Metric | Any = "levenshtein", *,
                  normalizers: Sequence[Any] = (), weight: float = 1.0, normalized: bool = False,
-                 **options: Any):
+                 invalid: str | None = None, **options: Any):
         if isinstance(attribute, list):
             attribute = tuple(attribute)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < np.inf:
@@ -59,13 +65,10 @@ class Treatment:
         self.metric = make_metric(metric, **options)
         self.weight = float(weight)
         self.normalized = normalized
+        if invalid not in (None, "reject", "error"):
+            raise ValueError(f"treatment of {attribute!r}: 'invalid' must be 'reject' or 'error', got {invalid!r}")
+        self.invalid = invalid
         self.options = dict(options)
-
-    @property
-    def max_distance(self) -> float:
-        """The largest weighted distance this treatment gives (may be inf)."""
-        bounded = self.normalized or self.metric.bounded
-        return self.weight * max(1.0 if bounded else np.inf, self.metric.missing_distance(self.normalized))
 
     def normalize(self, frame: pd.DataFrame) -> pd.Series | pd.DataFrame:
         """The attribute's values in ``frame`` after the normalizers."""
@@ -108,6 +111,42 @@ def _treatment_from_mapping(attribute: Any, spec: Mapping[str, Any]) -> Treatmen
         return Treatment(attribute, **params)
     except TypeError as err:
         raise ValueError(f"treatment of {attribute!r}: {err}") from None
+
+
+def set_aside_invalid(records: pd.DataFrame, treatments: Sequence[Treatment], name: str,
+                      default: str = "error") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Records whose values every treatment can read, and the others (set,
+    id, column, reason, value); raises :class:`~bigalign.errors.RecordError`
+    for a treatment whose ``invalid`` (else ``default``) is ``"error"``."""
+    from .errors import RecordError
+
+    bad = np.zeros(len(records), dtype=bool)
+    rejects = []
+    ids = records.iloc[:, 0]
+    for t in treatments:
+        reasons = t.metric.reject_reasons(t.normalize(records))
+        rows = np.flatnonzero((reasons != None) & ~bad)  # noqa: E711 (element-wise)
+        if not len(rows):
+            continue
+        column = ", ".join(map(str, attribute_columns(records, t.attribute)))
+        values = attribute_values(records, t.attribute)
+        shown = [tuple(values.iloc[i]) if isinstance(values, pd.DataFrame) else values.iloc[i] for i in rows]
+        if (t.invalid or default) == "error":
+            raise RecordError(f"{name}: record {plain(ids.iloc[rows[0]])!r}, column {column}: {reasons[rows[0]]}: "
+                              f"{plain(shown[0])!r} ({len(rows)} such records; Treatment(invalid='reject') "
+                              "sets them aside)")
+        rejects += [{"set": name, "id": plain(ids.iloc[i]), "column": column, "reason": reasons[i],
+                     "value": str(plain(v))} for i, v in zip(rows, shown)]
+        bad[rows] = True
+    return records[~bad].reset_index(drop=True), pd.DataFrame(rejects, columns=["set", "id", "column", "reason",
+                                                                                "value"])
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar (or a tuple of them) as the Python value it holds, for messages."""
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def make_treatments(treatments: Any) -> list[Treatment]:
