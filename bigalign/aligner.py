@@ -38,7 +38,7 @@ def align_in_memory(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments:
                     dedupe: bool = False) -> pd.DataFrame:
     """Brute-force alignment of two record frames (first column: identifier)."""
     encoded_a = [t.encode(alignset) for t in treatments]
-    encoded_b = encoded_a if dedupe else [t.encode(targetset) for t in treatments]
+    encoded_b = encoded_a if dedupe else [t.encode(targetset, "target") for t in treatments]
     align_ids = alignset.iloc[:, 0].to_numpy()
     target_ids = targetset.iloc[:, 0].to_numpy()
     rows = max(1, _CHUNK_CELLS // max(1, len(targetset)))
@@ -102,16 +102,18 @@ def align(alignset: Any, targetset: Any, treatments: Any, threshold: float, uniq
     -------
     pandas.DataFrame
         Columns ``align_id``, ``target_id``, ``distance``, sorted by align id,
-        distance and target id. ``attrs["rejects"]`` lists the records set
-        aside by treatments with ``invalid="reject"`` (set, id, column,
-        reason, value); with the default, an unreadable value is an error
-        that names the set, record and column.
+        distance and target id. ``attrs["rejects"]``, when records were set
+        aside by treatments with ``invalid="reject"``, lists them (set, id,
+        column, reason, value); with the default, an unreadable value is an
+        error that names the set, record and column.
     """
     threshold = _check_threshold(threshold)
     treatment_list = make_treatments(treatments)
     dedupe = alignset is targetset
     if dedupe and (uniq or one_to_one):
         raise ValueError("deduplicating one set returns every pair under the threshold: pass uniq=False")
+    if dedupe and any(t.target_attribute != t.attribute for t in treatment_list):
+        raise ValueError("deduplicating one set: a treatment cannot name a column per set")
     rejects = []
     if not _is_dask(alignset):  # values checked here, before any cluster starts
         alignset, set_aside = set_aside_invalid(as_records(alignset, id_column, "alignset"), treatment_list,
@@ -121,7 +123,7 @@ def align(alignset: Any, targetset: Any, treatments: Any, threshold: float, uniq
         targetset = alignset
     elif not _is_dask(targetset):
         targetset, set_aside = set_aside_invalid(as_records(targetset, id_column, "targetset"), treatment_list,
-                                                 "targetset")
+                                                 "targetset", "target")
         rejects.append(set_aside)
     if blocking is not None or _is_dask(alignset) or _is_dask(targetset):
         from .pipeline import align_distributed
@@ -133,10 +135,11 @@ def align(alignset: Any, targetset: Any, treatments: Any, threshold: float, uniq
     else:
         links = align_in_memory(alignset, targetset, treatment_list, threshold, uniq=uniq,
                                 one_to_one_links=one_to_one, dedupe=dedupe)
-    links.attrs["rejects"] = pd.concat(rejects, ignore_index=True) if rejects else None
-    if rejects and sum(map(len, rejects)):
+    set_aside = [r for frame in rejects for r in frame.to_dict("records")]
+    if set_aside:  # (records, not a frame: pandas compares the attrs of frames it combines)
+        links.attrs["rejects"] = set_aside
         logger.warning("%d records set aside (values their treatments cannot read): see links.attrs['rejects']",
-                       sum(map(len, rejects)))
+                       len(set_aside))
     return links
 
 

@@ -107,8 +107,6 @@ def _probe(address: str, timeout: float) -> None:
 
 def _client(where: str, security: Any, timeout: float, **kwargs: Any) -> Client:
     """A client of a running scheduler, or a :class:`ClusterError` within ``timeout`` seconds."""
-    if where.startswith("tls://") and security is None:
-        raise ClusterError(f"{where}: a tls:// scheduler needs TLS settings (tls_ca_file, tls_cert, tls_key)")
     address = kwargs.get("address") or where
     if "scheduler_file" in kwargs:
         try:
@@ -116,6 +114,10 @@ def _client(where: str, security: Any, timeout: float, **kwargs: Any) -> Client:
                 address = json.load(f)["address"]
         except (OSError, ValueError, KeyError) as err:
             raise ClusterError(f"{where}: not a readable scheduler file ({err})") from None
+    if address.startswith("tls://") and security is None and not dask.config.get("distributed.comm.tls.ca-file",
+                                                                                None):
+        raise ClusterError(f"{address}: a tls:// scheduler needs TLS settings ([cluster] tls_ca_file, tls_cert "
+                           "and tls_key, or Dask's distributed.comm.tls configuration)")
     if "://" not in address or address.startswith("tcp://"):
         _probe(address, timeout)
     try:

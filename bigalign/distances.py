@@ -11,11 +11,10 @@ Each metric first *encodes* a column once (parses dates, computes Soundex
 codes, checks coordinates) into a small frame; the kernels read encoded
 frames. String metrics run on rapidfuzz's compiled kernels.
 
-Missing values (None, NaN, empty strings) are at distance ``missing`` from
-every value, another missing value included. Its default is the metric's
-maximum: 1 for normalized or bounded metrics, infinity for raw unbounded ones
-(a raw Levenshtein count or a distance in days cannot be confirmed against an
-unknown value).
+Missing values (None, NaN, empty strings) carry no evidence either way: a
+pair where either value is missing gets NaN, and the global distance leaves
+that treatment out (see :func:`bigalign.treatments.global_alignment_matrix`).
+A metric given ``missing=d`` puts the fixed distance ``d`` there instead.
 """
 
 from __future__ import annotations
@@ -80,7 +79,8 @@ class Metric:
     Parameters
     ----------
     missing : float, optional
-        The distance of a pair where either value is missing.
+        The distance of a pair where either value is missing; by default
+        none (NaN): the treatment is left out of that pair's global distance.
     """
 
     name = "metric"
@@ -108,14 +108,19 @@ class Metric:
         """Why each value cannot be read (None where it can)."""
         return np.where(self.invalid(values), self.invalid_reason, None)
 
+    @property
+    def reads_every_value(self) -> bool:
+        """Whether any value is readable (nothing to check before a run)."""
+        kind = type(self)
+        return kind.invalid is Metric.invalid and kind.reject_reasons is Metric.reject_reasons
+
     def is_missing(self, encoded: pd.DataFrame) -> np.ndarray:
         return encoded.isna().any(axis=1).to_numpy()
 
     # -- distances ----------------------------------------------------------
     def missing_distance(self, normalized: bool) -> float:
-        if self.missing is not None:
-            return self.missing
-        return 1.0 if (normalized or self.bounded) else math.inf
+        """The distance of a pair with a missing value: ``missing``, else NaN (no evidence)."""
+        return math.nan if self.missing is None else self.missing
 
     def cdist(self, a: pd.DataFrame, b: pd.DataFrame, normalized: bool = False) -> np.ndarray:
         """Dense distance matrix between encoded frames ``a`` and ``b``."""

@@ -27,11 +27,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .records import TEXT, attribute_columns, record_hashes
-from .distances import Metric
 from .treatments import Treatment
 
-__all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths", "is_url", "read_pairs", "stage_file",
-           "write_links", "REJECT_COLUMNS"]
+__all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths", "is_url", "parquet_types",
+           "read_pairs", "stage_file", "write_links", "REJECT_COLUMNS"]
 
 REJECT_COLUMNS = ["set", "file", "row", "column", "reason", "value"]
 # Rows read at once while staging.
@@ -113,20 +112,34 @@ def read_header(spec: SetSpec, path: str) -> list[str]:
     """Column names of one input file."""
     if spec.format == "parquet":
         with _open(path) as f:
-            return list(pq.ParquetFile(f).schema_arrow.names)
-    if not spec.header:
+            names = list(pq.ParquetFile(f).schema_arrow.names)
+    elif not spec.header:
         if not spec.columns:
             raise InputError(f"{path}: without a header, 'columns' must name the columns")
-        return list(spec.columns)
+        names = list(spec.columns)
+    else:
+        with _open(path) as f:
+            first = f.readline()
+        try:
+            # (a byte order mark is not part of the first name: Arrow's reader skips it too)
+            text = first.decode(spec.encoding).rstrip("\r\n").removeprefix("\ufeff")
+        except UnicodeDecodeError as err:
+            raise InputError(f"{path}: row 1 (header): bytes that are not {spec.encoding}: {err.reason}") from None
+        if not text:
+            raise InputError(f"{path}: empty file, no header")
+        names = next(csv.reader([text], delimiter=spec.delimiter))
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(f"{path}: column {repeated[0]!r} appears {names.count(repeated[0])} times in the header; "
+                         "columns need distinct names")
+    return names
+
+
+def parquet_types(path: str) -> dict[str, str]:
+    """The Arrow type of each column of a Parquet file."""
     with _open(path) as f:
-        first = f.readline()
-    try:
-        text = first.decode(spec.encoding).rstrip("\r\n")
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: row 1 (header): bytes that are not {spec.encoding}: {err.reason}") from None
-    if not text:
-        raise InputError(f"{path}: empty file, no header")
-    return next(csv.reader([text], delimiter=spec.delimiter))
+        schema = pq.ParquetFile(f).schema_arrow
+    return {name: str(schema.field(name).type) for name in schema.names}
 
 
 def _csv_batches(spec: SetSpec, path: str, names: list[str],
@@ -141,7 +154,9 @@ def _csv_batches(spec: SetSpec, path: str, names: list[str],
         skipped.append(row.number)
         return "skip"
 
-    read = pacsv.ReadOptions(column_names=names, skip_rows=1 if spec.header else 0, block_size=1 << 24)
+    # One thread: Arrow numbers the rows it rejects only when it reads in order.
+    read = pacsv.ReadOptions(column_names=names, skip_rows=1 if spec.header else 0, block_size=1 << 24,
+                             use_threads=False)
     parse = pacsv.ParseOptions(delimiter=spec.delimiter, invalid_row_handler=invalid_row)
     # Bytes: decoding is done here, per column, to name the row and column of bad bytes.
     convert = pacsv.ConvertOptions(column_types={n: pa.binary() for n in names}, strings_can_be_null=False,
@@ -197,17 +212,22 @@ def _validate(frame: pd.DataFrame, numbers: np.ndarray, id_column: str, treatmen
               spec: SetSpec, path: str, rejects: list[dict]) -> tuple[pd.DataFrame, np.ndarray]:
     bad = np.zeros(len(frame), dtype=bool)
     ids = frame[id_column]
-    missing_id = ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()
+    text = ids.astype(str)
+    missing_id = ids.isna().to_numpy() | (text.str.strip() == "").to_numpy()
     for i in np.flatnonzero(missing_id):
         rejects.append({"set": spec.name, "file": path, "row": int(numbers[i]), "column": id_column,
                         "reason": "missing identifier", "value": ""})
-    bad |= missing_id
+    nul = text.str.contains("\x00", regex=False).to_numpy(dtype=bool) & ~missing_id
+    for i in np.flatnonzero(nul):
+        rejects.append({"set": spec.name, "file": path, "row": int(numbers[i]), "column": id_column,
+                        "reason": "identifier with a NUL byte", "value": repr(text.iloc[i])[:200]})
+    bad |= missing_id | nul
+    side = "target" if spec.name == "targetset" else "align"
     for t in treatments:
-        if type(t.metric).invalid is Metric.invalid and type(t.metric).reject_reasons is Metric.reject_reasons:
-            # reads any value: nothing to check
+        if t.metric.reads_every_value:
             continue
-        columns = attribute_columns(frame, t.attribute)
-        values = t.normalize(frame)
+        columns = attribute_columns(frame, t.side_attribute(side))
+        values = t.normalize(frame, side)
         reasons = t.metric.reject_reasons(values)
         invalid = (reasons != None) & ~bad  # noqa: E711 (element-wise)
         shown = [tuple(values.iloc[i]) if isinstance(values, pd.DataFrame) else values.iloc[i]
@@ -276,7 +296,8 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
         os.chmod(target + ".part", 0o600)  # raw records: for the user only
         os.replace(target + ".part", target)
         result.parquet = target
-    result.rows_read += sum(1 for r in result.rejects if r["reason"].startswith("malformed"))
+    # Rows set aside before validation were read too.
+    result.rows_read += sum(1 for r in result.rejects if r["reason"].startswith(("malformed", "bytes that are not")))
     result.id_hashes = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
     return result
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from .blocking import (Blocking, KDTreeBlocking, KeyBlocking, MiniBatchKMeansBlocking, MinHashLSHBlocking,
                        UnionBlocking)
-from .io import InputError, SetSpec, expand_paths, is_url, read_header
+from .io import InputError, SetSpec, expand_paths, is_url, parquet_types, read_header
 from .records import attribute_columns
 from .treatments import Treatment
 
@@ -232,8 +232,13 @@ def _normalizers(reader: _Reader, key: str, code: _UserCode) -> list[Any]:
 
 
 def _treatment(reader: _Reader, code: _UserCode) -> Treatment:
-    column = reader.get("column", (str, list), required=True)
-    attribute = tuple(column) if isinstance(column, list) else column
+    column = reader.get("column", (str, list, dict), required=True)
+    if isinstance(column, dict):  # a column per set: {align = "...", target = "..."}
+        if set(column) != {"align", "target"}:
+            raise reader.error("column", f"a column per set is {{ align = ..., target = ... }}, got {column!r}")
+        attribute: Any = {side: tuple(c) if isinstance(c, list) else c for side, c in column.items()}
+    else:
+        attribute = tuple(column) if isinstance(column, list) else column
     metric = reader.get("metric", str, required=True)
     metric = code.get(metric, reader, "metric") if _is_import_path(metric) else metric
     normalizers = _normalizers(reader, "normalizers", code)
@@ -369,7 +374,10 @@ def _cluster(reader: _Reader, job_dir: str) -> ClusterSpec:
         missing = sorted({"tls_ca_file", "tls_cert", "tls_key"} - set(tls))
         raise reader.error(missing[0], f"TLS needs tls_ca_file, tls_cert and tls_key together; {tls} given")
     if (cluster.scheduler or "").startswith("tls://") and not tls:
-        raise reader.error("scheduler", "a tls:// scheduler needs tls_ca_file, tls_cert and tls_key")
+        import dask.config
+
+        if not dask.config.get("distributed.comm.tls.ca-file", None):  # (TLS from Dask's configuration)
+            raise reader.error("scheduler", "a tls:// scheduler needs tls_ca_file, tls_cert and tls_key")
     reader.done()
     return cluster
 
@@ -417,6 +425,9 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     if not treatment_tables:
         raise top.error("treatments", "needs at least one [[treatments]] table")
     treatments = [_treatment(_Reader(path, t, f"treatments[{i}]"), code) for i, t in enumerate(treatment_tables)]
+    for i, t in enumerate(treatments):
+        if dedupe and t.target_attribute != t.attribute:
+            raise JobError(f"{path}: treatments[{i}].column: a deduplication has one set, so one column")
     blocking = _blocking(_Reader(path, top.get("blocking", dict, required=True), "blocking"), code)
     output = _output(_Reader(path, top.get("output", dict, required=True), "output"), job_dir)
     cluster = _cluster(_Reader(path, top.get("cluster", dict, {}), "cluster"), job_dir)
@@ -458,15 +469,29 @@ def check_inputs(job: Job) -> dict[str, list[str]]:
             if spec.id is not None and spec.id not in names:
                 raise InputError(f"{path}: id column {spec.id!r} not found; columns are {names}")
             for i, t in enumerate(job.treatments):
+                attribute = t.side_attribute("target" if spec.name == "targetset" else "align")
                 try:
-                    attribute_columns(_Header(names), t.attribute)
+                    attribute_columns(_Header(names), attribute)
                 except KeyError:
-                    raise InputError(f"{path}: treatments[{i}]: column {t.attribute!r} not found; "
+                    raise InputError(f"{path}: treatments[{i}]: column {attribute!r} not found; "
                                      f"columns are {names}") from None
             for column in job.blocking.columns:
                 if column not in names:
                     raise InputError(f"{path}: blocking: column {column!r} not found; columns are {names}")
+        if spec.format == "parquet" and len(paths) > 1:
+            _check_same_types(spec, paths)
     return files
+
+
+def _check_same_types(spec: SetSpec, paths: list[str]) -> None:
+    """The files of one Parquet set agree on the type of each column (else Arrow fails mid-run)."""
+    first = parquet_types(paths[0])
+    for path in paths[1:]:
+        types = parquet_types(path)
+        for column, kind in types.items():
+            if column in first and first[column] != kind:
+                raise InputError(f"{spec.name}: column {column!r} is {first[column]} in {paths[0]} but {kind} "
+                                 f"in {path}; the files of a set must agree")
 
 
 class _Header:

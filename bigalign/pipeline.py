@@ -156,9 +156,9 @@ def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking
     columns: dict[str, Any] = {"id": _compact_text(ids), "rid": record_hashes(ids)}
     for i, t in enumerate(treatments):
         try:
-            encoded = t.encode(part)
+            encoded = t.encode(part, side)
         except InvalidValueError as err:
-            column = ", ".join(map(str, attribute_columns(part, t.attribute)))
+            column = ", ".join(map(str, attribute_columns(part, t.side_attribute(side))))
             raise RecordError(
                 f"{name}: record {plain(ids.iloc[err.row])!r}, column {column}: {err.reason}: {plain(err.value)!r}"
             ) from None
@@ -455,7 +455,7 @@ def _record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encod
     sample = {"align_id": align_ids.take(ra[nearest]).to_numpy(), "target_id": target_ids.take(rb[nearest]).to_numpy(),
               "distance": distance[nearest]}
     for i, t in enumerate(treatments):
-        name = f"{i}: {t.attribute}"
+        name = f"{i}: {t}"
         a, b = encoded_a[i].iloc[ra[nearest]], encoded_b[i].iloc[rb[nearest]]
         sample[f"{name} distance"] = t.cpdist(a.reset_index(drop=True), b.reset_index(drop=True))
         sample[f"{name} values"] = [f"{_shown(x)} | {_shown(y)}" for (_, x), (_, y) in zip(a.iterrows(), b.iterrows())]

@@ -25,7 +25,7 @@ def scoring_rate(job: Job, align_sample: Any, target_sample: Any, pairs: int = 5
     measured on random pairs of sampled records."""
     rng = np.random.default_rng(0)
     a = [t.encode(align_sample) for t in job.treatments]
-    b = [t.encode(target_sample) for t in job.treatments]
+    b = [t.encode(target_sample, "target" if job.targetset else "align") for t in job.treatments]
     ia = rng.integers(0, len(align_sample), pairs)
     ib = rng.integers(0, len(target_sample), pairs)
     clock = time.perf_counter()
@@ -56,8 +56,10 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True, out: Text
         align_sample = align_records.head(2000, npartitions=-1)
         target_sample = target_records.head(2000, npartitions=-1)
     rate = scoring_rate(job, align_sample, target_sample)
-    encoded = encode_records(align_sample, job.treatments, job.blocking, "target", "alignset")
-    bytes_per_record = encoded.memory_usage(deep=True).sum() / max(1, len(align_sample))
+    # (the target side: its records have the most block keys)
+    encoded = encode_records(target_sample, job.treatments, job.blocking, "target",
+                             "targetset" if job.targetset else "alignset")
+    bytes_per_record = encoded.memory_usage(deep=True).sum() / max(1, len(target_sample))
     n_align = counts["alignset"]["kept"]
     n_target = counts.get("targetset", counts["alignset"])["kept"]
     cross = cross_product(n_align, n_target, job.dedupe)

@@ -62,7 +62,7 @@ def save_report_data(job: Job, run: Any, links: Any, run_dir: str) -> str:
     data = {
         "job": job.raw, "threshold": job.threshold, "uniq": job.uniq,
         "versions": {p: _version(p) for p in _PACKAGES},
-        "treatments": [{"attribute": str(t.attribute), "metric": t.metric.name, "weight": t.weight,
+        "treatments": [{"attribute": str(t), "metric": t.metric.name, "weight": t.weight,
                         "normalized": t.normalized} for t in job.treatments],
         "blocking": _describe_blocking(job),
         "block_size_histogram": {str(k): v for k, v in sorted(stats.block_size_histogram.items())},

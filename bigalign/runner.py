@@ -104,8 +104,8 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
     futures = {}
     # Keys of this run only: a scheduler takes equal keys from two clients for one task.
     run = uuid.uuid4().hex
-    attributes = [k for t in job.treatments for k in (t.attribute if isinstance(t.attribute, tuple) else
-                                                      (t.attribute,))]
+    attributes = [k for t in job.treatments for a in (t.attribute, t.target_attribute)
+                  for k in (a if isinstance(a, tuple) else (a,))]
     # Only what the job reads is staged (unless an attribute is a position, which counts every column).
     columns = None if any(isinstance(a, int) for a in attributes) else sorted(
         {str(a) for a in attributes} | {str(c) for c in job.blocking.columns})

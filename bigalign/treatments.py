@@ -26,10 +26,11 @@ class Treatment:
 
     Parameters
     ----------
-    attribute : label, int or tuple
+    attribute : label, int, tuple or mapping
         The attribute: a column name, a position in the record (the
         identifier is position 0, as in Nazca), or a tuple of those for one
-        attribute made of several columns (latitude, longitude).
+        attribute made of several columns (latitude, longitude). When the two
+        sets name it differently: ``{"align": ..., "target": ...}``.
     metric : str, Metric or callable
         See :data:`bigalign.distances.METRICS`.
     normalizers : sequence
@@ -52,15 +53,24 @@ class Treatment:
     def __init__(self, attribute: AttributeKey, metric: str | Metric | Any = "levenshtein", *,
                  normalizers: Sequence[Any] = (), weight: float = 1.0, normalized: bool = False,
                  invalid: str | None = None, **options: Any):
-        if isinstance(attribute, list):
-            attribute = tuple(attribute)
+        target = attribute
+        if isinstance(attribute, Mapping):
+            if set(attribute) != {"align", "target"}:
+                raise ValueError(f"treatment of {attribute!r}: a column per set is "
+                                 "{'align': ..., 'target': ...}")
+            attribute, target = attribute["align"], attribute["target"]
+        attribute, target = (tuple(a) if isinstance(a, list) else a for a in (attribute, target))
+        if isinstance(attribute, tuple) != isinstance(target, tuple) or (
+                isinstance(attribute, tuple) and len(attribute) != len(target)):
+            raise ValueError(f"treatment of {attribute!r}: the target's columns {target!r} do not match")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < np.inf:
             raise ValueError(f"treatment of {attribute!r}: 'weight' must be a positive finite number, got {weight!r}")
         if not isinstance(normalized, bool):
             raise ValueError(f"treatment of {attribute!r}: 'normalized' must be true or false, got {normalized!r}")
         if isinstance(normalizers, (str, Mapping)) or callable(normalizers):
             normalizers = [normalizers]
-        self.attribute = attribute
+        self.attribute = attribute  # in the alignset
+        self.target_attribute = target  # in the targetset (the same unless named apart)
         self.normalizers: list[Normalizer] = [make_normalizer(n) for n in normalizers]
         self.metric = make_metric(metric, **options)
         self.weight = float(weight)
@@ -70,18 +80,22 @@ class Treatment:
         self.invalid = invalid
         self.options = dict(options)
 
-    def normalize(self, frame: pd.DataFrame) -> pd.Series | pd.DataFrame:
-        """The attribute's values in ``frame`` after the normalizers."""
-        values = attribute_values(frame, self.attribute)
+    def side_attribute(self, side: str = "align") -> AttributeKey:
+        """The attribute's column(s) in the alignset (``"align"``) or the targetset (``"target"``)."""
+        return self.target_attribute if side == "target" else self.attribute
+
+    def normalize(self, frame: pd.DataFrame, side: str = "align") -> pd.Series | pd.DataFrame:
+        """The attribute's values in ``frame`` (records of one side) after the normalizers."""
+        values = attribute_values(frame, self.side_attribute(side))
         if not self.normalizers:
             return values
         if isinstance(values, pd.DataFrame):
             return values.apply(lambda column: normalize_column(column, self.normalizers))
         return normalize_column(values, self.normalizers)
 
-    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def encode(self, frame: pd.DataFrame, side: str = "align") -> pd.DataFrame:
         """Normalized and encoded values of the attribute (see Metric.encode)."""
-        return self.metric.encode(self.normalize(frame))
+        return self.metric.encode(self.normalize(frame, side))
 
     def cdist(self, a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
         """Weighted dense distances between encoded frames."""
@@ -93,8 +107,16 @@ class Treatment:
         ``ib`` of ``b``, or aligned rows)."""
         return self.weight * self.metric.cpdist(a, b, self.normalized, ia, ib)
 
+    def __str__(self) -> str:
+        """The attribute as a person reads it: ``surname``, or ``last_name → surname``."""
+        if self.target_attribute == self.attribute:
+            return str(self.attribute)
+        return f"{self.attribute} → {self.target_attribute}"
+
     def __repr__(self) -> str:
-        return (f"Treatment({self.attribute!r}, {self.metric!r}, normalizers={self.normalizers!r}, "
+        attribute = self.attribute if self.target_attribute == self.attribute else {
+            "align": self.attribute, "target": self.target_attribute}
+        return (f"Treatment({attribute!r}, {self.metric!r}, normalizers={self.normalizers!r}, "
                 f"weight={self.weight}, normalized={self.normalized})")
 
 
@@ -113,7 +135,7 @@ def _treatment_from_mapping(attribute: Any, spec: Mapping[str, Any]) -> Treatmen
         raise ValueError(f"treatment of {attribute!r}: {err}") from None
 
 
-def set_aside_invalid(records: pd.DataFrame, treatments: Sequence[Treatment], name: str,
+def set_aside_invalid(records: pd.DataFrame, treatments: Sequence[Treatment], name: str, side: str = "align",
                       default: str = "error") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Records whose values every treatment can read, and the others (set,
     id, column, reason, value); raises :class:`~bigalign.errors.RecordError`
@@ -124,12 +146,14 @@ def set_aside_invalid(records: pd.DataFrame, treatments: Sequence[Treatment], na
     rejects = []
     ids = records.iloc[:, 0]
     for t in treatments:
-        reasons = t.metric.reject_reasons(t.normalize(records))
+        if t.metric.reads_every_value:
+            continue
+        reasons = t.metric.reject_reasons(t.normalize(records, side))
         rows = np.flatnonzero((reasons != None) & ~bad)  # noqa: E711 (element-wise)
         if not len(rows):
             continue
-        column = ", ".join(map(str, attribute_columns(records, t.attribute)))
-        values = attribute_values(records, t.attribute)
+        column = ", ".join(map(str, attribute_columns(records, t.side_attribute(side))))
+        values = attribute_values(records, t.side_attribute(side))
         shown = [tuple(values.iloc[i]) if isinstance(values, pd.DataFrame) else values.iloc[i] for i in rows]
         if (t.invalid or default) == "error":
             raise RecordError(f"{name}: record {plain(ids.iloc[rows[0]])!r}, column {column}: {reasons[rows[0]]}: "
@@ -179,13 +203,29 @@ def make_treatments(treatments: Any) -> list[Treatment]:
     return result
 
 
+def _weighted_sum(treatments: Sequence[Treatment], distances: Iterable[np.ndarray]) -> np.ndarray:
+    """Σ weighted distances, a treatment without evidence (NaN: a missing
+    value) left out and the sum scaled back to the full weight: the pair is
+    judged on what both records hold. Without any evidence: inf."""
+    full = sum(t.weight for t in treatments)
+    total = present = None
+    for t, d in zip(treatments, distances):
+        known = ~np.isnan(d)
+        if total is None:
+            total, present = np.where(known, d, 0.0), np.where(known, t.weight, 0.0)
+        else:
+            total += np.where(known, d, 0.0)
+            present += np.where(known, t.weight, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(present > 0, total * (full / present), np.inf)
+
+
 def global_alignment_matrix(treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
                             encoded_b: Sequence[pd.DataFrame]) -> np.ndarray:
-    """The weighted sum of the treatments' distance matrices (float64)."""
-    total = treatments[0].cdist(encoded_a[0], encoded_b[0])
-    for t, a, b in zip(treatments[1:], encoded_a[1:], encoded_b[1:]):
-        total += t.cdist(a, b)
-    return total
+    """The weighted sum of the treatments' distance matrices (float64); a
+    treatment with a missing value in a pair is left out of that pair's sum,
+    which is scaled to the full weight (see :func:`_weighted_sum`)."""
+    return _weighted_sum(treatments, (t.cdist(a, b) for t, a, b in zip(treatments, encoded_a, encoded_b)))
 
 
 def global_pair_distances(treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
@@ -194,7 +234,4 @@ def global_pair_distances(treatments: Sequence[Treatment], encoded_a: Sequence[p
     """The global distance of pairs (rows ``ia`` and ``ib``, or aligned rows);
     equal, bit for bit, to the corresponding cells of
     :func:`global_alignment_matrix`."""
-    total = treatments[0].cpdist(encoded_a[0], encoded_b[0], ia, ib)
-    for t, a, b in zip(treatments[1:], encoded_a[1:], encoded_b[1:]):
-        total += t.cpdist(a, b, ia, ib)
-    return total
+    return _weighted_sum(treatments, (t.cpdist(a, b, ia, ib) for t, a, b in zip(treatments, encoded_a, encoded_b)))

@@ -18,7 +18,9 @@ rm -f "$scheduler_file"
 pids+=($!)
 for _ in $(seq 50); do [ -s "$scheduler_file" ] && break; sleep 0.2; done
 for _ in $(seq "$workers"); do
-  "$dask" worker --scheduler-file "$scheduler_file" --host 127.0.0.1 --nthreads 1 --memory-limit auto &
+  # (each worker's own web server on loopback too, not on every interface)
+  "$dask" worker --scheduler-file "$scheduler_file" --host 127.0.0.1 --dashboard-address 127.0.0.1:0 \
+      --nthreads 1 --memory-limit auto &
   pids+=($!)
 done
 echo "scheduler file: $scheduler_file; dashboard: http://127.0.0.1:8787/status"

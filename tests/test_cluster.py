@@ -174,6 +174,21 @@ def test_a_run_interrupted_after_blocking_resumes_from_its_checkpoint(tmp_path, 
     assert "F1" in out
 
 
+def listening_on_every_interface() -> set[int]:
+    """Ports of the TCP sockets listening on 0.0.0.0 or :: (Linux's /proc/net)."""
+    ports = set()
+    for name, anywhere in (("tcp", "00000000"), ("tcp6", "0" * 32)):
+        path = Path("/proc/net") / name
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, port = local.split(":")
+            if state == "0A" and address == anywhere:
+                ports.add(int(port, 16))
+    return ports
+
+
 def test_local_sh_starts_a_cluster_that_runs_a_job(tmp_path):
     scheduler_file = tmp_path / "scheduler.json"
     env = {**QUIET, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
@@ -186,6 +201,9 @@ def test_local_sh_starts_a_cluster_that_runs_a_job(tmp_path):
             time.sleep(0.1)
         with Client(scheduler_file=str(scheduler_file)) as c:
             c.wait_for_workers(2, timeout=60)
+            ports = [w["services"]["dashboard"] for w in c.scheduler_info()["workers"].values()]
+        # every server it starts listens on loopback only (the workers' web servers included)
+        assert len(ports) == 2 and not set(ports) & listening_on_every_interface()
         out, _ = finished(bigalign("run", "jobs/cities.toml", "--scheduler", scheduler_file, "--output",
                                    tmp_path / "cities.csv"))
         assert "F1 1.0000" in out
@@ -212,6 +230,10 @@ def test_deployment_files_are_well_formed():
     for path in ("cluster/local.sh", "cluster/slurm/bigalign.sbatch"):
         subprocess.run(["bash", "-n", str(ROOT / path)], check=True)
     assert "dask-scheduler" not in (ROOT / "cluster").joinpath("local.sh").read_text()
+    # the SLURM recipe's scheduler is reachable from other nodes: TLS, and web servers on loopback
+    sbatch = (ROOT / "cluster/slurm/bigalign.sbatch").read_text()
+    assert "dask scheduler --protocol tls" in sbatch and "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION=True" in sbatch
+    assert sbatch.count("--dashboard-address 127.0.0.1:") == 2
 
 
 @pytest.mark.skipif(subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0

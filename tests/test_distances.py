@@ -135,7 +135,7 @@ def test_exact_and_soundex():
     m = cdist(["Robert Dupont", "Robert"], ["Rupert Dupond", "Robert"], "soundex")
     np.testing.assert_array_equal(m, [[0, 1], [1, 0]])
     # Values with no letter have no code: they are missing.
-    assert cdist(["1234"], ["Robert"], "soundex")[0, 0] == 1
+    assert np.isnan(cdist(["1234"], ["Robert"], "soundex")[0, 0])
 
 
 def random_dates(rng, n):
@@ -202,21 +202,22 @@ def test_string_metrics_take_awkward_and_missing_values(metric):
     values = AWKWARD + [None, float("nan")]
     missing = [not (isinstance(v, str) and v.strip()) for v in values]
     m = cdist(values, values, metric)
-    assert m.shape == (len(values), len(values)) and not np.isnan(m).any()
-    worst = 1.0 if metric in ("jaro_winkler", "soundex", "jaccard", "difflib", "exact") else np.inf
-    for i, mi in enumerate(missing):
-        if mi:
-            assert (m[i] == worst).all() and (m[:, i] == worst).all()
+    assert m.shape == (len(values), len(values))
+    # A missing value is no evidence: NaN, exactly in the rows and columns of missing values.
+    if metric == "soundex":  # no Latin letter, no code: missing too
+        missing = [mi or not soundex_code(v.replace(" ", "")) for mi, v in zip(missing, values)]
+    missing = np.array(missing)
+    np.testing.assert_array_equal(np.isnan(m), missing[:, None] | missing[None, :])
     normalized = cdist(values, values, metric, normalized=True)
-    assert normalized.max() <= 1.0
-    assert (normalized[np.array(missing)] == 1).all()
-    assert (cdist(values, values, metric, missing=0.5)[np.array(missing)] == 0.5).all()
+    assert np.nanmax(normalized) <= 1.0
+    fixed = cdist(values, values, metric, missing=0.5)
+    assert (fixed[missing] == 0.5).all() and (fixed[:, missing] == 0.5).all() and not np.isnan(fixed).any()
 
 
 def test_missing_numbers_and_dates():
     m = cdist(["14/08/1991", None, ""], ["14/08/1991", float("nan")], "temporal")
-    assert m.tolist() == [[0, np.inf], [np.inf, np.inf], [np.inf, np.inf]]
-    g = cdist([(1.0, 2.0), (None, 2.0)], [(1.0, 2.0)], "geographical", normalized=True, scale=1000)
+    np.testing.assert_array_equal(m, [[0, np.nan], [np.nan, np.nan], [np.nan, np.nan]])
+    g = cdist([(1.0, 2.0), (None, 2.0)], [(1.0, 2.0)], "geographical", normalized=True, scale=1000, missing=1)
     assert g.tolist() == [[0.0], [1.0]]
     e = cdist(pd.Series([1.0, np.nan]), pd.Series([3.0]), "euclidean", missing=7)
     assert e.tolist() == [[2.0], [7.0]]

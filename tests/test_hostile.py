@@ -4,6 +4,7 @@ Each test is the regression test of one defect: it goes through the command
 line or the public API, on a real cluster where one is involved.
 """
 
+import importlib.util
 import json
 import os
 import pickle
@@ -20,8 +21,10 @@ import pytest
 import bigalign
 from bigalign import Treatment
 from bigalign.errors import RecordError
+from bigalign.io import InputError
 from bigalign.jobs import JobError, load_job
 
+from test_distances import lev
 from test_cli import BIGALIGN, GOOD, ROOT, TREATMENTS, bigalign as run_cli, failing, small_person_job, write_job
 
 
@@ -180,7 +183,8 @@ def test_the_api_fails_cleanly_or_sets_aside_unreadable_values():
     links = bigalign.align(a, b, [Treatment(("lat", "lon"), "geographical", units="km", invalid="reject")],
                            threshold=10)
     assert links[["align_id", "target_id"]].values.tolist() == [[1, 1], [3, 2]]
-    assert links.attrs["rejects"][["set", "id", "reason"]].values.tolist() == [["alignset", 2, "not a number"]]
+    assert [(r["set"], r["id"], r["reason"]) for r in links.attrs["rejects"]] == [("alignset", 2, "not a number")]
+    assert "rejects" not in bigalign.align(b, b.copy(), [Treatment(("lat", "lon"), "geographical")], 10).attrs
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -232,8 +236,23 @@ def test_cluster_and_file_mistakes_are_one_line_each(tmp_path):
     try:
         line = server.stdout.readline()
         http_port = int(line.split("port ")[1].split()[0])
+        # a service that speaks first, but not Dask's protocol (Dask's client would try to allocate exabytes)
+        chatty = socket.socket()
+        chatty.bind(("127.0.0.1", 0))
+        chatty.listen()
+
+        def banner():
+            for _ in range(2):
+                connection, _ = chatty.accept()
+                connection.sendall(b"SSH-2.0-OpenSSH_9.2p1\r\n")
+                connection.close()
+
+        threading.Thread(target=banner, daemon=True).start()
         cases = [(["--scheduler", f"tcp://127.0.0.1:{port}", "--connect-timeout", "2"], "cannot reach a Dask scheduler"),
-                 (["--scheduler", f"tcp://127.0.0.1:{http_port}", "--connect-timeout", "3"], "127.0.0.1"),
+                 (["--scheduler", f"tcp://127.0.0.1:{http_port}", "--connect-timeout", "3"],
+                  "did not answer as a Dask scheduler within 3 s"),
+                 (["--scheduler", f"tcp://127.0.0.1:{chatty.getsockname()[1]}"], "answered, but not as a Dask scheduler"),
+                 (["--scheduler", "tls://127.0.0.1:8786"], "a tls:// scheduler needs tls_ca_file, tls_cert"),
                  (["--scheduler", "missing-scheduler.json"], "no such scheduler file")]
         for args, message in cases:
             result = run_cli("run", job, *args, cwd=tmp_path, check=False)
@@ -269,8 +288,35 @@ def test_links_go_to_an_object_store_through_fsspec(tmp_path, client):
         assert len(pd.read_csv(f)) == 3
     assert (tmp_path / "out/report.html").exists() and not (tmp_path / "memory:").exists()
     job.write_text(job.read_text().replace("memory://", "s3://"))
-    with pytest.raises(Exception, match="s3fs|s3"):
-        run_job(load_job(str(job)), client=client, show_progress=False)
+    if importlib.util.find_spec("s3fs") is None:  # the missing backend is named
+        with pytest.raises(InputError, match="s3://bucket/links.csv: this kind of URL needs a package .*s3fs"):
+            run_job(load_job(str(job)), client=client, show_progress=False)
+
+
+def test_a_script_without_a_main_guard_is_told_what_to_do(tmp_path):
+    (tmp_path / "script.py").write_text(textwrap.dedent("""\
+        import pandas as pd
+        import bigalign
+        from bigalign.blocking import KeyBlocking
+
+        a = pd.DataFrame({"id": [1, 2], "name": ["ann", "bob"]})
+        print(bigalign.align(a, a.copy(), {"name": {"metric": "exact"}}, threshold=0, blocking=KeyBlocking("name")))
+        """))
+    result = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "ClusterError: could not start a local cluster" in result.stderr
+    assert "if __name__ == \"__main__\":" in result.stderr
+
+
+def test_the_library_prints_nothing(client, capfd):
+    from bigalign.blocking import KeyBlocking
+
+    a = pd.DataFrame({"id": [1, 2], "name": ["ann", "bob"]})
+    links = bigalign.align(a, a.copy(), {"name": {"metric": "exact"}}, threshold=0, blocking=KeyBlocking("name"),
+                           client=client)
+    assert len(links) == 2
+    out, err = capfd.readouterr()
+    assert out == "" and "dashboard" not in err
 
 
 def test_raw_records_are_for_the_user_only(tmp_path, scheduler):
@@ -285,3 +331,109 @@ def test_raw_records_are_for_the_user_only(tmp_path, scheduler):
     assert stat.S_IMODE((out / "rejects.csv").stat().st_mode) == 0o600
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in (out / "staging").iterdir())
     assert stat.S_IMODE((out / "links.csv").stat().st_mode) == 0o664
+
+
+def test_a_sparse_column_does_not_wreck_a_deduplication():
+    rng = np.random.default_rng(0)
+    names = ["anna", "boris", "chloe", "denis", "emma", "felix", "gina", "hugo", "iris", "jules"]
+    rows, truth = [], []
+    for k in range(40):
+        name = f"{names[k % 10]} {names[(k * 7 + 3) % 10]}son"
+        middle = "marie" if k % 10 == 0 else None  # mostly empty, as second given names are
+        dob = f"{1 + k % 28:02d}/{1 + k % 12:02d}/19{50 + k}"
+        rows.append([f"r{k}a", name, middle, dob])
+        typo = name[:3] + name[4:] if rng.random() < 0.5 else name
+        rows.append([f"r{k}b", typo, middle, dob])
+        truth.append((f"r{k}a", f"r{k}b"))
+    people = pd.DataFrame(rows, columns=["id", "name", "middle_name", "dob"])
+    treatments = [Treatment("name", "levenshtein", normalized=True),
+                  Treatment("middle_name", "levenshtein", normalized=True),
+                  Treatment("dob", "temporal", normalized=True, scale=365)]
+    links = bigalign.align(people, people, treatments, threshold=0.3, uniq=False)
+    assert sorted(map(tuple, links[["align_id", "target_id"]].values.tolist())) == sorted(truth)
+    # the distance of a pair without a middle name is that of the attributes both hold, on the full scale
+    for k in (0, 1, 2):
+        a, b = people.iloc[2 * k], people.iloc[2 * k + 1]
+        name = lev(a["name"], b["name"]) / max(len(a["name"]), len(b["name"]))
+        expected = name if k == 0 else name * 3 / 2  # r0 holds a middle name (equal), r1 and r2 do not
+        distance = links.loc[links["align_id"] == a["id"], "distance"].iloc[0]
+        assert distance == pytest.approx(expected, rel=1e-6)
+    # Nazca's rule on demand: a missing value at a fixed distance
+    strict = [Treatment("middle_name", "levenshtein", normalized=True, missing=1)] + treatments[::2]
+    assert len(bigalign.align(people, people, strict, threshold=0.3, uniq=False)) == 4
+
+
+def test_a_treatment_names_a_column_per_set(tmp_path, scheduler):
+    (tmp_path / "a.csv").write_text("id,name,mailing_street\n1,Ann,rue de la Paix\n2,Bob,avenue Foch\n")
+    (tmp_path / "b.csv").write_text("id,name,street\n7,Ann,avenue Foch\n8,Ann,rue de la paix\n9,Bob,avenue Foch\n")
+    job = tmp_path / "job.toml"
+    job.write_text(textwrap.dedent("""\
+        threshold = 0.5
+        [alignset]
+        path = "a.csv"
+        [targetset]
+        path = "b.csv"
+        [[treatments]]
+        column = { align = "mailing_street", target = "street" }
+        normalizers = ["lunormalize"]
+        metric = "levenshtein"
+        [blocking]
+        kind = "key"
+        columns = "name"
+        [output]
+        path = "out/links.csv"
+        """))
+    run_cli("run", job, "--scheduler", scheduler)
+    links = pd.read_csv(tmp_path / "out/links.csv")
+    assert links[["align_id", "target_id"]].values.tolist() == [[1, 8], [2, 9]]
+    # the API takes the same form
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    api = bigalign.align(a, b, [Treatment({"align": "mailing_street", "target": "street"}, "levenshtein",
+                                          normalizers=["lunormalize"])], threshold=0.5)
+    assert api[["align_id", "target_id"]].values.tolist() == [[1, 8], [2, 7]]  # (no blocking: 7 and 9 tie)
+    bad = job.read_text().replace('target = "street"', 'target = "road"')
+    job.write_text(bad)
+    result = run_cli("validate", job, check=False)
+    assert result.returncode == 2 and "b.csv: treatments[0]: column 'road' not found" in result.stderr
+
+
+def test_inputs_that_deserve_a_clear_word(tmp_path, scheduler):
+    # a byte order mark is not part of the id column's name; a NUL byte in an id rejects the row;
+    # rows with undecodable bytes count as read
+    rows = [b"\xef\xbb\xbfid,name,dob,lat,lon", GOOD[0].encode(), b"2\x00x,Bob,01/01/1990,45.76,4.83",
+            b"3,C\xffy,02/02/1992,43.30,5.37", b"4,Di,02/02/1992,43.30,5.37"]
+    job = write_job(tmp_path, [b""], GOOD, TREATMENTS)
+    (tmp_path / "a.csv").write_bytes(b"\n".join(rows) + b"\n")
+    result = run_cli("run", job, "--scheduler", scheduler)
+    assert "alignset: 4 rows read, 2 kept, 2 rejected" in result.stdout
+    rejects = pd.read_csv(tmp_path / "out/rejects.csv", dtype=str)
+    assert sorted(rejects[["row", "column"]].values.tolist()) == [["3", "id"], ["4", "name"]]
+    assert "identifier with a NUL byte" in rejects["reason"].tolist()
+    # a header that names a column twice
+    job = write_job(tmp_path, GOOD, GOOD, TREATMENTS, header="id,name,dob,lat,name")
+    result = run_cli("validate", job, check=False)
+    assert result.returncode == 2 and "a.csv: column 'name' appears 2 times in the header" in result.stderr
+    # the files of a Parquet set disagree on a column's type
+    (tmp_path / "parts").mkdir()
+    frame = pd.DataFrame({"id": [1, 2], "name": ["Ann", "Bob"]})
+    frame.to_parquet(tmp_path / "parts/1.parquet")
+    frame.astype({"id": str}).to_parquet(tmp_path / "parts/2.parquet")
+    job = write_job(tmp_path, GOOD, GOOD, '[[treatments]]\ncolumn = "name"\nmetric = "exact"\n')
+    job.write_text(job.read_text().replace('path = "a.csv"', 'path = "parts/*.parquet"'))
+    result = run_cli("validate", job, check=False)
+    assert result.returncode == 2 and "alignset: column 'id' is int64 in" in result.stderr
+    assert "1.parquet but " in result.stderr and "string in " in result.stderr and "2.parquet" in result.stderr
+
+
+def test_rejected_rows_are_numbered_whatever_the_threads(tmp_path):
+    from bigalign.io import SetSpec, stage_file
+
+    lines = ["id,name,dob,lat,lon"] + [f"{i},N{i},01/01/1990,1,1" for i in range(1, 60001)]
+    bad = {1000: "x,y", 45000: "a,b,c,d,e,f,g"}
+    for number, text in bad.items():
+        lines[number - 1] = text  # row `number` of the file (the header is row 1)
+    (tmp_path / "big.csv").write_text("\n".join(lines) + "\n")
+    staged = stage_file(SetSpec(name="alignset", path=str(tmp_path / "big.csv")), str(tmp_path / "big.csv"), 0,
+                        [], str(tmp_path))
+    assert [r["row"] for r in staged.rejects] == sorted(bad)
+    assert staged.rows_read == 60000 and staged.rows_kept == 59998
