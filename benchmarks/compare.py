@@ -32,8 +32,8 @@ import psutil
 
 from benchmarks import markdown_table
 from benchmarks.peers import TOOLS
-from bigalign.datasets import person_records
 from bigalign.blocking import KeyBlocking
+from bigalign.datasets import person_records
 
 MODULES = {"bigalign": "bigalign", "splink": "splink", "splink_keys": "splink", "recordlinkage": "recordlinkage",
            "nazca": "nazca"}

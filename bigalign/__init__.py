@@ -1,15 +1,29 @@
 """bigalign: data alignment (record linkage) for very large sets, on Dask.
 
-The pipeline, one module a stage: :mod:`~bigalign.io` (read) →
-:mod:`~bigalign.normalize` → :mod:`~bigalign.blocking` → block alignment with
-:mod:`~bigalign.treatments` and :mod:`~bigalign.distances` →
-:mod:`~bigalign.matching` (reduce) → :mod:`~bigalign.io` (write); the Dask
-graph is built in :mod:`~bigalign.pipeline`.
+The pipeline, one room a stage: :mod:`~bigalign.io` (read) →
+:mod:`~bigalign.normalize` → :mod:`~bigalign.blocking` → :mod:`~bigalign.pipeline`
+(encode, candidates, scoring with :mod:`~bigalign.treatments` and
+:mod:`~bigalign.distances`, reduce) → :mod:`~bigalign.io` (write); the values
+they share (text, dates, Soundex, coordinates) are :mod:`~bigalign.values`.
 """
 
-from .aligner import align
-from .distances import METRICS, InvalidValueError, cdist, cpdist
-from .treatments import Treatment, global_alignment_matrix
+from typing import Any
 
-__all__ = sorted(["align", "cdist", "cpdist", "global_alignment_matrix", "InvalidValueError", "METRICS", "Treatment"])
+from .aligner import align
+from .distances import METRICS, Metric, cdist, cpdist
+from .errors import BigalignError, ClusterError, InputError, InvalidValueError, JobError, RecordError
+from .treatments import Treatment, global_alignment_matrix, make_treatments
+
+__all__ = ["METRICS", "BigalignError", "Blocking", "ClusterError", "InputError", "InvalidValueError", "JobError",
+           "Metric", "RecordError", "Treatment", "align", "cdist", "cpdist", "global_alignment_matrix",
+           "make_treatments"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The blockings import scikit-learn: loaded when first asked for, not with the package.
+    if name == "Blocking":
+        from .blocking import Blocking
+
+        return Blocking
+    raise AttributeError(f"module 'bigalign' has no attribute {name!r}")

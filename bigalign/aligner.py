@@ -9,8 +9,9 @@ as a Dask graph (:mod:`bigalign.pipeline`) on a distributed client.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
-from typing import Any
+import os
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import pandas as pd
@@ -19,9 +20,15 @@ from .matching import LINK_COLUMNS, best_match_per_item, links_under_threshold, 
 from .records import as_records
 from .treatments import Treatment, global_alignment_matrix, make_treatments, set_aside_invalid
 
+if TYPE_CHECKING:  # (dask and the blockings load only when a blocking is used)
+    import dask.dataframe as dd
+    from distributed import Client
+
+    from .blocking import Blocking
+
 logger = logging.getLogger("bigalign")
 
-__all__ = ["align", "align_in_memory"]
+__all__ = ["Records", "Treatments", "align", "align_in_memory"]
 
 # Cells of the global alignment matrix computed at once in memory.
 _CHUNK_CELLS = 8_000_000
@@ -57,9 +64,15 @@ def align_in_memory(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments:
     return best_match_per_item(links) if uniq else sort_links(links)
 
 
-def align(alignset: Any, targetset: Any, treatments: Any, threshold: float, uniq: bool = True,
-          id_column: Hashable | None = None, *, blocking: Any = None, one_to_one: bool = False,
-          client: Any = None, npartitions: int | None = None,
+# What a set of records may be: a frame, a dask frame, or Nazca's nested lists.
+Records = Union[pd.DataFrame, "dd.DataFrame", Sequence[Sequence[Any]]]
+# Treatments: Nazca's dict form, a list of mappings (the job-file form) or of Treatments.
+Treatments = Union[Mapping[Any, Mapping[str, Any]], Sequence[Union[Treatment, Mapping[str, Any]]], Treatment]
+
+
+def align(alignset: Records, targetset: Records, treatments: Treatments, threshold: float, uniq: bool = True,
+          id_column: Hashable | None = None, *, blocking: Blocking | None = None, one_to_one: bool = False,
+          client: Client | str | os.PathLike | None = None, npartitions: int | None = None,
           max_block_pairs: int | None = None, max_task_pairs: int | None = None) -> pd.DataFrame:
     """Align ``alignset`` on ``targetset``.
 

@@ -7,12 +7,13 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
-from .errors import ClusterError, RecordError
+from .errors import BigalignError, InputError
 from .evaluate import link_quality
-from .io import InputError, read_pairs
-from .jobs import JobError, check_inputs, load_job
+from .io import read_pairs
+from .jobs import Job, check_inputs, load_job
 
 __all__ = ["main"]
 
@@ -36,14 +37,15 @@ def _overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
-def _load(args: argparse.Namespace, resolve: bool = True) -> "Job":  # noqa: F821
+def _load(args: argparse.Namespace, resolve: bool = True) -> Job:
     return load_job(args.job, _overrides(args), allow_modules=args.allow_module, resolve=resolve)
 
 
 def _run(args: argparse.Namespace) -> int:
     from .runner import run_job
 
-    run_job(_load(args), show_progress=not args.quiet and sys.stderr.isatty())
+    summary = run_job(_load(args), show_progress=not args.quiet and sys.stderr.isatty())
+    print("\n".join(summary.lines()))
     return 0
 
 
@@ -63,9 +65,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from .planner import plan_job
+    from .planner import plan_job, plan_lines
 
-    plan_job(_load(args), show_progress=not args.quiet and sys.stderr.isatty())
+    plan = plan_job(_load(args), show_progress=not args.quiet and sys.stderr.isatty())
+    print("\n".join(plan_lines(plan)))
     return 0
 
 
@@ -148,12 +151,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.setLevel(logging.INFO)
     try:
         return args.func(args)
-    except (JobError, InputError, RecordError, ClusterError, ValueError) as err:
+    except BigalignError as err:  # what a user can mend: one line
         print(f"bigalign: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bigalign: interrupted; nothing incomplete was left under a final name", file=sys.stderr)
         return 130
+    except Exception:  # anything else is a bug: its traceback, and where to send it
+        traceback.print_exc()
+        print("bigalign: this is a bug in bigalign; please report it with the traceback above", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -17,16 +17,17 @@ import logging
 import os
 import socket
 import struct
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import dask
-from distributed import Client, LocalCluster, WorkerPlugin
+from distributed import Client, LocalCluster, WorkerPlugin, progress
 
 from .errors import ClusterError
 
-__all__ = ["AllocatorTuning", "ClusterError", "connect"]
+__all__ = ["AllocatorTuning", "ClusterError", "connect", "progress_bars"]
 
 logger = logging.getLogger("bigalign")
 
@@ -130,6 +131,13 @@ def _client(where: str, security: Any, timeout: float, **kwargs: Any) -> Client:
 
 def _looks_like_a_file(name: str) -> bool:
     return "://" not in name and (name.endswith(".json") or os.sep in name or ":" not in name)
+
+
+def progress_bars(futures: list, show: bool) -> None:
+    """Dask's progress bar of ``futures`` when ``show`` (the command line, on a terminal), ended by a new line."""
+    if show:
+        progress(futures)
+        print(file=sys.stderr)
 
 
 @contextmanager

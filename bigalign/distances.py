@@ -19,12 +19,8 @@ A metric given ``missing=d`` puts the fixed distance ``d`` there instead.
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
 import math
-import re
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -35,31 +31,15 @@ import scipy.sparse as sp
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, Indel, JaroWinkler, Levenshtein
 
-from .normalize import map_distinct
-from .records import TEXT, arrow_text
+from .errors import InvalidValueError
+from .records import arrow_text
+from .values.columns import is_missing
+from .values.dates import EPOCH_ORDINAL, parse_dates, year_and_month
+from .values.geo import EARTH_RADIUS_KM, coordinates, haversine_angle, unreadable_points
+from .values.soundex import SOUNDEX_CODES, soundex_code
+from .values.text import joined_text, nazca_words, split_after_apostrophes
 
-__all__ = ["InvalidValueError", "Metric", "METRICS", "cdist", "cpdist", "make_metric"]
-
-EARTH_RADIUS_KM = 6371.0088
-
-
-class InvalidValueError(ValueError):
-    """A value that a metric cannot read (an unparsable date, a latitude of 95).
-
-    ``row`` is the position of the value in the column it came from.
-    """
-
-    def __init__(self, metric: str, row: int, value: Any, reason: str):
-        self.metric, self.row, self.value, self.reason = metric, row, value, reason
-        super().__init__(f"row {row}: {metric}: {reason}: {value!r}")
-
-
-def _is_missing_scalar(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
+__all__ = ["METRICS", "InvalidValueError", "Metric", "cdist", "cpdist", "make_metric", "metric_class"]
 
 
 def _first_invalid(metric: str, invalid: np.ndarray, values: pd.Series | pd.DataFrame, reason: str) -> None:
@@ -74,7 +54,13 @@ class Metric:
     """Base class of metrics.
 
     Subclasses set ``name``, ``bounded`` (distances already in [0, 1]) and
-    implement :meth:`encode`, :meth:`_cdist` and :meth:`_cpdist`.
+    ``parameters`` (the types of their constructor's arguments, which a job
+    file's treatment may set; declared once, read by the job reader), and
+    implement :meth:`encode`, :meth:`_cdist` and :meth:`_cpdist`: the same
+    element-wise arithmetic in both, so that a pair's distance does not depend
+    on the form. A metric of your own, a subclass named by import path in a
+    job file (``metric = "mypkg.metrics:TitleDistance"``), is used as the
+    built-ins are (see the README).
 
     Parameters
     ----------
@@ -85,6 +71,15 @@ class Metric:
 
     name = "metric"
     bounded = False
+    parameters: dict[str, type | tuple[type, ...]] = {"missing": (int, float)}
+
+    @classmethod
+    def parameter_types(cls) -> dict[str, type | tuple[type, ...]]:
+        """The parameters of this metric and of the classes it extends."""
+        merged: dict[str, type | tuple[type, ...]] = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(getattr(klass, "parameters", {}))
+        return merged
 
     def __init__(self, missing: float | None = None):
         if missing is not None and (isinstance(missing, bool) or not isinstance(missing, (int, float, np.number))
@@ -106,7 +101,12 @@ class Metric:
 
     def reject_reasons(self, values: pd.Series | pd.DataFrame) -> np.ndarray:
         """Why each value cannot be read (None where it can)."""
-        return np.where(self.invalid(values), self.invalid_reason, None)
+        reasons = np.full(len(values), None, dtype=object)
+        reasons[self.invalid(values)] = self.invalid_reason
+        return reasons
+
+    def check(self, attribute: Any, normalized: bool) -> None:
+        """Refuse, when a treatment is made, what would fail in the run (ValueError)."""
 
     @property
     def reads_every_value(self) -> bool:
@@ -163,44 +163,6 @@ class Metric:
 # ---------------------------------------------------------------------------
 # Strings
 # ---------------------------------------------------------------------------
-def _as_text(value: Any) -> Any:
-    if type(value) is str:  # the common case, first
-        return value if value.strip() else None
-    if _is_missing_scalar(value):
-        return None
-    if isinstance(value, (list, tuple)):
-        value = " ".join(str(v) for v in value)
-    text = str(value)
-    return text if text.strip() else None
-
-
-# What str.strip() strips (str.isspace()): Unicode's white space, and \x1c-\x1f.
-_PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-                  "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
-
-
-def _text_array(values: pd.Series) -> pa.Array:
-    """:func:`_as_text` of each value, as Arrow text; at once when the values are text."""
-    text = arrow_text(values)
-    if text is None:  # not all text
-        return pa.array(map_distinct(values, _as_text).to_numpy(), type=pa.string())
-    blank = pc.equal(pc.utf8_trim(text, _PY_WHITESPACE), "")
-    return pc.if_else(blank, pa.scalar(None, pa.string()), text)
-
-
-def _joined(values: pd.Series | pd.DataFrame) -> pd.Series:
-    """One text per record, missing when blank: several columns are joined
-    by spaces (missing parts skipped), as Arrow text."""
-    if isinstance(values, pd.Series):
-        joined = _text_array(values)
-    else:
-        parts = [_text_array(values[c]) for c in values.columns]
-        joined = parts[0]
-        for part in parts[1:]:  # (null_handling="skip" drops all-null rows in pyarrow 26)
-            joined = pc.coalesce(pc.binary_join_element_wise(joined, part, " "), joined, part)
-    return pd.Series(TEXT.__from_arrow__(joined), index=values.index)
-
-
 class StringMetric(Metric):
     """Metrics over text; encoded as one object column ``v``.
 
@@ -209,7 +171,7 @@ class StringMetric(Metric):
     """
 
     def encode(self, values: pd.Series | pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"v": _joined(values)}, index=values.index)
+        return pd.DataFrame({"v": joined_text(values)}, index=values.index)
 
     @staticmethod
     def _strings(encoded: pd.DataFrame) -> list[str]:
@@ -364,28 +326,6 @@ def _text_column(encoded: pd.DataFrame) -> pa.Array:
     return text.fill_null("")
 
 
-# Nazca's words: a value is split at white space, then after each apostrophe, which
-# stays on the first part (French elision: "l'été" → "l'", "été"; "james'" → "james'", "").
-# The typographic apostrophe counts as one.
-APOSTROPHES = "'’"
-_AFTER_APOSTROPHE = re.compile(f"(?<=[{APOSTROPHES}])")
-
-
-def nazca_words(text: str) -> list[str]:
-    """The words of ``text`` as Nazca's tokenizer finds them (see :data:`APOSTROPHES`)."""
-    return [part for chunk in text.split() for part in _AFTER_APOSTROPHE.split(chunk)]
-
-
-def _split_after_apostrophes(words: pa.Array, owner: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-    """:func:`nazca_words`'s second step in Arrow: words (without white space)
-    cut after each apostrophe, and the value each part belongs to."""
-    if not pc.any(pc.match_substring_regex(words, f"[{APOSTROPHES}]")).as_py():
-        return words, owner
-    # \x1f is white space (str.isspace), so never inside a word: a safe place to cut.
-    parts = pc.split_pattern(pc.replace_substring_regex(words, f"([{APOSTROPHES}])", "\\1\x1f"), "\x1f")
-    return pc.list_flatten(parts), owner[pc.list_parent_indices(parts).to_numpy()]
-
-
 class _Words:
     """The words of text values, as :func:`nazca_words` finds them (Arrow's
     Unicode white space is Python's); a value without words has one, "".
@@ -404,7 +344,7 @@ class _Words:
         words = pc.list_flatten(lists)
         owner = pc.list_parent_indices(lists).to_numpy()
         present = pc.not_equal(words, "").to_numpy(zero_copy_only=False)  # runs of spaces give "" words
-        words, owner = _split_after_apostrophes(words.filter(present), owner[present])
+        words, owner = split_after_apostrophes(words.filter(present), owner[present])
         encoded = words.dictionary_encode()
         self.vocabulary = encoded.dictionary.to_pylist() + [""]
         found = np.bincount(owner, minlength=len(text))
@@ -488,102 +428,6 @@ class ExactMetric(StringMetric):
         return (ca[ia] != cb[ib]).astype(np.float32)
 
 
-_SOUNDEX_CODES = {
-    "english": {**dict.fromkeys("BFPV", "1"), **dict.fromkeys("CGJKQSXZ", "2"), **dict.fromkeys("DT", "3"),
-                "L": "4", **dict.fromkeys("MN", "5"), "R": "6"},
-    "french": {**dict.fromkeys("BP", "1"), **dict.fromkeys("CKQ", "2"), **dict.fromkeys("DT", "3"),
-               "L": "4", **dict.fromkeys("MN", "5"), "R": "6", **dict.fromkeys("GJ", "7"),
-               **dict.fromkeys("XZS", "8"), **dict.fromkeys("FV", "9")},
-}
-_NOT_LETTERS = re.compile(r"[^A-Z]")
-
-
-@lru_cache(maxsize=1 << 16)  # words repeat: surnames, given names
-def soundex_code(word: str, language: str = "english") -> str:
-    """The four-character Soundex code of one word ("" if it has no letter).
-
-    Accents are stripped first; hyphens, apostrophes, digits and other
-    non-letters are ignored. Vowels separate equal codes; H and W do not.
-    """
-    from .normalize import _strip_accents
-
-    letters = _NOT_LETTERS.sub("", _strip_accents(word).upper())
-    if not letters:
-        return ""
-    table = _SOUNDEX_CODES[language]
-    code = [letters[0]]
-    previous = table.get(letters[0], "")
-    for letter in letters[1:]:
-        digit = table.get(letter, "")
-        if digit and digit != previous:
-            code.append(digit)
-        if letter not in "HW":
-            previous = digit
-    return ("".join(code) + "000")[:4]
-
-
-def _soundex_digit_tables() -> dict[str, np.ndarray]:
-    tables = {}
-    for language, codes in _SOUNDEX_CODES.items():
-        table = np.zeros(256, dtype=np.uint8)
-        for letter, digit in codes.items():
-            table[ord(letter)] = ord(digit)
-        tables[language] = table
-    return tables
-
-
-_SOUNDEX_DIGITS = _soundex_digit_tables()
-
-
-def soundex_codes(words: list[str], language: str = "english") -> list[str]:
-    """:func:`soundex_code` of each word; ASCII words are coded together in numpy."""
-    if not words:
-        return []
-    codes: list[Any] = [None] * len(words)
-    ascii_rows = [i for i, w in enumerate(words) if w.isascii()]
-    if len(ascii_rows) < len(words):
-        for i in set(range(len(words))).difference(ascii_rows):
-            codes[i] = soundex_code(words[i], language)
-        if not ascii_rows:
-            return codes
-        words = [words[i] for i in ascii_rows]
-    raw = np.array(words, dtype=bytes)
-    # Characters by position: row j holds the j-th character of every word
-    # (running sums down the columns of this layout are fast).
-    chars = np.ascontiguousarray(raw.view(np.uint8).reshape(len(raw), -1).T)
-    chars = np.where((chars >= ord("a")) & (chars <= ord("z")), chars - 32, chars)
-    letter = (chars >= ord("A")) & (chars <= ord("Z"))
-    # Letters moved to the front of each word, in order (non-letters are ignored).
-    small = np.int16 if chars.shape[0] < 2**15 else np.int64
-    position = np.cumsum(letter, axis=0, dtype=small) - 1
-    letters = np.zeros_like(chars)
-    words_at = np.broadcast_to(np.arange(chars.shape[1]), chars.shape)
-    letters[position[letter], words_at[letter]] = chars[letter]
-    digits = _SOUNDEX_DIGITS[language][letters]
-    # The previous digit is that of the last letter before, H and W skipped (the first letter always counts).
-    sets = (letters != ord("H")) & (letters != ord("W"))
-    sets[0] = True
-    depth = np.arange(chars.shape[0], dtype=small)[:, None]
-    last_setter = np.maximum.accumulate(np.where(sets, depth, 0), axis=0)
-    previous = np.take_along_axis(digits, last_setter, axis=0)
-    emitted = (digits != 0) & (letters != 0)
-    emitted[1:] &= digits[1:] != previous[:-1]
-    emitted[0] = False
-    # First letter, then the first three emitted digits, padded with zeros.
-    out = np.full((len(raw), 4), ord("0"), dtype=np.uint8)
-    out[:, 0] = letters[0]
-    rank = np.cumsum(emitted, axis=0, dtype=small)
-    keep = emitted & (rank <= 3)
-    out[words_at[keep], rank[keep]] = digits[keep]
-    out[letters[0] == 0] = 0  # no letter: ""
-    text = out.view("S4").ravel().astype("U4").tolist()
-    if len(ascii_rows) == len(codes):
-        return text
-    for i, code in zip(ascii_rows, text):
-        codes[i] = code
-    return codes
-
-
 class SoundexMetric(Metric):
     """0 when the Soundex codes are equal, 1 otherwise, by Nazca's rule.
 
@@ -600,10 +444,12 @@ class SoundexMetric(Metric):
     name = "soundex"
     bounded = True
 
+    parameters = {"language": str}
+
     def __init__(self, language: str = "english", missing: float | None = None):
         super().__init__(missing)
-        if language not in _SOUNDEX_CODES:
-            raise ValueError(f"soundex: unknown language {language!r}; expected one of {sorted(_SOUNDEX_CODES)}")
+        if language not in SOUNDEX_CODES:
+            raise ValueError(f"soundex: unknown language {language!r}; expected one of {sorted(SOUNDEX_CODES)}")
         self.language = language
 
     def _codes(self, text: Any) -> tuple[Any, Any, float]:
@@ -616,7 +462,7 @@ class SoundexMetric(Metric):
         return whole, " ".join(words), float(" " in text)
 
     def encode(self, values):
-        codes, uniques = pd.factorize(_joined(values), use_na_sentinel=True)
+        codes, uniques = pd.factorize(joined_text(values), use_na_sentinel=True)
         rows = [self._codes(text) for text in uniques.tolist()] + [(None, None, math.nan)]  # last: missing
         encoded = pd.DataFrame(rows, columns=["v", "w", "s"]).astype({"v": object, "w": object, "s": np.float64})
         return encoded.iloc[codes].set_axis(values.index)
@@ -697,11 +543,17 @@ def _jaccard_distance(inter: np.ndarray, union: np.ndarray) -> np.ndarray:
 class ScaledMetric(Metric):
     """Unbounded metrics; normalized means ``min(raw / scale, 1)``."""
 
+    parameters = {"scale": (int, float)}
+
     def __init__(self, scale: float | None = None, missing: float | None = None):
         super().__init__(missing)
         if scale is not None and not (isinstance(scale, (int, float)) and scale > 0):
             raise ValueError(f"{self.name}: 'scale' must be a positive number, got {scale!r}")
         self.scale = None if scale is None else float(scale)
+
+    def check(self, attribute: Any, normalized: bool) -> None:
+        if normalized and self.scale is None:
+            raise ValueError(f"{self.name}: normalized distances need 'scale', the raw distance that maps to 1")
 
     def _scaled(self, raw: np.ndarray, normalized: bool) -> np.ndarray:
         if not normalized:
@@ -723,128 +575,6 @@ class ScaledMetric(Metric):
         raise NotImplementedError
 
 
-_FRENCH_MONTHS = ["janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout",
-                  "septembre", "octobre", "novembre", "decembre"]
-_MONTHS = {}
-for _number, (_fr, _en) in enumerate(zip(_FRENCH_MONTHS, calendar.month_name[1:]), start=1):
-    for _name in (_fr, _en.lower()):
-        _MONTHS[_name] = _number
-        _MONTHS[_name[:3]] = _number
-    _MONTHS[_fr[:4]] = _number  # "janv", "sept", "fevr", "juil"
-_MONTHS["fev"] = 2
-_MONTHS["juil"] = 7
-_NUMERIC_DATE = re.compile(r"^(\d{1,4})[-/. ](\d{1,2})[-/. ](\d{1,4})(?:[ T].*)?$")
-_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-_WORD_DATE = re.compile(r"^(?:(\d{1,2})(?:er)? )?([a-z]+)\.? (\d{4})$")
-_WORD_DATE_US = re.compile(r"^([a-z]+)\.? (\d{1,2}),? (\d{4})$")
-
-
-def parse_date(value: Any, dayfirst: bool = True) -> dt.date | None:
-    """Parse one date; ``None`` when missing; ``ValueError`` when unreadable.
-
-    Accepts ``14-08-1991``, ``14/08/1991``, ``14.08.1991`` (day first unless
-    ``dayfirst=False``), ISO ``1991-08-14`` (with or without a time),
-    ``19910814``, ``14 août 1991``, ``1er mai 1991``, ``August 14, 1991``,
-    ``mai 1991`` (the first of the month), and date or datetime objects.
-    Years have four digits: two-digit years are ambiguous and rejected.
-    """
-    if _is_missing_scalar(value):
-        return None
-    if isinstance(value, (dt.datetime, pd.Timestamp)):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, np.datetime64):
-        return pd.Timestamp(value).date()
-    text = str(value).strip()
-    if m := _NUMERIC_DATE.match(text):
-        x, y, z = m.groups()
-        if len(x) == 4:
-            year, month, day = int(x), int(y), int(z)
-        elif len(z) == 4:
-            day, month = (int(x), int(y)) if dayfirst else (int(y), int(x))
-            year = int(z)
-        else:
-            raise ValueError("ambiguous or incomplete date (years need four digits)")
-        return dt.date(year, month, day)
-    if m := _COMPACT_DATE.match(text):
-        return dt.date(*map(int, m.groups()))
-    from .normalize import _strip_accents
-
-    words = _strip_accents(text).lower().replace(",", " ").split()
-    text = " ".join(words)
-    if m := _WORD_DATE.match(text):
-        day, month, year = m.groups()
-        if month in _MONTHS:
-            return dt.date(int(year), _MONTHS[month], int(day or 1))
-    if m := _WORD_DATE_US.match(text):
-        month, day, year = m.groups()
-        if month in _MONTHS:
-            return dt.date(int(year), _MONTHS[month], int(day))
-    raise ValueError("not a date")
-
-
-# The forms most dates come in, matched whole (RE2: ASCII digits only); every
-# other value goes to parse_date, so the result is the same either way.
-_VECTOR_DATE = r"^(?P<x>[0-9]{1,4})[-/. ](?P<y>[0-9]{1,2})[-/. ](?P<z>[0-9]{1,4})$"
-_VECTOR_COMPACT_DATE = r"^(?P<x>[0-9]{4})(?P<y>[0-9]{2})(?P<z>[0-9]{2})$"
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
-
-
-def _vector_ordinals(text: pa.Array, dayfirst: bool) -> np.ndarray:
-    """Ordinals of the numeric forms of :func:`parse_date`, vectorised: NaN
-    where a value has another form, -inf where it has this form but is no date."""
-    out = np.full(len(text), np.nan)
-    for pattern in (_VECTOR_DATE, _VECTOR_COMPACT_DATE):
-        groups = pc.extract_regex(text, pattern)
-        found = np.asarray(groups.is_valid().to_numpy(zero_copy_only=False), dtype=bool) & np.isnan(out)
-        if not found.any():
-            continue
-        parts = {g: groups.field(g).filter(pa.array(found)) for g in "xyz"}
-        x, y, z = (pc.cast(parts[g], pa.int64()).to_numpy() for g in "xyz")
-        x_long = pc.utf8_length(parts["x"]).to_numpy() == 4
-        z_long = pc.utf8_length(parts["z"]).to_numpy() == 4
-        year = np.where(x_long, x, z)
-        month = np.where(x_long, y, x if not dayfirst else y)
-        day = np.where(x_long, z, y if not dayfirst else x)
-        valid = (x_long | z_long) & (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
-        months = np.where(valid, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
-        first = months.astype("datetime64[D]").astype(np.int64)
-        length = (months + 1).astype("datetime64[D]").astype(np.int64) - first
-        valid &= day <= length
-        out[found] = np.where(valid, first + day - 1 + _EPOCH_ORDINAL, -np.inf)
-    return out
-
-
-def parse_dates(values: pd.Series, dayfirst: bool = True) -> np.ndarray:
-    """Ordinals (float64) of the dates of ``values``: NaN where missing,
-    -inf where unreadable; the result of :func:`parse_date` on each value.
-
-    Each distinct value is parsed once; the numeric forms (``14/08/1991``,
-    ``1991-08-14``, ``19910814``) are parsed together in Arrow, others one
-    by one."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    text = arrow_text(uniques)
-    # Not all text (date objects...): every value one by one.
-    ordinals = np.full(len(uniques), np.nan) if text is None else _vector_ordinals(text, dayfirst)
-    others = np.flatnonzero(np.isnan(ordinals))
-    for i, value in zip(others.tolist(), np.asarray(uniques[others], dtype=object).tolist()):
-        try:
-            date = parse_date(value, dayfirst)
-        except (ValueError, OverflowError):
-            ordinals[i] = -np.inf
-        else:
-            ordinals[i] = np.nan if date is None else date.toordinal()
-    return np.append(ordinals, np.nan)[codes]
-
-
-def _year_and_month(ordinals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Year and month (1–12) of date ordinals (finite ones)."""
-    months = (ordinals.astype(np.int64) - _EPOCH_ORDINAL).astype("datetime64[D]").astype("datetime64[M]")
-    month_index = months.astype(np.int64)
-    return month_index // 12 + 1970, month_index % 12 + 1
-
-
 class TemporalMetric(ScaledMetric):
     """Absolute difference between dates, in days, months or years.
 
@@ -854,6 +584,8 @@ class TemporalMetric(ScaledMetric):
 
     name = "temporal"
     _GRANULARITIES = ("days", "months", "years")
+
+    parameters = {"granularity": str, "dayfirst": bool}
 
     def __init__(self, granularity: str = "days", dayfirst: bool = True, scale: float | None = None,
                  missing: float | None = None):
@@ -870,11 +602,16 @@ class TemporalMetric(ScaledMetric):
         if self.granularity == "days":
             return ordinals
         known = np.isfinite(ordinals)
-        year, month = _year_and_month(np.where(known, ordinals, _EPOCH_ORDINAL))
+        year, month = year_and_month(np.where(known, ordinals, EPOCH_ORDINAL))
         numbers = year * 12 + month - 1 if self.granularity == "months" else year
         return np.where(known, numbers, ordinals)
 
     invalid_reason = "unparsable date"
+
+    def check(self, attribute, normalized):
+        super().check(attribute, normalized)
+        if isinstance(attribute, tuple):
+            raise ValueError(f"temporal compares one column, not {list(attribute)}")
 
     def invalid(self, values):
         return np.isneginf(self._numbers(values))
@@ -888,57 +625,6 @@ class TemporalMetric(ScaledMetric):
         return np.abs(a[..., 0] - b[..., 0])
 
 
-def _number(value: Any) -> float:
-    """A coordinate: NaN when missing, inf when present but not a finite number."""
-    if _is_missing_scalar(value):
-        return math.nan
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.inf
-    return number if math.isfinite(number) else math.inf
-
-
-def _coordinates(values: pd.Series | pd.DataFrame, width: int | None, name: str) -> pd.DataFrame:
-    """Coordinates as a float frame, from a frame or a Series of tuples: a
-    point is NaN where missing (wholly or in part), inf where a value is
-    present but not a finite number ("forty-eight", "48,85", "NaN", "1e400")."""
-    if isinstance(values, pd.DataFrame):
-        frame = pd.DataFrame({i: map_distinct(values[c], _number).astype(np.float64)
-                              for i, c in enumerate(values.columns)}, index=values.index)
-    else:
-        def to_tuple(v: Any) -> tuple:
-            if isinstance(v, (list, tuple, np.ndarray)):
-                return tuple(_number(x) for x in v)
-            return (_number(v),)
-
-        rows = [to_tuple(v) for v in values.tolist()]
-        widths = {len(r) for r in rows}
-        if len(widths) > 1:
-            raise ValueError(f"{name}: values have different numbers of coordinates: {sorted(widths)}")
-        # An empty column has the width of one number (or of ``width``): what a frame of no rows
-        # is expected to look like when it stands for a partition's layout.
-        frame = pd.DataFrame(rows, index=values.index, dtype=np.float64,
-                             columns=None if rows else range(width or 1))
-    if width is not None and frame.shape[1] != width:
-        raise ValueError(f"{name}: expected {width} coordinates per value, got {frame.shape[1]}")
-    unreadable = np.isinf(frame.to_numpy()).any(axis=1)
-    frame[frame.isna().any(axis=1).to_numpy() & ~unreadable] = np.nan  # a partly missing point is missing
-    frame[unreadable] = np.inf
-    return frame
-
-
-def _unreadable(frame: pd.DataFrame) -> np.ndarray:
-    return np.isinf(frame.to_numpy()).any(axis=1)
-
-
-def haversine_angle(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    """Central angle (radians) between points given in radians: exact across
-    the antimeridian and at the poles (only sines of half-differences enter)."""
-    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-
-
 class GeographicalMetric(ScaledMetric):
     """Great-circle (haversine) distance between (latitude, longitude) in degrees.
 
@@ -950,29 +636,38 @@ class GeographicalMetric(ScaledMetric):
 
     name = "geographical"
 
+    parameters = {"units": str}
+
     def __init__(self, units: str = "m", scale: float | None = None, missing: float | None = None):
         super().__init__(scale, missing)
         if units not in ("m", "km"):
             raise ValueError(f"geographical: 'units' must be 'm' or 'km', got {units!r}")
         self.units = units
 
+    def check(self, attribute, normalized):
+        super().check(attribute, normalized)
+        if isinstance(attribute, tuple) and len(attribute) != 2:
+            raise ValueError(f"geographical compares (latitude, longitude): two columns, not {list(attribute)}")
+
     def reject_reasons(self, values):
         try:
-            frame = _coordinates(values, 2, self.name)
+            frame = coordinates(values, 2, self.name)
         except (TypeError, ValueError):
             return np.full(len(values), "not a pair of coordinates", dtype=object)
         lat, lon = frame[0].to_numpy(), frame[1].to_numpy()
         out_of_range = ((np.abs(lat) > 90) | (np.abs(lon) > 180)) & np.isfinite(lat) & np.isfinite(lon)
-        return np.where(_unreadable(frame), "not a number",
-                        np.where(out_of_range, "coordinates out of range", None))
+        reasons = np.full(len(values), None, dtype=object)
+        reasons[out_of_range] = "coordinates out of range"
+        reasons[unreadable_points(frame)] = "not a number"
+        return reasons
 
     def invalid(self, values):
         return self.reject_reasons(values) != None  # noqa: E711 (element-wise)
 
     def encode(self, values):
-        frame = _coordinates(values, 2, self.name)
+        frame = coordinates(values, 2, self.name)
         lat, lon = frame[0].to_numpy(), frame[1].to_numpy()
-        _first_invalid(self.name, _unreadable(frame), values, "not a number")
+        _first_invalid(self.name, unreadable_points(frame), values, "not a number")
         _first_invalid(self.name, np.abs(lat) > 90, values, "latitude out of [-90, 90]")
         _first_invalid(self.name, np.abs(lon) > 180, values, "longitude out of [-180, 180]")
         return pd.DataFrame({"lat": lat, "lon": lon}, index=values.index)
@@ -992,13 +687,13 @@ class EuclideanMetric(ScaledMetric):
 
     def invalid(self, values):
         try:
-            return _unreadable(_coordinates(values, None, self.name))
+            return unreadable_points(coordinates(values, None, self.name))
         except (TypeError, ValueError):
             return np.ones(len(values), dtype=bool)
 
     def encode(self, values):
-        frame = _coordinates(values, None, self.name)
-        _first_invalid(self.name, _unreadable(frame), values, "not a number")
+        frame = coordinates(values, None, self.name)
+        _first_invalid(self.name, unreadable_points(frame), values, "not a number")
         frame.columns = [f"x{i}" for i in range(frame.shape[1])]
         return frame
 
@@ -1015,6 +710,8 @@ class CallableMetric(Metric):
     Give it ``bounded=True`` if it returns distances in [0, 1].
     """
 
+    parameters = {"bounded": bool}
+
     def __init__(self, func: Callable[[Any, Any], float], bounded: bool = False, missing: float | None = None):
         super().__init__(missing)
         self.func = func
@@ -1027,7 +724,7 @@ class CallableMetric(Metric):
         return pd.DataFrame({"v": values.astype(object)}, index=values.index)
 
     def is_missing(self, encoded):
-        return encoded["v"].map(_is_missing_scalar).to_numpy(dtype=bool)
+        return encoded["v"].map(is_missing).to_numpy(dtype=bool)
 
     def _cdist(self, a, b, normalized):
         va, vb = a["v"].tolist(), b["v"].tolist()
@@ -1045,21 +742,35 @@ METRICS: dict[str, type[Metric]] = {
 }
 
 
-def make_metric(metric: str | Metric | Callable, **options: Any) -> Metric:
-    """A metric from its name (with options), an instance, or a callable."""
+def metric_class(metric: Any) -> type[Metric]:
+    """The class a metric spec makes: a name's, a subclass itself, or :class:`CallableMetric` for a function."""
+    if isinstance(metric, str):
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; known: {sorted(METRICS)}")
+        return METRICS[metric]
+    if isinstance(metric, type) and issubclass(metric, Metric):
+        return metric
+    if isinstance(metric, Metric):
+        return type(metric)
+    if callable(metric):
+        return CallableMetric
+    raise TypeError(f"a metric is a name, a Metric or a callable, not {metric!r}")
+
+
+def make_metric(metric: str | Metric | type[Metric] | Callable, **options: Any) -> Metric:
+    """A metric from its name or class (with options), an instance, or a callable on two values."""
     if isinstance(metric, Metric):
         if options:
             raise ValueError("options are given to the metric's constructor, not with an instance")
         return metric
-    if isinstance(metric, str):
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}; known: {sorted(METRICS)}")
+    if isinstance(metric, str) or isinstance(metric, type) and issubclass(metric, Metric):
+        cls = metric_class(metric)
         try:
-            return METRICS[metric](**options)
+            return cls(**options)
         except TypeError as err:
-            raise ValueError(f"metric {metric!r}: {err}") from None
+            raise ValueError(f"metric {cls.name!r}: {err}") from None
     if callable(metric):
-        return CallableMetric(metric, **options)
+        return CallableMetric(metric, **options)  # type: ignore[arg-type]
     raise TypeError(f"a metric is a name, a Metric or a callable, not {metric!r}")
 
 

@@ -1,13 +1,42 @@
-"""Errors the command line reports in one line (naming the file, row, column or key at fault)."""
+"""The errors bigalign raises for what a user can mend: the command line reports each in one line.
+
+Each names the file, row, column or key at fault. Anything else that
+reaches the command line is a bug, shown with its traceback.
+"""
 
 from __future__ import annotations
 
-__all__ = ["ClusterError", "RecordError"]
+from typing import Any
+
+__all__ = ["BigalignError", "ClusterError", "InputError", "InvalidValueError", "JobError", "RecordError"]
 
 
-class ClusterError(ValueError):
+class BigalignError(ValueError):
+    """Base of the errors a user can mend (a ValueError: a value given was wrong)."""
+
+
+class JobError(BigalignError):
+    """A job file that is not valid; the message names the file and key."""
+
+
+class InputError(BigalignError):
+    """An input that cannot be read at all (missing file, unknown column, mixed types)."""
+
+
+class RecordError(BigalignError):
+    """A value of one record that cannot be read; names the set, id and column."""
+
+
+class ClusterError(BigalignError):
     """A cluster that cannot be reached or started; the message says which and why."""
 
 
-class RecordError(ValueError):
-    """A value of one record that cannot be read; names the set, id and column."""
+class InvalidValueError(BigalignError):
+    """A value that a metric cannot read (an unparsable date, a latitude of 95).
+
+    ``row`` is the position of the value in the column it came from.
+    """
+
+    def __init__(self, metric: str, row: int, value: Any, reason: str):
+        self.metric, self.row, self.value, self.reason = metric, row, value, reason
+        super().__init__(f"row {row}: {metric}: {reason}: {value!r}")

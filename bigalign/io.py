@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from .errors import InputError
 from .records import TEXT, attribute_columns, record_hashes
 from .treatments import Treatment
 
@@ -37,10 +38,6 @@ REJECT_COLUMNS = ["set", "file", "row", "column", "reason", "value"]
 BATCH_ROWS = 200_000
 # Rows per Parquet row group of staged files: one partition each when read back.
 ROW_GROUP_ROWS = 25_000
-
-
-class InputError(ValueError):
-    """An input that cannot be read at all (missing file, unknown column)."""
 
 
 @dataclass
@@ -233,8 +230,8 @@ def _validate(frame: pd.DataFrame, numbers: np.ndarray, id_column: str, treatmen
         shown = [tuple(values.iloc[i]) if isinstance(values, pd.DataFrame) else values.iloc[i]
                  for i in np.flatnonzero(invalid)]
         if t.invalid == "error" and shown:
-            i = int(np.flatnonzero(invalid)[0])
-            raise InputError(f"{path}: row {int(numbers[i])}, column {', '.join(columns)}: {reasons[i]}: "
+            first = int(np.flatnonzero(invalid)[0])
+            raise InputError(f"{path}: row {int(numbers[first])}, column {', '.join(columns)}: {reasons[first]}: "
                              f"{shown[0]!r} (the treatment says invalid = \"error\")")
         for i, value in zip(np.flatnonzero(invalid), shown):
             rejects.append({"set": spec.name, "file": path, "row": int(numbers[i]), "column": ", ".join(columns),

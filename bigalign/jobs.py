@@ -22,17 +22,14 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .blocking import (Blocking, KDTreeBlocking, KeyBlocking, MiniBatchKMeansBlocking, MinHashLSHBlocking,
-                       UnionBlocking)
-from .io import InputError, SetSpec, expand_paths, is_url, parquet_types, read_header
+from .blocking import BLOCKINGS, Blocking, UnionBlocking
+from .distances import metric_class
+from .errors import InputError, JobError
+from .io import SetSpec, expand_paths, is_url, parquet_types, read_header
 from .records import attribute_columns
 from .treatments import Treatment
 
 __all__ = ["ClusterSpec", "Job", "JobError", "NotImported", "OutputSpec", "check_inputs", "import_object", "load_job"]
-
-
-class JobError(ValueError):
-    """A job file that is not valid; the message names the file and key."""
 
 
 @dataclass
@@ -115,6 +112,13 @@ class NotImported:
 
     def __repr__(self) -> str:
         return f"NotImported({self.path!r})"
+
+
+class NotImportedBlocking(Blocking):
+    """A blocking of the user's that a job names, checked but not imported (``resolve=False``)."""
+
+    def __init__(self, path: str):
+        self.path = path
 
 
 def _is_import_path(value: Any) -> bool:
@@ -244,26 +248,26 @@ def _treatment(reader: _Reader, code: _UserCode) -> Treatment:
     normalizers = _normalizers(reader, "normalizers", code)
     weight = reader.get("weight", (int, float), 1.0)
     normalized = reader.get("normalized", bool, False)
-    options = reader.rest()
-    for key, value in options.items():
-        if isinstance(value, float) and math.isnan(value):
-            raise reader.error(key, "must be a number, got nan")
+    invalid = reader.get("invalid", str)
     try:
+        if isinstance(metric, NotImported):  # (validate: its options are its own, checked when it is imported)
+            reader.rest()
+            return Treatment(attribute, metric, normalizers=normalizers, weight=weight, normalized=normalized,
+                             invalid=invalid)
+        options = {}
+        for key, kinds in metric_class(metric).parameter_types().items():
+            value = reader.get(key, kinds)
+            if isinstance(value, float) and math.isnan(value):
+                raise reader.error(key, "must be a number, got nan")
+            if value is not None:
+                options[key] = value
+        reader.done()
         return Treatment(attribute, metric, normalizers=normalizers, weight=weight, normalized=normalized,
-                         **options)
+                         invalid=invalid, **options)
     except (ValueError, TypeError) as err:
+        if isinstance(err, JobError):
+            raise
         raise JobError(f"{reader.job_path}: {reader.where}: {err}") from None
-
-
-_BLOCKINGS: dict[str, tuple[type, dict[str, type | tuple[type, ...]]]] = {
-    "minhash_lsh": (MinHashLSHBlocking, {"columns": (list, str), "threshold": (int, float), "num_perm": int,
-                                         "bands": int, "rows": int, "ngram": int, "words": bool, "seed": int,
-                                         "normalizers": list}),
-    "key": (KeyBlocking, {"columns": (str, list), "transform": (str, list), "normalizers": list}),
-    "kmeans": (MiniBatchKMeansBlocking, {"columns": list, "n_clusters": int, "overlap": int,
-                                         "radius": (int, float), "sample_size": int, "random_state": int}),
-    "kdtree": (KDTreeBlocking, {"columns": list, "radius_km": (int, float)}),
-}
 
 
 def _blocking(reader: _Reader, code: _UserCode) -> Blocking:
@@ -275,11 +279,19 @@ def _blocking(reader: _Reader, code: _UserCode) -> Blocking:
             raise reader.error("of", "needs at least one blocking")
         return UnionBlocking([_blocking(_Reader(reader.job_path, m, f"{reader.where}.of[{i}]"), code)
                               for i, m in enumerate(members)])
-    if kind not in _BLOCKINGS:
-        raise reader.error("kind", f"unknown blocking {kind!r}; expected one of {sorted(_BLOCKINGS) + ['union']}")
-    cls, schema = _BLOCKINGS[kind]
+    if kind in BLOCKINGS:
+        cls: Any = BLOCKINGS[kind]
+    elif _is_import_path(kind):  # a Blocking of the user's
+        cls = code.get(kind, reader, "kind")
+        if isinstance(cls, NotImported):  # (validate: checked, not imported; its keys are its own)
+            return NotImportedBlocking(kind)
+        if not (isinstance(cls, type) and issubclass(cls, Blocking)):
+            raise reader.error("kind", f"{kind!r} is not a subclass of bigalign.blocking.Blocking")
+    else:
+        raise reader.error("kind", f"unknown blocking {kind!r}; expected one of {sorted(BLOCKINGS) + ['union']} "
+                                   "or the import path of a Blocking")
     params = {}
-    for key, kinds in schema.items():
+    for key, kinds in (cls.parameters or {k: object for k in reader.rest()}).items():
         value = reader.get(key, kinds)
         if value is not None:
             params[key] = _transform(value, code, reader) if key == "transform" else value

@@ -15,7 +15,6 @@ returning one value (Nazca's form), which is applied to each distinct value.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,6 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .records import TEXT, arrow_text
+from .values.columns import is_missing, map_distinct
+from .values.text import strip_accents
 
 __all__ = [
     "Normalizer",
@@ -39,15 +40,6 @@ __all__ = [
     "tokenize",
     "unormalize",
 ]
-
-
-def map_distinct(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:
-    """Apply ``func`` to each distinct non-missing value of ``values``."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = np.empty(len(uniques) + 1, dtype=object)
-    mapped[:-1] = [func(u) for u in uniques.tolist()]  # a list iterates faster than an Arrow array
-    mapped[-1] = None
-    return pd.Series(mapped[codes], index=values.index, dtype=object)
 
 
 class Normalizer:
@@ -81,27 +73,6 @@ class Normalizer:
         return f"{self.name}({params})"
 
 
-# Letters that Unicode does not decompose into a base letter and a mark.
-_LIGATURES = str.maketrans(
-    {
-        "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
-        "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th",
-        "Þ": "TH", "ı": "i", "ŀ": "l", "Ŀ": "L",
-    }
-)
-
-
-def _strip_accents(text: str) -> str:
-    # Drop combining marks after compatibility decomposition; characters of
-    # other scripts (Cyrillic, Greek, CJK...) have no ASCII form and are kept
-    # as they are rather than raising or vanishing.
-    text = str(text)
-    if text.isascii():  # most values: nothing to strip
-        return text
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 class unormalize(Normalizer):
     """Strip accents: Latin letters become ASCII; other scripts are kept."""
 
@@ -110,10 +81,10 @@ class unormalize(Normalizer):
     normalizes_ascii = True
 
     def normalize_value(self, value: Any) -> str:
-        return _strip_accents(value)
+        return strip_accents(value)
 
     def normalize_values(self, values: list) -> list:
-        return [v if type(v) is str and v.isascii() else _strip_accents(v) for v in values]
+        return [v if type(v) is str and v.isascii() else strip_accents(v) for v in values]
 
     def normalize_ascii(self, text: pa.Array) -> pa.Array:
         return text
@@ -127,10 +98,10 @@ class lunormalize(Normalizer):
     normalizes_ascii = True
 
     def normalize_value(self, value: Any) -> str:
-        return _strip_accents(value).lower()
+        return strip_accents(value).lower()
 
     def normalize_values(self, values: list) -> list:
-        return [v.lower() if type(v) is str and v.isascii() else _strip_accents(v).lower() for v in values]
+        return [v.lower() if type(v) is str and v.isascii() else strip_accents(v).lower() for v in values]
 
     def normalize_ascii(self, text: pa.Array) -> pa.Array:
         return pc.ascii_lower(text)
@@ -219,7 +190,7 @@ class simplify(Normalizer):
         return [" ".join(ws) for ws in words]
 
     @property
-    def normalizes_ascii(self) -> bool:
+    def normalizes_ascii(self) -> bool:  # type: ignore[override]
         return not self.lemmas
 
     def normalize_ascii(self, text: pa.Array) -> pa.Array:
@@ -355,10 +326,6 @@ def make_normalizer(spec: Any) -> Normalizer:
     raise TypeError(f"a normalizer is a name, a mapping, a Normalizer or a callable, not {spec!r}")
 
 
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
-
-
 def _normalize_text(text: pa.Array, normalizers: Sequence[Normalizer]) -> pa.Array:
     """A chain of normalizers on distinct text values: in Arrow for the ASCII
     ones, in Python for the others (accents to strip)."""
@@ -393,7 +360,7 @@ def normalize_column(values: pd.Series, normalizers: Sequence[Normalizer]) -> pd
     for normalizer in normalizers:
         current = normalizer.normalize_values(current)
         if not normalizer.keeps_values:
-            kept = [i for i, v in enumerate(current) if not _missing(v)]
+            kept = [i for i, v in enumerate(current) if not is_missing(v)]
             if len(kept) < len(current):
                 positions = kept if positions is None else [positions[i] for i in kept]
                 current = [current[i] for i in kept]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +16,7 @@ from .pipeline import encode_records, pair_hashes, run_alignment
 from .runner import cluster_for, generate_inputs, stage_inputs
 from .treatments import global_pair_distances
 
-__all__ = ["plan_job", "scoring_rate"]
+__all__ = ["plan_job", "plan_lines", "scoring_rate"]
 
 
 def scoring_rate(job: Job, align_sample: Any, target_sample: Any, pairs: int = 50_000) -> float:
@@ -34,15 +33,15 @@ def scoring_rate(job: Job, align_sample: Any, target_sample: Any, pairs: int = 5
     return pairs / max(1e-9, time.perf_counter() - clock)
 
 
-def plan_job(job: Job, client: Any = None, show_progress: bool = True, out: TextIO = sys.stdout) -> dict:
-    """Measure the blocking of a job and estimate its full run; print it and
-    write ``candidates.json`` beside the output (``bigalign evaluate --job``
+def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
+    """Measure the blocking of a job and estimate its full run; write
+    ``candidates.json`` beside the output (``bigalign evaluate --job``
     reads it)."""
     generate_inputs(job)
     files = check_inputs(job)
     os.makedirs(job.run_dir, exist_ok=True)
-    truth = pair_hashes(*read_pairs(job.truth)[["align_id", "target_id"]].to_numpy().T, dedupe=job.dedupe) \
-        if job.truth else None
+    known = read_pairs(job.truth) if job.truth else None
+    truth = None if known is None else pair_hashes(known["align_id"], known["target_id"], dedupe=job.dedupe)
     with cluster_for(job, client) as active:
         n_workers = max(1, len(active.scheduler_info()["workers"]))
         clock = time.perf_counter()
@@ -80,14 +79,19 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True, out: Text
         plan["pair_completeness"] = stats.true_pairs_kept / max(1, len(truth))
     with atomic_path(os.path.join(job.run_dir, "candidates.json")) as tmp, open(tmp, "w") as f:
         json.dump(plan, f, indent=2)
-    print(f"records: {n_align} × {n_target}", file=out)
-    print(f"blocks: {plan['blocks']}, block pairs: {plan['block_pairs']}, candidate pairs: {plan['candidate_pairs']} "
-          f"(reduction ratio {plan['reduction_ratio']:.6f})", file=out)
-    print(f"largest block: {plan['largest_block_pairs']} pairs, {plan['largest_block_share']:.2%} of block pairs; "
-          f"excluded blocks: {plan['excluded_blocks']}", file=out)
-    if truth is not None:
-        print(f"pair completeness: {plan['pair_completeness']:.4f} of {len(truth)} known pairs", file=out)
-    print(f"estimate for the full run on {n_workers} worker(s): {plan['estimated_seconds']:.0f} s, "
-          f"~{plan['estimated_peak_bytes_per_worker'] / 2**20:.0f} MiB per worker "
-          f"(scoring {rate:,.0f} pairs/s per worker)", file=out)
     return plan
+
+
+def plan_lines(plan: dict) -> list[str]:
+    """What the command line prints of a plan."""
+    lines = [f"records: {plan['records']['alignset']} × {plan['records']['targetset']}",
+             f"blocks: {plan['blocks']}, block pairs: {plan['block_pairs']}, candidate pairs: "
+             f"{plan['candidate_pairs']} (reduction ratio {plan['reduction_ratio']:.6f})",
+             f"largest block: {plan['largest_block_pairs']} pairs, {plan['largest_block_share']:.2%} of block pairs; "
+             f"excluded blocks: {plan['excluded_blocks']}"]
+    if "pair_completeness" in plan:
+        lines.append(f"pair completeness: {plan['pair_completeness']:.4f} of {plan['true_pairs']} known pairs")
+    lines.append(f"estimate for the full run on {plan['workers']} worker(s): {plan['estimated_seconds']:.0f} s, "
+                 f"~{plan['estimated_peak_bytes_per_worker'] / 2**20:.0f} MiB per worker "
+                 f"(scoring {plan['scoring_pairs_per_second_per_worker']:,.0f} pairs/s per worker)")
+    return lines

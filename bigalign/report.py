@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .blocking.minhash import MinHashLSHBlocking, candidate_probability
+from .blocking.minhash import candidate_probability
 from .io import atomic_path
 from .jobs import Job
 
@@ -31,11 +31,7 @@ _PACKAGES = ["bigalign", "dask", "distributed", "numpy", "pandas", "pyarrow", "r
 def _describe_blocking(job: Job) -> list[dict]:
     members, start = [], 0
     for b in job.blocking.blockings():
-        entry = {"blocking": f"{type(b).__name__} on {', '.join(map(str, b.columns))}", "first_slot": start,
-                 "slots": b.n_slots}
-        if isinstance(b, MinHashLSHBlocking):
-            entry.update(kind="minhash_lsh", bands=b.bands, rows=b.rows, threshold=b.threshold)
-        members.append(entry)
+        members.append({**b.describe(), "first_slot": start, "slots": b.n_slots})
         start += b.n_slots
     return members
 

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 import dask.dataframe as dd
 import numpy as np
@@ -25,12 +25,12 @@ import pandas as pd
 from distributed import performance_report, progress
 from distributed.diagnostics import MemorySampler
 
+from . import __version__
 from .cluster import connect
 from .evaluate import cross_product, link_quality
 from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, read_pairs, stage_file, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one
-from . import __version__
 from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment
 
 __all__ = ["RunSummary", "run_job", "generate_inputs"]
@@ -190,8 +190,8 @@ def _fingerprint(job: Job, files: dict[str, list[str]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextIO = sys.stdout) -> RunSummary:
-    """Run a validated job; print and return its summary."""
+def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSummary:
+    """Run a validated job; return its summary (``summary.lines()`` is what the command line prints)."""
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
     generate_inputs(job)
@@ -264,6 +264,4 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True, out: TextI
 
     save_report_data(job, run, links, run_dir)
     write_report(run_dir)
-    for line in summary.lines():
-        print(line, file=out)
     return summary

@@ -50,15 +50,15 @@ class Treatment:
         ``missing``, ``language``...).
     """
 
-    def __init__(self, attribute: AttributeKey, metric: str | Metric | Any = "levenshtein", *,
-                 normalizers: Sequence[Any] = (), weight: float = 1.0, normalized: bool = False,
-                 invalid: str | None = None, **options: Any):
-        target = attribute
-        if isinstance(attribute, Mapping):
-            if set(attribute) != {"align", "target"}:
-                raise ValueError(f"treatment of {attribute!r}: a column per set is "
-                                 "{'align': ..., 'target': ...}")
-            attribute, target = attribute["align"], attribute["target"]
+    def __init__(self, attribute: AttributeKey | Mapping[str, AttributeKey],
+                 metric: str | Metric | Any = "levenshtein", *, normalizers: Sequence[Any] = (),
+                 weight: float = 1.0, normalized: bool = False, invalid: str | None = None, **options: Any):
+        given: Any = attribute
+        target: Any = attribute
+        if isinstance(given, Mapping):
+            if set(given) != {"align", "target"}:
+                raise ValueError(f"treatment of {given!r}: a column per set is {{'align': ..., 'target': ...}}")
+            attribute, target = given["align"], given["target"]
         attribute, target = (tuple(a) if isinstance(a, list) else a for a in (attribute, target))
         if isinstance(attribute, tuple) != isinstance(target, tuple) or (
                 isinstance(attribute, tuple) and len(attribute) != len(target)):
@@ -73,6 +73,8 @@ class Treatment:
         self.target_attribute = target  # in the targetset (the same unless named apart)
         self.normalizers: list[Normalizer] = [make_normalizer(n) for n in normalizers]
         self.metric = make_metric(metric, **options)
+        self.metric.check(attribute, normalized)
+        self.metric.check(target, normalized)
         self.weight = float(weight)
         self.normalized = normalized
         if invalid not in (None, "reject", "error"):
@@ -208,14 +210,14 @@ def _weighted_sum(treatments: Sequence[Treatment], distances: Iterable[np.ndarra
     value) left out and the sum scaled back to the full weight: the pair is
     judged on what both records hold. Without any evidence: inf."""
     full = sum(t.weight for t in treatments)
-    total = present = None
-    for t, d in zip(treatments, distances):
+    pairs = iter(zip(treatments, distances))
+    first, d = next(pairs)
+    known = ~np.isnan(d)
+    total, present = np.where(known, d, 0.0), np.where(known, first.weight, 0.0)
+    for t, d in pairs:
         known = ~np.isnan(d)
-        if total is None:
-            total, present = np.where(known, d, 0.0), np.where(known, t.weight, 0.0)
-        else:
-            total += np.where(known, d, 0.0)
-            present += np.where(known, t.weight, 0.0)
+        total += np.where(known, d, 0.0)
+        present += np.where(known, t.weight, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(present > 0, total * (full / present), np.inf)
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from datasketch import MinHash, MinHashLSH
 
-from bigalign.blocking import KDTreeBlocking, KeyBlocking, MiniBatchKMeansBlocking, MinHashLSHBlocking
+from bigalign.blocking import KDTreeBlocking, KeyBlocking, MinHashLSHBlocking, MiniBatchKMeansBlocking
 from bigalign.blocking.minhash import candidate_probability, minhash_signatures, optimal_bands_rows, shingles
 
 
@@ -120,11 +120,12 @@ def test_soundex_keys_of_whole_columns_equal_word_by_word_codes():
     import random
 
     from bigalign.blocking.key import TRANSFORMS
-    from bigalign.distances import soundex_code
+    from bigalign.values.soundex import soundex_code
 
     rng = random.Random(4)
     values = ["", " ", None, "ab  cd", " y z ", "smith smith", "a1 b2", "éloïse dupont", "a\x1fb", "\x85a b"]
-    values += ["".join(rng.choice("abcdhwrstlmn '-1\t\n\x0b\x1c\x1f") for _ in range(rng.randint(0, 20))) for _ in range(3000)]
+    alphabet = "abcdhwrstlmn '-1\t\n\x0b\x1c\x1f"
+    values += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20))) for _ in range(3000)]
 
     def expected(value, word_set):
         if value is None:

@@ -206,7 +206,8 @@ def test_wrong_types_in_the_job_name_the_key(tmp_path, scheduler):
     assert "treatments[0].weight: must be int or float, got '2'" in failing(tmp_path, scheduler, job)
     job = write_job(tmp_path, GOOD, GOOD, TREATMENTS.replace('"exact"', '"levenstein"'))
     assert "treatments[0]: unknown metric 'levenstein'" in failing(tmp_path, scheduler, job)
-    job = write_job(tmp_path, GOOD, GOOD, TREATMENTS, blocking='kind = "minhash_lsh"\ncolumns = ["name"]\ntreshold = 0.4')
+    job = write_job(tmp_path, GOOD, GOOD, TREATMENTS,
+                    blocking='kind = "minhash_lsh"\ncolumns = ["name"]\ntreshold = 0.4')
     assert "blocking.treshold: unknown key" in failing(tmp_path, scheduler, job)
     validated = bigalign("validate", job, check=False)
     assert validated.returncode == 2 and "blocking.treshold" in validated.stderr

@@ -11,7 +11,7 @@ import pytest
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from bigalign import InvalidValueError, cdist, cpdist
-from bigalign.distances import soundex_code
+from bigalign.values.soundex import soundex_code
 
 AWKWARD = ["", "a", "Élodie", "elodie", "Jean-Pierre", "O'Brien", "d'Artagnan", "Москва", "Moskva",
            "東京都", "Zoë  Saldaña", "x1 2y", "  ", "Paul Dupont", "Dupond Paul", "l'été à Paris"]
@@ -238,7 +238,8 @@ def test_unknown_metric_and_options_are_named():
 
 
 def test_vectorised_soundex_and_dates_equal_the_one_by_one_functions():
-    from bigalign.distances import parse_date, parse_dates, soundex_codes
+    from bigalign.values.dates import parse_date, parse_dates
+    from bigalign.values.soundex import soundex_codes
 
     rng = random.Random(3)
     words = AWKWARD + ["Ashcraft", "Tymczak", "Pfister", "hwhw", "wah", "123", "Müller"]
@@ -263,22 +264,22 @@ def test_vectorised_soundex_and_dates_equal_the_one_by_one_functions():
 
 
 def test_text_of_columns_at_once_equals_value_by_value():
-    from bigalign.distances import _PY_WHITESPACE, _as_text, _joined
+    from bigalign.values.text import PY_WHITESPACE, as_text, joined_text
 
-    assert _PY_WHITESPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+    assert PY_WHITESPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
     rng = random.Random(8)
-    blanks = list(_PY_WHITESPACE) + [_PY_WHITESPACE, " \x1c ", "\u200b"]  # (a zero-width space is not blank)
+    blanks = list(PY_WHITESPACE) + [PY_WHITESPACE, " \x1c ", "\u200b"]  # (a zero-width space is not blank)
     first = AWKWARD + blanks + [None, float("nan")] + random_strings(rng, 500, alphabet="ab \t\x1f\xa0é")
     second = random_strings(rng, len(first), alphabet="cd \x0b\u3000")
     frame = pd.DataFrame({"x": first, "y": second}, dtype=object)
 
     def reference(*values):
-        parts = [t for t in map(_as_text, values) if t is not None]
+        parts = [t for t in map(as_text, values) if t is not None]
         return " ".join(parts) if parts else None
 
     def got(series):
         return [None if pd.isna(v) else v for v in series.tolist()]
 
-    assert got(_joined(frame)) == [reference(x, y) for x, y in zip(first, second)]
-    assert got(_joined(frame["x"])) == [reference(x) for x in first]
-    assert got(_joined(pd.Series(first + [12], dtype=object))) == [reference(x) for x in first] + ["12"]
+    assert got(joined_text(frame)) == [reference(x, y) for x, y in zip(first, second)]
+    assert got(joined_text(frame["x"])) == [reference(x) for x in first]
+    assert got(joined_text(pd.Series(first + [12], dtype=object))) == [reference(x) for x in first] + ["12"]

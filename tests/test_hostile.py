@@ -17,15 +17,15 @@ import fsspec
 import numpy as np
 import pandas as pd
 import pytest
+from test_cli import BIGALIGN, GOOD, ROOT, TREATMENTS, failing, small_person_job, write_job
+from test_cli import bigalign as run_cli
+from test_distances import lev
 
 import bigalign
 from bigalign import Treatment
 from bigalign.errors import RecordError
 from bigalign.io import InputError
 from bigalign.jobs import JobError, load_job
-
-from test_distances import lev
-from test_cli import BIGALIGN, GOOD, ROOT, TREATMENTS, bigalign as run_cli, failing, small_person_job, write_job
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,8 @@ def test_allowed_user_code_is_not_imported_by_validate(tmp_path):
         def first_letter(a, b):
             return float(str(a)[:1] != str(b)[:1])
         """))
-    job = write_job(tmp_path, GOOD, GOOD, TREATMENTS.replace('metric = "exact"', 'metric = "mymetrics:first_letter"', 1))
+    treatments = TREATMENTS.replace('metric = "exact"', 'metric = "mymetrics:first_letter"', 1)
+    job = write_job(tmp_path, GOOD, GOOD, treatments)
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     result = subprocess.run(BIGALIGN + ["validate", str(job), "--allow-module", "mymetrics"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
@@ -133,7 +134,8 @@ def test_deduplication_counts_known_pairs_whatever_their_order(tmp_path, schedul
     rows = ["1,Ann,14/08/1991,48.85,2.35", "2,Ann,14/08/1991,48.85,2.35", "3,Bob,01/01/1990,45.76,4.83",
             "4,Bob,01/01/1990,45.76,4.83", "5,Cy,02/02/1992,43.30,5.37", "6,Cy,02/02/1992,43.30,5.37"]
     job = write_job(tmp_path, rows, rows, TREATMENTS)
-    text = "\n".join(line for line in job.read_text().splitlines() if line.strip() not in ("[targetset]", 'path = "b.csv"'))
+    text = "\n".join(line for line in job.read_text().splitlines()
+                     if line.strip() not in ("[targetset]", 'path = "b.csv"'))
     job.write_text("dedupe = true\nuniq = false\ntruth = \"truth.csv\"\n" + text)
     # the known pairs in both orders
     (tmp_path / "truth.csv").write_text("align_id,target_id\n2,1\n3,4\n6,5\n")
@@ -170,7 +172,8 @@ def test_coordinates_that_are_not_numbers_are_rejected(tmp_path, scheduler):
     assert "6 rows read, 1 kept, 5 rejected (4 not a number, 1 coordinates out of range)" in result.stdout
     # a treatment may fail instead of rejecting
     (tmp_path / "strict").mkdir()
-    job = write_job(tmp_path / "strict", rows, GOOD, TREATMENTS.replace('units = "km"', 'units = "km"\ninvalid = "error"'))
+    strict = TREATMENTS.replace('units = "km"', 'units = "km"\ninvalid = "error"')
+    job = write_job(tmp_path / "strict", rows, GOOD, strict)
     message = failing(tmp_path / "strict", scheduler, job)
     assert "a.csv: row 3, column lat, lon: not a number: ('forty-eight', '4.83')" in message
 
@@ -248,10 +251,12 @@ def test_cluster_and_file_mistakes_are_one_line_each(tmp_path):
                 connection.close()
 
         threading.Thread(target=banner, daemon=True).start()
-        cases = [(["--scheduler", f"tcp://127.0.0.1:{port}", "--connect-timeout", "2"], "cannot reach a Dask scheduler"),
+        cases = [(["--scheduler", f"tcp://127.0.0.1:{port}", "--connect-timeout", "2"],
+                  "cannot reach a Dask scheduler"),
                  (["--scheduler", f"tcp://127.0.0.1:{http_port}", "--connect-timeout", "3"],
                   "did not answer as a Dask scheduler within 3 s"),
-                 (["--scheduler", f"tcp://127.0.0.1:{chatty.getsockname()[1]}"], "answered, but not as a Dask scheduler"),
+                 (["--scheduler", f"tcp://127.0.0.1:{chatty.getsockname()[1]}"],
+                  "answered, but not as a Dask scheduler"),
                  (["--scheduler", "tls://127.0.0.1:8786"], "a tls:// scheduler needs tls_ca_file, tls_cert"),
                  (["--scheduler", "missing-scheduler.json"], "no such scheduler file")]
         for args, message in cases:
@@ -437,3 +442,41 @@ def test_rejected_rows_are_numbered_whatever_the_threads(tmp_path):
                         [], str(tmp_path))
     assert [r["row"] for r in staged.rejects] == sorted(bad)
     assert staged.rows_read == 60000 and staged.rows_kept == 59998
+
+
+def test_a_metric_and_a_blocking_of_ones_own_named_in_a_job(tmp_path):
+    """A Metric and a Blocking subclass from a module on the path, used as the built-ins are."""
+    (tmp_path / "a.csv").write_text("id,name\n1,Robert\n2,Roberta\n3,Alice\n4,Bob\n")
+    (tmp_path / "b.csv").write_text("id,name\n7,ROBin\n8,alison\n9,Zed\n")
+    job = tmp_path / "job.toml"
+    job.write_text(textwrap.dedent("""\
+        threshold = 0
+        uniq = false
+        [alignset]
+        path = "a.csv"
+        [targetset]
+        path = "b.csv"
+        [[treatments]]
+        column = "name"
+        metric = "bigalign_plugins:FirstLetters"
+        letters = 3
+        [blocking]
+        kind = "bigalign_plugins:ByInitial"
+        column = "name"
+        [output]
+        path = "out/links.csv"
+        """))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
+    refused = subprocess.run(BIGALIGN + ["validate", str(job)], env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--allow-module bigalign_plugins" in refused.stderr
+    result = subprocess.run(BIGALIGN + ["run", str(job), "--allow-module", "bigalign_plugins", "--workers", "2"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    links = pd.read_csv(tmp_path / "out/links.csv")
+    assert links[["align_id", "target_id"]].values.tolist() == [[1, 7], [2, 7], [3, 8]]
+    loaded = load_job(str(job), allow_modules=["bigalign_plugins"])
+    assert type(loaded.treatments[0].metric).__name__ == "FirstLetters" and loaded.treatments[0].metric.letters == 3
+    assert type(loaded.blocking).__name__ == "ByInitial"
+    with pytest.raises(JobError, match=r"treatments\[0\]\.leters: unknown key"):
+        job.write_text(job.read_text().replace("letters = 3", "leters = 3"))
+        load_job(str(job), allow_modules=["bigalign_plugins"])

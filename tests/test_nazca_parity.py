@@ -11,12 +11,14 @@ import string
 import numpy as np
 import pandas as pd
 import pytest
+from test_distances import max_of_minima
+from test_distances import nazca_levenshtein as levenshtein
+from test_distances import nazca_words as words
 
 from bigalign import cdist, cpdist
-from bigalign.distances import nazca_words, soundex_code
 from bigalign.normalize import STOPWORDS, simplify
-
-from test_distances import lev, max_of_minima, nazca_levenshtein as levenshtein, nazca_words as words
+from bigalign.values.soundex import soundex_code
+from bigalign.values.text import nazca_words
 
 REAL_LOOKING = ["o'connor circuit", "carr crescent", "carroll street", "o'shanassy street", "l'étranger",
                 "L’Étranger", "d’artagnan", "d'Artagnan", "jean-pierre o'neil", "rue de l'église",

@@ -3,8 +3,18 @@ import random
 import pandas as pd
 import pytest
 
-from bigalign.normalize import (lunormalize, make_normalizer, normalize_column, remove_after, rgxformat, roundstr,
-                                simplify, tokenize, unormalize)
+from bigalign.normalize import (
+    lunormalize,
+    make_normalizer,
+    normalize_column,
+    remove_after,
+    rgxformat,
+    roundstr,
+    simplify,
+    tokenize,
+    unormalize,
+)
+from bigalign.values.columns import is_missing
 
 
 def run(normalizer, values):
@@ -83,7 +93,8 @@ def test_chains_on_whole_columns_equal_value_by_value():
                     return None
                 for n in normalizers:
                     value = n.normalize_value(value)
-                    if value is None:
+                    # a value a user's normalizer makes missing (None, NaN, blank) stays missing
+                    if value is None or not n.keeps_values and is_missing(value):
                         return None
                 return value
 

@@ -11,7 +11,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 import bigalign
-from bigalign.blocking import KDTreeBlocking, KeyBlocking, MiniBatchKMeansBlocking, MinHashLSHBlocking, UnionBlocking
+from bigalign.blocking import KDTreeBlocking, KeyBlocking, MinHashLSHBlocking, MiniBatchKMeansBlocking, UnionBlocking
 from bigalign.datasets import person_records
 from bigalign.evaluate import blocking_quality, link_quality
 from bigalign.pipeline import RecordError, pair_hashes, run_alignment, to_dask
@@ -150,7 +150,8 @@ def test_a_large_block_is_split_into_tiles_on_several_tasks(client):
 def test_unreadable_value_names_set_record_and_column(client):
     a = pd.DataFrame({"id": ["x", "y"], "dob": ["14/08/1991", "31/02/1991"]})
     with pytest.raises(RecordError, match=r"alignset: record 'y', column dob: unparsable date: '31/02/1991'"):
-        bigalign.align(a, a.assign(id=["p", "q"], dob=["1991-08-14", "1991-02-21"]), [bigalign.Treatment("dob", "temporal")], 1,
+        bigalign.align(a, a.assign(id=["p", "q"], dob=["1991-08-14", "1991-02-21"]),
+                       [bigalign.Treatment("dob", "temporal")], 1,
                        blocking=KeyBlocking("dob", "year"), client=client)
 
 

@@ -7,5 +7,9 @@ from .kmeans import MiniBatchKMeansBlocking
 from .minhash import MinHashLSHBlocking
 from .union import UnionBlocking
 
-__all__ = ["Blocking", "KDTreeBlocking", "KeyBlocking", "MiniBatchKMeansBlocking", "MinHashLSHBlocking",
-           "UnionBlocking"]
+__all__ = ["BLOCKINGS", "Blocking", "KDTreeBlocking", "KeyBlocking", "MiniBatchKMeansBlocking",
+           "MinHashLSHBlocking", "UnionBlocking"]
+
+# The blockings a job file names by kind (a union's members are blockings of these kinds).
+BLOCKINGS: dict[str, type[Blocking]] = {
+    cls.name: cls for cls in (MinHashLSHBlocking, KeyBlocking, MiniBatchKMeansBlocking, KDTreeBlocking)}

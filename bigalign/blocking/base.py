@@ -59,9 +59,15 @@ class Blocking:
     """Base class of blockings.
 
     Subclasses set ``n_slots`` and ``asymmetric`` and implement :meth:`keys`;
-    ``columns`` names the record columns they read.
+    ``columns`` names the record columns they read. ``name`` is the kind a
+    job file gives (``[blocking] kind = "..."``) and ``parameters`` the types
+    of the keys it may set there, each a constructor argument: declared once,
+    read by the job reader. A blocking of your own, a subclass named by import
+    path (``kind = "mypkg.blocks:ByPrefix"``), is used as the built-ins are.
     """
 
+    name = ""
+    parameters: dict[str, type | tuple[type, ...]] = {}
     asymmetric = False
     columns: Sequence[Any] = ()
 
@@ -116,6 +122,10 @@ class Blocking:
     def blockings(self) -> list["Blocking"]:
         """The simple blockings this one is made of (itself, or a union's)."""
         return [self]
+
+    def describe(self) -> dict[str, Any]:
+        """What the run report says of this blocking (MinHash adds its bands and rows)."""
+        return {"blocking": f"{type(self).__name__} on {', '.join(map(str, self.columns))}"}
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))

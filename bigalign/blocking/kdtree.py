@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import BallTree
 
-from ..distances import EARTH_RADIUS_KM, haversine_angle
+from ..values.geo import EARTH_RADIUS_KM, haversine_angle
 from .base import Blocking, mix64, salted_keys
 
 __all__ = ["KDTreeBlocking"]
@@ -41,6 +41,9 @@ class KDTreeBlocking(Blocking):
     """
 
     asymmetric = True
+
+    name = "kdtree"
+    parameters = {"columns": list, "radius_km": (int, float)}
 
     def __init__(self, columns: Sequence[Hashable] = ("latitude", "longitude"), radius_km: float = 10.0):
         self.columns = list(columns)

@@ -17,22 +17,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..distances import _EPOCH_ORDINAL, _joined, _text_array, parse_dates, soundex_codes
-from ..normalize import _missing, make_normalizer, map_distinct, normalize_column
+from ..normalize import make_normalizer, normalize_column
 from ..records import arrow_text
+from ..values.columns import is_missing, map_distinct
+from ..values.dates import iso_dates
+from ..values.soundex import soundex_codes
+from ..values.text import joined_text, text_array
 from .base import Blocking, hash_values, mix64, salted_keys
 
 __all__ = ["KeyBlocking", "TRANSFORMS"]
-
-
-def _date_texts(values: pd.Series, width: int) -> pd.Series:
-    """The ISO dates of values (their first ``width`` characters); None where unreadable."""
-    ordinals = parse_dates(values)
-    known = np.isfinite(ordinals)
-    days = (ordinals[known].astype(np.int64) - _EPOCH_ORDINAL).astype("datetime64[D]")
-    texts = np.full(len(values), None, dtype=object)
-    texts[known] = np.datetime_as_string(days).astype(f"U{width}")
-    return pd.Series(texts, index=values.index)
 
 
 def _soundex_texts(values: pd.Series, word_set: bool) -> pd.Series:
@@ -41,7 +34,7 @@ def _soundex_texts(values: pd.Series, word_set: bool) -> pd.Series:
     text = arrow_text(values)
     if text is not None and pc.all(pc.string_is_ascii(text)).as_py() is not False:
         return pd.Series(_vector_soundex_texts(text, word_set), index=values.index, dtype=object)
-    words_of = [v.split() if type(v) is str else [] if _missing(v) else str(v).split() for v in values.tolist()]
+    words_of = [v.split() if type(v) is str else [] if is_missing(v) else str(v).split() for v in values.tolist()]
     distinct = list(set().union(*words_of))
     codes = dict(zip(distinct, soundex_codes(distinct)))
     if not all(codes.values()):  # words without a letter have no code
@@ -90,8 +83,8 @@ TRANSFORMS: dict[str, Callable[[pd.Series], pd.Series] | None] = {
     "soundex": lambda values: _soundex_texts(values, word_set=False),
     # sorted distinct codes: "Paul Dupont" and "Dupont Paul" get one key
     "soundex-set": lambda values: _soundex_texts(values, word_set=True),
-    "date": lambda values: _date_texts(values, 10),
-    "year": lambda values: _date_texts(values, 4),
+    "date": lambda values: iso_dates(values, 10),
+    "year": lambda values: iso_dates(values, 4),
 }
 # Transforms that read the raw text, not normalized.
 _RAW = ("date", "year")
@@ -142,10 +135,13 @@ class KeyBlocking(Blocking):
     >>> KeyBlocking([["given_name", "surname"], "street_number"], transform=["soundex-set", None])  # doctest: +SKIP
     """
 
+    name = "key"
+    parameters = {"columns": (str, list), "transform": (str, list), "normalizers": list}
+
     def __init__(self, columns: Hashable | Sequence[Any], transform: Any = None,
                  normalizers: Sequence[Any] = ("lunormalize",)):
         self.parts = [columns] if isinstance(columns, (str, int)) else [
-            list(p) if isinstance(p, (list, tuple)) else p for p in columns]
+            list(p) if isinstance(p, (list, tuple)) else p for p in columns]  # type: ignore[attr-defined]
         if not self.parts:
             raise ValueError("KeyBlocking: 'columns' is empty")
         transforms = (list(transform) if isinstance(transform, (list, tuple))
@@ -157,7 +153,7 @@ class KeyBlocking(Blocking):
         self._functions = [_transform_function(t) for t in transforms]
 
     @property
-    def columns(self) -> list:
+    def columns(self) -> list:  # type: ignore[override]
         return [c for p in self.parts for c in (p if isinstance(p, list) else [p])]
 
     @property
@@ -185,14 +181,14 @@ class KeyBlocking(Blocking):
 
     def _part(self, frame: pd.DataFrame, part: Any, transform: Any,
               function: Callable[[pd.Series], pd.Series] | None) -> tuple[np.ndarray, pd.Series]:
-        raw = _joined(frame[part]) if isinstance(part, list) else frame[part]
+        raw = joined_text(frame[part]) if isinstance(part, list) else frame[part]
         codes, uniques = pd.factorize(raw, use_na_sentinel=True)
         values = pd.Series(uniques)
         if transform not in _RAW:
             values = normalize_column(values, self.normalizers)
         if function is not None:
             values = function(values)
-        blank = _text_array(values).is_null().to_numpy(zero_copy_only=False)
+        blank = text_array(values).is_null().to_numpy(zero_copy_only=False)
         # A code of -1 reads the appended last entry: missing stays missing.
         return np.where(np.append(blank, True)[codes], -1, codes), values
 
@@ -200,7 +196,7 @@ class KeyBlocking(Blocking):
         """The key of each record as text (parts joined by ``|``); missing
         where a part is: what records meet on, to inspect a blocking."""
         parts = self._parts(frame)
-        texts = [pd.Series(np.append(values.astype(str).to_numpy(object), None)[codes], index=frame.index,
+        texts = [pd.Series(np.append(values.astype(str).to_numpy(object), [None])[codes], index=frame.index,
                            dtype=object) for codes, values in parts]
         text = texts[0]
         for part in texts[1:]:

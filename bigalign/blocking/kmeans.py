@@ -48,6 +48,10 @@ class MiniBatchKMeansBlocking(Blocking):
 
     asymmetric = True
 
+    name = "kmeans"
+    parameters = {"columns": list, "n_clusters": int, "overlap": int, "radius": (int, float), "sample_size": int,
+                  "random_state": int}
+
     def __init__(self, columns: Sequence[Hashable], n_clusters: int = 100, overlap: int = 2,
                  radius: float | None = None, sample_size: int = 100_000, random_state: int = 0):
         self.columns = list(columns)

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import quad
 
-from ..distances import _is_missing_scalar
 from ..normalize import make_normalizer, normalize_column
+from ..values.columns import is_missing
 from .base import Blocking, mix64, salted_keys
 
 __all__ = ["MinHashLSHBlocking", "candidate_probability", "minhash_signatures", "optimal_bands_rows",
@@ -136,18 +136,22 @@ class MinHashLSHBlocking(Blocking):
         False-positive and false-negative weights of the parameter search.
     """
 
+    name = "minhash_lsh"
+    parameters = {"columns": (list, str), "threshold": (int, float), "num_perm": int, "bands": int, "rows": int,
+                  "ngram": int, "words": bool, "seed": int, "normalizers": list, "weights": list}
+
     def __init__(self, columns: Sequence[Hashable] | Hashable, threshold: float = 0.5, num_perm: int = 128,
                  bands: int | None = None, rows: int | None = None, ngram: int = 3, words: bool = False,
                  seed: int = 1, normalizers: Sequence[Any] = ("lunormalize", "simplify"),
                  weights: tuple[float, float] = (0.5, 0.5)):
-        self.columns = [columns] if isinstance(columns, (str, int)) else list(columns)
+        self.columns = [columns] if isinstance(columns, (str, int)) else list(columns)  # type: ignore[call-overload]
         if not self.columns:
             raise ValueError("MinHashLSHBlocking: 'columns' is empty")
         if not isinstance(num_perm, int) or num_perm < 1:
             raise ValueError(f"MinHashLSHBlocking: 'num_perm' must be a positive integer, got {num_perm!r}")
         if (bands is None) != (rows is None):
             raise ValueError("MinHashLSHBlocking: give both 'bands' and 'rows', or neither")
-        if bands is None:
+        if bands is None or rows is None:
             bands, rows = optimal_bands_rows(float(threshold), num_perm, *weights)
         elif bands < 1 or rows < 1 or bands * rows > num_perm:
             raise ValueError(f"MinHashLSHBlocking: bands × rows = {bands} × {rows} must be ≤ num_perm={num_perm}")
@@ -166,12 +170,16 @@ class MinHashLSHBlocking(Blocking):
     def shingle_sets(self, frame: pd.DataFrame) -> list[set[str]]:
         texts = [normalize_column(frame[c], self.normalizers).tolist() for c in self.columns]
         return [
-            set().union(*(shingles(v, self.ngram, self.words) for v in values if not _is_missing_scalar(v)))
+            set().union(*(shingles(v, self.ngram, self.words) for v in values if not is_missing(v)))
             for values in zip(*texts)
         ]
 
     def signatures(self, frame: pd.DataFrame) -> np.ndarray:
         return minhash_signatures(self.shingle_sets(frame), self.num_perm, self.seed)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "kind": self.name, "bands": self.bands, "rows": self.rows,
+                "threshold": self.threshold}
 
     def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
         signatures = self.signatures(frame)

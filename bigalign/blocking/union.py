@@ -21,6 +21,8 @@ class UnionBlocking(Blocking):
     propose it.
     """
 
+    name = "union"
+
     def __init__(self, blockings: Sequence[Blocking]):
         flat: list[Blocking] = []
         for b in blockings:
@@ -35,7 +37,7 @@ class UnionBlocking(Blocking):
         return list(self.of)
 
     @property
-    def columns(self) -> list:
+    def columns(self) -> list:  # type: ignore[override]
         return list(dict.fromkeys(c for b in self.of for c in b.columns))
 
     @property

@@ -17,4 +17,4 @@ if __name__ == "__main__":
     with SLURMCluster() as cluster, Client(cluster) as client:
         cluster.scale(workers)
         client.wait_for_workers(1)
-        run_job(load_job(job_path), client=client)
+        print("\n".join(run_job(load_job(job_path), client=client).lines()))

@@ -1,0 +1,110 @@
+"""Encode: records normalized and encoded once, with their block keys; the narrow rows of the block shuffle."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..blocking.base import Blocking
+from ..errors import InvalidValueError, RecordError
+from ..records import TEXT, as_records, attribute_columns, record_hashes
+from ..treatments import Treatment, plain
+from .schema import ALIGN, EXTRA_PREFIX, KEY_PREFIX, TARGET, columns_with_prefix, treatment_prefix
+
+__all__ = ["ROWS_PER_PARTITION", "block_rows", "encode_records", "to_dask"]
+
+
+# Records per partition when a set is given in memory.
+ROWS_PER_PARTITION = 25_000
+
+
+def to_dask(records: Any, id_column: Hashable | None, name: str, npartitions: int | None = None) -> dd.DataFrame:
+    """A dask DataFrame of records, identifier first."""
+    if isinstance(records, dd.DataFrame):
+        if id_column is not None:
+            records = records[[id_column] + [c for c in records.columns if c != id_column]]
+        return records
+    frame = as_records(records, id_column, name)
+    npartitions = npartitions or max(1, math.ceil(len(frame) / ROWS_PER_PARTITION))
+    return dd.from_pandas(frame, npartitions=min(npartitions, len(frame)), sort=False)
+
+
+def _compact_keys(keys: np.ndarray) -> np.ndarray:
+    """32-bit keys (0 stays "no key"). Blocks are defined by these: two records
+    meet in a slot exactly when their compact keys there are equal, so the
+    first-shared-slot test below is exact, and rows stay small in the shuffle."""
+    compact = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    compact[(compact == 0) & (keys != 0)] = 1
+    return compact
+
+
+def _routing_keys(blocking: Blocking, compact: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """The shuffle key: a positional slot meets only the same slot; the slots
+    of an asymmetric blocking all meet its align records' slot 0."""
+    group = np.empty(blocking.n_slots, dtype=np.uint64)
+    start = 0
+    for i, simple in enumerate(blocking.blockings()):
+        stop = start + simple.n_slots
+        group[start:stop] = (1 << 20) + i if simple.asymmetric else np.arange(start, stop)
+        start = stop
+    return (group[slots] << np.uint64(32)) | compact.astype(np.uint64)
+
+
+def _compact_text(values: pd.Series) -> Any:
+    """Text kept as Arrow strings, not Python objects: half the memory of the
+    persisted records, and cheaper to shuffle. Other values as they are."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.astype(TEXT).array
+    values = values.to_numpy()
+    if values.dtype != object:
+        return values
+    try:
+        return pd.array(values, dtype=TEXT)
+    except (TypeError, ValueError, pa.ArrowException):  # not all text
+        return values
+
+
+def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking, side: str,
+                   name: str) -> pd.DataFrame:
+    """Normalize and encode a partition: one row per record with its id, id
+    hash (``rid``), encoded values (``t{i}:…``), compact block keys (``k:{j}``)
+    and blocking columns (``x:…``)."""
+    ids = part.iloc[:, 0]
+    columns: dict[str, Any] = {"id": _compact_text(ids), "rid": record_hashes(ids)}
+    for i, t in enumerate(treatments):
+        try:
+            encoded = t.encode(part, side)
+        except InvalidValueError as err:
+            column = ", ".join(map(str, attribute_columns(part, t.side_attribute(side))))
+            raise RecordError(
+                f"{name}: record {plain(ids.iloc[err.row])!r}, column {column}: {err.reason}: {plain(err.value)!r}"
+            ) from None
+        for c in encoded.columns:
+            columns[treatment_prefix(i) + str(c)] = _compact_text(encoded[c])
+    keys = _compact_keys(blocking.keys(part, side))
+    for j in range(keys.shape[1]):
+        columns[f"{KEY_PREFIX}{j}"] = keys[:, j]
+    for c, values in blocking.extra(part).items():
+        columns[f"{EXTRA_PREFIX}{c}"] = values.to_numpy()
+    return pd.DataFrame(columns)
+
+
+def block_rows(encoded: pd.DataFrame, blocking: Blocking, side: str) -> pd.DataFrame:
+    """One narrow row per (record, block key): the routing ``key``, its
+    ``slot``, the ``side``, the record's ``rid``, all its keys and blocking
+    columns (what pairing and the first-shared-slot rule need; no values)."""
+    key_columns = columns_with_prefix(encoded, KEY_PREFIX)
+    keys = encoded[key_columns].to_numpy(np.uint32)
+    rows, slots = np.nonzero(keys)
+    narrow = encoded[["rid"] + key_columns + columns_with_prefix(encoded, EXTRA_PREFIX)].iloc[rows]
+    narrow = narrow.reset_index(drop=True)
+    narrow.insert(0, "side", np.int8(ALIGN if side == "align" else TARGET))
+    narrow.insert(0, "slot", slots.astype(np.int16))
+    narrow.insert(0, "key", _routing_keys(blocking, keys[rows, slots], slots))
+    return narrow

@@ -1,0 +1,272 @@
+"""The Dask graph of an alignment, built from the stage functions, and nothing else."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+
+from ..blocking.base import Blocking
+from ..cluster import connect, progress_bars
+from ..matching import best_match_per_item, sort_links
+from ..matching import one_to_one as one_to_one_links
+from ..treatments import Treatment
+from .candidates import DENSE_BLOCK_PAIRS, MAX_TASK_PAIRS, candidate_pairs, candidate_tile
+from .checkpoint import Checkpoint
+from .encode import block_rows, encode_records, to_dask
+from .reduce import best_match
+from .schema import ALIGN, ALIGN_SIDE, EXTRA_PREFIX, KEY_PREFIX, TARGET, TARGET_SIDE, part_of
+from .scoring import score_dense_blocks, score_pairs
+from .stats import BlockStats
+
+__all__ = ["AlignmentRun", "align_distributed", "run_alignment", "timed"]
+
+logger = logging.getLogger("bigalign")
+
+# Candidate pairs per partition of the scoring stage.
+SCORE_PAIRS_PER_PARTITION = 150_000
+# Narrow rows (record × block key) per partition of the block shuffle.
+BLOCK_ROWS_PER_PARTITION = 1_000_000
+
+
+@contextmanager
+def timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
+    """Add the wall time of the block to ``seconds[stage]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _threads(client: Any) -> int:
+    """Worker threads of the cluster: partitions come in multiples of them."""
+    return sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()) or 1
+
+
+@dataclass
+class AlignmentRun:
+    """Links of a run and what was seen on the way."""
+
+    links: pd.DataFrame
+    stats: BlockStats
+    seconds: dict[str, float] = field(default_factory=dict)
+    shuffle_partitions: int = 0
+    # with uniq: the distance of each align record's best candidate when over the threshold
+    best_rejected: np.ndarray | None = None
+
+
+def _encoded_sets(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
+                  blocking: Blocking, dedupe: bool) -> tuple[dd.DataFrame, dd.DataFrame]:
+    """Both sets encoded, persisted on the workers: read by the block shuffle and the join."""
+    # Keys unique to the run: a run that follows another on the same data must not
+    # meet keys of the same name that the scheduler is still forgetting.
+    run = uuid.uuid4().hex
+
+    def encoded(records: dd.DataFrame, side: str, name: str) -> dd.DataFrame:
+        meta = encode_records(records._meta, treatments, blocking, side, name)
+        return records.map_partitions(encode_records, treatments, blocking, side, name, meta=meta,
+                                      enforce_metadata=False, token=f"encode_records-{run}")
+
+    encoded_a = encoded(align_dd, "align", "alignset")
+    encoded_b = encoded(target_dd, "target", "alignset" if dedupe else "targetset")
+    return tuple(client.persist([encoded_a, encoded_b]))
+
+
+def _shuffled_blocks(encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, blocking: Blocking,
+                     shuffle_partitions: int | None, records: int, threads: int) -> tuple[dd.DataFrame, int]:
+    """Narrow rows of both sets, shuffled so that each partition holds whole
+    blocks of both (same key → same partition). One shuffle of both sides: a
+    block's rows end on one worker, with nothing to transfer before pairing."""
+
+    def narrow(encoded: dd.DataFrame, side: str) -> dd.DataFrame:
+        return encoded.map_partitions(block_rows, blocking, side, meta=block_rows(encoded._meta, blocking, side))
+
+    if shuffle_partitions is None:
+        # Enough partitions to keep every worker thread busy, none too large.
+        shuffle_partitions = max(2 * threads, math.ceil(records * blocking.n_slots / BLOCK_ROWS_PER_PARTITION))
+    both = dd.concat([narrow(encoded_a, "align"), narrow(encoded_b, "target")])
+    return both.shuffle(on="key", npartitions=shuffle_partitions), shuffle_partitions
+
+
+def _values(encoded: dd.DataFrame, side: str) -> dd.DataFrame:
+    """The id, id hash and encoded values of a set, named for one side of a pair."""
+    columns = [c for c in encoded.columns if not c.startswith((KEY_PREFIX, EXTRA_PREFIX))]
+    return encoded[columns].rename(columns={c: f"{side}:{c}" for c in columns})
+
+
+def _joined_pairs(pairs: dd.DataFrame, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame,
+                  npartitions: int) -> dd.DataFrame:
+    """Candidate pairs with both records' encoded values: two hash joins on
+    the id hashes, so a record's values travel once per pair it has. The
+    join on the align side comes last: all the pairs of an align record end
+    in one partition, where its best match can be chosen for good."""
+    with_b = pairs.merge(_values(encoded_b, TARGET_SIDE), left_on="rid_b", right_on=f"{TARGET_SIDE}:rid",
+                         how="inner", npartitions=npartitions, broadcast=False)
+    return with_b.merge(_values(encoded_a, ALIGN_SIDE), left_on="rid_a", right_on=f"{ALIGN_SIDE}:rid", how="inner",
+                        npartitions=npartitions, broadcast=False)
+
+
+def _dense_members(members: dd.DataFrame, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame,
+                   npartitions: int) -> dd.DataFrame:
+    """The members of dense blocks with their encoded records, shuffled so that each block is in one partition."""
+    both = [members[members["side"] == side].merge(encoded, on="rid", how="inner")
+            for side, encoded in ((ALIGN, encoded_a), (TARGET, encoded_b))]
+    return dd.concat(both).shuffle(on="key", npartitions=npartitions)
+
+
+def _select_rids(encoded: pd.DataFrame, rids: np.ndarray) -> pd.DataFrame:
+    return encoded.loc[np.isin(encoded["rid"].to_numpy(), rids), ["rid", "id"]]
+
+
+def _with_ids(client: Any, stats: BlockStats, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame) -> None:
+    """Put the record ids in the report's largest blocks (tasks know id hashes)."""
+    if not stats.largest_blocks:
+        return
+    found = {}
+    for encoded, column in ((encoded_a, 4), (encoded_b, 5)):
+        rids = np.array([b[column] for b in stats.largest_blocks], dtype=np.uint64)
+        meta = encoded._meta[["rid", "id"]]
+        ids = client.compute(encoded.map_partitions(_select_rids, rids, meta=meta)).result()
+        found[column] = dict(zip(ids["rid"].to_numpy(np.uint64).tolist(), ids["id"].tolist()))
+    stats.largest_blocks = [b[:4] + (found[4].get(b[4], b[4]), found[5].get(b[5], b[5]))
+                            for b in stats.largest_blocks]
+
+
+def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedupe: bool,
+                        max_block_pairs: int | None, max_task_pairs: int, truth_hashes: Any,
+                        dense_block_pairs: int | None, show_progress: bool) -> tuple[list, list, BlockStats]:
+    """Candidate pairs (and members of dense blocks) of every shuffled
+    partition, then the pairs of the tiles of the largest blocks."""
+    futures = client.compute([dask.delayed(candidate_pairs, pure=True)(part, blocking, dedupe, max_block_pairs,
+                                                                       max_task_pairs, truth_hashes, dense_block_pairs)
+                              for part in block_parts])
+    progress_bars(futures, show_progress)
+    partition_stats = client.gather(client.map(part_of, futures, part="stats"))
+    pairs = client.map(part_of, futures, part="pairs")
+    members = client.map(part_of, futures, part="members")
+    tiles = []
+    for future, own in zip(futures, partition_stats):
+        if own.split_blocks:  # large blocks: several tasks each
+            heavy = client.submit(part_of, future, part="heavy")
+            for key, n_pairs in own.split_blocks:
+                n_tiles = math.ceil(n_pairs / max_task_pairs)
+                tiles += [client.submit(candidate_tile, heavy, key, t, n_tiles, blocking, dedupe, truth_hashes)
+                          for t in range(n_tiles)]
+    if tiles:
+        progress_bars(tiles, show_progress)
+        partition_stats += client.gather(client.map(part_of, tiles, part="stats"))
+        pairs += client.map(part_of, tiles, part="pairs")
+    return pairs, members, sum(partition_stats, BlockStats())
+
+
+def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame | None,
+                  treatments: Sequence[Treatment],
+                  threshold: float, blocking: Blocking, uniq: bool = True, dedupe: bool = False,
+                  max_block_pairs: int | None = None, max_task_pairs: int | None = MAX_TASK_PAIRS,
+                  shuffle_partitions: int | None = None,
+                  show_progress: bool = False, score: bool = True,
+                  truth_hashes: np.ndarray | None = None, checkpoint: "Checkpoint | None" = None,
+                  dense_block_pairs: int | None = DENSE_BLOCK_PAIRS) -> AlignmentRun:
+    """Build and run the graph on ``client``; return the links (sorted) and stats.
+
+    ``score=False`` is a plan: the blocking alone, candidates counted (and
+    known pairs among them, with ``truth_hashes``), nothing scored. With a
+    ``checkpoint``, the candidate pairs and encoded sets are written there
+    before they are scored, or read from there when a previous run wrote them.
+    Blocks of at least ``dense_block_pairs`` pairs are scored as dense matrices
+    (``None``: every block by pairs); the links are the same either way.
+    """
+    seconds: dict[str, float] = {}
+    threads = _threads(client)
+    if truth_hashes is not None:
+        truth_hashes = np.sort(np.asarray(truth_hashes, dtype=np.uint64))  # searched, not hashed, by the tasks
+        [truth_hashes] = client.scatter([truth_hashes], broadcast=True, hash=False)  # a key of this run only
+    n = shuffle_partitions or 0
+    if checkpoint is not None and checkpoint.has_candidates():
+        logger.info("resuming from the checkpoint in %s (candidate pairs already computed)", checkpoint.directory)
+        pairs_dd, members_dd, encoded_a, encoded_b, stats = checkpoint.read()
+    else:
+        if align_dd is None or target_dd is None:
+            raise ValueError("the records are needed when no checkpoint holds the candidate pairs")
+        with timed(seconds, "fit"):
+            blocking.fit(align_dd, target_dd)
+        with timed(seconds, "candidates"):
+            # Counted before encoding (Parquet metadata gives it), so that the shuffle starts
+            # as the first partitions are encoded; on this client, not the default one.
+            records = client.compute(align_dd.shape[0] + target_dd.shape[0]).result()
+            encoded_a, encoded_b = _encoded_sets(client, align_dd, target_dd, treatments, blocking, dedupe)
+            blocks, n = _shuffled_blocks(encoded_a, encoded_b, blocking, shuffle_partitions, records, threads)
+            pairs, members, stats = _compute_candidates(client, blocks.to_delayed(), blocking, dedupe,
+                                                        max_block_pairs, max_task_pairs or MAX_TASK_PAIRS,
+                                                        truth_hashes, dense_block_pairs, show_progress)
+            _with_ids(client, stats, encoded_a, encoded_b)
+        if not score:
+            return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n)
+        meta = pd.DataFrame({"rid_a": np.empty(0, np.uint64), "rid_b": np.empty(0, np.uint64)})
+        pairs_dd = dd.from_delayed(pairs, meta=meta, verify_meta=False)
+        members_dd = dd.from_delayed(members, meta=client.gather(members[0]).iloc[:0], verify_meta=False)
+        if checkpoint is not None:
+            with timed(seconds, "checkpoint"):
+                checkpoint.write(client, {"pairs": pairs, "members": members, "encoded-a": encoded_a.to_delayed(),
+                                          "encoded-b": encoded_b.to_delayed()}, stats, show_progress)
+    with timed(seconds, "score"):
+        npartitions = max(2 * threads, math.ceil(stats.candidate_pairs / SCORE_PAIRS_PER_PARTITION))
+        joined = _joined_pairs(pairs_dd, encoded_a, encoded_b, npartitions)
+        futures = client.compute([dask.delayed(score_pairs, pure=True)(part, treatments, threshold, uniq, dedupe,
+                                                                       truth_hashes)
+                                  for part in joined.to_delayed()])
+        if stats.dense_blocks:
+            futures += client.compute([
+                dask.delayed(score_dense_blocks, pure=True)(part, treatments, blocking, threshold, uniq, truth_hashes)
+                for part in _dense_members(members_dd, encoded_a, encoded_b, 2 * threads).to_delayed()])
+        progress_bars(futures, show_progress)
+        stats = stats + sum(client.gather(client.map(part_of, futures, part="stats")), BlockStats())
+        parts = client.map(part_of, futures, part="links")
+    with timed(seconds, "best_match"):
+        # Pairs scored by pairs are partitioned on the align record (see _joined_pairs): the best
+        # of each partition are final, unless dense blocks or a deduplication's orientation mix them.
+        if uniq and len(parts) > 1 and (stats.dense_blocks or dedupe):
+            # Shuffle the pre-reduced links on the align id, then keep the best per item.
+            meta = client.gather(parts[0]).iloc[:0]
+            links_dd = dd.from_delayed(parts, meta=meta, verify_meta=False)
+            reduced = links_dd.shuffle(on="align_id", npartitions=min(len(parts), 2 * threads)).map_partitions(
+                best_match, meta=meta)
+            links = client.compute(reduced).result()
+        else:
+            links = pd.concat(client.gather(parts), ignore_index=True)
+        del futures, parts
+    # (The best per item again: a no-op after the reduces above, and what keeps
+    # the links right whatever partitioning a join strategy produced.)
+    links = best_match_per_item(links) if uniq else sort_links(links)
+    best_rejected = None
+    if uniq:
+        linked = links["distance"].to_numpy() <= threshold
+        best_rejected = links["distance"].to_numpy()[~linked]
+        links = links[linked].reset_index(drop=True)
+    return AlignmentRun(links, stats, seconds, n, best_rejected)
+
+
+def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatment], threshold: float, *,
+                      uniq: bool, blocking: Blocking | None, id_column: Hashable | None, one_to_one: bool,
+                      client: Any, npartitions: int | None, dedupe: bool,
+                      max_block_pairs: int | None = None, max_task_pairs: int | None = None) -> pd.DataFrame:
+    """:func:`bigalign.align` on Dask; see its documentation."""
+    if blocking is None:
+        raise ValueError("aligning dask DataFrames needs a blocking")
+    a = to_dask(alignset, id_column, "alignset", npartitions)
+    b = a if dedupe else to_dask(targetset, id_column, "targetset", npartitions)
+    with connect(client) as active:
+        run = run_alignment(active, a, b, treatments, threshold, blocking, uniq=uniq or one_to_one, dedupe=dedupe,
+                            max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs or MAX_TASK_PAIRS)
+    return one_to_one_links(run.links) if one_to_one else run.links

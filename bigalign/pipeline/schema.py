@@ -1,0 +1,85 @@
+"""What crosses the stages: the columns of the frames tasks exchange, and what tasks return.
+
+An *encoded* record (one row per record, :func:`~bigalign.pipeline.encode.encode_records`)
+holds its ``id``, the hash of its id ``rid`` (how records are known between
+stages), each treatment's encoded values under ``t{i}:``, its compact block
+keys under ``k:`` and the columns its blocking needs under ``x:``. A joined
+candidate pair holds both records' values under ``a:`` and ``b:``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ..blocking.base import mix64
+from ..records import record_hashes
+
+__all__ = ["ALIGN", "ALIGN_SIDE", "EXTRA_PREFIX", "KEY_PREFIX", "TARGET", "TARGET_SIDE", "CandidateResult",
+           "ScoredLinks", "columns_with_prefix", "combined_hashes", "extra_columns", "pair_hashes", "part_of",
+           "sides", "strip_prefix", "treatment_prefix"]
+
+KEY_PREFIX = "k:"  # a record's compact block key in each slot
+EXTRA_PREFIX = "x:"  # the columns its blocking reads again when pairing
+ALIGN_SIDE, TARGET_SIDE = "a", "b"  # a joined pair's two records: "a:…", "b:…"
+
+
+# The side column of the shuffled rows.
+ALIGN, TARGET = 0, 1
+
+
+def treatment_prefix(i: int) -> str:
+    return f"t{i}:"
+
+
+def columns_with_prefix(frame: pd.DataFrame, prefix: str) -> list[str]:
+    return [c for c in frame.columns if isinstance(c, str) and c.startswith(prefix)]
+
+
+def strip_prefix(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    return frame.rename(columns=lambda c: c[len(prefix):]).reset_index(drop=True)
+
+
+def extra_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    return strip_prefix(frame[columns_with_prefix(frame, EXTRA_PREFIX)], EXTRA_PREFIX)
+
+
+def sides(blocks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    side = blocks["side"].to_numpy()
+    return blocks[side == ALIGN].reset_index(drop=True), blocks[side == TARGET].reset_index(drop=True)
+
+
+def pair_hashes(align_ids: Any, target_ids: Any, dedupe: bool = False) -> np.ndarray:
+    """uint64 hashes of (align id, target id) pairs, to count known pairs
+    (in a deduplication, of unordered pairs)."""
+    return combined_hashes(record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids)), dedupe)
+
+
+def combined_hashes(rid_a: np.ndarray, rid_b: np.ndarray, dedupe: bool = False) -> np.ndarray:
+    if dedupe:  # a deduplication's pairs have no side: hashed in one order
+        rid_a, rid_b = np.minimum(rid_a, rid_b), np.maximum(rid_a, rid_b)
+    with np.errstate(over="ignore"):
+        return mix64(rid_a * np.uint64(0x9E3779B97F4A7C15) ^ rid_b)
+
+
+class CandidateResult(NamedTuple):
+    """What a pairing task returns."""
+
+    pairs: pd.DataFrame  # candidate pairs (rid_a, rid_b)
+    stats: Any  # BlockStats
+    heavy: tuple[pd.DataFrame, pd.DataFrame] | None  # rows of blocks too large for one task
+    members: pd.DataFrame | None  # members of blocks to score as dense matrices
+
+
+class ScoredLinks(NamedTuple):
+    """What a scoring task returns."""
+
+    links: pd.DataFrame
+    stats: Any  # BlockStats
+
+
+def part_of(result: tuple, part: str) -> Any:
+    """One part of a task's result, as a task of its own (the rest stays on the worker)."""
+    return getattr(result, part)

@@ -1,0 +1,115 @@
+"""Scoring: the global distance of candidate pairs (pair by pair, or a large block as one dense matrix)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..blocking.base import Blocking
+from ..evaluate import isin_sorted
+from ..matching import best_match_per_item
+from ..treatments import Treatment, global_alignment_matrix, global_pair_distances
+from .candidates import first_slot_pairs
+from .schema import (
+    ALIGN_SIDE,
+    TARGET_SIDE,
+    ScoredLinks,
+    columns_with_prefix,
+    combined_hashes,
+    sides,
+    strip_prefix,
+    treatment_prefix,
+)
+from .stats import BlockStats, record_for_report
+
+__all__ = ["score_dense_blocks", "score_pairs"]
+
+
+def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct records of one side of joined pairs (``{side}:`` columns),
+    and each pair's record: values are tokenized, parsed... once per record."""
+    codes, uniques = pd.factorize(frame[f"rid_{side}"].to_numpy())
+    first = np.full(len(uniques), len(frame), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(frame)))
+    prefix = f"{side}:"
+    return strip_prefix(frame[columns_with_prefix(frame, prefix)].iloc[first], prefix), codes
+
+
+def _treatment_values(records: pd.DataFrame, treatments: Sequence[Treatment]) -> list[pd.DataFrame]:
+    """Each treatment's encoded values of ``records`` (their ``t{i}:`` columns)."""
+    return [strip_prefix(records[columns_with_prefix(records, treatment_prefix(i))], treatment_prefix(i))
+            for i in range(len(treatments))]
+
+
+def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.DataFrame, records_b: pd.DataFrame,
+            encoded_a: list, encoded_b: list, ra: np.ndarray, rb: np.ndarray, distance: np.ndarray,
+            threshold: float, uniq: bool, truth_hashes: np.ndarray | None, dedupe: bool = False) -> pd.DataFrame:
+    """Pairs ``(ra, rb)`` with their distances, counted and sampled for the
+    report: all of them with ``uniq`` (reduced later), else those under the threshold."""
+    # Series, not arrays: ids keep their (Arrow) dtype, which later sorts fast.
+    align_ids, target_ids = records_a["id"].reset_index(drop=True), records_b["id"].reset_index(drop=True)
+    true = None
+    if truth_hashes is not None:
+        true = isin_sorted(combined_hashes(records_a["rid"].to_numpy()[ra], records_b["rid"].to_numpy()[rb],
+                                            dedupe), truth_hashes)
+    under = distance <= threshold
+    stats.links_under_threshold += int(under.sum())
+    record_for_report(stats, treatments, encoded_a, encoded_b, ra, rb, distance, threshold,
+                       align_ids, target_ids, true)
+    keep = slice(None) if uniq else under
+    return pd.DataFrame({"align_id": align_ids.take(ra[keep]).reset_index(drop=True),
+                         "target_id": target_ids.take(rb[keep]).reset_index(drop=True),
+                         "distance": distance[keep]})
+
+
+def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold: float, uniq: bool,
+                dedupe: bool, truth_hashes: np.ndarray | None = None) -> ScoredLinks:
+    """The global distance of candidate pairs joined with both records'
+    encoded values (``a:…``, ``b:…``).
+
+    Returns the pairs under the threshold; with ``uniq``, the best pair of
+    each align record, linked or not (its best rejected candidate is shown in
+    the report; the threshold is applied after the last reduce).
+    """
+    stats = BlockStats()
+    records_a, ra = _distinct(joined, ALIGN_SIDE)
+    records_b, rb = _distinct(joined, TARGET_SIDE)
+    if dedupe:  # a pair is reported as (smaller id, larger id); the sets are one
+        records = pd.concat([records_a, records_b], ignore_index=True)
+        ra, rb = ra.copy(), rb + len(records_a)
+        swap = records["id"].to_numpy()[ra] > records["id"].to_numpy()[rb]
+        ra[swap], rb[swap] = rb[swap], ra[swap]
+        records_a = records_b = records
+    if not len(joined):
+        return ScoredLinks(pd.DataFrame({"align_id": records_a["id"].iloc[:0], "target_id": records_b["id"].iloc[:0],
+                                         "distance": np.empty(0, np.float64)}), stats)
+    encoded_a, encoded_b = _treatment_values(records_a, treatments), _treatment_values(records_b, treatments)
+    distance = global_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
+    links = _scored(stats, treatments, records_a, records_b, encoded_a, encoded_b, ra, rb, distance, threshold,
+                    uniq, truth_hashes, dedupe)
+    return ScoredLinks(best_match_per_item(links) if uniq else links, stats)
+
+
+def score_dense_blocks(members: pd.DataFrame, treatments: Sequence[Treatment], blocking: Blocking,
+                       threshold: float, uniq: bool,
+                       truth_hashes: np.ndarray | None = None) -> ScoredLinks:
+    """Score whole large blocks (their members joined with the encoded
+    records, shuffled on the block) with the dense global alignment matrix,
+    keeping the pairs whose first shared slot is the block's: the same pairs
+    and distances as the pair path, bit for bit."""
+    stats = BlockStats()
+    found = []
+    for _, rows in members.groupby("key", sort=True):  # a few large blocks
+        a, b = sides(rows)
+        ia, ib = first_slot_pairs(a, b, blocking)
+        encoded_a, encoded_b = _treatment_values(a, treatments), _treatment_values(b, treatments)
+        distance = global_alignment_matrix(treatments, encoded_a, encoded_b)[ia, ib]
+        found.append(_scored(stats, treatments, a, b, encoded_a, encoded_b, ia, ib, distance, threshold, uniq,
+                             truth_hashes))
+    if not found:
+        return ScoredLinks(pd.DataFrame({"align_id": members["id"].iloc[:0], "target_id": members["id"].iloc[:0],
+                                         "distance": np.empty(0, np.float64)}), stats)
+    links = pd.concat(found, ignore_index=True)
+    return ScoredLinks(best_match_per_item(links) if uniq else links, stats)

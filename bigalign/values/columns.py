@@ -1,0 +1,34 @@
+"""Columns of values: what a missing value is, and work done once per distinct value.
+
+One definition of *missing* for the whole library: None, NA, NaT, NaN and
+text that is blank (white space only) say nothing about a record.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["is_missing", "map_distinct"]
+
+
+def is_missing(value: Any) -> bool:
+    """None, NA, NaT, NaN or blank text: a value that says nothing."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def map_distinct(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:
+    """Apply ``func`` to each distinct non-missing value of ``values``."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    mapped[:-1] = [func(u) for u in uniques.tolist()]  # a list iterates faster than an Arrow array
+    mapped[-1] = None
+    return pd.Series(mapped[codes], index=values.index, dtype=object)

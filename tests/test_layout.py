@@ -1,0 +1,101 @@
+"""The layout keeps its promises: no import cycle, no private name across modules, a light command line,
+and documentation tables that list what the registries hold."""
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from bigalign import METRICS
+from bigalign.blocking import BLOCKINGS
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "bigalign"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def top_level_imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module imported, names imported from it) of the imports a module runs when it loads."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")
+            base = base[:len(base) - node.level + 1]
+            target = ".".join(base + ([node.module] if node.module else []))
+            found.append((target, [a.name for a in node.names]))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bigalign"):
+            found.append((node.module, [a.name for a in node.names]))
+    return found
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def test_no_import_cycle():
+    known = modules()
+    graph = {}
+    for name, path in known.items():
+        edges = set()
+        for target, names in top_level_imports(path):
+            for imported in names:  # "from . import x" imports the module x
+                if f"{target}.{imported}" in known:
+                    edges.add(f"{target}.{imported}")
+            if target in known:
+                edges.add(target)
+        # importing a.b.c runs a.b's __init__ first (unless a.b is being imported: an ancestor)
+        ancestors = {name.rsplit(".", k)[0] for k in range(1, name.count(".") + 1)}
+        for target in list(edges):
+            parts = target.split(".")
+            edges |= {".".join(parts[:k]) for k in range(2, len(parts))} - ancestors
+        graph[name] = (edges & set(known)) - {name}
+    state: dict[str, int] = {}
+
+    def visit(node, stack):
+        state[node] = 1
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " → ".join(stack[stack.index(nxt):] + [nxt]))
+            if not state.get(nxt):
+                visit(nxt, stack + [nxt])
+        state[node] = 2
+
+    for node in graph:
+        if not state.get(node):
+            visit(node, [node])
+
+
+def test_no_private_name_is_imported_across_modules():
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("bigalign")):
+                offenders += [f"{path.relative_to(ROOT)}: {a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not offenders
+
+
+def test_the_command_line_does_not_load_dask_to_say_what_it_does():
+    code = ("import runpy, sys\nsys.argv = ['bigalign', '--help']\ntry:\n    runpy.run_module('bigalign', "
+            "run_name='__main__')\nexcept SystemExit:\n    pass\nprint(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('dask', 'distributed')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "usage: bigalign" in out and out.strip().endswith("[]")
+
+
+def test_the_readme_tables_list_the_registries():
+    readme = (ROOT / "README.md").read_text()
+    metrics = readme[readme.index("### Metrics"):readme.index("A missing value")]
+    documented = set(re.findall(r"^\| `([a-z_]+)`", metrics, re.M))
+    documented |= {m for line in re.findall(r"^\| (`[a-z_]+`(?:, `[a-z_]+`)+) \|", metrics, re.M)
+                   for m in re.findall(r"`([a-z_]+)`", line)}
+    assert documented == set(METRICS)
+    blockings = readme[readme.index("### Blockings"):readme.index("### Metrics")]
+    assert {cls.__name__ for cls in BLOCKINGS.values()} <= set(re.findall(r"^\| `([A-Za-z]+)\(", blockings, re.M))
