@@ -12,7 +12,7 @@ import numpy as np
 from .evaluate import cross_product
 from .io import atomic_path, read_pairs
 from .jobs import Job, check_inputs
-from .pipeline import encode_records, pair_hashes, run_alignment
+from .pipeline import encode_records, pair_hashes, run_alignment, timed
 from .runner import cluster_for, generate_inputs, stage_inputs
 from .treatments import global_pair_distances
 
@@ -44,14 +44,15 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
     truth = None if known is None else pair_hashes(known["align_id"], known["target_id"], dedupe=job.dedupe)
     with cluster_for(job, client) as active:
         n_workers = max(1, len(active.scheduler_info()["workers"]))
-        clock = time.perf_counter()
-        records, counts = stage_inputs(active, job, files, os.path.join(job.run_dir, "rejects.csv"), show_progress)
-        align_records = records["alignset"]
-        target_records = records.get("targetset", align_records)
-        run = run_alignment(active, align_records, target_records, job.treatments, job.threshold, job.blocking,
-                            uniq=False, dedupe=job.dedupe, max_block_pairs=job.max_block_pairs,
-                            show_progress=show_progress, score=False, truth_hashes=truth)
-        blocking_seconds = time.perf_counter() - clock
+        seconds: dict[str, float] = {}
+        with timed(seconds, "blocking"):
+            records, counts = stage_inputs(active, job, files, os.path.join(job.run_dir, "rejects.csv"),
+                                           show_progress)
+            align_records = records["alignset"]
+            target_records = records.get("targetset", align_records)
+            run = run_alignment(active, align_records, target_records, job.treatments, job.threshold, job.blocking,
+                                uniq=False, dedupe=job.dedupe, max_block_pairs=job.max_block_pairs,
+                                show_progress=show_progress, score=False, truth_hashes=truth)
         align_sample = align_records.head(2000, npartitions=-1)
         target_sample = target_records.head(2000, npartitions=-1)
     rate = scoring_rate(job, align_sample, target_sample)
@@ -71,7 +72,7 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
         "largest_block_share": stats.largest_block_pairs / max(1, stats.block_pairs),
         "excluded_blocks": stats.excluded_blocks, "excluded_pairs": stats.excluded_pairs,
         "workers": n_workers, "scoring_pairs_per_second_per_worker": rate,
-        "estimated_seconds": blocking_seconds + stats.candidate_pairs / (rate * n_workers),
+        "estimated_seconds": seconds["blocking"] + stats.candidate_pairs / (rate * n_workers),
         "estimated_peak_bytes_per_worker": int(3 * bytes_per_record * (n_align + n_target) / n_workers),
     }
     if truth is not None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,16 +20,16 @@ from typing import Any
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from distributed import performance_report, progress
+from distributed import performance_report
 from distributed.diagnostics import MemorySampler
 
 from . import __version__
-from .cluster import connect
+from .cluster import connect, progress_bars
 from .evaluate import cross_product, link_quality
 from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, read_pairs, stage_file, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one
-from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment
+from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment, timed
 
 __all__ = ["RunSummary", "run_job", "generate_inputs"]
 
@@ -114,9 +112,7 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
                                         range(len(files[spec.name])), treatments=job.treatments,
                                         staging_dir=staging_dir, columns=columns, pure=False, key=[
                                             f"stage_file-{spec.name}-{i}-{run}" for i in range(len(files[spec.name]))])
-    if show_progress:
-        progress([f for fs in futures.values() for f in fs])
-        print(file=sys.stderr)
+    progress_bars([f for fs in futures.values() for f in fs], show_progress)
     for name, fs in futures.items():
         staged[name] = client.gather(fs)
     return staged
@@ -192,25 +188,23 @@ def _fingerprint(job: Job, files: dict[str, list[str]]) -> str:
 
 def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSummary:
     """Run a validated job; return its summary (``summary.lines()`` is what the command line prints)."""
-    clock = time.perf_counter()
     seconds: dict[str, float] = {}
-    generate_inputs(job)
-    files = check_inputs(job)
+    with timed(seconds, "validate"):
+        generate_inputs(job)
+        files = check_inputs(job)
     run_dir = job.run_dir
     os.makedirs(run_dir, exist_ok=True)
     paths = {"links": job.output.path, "rejects": os.path.join(run_dir, "rejects.csv"),
              "summary": os.path.join(run_dir, "summary.json"), "report": os.path.join(run_dir, "report.html"),
              "dask_report": os.path.join(run_dir, "dask-report.html")}
-    seconds["validate"] = time.perf_counter() - clock
     truth = read_pairs(job.truth) if job.truth else None
     memory = MemorySampler()
     with cluster_for(job, client) as active, performance_report(filename=paths["dask_report"]):
         summary = RunSummary(job=os.path.abspath(job.path), dashboard=active.dashboard_link or "", files=paths)
-        clock = time.perf_counter()
         checkpoint = Checkpoint(os.path.join(run_dir, "checkpoint"), _fingerprint(job, files)) if job.checkpoint \
             else None
         counts_path = os.path.join(run_dir, "checkpoint", "records.json")
-        with memory.sample("stage", client=active, interval=0.2):
+        with memory.sample("stage", client=active, interval=0.2), timed(seconds, "stage"):
             if checkpoint is not None and checkpoint.has_candidates() and os.path.exists(counts_path):
                 with open(counts_path) as f:
                     summary.records = json.load(f)
@@ -223,7 +217,6 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                         json.dump(summary.records, f)
                 align_records = records["alignset"]
                 target_records = records.get("targetset", align_records)
-        seconds["stage"] = time.perf_counter() - clock
         with memory.sample("align", client=active, interval=0.2):
             run = run_alignment(active, align_records, target_records, job.treatments, job.threshold,
                                 job.blocking, uniq=job.uniq or job.one_to_one, dedupe=job.dedupe,
@@ -234,9 +227,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                                     truth["align_id"], truth["target_id"], dedupe=job.dedupe))
         seconds.update(run.seconds)
     links = one_to_one(run.links) if job.one_to_one else run.links
-    clock = time.perf_counter()
-    write_links(links, job.output.path, job.output.format, job.output.align_uri, job.output.target_uri)
-    seconds["write"] = time.perf_counter() - clock
+    with timed(seconds, "write"):
+        write_links(links, job.output.path, job.output.format, job.output.align_uri, job.output.target_uri)
     n_align = summary.records["alignset"]["kept"]
     n_target = summary.records.get("targetset", summary.records["alignset"])["kept"]
     cross = cross_product(n_align, n_target, job.dedupe)
