@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import pandas as pd
 
+from .fellegi_sunter import FellegiSunter, match_probability, pattern_counts
 from .matching import LINK_COLUMNS, best_match_per_item, links_under_threshold, one_to_one, sort_links
 from .records import as_records
 from .treatments import Treatment, global_alignment_matrix, make_treatments, set_aside_invalid
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # (dask and the blockings load only when a blocking is used)
 
 logger = logging.getLogger("bigalign")
 
-__all__ = ["Records", "Treatments", "align", "align_in_memory"]
+__all__ = ["Records", "Treatments", "align", "align_in_memory", "align_learned"]
 
 # Cells of the global alignment matrix computed at once in memory.
 _CHUNK_CELLS = 8_000_000
@@ -70,10 +71,84 @@ Records = Union[pd.DataFrame, "dd.DataFrame", Sequence[Sequence[Any]]]
 Treatments = Union[Mapping[Any, Mapping[str, Any]], Sequence[Union[Treatment, Mapping[str, Any]]], Treatment]
 
 
-def align(alignset: Records, targetset: Records, treatments: Treatments, threshold: float, uniq: bool = True,
-          id_column: Hashable | None = None, *, blocking: Blocking | None = None, one_to_one: bool = False,
-          client: Client | str | os.PathLike | None = None, npartitions: int | None = None,
-          max_block_pairs: int | None = None, max_task_pairs: int | None = None) -> pd.DataFrame:
+def _cross_product_levels(model: FellegiSunter, treatments: list[Treatment], encoded_a: list[pd.DataFrame],
+                          encoded_b: list[pd.DataFrame], keep: Any) -> Iterator[tuple[np.ndarray, np.ndarray,
+                                                                                      np.ndarray]]:
+    """Rows of the align side, rows of the target side and comparison levels
+    of every pair of the cross product, chunk by chunk (``keep(i, j)``: the
+    pairs to consider)."""
+    n_b = len(encoded_b[0])
+    rows = max(1, _CHUNK_CELLS // max(1, n_b))
+    for start in range(0, len(encoded_a[0]), rows):
+        chunk = [e.iloc[start:start + rows] for e in encoded_a]
+        distances = np.column_stack([t.metric.cdist(a, b, t.normalized).ravel()
+                                     for t, a, b in zip(treatments, chunk, encoded_b)])
+        i = np.repeat(np.arange(len(chunk[0])), n_b) + start
+        j = np.tile(np.arange(n_b), len(chunk[0]))
+        mask = keep(i, j)
+        yield i[mask], j[mask], model.levels(distances[mask])
+
+
+def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: list[Treatment],
+                  model: FellegiSunter, threshold: float | str, uniq: bool = True, one_to_one_links: bool = False,
+                  dedupe: bool = False, explain: bool = False) -> pd.DataFrame:
+    """Every pair of the two frames scored by a Fellegi–Sunter model fitted on them (in memory).
+
+    Links are the pairs whose match probability is at least ``threshold``
+    (``"auto"``: the one the model expects to give the best F1), with their
+    ``match_weight`` and ``match_probability``; with ``explain``, each
+    treatment's level and weight too (they add up, with the prior's weight,
+    to the match weight).
+    """
+    encoded_a = [t.encode(alignset) for t in treatments]
+    encoded_b = encoded_a if dedupe else [t.encode(targetset, "target") for t in treatments]
+    align_ids = alignset.iloc[:, 0].to_numpy()
+    target_ids = targetset.iloc[:, 0].to_numpy()
+
+    def keep(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        # a deduplication's unordered pairs once (smaller id first), never a record with itself
+        return align_ids[i] < target_ids[j] if dedupe else np.ones(len(i), dtype=bool)
+
+    random_distances = model.random_distances(treatments, encoded_a, encoded_b)
+    model.choose_cuts(treatments, random_distances)
+    counts = [pattern_counts(levels) for _, _, levels in _cross_product_levels(model, treatments, encoded_a,
+                                                                                 encoded_b, keep)]
+    patterns = pd.concat(counts, ignore_index=True)
+    patterns = patterns.groupby(list(patterns.columns[:-1]), sort=True, as_index=False)["count"].sum()
+    model.fit_levels(model.levels(random_distances), patterns, records=min(len(alignset), len(targetset)))
+    if threshold == "auto":
+        threshold, expected = model.auto_threshold()
+        logger.info("threshold %.4g: the match probability with the best F1 the model expects (precision "
+                    "%.4f, recall %.4f, F1 %.4f)", threshold, expected["precision"], expected["recall"],
+                    expected["f1"])
+    probability_threshold = float(threshold)
+    parts = []
+    for i, j, levels in _cross_product_levels(model, treatments, encoded_a, encoded_b, keep):
+        contributions = model.contributions(levels)
+        weights = model.prior_weight_ + contributions.sum(axis=1)
+        linked = match_probability(weights) >= probability_threshold
+        part = pd.DataFrame({"align_id": align_ids[i[linked]], "target_id": target_ids[j[linked]],
+                             "distance": -weights[linked]})  # lower is better: what the matching reads
+        if explain:
+            for k, t in enumerate(treatments):
+                part[f"{t}: level"] = levels[linked, k]
+                part[f"{t}: weight"] = contributions[linked, k]
+        parts.append(part)
+    links = pd.concat(parts, ignore_index=True)
+    links = one_to_one(links) if one_to_one_links else best_match_per_item(links) if uniq else sort_links(links)
+    weights = -links.pop("distance").to_numpy()
+    links.insert(2, "match_weight", weights)
+    links.insert(3, "match_probability", match_probability(weights))
+    if explain:
+        links.insert(4, "prior_weight", model.prior_weight_)
+    return links
+
+
+def align(alignset: Records, targetset: Records, treatments: Treatments, threshold: float | str,
+          uniq: bool = True, id_column: Hashable | None = None, *, blocking: Blocking | None = None,
+          one_to_one: bool = False, client: Client | str | os.PathLike | None = None,
+          npartitions: int | None = None, max_block_pairs: int | None = None, max_task_pairs: int | None = None,
+          model: FellegiSunter | None = None, explain: bool = False) -> pd.DataFrame:
     """Align ``alignset`` on ``targetset``.
 
     Parameters
@@ -110,6 +185,14 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
     max_task_pairs : int, optional
         For the Dask path: blocks with more pairs are split into tiles scored
         by several tasks (default: :data:`bigalign.pipeline.MAX_TASK_PAIRS`).
+    model : FellegiSunter, optional
+        Score pairs with a Fellegi–Sunter model of the treatments' levels,
+        fitted on the sets without labels, instead of the weighted distance:
+        ``threshold`` is then a match probability, or ``"auto"``, and links
+        carry ``match_weight`` and ``match_probability`` (see
+        :func:`align_learned`). In memory only, for now (no blocking).
+    explain : bool
+        With a model: each treatment's level and weight on every link.
 
     Returns
     -------
@@ -120,7 +203,14 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         column, reason, value); with the default, an unreadable value is an
         error that names the set, record and column.
     """
-    threshold = _check_threshold(threshold)
+    if model is not None:
+        if threshold != "auto" and not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
+            raise ValueError(f"with a model, 'threshold' is a match probability in (0, 1) or 'auto', "
+                             f"got {threshold!r}")
+        if blocking is not None or _is_dask(alignset) or _is_dask(targetset):
+            raise ValueError("the Fellegi-Sunter model scores sets in memory for now: no blocking, no dask frames")
+    else:
+        distance_threshold = _check_threshold(threshold)
     treatment_list = make_treatments(treatments)
     dedupe = alignset is targetset
     if dedupe and (uniq or one_to_one):
@@ -138,15 +228,19 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         targetset, set_aside = set_aside_invalid(as_records(targetset, id_column, "targetset"), treatment_list,
                                                  "targetset", "target")
         rejects.append(set_aside)
-    if blocking is not None or _is_dask(alignset) or _is_dask(targetset):
+    if model is not None:
+        links = align_learned(alignset, targetset, treatment_list, model, threshold, uniq=uniq,
+                              one_to_one_links=one_to_one, dedupe=dedupe, explain=explain)
+    elif blocking is not None or _is_dask(alignset) or _is_dask(targetset):
         from .pipeline import align_distributed
 
-        links = align_distributed(alignset, targetset, treatment_list, threshold, uniq=uniq, blocking=blocking,
+        links = align_distributed(alignset, targetset, treatment_list, distance_threshold, uniq=uniq,
+                                  blocking=blocking,
                                   id_column=id_column if _is_dask(alignset) else None, one_to_one=one_to_one,
                                   client=client, npartitions=npartitions, dedupe=dedupe,
                                   max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs)
     else:
-        links = align_in_memory(alignset, targetset, treatment_list, threshold, uniq=uniq,
+        links = align_in_memory(alignset, targetset, treatment_list, distance_threshold, uniq=uniq,
                                 one_to_one_links=one_to_one, dedupe=dedupe)
     set_aside = [r for frame in rejects for r in frame.to_dict("records")]
     if set_aside:  # (records, not a frame: pandas compares the attrs of frames it combines)

@@ -1,0 +1,271 @@
+"""Learned scoring: a Fellegi–Sunter model on Nazca's treatments, fitted without labels.
+
+Each treatment's distance is cut into *comparison levels*: level 0 the
+closest (by default, equal), then one level per cut point, the farthest
+last; a missing value is its own level, neutral in the model. A pair of
+records has an *agreement pattern*, one level per treatment.
+
+For each treatment and level, ``m`` is the probability of that level among
+matches and ``u`` among non-matches; ``prior`` is the probability that a
+candidate pair is a match. ``u`` comes from record pairs drawn at random
+from the cross product (nearly all non-matches); ``m`` and ``prior`` from
+expectation–maximisation over the candidate pairs with ``u`` held fixed, as
+Splink does. EM needs only the count of each agreement pattern, however many
+pairs there are: a few levels on a few treatments make at most a few
+thousand patterns.
+
+A pair's *match weight* is ``log2(prior / (1 − prior)) + Σ log2(m / u)`` over
+its treatments (a missing value adds 0), its match probability
+``2^w / (1 + 2^w)``; each term is the treatment's contribution, which
+explains the link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .treatments import Treatment
+
+__all__ = ["FellegiSunter", "MISSING", "choose_cuts", "comparison_levels", "pattern_counts"]
+
+# The level of a pair where either value is missing.
+MISSING = -1
+# Cut points chosen from the data: where so few random pairs (non-matches, nearly all) are this
+# close that agreeing this well says something.
+AUTO_QUANTILES = (0.01, 0.1)
+
+
+def choose_cuts(random_distances: np.ndarray) -> list[float]:
+    """Cut points for one treatment from the distances of random record
+    pairs: equal (0), then the distances that only 1% and 10% of random
+    pairs reach, when they lie between equal and the farthest (a metric that
+    says 0 or 1 gets one cut)."""
+    known = random_distances[np.isfinite(random_distances)]
+    cuts = [0.0]
+    if not len(known):
+        return cuts
+    top = known.max()
+    for cut in np.quantile(known, AUTO_QUANTILES):
+        if cuts[-1] < cut < top:
+            cuts.append(float(cut))
+    return cuts
+
+
+def comparison_levels(distances: np.ndarray, cuts: Sequence[float]) -> np.ndarray:
+    """The level of each distance: the number of cut points below it (≤ the
+    first cut: level 0), ``MISSING`` where the distance is NaN."""
+    levels = np.searchsorted(np.asarray(cuts, dtype=np.float64), distances, side="left").astype(np.int8)
+    levels[np.isnan(distances)] = MISSING
+    return levels
+
+
+def pattern_counts(levels: np.ndarray) -> pd.DataFrame:
+    """The distinct agreement patterns (rows of ``levels``, one column per
+    treatment) and how many pairs have each: what EM reads."""
+    frame = pd.DataFrame(levels)
+    counts = frame.value_counts(sort=False).rename("count").reset_index()
+    return counts.sort_values(list(frame.columns), kind="mergesort").reset_index(drop=True)
+
+
+@dataclass
+class _Fit:
+    m: list[np.ndarray]
+    u: list[np.ndarray]
+    prior: float
+    iterations: int
+
+
+class FellegiSunter:
+    """A Fellegi–Sunter model of the treatments' comparison levels.
+
+    Parameters
+    ----------
+    cuts : mapping or sequence, optional
+        Cut points per treatment (by position in the treatments, or by the
+        attribute's name), in the metric's own units (normalized when the
+        treatment is). A treatment not named gets cut points chosen from
+        the distances of random pairs (:func:`choose_cuts`).
+    max_iterations, tolerance : int, float
+        EM stops after ``max_iterations`` or when no parameter moves by
+        more than ``tolerance``.
+    random_pairs : int
+        Record pairs drawn from the cross product to estimate ``u``.
+    seed : int
+        Of the random pairs: the same seed, the same model.
+
+    Attributes (after fitting)
+    --------------------------
+    cuts_ : list of list of float
+    m_, u_ : list of numpy.ndarray
+        Per treatment, the probability of each level among matches and non-matches.
+    prior_ : float
+        The probability that a candidate pair is a match.
+    iterations_ : int
+    """
+
+    def __init__(self, cuts: Mapping[Any, Sequence[float]] | Sequence[Sequence[float] | None] | None = None, *,
+                 max_iterations: int = 200, tolerance: float = 1e-6, random_pairs: int = 200_000, seed: int = 0):
+        if not isinstance(max_iterations, int) or max_iterations < 1:
+            raise ValueError(f"FellegiSunter: 'max_iterations' must be a positive integer, got {max_iterations!r}")
+        if not 0 < tolerance < 1:
+            raise ValueError(f"FellegiSunter: 'tolerance' must be in (0, 1), got {tolerance!r}")
+        if not isinstance(random_pairs, int) or random_pairs < 1:
+            raise ValueError(f"FellegiSunter: 'random_pairs' must be a positive integer, got {random_pairs!r}")
+        self.cuts, self.max_iterations, self.tolerance = cuts, max_iterations, tolerance
+        self.random_pairs, self.seed = random_pairs, seed
+
+    # -- levels -------------------------------------------------------------
+    def _given_cuts(self, treatments: Sequence[Treatment]) -> list[list[float] | None]:
+        if self.cuts is None:
+            return [None] * len(treatments)
+        if isinstance(self.cuts, Mapping):
+            by_name: dict[Any, int] = {str(t): i for i, t in enumerate(treatments)}
+            by_name.update({i: i for i in range(len(treatments))})
+            unknown = [k for k in self.cuts if k not in by_name]
+            if unknown:
+                raise ValueError(f"FellegiSunter: cuts for {unknown[0]!r}, which is no treatment; treatments are "
+                                 f"{[str(t) for t in treatments]}")
+            given: list[list[float] | None] = [None] * len(treatments)
+            for key, cuts in self.cuts.items():
+                given[by_name[key]] = sorted(float(c) for c in cuts)
+            return given
+        if len(self.cuts) != len(treatments):
+            raise ValueError(f"FellegiSunter: {len(self.cuts)} lists of cuts for {len(treatments)} treatments")
+        return [None if c is None else sorted(float(x) for x in c) for c in self.cuts]
+
+    @staticmethod
+    def distances(treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
+                  encoded_b: Sequence[pd.DataFrame], ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+        """``(pairs, treatments)`` distances of each treatment's metric, unweighted (NaN: missing)."""
+        return np.column_stack([t.metric.cpdist(a, b, t.normalized, ia, ib)
+                                for t, a, b in zip(treatments, encoded_a, encoded_b)])
+
+    def levels(self, distances: np.ndarray) -> np.ndarray:
+        """``(pairs, treatments)`` comparison levels of distances, with the fitted cut points."""
+        return np.column_stack([comparison_levels(distances[:, k], cuts) for k, cuts in enumerate(self.cuts_)])
+
+    # -- fitting ------------------------------------------------------------
+    def fit(self, treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
+            encoded_b: Sequence[pd.DataFrame], candidates: tuple[np.ndarray, np.ndarray]) -> "FellegiSunter":
+        """Fit on encoded records (each treatment's, as :meth:`Treatment.encode`
+        gives them) and candidate pairs of their rows ``(ia, ib)``."""
+        ia, ib = candidates
+        random_distances = self.random_distances(treatments, encoded_a, encoded_b)
+        self.choose_cuts(treatments, random_distances)
+        candidate_levels = self.levels(self.distances(treatments, encoded_a, encoded_b, ia, ib))
+        return self.fit_levels(self.levels(random_distances), pattern_counts(candidate_levels),
+                               records=min(len(encoded_a[0]), len(encoded_b[0])))
+
+    def random_distances(self, treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
+                         encoded_b: Sequence[pd.DataFrame]) -> np.ndarray:
+        """The distances of ``random_pairs`` pairs drawn from the cross product (with ``seed``)."""
+        rng = np.random.default_rng(self.seed)
+        n_a, n_b = len(encoded_a[0]), len(encoded_b[0])
+        ra, rb = rng.integers(0, n_a, self.random_pairs), rng.integers(0, n_b, self.random_pairs)
+        return self.distances(treatments, encoded_a, encoded_b, ra, rb)
+
+    def choose_cuts(self, treatments: Sequence[Treatment], random_distances: np.ndarray) -> None:
+        """``cuts_``: the given ones, or :func:`choose_cuts` of the random pairs' distances."""
+        given = self._given_cuts(treatments)
+        self.cuts_ = [g if g is not None else choose_cuts(random_distances[:, k]) for k, g in enumerate(given)]
+
+    def fit_levels(self, random_levels: np.ndarray, candidate_patterns: pd.DataFrame,
+                   records: int | None = None) -> "FellegiSunter":
+        """``u`` from the levels of random pairs, then ``m`` and the prior by EM
+        over the candidates' pattern counts (see :func:`pattern_counts`);
+        ``records``, the smaller set's size, starts EM at that many matches."""
+        n_levels = [len(c) + 1 for c in self.cuts_]
+        self.u_ = [_frequencies(random_levels[:, k], n) for k, n in enumerate(n_levels)]
+        pairs = float(candidate_patterns["count"].sum())
+        fit = _em(candidate_patterns, self.u_, n_levels, self.max_iterations, self.tolerance,
+                  expected_matches=min(records or pairs / 10, pairs / 2))
+        self.m_, self.prior_, self.iterations_ = fit.m, fit.prior, fit.iterations
+        self.patterns_ = candidate_patterns
+        return self
+
+    # -- scores -------------------------------------------------------------
+    def contributions(self, levels: np.ndarray) -> np.ndarray:
+        """``(pairs, treatments)`` weight of each treatment's level, log2(m/u); 0 where missing."""
+        out = np.zeros(levels.shape, dtype=np.float64)
+        for k, (m, u) in enumerate(zip(self.m_, self.u_)):
+            known = levels[:, k] != MISSING
+            out[known, k] = np.log2(m[levels[known, k]] / u[levels[known, k]])
+        return out
+
+    @property
+    def prior_weight_(self) -> float:
+        """The prior's log-odds: every pair's weight starts there."""
+        return float(np.log2(self.prior_ / (1 - self.prior_)))
+
+    def match_weights(self, levels: np.ndarray) -> np.ndarray:
+        """Log2 Bayes factor of each pair, prior included."""
+        return self.prior_weight_ + self.contributions(levels).sum(axis=1)
+
+    def auto_threshold(self) -> tuple[float, dict[str, float]]:
+        """The match probability that maximises the F1 the model expects of
+        its own candidates, and that expectation (precision, recall, F1)."""
+        patterns = self.patterns_
+        levels = patterns.drop(columns="count").to_numpy()
+        counts = patterns["count"].to_numpy(np.float64)
+        weights = self.match_weights(levels)
+        probability = match_probability(weights)
+        order = np.argsort(-weights, kind="stable")
+        expected_true = np.cumsum((counts * probability)[order])
+        linked = np.cumsum(counts[order])
+        precision = expected_true / linked
+        recall = expected_true / max(expected_true[-1], 1e-300)
+        f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-300)
+        best = int(np.argmax(f1))
+        threshold = float(probability[order][best])
+        return threshold, {"precision": float(precision[best]), "recall": float(recall[best]),
+                           "f1": float(f1[best])}
+
+
+def match_probability(weights: np.ndarray) -> np.ndarray:
+    """2^w / (1 + 2^w), computed without overflow."""
+    return 1.0 / (1.0 + np.exp2(-np.asarray(weights, dtype=np.float64)))
+
+
+def _frequencies(levels: np.ndarray, n_levels: int) -> np.ndarray:
+    """Share of each level among the known ones; a level never seen gets
+    half a pair, so that no weight is infinite."""
+    counts = np.bincount(levels[levels != MISSING], minlength=n_levels).astype(np.float64)
+    counts[counts == 0] = 0.5
+    return counts / counts.sum()
+
+
+def _em(patterns: pd.DataFrame, u: list[np.ndarray], n_levels: list[int], max_iterations: int,
+        tolerance: float, expected_matches: float) -> _Fit:
+    """m and the prior by EM over pattern counts, u held fixed (missing levels neutral)."""
+    levels = patterns.drop(columns="count").to_numpy()
+    counts = patterns["count"].to_numpy(np.float64)
+    # A start that says "matches mostly agree": 0.9 on the closest level, the rest falling with the level;
+    # and as many matches as the smaller set has records (a record has at most one counterpart), which
+    # keeps EM from settling on a large class of pairs that merely share a few attributes (a postcode).
+    m = [np.r_[0.9, 0.1 * np.geomspace(1.0, 0.1, n - 1) / np.geomspace(1.0, 0.1, n - 1).sum()] for n in n_levels]
+    prior = float(np.clip(expected_matches / counts.sum(), 1e-9, 0.5))
+    iterations = 0
+    for iterations in range(1, max_iterations + 1):
+        log_ratio = np.full(len(counts), np.log(prior / (1 - prior)))
+        for k in range(len(n_levels)):
+            known = levels[:, k] != MISSING
+            log_ratio[known] += np.log(m[k][levels[known, k]]) - np.log(u[k][levels[known, k]])
+        p = 1.0 / (1.0 + np.exp(-log_ratio))
+        expected = counts * p
+        new_prior = float(np.clip(expected.sum() / counts.sum(), 1e-12, 1 - 1e-12))
+        new_m = []
+        for k, n in enumerate(n_levels):
+            known = levels[:, k] != MISSING
+            mass = np.bincount(levels[known, k], weights=expected[known], minlength=n)
+            mass = np.maximum(mass, 1e-12)
+            new_m.append(mass / mass.sum())
+        change = max([abs(new_prior - prior)] + [float(np.abs(a - b).max()) for a, b in zip(new_m, m)])
+        m, prior = new_m, new_prior
+        if change < tolerance:
+            break
+    return _Fit(m=m, u=u, prior=prior, iterations=iterations)

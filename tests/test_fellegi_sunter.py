@@ -1,0 +1,107 @@
+"""The Fellegi–Sunter model: EM against known parameters, u against the exact cross product,
+explanations that add up, and an automatic threshold near the best one."""
+
+import numpy as np
+import pytest
+
+import bigalign
+from bigalign.datasets import person_records
+from bigalign.evaluate import link_quality
+from bigalign.fellegi_sunter import MISSING, FellegiSunter, comparison_levels, pattern_counts
+from bigalign.treatments import make_treatments
+
+PERSON_TREATMENTS = [
+    {"column": ["given_name", "surname"], "metric": "levenshtein", "normalized": True,
+     "normalizers": ["lunormalize", "simplify"]},
+    {"column": "date_of_birth", "metric": "temporal", "normalized": True, "scale": 365},
+    {"column": ["street_number", "address"], "metric": "levenshtein", "normalized": True},
+    {"column": "suburb", "metric": "jaro_winkler"},
+    {"column": "postcode", "metric": "exact"},
+    {"column": "soc_sec_id", "metric": "char_levenshtein", "normalized": True},
+]
+
+
+def test_levels_and_pattern_counts():
+    levels = comparison_levels(np.array([0.0, 0.05, 0.1, 0.5, np.nan, 1.0]), [0.0, 0.1])
+    assert levels.tolist() == [0, 1, 1, 2, MISSING, 2]
+    counts = pattern_counts(np.array([[0, 1], [0, 1], [2, MISSING]]))
+    assert counts.values.tolist() == [[0, 1, 2], [2, MISSING, 1]]
+
+
+def test_em_recovers_the_parameters_of_a_known_model():
+    rng = np.random.default_rng(0)
+    m = [np.array([0.85, 0.1, 0.05]), np.array([0.9, 0.1]), np.array([0.7, 0.2, 0.1])]
+    u = [np.array([0.01, 0.09, 0.9]), np.array([0.2, 0.8]), np.array([0.05, 0.15, 0.8])]
+    prior, n = 0.08, 400_000
+    match = rng.random(n) < prior
+    levels = np.column_stack([np.where(match, rng.choice(len(mk), n, p=mk), rng.choice(len(uk), n, p=uk))
+                              for mk, uk in zip(m, u)])
+    levels[rng.random(n) < 0.05, 1] = MISSING  # missing values: neutral
+    random_levels = np.column_stack([rng.choice(len(uk), 1_000_000, p=uk) for uk in u])
+    model = FellegiSunter()
+    model.cuts_ = [[0.0, 0.1], [0.0], [0.0, 0.2]]  # (levels given directly: 3, 2 and 3 of them)
+    model.fit_levels(random_levels, pattern_counts(levels))
+    assert model.prior_ == pytest.approx(prior, abs=0.003)
+    for fitted, true in zip(model.m_, m):
+        np.testing.assert_allclose(fitted, true, atol=0.01)
+    for fitted, true in zip(model.u_, u):
+        np.testing.assert_allclose(fitted, true, atol=0.002)
+
+
+def test_u_from_random_pairs_is_the_u_of_the_cross_product():
+    data = person_records(150, seed=1)
+    treatments = make_treatments(PERSON_TREATMENTS)
+    a, b = data.alignset.reset_index(drop=True), data.targetset.reset_index(drop=True)
+    encoded_a, encoded_b = [t.encode(a) for t in treatments], [t.encode(b) for t in treatments]
+    cuts = [[0.0, 0.2], [0.0, 0.05], [0.0, 0.3], [0.0, 0.1], [0.0], [0.0, 0.2]]
+    model = FellegiSunter(cuts, random_pairs=300_000, seed=3)
+    ia, ib = np.repeat(np.arange(len(a)), len(b)), np.tile(np.arange(len(b)), len(a))
+    model.fit(treatments, encoded_a, encoded_b, (ia, ib))
+    exact = model.levels(model.distances(treatments, encoded_a, encoded_b, ia, ib))
+    for k, u in enumerate(model.u_):
+        known = exact[:, k][exact[:, k] != MISSING]
+        np.testing.assert_allclose(u, np.bincount(known, minlength=len(u)) / len(known), atol=0.005)
+    # the same seed, the same model
+    again = FellegiSunter(cuts, random_pairs=300_000, seed=3).fit(treatments, encoded_a, encoded_b, (ia, ib))
+    assert again.prior_ == model.prior_ and all((x == y).all() for x, y in zip(again.m_, model.m_))
+
+
+@pytest.fixture(scope="module")
+def people():
+    return person_records(800, seed=5)
+
+
+def test_explanations_add_up_to_the_match_weight(people):
+    links = bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold=0.5,
+                           model=FellegiSunter(), explain=True)
+    weights = links[[c for c in links.columns if c.endswith(": weight")]].sum(axis=1) + links["prior_weight"]
+    np.testing.assert_allclose(weights, links["match_weight"], rtol=1e-12)
+    np.testing.assert_allclose(links["match_probability"], 1 / (1 + 2.0 ** -links["match_weight"]), rtol=1e-12)
+    assert (links["match_probability"] >= 0.5).all() and links["align_id"].is_unique
+    levels = links[[c for c in links.columns if c.endswith(": level")]]
+    assert levels.shape[1] == len(PERSON_TREATMENTS) and (levels >= MISSING).all().all()
+
+
+def test_the_automatic_threshold_is_near_the_best_one(people):
+    truth = people.truth.astype(str)
+    auto = bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold="auto",
+                          model=FellegiSunter())
+    f1_auto = link_quality(auto.astype({"align_id": str, "target_id": str}), truth).f1
+    every = bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold=1e-9,
+                           model=FellegiSunter()).astype({"align_id": str, "target_id": str})
+    best = max(link_quality(every[every["match_probability"] >= p], truth).f1
+               for p in np.unique(every["match_probability"]))
+    assert f1_auto >= best - 0.01 and f1_auto >= 0.97, (f1_auto, best)
+
+
+def test_a_threshold_is_a_probability_and_the_model_runs_in_memory(people):
+    with pytest.raises(ValueError, match="match probability"):
+        bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold=3.5, model=FellegiSunter())
+    from bigalign.blocking import KeyBlocking
+
+    with pytest.raises(ValueError, match="in memory for now"):
+        bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold="auto",
+                       model=FellegiSunter(), blocking=KeyBlocking("soc_sec_id"))
+    with pytest.raises(ValueError, match="no treatment"):
+        bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold="auto",
+                       model=FellegiSunter({"nickname": [0.0]}))
