@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 import pandas as pd
 
-from .fellegi_sunter import FellegiSunter, match_probability, pattern_counts
+from .fellegi_sunter import (
+    FellegiSunter,
+    add_pattern_counts,
+    match_probability,
+    pattern_counts,
+    weight_distance,
+    weighted_links,
+)
 from .matching import LINK_COLUMNS, best_match_per_item, links_under_threshold, one_to_one, sort_links
 from .records import as_records
 from .treatments import Treatment, global_alignment_matrix, make_treatments, set_aside_invalid
@@ -111,10 +118,8 @@ def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: l
 
     random_distances = model.random_distances(treatments, encoded_a, encoded_b)
     model.choose_cuts(treatments, random_distances)
-    counts = [pattern_counts(levels) for _, _, levels in _cross_product_levels(model, treatments, encoded_a,
-                                                                                 encoded_b, keep)]
-    patterns = pd.concat(counts, ignore_index=True)
-    patterns = patterns.groupby(list(patterns.columns[:-1]), sort=True, as_index=False)["count"].sum()
+    patterns = add_pattern_counts([pattern_counts(levels) for _, _, levels in
+                                   _cross_product_levels(model, treatments, encoded_a, encoded_b, keep)])
     model.fit_levels(model.levels(random_distances), patterns, records=min(len(alignset), len(targetset)))
     if threshold == "auto":
         threshold, expected = model.auto_threshold()
@@ -128,7 +133,7 @@ def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: l
         weights = model.prior_weight_ + contributions.sum(axis=1)
         linked = match_probability(weights) >= probability_threshold
         part = pd.DataFrame({"align_id": align_ids[i[linked]], "target_id": target_ids[j[linked]],
-                             "distance": -weights[linked]})  # lower is better: what the matching reads
+                             "distance": weight_distance(weights[linked])})  # what the matching reads
         if explain:
             for k, t in enumerate(treatments):
                 part[f"{t}: level"] = levels[linked, k]
@@ -136,9 +141,7 @@ def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: l
         parts.append(part)
     links = pd.concat(parts, ignore_index=True)
     links = one_to_one(links) if one_to_one_links else best_match_per_item(links) if uniq else sort_links(links)
-    weights = -links.pop("distance").to_numpy()
-    links.insert(2, "match_weight", weights)
-    links.insert(3, "match_probability", match_probability(weights))
+    links = weighted_links(links)
     if explain:
         links.insert(4, "prior_weight", model.prior_weight_)
     return links
@@ -207,8 +210,8 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         if threshold != "auto" and not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
             raise ValueError(f"with a model, 'threshold' is a match probability in (0, 1) or 'auto', "
                              f"got {threshold!r}")
-        if blocking is not None or _is_dask(alignset) or _is_dask(targetset):
-            raise ValueError("the Fellegi-Sunter model scores sets in memory for now: no blocking, no dask frames")
+        if explain and (blocking is not None or _is_dask(alignset) or _is_dask(targetset)):
+            raise ValueError("explain=True needs the sets in memory (no blocking) for now")
     else:
         distance_threshold = _check_threshold(threshold)
     treatment_list = make_treatments(treatments)
@@ -228,14 +231,15 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         targetset, set_aside = set_aside_invalid(as_records(targetset, id_column, "targetset"), treatment_list,
                                                  "targetset", "target")
         rejects.append(set_aside)
-    if model is not None:
+    if model is not None and blocking is None and not (_is_dask(alignset) or _is_dask(targetset)):
         links = align_learned(alignset, targetset, treatment_list, model, threshold, uniq=uniq,
                               one_to_one_links=one_to_one, dedupe=dedupe, explain=explain)
     elif blocking is not None or _is_dask(alignset) or _is_dask(targetset):
         from .pipeline import align_distributed
 
-        links = align_distributed(alignset, targetset, treatment_list, distance_threshold, uniq=uniq,
-                                  blocking=blocking,
+        links = align_distributed(alignset, targetset, treatment_list,
+                                  threshold if model is not None else distance_threshold, uniq=uniq,
+                                  model=model, blocking=blocking,
                                   id_column=id_column if _is_dask(alignset) else None, one_to_one=one_to_one,
                                   client=client, npartitions=npartitions, dedupe=dedupe,
                                   max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs)

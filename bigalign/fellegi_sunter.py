@@ -31,7 +31,8 @@ import pandas as pd
 
 from .treatments import Treatment
 
-__all__ = ["FellegiSunter", "MISSING", "choose_cuts", "comparison_levels", "pattern_counts"]
+__all__ = ["MISSING", "FellegiSunter", "add_pattern_counts", "choose_cuts", "comparison_levels", "match_probability",
+           "pattern_counts", "weight_distance", "weighted_links"]
 
 # The level of a pair where either value is missing.
 MISSING = -1
@@ -62,6 +63,13 @@ def comparison_levels(distances: np.ndarray, cuts: Sequence[float]) -> np.ndarra
     levels = np.searchsorted(np.asarray(cuts, dtype=np.float64), distances, side="left").astype(np.int8)
     levels[np.isnan(distances)] = MISSING
     return levels
+
+
+def add_pattern_counts(counts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The sum of several :func:`pattern_counts` (of the partitions of the candidates)."""
+    both = pd.concat(counts, ignore_index=True)
+    levels = [c for c in both.columns if c != "count"]
+    return both.groupby(levels, sort=True, as_index=False)["count"].sum()
 
 
 def pattern_counts(levels: np.ndarray) -> pd.DataFrame:
@@ -224,6 +232,25 @@ class FellegiSunter:
         threshold = float(probability[order][best])
         return threshold, {"precision": float(precision[best]), "recall": float(recall[best]),
                            "f1": float(f1[best])}
+
+
+def weight_distance(weights: np.ndarray) -> np.ndarray:
+    """What the matching and the report read of a model's score: 1 − the match
+    probability, lower is better, computed as 1 / (1 + 2^w) so that strong
+    matches keep their order (1 − p would round them all to 0)."""
+    return 1.0 / (1.0 + np.exp2(np.asarray(weights, dtype=np.float64)))
+
+
+def weighted_links(links: pd.DataFrame) -> pd.DataFrame:
+    """Links scored by a model (``distance``: :func:`weight_distance`) with
+    ``match_weight`` and ``match_probability`` in its place."""
+    distance = links["distance"].to_numpy(np.float64)
+    with np.errstate(divide="ignore"):
+        weights = np.log2(1.0 / distance - 1.0)
+    links = links.drop(columns="distance")
+    links.insert(2, "match_weight", weights)
+    links.insert(3, "match_probability", 1.0 - distance)
+    return links
 
 
 def match_probability(weights: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from typing import Any
 from .blocking import BLOCKINGS, Blocking, UnionBlocking
 from .distances import metric_class
 from .errors import InputError, JobError
+from .fellegi_sunter import FellegiSunter
 from .io import SetSpec, expand_paths, is_url, parquet_types, read_header
 from .records import attribute_columns
 from .treatments import Treatment
@@ -60,7 +61,7 @@ class Job:
     """A validated job."""
 
     path: str
-    threshold: float
+    threshold: float | str  # a distance; with a model, a match probability or "auto"
     alignset: SetSpec
     targetset: SetSpec | None
     treatments: list[Treatment]
@@ -77,6 +78,7 @@ class Job:
     generate: dict | None = None
     raw: dict = field(default_factory=dict)
     user_code: list[str] = field(default_factory=list)  # import paths the job names
+    model: FellegiSunter | None = None  # a learned model, or the weighted distance
 
     @property
     def run_dir(self) -> str:
@@ -233,6 +235,35 @@ def _normalizers(reader: _Reader, key: str, code: _UserCode) -> list[Any]:
         else:
             result.append(spec)
     return result
+
+
+def _levels(reader: _Reader) -> list[float] | None:
+    """A treatment's cut points for the Fellegi–Sunter model (``levels = [0, 0.1]``)."""
+    levels = reader.get("levels", list)
+    if levels is not None and (not levels or not all(isinstance(c, (int, float)) and not isinstance(c, bool)
+                                                     and c >= 0 for c in levels)):
+        raise reader.error("levels", f"must be a list of distances ≥ 0 (the cut points), got {levels!r}")
+    return None if levels is None else [float(c) for c in levels]
+
+
+def _model(reader: _Reader, cuts: list[list[float] | None]) -> FellegiSunter | None:
+    """``[model]``: kind = "distance" (the weighted distance, the default) or "fellegi-sunter"."""
+    kind = reader.get("kind", str, "distance")
+    if kind not in ("distance", "fellegi-sunter"):
+        raise reader.error("kind", f"must be 'distance' or 'fellegi-sunter', got {kind!r}")
+    if kind == "distance":
+        reader.done()
+        if any(c is not None for c in cuts):
+            raise JobError(f"{reader.job_path}: treatments: 'levels' belong to a [model] of kind 'fellegi-sunter'")
+        return None
+    options = {key: value for key, kinds in (("max_iterations", int), ("tolerance", float), ("random_pairs", int),
+                                              ("seed", int))
+               if (value := reader.get(key, kinds)) is not None}
+    reader.done()
+    try:
+        return FellegiSunter(cuts, **options)
+    except ValueError as err:
+        raise JobError(f"{reader.job_path}: model: {err}") from None
 
 
 def _treatment(reader: _Reader, code: _UserCode) -> Treatment:
@@ -420,8 +451,11 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     job_dir = os.path.dirname(os.path.abspath(path))
     code = _UserCode(allow_modules, resolve)
     top = _Reader(path, raw, "")
-    threshold = top.get("threshold", (int, float), required=True)
-    _positive(top, "threshold", threshold, strict=False)
+    threshold = top.get("threshold", (int, float, str), required=True)
+    if isinstance(threshold, str) and threshold != "auto":
+        raise top.error("threshold", f"must be a number, or 'auto' with a learned model, got {threshold!r}")
+    if not isinstance(threshold, str):
+        _positive(top, "threshold", threshold, strict=False)
     dedupe = top.get("dedupe", bool, False)
     uniq = top.get("uniq", bool, not dedupe)
     if dedupe and uniq:
@@ -436,7 +470,15 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     treatment_tables = top.get("treatments", list, required=True)
     if not treatment_tables:
         raise top.error("treatments", "needs at least one [[treatments]] table")
-    treatments = [_treatment(_Reader(path, t, f"treatments[{i}]"), code) for i, t in enumerate(treatment_tables)]
+    readers = [_Reader(path, t, f"treatments[{i}]") for i, t in enumerate(treatment_tables)]
+    cuts = [_levels(r) for r in readers]
+    treatments = [_treatment(r, code) for r in readers]
+    model = _model(_Reader(path, top.get("model", dict, {}), "model"), cuts)
+    if model is not None and not (threshold == "auto" or 0 < threshold < 1):
+        raise top.error("threshold", f"with a learned model, a match probability in (0, 1) or 'auto', got "
+                                     f"{threshold!r}")
+    if model is None and threshold == "auto":
+        raise top.error("threshold", "'auto' needs a learned model: [model] kind = \"fellegi-sunter\"")
     for i, t in enumerate(treatments):
         if dedupe and t.target_attribute != t.attribute:
             raise JobError(f"{path}: treatments[{i}].column: a deduplication has one set, so one column")
@@ -455,7 +497,8 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     max_block_pairs, max_task_pairs = top.get("max_block_pairs", int), top.get("max_task_pairs", int)
     _positive(top, "max_block_pairs", max_block_pairs, 1, strict=False)
     _positive(top, "max_task_pairs", max_task_pairs, 1, strict=False)
-    job = Job(path=path, threshold=float(threshold), alignset=alignset, targetset=targetset, treatments=treatments,
+    job = Job(path=path, threshold=threshold if model is not None else float(threshold), model=model,
+              alignset=alignset, targetset=targetset, treatments=treatments,
               blocking=blocking, output=output, cluster=cluster, uniq=uniq,
               one_to_one=top.get("one_to_one", bool, False), dedupe=dedupe, max_block_pairs=max_block_pairs,
               checkpoint=top.get("checkpoint", bool, False), max_task_pairs=max_task_pairs,

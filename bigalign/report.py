@@ -43,27 +43,29 @@ def save_report_data(job: Job, run: Any, links: Any, run_dir: str) -> str:
     from .pipeline import distance_bins, distance_histogram
 
     stats = run.stats
+    # (with a learned model, the distance is 1 − the match probability, and so is the threshold)
+    threshold = float(run.score_threshold if run.model is not None else job.threshold)
 
     def histogram(values: Any) -> list[int]:
-        return distance_histogram(values, job.threshold).tolist()
+        return distance_histogram(values, threshold).tolist()
 
     near = stats.near_threshold
     if near is not None and len(near):
-        near = near.assign(gap=(near["distance"] - job.threshold).abs())
+        near = near.assign(gap=(near["distance"] - threshold).abs())
         near = near.sort_values(["gap", "align_id", "target_id"], kind="mergesort").drop(columns="gap")
         near = near.drop_duplicates(["align_id", "target_id"]).head(30)
         near_records = json.loads(near.to_json(orient="records"))
     else:
         near_records = []
     data = {
-        "job": job.raw, "threshold": job.threshold, "uniq": job.uniq,
+        "job": job.raw, "threshold": threshold, "uniq": job.uniq,
         "versions": {p: _version(p) for p in _PACKAGES},
         "treatments": [{"attribute": str(t), "metric": t.metric.name, "weight": t.weight,
                         "normalized": t.normalized} for t in job.treatments],
         "blocking": _describe_blocking(job),
         "block_size_histogram": {str(k): v for k, v in sorted(stats.block_size_histogram.items())},
         "largest_blocks": [list(map(_plain, b)) for b in stats.largest_blocks],
-        "distance_edges": distance_bins(job.threshold).tolist(),
+        "distance_edges": distance_bins(threshold).tolist(),
         "distance_histograms": {k: np.asarray(v).tolist() for k, v in stats.distance_histograms.items()},
         "link_distances": histogram(links["distance"]),
         "best_rejected_distances": None if run.best_rejected is None else histogram(run.best_rejected),

@@ -26,6 +26,7 @@ from distributed.diagnostics import MemorySampler
 from . import __version__
 from .cluster import connect, progress_bars
 from .evaluate import cross_product, link_quality
+from .fellegi_sunter import FellegiSunter, weighted_links
 from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, read_pairs, stage_file, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one
@@ -45,6 +46,7 @@ class RunSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     quality: dict[str, Any] | None = None
     files: dict[str, str] = field(default_factory=dict)
+    model: dict[str, Any] | None = None  # a learned model's parameters
     dashboard: str = ""
     memory: dict[str, float] = field(default_factory=dict)  # peak cluster memory (bytes) per stage
 
@@ -61,6 +63,11 @@ class RunSummary:
                    f"({b['candidate_share_of_cross_product']:.3g} of the cross product)")
         out.append(f"largest block: {b['largest_block_pairs']} pairs, {b['largest_block_share']:.2%} of block pairs; "
                    f"excluded blocks: {b['excluded_blocks']} ({b['excluded_pairs']} pairs)")
+        if self.model:
+            m = self.model
+            chosen = "chosen as the best F1 the model expects" if m["auto_threshold"] else "given"
+            out.append(f"model: Fellegi–Sunter, {m['iterations']} EM iterations, prior {m['prior']:.3g}; links at "
+                       f"match probability ≥ {m['threshold']:.4g} ({chosen})")
         out.append(f"links written: {self.links} → {self.files['links']}")
         out.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
         if self.quality:
@@ -73,6 +80,15 @@ class RunSummary:
         out.append(f"report: {self.files['report']}")
         out.append(f"Dask performance report: {self.files['dask_report']}")
         return out
+
+
+def model_summary(model: FellegiSunter, treatments: list, threshold: float | None, auto: bool) -> dict[str, Any]:
+    """A fitted model as the summary (and the report) show it: per treatment, its levels' cut points, m, u and
+    weight."""
+    return {"prior": model.prior_, "iterations": model.iterations_, "threshold": threshold, "auto_threshold": auto,
+            "treatments": [{"attribute": str(t), "cuts": cuts, "m": m.tolist(), "u": u.tolist(),
+                            "weights": np.log2(m / u).tolist()}
+                           for t, cuts, m, u in zip(treatments, model.cuts_, model.m_, model.u_)]}
 
 
 def generate_inputs(job: Job) -> None:
@@ -224,11 +240,14 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                                 max_task_pairs=job.max_task_pairs or MAX_TASK_PAIRS, show_progress=show_progress,
                                 checkpoint=checkpoint,
                                 truth_hashes=None if truth is None else pair_hashes(
-                                    truth["align_id"], truth["target_id"], dedupe=job.dedupe))
+                                    truth["align_id"], truth["target_id"], dedupe=job.dedupe), model=job.model)
         seconds.update(run.seconds)
     links = one_to_one(run.links) if job.one_to_one else run.links
+    written = links if run.model is None else weighted_links(links)
+    if run.model is not None:
+        summary.model = model_summary(run.model, job.treatments, run.probability_threshold, job.threshold == "auto")
     with timed(seconds, "write"):
-        write_links(links, job.output.path, job.output.format, job.output.align_uri, job.output.target_uri)
+        write_links(written, job.output.path, job.output.format, job.output.align_uri, job.output.target_uri)
     n_align = summary.records["alignset"]["kept"]
     n_target = summary.records.get("targetset", summary.records["alignset"])["kept"]
     cross = cross_product(n_align, n_target, job.dedupe)

@@ -2,6 +2,7 @@
 explanations that add up, and an automatic threshold near the best one."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import bigalign
@@ -94,14 +95,73 @@ def test_the_automatic_threshold_is_near_the_best_one(people):
     assert f1_auto >= best - 0.01 and f1_auto >= 0.97, (f1_auto, best)
 
 
-def test_a_threshold_is_a_probability_and_the_model_runs_in_memory(people):
+def test_a_threshold_is_a_probability(people):
     with pytest.raises(ValueError, match="match probability"):
         bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold=3.5, model=FellegiSunter())
-    from bigalign.blocking import KeyBlocking
-
-    with pytest.raises(ValueError, match="in memory for now"):
-        bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold="auto",
-                       model=FellegiSunter(), blocking=KeyBlocking("soc_sec_id"))
     with pytest.raises(ValueError, match="no treatment"):
         bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold="auto",
                        model=FellegiSunter({"nickname": [0.0]}))
+
+
+def blocking():
+    from bigalign.blocking import KeyBlocking, MinHashLSHBlocking, UnionBlocking
+
+    return UnionBlocking([MinHashLSHBlocking(["given_name", "surname"], threshold=0.6),
+                          KeyBlocking("date_of_birth", "date"), KeyBlocking("soc_sec_id")])
+
+
+def test_on_a_cluster_the_same_model_and_links_whatever_the_workers(client, people):
+    """Fitted on the blocked candidates: the same parameters and links on 2 workers and 3 partitions,
+    on 3 workers and 7 partitions, and near the in-memory model's F1."""
+    from distributed import Client, LocalCluster
+
+    def run(c, npartitions):
+        model = FellegiSunter()
+        links = bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold="auto",
+                               model=model, blocking=blocking(), client=c, npartitions=npartitions)
+        return model, links
+
+    model, links = run(client, 3)
+    with LocalCluster(n_workers=3, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0") as cluster, \
+            Client(cluster) as three:
+        other, again = run(three, 7)
+    pd.testing.assert_frame_equal(links, again)
+    assert model.prior_ == other.prior_ and model.cuts_ == other.cuts_
+    assert all((a == b).all() for a, b in zip(model.m_ + model.u_, other.m_ + other.u_))
+    assert list(links.columns) == ["align_id", "target_id", "match_weight", "match_probability"]
+    f1 = link_quality(links.astype({"align_id": str, "target_id": str}), people.truth.astype(str)).f1
+    assert f1 >= 0.98 and (links["match_probability"] >= 0.0).all()
+
+
+def test_a_job_with_a_learned_model_and_an_automatic_threshold(tmp_path, client):
+    from test_cli import bigalign as run_cli
+    from test_cli import small_person_job
+
+    from bigalign.errors import JobError
+    from bigalign.jobs import load_job
+
+    job = small_person_job(tmp_path, n=2000)
+    text = job.read_text().replace("threshold = 3.5", 'threshold = "auto"')
+    text = text.replace('scale = 365\nweight = 2', 'scale = 365\nweight = 2\nlevels = [0, 0.01]', 1)
+    job.write_text(text + '\n[model]\nkind = "fellegi-sunter"\nseed = 1\n')
+    result = run_cli("run", job, "--scheduler", client.scheduler.address)
+    assert "model: Fellegi–Sunter" in result.stdout and "chosen as the best F1 the model expects" in result.stdout
+    assert "threshold" in result.stderr  # the choice is logged with its expectation
+    summary = __import__("json").loads((tmp_path / "summary.json").read_text())
+    assert summary["quality"]["f1"] >= 0.98
+    assert summary["model"]["treatments"][1]["cuts"] == [0.0, 0.01]
+    links = pd.read_parquet(tmp_path / "links.parquet")
+    assert list(links.columns) == ["align_id", "target_id", "match_weight", "match_probability"]
+    assert (links["match_probability"] >= summary["model"]["threshold"] - 1e-12).all()
+    assert (tmp_path / "report.html").exists()
+    model = '\n[model]\nkind = "fellegi-sunter"\nseed = 1\n'
+    for body, message in [(text + model.replace("fellegi-sunter", "bayes"), "model.kind: must be 'distance'"),
+                          (text.replace('threshold = "auto"', "threshold = 3.5") + model,
+                           "threshold: with a learned model"),
+                          (text + '\n[model]\nkind = "distance"\n', "levels' belong to a \\[model\\] of kind"),
+                          (text.replace("levels = [0, 0.01]", "") + '\n[model]\nkind = "distance"\n',
+                           "'auto' needs a learned model"),
+                          (text + model.replace("seed", "seeed"), "model.seeed: unknown key")]:
+        job.write_text(body)
+        with pytest.raises(JobError, match=message):
+            load_job(str(job))

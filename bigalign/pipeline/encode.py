@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..blocking.base import Blocking
+from ..blocking.base import Blocking, mix64
 from ..errors import InvalidValueError, RecordError
 from ..records import TEXT, as_records, attribute_columns, record_hashes
 from ..treatments import Treatment, plain
 from .schema import ALIGN, EXTRA_PREFIX, KEY_PREFIX, TARGET, columns_with_prefix, treatment_prefix
 
-__all__ = ["ROWS_PER_PARTITION", "block_rows", "encode_records", "to_dask"]
+__all__ = ["ROWS_PER_PARTITION", "block_rows", "encode_records", "sample_records", "to_dask"]
 
 
 # Records per partition when a set is given in memory.
@@ -108,3 +108,11 @@ def block_rows(encoded: pd.DataFrame, blocking: Blocking, side: str) -> pd.DataF
     narrow.insert(0, "slot", slots.astype(np.int16))
     narrow.insert(0, "key", _routing_keys(blocking, keys[rows, slots], slots))
     return narrow
+
+
+def sample_records(encoded: pd.DataFrame, share: float) -> pd.DataFrame:
+    """The encoded records whose id hash falls in the first ``share`` of the
+    hash range: a sample that depends on the records only, not on how they
+    are partitioned."""
+    draw = mix64(encoded["rid"].to_numpy(np.uint64)) >> np.uint64(11)  # 53 bits: exact as a fraction
+    return encoded[draw.astype(np.float64) < share * 2.0 ** 53]

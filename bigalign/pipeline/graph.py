@@ -18,15 +18,16 @@ import pandas as pd
 
 from ..blocking.base import Blocking
 from ..cluster import connect, progress_bars
+from ..fellegi_sunter import FellegiSunter, add_pattern_counts, pattern_counts, weighted_links
 from ..matching import best_match_per_item, sort_links
 from ..matching import one_to_one as one_to_one_links
 from ..treatments import Treatment
 from .candidates import DENSE_BLOCK_PAIRS, MAX_TASK_PAIRS, candidate_pairs, candidate_tile
 from .checkpoint import Checkpoint
-from .encode import block_rows, encode_records, to_dask
+from .encode import block_rows, encode_records, sample_records, to_dask
 from .reduce import best_match
-from .schema import ALIGN, ALIGN_SIDE, EXTRA_PREFIX, KEY_PREFIX, TARGET, TARGET_SIDE, part_of
-from .scoring import score_dense_blocks, score_pairs
+from .schema import ALIGN, ALIGN_SIDE, EXTRA_PREFIX, KEY_PREFIX, TARGET, TARGET_SIDE, part_of, treatment_values
+from .scoring import candidate_patterns, score_dense_blocks, score_pairs
 from .stats import BlockStats
 
 __all__ = ["AlignmentRun", "align_distributed", "run_alignment", "timed"]
@@ -35,6 +36,8 @@ logger = logging.getLogger("bigalign")
 
 # Candidate pairs per partition of the scoring stage.
 SCORE_PAIRS_PER_PARTITION = 150_000
+# Records of each set whose random pairs give a model's u (pairs are drawn among them).
+MODEL_SAMPLE_RECORDS = 5_000
 # Narrow rows (record × block key) per partition of the block shuffle.
 BLOCK_ROWS_PER_PARTITION = 1_000_000
 
@@ -64,6 +67,11 @@ class AlignmentRun:
     shuffle_partitions: int = 0
     # with uniq: the distance of each align record's best candidate when over the threshold
     best_rejected: np.ndarray | None = None
+    # with a model: the fitted model, and the match probability links have at least
+    model: FellegiSunter | None = None
+    probability_threshold: float | None = None
+    # the threshold on ``distance`` (with a model: 1 − the match probability)
+    score_threshold: float = 0.0
 
 
 def _encoded_sets(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
@@ -170,15 +178,50 @@ def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedu
     return pairs, members, sum(partition_stats, BlockStats())
 
 
+def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment], encoded_a: dd.DataFrame,
+               encoded_b: dd.DataFrame, joined: dd.DataFrame, dedupe: bool, threshold: float | str) -> float:
+    """Fit ``model`` on the candidates; return the match probability links need.
+
+    ``u`` comes from random pairs of samples of both sets, chosen by id hash
+    and ordered by it (so the same records and pairs whatever the partitions);
+    ``m`` and the prior from the pattern counts of the candidates, summed on
+    the client: no pair crosses the network.
+    """
+    n_a, n_b = client.compute([encoded_a.shape[0], encoded_b.shape[0]])
+    n_a, n_b = n_a.result(), n_b.result()
+    samples = []
+    for encoded, n in ((encoded_a, n_a), (encoded_b, n_b)):
+        share = min(1.0, MODEL_SAMPLE_RECORDS / max(1, n))
+        sample = client.compute(encoded.map_partitions(sample_records, share, meta=encoded._meta)).result()
+        samples.append(sample.sort_values("rid", kind="mergesort").reset_index(drop=True))
+    random_distances = model.random_distances(treatments, treatment_values(samples[0], treatments),
+                                              treatment_values(samples[1], treatments))
+    model.choose_cuts(treatments, random_distances)
+    meta = pattern_counts(np.zeros((0, len(treatments)), dtype=np.int8))
+    counts = client.compute(joined.map_partitions(candidate_patterns, treatments, model, dedupe, meta=meta)).result()
+    model.fit_levels(model.levels(random_distances), add_pattern_counts([counts]), records=min(n_a, n_b))
+    if threshold == "auto":
+        probability, expected = model.auto_threshold()
+        logger.info("threshold %.4g: the match probability with the best F1 the model expects (precision %.4f, "
+                    "recall %.4f, F1 %.4f)", probability, expected["precision"], expected["recall"], expected["f1"])
+        return probability
+    return float(threshold)
+
+
 def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame | None,
                   treatments: Sequence[Treatment],
-                  threshold: float, blocking: Blocking, uniq: bool = True, dedupe: bool = False,
+                  threshold: float | str, blocking: Blocking, uniq: bool = True, dedupe: bool = False,
                   max_block_pairs: int | None = None, max_task_pairs: int | None = MAX_TASK_PAIRS,
                   shuffle_partitions: int | None = None,
                   show_progress: bool = False, score: bool = True,
                   truth_hashes: np.ndarray | None = None, checkpoint: "Checkpoint | None" = None,
-                  dense_block_pairs: int | None = DENSE_BLOCK_PAIRS) -> AlignmentRun:
+                  dense_block_pairs: int | None = DENSE_BLOCK_PAIRS,
+                  model: FellegiSunter | None = None) -> AlignmentRun:
     """Build and run the graph on ``client``; return the links (sorted) and stats.
+
+    With a Fellegi–Sunter ``model``, it is fitted on the candidates (see
+    :func:`_fit_model`), ``threshold`` is a match probability or ``"auto"``,
+    and the links' ``distance`` is 1 − their match probability.
 
     ``score=False`` is a plan: the blocking alone, candidates counted (and
     known pairs among them, with ``truth_hashes``), nothing scored. With a
@@ -189,6 +232,8 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     """
     seconds: dict[str, float] = {}
     threads = _threads(client)
+    if model is not None:
+        dense_block_pairs = None  # (the model scores pairs: every block goes the pair path)
     if truth_hashes is not None:
         truth_hashes = np.sort(np.asarray(truth_hashes, dtype=np.uint64))  # searched, not hashed, by the tasks
         [truth_hashes] = client.scatter([truth_hashes], broadcast=True, hash=False)  # a key of this run only
@@ -220,11 +265,16 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
             with timed(seconds, "checkpoint"):
                 checkpoint.write(client, {"pairs": pairs, "members": members, "encoded-a": encoded_a.to_delayed(),
                                           "encoded-b": encoded_b.to_delayed()}, stats, show_progress)
+    npartitions = max(2 * threads, math.ceil(stats.candidate_pairs / SCORE_PAIRS_PER_PARTITION))
+    joined = _joined_pairs(pairs_dd, encoded_a, encoded_b, npartitions)
+    if model is not None:
+        with timed(seconds, "model"):
+            joined = client.persist(joined)  # read twice: the patterns, then the scores
+            probability = _fit_model(client, model, treatments, encoded_a, encoded_b, joined, dedupe, threshold)
+            threshold = 1.0 - probability  # the matching reads 1 - p (see weight_distance)
     with timed(seconds, "score"):
-        npartitions = max(2 * threads, math.ceil(stats.candidate_pairs / SCORE_PAIRS_PER_PARTITION))
-        joined = _joined_pairs(pairs_dd, encoded_a, encoded_b, npartitions)
         futures = client.compute([dask.delayed(score_pairs, pure=True)(part, treatments, threshold, uniq, dedupe,
-                                                                       truth_hashes)
+                                                                       truth_hashes, model)
                                   for part in joined.to_delayed()])
         if stats.dense_blocks:
             futures += client.compute([
@@ -254,13 +304,15 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
         linked = links["distance"].to_numpy() <= threshold
         best_rejected = links["distance"].to_numpy()[~linked]
         links = links[linked].reset_index(drop=True)
-    return AlignmentRun(links, stats, seconds, n, best_rejected)
+    return AlignmentRun(links, stats, seconds, n, best_rejected, model,
+                        None if model is None else probability, float(threshold))
 
 
-def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatment], threshold: float, *,
+def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatment], threshold: Any, *,
                       uniq: bool, blocking: Blocking | None, id_column: Hashable | None, one_to_one: bool,
                       client: Any, npartitions: int | None, dedupe: bool,
-                      max_block_pairs: int | None = None, max_task_pairs: int | None = None) -> pd.DataFrame:
+                      max_block_pairs: int | None = None, max_task_pairs: int | None = None,
+                      model: FellegiSunter | None = None) -> pd.DataFrame:
     """:func:`bigalign.align` on Dask; see its documentation."""
     if blocking is None:
         raise ValueError("aligning dask DataFrames needs a blocking")
@@ -268,5 +320,7 @@ def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatm
     b = a if dedupe else to_dask(targetset, id_column, "targetset", npartitions)
     with connect(client) as active:
         run = run_alignment(active, a, b, treatments, threshold, blocking, uniq=uniq or one_to_one, dedupe=dedupe,
-                            max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs or MAX_TASK_PAIRS)
-    return one_to_one_links(run.links) if one_to_one else run.links
+                            max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs or MAX_TASK_PAIRS,
+                            model=model)
+    links = one_to_one_links(run.links) if one_to_one else run.links
+    return links if model is None else weighted_links(links)

@@ -9,6 +9,7 @@ candidate pair holds both records' values under ``a:`` and ``b:``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -19,7 +20,7 @@ from ..records import record_hashes
 
 __all__ = ["ALIGN", "ALIGN_SIDE", "EXTRA_PREFIX", "KEY_PREFIX", "TARGET", "TARGET_SIDE", "CandidateResult",
            "ScoredLinks", "columns_with_prefix", "combined_hashes", "extra_columns", "pair_hashes", "part_of",
-           "sides", "strip_prefix", "treatment_prefix"]
+           "sides", "strip_prefix", "treatment_prefix", "treatment_values"]
 
 KEY_PREFIX = "k:"  # a record's compact block key in each slot
 EXTRA_PREFIX = "x:"  # the columns its blocking reads again when pairing
@@ -83,3 +84,9 @@ class ScoredLinks(NamedTuple):
 def part_of(result: tuple, part: str) -> Any:
     """One part of a task's result, as a task of its own (the rest stays on the worker)."""
     return getattr(result, part)
+
+
+def treatment_values(records: pd.DataFrame, treatments: Sequence[Any]) -> list[pd.DataFrame]:
+    """Each treatment's encoded values of ``records`` (their ``t{i}:`` columns)."""
+    return [strip_prefix(records[columns_with_prefix(records, treatment_prefix(i))], treatment_prefix(i))
+            for i in range(len(treatments))]

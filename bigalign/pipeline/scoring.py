@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..blocking.base import Blocking
 from ..evaluate import isin_sorted
+from ..fellegi_sunter import FellegiSunter, pattern_counts, weight_distance
 from ..matching import best_match_per_item
 from ..treatments import Treatment, global_alignment_matrix, global_pair_distances
 from .candidates import first_slot_pairs
@@ -20,11 +21,11 @@ from .schema import (
     combined_hashes,
     sides,
     strip_prefix,
-    treatment_prefix,
+    treatment_values,
 )
 from .stats import BlockStats, record_for_report
 
-__all__ = ["score_dense_blocks", "score_pairs"]
+__all__ = ["candidate_patterns", "score_dense_blocks", "score_pairs"]
 
 
 def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -35,12 +36,6 @@ def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]
     np.minimum.at(first, codes, np.arange(len(frame)))
     prefix = f"{side}:"
     return strip_prefix(frame[columns_with_prefix(frame, prefix)].iloc[first], prefix), codes
-
-
-def _treatment_values(records: pd.DataFrame, treatments: Sequence[Treatment]) -> list[pd.DataFrame]:
-    """Each treatment's encoded values of ``records`` (their ``t{i}:`` columns)."""
-    return [strip_prefix(records[columns_with_prefix(records, treatment_prefix(i))], treatment_prefix(i))
-            for i in range(len(treatments))]
 
 
 def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.DataFrame, records_b: pd.DataFrame,
@@ -64,16 +59,8 @@ def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.Da
                          "distance": distance[keep]})
 
 
-def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold: float, uniq: bool,
-                dedupe: bool, truth_hashes: np.ndarray | None = None) -> ScoredLinks:
-    """The global distance of candidate pairs joined with both records'
-    encoded values (``a:…``, ``b:…``).
-
-    Returns the pairs under the threshold; with ``uniq``, the best pair of
-    each align record, linked or not (its best rejected candidate is shown in
-    the report; the threshold is applied after the last reduce).
-    """
-    stats = BlockStats()
+def _oriented(joined: pd.DataFrame, dedupe: bool) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
+    """The distinct records of each side of joined pairs, and each pair's rows in them."""
     records_a, ra = _distinct(joined, ALIGN_SIDE)
     records_b, rb = _distinct(joined, TARGET_SIDE)
     if dedupe:  # a pair is reported as (smaller id, larger id); the sets are one
@@ -82,11 +69,39 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
         swap = records["id"].to_numpy()[ra] > records["id"].to_numpy()[rb]
         ra[swap], rb[swap] = rb[swap], ra[swap]
         records_a = records_b = records
+    return records_a, ra, records_b, rb
+
+
+def candidate_patterns(joined: pd.DataFrame, treatments: Sequence[Treatment], model: FellegiSunter,
+                       dedupe: bool) -> pd.DataFrame:
+    """The agreement patterns of candidate pairs (with the model's cut points) and their counts."""
+    records_a, ra, records_b, rb = _oriented(joined, dedupe)
+    encoded_a, encoded_b = treatment_values(records_a, treatments), treatment_values(records_b, treatments)
+    return pattern_counts(model.levels(model.distances(treatments, encoded_a, encoded_b, ra, rb)))
+
+
+def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold: float, uniq: bool,
+                dedupe: bool, truth_hashes: np.ndarray | None = None,
+                model: FellegiSunter | None = None) -> ScoredLinks:
+    """The global distance of candidate pairs joined with both records'
+    encoded values (``a:…``, ``b:…``); with a fitted ``model``, 1 − their
+    match probability (lower is better either way).
+
+    Returns the pairs under the threshold; with ``uniq``, the best pair of
+    each align record, linked or not (its best rejected candidate is shown in
+    the report; the threshold is applied after the last reduce).
+    """
+    stats = BlockStats()
+    records_a, ra, records_b, rb = _oriented(joined, dedupe)
     if not len(joined):
         return ScoredLinks(pd.DataFrame({"align_id": records_a["id"].iloc[:0], "target_id": records_b["id"].iloc[:0],
                                          "distance": np.empty(0, np.float64)}), stats)
-    encoded_a, encoded_b = _treatment_values(records_a, treatments), _treatment_values(records_b, treatments)
-    distance = global_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
+    encoded_a, encoded_b = treatment_values(records_a, treatments), treatment_values(records_b, treatments)
+    if model is None:
+        distance = global_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
+    else:
+        weights = model.match_weights(model.levels(model.distances(treatments, encoded_a, encoded_b, ra, rb)))
+        distance = weight_distance(weights)
     links = _scored(stats, treatments, records_a, records_b, encoded_a, encoded_b, ra, rb, distance, threshold,
                     uniq, truth_hashes, dedupe)
     return ScoredLinks(best_match_per_item(links) if uniq else links, stats)
@@ -104,7 +119,7 @@ def score_dense_blocks(members: pd.DataFrame, treatments: Sequence[Treatment], b
     for _, rows in members.groupby("key", sort=True):  # a few large blocks
         a, b = sides(rows)
         ia, ib = first_slot_pairs(a, b, blocking)
-        encoded_a, encoded_b = _treatment_values(a, treatments), _treatment_values(b, treatments)
+        encoded_a, encoded_b = treatment_values(a, treatments), treatment_values(b, treatments)
         distance = global_alignment_matrix(treatments, encoded_a, encoded_b)[ia, ib]
         found.append(_scored(stats, treatments, a, b, encoded_a, encoded_b, ia, ib, distance, threshold, uniq,
                              truth_hashes))
