@@ -282,6 +282,17 @@ def write_report(run_dir: str) -> str:
                         "treatments"))
     parts.append(f"<p>threshold {data['threshold']}, uniq {data['uniq']}; blocking: "
                  + "; ".join(html.escape(m["blocking"]) for m in data["blocking"]) + "</p>")
+    model = summary.get("model")
+    if model:
+        parts.append(f"<h3>The learned model (Fellegi–Sunter)</h3><p>Fitted without labels in {model['iterations']} "
+                     f"EM iterations; prior (share of matches among the candidates) {model['prior']:.4g}; links "
+                     f"at match probability ≥ {model['threshold']:.4g}"
+                     f"{' (chosen as the best F1 the model expects)' if model['auto_threshold'] else ''}. Below, "
+                     "a <em>distance</em> is 1 − the match probability.</p>")
+        rows = [[t["attribute"], level, ("≤ " + format(t["cuts"][level], ".4g")) if level < len(t["cuts"])
+                 else "farther", t["m"][level], t["u"][level], t["weights"][level]]
+                for t in model["treatments"] for level in range(len(t["m"]))]
+        parts.append(_table(["attribute", "level", "distance", "m", "u", "weight log2(m/u)"], rows, "model"))
     parts.append(f"<details><summary>The job file as read</summary><pre>"
                  f"{html.escape(json.dumps(data['job'], indent=1, default=str))}</pre></details>")
     parts.append(_table(list(data["versions"]), [list(data["versions"].values())], "versions"))

@@ -153,7 +153,8 @@ def test_a_job_with_a_learned_model_and_an_automatic_threshold(tmp_path, client)
     links = pd.read_parquet(tmp_path / "links.parquet")
     assert list(links.columns) == ["align_id", "target_id", "match_weight", "match_probability"]
     assert (links["match_probability"] >= summary["model"]["threshold"] - 1e-12).all()
-    assert (tmp_path / "report.html").exists()
+    page = (tmp_path / "report.html").read_text()
+    assert "The learned model (Fellegi–Sunter)" in page and 'id="model"' in page
     model = '\n[model]\nkind = "fellegi-sunter"\nseed = 1\n'
     for body, message in [(text + model.replace("fellegi-sunter", "bayes"), "model.kind: must be 'distance'"),
                           (text.replace('threshold = "auto"', "threshold = 3.5") + model,
