@@ -201,7 +201,8 @@ def test_empty_set_and_duplicate_ids_are_errors(tmp_path, scheduler):
 
 def test_wrong_types_in_the_job_name_the_key(tmp_path, scheduler):
     job = write_job(tmp_path, GOOD, GOOD, TREATMENTS, threshold='"low"')
-    assert "job.toml: threshold: must be int or float, got 'low'" in failing(tmp_path, scheduler, job)
+    assert "job.toml: threshold: must be a number, or 'auto' with a learned model, got 'low'" in failing(
+        tmp_path, scheduler, job)
     job = write_job(tmp_path, GOOD, GOOD, TREATMENTS.replace('metric = "exact"', 'metric = "exact"\nweight = "2"'))
     assert "treatments[0].weight: must be int or float, got '2'" in failing(tmp_path, scheduler, job)
     job = write_job(tmp_path, GOOD, GOOD, TREATMENTS.replace('"exact"', '"levenstein"'))
