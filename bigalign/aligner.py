@@ -121,12 +121,7 @@ def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: l
     patterns = add_pattern_counts([pattern_counts(levels) for _, _, levels in
                                    _cross_product_levels(model, treatments, encoded_a, encoded_b, keep)])
     model.fit_levels(model.levels(random_distances), patterns, records=min(len(alignset), len(targetset)))
-    if threshold == "auto":
-        threshold, expected = model.auto_threshold()
-        logger.info("threshold %.4g: the match probability with the best F1 the model expects (precision "
-                    "%.4f, recall %.4f, F1 %.4f)", threshold, expected["precision"], expected["recall"],
-                    expected["f1"])
-    probability_threshold = float(threshold)
+    probability_threshold = model.probability_threshold(threshold)
     parts = []
     for i, j, levels in _cross_product_levels(model, treatments, encoded_a, encoded_b, keep):
         contributions = model.contributions(levels)

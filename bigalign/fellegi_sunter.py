@@ -22,6 +22,7 @@ explains the link.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ import numpy as np
 import pandas as pd
 
 from .treatments import Treatment
+
+logger = logging.getLogger("bigalign")
 
 __all__ = ["MISSING", "FellegiSunter", "add_pattern_counts", "choose_cuts", "comparison_levels", "match_probability",
            "pattern_counts", "weight_distance", "weighted_links"]
@@ -213,6 +216,16 @@ class FellegiSunter:
     def match_weights(self, levels: np.ndarray) -> np.ndarray:
         """Log2 Bayes factor of each pair, prior included."""
         return self.prior_weight_ + self.contributions(levels).sum(axis=1)
+
+    def probability_threshold(self, threshold: float | str) -> float:
+        """The match probability links need: ``threshold``, or with ``"auto"``
+        :meth:`auto_threshold`'s (logged, with what the model expects of it)."""
+        if threshold != "auto":
+            return float(threshold)
+        probability, expected = self.auto_threshold()
+        logger.info("threshold %.4g: the match probability with the best F1 the model expects (precision %.4f, "
+                    "recall %.4f, F1 %.4f)", probability, expected["precision"], expected["recall"], expected["f1"])
+        return probability
 
     def auto_threshold(self) -> tuple[float, dict[str, float]]:
         """The match probability that maximises the F1 the model expects of

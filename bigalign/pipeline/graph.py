@@ -200,12 +200,7 @@ def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment
     meta = pattern_counts(np.zeros((0, len(treatments)), dtype=np.int8))
     counts = client.compute(joined.map_partitions(candidate_patterns, treatments, model, dedupe, meta=meta)).result()
     model.fit_levels(model.levels(random_distances), add_pattern_counts([counts]), records=min(n_a, n_b))
-    if threshold == "auto":
-        probability, expected = model.auto_threshold()
-        logger.info("threshold %.4g: the match probability with the best F1 the model expects (precision %.4f, "
-                    "recall %.4f, F1 %.4f)", probability, expected["precision"], expected["recall"], expected["f1"])
-        return probability
-    return float(threshold)
+    return model.probability_threshold(threshold)
 
 
 def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame | None,
