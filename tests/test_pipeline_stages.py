@@ -1,0 +1,136 @@
+"""The stage functions of the pipeline, tested directly on small frames, without a cluster
+(as dask tests its partition functions); the cluster tests are in test_pipeline.py."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bigalign.aligner import align_in_memory
+from bigalign.blocking import KeyBlocking, UnionBlocking
+from bigalign.errors import RecordError
+from bigalign.fellegi_sunter import FellegiSunter, pattern_counts
+from bigalign.pipeline import best_match, block_rows, candidate_pairs, candidate_tile, encode_records, score_pairs
+from bigalign.pipeline.encode import sample_records
+from bigalign.pipeline.schema import ALIGN_SIDE, TARGET_SIDE, part_of
+from bigalign.pipeline.scoring import candidate_patterns
+from bigalign.treatments import make_treatments
+
+TREATMENTS = make_treatments([{"column": "name", "metric": "levenshtein", "normalized": True},
+                              {"column": "city", "metric": "exact"}])
+ALIGNSET = pd.DataFrame({"id": ["a1", "a2", "a3", "a4"], "name": ["anna", "bob", "carl", "dora"],
+                         "city": ["paris", "lyon", "paris", "nice"]})
+TARGETSET = pd.DataFrame({"id": ["t1", "t2", "t3", "t4", "t5"], "name": ["anna", "bobby", "karl", "dora", "anne"],
+                          "city": ["paris", "lyon", "paris", "paris", "paris"]})
+# Records meet on their city, or on the first letter of their name.
+BLOCKING = UnionBlocking([KeyBlocking("city"), KeyBlocking("name", "prefix:1")])
+
+
+def encoded_sets():
+    return (encode_records(ALIGNSET, TREATMENTS, BLOCKING, "align", "alignset"),
+            encode_records(TARGETSET, TREATMENTS, BLOCKING, "target", "targetset"))
+
+
+def shuffled(encoded_a, encoded_b):
+    """One partition holding every block: what the shuffle gives a task."""
+    return pd.concat([block_rows(encoded_a, BLOCKING, "align"), block_rows(encoded_b, BLOCKING, "target")],
+                     ignore_index=True)
+
+
+def ids_of(encoded, rids):
+    return encoded.set_index("rid").loc[rids, "id"].tolist()
+
+
+def brute_force_pairs():
+    """Pairs sharing a city or a first letter, by hand."""
+    return sorted((a.id, t.id) for a in ALIGNSET.itertuples() for t in TARGETSET.itertuples()
+                  if a.city == t.city or a.name[0] == t.name[0])
+
+
+def test_encode_records_keeps_ids_values_and_keys():
+    encoded_a, _ = encoded_sets()
+    assert encoded_a["id"].tolist() == ALIGNSET["id"].tolist()
+    assert {"rid", "t0:v", "t1:v", "k:0", "k:1"} <= set(encoded_a.columns)
+    keys = encoded_a[["k:0", "k:1"]].to_numpy()
+    assert keys[0, 0] == keys[2, 0] and keys[0, 0] != keys[1, 0]  # two Paris records: one city key
+    bad = ALIGNSET.assign(name=[None, "bob", "carl", "dora"], city=["paris"] * 4)
+    assert (encode_records(bad, TREATMENTS, BLOCKING, "align", "alignset")["k:1"].to_numpy()[0]) == 0  # no key
+    dates = make_treatments([{"column": "name", "metric": "temporal"}])
+    with pytest.raises(RecordError, match=r"alignset: record 'a1', column name: unparsable date: 'anna'"):
+        encode_records(ALIGNSET, dates, BLOCKING, "align", "alignset")
+
+
+def test_block_rows_are_one_narrow_row_per_key():
+    encoded_a, _ = encoded_sets()
+    rows = block_rows(encoded_a, BLOCKING, "align")
+    assert len(rows) == 2 * len(ALIGNSET)  # every record has a city and a first letter
+    assert set(rows.columns) >= {"key", "slot", "side", "rid"} and "t0:v" not in rows.columns
+    assert sorted(rows["slot"].tolist()) == [0] * 4 + [1] * 4
+
+
+def test_candidate_pairs_are_each_shared_pair_once():
+    encoded_a, encoded_b = encoded_sets()
+    result = candidate_pairs(shuffled(encoded_a, encoded_b), BLOCKING, dedupe=False, max_block_pairs=None)
+    pairs = sorted(zip(ids_of(encoded_a, result.pairs["rid_a"]), ids_of(encoded_b, result.pairs["rid_b"])))
+    # a1 and t1 share both their city and their first letter: still one pair
+    assert pairs == brute_force_pairs()
+    assert result.stats.candidate_pairs == len(pairs) and part_of(result, "pairs") is result.pairs
+    # a block too large for one task is set aside, and its tiles give the same pairs
+    split = candidate_pairs(shuffled(encoded_a, encoded_b), BLOCKING, False, None, max_task_pairs=5)
+    assert split.heavy is not None and split.stats.split_blocks
+    tiles = [candidate_tile(split.heavy, key, t, 3, BLOCKING, False).pairs
+             for key, _ in split.stats.split_blocks for t in range(3)]
+    both = pd.concat([split.pairs] + tiles, ignore_index=True)
+    assert sorted(zip(ids_of(encoded_a, both["rid_a"]), ids_of(encoded_b, both["rid_b"]))) == pairs
+
+
+def joined_pairs(encoded_a, encoded_b, pairs):
+    """What the hash join gives scoring: each pair with both records' values."""
+    side_a = encoded_a.drop(columns=[c for c in encoded_a.columns if c.startswith(("k:", "x:"))])
+    side_b = encoded_b.drop(columns=[c for c in encoded_b.columns if c.startswith(("k:", "x:"))])
+    side_a.columns = [f"{ALIGN_SIDE}:{c}" for c in side_a.columns]
+    side_b.columns = [f"{TARGET_SIDE}:{c}" for c in side_b.columns]
+    return (pairs.merge(side_b, left_on="rid_b", right_on=f"{TARGET_SIDE}:rid")
+            .merge(side_a, left_on="rid_a", right_on=f"{ALIGN_SIDE}:rid"))
+
+
+def test_score_pairs_and_best_match_give_the_in_memory_links():
+    encoded_a, encoded_b = encoded_sets()
+    pairs = candidate_pairs(shuffled(encoded_a, encoded_b), BLOCKING, False, None).pairs
+    joined = joined_pairs(encoded_a, encoded_b, pairs)
+    every = score_pairs(joined, TREATMENTS, threshold=2.0, uniq=False, dedupe=False).links
+    brute = align_in_memory(ALIGNSET, TARGETSET, TREATMENTS, 2.0, uniq=False)
+    blocked = brute.merge(pd.DataFrame(brute_force_pairs(), columns=["align_id", "target_id"]))
+    pd.testing.assert_frame_equal(best_match(every).reset_index(drop=True),
+                                  align_in_memory(ALIGNSET, TARGETSET, TREATMENTS, 2.0).merge(
+                                      blocked[["align_id", "target_id"]]).reset_index(drop=True),
+                                  check_dtype=False)
+    assert len(every) == len(blocked)
+    best = score_pairs(joined, TREATMENTS, threshold=2.0, uniq=True, dedupe=False).links
+    assert best["align_id"].is_unique and set(best["align_id"]) == set(every["align_id"])
+
+
+def test_candidate_patterns_count_the_levels_of_the_pairs():
+    encoded_a, encoded_b = encoded_sets()
+    pairs = candidate_pairs(shuffled(encoded_a, encoded_b), BLOCKING, False, None).pairs
+    model = FellegiSunter([[0.0, 0.3], [0.0]])
+    model.cuts_ = [[0.0, 0.3], [0.0]]
+    counts = candidate_patterns(joined_pairs(encoded_a, encoded_b, pairs), TREATMENTS, model, dedupe=False)
+    names = dict(zip(ALIGNSET.id, ALIGNSET.name)) | dict(zip(TARGETSET.id, TARGETSET.name))
+    cities = dict(zip(ALIGNSET.id, ALIGNSET.city)) | dict(zip(TARGETSET.id, TARGETSET.city))
+
+    def level(a, t):
+        from rapidfuzz.distance import Levenshtein
+
+        d = Levenshtein.normalized_distance(names[a], names[t])
+        return [0 if d == 0 else 1 if d <= 0.3 else 2, int(cities[a] != cities[t])]
+
+    expected = pattern_counts(np.array([level(a, t) for a, t in brute_force_pairs()]))
+    pd.testing.assert_frame_equal(counts, expected, check_dtype=False)
+
+
+def test_a_sample_of_records_does_not_depend_on_the_partitions():
+    records = pd.DataFrame({"id": [f"r{i}" for i in range(2000)], "name": ["x"] * 2000, "city": ["y"] * 2000})
+    encoded = encode_records(records, TREATMENTS, BLOCKING, "align", "alignset")
+    whole = sample_records(encoded, 0.1)
+    parts = pd.concat([sample_records(encoded.iloc[i:i + 300], 0.1) for i in range(0, 2000, 300)])
+    assert whole["id"].tolist() == parts["id"].tolist() and 150 < len(whole) < 250
