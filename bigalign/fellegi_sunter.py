@@ -186,17 +186,53 @@ class FellegiSunter:
         self.cuts_ = [g if g is not None else choose_cuts(random_distances[:, k]) for k, g in enumerate(given)]
 
     def fit_levels(self, random_levels: np.ndarray, candidate_patterns: pd.DataFrame,
-                   records: int | None = None) -> "FellegiSunter":
+                   records: int | None = None, left_out: Sequence[set[int]] | None = None) -> "FellegiSunter":
         """``u`` from the levels of random pairs, then ``m`` and the prior by EM
         over the candidates' pattern counts (see :func:`pattern_counts`);
-        ``records``, the smaller set's size, starts EM at that many matches."""
+        ``records``, the smaller set's size, starts EM at that many matches.
+
+        With ``left_out`` (per blocking rule, the treatments that read a
+        column the rule blocked on), the patterns carry the rules that
+        selected each pair in a last column ``"rules"`` (bit ``r``: rule
+        ``r``), and EM runs once per rule, over all the pairs it selected,
+        without the treatments it left out — the pairs a rule selected agree
+        on its columns whether they match or not, which would fool EM — as
+        Splink trains per blocking rule; each m is the average of the rules
+        that estimated it (weighted by their expected matches), and the
+        prior is then fitted over all the candidates.
+        """
         n_levels = [len(c) + 1 for c in self.cuts_]
         self.u_ = [_frequencies(random_levels[:, k], n) for k, n in enumerate(n_levels)]
         pairs = float(candidate_patterns["count"].sum())
-        fit = _em(candidate_patterns, self.u_, n_levels, self.max_iterations, self.tolerance,
-                  expected_matches=min(records or pairs / 10, pairs / 2))
-        self.m_, self.prior_, self.iterations_ = fit.m, fit.prior, fit.iterations
-        self.patterns_ = candidate_patterns
+        start = min(records or pairs / 10, pairs / 2)
+        if left_out is None:
+            fit = _em(candidate_patterns, self.u_, n_levels, self.max_iterations, self.tolerance, start)
+            self.m_, self.prior_, self.iterations_ = fit.m, fit.prior, fit.iterations
+            self.patterns_ = candidate_patterns
+            return self
+        rules = candidate_patterns["rules"].to_numpy(np.int64)
+        patterns = candidate_patterns.drop(columns="rules")
+        level_columns = [c for c in patterns.columns if c != "count"]
+        mass = [np.zeros(n) for n in n_levels]
+        iterations = 0
+        for rule, excluded in enumerate(left_out):
+            own = patterns[(rules >> rule) & 1 == 1].copy()
+            if not len(own) or len(excluded) == len(n_levels):
+                continue
+            for k in excluded:
+                own[level_columns[k]] = MISSING
+            share = float(own["count"].sum()) / pairs
+            fit = _em(own, self.u_, n_levels, self.max_iterations, self.tolerance, start * share)
+            iterations += fit.iterations
+            matches = fit.prior * float(own["count"].sum())
+            for k in set(range(len(n_levels))) - set(excluded):
+                mass[k] += matches * fit.m[k]
+        # a treatment no rule could estimate: EM over all the candidates, as without rules
+        overall = _em(patterns, self.u_, n_levels, self.max_iterations, self.tolerance, start)
+        self.m_ = [total / total.sum() if total.sum() > 0 else m for total, m in zip(mass, overall.m)]
+        prior = _em(patterns, self.u_, n_levels, self.max_iterations, self.tolerance, start, m=self.m_)
+        self.prior_, self.iterations_ = prior.prior, iterations + overall.iterations + prior.iterations
+        self.patterns_ = patterns.groupby(level_columns, sort=True, as_index=False)["count"].sum()
         return self
 
     # -- scores -------------------------------------------------------------
@@ -280,15 +316,19 @@ def _frequencies(levels: np.ndarray, n_levels: int) -> np.ndarray:
 
 
 def _em(patterns: pd.DataFrame, u: list[np.ndarray], n_levels: list[int], max_iterations: int,
-        tolerance: float, expected_matches: float) -> _Fit:
-    """m and the prior by EM over pattern counts, u held fixed (missing levels neutral)."""
+        tolerance: float, expected_matches: float, m: list[np.ndarray] | None = None) -> _Fit:
+    """m and the prior by EM over pattern counts, u held fixed (missing levels neutral);
+    with ``m`` given, the prior alone."""
     levels = patterns.drop(columns="count").to_numpy()
     counts = patterns["count"].to_numpy(np.float64)
-    # A start that says "matches mostly agree": 0.9 on the closest level, the rest falling with the level;
-    # and as many matches as the smaller set has records (a record has at most one counterpart), which
-    # keeps EM from settling on a large class of pairs that merely share a few attributes (a postcode).
-    m = [np.r_[0.9, 0.1 * np.geomspace(1.0, 0.1, n - 1) / np.geomspace(1.0, 0.1, n - 1).sum()] for n in n_levels]
-    prior = float(np.clip(expected_matches / counts.sum(), 1e-9, 0.5))
+    fixed_m = m is not None
+    if m is None:
+        # A start that says "matches mostly agree": 0.9 on the closest level, the rest falling with the level;
+        # and as many matches as the smaller set has records (a record has at most one counterpart), which
+        # keeps EM from settling on a large class of pairs that merely share a few attributes (a postcode).
+        m = [np.r_[0.9, 0.1 * np.geomspace(1.0, 0.1, n - 1) / np.geomspace(1.0, 0.1, n - 1).sum()]
+             for n in n_levels]
+    prior = float(np.clip(expected_matches / max(counts.sum(), 1.0), 1e-9, 0.5))
     iterations = 0
     for iterations in range(1, max_iterations + 1):
         log_ratio = np.full(len(counts), np.log(prior / (1 - prior)))
@@ -301,6 +341,9 @@ def _em(patterns: pd.DataFrame, u: list[np.ndarray], n_levels: list[int], max_it
         new_m = []
         for k, n in enumerate(n_levels):
             known = levels[:, k] != MISSING
+            if fixed_m or not known.any():  # (a treatment left out: its m stays)
+                new_m.append(m[k])
+                continue
             mass = np.bincount(levels[known, k], weights=expected[known], minlength=n)
             mass = np.maximum(mass, 1e-12)
             new_m.append(mass / mass.sum())

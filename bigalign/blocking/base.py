@@ -110,6 +110,13 @@ class Blocking:
             first[hit] = slot
         return first
 
+    def shared_members(self, keys_a: np.ndarray, keys_b: np.ndarray, extra_a: pd.DataFrame,
+                       extra_b: pd.DataFrame, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+        """For each pair, a bit mask of the members of :meth:`blockings` that put it in a block
+        (bit ``i``: member ``i``); what a model learns per blocking rule."""
+        shared = self.first_shared_slot(keys_a, keys_b, extra_a, extra_b, ia, ib) < self.n_slots
+        return shared.astype(np.uint32)
+
     def candidate_pairs(self, a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Positions ``(ia, ib)`` of rows of ``a`` and ``b`` (the rows of one
         partition: a ``key`` column and the columns of :meth:`extra`) that

@@ -65,6 +65,14 @@ class UnionBlocking(Blocking):
         own = extra[[c for c in extra.columns if c.startswith(prefix)]]
         return own.rename(columns=lambda c: c[len(prefix):])
 
+    def shared_members(self, keys_a, keys_b, extra_a, extra_b, ia, ib):
+        mask = np.zeros(len(ia), dtype=np.uint32)
+        for i, (b, (lo, hi)) in enumerate(zip(self.of, self.slot_ranges())):
+            own = b.first_shared_slot(keys_a[:, lo:hi], keys_b[:, lo:hi], self.member_extra(i, extra_a),
+                                      self.member_extra(i, extra_b), ia, ib)
+            mask |= (own < b.n_slots).astype(np.uint32) << np.uint32(i)
+        return mask
+
     def first_shared_slot(self, keys_a, keys_b, extra_a, extra_b, ia, ib):
         first = np.full(len(ia), self.n_slots, dtype=np.int64)
         for i, (b, (lo, hi)) in enumerate(zip(self.of, self.slot_ranges())):

@@ -64,17 +64,21 @@ def first_slot_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tu
 
 def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np.ndarray, blocking: Blocking,
                 dedupe: bool, stats: BlockStats, truth_hashes: np.ndarray | None) -> pd.DataFrame:
-    """The candidate pairs ``(rid_a, rid_b)`` of the blocks on rows ``rows_a`` / ``rows_b``."""
+    """The candidate pairs ``(rid_a, rid_b)`` of the blocks on rows ``rows_a`` / ``rows_b``,
+    with the ``rules`` (members of a union, a bit each) that put each in a block."""
     a, b = a.iloc[rows_a].reset_index(drop=True), b.iloc[rows_b].reset_index(drop=True)
     ia, ib = first_slot_pairs(a, b, blocking)
     rid_a, rid_b = a["rid"].to_numpy()[ia], b["rid"].to_numpy()[ib]
+    key_columns = columns_with_prefix(a, KEY_PREFIX)
+    rules = blocking.shared_members(a[key_columns].to_numpy(np.uint64), b[key_columns].to_numpy(np.uint64),
+                                    extra_columns(a), extra_columns(b), ia, ib)
     if dedupe:  # each unordered pair once, no self-pair
         keep = rid_a < rid_b
-        rid_a, rid_b = rid_a[keep], rid_b[keep]
+        rid_a, rid_b, rules = rid_a[keep], rid_b[keep], rules[keep]
     stats.candidate_pairs += len(rid_a)
     if truth_hashes is not None:
         stats.true_pairs_kept += int(isin_sorted(combined_hashes(rid_a, rid_b), truth_hashes).sum())
-    return pd.DataFrame({"rid_a": rid_a, "rid_b": rid_b})
+    return pd.DataFrame({"rid_a": rid_a, "rid_b": rid_b, "rules": rules})
 
 
 def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_block_pairs: int | None,

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..blocking.base import Blocking
 from ..cluster import connect, progress_bars
-from ..fellegi_sunter import FellegiSunter, add_pattern_counts, pattern_counts, weighted_links
+from ..fellegi_sunter import FellegiSunter, pattern_counts, weighted_links
 from ..matching import best_match_per_item, sort_links
 from ..matching import one_to_one as one_to_one_links
 from ..treatments import Treatment
@@ -178,8 +178,9 @@ def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedu
     return pairs, members, sum(partition_stats, BlockStats())
 
 
-def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment], encoded_a: dd.DataFrame,
-               encoded_b: dd.DataFrame, joined: dd.DataFrame, dedupe: bool, threshold: float | str) -> float:
+def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment], blocking: Blocking,
+               encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, joined: dd.DataFrame, dedupe: bool,
+               threshold: float | str) -> float:
     """Fit ``model`` on the candidates; return the match probability links need.
 
     ``u`` comes from random pairs of samples of both sets, chosen by id hash
@@ -197,10 +198,22 @@ def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment
     random_distances = model.random_distances(treatments, treatment_values(samples[0], treatments),
                                               treatment_values(samples[1], treatments))
     model.choose_cuts(treatments, random_distances)
-    meta = pattern_counts(np.zeros((0, len(treatments)), dtype=np.int8))
-    counts = client.compute(joined.map_partitions(candidate_patterns, treatments, model, dedupe, meta=meta)).result()
-    model.fit_levels(model.levels(random_distances), add_pattern_counts([counts]), records=min(n_a, n_b))
+    # EM per rule of the blocking (a union's members), without the treatments that read its columns
+    members = blocking.blockings()
+    left_out = [{k for k, t in enumerate(treatments) if _columns_of(t) & set(map(str, m.columns))} for m in members]
+    meta = pattern_counts(np.zeros((0, len(treatments) + 1), dtype=np.int64)).rename(
+        columns={len(treatments): "rules"})
+    counts = client.compute(joined.map_partitions(candidate_patterns, treatments, model, dedupe, True,
+                                                  meta=meta)).result()
+    patterns = counts.groupby([c for c in counts.columns if c != "count"], sort=True, as_index=False)["count"].sum()
+    model.fit_levels(model.levels(random_distances), patterns, records=min(n_a, n_b), left_out=left_out)
     return model.probability_threshold(threshold)
+
+
+def _columns_of(treatment: Treatment) -> set[str]:
+    """The columns a treatment reads, on either side."""
+    return {str(c) for a in (treatment.attribute, treatment.target_attribute)
+            for c in (a if isinstance(a, tuple) else (a,))}
 
 
 def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame | None,
@@ -253,7 +266,8 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
             _with_ids(client, stats, encoded_a, encoded_b)
         if not score:
             return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n)
-        meta = pd.DataFrame({"rid_a": np.empty(0, np.uint64), "rid_b": np.empty(0, np.uint64)})
+        meta = pd.DataFrame({"rid_a": np.empty(0, np.uint64), "rid_b": np.empty(0, np.uint64),
+                             "rules": np.empty(0, np.uint32)})
         pairs_dd = dd.from_delayed(pairs, meta=meta, verify_meta=False)
         members_dd = dd.from_delayed(members, meta=client.gather(members[0]).iloc[:0], verify_meta=False)
         if checkpoint is not None:
@@ -265,7 +279,8 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     if model is not None:
         with timed(seconds, "model"):
             joined = client.persist(joined)  # read twice: the patterns, then the scores
-            probability = _fit_model(client, model, treatments, encoded_a, encoded_b, joined, dedupe, threshold)
+            probability = _fit_model(client, model, treatments, blocking, encoded_a, encoded_b, joined, dedupe,
+                                     threshold)
             threshold = 1.0 - probability  # the matching reads 1 - p (see weight_distance)
     with timed(seconds, "score"):
         futures = client.compute([dask.delayed(score_pairs, pure=True)(part, treatments, threshold, uniq, dedupe,

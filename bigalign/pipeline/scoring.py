@@ -73,11 +73,17 @@ def _oriented(joined: pd.DataFrame, dedupe: bool) -> tuple[pd.DataFrame, np.ndar
 
 
 def candidate_patterns(joined: pd.DataFrame, treatments: Sequence[Treatment], model: FellegiSunter,
-                       dedupe: bool) -> pd.DataFrame:
-    """The agreement patterns of candidate pairs (with the model's cut points) and their counts."""
+                       dedupe: bool, per_rule: bool = False) -> pd.DataFrame:
+    """The agreement patterns of candidate pairs (with the model's cut points)
+    and their counts; with ``per_rule``, also by the blocking rules that
+    selected them (a last column ``"rules"``, a bit mask)."""
     records_a, ra, records_b, rb = _oriented(joined, dedupe)
     encoded_a, encoded_b = treatment_values(records_a, treatments), treatment_values(records_b, treatments)
-    return pattern_counts(model.levels(model.distances(treatments, encoded_a, encoded_b, ra, rb)))
+    levels = model.levels(model.distances(treatments, encoded_a, encoded_b, ra, rb))
+    if not per_rule:
+        return pattern_counts(levels)
+    rules = joined["rules"].to_numpy(np.int64)
+    return pattern_counts(np.column_stack([levels, rules])).rename(columns={len(treatments): "rules"})
 
 
 def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold: float, uniq: bool,
