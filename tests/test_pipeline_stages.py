@@ -75,8 +75,10 @@ def test_candidate_pairs_are_each_shared_pair_once():
     assert pairs == brute_force_pairs()
     assert result.stats.candidate_pairs == len(pairs) and part_of(result, "pairs") is result.pairs
     # each pair knows the rules (union members, a bit each) that put it in a block: what a model learns per rule
-    rules = dict(zip(zip(ids_of(encoded_a, result.pairs["rid_a"]), ids_of(encoded_b, result.pairs["rid_b"])),
-                     result.pairs["rules"].tolist()))
+    ruled = candidate_pairs(shuffled(encoded_a, encoded_b), BLOCKING, False, None, rules=True).pairs
+    assert "rules" not in result.pairs and ruled[["rid_a", "rid_b"]].equals(result.pairs)
+    rules = dict(zip(zip(ids_of(encoded_a, ruled["rid_a"]), ids_of(encoded_b, ruled["rid_b"])),
+                     ruled["rules"].tolist()))
     assert rules[("a1", "t1")] == 0b11 and rules[("a1", "t3")] == 0b01 and rules[("a4", "t4")] == 0b10
     # a block too large for one task is set aside, and its tiles give the same pairs
     split = candidate_pairs(shuffled(encoded_a, encoded_b), BLOCKING, False, None, max_task_pairs=5)

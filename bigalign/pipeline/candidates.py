@@ -63,28 +63,33 @@ def first_slot_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tu
 
 
 def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np.ndarray, blocking: Blocking,
-                dedupe: bool, stats: BlockStats, truth_hashes: np.ndarray | None) -> pd.DataFrame:
+                dedupe: bool, stats: BlockStats, truth_hashes: np.ndarray | None,
+                rules: bool = False) -> pd.DataFrame:
     """The candidate pairs ``(rid_a, rid_b)`` of the blocks on rows ``rows_a`` / ``rows_b``,
-    with the ``rules`` (members of a union, a bit each) that put each in a block."""
+    with ``rules`` the members of a union that put each in a block (a bit each: what a learned
+    model trains on, rule by rule)."""
     a, b = a.iloc[rows_a].reset_index(drop=True), b.iloc[rows_b].reset_index(drop=True)
     ia, ib = first_slot_pairs(a, b, blocking)
     rid_a, rid_b = a["rid"].to_numpy()[ia], b["rid"].to_numpy()[ib]
-    key_columns = columns_with_prefix(a, KEY_PREFIX)
-    rules = blocking.shared_members(a[key_columns].to_numpy(np.uint64), b[key_columns].to_numpy(np.uint64),
-                                    extra_columns(a), extra_columns(b), ia, ib)
+    found = {}
+    if rules:
+        key_columns = columns_with_prefix(a, KEY_PREFIX)
+        found["rules"] = blocking.shared_members(a[key_columns].to_numpy(np.uint64),
+                                                 b[key_columns].to_numpy(np.uint64), extra_columns(a),
+                                                 extra_columns(b), ia, ib)
     if dedupe:  # each unordered pair once, no self-pair
         keep = rid_a < rid_b
-        rid_a, rid_b, rules = rid_a[keep], rid_b[keep], rules[keep]
+        rid_a, rid_b = rid_a[keep], rid_b[keep]
+        found = {k: v[keep] for k, v in found.items()}
     stats.candidate_pairs += len(rid_a)
     if truth_hashes is not None:
         stats.true_pairs_kept += int(isin_sorted(combined_hashes(rid_a, rid_b), truth_hashes).sum())
-    return pd.DataFrame({"rid_a": rid_a, "rid_b": rid_b, "rules": rules})
+    return pd.DataFrame({"rid_a": rid_a, "rid_b": rid_b, **found})
 
 
 def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_block_pairs: int | None,
                     max_task_pairs: int | None = MAX_TASK_PAIRS, truth_hashes: np.ndarray | None = None,
-                    dense_block_pairs: int | None = DENSE_BLOCK_PAIRS,
-                    ) -> CandidateResult:
+                    dense_block_pairs: int | None = DENSE_BLOCK_PAIRS, rules: bool = False) -> CandidateResult:
     """The candidate pairs of one shuffled partition (rows of both sides).
 
     Blocks are measured first; blocks over ``max_block_pairs`` are excluded
@@ -148,12 +153,12 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
     chunk_a = (key_a % np.uint64(n_chunks)).astype(np.int64)
     chunk_b = (key_b % np.uint64(n_chunks)).astype(np.int64)
     found = [_pair_chunk(a, np.flatnonzero(valid_a & (chunk_a == c)), b, np.flatnonzero(valid_b & (chunk_b == c)),
-                         blocking, dedupe, stats, truth_hashes) for c in range(n_chunks)]
+                         blocking, dedupe, stats, truth_hashes, rules) for c in range(n_chunks)]
     return CandidateResult(pd.concat(found, ignore_index=True), stats, heavy, members)
 
 
 def candidate_tile(heavy: tuple[pd.DataFrame, pd.DataFrame], key: int, tile: int, tiles: int, blocking: Blocking,
-                   dedupe: bool, truth_hashes: np.ndarray | None = None) -> CandidateResult:
+                   dedupe: bool, truth_hashes: np.ndarray | None = None, rules: bool = False) -> CandidateResult:
     """The candidate pairs of tile ``tile`` of ``tiles`` of one large block:
     the align records whose id hash falls in the tile, against all the
     block's target records."""
@@ -163,6 +168,6 @@ def candidate_tile(heavy: tuple[pd.DataFrame, pd.DataFrame], key: int, tile: int
     rows_b = np.flatnonzero(b["key"].to_numpy(np.uint64) == np.uint64(key))
     stats = BlockStats()
     step = max(1, CHUNK_PAIRS // max(1, len(rows_b)))
-    found = [_pair_chunk(a, rows_a[start:start + step], b, rows_b, blocking, dedupe, stats, truth_hashes)
+    found = [_pair_chunk(a, rows_a[start:start + step], b, rows_b, blocking, dedupe, stats, truth_hashes, rules)
              for start in range(0, max(1, len(rows_a)), step)]
     return CandidateResult(pd.concat(found, ignore_index=True), stats, None, None)

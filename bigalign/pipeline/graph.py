@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..blocking.base import Blocking
 from ..cluster import connect, progress_bars
-from ..fellegi_sunter import FellegiSunter, pattern_counts, weighted_links
+from ..fellegi_sunter import FellegiSunter, add_pattern_counts, pattern_counts, weighted_links
 from ..matching import best_match_per_item, sort_links
 from ..matching import one_to_one as one_to_one_links
 from ..treatments import Treatment
@@ -153,11 +153,13 @@ def _with_ids(client: Any, stats: BlockStats, encoded_a: dd.DataFrame, encoded_b
 
 def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedupe: bool,
                         max_block_pairs: int | None, max_task_pairs: int, truth_hashes: Any,
-                        dense_block_pairs: int | None, show_progress: bool) -> tuple[list, list, BlockStats]:
+                        dense_block_pairs: int | None, show_progress: bool,
+                        rules: bool) -> tuple[list, list, BlockStats]:
     """Candidate pairs (and members of dense blocks) of every shuffled
     partition, then the pairs of the tiles of the largest blocks."""
     futures = client.compute([dask.delayed(candidate_pairs, pure=True)(part, blocking, dedupe, max_block_pairs,
-                                                                       max_task_pairs, truth_hashes, dense_block_pairs)
+                                                                       max_task_pairs, truth_hashes, dense_block_pairs,
+                                                                       rules)
                               for part in block_parts])
     progress_bars(futures, show_progress)
     partition_stats = client.gather(client.map(part_of, futures, part="stats"))
@@ -169,7 +171,7 @@ def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedu
             heavy = client.submit(part_of, future, part="heavy")
             for key, n_pairs in own.split_blocks:
                 n_tiles = math.ceil(n_pairs / max_task_pairs)
-                tiles += [client.submit(candidate_tile, heavy, key, t, n_tiles, blocking, dedupe, truth_hashes)
+                tiles += [client.submit(candidate_tile, heavy, key, t, n_tiles, blocking, dedupe, truth_hashes, rules)
                           for t in range(n_tiles)]
     if tiles:
         progress_bars(tiles, show_progress)
@@ -205,8 +207,8 @@ def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment
         columns={len(treatments): "rules"})
     counts = client.compute(joined.map_partitions(candidate_patterns, treatments, model, dedupe, True,
                                                   meta=meta)).result()
-    patterns = counts.groupby([c for c in counts.columns if c != "count"], sort=True, as_index=False)["count"].sum()
-    model.fit_levels(model.levels(random_distances), patterns, records=min(n_a, n_b), left_out=left_out)
+    model.fit_levels(model.levels(random_distances), add_pattern_counts([counts]), records=min(n_a, n_b),
+                     left_out=left_out)
     return model.probability_threshold(threshold)
 
 
@@ -262,12 +264,14 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
             blocks, n = _shuffled_blocks(encoded_a, encoded_b, blocking, shuffle_partitions, records, threads)
             pairs, members, stats = _compute_candidates(client, blocks.to_delayed(), blocking, dedupe,
                                                         max_block_pairs, max_task_pairs or MAX_TASK_PAIRS,
-                                                        truth_hashes, dense_block_pairs, show_progress)
+                                                        truth_hashes, dense_block_pairs, show_progress,
+                                                        rules=model is not None)
             _with_ids(client, stats, encoded_a, encoded_b)
         if not score:
             return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n)
-        meta = pd.DataFrame({"rid_a": np.empty(0, np.uint64), "rid_b": np.empty(0, np.uint64),
-                             "rules": np.empty(0, np.uint32)})
+        meta = pd.DataFrame({"rid_a": np.empty(0, np.uint64), "rid_b": np.empty(0, np.uint64)})
+        if model is not None:
+            meta["rules"] = np.empty(0, np.uint32)
         pairs_dd = dd.from_delayed(pairs, meta=meta, verify_meta=False)
         members_dd = dd.from_delayed(members, meta=client.gather(members[0]).iloc[:0], verify_meta=False)
         if checkpoint is not None:
