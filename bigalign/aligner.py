@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 import pandas as pd
 
+from .evaluate import isin_sorted
 from .fellegi_sunter import (
     FellegiSunter,
     add_pattern_counts,
@@ -25,8 +26,15 @@ from .fellegi_sunter import (
     weighted_links,
 )
 from .matching import LINK_COLUMNS, best_match_per_item, links_under_threshold, one_to_one, sort_links
-from .records import as_records
-from .treatments import Treatment, global_alignment_matrix, make_treatments, set_aside_invalid
+from .records import as_records, record_hashes
+from .treatments import (
+    Treatment,
+    explanation_columns,
+    global_alignment_matrix,
+    make_treatments,
+    set_aside_invalid,
+    treatment_pair_distances,
+)
 
 if TYPE_CHECKING:  # (dask and the blockings load only when a blocking is used)
     import dask.dataframe as dd
@@ -50,8 +58,9 @@ def _check_threshold(threshold: Any) -> float:
 
 def align_in_memory(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: list[Treatment],
                     threshold: float, uniq: bool = True, one_to_one_links: bool = False,
-                    dedupe: bool = False) -> pd.DataFrame:
-    """Brute-force alignment of two record frames (first column: identifier)."""
+                    dedupe: bool = False, explain: bool = False) -> pd.DataFrame:
+    """Brute-force alignment of two record frames (first column: identifier);
+    with ``explain``, each treatment's distance on every link."""
     encoded_a = [t.encode(alignset) for t in treatments]
     encoded_b = encoded_a if dedupe else [t.encode(targetset, "target") for t in treatments]
     align_ids = alignset.iloc[:, 0].to_numpy()
@@ -67,9 +76,18 @@ def align_in_memory(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments:
             i, j, d = i[keep], j[keep], d[keep]
         parts.append(pd.DataFrame({"align_id": align_ids[i + start], "target_id": target_ids[j], "distance": d}))
     links = pd.concat(parts, ignore_index=True)[LINK_COLUMNS]
-    if one_to_one_links:
-        return one_to_one(links)
-    return best_match_per_item(links) if uniq else sort_links(links)
+    links = one_to_one(links) if one_to_one_links else best_match_per_item(links) if uniq else sort_links(links)
+    return _explained(links, treatments, encoded_a, encoded_b, align_ids, target_ids) if explain else links
+
+
+def _explained(links: pd.DataFrame, treatments: list[Treatment], encoded_a: list[pd.DataFrame],
+               encoded_b: list[pd.DataFrame], align_ids: np.ndarray, target_ids: np.ndarray,
+               model: FellegiSunter | None = None) -> pd.DataFrame:
+    """Links with :func:`~bigalign.treatments.explanation_columns` (computed for the links alone)."""
+    ia = pd.Index(align_ids).get_indexer(links["align_id"])
+    ib = pd.Index(target_ids).get_indexer(links["target_id"])
+    distances = treatment_pair_distances(treatments, encoded_a, encoded_b, ia, ib)
+    return links.assign(**explanation_columns(treatments, distances, model))
 
 
 # What a set of records may be: a frame, a dask frame, or Nazca's nested lists.
@@ -103,9 +121,9 @@ def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: l
 
     Links are the pairs whose match probability is at least ``threshold``
     (``"auto"``: the one the model expects to give the best F1), with their
-    ``match_weight`` and ``match_probability``; with ``explain``, each
-    treatment's level and weight too (they add up, with the prior's weight,
-    to the match weight).
+    ``match_weight`` and ``match_probability``; with ``explain``, the
+    prior's weight and each treatment's distance, level and weight (they add
+    up, with the prior's weight, to the match weight).
     """
     encoded_a = [t.encode(alignset) for t in treatments]
     encoded_b = encoded_a if dedupe else [t.encode(targetset, "target") for t in treatments]
@@ -118,28 +136,30 @@ def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: l
 
     random_distances = model.random_distances(treatments, encoded_a, encoded_b)
     model.choose_cuts(treatments, random_distances)
-    patterns = add_pattern_counts([pattern_counts(levels) for _, _, levels in
-                                   _cross_product_levels(model, treatments, encoded_a, encoded_b, keep)])
+    if model.labels is None:
+        patterns = add_pattern_counts([pattern_counts(levels) for _, _, levels in
+                                       _cross_product_levels(model, treatments, encoded_a, encoded_b, keep)])
+    else:  # the labelled pairs marked: m is theirs
+        from .pipeline.schema import combined_hashes, pair_hashes
+
+        labelled = np.sort(pair_hashes(model.labels["align_id"], model.labels["target_id"], dedupe))
+        rid_a, rid_b = record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids))
+        patterns = add_pattern_counts([
+            pattern_counts(np.column_stack([levels, isin_sorted(combined_hashes(rid_a[i], rid_b[j], dedupe),
+                                                                labelled)])).rename(columns={len(treatments): "known"})
+            for i, j, levels in _cross_product_levels(model, treatments, encoded_a, encoded_b, keep)])
     model.fit_levels(model.levels(random_distances), patterns, records=min(len(alignset), len(targetset)))
     probability_threshold = model.probability_threshold(threshold)
     parts = []
     for i, j, levels in _cross_product_levels(model, treatments, encoded_a, encoded_b, keep):
-        contributions = model.contributions(levels)
-        weights = model.prior_weight_ + contributions.sum(axis=1)
+        weights = model.match_weights(levels)
         linked = match_probability(weights) >= probability_threshold
-        part = pd.DataFrame({"align_id": align_ids[i[linked]], "target_id": target_ids[j[linked]],
-                             "distance": weight_distance(weights[linked])})  # what the matching reads
-        if explain:
-            for k, t in enumerate(treatments):
-                part[f"{t}: level"] = levels[linked, k]
-                part[f"{t}: weight"] = contributions[linked, k]
-        parts.append(part)
+        parts.append(pd.DataFrame({"align_id": align_ids[i[linked]], "target_id": target_ids[j[linked]],
+                                   "distance": weight_distance(weights[linked])}))  # what the matching reads
     links = pd.concat(parts, ignore_index=True)
     links = one_to_one(links) if one_to_one_links else best_match_per_item(links) if uniq else sort_links(links)
     links = weighted_links(links)
-    if explain:
-        links.insert(4, "prior_weight", model.prior_weight_)
-    return links
+    return _explained(links, treatments, encoded_a, encoded_b, align_ids, target_ids, model) if explain else links
 
 
 def align(alignset: Records, targetset: Records, treatments: Treatments, threshold: float | str,
@@ -188,9 +208,12 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         fitted on the sets without labels, instead of the weighted distance:
         ``threshold`` is then a match probability, or ``"auto"``, and links
         carry ``match_weight`` and ``match_probability`` (see
-        :func:`align_learned`). In memory only, for now (no blocking).
+        :func:`align_learned`; with a blocking, fitted on the candidates).
     explain : bool
-        With a model: each treatment's level and weight on every link.
+        Each link carries, per treatment, ``"{attribute}: distance"`` (the
+        metric's, before the weight); with a model also ``": level"`` and
+        ``": weight"`` (log2(m/u)), and ``prior_weight``: the prior's weight
+        and the treatments' add up to the link's match weight.
 
     Returns
     -------
@@ -205,8 +228,6 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         if threshold != "auto" and not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
             raise ValueError(f"with a model, 'threshold' is a match probability in (0, 1) or 'auto', "
                              f"got {threshold!r}")
-        if explain and (blocking is not None or _is_dask(alignset) or _is_dask(targetset)):
-            raise ValueError("explain=True needs the sets in memory (no blocking) for now")
     else:
         distance_threshold = _check_threshold(threshold)
     treatment_list = make_treatments(treatments)
@@ -237,10 +258,11 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
                                   model=model, blocking=blocking,
                                   id_column=id_column if _is_dask(alignset) else None, one_to_one=one_to_one,
                                   client=client, npartitions=npartitions, dedupe=dedupe,
-                                  max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs)
+                                  max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs,
+                                  explain=explain)
     else:
         links = align_in_memory(alignset, targetset, treatment_list, distance_threshold, uniq=uniq,
-                                one_to_one_links=one_to_one, dedupe=dedupe)
+                                one_to_one_links=one_to_one, dedupe=dedupe, explain=explain)
     set_aside = [r for frame in rejects for r in frame.to_dict("records")]
     if set_aside:  # (records, not a frame: pandas compares the attrs of frames it combines)
         links.attrs["rejects"] = set_aside

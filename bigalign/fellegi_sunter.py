@@ -6,13 +6,14 @@ last; a missing value is its own level, neutral in the model. A pair of
 records has an *agreement pattern*, one level per treatment.
 
 For each treatment and level, ``m`` is the probability of that level among
-matches and ``u`` among non-matches; ``prior`` is the probability that a
-candidate pair is a match. ``u`` comes from record pairs drawn at random
-from the cross product (nearly all non-matches); ``m`` and ``prior`` from
+matches and ``u`` among non-matches; ``prior`` is the probability that two
+records drawn at random match. ``u`` comes from record pairs drawn at random
+from the cross product (nearly all non-matches); ``m`` from
 expectation–maximisation over the candidate pairs with ``u`` held fixed, as
-Splink does. EM needs only the count of each agreement pattern, however many
-pairs there are: a few levels on a few treatments make at most a few
-thousand patterns.
+Splink does, and the prior from the candidates too, the other pairs of the
+cross product counting as non-matches. EM needs only the count of each
+agreement pattern, however many pairs there are: a few levels on a few
+treatments make at most a few thousand patterns.
 
 A pair's *match weight* is ``log2(prior / (1 − prior)) + Σ log2(m / u)`` over
 its treatments (a missing value adds 0), its match probability
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .treatments import Treatment
+from .treatments import Treatment, treatment_pair_distances
 
 logger = logging.getLogger("bigalign")
 
@@ -108,6 +109,10 @@ class FellegiSunter:
         Record pairs drawn from the cross product to estimate ``u``.
     seed : int
         Of the random pairs: the same seed, the same model.
+    labels : DataFrame, optional
+        Pairs known to match (columns ``align_id`` and ``target_id``): m is
+        then their levels' frequencies among the candidates, not EM's (the
+        prior is still fitted, by EM with m held).
 
     Attributes (after fitting)
     --------------------------
@@ -115,20 +120,36 @@ class FellegiSunter:
     m_, u_ : list of numpy.ndarray
         Per treatment, the probability of each level among matches and non-matches.
     prior_ : float
-        The probability that a candidate pair is a match.
+        The probability that two records drawn at random (from the cross
+        product) match.
+    expected_matches_ : float
+        Matches among the candidates, as the model expects them (Σ of their
+        match probabilities).
     iterations_ : int
+    known_m_ : list of numpy.ndarray or None
+        When pairs known to match (``labels``, or a run's truth) are among
+        the candidates: their levels' frequencies, m as labels give it —
+        the fitted m's check (or, with ``labels``, m itself).
+    known_pairs_ : int
+        How many known pairs were among the candidates.
     """
 
     def __init__(self, cuts: Mapping[Any, Sequence[float]] | Sequence[Sequence[float] | None] | None = None, *,
-                 max_iterations: int = 200, tolerance: float = 1e-6, random_pairs: int = 200_000, seed: int = 0):
+                 max_iterations: int = 200, tolerance: float = 1e-6, random_pairs: int = 200_000, seed: int = 0,
+                 labels: pd.DataFrame | None = None):
         if not isinstance(max_iterations, int) or max_iterations < 1:
             raise ValueError(f"FellegiSunter: 'max_iterations' must be a positive integer, got {max_iterations!r}")
         if not 0 < tolerance < 1:
             raise ValueError(f"FellegiSunter: 'tolerance' must be in (0, 1), got {tolerance!r}")
         if not isinstance(random_pairs, int) or random_pairs < 1:
             raise ValueError(f"FellegiSunter: 'random_pairs' must be a positive integer, got {random_pairs!r}")
+        if labels is not None:
+            if not isinstance(labels, pd.DataFrame) or not {"align_id", "target_id"} <= set(labels.columns):
+                raise ValueError("FellegiSunter: 'labels' must be a DataFrame with columns align_id and target_id")
+            if not len(labels):
+                raise ValueError("FellegiSunter: 'labels' holds no pair")
         self.cuts, self.max_iterations, self.tolerance = cuts, max_iterations, tolerance
-        self.random_pairs, self.seed = random_pairs, seed
+        self.random_pairs, self.seed, self.labels = random_pairs, seed, labels
 
     # -- levels -------------------------------------------------------------
     def _given_cuts(self, treatments: Sequence[Treatment]) -> list[list[float] | None]:
@@ -149,13 +170,6 @@ class FellegiSunter:
             raise ValueError(f"FellegiSunter: {len(self.cuts)} lists of cuts for {len(treatments)} treatments")
         return [None if c is None else sorted(float(x) for x in c) for c in self.cuts]
 
-    @staticmethod
-    def distances(treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
-                  encoded_b: Sequence[pd.DataFrame], ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
-        """``(pairs, treatments)`` distances of each treatment's metric, unweighted (NaN: missing)."""
-        return np.column_stack([t.metric.cpdist(a, b, t.normalized, ia, ib)
-                                for t, a, b in zip(treatments, encoded_a, encoded_b)])
-
     def levels(self, distances: np.ndarray) -> np.ndarray:
         """``(pairs, treatments)`` comparison levels of distances, with the fitted cut points."""
         return np.column_stack([comparison_levels(distances[:, k], cuts) for k, cuts in enumerate(self.cuts_)])
@@ -168,7 +182,7 @@ class FellegiSunter:
         ia, ib = candidates
         random_distances = self.random_distances(treatments, encoded_a, encoded_b)
         self.choose_cuts(treatments, random_distances)
-        candidate_levels = self.levels(self.distances(treatments, encoded_a, encoded_b, ia, ib))
+        candidate_levels = self.levels(treatment_pair_distances(treatments, encoded_a, encoded_b, ia, ib))
         return self.fit_levels(self.levels(random_distances), pattern_counts(candidate_levels),
                                records=min(len(encoded_a[0]), len(encoded_b[0])))
 
@@ -178,7 +192,7 @@ class FellegiSunter:
         rng = np.random.default_rng(self.seed)
         n_a, n_b = len(encoded_a[0]), len(encoded_b[0])
         ra, rb = rng.integers(0, n_a, self.random_pairs), rng.integers(0, n_b, self.random_pairs)
-        return self.distances(treatments, encoded_a, encoded_b, ra, rb)
+        return treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
 
     def choose_cuts(self, treatments: Sequence[Treatment], random_distances: np.ndarray) -> None:
         """``cuts_``: the given ones, or :func:`choose_cuts` of the random pairs' distances."""
@@ -186,33 +200,71 @@ class FellegiSunter:
         self.cuts_ = [g if g is not None else choose_cuts(random_distances[:, k]) for k, g in enumerate(given)]
 
     def fit_levels(self, random_levels: np.ndarray, candidate_patterns: pd.DataFrame,
-                   records: int | None = None, left_out: Sequence[set[int]] | None = None) -> "FellegiSunter":
-        """``u`` from the levels of random pairs, then ``m`` and the prior by EM
-        over the candidates' pattern counts (see :func:`pattern_counts`);
-        ``records``, the smaller set's size, starts EM at that many matches.
+                   records: int | None = None, left_out: Sequence[set[int]] | None = None,
+                   population: float | None = None) -> "FellegiSunter":
+        """``u`` from the levels of random pairs, ``m`` by EM over the
+        candidates' pattern counts (see :func:`pattern_counts`), then the
+        prior; ``records``, the smaller set's size, starts EM at that many
+        matches.
+
+        The prior is the probability that two records drawn at random match
+        — the population ``u`` was drawn from, of ``population`` pairs (the
+        cross product; by default the candidates are all of it): it is
+        fitted with m and u held, the pairs that are not candidates counting
+        as non-matches. (The share of matches among the candidates would
+        count the agreement on the blocked columns twice: once in being a
+        candidate, once in u, and pairs that agree on nothing but a block key
+        would be linked.)
+
+        Pattern counts with a column ``"known"`` (1: a pair known to match)
+        give ``known_m_``; with ``labels``, m is ``known_m_``.
 
         With ``left_out`` (per blocking rule, the treatments that read a
         column the rule blocked on), the patterns carry the rules that
-        selected each pair in a last column ``"rules"`` (bit ``r``: rule
-        ``r``), and EM runs once per rule, over all the pairs it selected,
-        without the treatments it left out — the pairs a rule selected agree
-        on its columns whether they match or not, which would fool EM — as
-        Splink trains per blocking rule; each m is the average of the rules
-        that estimated it (weighted by their expected matches), and the
-        prior is then fitted over all the candidates.
+        selected each pair in a column ``"rules"`` (bit ``r``: rule ``r``),
+        and EM runs once per rule, over all the pairs it selected, without
+        the treatments it left out — the pairs a rule selected agree on its
+        columns whether they match or not, which would fool EM — as Splink
+        trains per blocking rule; each m is the average of the rules that
+        estimated it (weighted by their expected matches).
         """
         n_levels = [len(c) + 1 for c in self.cuts_]
         self.u_ = [_frequencies(random_levels[:, k], n) for k, n in enumerate(n_levels)]
         pairs = float(candidate_patterns["count"].sum())
         start = min(records or pairs / 10, pairs / 2)
-        if left_out is None:
-            fit = _em(candidate_patterns, self.u_, n_levels, self.max_iterations, self.tolerance, start)
-            self.m_, self.prior_, self.iterations_ = fit.m, fit.prior, fit.iterations
-            self.patterns_ = candidate_patterns
-            return self
+        self.known_m_, self.known_pairs_ = None, 0
+        if "known" in candidate_patterns.columns:
+            known = candidate_patterns[candidate_patterns["known"] == 1]
+            self.known_pairs_ = int(known["count"].sum())
+            if self.known_pairs_:
+                counts = known["count"].to_numpy(np.float64)
+                self.known_m_ = [_frequencies(known[k].to_numpy(np.int64), n, counts) for k, n in enumerate(n_levels)]
+            candidate_patterns = _summed(candidate_patterns.drop(columns="known"))
+        patterns = _summed(candidate_patterns.drop(columns="rules", errors="ignore"))
+        iterations = 0
+        if self.labels is not None:
+            if self.known_m_ is None:
+                raise ValueError("FellegiSunter: none of the labelled pairs is a candidate pair")
+            self.m_ = self.known_m_
+        elif left_out is None:
+            fit = _em(patterns, self.u_, n_levels, self.max_iterations, self.tolerance, start)
+            self.m_, iterations = fit.m, fit.iterations
+        else:
+            self.m_, iterations = self._m_per_rule(candidate_patterns, n_levels, left_out, start)
+        self.patterns_ = patterns
+        self.prior_, more = _population_prior(patterns, self.m_, self.u_, population or pairs, start,
+                                              self.max_iterations)
+        self.iterations_ = iterations + more
+        self.expected_matches_ = float((patterns["count"] * self.probabilities(patterns)).sum())
+        return self
+
+    def _m_per_rule(self, candidate_patterns: pd.DataFrame, n_levels: list[int], left_out: Sequence[set[int]],
+                    start: float) -> tuple[list[np.ndarray], int]:
+        """m by EM per blocking rule (see :meth:`fit_levels`), and the iterations it took."""
         rules = candidate_patterns["rules"].to_numpy(np.int64)
         patterns = candidate_patterns.drop(columns="rules")
         level_columns = [c for c in patterns.columns if c != "count"]
+        pairs = float(patterns["count"].sum())
         mass = [np.zeros(n) for n in n_levels]
         iterations = 0
         for rule, excluded in enumerate(left_out):
@@ -228,12 +280,9 @@ class FellegiSunter:
             for k in set(range(len(n_levels))) - set(excluded):
                 mass[k] += matches * fit.m[k]
         # a treatment no rule could estimate: EM over all the candidates, as without rules
-        overall = _em(patterns, self.u_, n_levels, self.max_iterations, self.tolerance, start)
-        self.m_ = [total / total.sum() if total.sum() > 0 else m for total, m in zip(mass, overall.m)]
-        prior = _em(patterns, self.u_, n_levels, self.max_iterations, self.tolerance, start, m=self.m_)
-        self.prior_, self.iterations_ = prior.prior, iterations + overall.iterations + prior.iterations
-        self.patterns_ = patterns.groupby(level_columns, sort=True, as_index=False)["count"].sum()
-        return self
+        overall = _em(_summed(patterns), self.u_, n_levels, self.max_iterations, self.tolerance, start)
+        m = [total / total.sum() if total.sum() > 0 else m for total, m in zip(mass, overall.m)]
+        return m, iterations + overall.iterations
 
     # -- scores -------------------------------------------------------------
     def contributions(self, levels: np.ndarray) -> np.ndarray:
@@ -253,6 +302,10 @@ class FellegiSunter:
         """Log2 Bayes factor of each pair, prior included."""
         return self.prior_weight_ + self.contributions(levels).sum(axis=1)
 
+    def probabilities(self, patterns: pd.DataFrame) -> np.ndarray:
+        """The match probability of each agreement pattern (rows of pattern counts)."""
+        return match_probability(self.match_weights(patterns.drop(columns="count").to_numpy()))
+
     def probability_threshold(self, threshold: float | str) -> float:
         """The match probability links need: ``threshold``, or with ``"auto"``
         :meth:`auto_threshold`'s (logged, with what the model expects of it)."""
@@ -266,21 +319,30 @@ class FellegiSunter:
     def auto_threshold(self) -> tuple[float, dict[str, float]]:
         """The match probability that maximises the F1 the model expects of
         its own candidates, and that expectation (precision, recall, F1)."""
+        curve = self.expected_quality()
+        best = int(np.argmax(curve["f1"].to_numpy()))
+        return float(curve["probability"].iloc[best]), {k: float(curve[k].iloc[best])
+                                                         for k in ("precision", "recall", "f1")}
+
+    def expected_quality(self) -> pd.DataFrame:
+        """What the model expects of links at each threshold, without any
+        truth: for each match probability its candidates reach (highest
+        first) and its match weight, the precision, recall and F1 of linking
+        every candidate at least that probable, the expected matches being Σ p
+        over them."""
         patterns = self.patterns_
-        levels = patterns.drop(columns="count").to_numpy()
+        weights = self.match_weights(patterns.drop(columns="count").to_numpy())
         counts = patterns["count"].to_numpy(np.float64)
-        weights = self.match_weights(levels)
-        probability = match_probability(weights)
         order = np.argsort(-weights, kind="stable")
-        expected_true = np.cumsum((counts * probability)[order])
-        linked = np.cumsum(counts[order])
-        precision = expected_true / linked
+        probability = match_probability(weights[order])
+        expected_true = np.cumsum(counts[order] * probability)
+        precision = expected_true / np.cumsum(counts[order])
         recall = expected_true / max(expected_true[-1], 1e-300)
         f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-300)
-        best = int(np.argmax(f1))
-        threshold = float(probability[order][best])
-        return threshold, {"precision": float(precision[best]), "recall": float(recall[best]),
-                           "f1": float(f1[best])}
+        curve = pd.DataFrame({"match_weight": weights[order], "probability": probability, "precision": precision,
+                              "recall": recall, "f1": f1})
+        # (patterns of equal weight: one threshold, the last row counts them all)
+        return curve.drop_duplicates("match_weight", keep="last").reset_index(drop=True)
 
 
 def weight_distance(weights: np.ndarray) -> np.ndarray:
@@ -307,41 +369,36 @@ def match_probability(weights: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp2(-np.asarray(weights, dtype=np.float64)))
 
 
-def _frequencies(levels: np.ndarray, n_levels: int) -> np.ndarray:
-    """Share of each level among the known ones; a level never seen gets
-    half a pair, so that no weight is infinite."""
-    counts = np.bincount(levels[levels != MISSING], minlength=n_levels).astype(np.float64)
+def _frequencies(levels: np.ndarray, n_levels: int, counts: np.ndarray | None = None) -> np.ndarray:
+    """Share of each level among the known ones (rows of pairs, or of
+    patterns with their ``counts``); a level never seen gets half a pair, so
+    that no weight is infinite."""
+    known = levels != MISSING
+    counts = np.bincount(levels[known], weights=None if counts is None else counts[known],
+                         minlength=n_levels).astype(np.float64)
     counts[counts == 0] = 0.5
     return counts / counts.sum()
 
 
 def _em(patterns: pd.DataFrame, u: list[np.ndarray], n_levels: list[int], max_iterations: int,
-        tolerance: float, expected_matches: float, m: list[np.ndarray] | None = None) -> _Fit:
-    """m and the prior by EM over pattern counts, u held fixed (missing levels neutral);
-    with ``m`` given, the prior alone."""
+        tolerance: float, expected_matches: float) -> _Fit:
+    """m and the share of matches among the patterns' pairs by EM, u held fixed (missing levels neutral)."""
     levels = patterns.drop(columns="count").to_numpy()
     counts = patterns["count"].to_numpy(np.float64)
-    fixed_m = m is not None
-    if m is None:
-        # A start that says "matches mostly agree": 0.9 on the closest level, the rest falling with the level;
-        # and as many matches as the smaller set has records (a record has at most one counterpart), which
-        # keeps EM from settling on a large class of pairs that merely share a few attributes (a postcode).
-        m = [np.r_[0.9, 0.1 * np.geomspace(1.0, 0.1, n - 1) / np.geomspace(1.0, 0.1, n - 1).sum()]
-             for n in n_levels]
+    # A start that says "matches mostly agree": 0.9 on the closest level, the rest falling with the level;
+    # and as many matches as the smaller set has records (a record has at most one counterpart), which
+    # keeps EM from settling on a large class of pairs that merely share a few attributes (a postcode).
+    m = [np.r_[0.9, 0.1 * np.geomspace(1.0, 0.1, n - 1) / np.geomspace(1.0, 0.1, n - 1).sum()] for n in n_levels]
     prior = float(np.clip(expected_matches / max(counts.sum(), 1.0), 1e-9, 0.5))
     iterations = 0
     for iterations in range(1, max_iterations + 1):
-        log_ratio = np.full(len(counts), np.log(prior / (1 - prior)))
-        for k in range(len(n_levels)):
-            known = levels[:, k] != MISSING
-            log_ratio[known] += np.log(m[k][levels[known, k]]) - np.log(u[k][levels[known, k]])
-        p = 1.0 / (1.0 + np.exp(-log_ratio))
+        p = 1.0 / (1.0 + np.exp(-(np.log(prior / (1 - prior)) + _log_ratios(levels, m, u))))
         expected = counts * p
         new_prior = float(np.clip(expected.sum() / counts.sum(), 1e-12, 1 - 1e-12))
         new_m = []
         for k, n in enumerate(n_levels):
             known = levels[:, k] != MISSING
-            if fixed_m or not known.any():  # (a treatment left out: its m stays)
+            if not known.any():  # (a treatment left out: its m stays)
                 new_m.append(m[k])
                 continue
             mass = np.bincount(levels[known, k], weights=expected[known], minlength=n)
@@ -352,3 +409,38 @@ def _em(patterns: pd.DataFrame, u: list[np.ndarray], n_levels: list[int], max_it
         if change < tolerance:
             break
     return _Fit(m=m, u=u, prior=prior, iterations=iterations)
+
+
+def _log_ratios(levels: np.ndarray, m: list[np.ndarray], u: list[np.ndarray]) -> np.ndarray:
+    """Σ ln(m/u) of each row of levels (a missing level adds 0)."""
+    total = np.zeros(len(levels))
+    for k in range(levels.shape[1]):
+        known = levels[:, k] != MISSING
+        total[known] += np.log(m[k][levels[known, k]]) - np.log(u[k][levels[known, k]])
+    return total
+
+
+def _population_prior(patterns: pd.DataFrame, m: list[np.ndarray], u: list[np.ndarray], population: float,
+                      expected_matches: float, max_iterations: int) -> tuple[float, int]:
+    """The probability that a pair of the population matches, m and u held:
+    EM's fixed point λ = Σ count × P(match | pattern, λ) / population, the
+    population's pairs that are not among the patterns' counting as
+    non-matches; and the iterations it took."""
+    levels = patterns.drop(columns="count").to_numpy()
+    counts = patterns["count"].to_numpy(np.float64)
+    log_ratio = _log_ratios(levels, m, u)
+    prior = float(np.clip(expected_matches / population, 1e-300, 0.5))
+    iterations = 0
+    for iterations in range(1, max_iterations + 1):
+        p = 1.0 / (1.0 + np.exp(-(np.log(prior / (1 - prior)) + log_ratio)))
+        new_prior = float(np.clip((counts * p).sum() / population, 1e-300, 1 - 1e-12))
+        change = abs(new_prior - prior) / prior  # (relative: a prior over a cross product is tiny)
+        prior = new_prior
+        if change < 1e-9:
+            break
+    return prior, iterations
+
+
+def _summed(patterns: pd.DataFrame) -> pd.DataFrame:
+    """Pattern counts with equal patterns summed (after a column was dropped)."""
+    return patterns.groupby([c for c in patterns.columns if c != "count"], sort=True, as_index=False)["count"].sum()

@@ -26,7 +26,7 @@ from .blocking import BLOCKINGS, Blocking, UnionBlocking
 from .distances import metric_class
 from .errors import InputError, JobError
 from .fellegi_sunter import FellegiSunter
-from .io import SetSpec, expand_paths, is_url, parquet_types, read_header
+from .io import SetSpec, expand_paths, is_url, parquet_types, read_header, read_pairs
 from .records import attribute_columns
 from .treatments import Treatment
 
@@ -40,6 +40,7 @@ class OutputSpec:
     align_uri: str | None = None
     target_uri: str | None = None
     run_dir: str | None = None  # by default the links' directory; required for a URL
+    explain: bool = False  # each treatment's distance (and level and weight) on every link
 
 
 @dataclass
@@ -246,7 +247,7 @@ def _levels(reader: _Reader) -> list[float] | None:
     return None if levels is None else [float(c) for c in levels]
 
 
-def _model(reader: _Reader, cuts: list[list[float] | None]) -> FellegiSunter | None:
+def _model(reader: _Reader, cuts: list[list[float] | None], job_dir: str) -> FellegiSunter | None:
     """``[model]``: kind = "distance" (the weighted distance, the default) or "fellegi-sunter"."""
     kind = reader.get("kind", str, "distance")
     if kind not in ("distance", "fellegi-sunter"):
@@ -256,10 +257,16 @@ def _model(reader: _Reader, cuts: list[list[float] | None]) -> FellegiSunter | N
         if any(c is not None for c in cuts):
             raise JobError(f"{reader.job_path}: treatments: 'levels' belong to a [model] of kind 'fellegi-sunter'")
         return None
-    options = {key: value for key, kinds in (("max_iterations", int), ("tolerance", float), ("random_pairs", int),
-                                              ("seed", int))
-               if (value := reader.get(key, kinds)) is not None}
+    options: dict[str, Any] = {key: value for key, kinds in (("max_iterations", int), ("tolerance", float),
+                                                             ("random_pairs", int), ("seed", int))
+                               if (value := reader.get(key, kinds)) is not None}
+    labels = reader.get("labels", str)
     reader.done()
+    if labels is not None:  # pairs known to match: m is theirs
+        try:
+            options["labels"] = read_pairs(_path(job_dir, labels))
+        except InputError as err:
+            raise reader.error("labels", str(err)) from None
     try:
         return FellegiSunter(cuts, **options)
     except ValueError as err:
@@ -364,8 +371,11 @@ def _output(reader: _Reader, job_dir: str) -> OutputSpec:
     run_dir = reader.get("run_dir", str)
     output = OutputSpec(path=path, format=fmt or implied or "parquet", align_uri=_uri_template(reader, "align_uri"),
                         target_uri=_uri_template(reader, "target_uri"),
-                        run_dir=_path(job_dir, run_dir) if run_dir else None)
+                        run_dir=_path(job_dir, run_dir) if run_dir else None,
+                        explain=reader.get("explain", bool, False))
     reader.done()
+    if output.explain and output.format == "ntriples":
+        raise reader.error("explain", "explanations are columns: write the links as 'parquet' or 'csv'")
     if is_url(path):
         if output.run_dir is None or is_url(output.run_dir):
             raise reader.error("run_dir", f"the links go to {path}: name a local directory for the run's "
@@ -473,7 +483,7 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     readers = [_Reader(path, t, f"treatments[{i}]") for i, t in enumerate(treatment_tables)]
     cuts = [_levels(r) for r in readers]
     treatments = [_treatment(r, code) for r in readers]
-    model = _model(_Reader(path, top.get("model", dict, {}), "model"), cuts)
+    model = _model(_Reader(path, top.get("model", dict, {}), "model"), cuts, job_dir)
     if model is not None and not (threshold == "auto" or 0 < threshold < 1):
         raise top.error("threshold", f"with a learned model, a match probability in (0, 1) or 'auto', got "
                                      f"{threshold!r}")

@@ -13,10 +13,10 @@ from .evaluate import cross_product
 from .io import atomic_path, read_pairs
 from .jobs import Job, check_inputs
 from .pipeline import encode_records, pair_hashes, run_alignment, timed
-from .runner import cluster_for, generate_inputs, stage_inputs
+from .runner import cluster_for, generate_inputs, model_summary, stage_inputs
 from .treatments import global_pair_distances
 
-__all__ = ["plan_job", "plan_lines", "scoring_rate"]
+__all__ = ["model_lines", "plan_job", "plan_lines", "scoring_rate"]
 
 
 def scoring_rate(job: Job, align_sample: Any, target_sample: Any, pairs: int = 50_000) -> float:
@@ -52,7 +52,7 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
             target_records = records.get("targetset", align_records)
             run = run_alignment(active, align_records, target_records, job.treatments, job.threshold, job.blocking,
                                 uniq=False, dedupe=job.dedupe, max_block_pairs=job.max_block_pairs,
-                                show_progress=show_progress, score=False, truth_hashes=truth)
+                                show_progress=show_progress, score=False, truth_hashes=truth, model=job.model)
         align_sample = align_records.head(2000, npartitions=-1)
         target_sample = target_records.head(2000, npartitions=-1)
     rate = scoring_rate(job, align_sample, target_sample)
@@ -78,6 +78,9 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
     if truth is not None:
         plan["true_pairs"] = len(truth)
         plan["pair_completeness"] = stats.true_pairs_kept / max(1, len(truth))
+    if run.model is not None:
+        plan["model"] = model_summary(run.model, job.treatments, run.probability_threshold, job.threshold == "auto")
+        plan["model_seconds"] = run.seconds.get("model", 0.0)
     with atomic_path(os.path.join(job.run_dir, "candidates.json")) as tmp, open(tmp, "w") as f:
         json.dump(plan, f, indent=2)
     return plan
@@ -92,7 +95,24 @@ def plan_lines(plan: dict) -> list[str]:
              f"excluded blocks: {plan['excluded_blocks']}"]
     if "pair_completeness" in plan:
         lines.append(f"pair completeness: {plan['pair_completeness']:.4f} of {plan['true_pairs']} known pairs")
+    if "model" in plan:
+        lines += model_lines(plan["model"])
     lines.append(f"estimate for the full run on {plan['workers']} worker(s): {plan['estimated_seconds']:.0f} s, "
                  f"~{plan['estimated_peak_bytes_per_worker'] / 2**20:.0f} MiB per worker "
                  f"(scoring {plan['scoring_pairs_per_second_per_worker']:,.0f} pairs/s per worker)")
+    return lines
+
+
+def model_lines(model: dict) -> list[str]:
+    """A fitted model as text: per treatment and level, m, u and the weight log2(m/u)."""
+    source = f"m from {model['known_pairs']} labelled pairs" if model["m_from"] == "labels" else "m by EM"
+    lines = [f"model: Fellegi–Sunter ({source}, u from random pairs), prior {model['prior']:.4g} "
+             f"(weight {model['prior_weight']:+.2f}), {model['expected_matches']:,.0f} matches expected among the "
+             f"candidates; links at match probability ≥ {model['threshold']:.4g}"
+             f"{' (auto)' if model['auto_threshold'] else ''}",
+             f"  {'attribute':<28} {'level':<12} {'m':>8} {'u':>10} {'weight':>8}"]
+    for t in model["treatments"]:
+        for level, (m, u, w) in enumerate(zip(t["m"], t["u"], t["weights"])):
+            name = f"≤ {t['cuts'][level]:.3g}" if level < len(t["cuts"]) else "farther"
+            lines.append(f"  {t['attribute'][:28]:<28} {name:<12} {m:>8.4f} {u:>10.3g} {w:>+8.2f}")
     return lines

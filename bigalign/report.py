@@ -228,6 +228,105 @@ def _quality_plot(curves: dict[str, np.ndarray], threshold: float) -> str:
     return _svg(fig)
 
 
+def _level_label(t: dict, level: int) -> str:
+    return f"{t['attribute']}: ≤ {t['cuts'][level]:.3g}" if level < len(t["cuts"]) else f"{t['attribute']}: farther"
+
+
+def _match_weights_plot(model: dict) -> str:
+    """Splink's "match weights" chart: the prior's weight, then each level's log2(m/u), by treatment."""
+    labels, weights = ["prior (starting match weight)"], [model["prior_weight"]]
+    for t in model["treatments"]:
+        for level, weight in enumerate(t["weights"]):
+            labels.append(_level_label(t, level))
+            weights.append(weight)
+    fig, ax = _figure(7, 0.6 + 0.24 * len(labels))
+    y = np.arange(len(labels))[::-1]
+    colors = ["#999999"] + ["#2a9d5c" if w >= 0 else "#c0504d" for w in weights[1:]]
+    for k, bar in enumerate(ax.barh(y, weights, color=colors)):
+        bar.set_gid(f"match-weights-{k}")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.axvline(0, color="#444444", linewidth=0.8)
+    ax.set_xlabel("match weight, log2(m / u)")
+    ax.set_title("Match weights: what agreeing at each level is worth")
+    return _svg(fig)
+
+
+def _expected_quality_plot(model: dict) -> str:
+    """Precision and recall the model expects at each threshold, from its own probabilities (no truth)."""
+    expected = model["expected"]
+    fig, ax = _figure()
+    for name, color in (("precision", "#4878a8"), ("recall", "#a86448"), ("f1", "#2a9d5c")):
+        (line,) = ax.plot(expected["match_weight"], expected[name], label=name, color=color, drawstyle="steps-pre")
+        line.set_gid(f"expected-{name}")
+    ax.axvline(_weight_of(model["threshold"]), color="#999999", linestyle="--").set_gid("expected-threshold")
+    ax.set_xlabel("threshold as a match weight, log2(p / (1 − p))")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("What the model expects of its links (no truth needed)")
+    ax.legend(fontsize=8)
+    return _svg(fig)
+
+
+def _weight_of(probability: float) -> float:
+    """The match weight of a match probability (finite: a probability of 1 is read as 1 − 1e-12)."""
+    probability = min(max(probability, 1e-12), 1 - 1e-12)
+    return float(np.log2(probability / (1 - probability)))
+
+
+def _waterfall_plot(pair: dict, treatments: list[dict], threshold_weight: float) -> str:
+    """One pair's match weight built up: the prior's, then each treatment's."""
+    names = [f"{i}: {t['attribute']}" for i, t in enumerate(treatments)]
+    steps = [("prior", pair["prior_weight"])] + [(t["attribute"], pair[f"{n} weight"])
+                                                  for t, n in zip(treatments, names)]
+    fig, ax = _figure(6.4, 2.8)
+    total = 0.0
+    for k, (label, weight) in enumerate(steps):
+        bar = ax.bar(k, weight, bottom=total, color="#999999" if k == 0 else "#2a9d5c" if weight >= 0 else "#c0504d")
+        bar[0].set_gid(f"waterfall-step-{k}")
+        total += weight
+    ax.bar(len(steps), total, color="#4878a8")[0].set_gid("waterfall-total")
+    ax.axhline(threshold_weight, color="#a86448", linestyle="--").set_gid("waterfall-threshold")
+    ax.set_xticks(range(len(steps) + 1), [label for label, _ in steps] + ["match weight"], rotation=30, fontsize=7,
+                  ha="right")
+    ax.margins(y=0.1)
+    ax.set_ylabel("match weight")
+    ax.set_title(f"{pair['align_id']} → {pair['target_id']}: weight {total:.2f}", fontsize=9)
+    return _svg(fig)
+
+
+def _model_section(model: dict, data: dict) -> list[str]:
+    """The learned model: how it was fitted, its m/u per level, its match weights, what it expects, and the
+    weights of a few pairs near the threshold."""
+    if model["m_from"] == "labels":
+        fitted = f"m from {model['known_pairs']:,} labelled pairs among the candidates, the prior by EM"
+    else:
+        fitted = "fitted without labels (m by EM, u from random pairs)"
+    parts = [f"<h3>The learned model (Fellegi–Sunter)</h3><p>{fitted}, {model['iterations']} EM iterations; prior "
+             f"(the probability that two records drawn at random match) {model['prior']:.4g}, "
+             f"{model['expected_matches']:,.0f} matches expected among the candidates; links at match probability ≥ "
+             f"{model['threshold']:.4g}"
+             f"{' (chosen as the best F1 the model expects)' if model['auto_threshold'] else ''}. Below, a "
+             "<em>distance</em> is 1 − the match probability.</p>"]
+    check = model["m_from"] == "EM" and model["known_pairs"] > 0
+    rows = [[t["attribute"], level, ("≤ " + format(t["cuts"][level], ".4g")) if level < len(t["cuts"])
+             else "farther", t["m"][level], t["u"][level], t["weights"][level]]
+            + ([t["known_m"][level]] if check else [])
+            for t in model["treatments"] for level in range(len(t["m"]))]
+    parts.append(_table(["attribute", "level", "distance", "m", "u", "weight log2(m/u)"]
+                        + ([f"m among the {model['known_pairs']:,} true candidate pairs"] if check else []),
+                        rows, "model"))
+    parts.append(f'<div class="plot" id="plot-match-weights">{_match_weights_plot(model)}</div>')
+    parts.append(f'<div class="plot" id="plot-expected">{_expected_quality_plot(model)}</div>')
+    parts.append('<p class="note">Precision and recall as the model expects them: each candidate counts as '
+                 'p matches, p its match probability (before <code>uniq</code>).</p>')
+    pairs = [p for p in data["near_threshold"] if "prior_weight" in p][:4]
+    if pairs:
+        threshold_weight = _weight_of(model["threshold"])
+        parts.append("<h4>How a few pairs near the threshold got their weight</h4>")
+        parts += [f'<div class="plot" id="plot-waterfall-{k}">'
+                  f'{_waterfall_plot(p, data["treatments"], threshold_weight)}</div>' for k, p in enumerate(pairs)]
+    return parts
+
+
 # -- page --------------------------------------------------------------------
 def _table(headers: list[str], rows: list[list[Any]], table_id: str) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
@@ -280,19 +379,12 @@ def write_report(run_dir: str) -> str:
     parts.append(_table(["attribute", "metric", "weight", "normalized"],
                         [[t["attribute"], t["metric"], t["weight"], t["normalized"]] for t in data["treatments"]],
                         "treatments"))
-    parts.append(f"<p>threshold {data['threshold']}, uniq {data['uniq']}; blocking: "
-                 + "; ".join(html.escape(m["blocking"]) for m in data["blocking"]) + "</p>")
     model = summary.get("model")
+    shown = f"match probability ≥ {model['threshold']:.4g}" if model else data["threshold"]
+    parts.append(f"<p>threshold {shown}, uniq {data['uniq']}; blocking: "
+                 + "; ".join(html.escape(m["blocking"]) for m in data["blocking"]) + "</p>")
     if model:
-        parts.append(f"<h3>The learned model (Fellegi–Sunter)</h3><p>Fitted without labels in {model['iterations']} "
-                     f"EM iterations; prior (share of matches among the candidates) {model['prior']:.4g}; links "
-                     f"at match probability ≥ {model['threshold']:.4g}"
-                     f"{' (chosen as the best F1 the model expects)' if model['auto_threshold'] else ''}. Below, "
-                     "a <em>distance</em> is 1 − the match probability.</p>")
-        rows = [[t["attribute"], level, ("≤ " + format(t["cuts"][level], ".4g")) if level < len(t["cuts"])
-                 else "farther", t["m"][level], t["u"][level], t["weights"][level]]
-                for t in model["treatments"] for level in range(len(t["m"]))]
-        parts.append(_table(["attribute", "level", "distance", "m", "u", "weight log2(m/u)"], rows, "model"))
+        parts += _model_section(model, data)
     parts.append(f"<details><summary>The job file as read</summary><pre>"
                  f"{html.escape(json.dumps(data['job'], indent=1, default=str))}</pre></details>")
     parts.append(_table(list(data["versions"]), [list(data["versions"].values())], "versions"))

@@ -66,8 +66,10 @@ class RunSummary:
         if self.model:
             m = self.model
             chosen = "chosen as the best F1 the model expects" if m["auto_threshold"] else "given"
-            out.append(f"model: Fellegi–Sunter, {m['iterations']} EM iterations, prior {m['prior']:.3g}; links at "
-                       f"match probability ≥ {m['threshold']:.4g} ({chosen})")
+            source = f"m from {m['known_pairs']} labelled pairs" if m["m_from"] == "labels" else "m by EM"
+            out.append(f"model: Fellegi–Sunter, {source}, {m['iterations']} EM iterations, "
+                       f"{m['expected_matches']:,.0f} matches expected among the candidates; "
+                       f"links at match probability ≥ {m['threshold']:.4g} ({chosen})")
         out.append(f"links written: {self.links} → {self.files['links']}")
         out.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
         if self.quality:
@@ -84,11 +86,21 @@ class RunSummary:
 
 def model_summary(model: FellegiSunter, treatments: list, threshold: float | None, auto: bool) -> dict[str, Any]:
     """A fitted model as the summary (and the report) show it: per treatment, its levels' cut points, m, u and
-    weight."""
-    return {"prior": model.prior_, "iterations": model.iterations_, "threshold": threshold, "auto_threshold": auto,
+    weight (and m among the candidates known to match, when some are), and the precision and recall the model
+    expects at each threshold."""
+    curve = model.expected_quality()
+    if len(curve) > 400:  # (a curve to draw: a few hundred points are plenty)
+        curve = curve.iloc[np.unique(np.linspace(0, len(curve) - 1, 400).astype(int))]
+    known_m: list[np.ndarray | None] = list(model.known_m_) if model.known_m_ else [None] * len(treatments)
+    return {"prior": model.prior_, "prior_weight": model.prior_weight_, "iterations": model.iterations_,
+            "expected_matches": model.expected_matches_,
+            "threshold": threshold, "auto_threshold": auto,
+            "m_from": "labels" if model.labels is not None else "EM",
+            "known_pairs": model.known_pairs_,
             "treatments": [{"attribute": str(t), "cuts": cuts, "m": m.tolist(), "u": u.tolist(),
-                            "weights": np.log2(m / u).tolist()}
-                           for t, cuts, m, u in zip(treatments, model.cuts_, model.m_, model.u_)]}
+                            "weights": np.log2(m / u).tolist(), "known_m": None if k is None else k.tolist()}
+                           for t, cuts, m, u, k in zip(treatments, model.cuts_, model.m_, model.u_, known_m)],
+            "expected": {k: curve[k].tolist() for k in curve.columns}}
 
 
 def generate_inputs(job: Job) -> None:
@@ -240,7 +252,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                                 max_task_pairs=job.max_task_pairs or MAX_TASK_PAIRS, show_progress=show_progress,
                                 checkpoint=checkpoint,
                                 truth_hashes=None if truth is None else pair_hashes(
-                                    truth["align_id"], truth["target_id"], dedupe=job.dedupe), model=job.model)
+                                    truth["align_id"], truth["target_id"], dedupe=job.dedupe), model=job.model,
+                                explain=job.output.explain)
         seconds.update(run.seconds)
     links = one_to_one(run.links) if job.one_to_one else run.links
     written = links if run.model is None else weighted_links(links)

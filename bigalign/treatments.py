@@ -8,7 +8,7 @@ alignment matrix is the weighted sum of the treatments' distance matrices.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,8 +17,11 @@ from .distances import Metric, make_metric
 from .normalize import Normalizer, make_normalizer, normalize_column
 from .records import AttributeKey, attribute_columns, attribute_values
 
+if TYPE_CHECKING:
+    from .fellegi_sunter import FellegiSunter
+
 __all__ = ["Treatment", "global_alignment_matrix", "global_pair_distances", "make_treatments", "plain",
-           "set_aside_invalid"]
+           "set_aside_invalid", "explanation_columns", "treatment_pair_distances", "weighted_sum"]
 
 
 class Treatment:
@@ -110,10 +113,14 @@ class Treatment:
         return self.weight * self.metric.cpdist(a, b, self.normalized, ia, ib)
 
     def __str__(self) -> str:
-        """The attribute as a person reads it: ``surname``, or ``last_name → surname``."""
+        """The attribute as a person reads it: ``surname``, ``given_name+surname``
+        (several columns), or ``last_name → surname`` (a column per set)."""
+        def shown(attribute: AttributeKey) -> str:
+            return "+".join(map(str, attribute)) if isinstance(attribute, tuple) else str(attribute)
+
         if self.target_attribute == self.attribute:
-            return str(self.attribute)
-        return f"{self.attribute} → {self.target_attribute}"
+            return shown(self.attribute)
+        return f"{shown(self.attribute)} → {shown(self.target_attribute)}"
 
     def __repr__(self) -> str:
         attribute = self.attribute if self.target_attribute == self.attribute else {
@@ -205,7 +212,7 @@ def make_treatments(treatments: Any) -> list[Treatment]:
     return result
 
 
-def _weighted_sum(treatments: Sequence[Treatment], distances: Iterable[np.ndarray]) -> np.ndarray:
+def weighted_sum(treatments: Sequence[Treatment], distances: Iterable[np.ndarray]) -> np.ndarray:
     """Σ weighted distances, a treatment without evidence (NaN: a missing
     value) left out and the sum scaled back to the full weight: the pair is
     judged on what both records hold. Without any evidence: inf."""
@@ -226,8 +233,18 @@ def global_alignment_matrix(treatments: Sequence[Treatment], encoded_a: Sequence
                             encoded_b: Sequence[pd.DataFrame]) -> np.ndarray:
     """The weighted sum of the treatments' distance matrices (float64); a
     treatment with a missing value in a pair is left out of that pair's sum,
-    which is scaled to the full weight (see :func:`_weighted_sum`)."""
-    return _weighted_sum(treatments, (t.cdist(a, b) for t, a, b in zip(treatments, encoded_a, encoded_b)))
+    which is scaled to the full weight (see :func:`weighted_sum`)."""
+    return weighted_sum(treatments, (t.cdist(a, b) for t, a, b in zip(treatments, encoded_a, encoded_b)))
+
+
+def treatment_pair_distances(treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
+                             encoded_b: Sequence[pd.DataFrame], ia: np.ndarray | None = None,
+                             ib: np.ndarray | None = None) -> np.ndarray:
+    """``(pairs, treatments)``: each treatment's distance of pairs, before its
+    weight (NaN: a value missing); ``t.weight *`` a column is what
+    :func:`global_pair_distances` adds up."""
+    return np.column_stack([t.metric.cpdist(a, b, t.normalized, ia, ib)
+                            for t, a, b in zip(treatments, encoded_a, encoded_b)])
 
 
 def global_pair_distances(treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
@@ -236,4 +253,23 @@ def global_pair_distances(treatments: Sequence[Treatment], encoded_a: Sequence[p
     """The global distance of pairs (rows ``ia`` and ``ib``, or aligned rows);
     equal, bit for bit, to the corresponding cells of
     :func:`global_alignment_matrix`."""
-    return _weighted_sum(treatments, (t.cpdist(a, b, ia, ib) for t, a, b in zip(treatments, encoded_a, encoded_b)))
+    return weighted_sum(treatments, (t.cpdist(a, b, ia, ib) for t, a, b in zip(treatments, encoded_a, encoded_b)))
+
+
+def explanation_columns(treatments: Sequence[Treatment], distances: np.ndarray,
+                        model: FellegiSunter | None = None) -> dict[str, np.ndarray]:
+    """The columns that explain pairs' scores: per treatment ``"{attribute}:
+    distance"`` (the metric's, before the weight; NaN: a value missing); with
+    a fitted ``model``, first ``prior_weight``, then per treatment also
+    ``": level"`` and ``": weight"`` (log2(m/u)); the weights and the prior's
+    add up to the match weight."""
+    if model is None:
+        return {f"{t}: distance": distances[:, k] for k, t in enumerate(treatments)}
+    levels = model.levels(distances)
+    contributions = model.contributions(levels)
+    columns = {"prior_weight": np.full(len(distances), model.prior_weight_)}
+    for k, t in enumerate(treatments):
+        columns[f"{t}: distance"] = distances[:, k]
+        columns[f"{t}: level"] = levels[:, k]
+        columns[f"{t}: weight"] = contributions[:, k]
+    return columns

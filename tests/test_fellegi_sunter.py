@@ -1,6 +1,8 @@
 """The Fellegi–Sunter model: EM against known parameters, u against the exact cross product,
 explanations that add up, and an automatic threshold near the best one."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ import bigalign
 from bigalign.datasets import person_records
 from bigalign.evaluate import link_quality
 from bigalign.fellegi_sunter import MISSING, FellegiSunter, comparison_levels, pattern_counts
-from bigalign.treatments import make_treatments
+from bigalign.treatments import make_treatments, treatment_pair_distances
 
 PERSON_TREATMENTS = [
     {"column": ["given_name", "surname"], "metric": "levenshtein", "normalized": True,
@@ -58,7 +60,7 @@ def test_u_from_random_pairs_is_the_u_of_the_cross_product():
     model = FellegiSunter(cuts, random_pairs=300_000, seed=3)
     ia, ib = np.repeat(np.arange(len(a)), len(b)), np.tile(np.arange(len(b)), len(a))
     model.fit(treatments, encoded_a, encoded_b, (ia, ib))
-    exact = model.levels(model.distances(treatments, encoded_a, encoded_b, ia, ib))
+    exact = model.levels(treatment_pair_distances(treatments, encoded_a, encoded_b, ia, ib))
     for k, u in enumerate(model.u_):
         known = exact[:, k][exact[:, k] != MISSING]
         np.testing.assert_allclose(u, np.bincount(known, minlength=len(u)) / len(known), atol=0.005)
@@ -118,7 +120,7 @@ def test_on_a_cluster_the_same_model_and_links_whatever_the_workers(client, peop
     def run(c, npartitions):
         model = FellegiSunter()
         links = bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold="auto",
-                               model=model, blocking=blocking(), client=c, npartitions=npartitions)
+                               model=model, blocking=blocking(), client=c, npartitions=npartitions, explain=True)
         return model, links
 
     model, links = run(client, 3)
@@ -128,9 +130,52 @@ def test_on_a_cluster_the_same_model_and_links_whatever_the_workers(client, peop
     pd.testing.assert_frame_equal(links, again)
     assert model.prior_ == other.prior_ and model.cuts_ == other.cuts_
     assert all((a == b).all() for a, b in zip(model.m_ + model.u_, other.m_ + other.u_))
-    assert list(links.columns) == ["align_id", "target_id", "match_weight", "match_probability"]
+    assert list(links.columns[:5]) == ["align_id", "target_id", "match_weight", "match_probability", "prior_weight"]
+    assert "given_name+surname: level" in links.columns and "soc_sec_id: distance" in links.columns
+    weights = links[[c for c in links.columns if c.endswith(": weight")]].sum(axis=1) + links["prior_weight"]
+    np.testing.assert_allclose(weights, links["match_weight"], rtol=1e-12)
     f1 = link_quality(links.astype({"align_id": str, "target_id": str}), people.truth.astype(str)).f1
     assert f1 >= 0.98 and (links["match_probability"] >= 0.0).all()
+    assert model.known_m_ is None  # (no truth, no labels: nothing to check m against)
+
+
+def test_a_distance_model_explains_its_links_too(client, people):
+    """With the weighted distance, the explanation is each treatment's distance: weighted and summed
+    (missing values left out), they give the link's distance, on a cluster as in memory."""
+    from bigalign.treatments import weighted_sum
+
+    treatments = make_treatments(PERSON_TREATMENTS)
+    for links in (bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold=3.5,
+                                 blocking=blocking(), client=client, explain=True),
+                  bigalign.align(people.alignset.head(300), people.targetset, PERSON_TREATMENTS, threshold=3.5,
+                                 explain=True)):
+        assert list(links.columns) == ["align_id", "target_id", "distance"] + [f"{t}: distance" for t in treatments]
+        total = weighted_sum(treatments, (t.weight * links[f"{t}: distance"].to_numpy() for t in treatments))
+        np.testing.assert_array_equal(total, links["distance"].to_numpy())
+        assert links["suburb: distance"].isna().any()  # a missing value shows as such
+
+
+def test_labelled_pairs_give_m(people):
+    """m from labelled pairs is their levels' frequencies, exactly; the prior is still fitted."""
+    labels = people.truth.iloc[::3]
+    model = FellegiSunter(labels=labels)
+    links = bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold="auto", model=model)
+    treatments = make_treatments(PERSON_TREATMENTS)
+    a, b = people.alignset.reset_index(drop=True), people.targetset.reset_index(drop=True)
+    ia = pd.Index(a.iloc[:, 0].astype(str)).get_indexer(labels["align_id"].astype(str))
+    ib = pd.Index(b.iloc[:, 0].astype(str)).get_indexer(labels["target_id"].astype(str))
+    levels = model.levels(treatment_pair_distances(treatments, [t.encode(a) for t in treatments],
+                                                   [t.encode(b) for t in treatments], ia, ib))
+    assert model.known_pairs_ == len(labels)
+    for k, m in enumerate(model.m_):
+        counts = np.bincount(levels[:, k][levels[:, k] != MISSING], minlength=len(m)).astype(float)
+        counts[counts == 0] = 0.5
+        np.testing.assert_allclose(m, counts / counts.sum(), rtol=1e-12)
+    assert 0 < model.prior_ < 0.01
+    f1 = link_quality(links.astype({"align_id": str, "target_id": str}), people.truth.astype(str)).f1
+    assert f1 >= 0.98
+    with pytest.raises(ValueError, match="labels"):
+        FellegiSunter(labels=labels.rename(columns={"target_id": "t"}))
 
 
 def test_a_job_with_a_learned_model_and_an_automatic_threshold(tmp_path, client):
@@ -143,18 +188,45 @@ def test_a_job_with_a_learned_model_and_an_automatic_threshold(tmp_path, client)
     job = small_person_job(tmp_path, n=2000)
     text = job.read_text().replace("threshold = 3.5", 'threshold = "auto"')
     text = text.replace('scale = 365\nweight = 2', 'scale = 365\nweight = 2\nlevels = [0, 0.01]', 1)
-    job.write_text(text + '\n[model]\nkind = "fellegi-sunter"\nseed = 1\n')
+    job.write_text(text.replace("[output]\n", "[output]\nexplain = true\n")
+                   + '\n[model]\nkind = "fellegi-sunter"\nseed = 1\n')
+    # plan fits the model on the candidates and prints it, without writing links
+    plan = run_cli("plan", job, "--scheduler", client.scheduler.address)
+    assert "model: Fellegi–Sunter (m by EM, u from random pairs)" in plan.stdout
+    assert "date_of_birth                ≤ 0.01" in plan.stdout and not (tmp_path / "links.parquet").exists()
+    planned = json.loads((tmp_path / "candidates.json").read_text())["model"]
     result = run_cli("run", job, "--scheduler", client.scheduler.address)
     assert "model: Fellegi–Sunter" in result.stdout and "chosen as the best F1 the model expects" in result.stdout
     assert "threshold" in result.stderr  # the choice is logged with its expectation
-    summary = __import__("json").loads((tmp_path / "summary.json").read_text())
+    summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["quality"]["f1"] >= 0.98
-    assert summary["model"]["treatments"][1]["cuts"] == [0.0, 0.01]
+    model = summary["model"]
+    assert model["treatments"][1]["cuts"] == [0.0, 0.01]
+    assert [t["m"] for t in model["treatments"]] == [t["m"] for t in planned["treatments"]]  # the same fit
+    # the truth checks m: the fitted m is near the levels' frequencies among the true candidate pairs
+    assert model["m_from"] == "EM" and model["known_pairs"] > 1500
+    for t in model["treatments"]:
+        assert abs(t["m"][0] - t["known_m"][0]) < 0.05, t
     links = pd.read_parquet(tmp_path / "links.parquet")
-    assert list(links.columns) == ["align_id", "target_id", "match_weight", "match_probability"]
-    assert (links["match_probability"] >= summary["model"]["threshold"] - 1e-12).all()
+    assert list(links.columns[:5]) == ["align_id", "target_id", "match_weight", "match_probability", "prior_weight"]
+    weights = links[[c for c in links.columns if c.endswith(": weight")]].sum(axis=1) + links["prior_weight"]
+    np.testing.assert_allclose(weights, links["match_weight"], rtol=1e-12)
+    assert (links["match_probability"] >= model["threshold"] - 1e-12).all()
     page = (tmp_path / "report.html").read_text()
     assert "The learned model (Fellegi–Sunter)" in page and 'id="model"' in page
+    assert "m among the" in page and "true candidate pairs" in page
+    for plot in ("plot-match-weights", "plot-expected", "plot-waterfall-0"):
+        assert f'id="{plot}"' in page
+    assert 'id="waterfall-total"' in page and 'id="match-weights-0"' in page
+    # labelled pairs give m
+    job.write_text(text + '\n[model]\nkind = "fellegi-sunter"\nseed = 1\nlabels = "truth.csv"\n')
+    result = run_cli("run", job, "--scheduler", client.scheduler.address)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["model"]["m_from"] == "labels" and f"m from {summary['model']['known_pairs']} labelled pairs" \
+        in result.stdout
+    assert summary["quality"]["f1"] >= 0.98
+    assert list(pd.read_parquet(tmp_path / "links.parquet").columns) == ["align_id", "target_id", "match_weight",
+                                                                          "match_probability"]
     model = '\n[model]\nkind = "fellegi-sunter"\nseed = 1\n'
     for body, message in [(text + model.replace("fellegi-sunter", "bayes"), "model.kind: must be 'distance'"),
                           (text.replace('threshold = "auto"', "threshold = 3.5") + model,
@@ -162,7 +234,11 @@ def test_a_job_with_a_learned_model_and_an_automatic_threshold(tmp_path, client)
                           (text + '\n[model]\nkind = "distance"\n', "levels' belong to a \\[model\\] of kind"),
                           (text.replace("levels = [0, 0.01]", "") + '\n[model]\nkind = "distance"\n',
                            "'auto' needs a learned model"),
-                          (text + model.replace("seed", "seeed"), "model.seeed: unknown key")]:
+                          (text + model.replace("seed", "seeed"), "model.seeed: unknown key"),
+                          (text + model + 'labels = "nowhere.csv"\n', "nowhere.csv"),
+                          (text.replace('links.parquet"\nformat = "parquet"', 'links.nt"\nformat = "ntriples"')
+                           .replace("[output]\n", "[output]\nexplain = true\n") + model,
+                           "output.explain: explanations are columns")]:
         job.write_text(body)
         with pytest.raises(JobError, match=message):
             load_job(str(job))

@@ -18,7 +18,8 @@ import pandas as pd
 
 from ..blocking.base import Blocking
 from ..cluster import connect, progress_bars
-from ..fellegi_sunter import FellegiSunter, add_pattern_counts, pattern_counts, weighted_links
+from ..evaluate import cross_product
+from ..fellegi_sunter import FellegiSunter, add_pattern_counts, weighted_links
 from ..matching import best_match_per_item, sort_links
 from ..matching import one_to_one as one_to_one_links
 from ..treatments import Treatment
@@ -26,7 +27,17 @@ from .candidates import DENSE_BLOCK_PAIRS, MAX_TASK_PAIRS, candidate_pairs, cand
 from .checkpoint import Checkpoint
 from .encode import block_rows, encode_records, sample_records, to_dask
 from .reduce import best_match
-from .schema import ALIGN, ALIGN_SIDE, EXTRA_PREFIX, KEY_PREFIX, TARGET, TARGET_SIDE, part_of, treatment_values
+from .schema import (
+    ALIGN,
+    ALIGN_SIDE,
+    EXTRA_PREFIX,
+    KEY_PREFIX,
+    TARGET,
+    TARGET_SIDE,
+    pair_hashes,
+    part_of,
+    treatment_values,
+)
 from .scoring import candidate_patterns, score_dense_blocks, score_pairs
 from .stats import BlockStats
 
@@ -182,13 +193,14 @@ def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedu
 
 def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment], blocking: Blocking,
                encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, joined: dd.DataFrame, dedupe: bool,
-               threshold: float | str) -> float:
+               threshold: float | str, truth_hashes: Any) -> float:
     """Fit ``model`` on the candidates; return the match probability links need.
 
     ``u`` comes from random pairs of samples of both sets, chosen by id hash
     and ordered by it (so the same records and pairs whatever the partitions);
     ``m`` and the prior from the pattern counts of the candidates, summed on
-    the client: no pair crosses the network.
+    the client: no pair crosses the network. The model's labels (or else the
+    run's truth, to check m) mark the candidates known to match.
     """
     n_a, n_b = client.compute([encoded_a.shape[0], encoded_b.shape[0]])
     n_a, n_b = n_a.result(), n_b.result()
@@ -203,12 +215,14 @@ def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment
     # EM per rule of the blocking (a union's members), without the treatments that read its columns
     members = blocking.blockings()
     left_out = [{k for k, t in enumerate(treatments) if _columns_of(t) & set(map(str, m.columns))} for m in members]
-    meta = pattern_counts(np.zeros((0, len(treatments) + 1), dtype=np.int64)).rename(
-        columns={len(treatments): "rules"})
-    counts = client.compute(joined.map_partitions(candidate_patterns, treatments, model, dedupe, True,
-                                                  meta=meta)).result()
-    model.fit_levels(model.levels(random_distances), add_pattern_counts([counts]), records=min(n_a, n_b),
-                     left_out=left_out)
+    known = truth_hashes
+    if model.labels is not None:
+        known = np.sort(pair_hashes(model.labels["align_id"], model.labels["target_id"], dedupe))
+    counts = client.gather(client.compute([dask.delayed(candidate_patterns, pure=True)(part, treatments, model,
+                                                                                      dedupe, True, known)
+                                           for part in joined.to_delayed()]))
+    model.fit_levels(model.levels(random_distances), add_pattern_counts(counts), records=min(n_a, n_b),
+                     left_out=left_out, population=cross_product(n_a, n_b, dedupe))
     return model.probability_threshold(threshold)
 
 
@@ -226,7 +240,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
                   show_progress: bool = False, score: bool = True,
                   truth_hashes: np.ndarray | None = None, checkpoint: "Checkpoint | None" = None,
                   dense_block_pairs: int | None = DENSE_BLOCK_PAIRS,
-                  model: FellegiSunter | None = None) -> AlignmentRun:
+                  model: FellegiSunter | None = None, explain: bool = False) -> AlignmentRun:
     """Build and run the graph on ``client``; return the links (sorted) and stats.
 
     With a Fellegi–Sunter ``model``, it is fitted on the candidates (see
@@ -234,16 +248,19 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     and the links' ``distance`` is 1 − their match probability.
 
     ``score=False`` is a plan: the blocking alone, candidates counted (and
-    known pairs among them, with ``truth_hashes``), nothing scored. With a
+    known pairs among them, with ``truth_hashes``), the ``model`` fitted,
+    nothing scored. With a
     ``checkpoint``, the candidate pairs and encoded sets are written there
     before they are scored, or read from there when a previous run wrote them.
     Blocks of at least ``dense_block_pairs`` pairs are scored as dense matrices
     (``None``: every block by pairs); the links are the same either way.
+    With ``explain``, links carry the columns of
+    :func:`~bigalign.treatments.explanation_columns`.
     """
     seconds: dict[str, float] = {}
     threads = _threads(client)
-    if model is not None:
-        dense_block_pairs = None  # (the model scores pairs: every block goes the pair path)
+    if model is not None or explain:
+        dense_block_pairs = None  # (a model, an explanation: per pair; every block goes the pair path)
     if truth_hashes is not None:
         truth_hashes = np.sort(np.asarray(truth_hashes, dtype=np.uint64))  # searched, not hashed, by the tasks
         [truth_hashes] = client.scatter([truth_hashes], broadcast=True, hash=False)  # a key of this run only
@@ -267,7 +284,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
                                                         truth_hashes, dense_block_pairs, show_progress,
                                                         rules=model is not None)
             _with_ids(client, stats, encoded_a, encoded_b)
-        if not score:
+        if not score and model is None:
             return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n)
         meta = pd.DataFrame({"rid_a": np.empty(0, np.uint64), "rid_b": np.empty(0, np.uint64)})
         if model is not None:
@@ -284,11 +301,14 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
         with timed(seconds, "model"):
             joined = client.persist(joined)  # read twice: the patterns, then the scores
             probability = _fit_model(client, model, treatments, blocking, encoded_a, encoded_b, joined, dedupe,
-                                     threshold)
+                                     threshold, truth_hashes)
             threshold = 1.0 - probability  # the matching reads 1 - p (see weight_distance)
+        if not score:
+            return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n,
+                                model=model, probability_threshold=probability, score_threshold=threshold)
     with timed(seconds, "score"):
         futures = client.compute([dask.delayed(score_pairs, pure=True)(part, treatments, threshold, uniq, dedupe,
-                                                                       truth_hashes, model)
+                                                                       truth_hashes, model, explain)
                                   for part in joined.to_delayed()])
         if stats.dense_blocks:
             futures += client.compute([
@@ -326,7 +346,7 @@ def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatm
                       uniq: bool, blocking: Blocking | None, id_column: Hashable | None, one_to_one: bool,
                       client: Any, npartitions: int | None, dedupe: bool,
                       max_block_pairs: int | None = None, max_task_pairs: int | None = None,
-                      model: FellegiSunter | None = None) -> pd.DataFrame:
+                      model: FellegiSunter | None = None, explain: bool = False) -> pd.DataFrame:
     """:func:`bigalign.align` on Dask; see its documentation."""
     if blocking is None:
         raise ValueError("aligning dask DataFrames needs a blocking")
@@ -335,6 +355,6 @@ def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatm
     with connect(client) as active:
         run = run_alignment(active, a, b, treatments, threshold, blocking, uniq=uniq or one_to_one, dedupe=dedupe,
                             max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs or MAX_TASK_PAIRS,
-                            model=model)
+                            model=model, explain=explain)
     links = one_to_one_links(run.links) if one_to_one else run.links
     return links if model is None else weighted_links(links)

@@ -11,7 +11,14 @@ from ..blocking.base import Blocking
 from ..evaluate import isin_sorted
 from ..fellegi_sunter import FellegiSunter, pattern_counts, weight_distance
 from ..matching import best_match_per_item
-from ..treatments import Treatment, global_alignment_matrix, global_pair_distances
+from ..treatments import (
+    Treatment,
+    explanation_columns,
+    global_alignment_matrix,
+    global_pair_distances,
+    treatment_pair_distances,
+    weighted_sum,
+)
 from .candidates import first_slot_pairs
 from .schema import (
     ALIGN_SIDE,
@@ -40,9 +47,11 @@ def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]
 
 def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.DataFrame, records_b: pd.DataFrame,
             encoded_a: list, encoded_b: list, ra: np.ndarray, rb: np.ndarray, distance: np.ndarray,
-            threshold: float, uniq: bool, truth_hashes: np.ndarray | None, dedupe: bool = False) -> pd.DataFrame:
-    """Pairs ``(ra, rb)`` with their distances, counted and sampled for the
-    report: all of them with ``uniq`` (reduced later), else those under the threshold."""
+            threshold: float, uniq: bool, truth_hashes: np.ndarray | None, dedupe: bool = False,
+            explanation: dict[str, np.ndarray] | None = None, model: FellegiSunter | None = None) -> pd.DataFrame:
+    """Pairs ``(ra, rb)`` with their distances (and ``explanation``'s columns),
+    counted and sampled for the report: all of them with ``uniq`` (reduced
+    later), else those under the threshold."""
     # Series, not arrays: ids keep their (Arrow) dtype, which later sorts fast.
     align_ids, target_ids = records_a["id"].reset_index(drop=True), records_b["id"].reset_index(drop=True)
     true = None
@@ -52,11 +61,12 @@ def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.Da
     under = distance <= threshold
     stats.links_under_threshold += int(under.sum())
     record_for_report(stats, treatments, encoded_a, encoded_b, ra, rb, distance, threshold,
-                       align_ids, target_ids, true)
+                       align_ids, target_ids, true, model)
     keep = slice(None) if uniq else under
     return pd.DataFrame({"align_id": align_ids.take(ra[keep]).reset_index(drop=True),
                          "target_id": target_ids.take(rb[keep]).reset_index(drop=True),
-                         "distance": distance[keep]})
+                         "distance": distance[keep],
+                         **{name: values[keep] for name, values in (explanation or {}).items()}})
 
 
 def _oriented(joined: pd.DataFrame, dedupe: bool) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
@@ -73,25 +83,33 @@ def _oriented(joined: pd.DataFrame, dedupe: bool) -> tuple[pd.DataFrame, np.ndar
 
 
 def candidate_patterns(joined: pd.DataFrame, treatments: Sequence[Treatment], model: FellegiSunter,
-                       dedupe: bool, per_rule: bool = False) -> pd.DataFrame:
+                       dedupe: bool, per_rule: bool = False,
+                       known_hashes: np.ndarray | None = None) -> pd.DataFrame:
     """The agreement patterns of candidate pairs (with the model's cut points)
     and their counts; with ``per_rule``, also by the blocking rules that
-    selected them (a last column ``"rules"``, a bit mask)."""
+    selected them (a column ``"rules"``, a bit mask); with ``known_hashes``
+    (sorted :func:`~bigalign.pipeline.pair_hashes` of pairs known to match),
+    also by whether the pair is one of them (a column ``"known"``)."""
     records_a, ra, records_b, rb = _oriented(joined, dedupe)
     encoded_a, encoded_b = treatment_values(records_a, treatments), treatment_values(records_b, treatments)
-    levels = model.levels(model.distances(treatments, encoded_a, encoded_b, ra, rb))
-    if not per_rule:
-        return pattern_counts(levels)
-    rules = joined["rules"].to_numpy(np.int64)
-    return pattern_counts(np.column_stack([levels, rules])).rename(columns={len(treatments): "rules"})
+    levels = model.levels(treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb))
+    columns: dict[int | str, np.ndarray] = dict(enumerate(levels.T))
+    if per_rule:
+        columns["rules"] = joined["rules"].to_numpy(np.int64)
+    if known_hashes is not None:
+        hashes = combined_hashes(joined["rid_a"].to_numpy(np.uint64), joined["rid_b"].to_numpy(np.uint64), dedupe)
+        columns["known"] = isin_sorted(hashes, known_hashes).astype(np.int64)
+    counts = pattern_counts(np.column_stack(list(columns.values())))
+    return counts.rename(columns=dict(enumerate(columns)))
 
 
 def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold: float, uniq: bool,
                 dedupe: bool, truth_hashes: np.ndarray | None = None,
-                model: FellegiSunter | None = None) -> ScoredLinks:
+                model: FellegiSunter | None = None, explain: bool = False) -> ScoredLinks:
     """The global distance of candidate pairs joined with both records'
     encoded values (``a:…``, ``b:…``); with a fitted ``model``, 1 − their
-    match probability (lower is better either way).
+    match probability (lower is better either way). With ``explain``, each
+    link carries :func:`~bigalign.treatments.explanation_columns`.
 
     Returns the pairs under the threshold; with ``uniq``, the best pair of
     each align record, linked or not (its best rejected candidate is shown in
@@ -103,13 +121,20 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
         return ScoredLinks(pd.DataFrame({"align_id": records_a["id"].iloc[:0], "target_id": records_b["id"].iloc[:0],
                                          "distance": np.empty(0, np.float64)}), stats)
     encoded_a, encoded_b = treatment_values(records_a, treatments), treatment_values(records_b, treatments)
-    if model is None:
+    explanation = None
+    if model is None and not explain:
         distance = global_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
+    elif model is None:
+        distances = treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
+        distance = weighted_sum(treatments, (t.weight * distances[:, k] for k, t in enumerate(treatments)))
+        explanation = explanation_columns(treatments, distances)
     else:
-        weights = model.match_weights(model.levels(model.distances(treatments, encoded_a, encoded_b, ra, rb)))
-        distance = weight_distance(weights)
+        distances = treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
+        distance = weight_distance(model.match_weights(model.levels(distances)))
+        if explain:
+            explanation = explanation_columns(treatments, distances, model)
     links = _scored(stats, treatments, records_a, records_b, encoded_a, encoded_b, ra, rb, distance, threshold,
-                    uniq, truth_hashes, dedupe)
+                    uniq, truth_hashes, dedupe, explanation, model)
     return ScoredLinks(best_match_per_item(links) if uniq else links, stats)
 
 

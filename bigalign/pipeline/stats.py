@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..treatments import Treatment
+from ..fellegi_sunter import FellegiSunter
+from ..treatments import Treatment, treatment_pair_distances
 
 __all__ = ["BlockStats", "distance_bins", "distance_histogram", "record_for_report"]
 
@@ -107,7 +108,11 @@ def _shown(row: pd.Series) -> str:
 
 def record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encoded_a: list, encoded_b: list,
                        ra: np.ndarray, rb: np.ndarray, distance: np.ndarray, threshold: float,
-                       align_ids: pd.Series, target_ids: pd.Series, true: np.ndarray | None) -> None:
+                       align_ids: pd.Series, target_ids: pd.Series, true: np.ndarray | None,
+                       model: FellegiSunter | None = None) -> None:
+    """Add pairs' distances to the histograms and keep those nearest the
+    threshold, with their values and per-treatment distances (with a
+    ``model``: levels and weights too, the report's waterfalls)."""
     groups = {"all": np.ones(len(distance), dtype=bool)}
     if true is not None:
         groups.update({"true": true, "false": ~true})
@@ -119,10 +124,16 @@ def record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encode
     nearest = np.argsort(np.abs(distance - threshold), kind="stable")[:REPORT_PAIRS]
     sample = {"align_id": align_ids.take(ra[nearest]).to_numpy(), "target_id": target_ids.take(rb[nearest]).to_numpy(),
               "distance": distance[nearest]}
+    if model is not None:
+        sample["prior_weight"] = np.full(len(nearest), model.prior_weight_)
+        levels = model.levels(treatment_pair_distances(treatments, encoded_a, encoded_b, ra[nearest], rb[nearest]))
+        weights = model.contributions(levels)
     for i, t in enumerate(treatments):
         name = f"{i}: {t}"
         a, b = encoded_a[i].iloc[ra[nearest]], encoded_b[i].iloc[rb[nearest]]
         sample[f"{name} distance"] = t.cpdist(a.reset_index(drop=True), b.reset_index(drop=True))
+        if model is not None:
+            sample[f"{name} weight"] = weights[:, i]
         sample[f"{name} values"] = [f"{_shown(x)} | {_shown(y)}" for (_, x), (_, y) in zip(a.iterrows(), b.iterrows())]
     frame = pd.DataFrame(sample)
     stats.near_threshold = frame if stats.near_threshold is None else pd.concat([stats.near_threshold, frame])
