@@ -40,22 +40,39 @@ __all__ = ["MISSING", "FellegiSunter", "add_pattern_counts", "choose_cuts", "com
 
 # The level of a pair where either value is missing.
 MISSING = -1
+# Two treatments are dependent when random pairs are close on both this many times more often than
+# if they were independent (a zip code and its city, an e-mail address and the name it is made of).
+DEPENDENCE_FACTOR = 2.0
+# ... and at least this many random pairs are close on both (fewer: too few to tell).
+DEPENDENCE_MIN_PAIRS = 20
 # Cut points chosen from the data: where so few random pairs (non-matches, nearly all) are this
 # close that agreeing this well says something.
 AUTO_QUANTILES = (0.01, 0.1)
+# Near misses among the candidates needed to give them a level of their own.
+MIN_NEAR_MISSES = 50
 
 
-def choose_cuts(random_distances: np.ndarray) -> list[float]:
+def choose_cuts(random_distances: np.ndarray, candidate_distances: np.ndarray | None = None) -> list[float]:
     """Cut points for one treatment from the distances of random record
     pairs: equal (0), then the distances that only 1% and 10% of random
     pairs reach, when they lie between equal and the farthest (a metric that
-    says 0 or 1 gets one cut)."""
+    says 0 or 1 gets one cut). With the distances of (a sample of) the
+    candidate pairs, one more cut splits the near misses (closer than all
+    but 1% of random pairs) at their median: among the candidates they are
+    mostly matches with a typo, whose weight should not be that of a pair
+    barely closer than chance."""
     known = random_distances[np.isfinite(random_distances)]
     cuts = [0.0]
     if not len(known):
         return cuts
     top = known.max()
-    for cut in np.quantile(known, AUTO_QUANTILES):
+    quantiles = np.quantile(known, AUTO_QUANTILES)
+    points = list(quantiles)
+    if candidate_distances is not None:
+        near = candidate_distances[(candidate_distances > 0) & (candidate_distances < quantiles[0])]
+        if len(near) >= MIN_NEAR_MISSES:
+            points.insert(0, float(np.median(near)))
+    for cut in points:
         if cuts[-1] < cut < top:
             cuts.append(float(cut))
     return cuts
@@ -87,7 +104,6 @@ def pattern_counts(levels: np.ndarray) -> pd.DataFrame:
 @dataclass
 class _Fit:
     m: list[np.ndarray]
-    u: list[np.ndarray]
     prior: float
     iterations: int
 
@@ -194,10 +210,14 @@ class FellegiSunter:
         ra, rb = rng.integers(0, n_a, self.random_pairs), rng.integers(0, n_b, self.random_pairs)
         return treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
 
-    def choose_cuts(self, treatments: Sequence[Treatment], random_distances: np.ndarray) -> None:
-        """``cuts_``: the given ones, or :func:`choose_cuts` of the random pairs' distances."""
+    def choose_cuts(self, treatments: Sequence[Treatment], random_distances: np.ndarray,
+                    candidate_distances: np.ndarray | None = None) -> None:
+        """``cuts_``: the given ones, or :func:`choose_cuts` of the distances
+        of random pairs (and of a sample of the candidates, when given)."""
         given = self._given_cuts(treatments)
-        self.cuts_ = [g if g is not None else choose_cuts(random_distances[:, k]) for k, g in enumerate(given)]
+        self.cuts_ = [g if g is not None else choose_cuts(random_distances[:, k], None if candidate_distances is None
+                                                          else candidate_distances[:, k])
+                      for k, g in enumerate(given)]
 
     def fit_levels(self, random_levels: np.ndarray, candidate_patterns: pd.DataFrame,
                    records: int | None = None, left_out: Sequence[set[int]] | None = None,
@@ -230,6 +250,7 @@ class FellegiSunter:
         """
         n_levels = [len(c) + 1 for c in self.cuts_]
         self.u_ = [_frequencies(random_levels[:, k], n) for k, n in enumerate(n_levels)]
+        self._dependence(random_levels, n_levels)
         pairs = float(candidate_patterns["count"].sum())
         start = min(records or pairs / 10, pairs / 2)
         self.known_m_, self.known_pairs_ = None, 0
@@ -247,13 +268,14 @@ class FellegiSunter:
                 raise ValueError("FellegiSunter: none of the labelled pairs is a candidate pair")
             self.m_ = self.known_m_
         elif left_out is None:
-            fit = _em(patterns, self.u_, n_levels, self.max_iterations, self.tolerance, start)
+            fit = _em(patterns, self.log_u(_levels_of(patterns)), n_levels, self.max_iterations, self.tolerance,
+                      start)
             self.m_, iterations = fit.m, fit.iterations
         else:
             self.m_, iterations = self._m_per_rule(candidate_patterns, n_levels, left_out, start)
         self.patterns_ = patterns
-        self.prior_, more = _population_prior(patterns, self.m_, self.u_, population or pairs, start,
-                                              self.max_iterations)
+        self.prior_, more = _population_prior(patterns, self.m_, self.log_u(_levels_of(patterns)),
+                                              population or pairs, start, self.max_iterations)
         self.iterations_ = iterations + more
         self.expected_matches_ = float((patterns["count"] * self.probabilities(patterns)).sum())
         return self
@@ -268,29 +290,90 @@ class FellegiSunter:
         mass = [np.zeros(n) for n in n_levels]
         iterations = 0
         for rule, excluded in enumerate(left_out):
+            # (a treatment dependent on one the rule blocked on agrees with the rule as much)
+            excluded = set(excluded) | {k for group in self.groups_ if set(group) & set(excluded) for k in group}
             own = patterns[(rules >> rule) & 1 == 1].copy()
             if not len(own) or len(excluded) == len(n_levels):
                 continue
             for k in excluded:
                 own[level_columns[k]] = MISSING
             share = float(own["count"].sum()) / pairs
-            fit = _em(own, self.u_, n_levels, self.max_iterations, self.tolerance, start * share)
+            fit = _em(own, self.log_u(_levels_of(own)), n_levels, self.max_iterations, self.tolerance,
+                      start * share)
             iterations += fit.iterations
             matches = fit.prior * float(own["count"].sum())
             for k in set(range(len(n_levels))) - set(excluded):
                 mass[k] += matches * fit.m[k]
         # a treatment no rule could estimate: EM over all the candidates, as without rules
-        overall = _em(_summed(patterns), self.u_, n_levels, self.max_iterations, self.tolerance, start)
+        overall = _em(_summed(patterns), self.log_u(_levels_of(_summed(patterns))), n_levels, self.max_iterations,
+                      self.tolerance, start)
         m = [total / total.sum() if total.sum() > 0 else m for total, m in zip(mass, overall.m)]
         return m, iterations + overall.iterations
 
     # -- scores -------------------------------------------------------------
-    def contributions(self, levels: np.ndarray) -> np.ndarray:
-        """``(pairs, treatments)`` weight of each treatment's level, log2(m/u); 0 where missing."""
+    def _dependence(self, random_levels: np.ndarray, n_levels: list[int]) -> None:
+        """``groups_``: the treatments that depend on each other among random
+        pairs (see :data:`DEPENDENCE_FACTOR`; the pairs far on every other
+        treatment: not matches), and for each member after the
+        first of a group, its u given each earlier member's level
+        (``conditional_u_[(earlier, member)]``, a levels × levels table)."""
+        close = np.column_stack([(random_levels[:, k] != MISSING) & (random_levels[:, k] < n - 1)
+                                 for k, n in enumerate(n_levels)])
+        group_of = list(range(len(n_levels)))
+
+        def root(k: int) -> int:
+            while group_of[k] != k:
+                k = group_of[k]
+            return k
+
+        for i in range(len(n_levels)):
+            for j in range(i + 1, len(n_levels)):
+                # Among the random pairs far on every other treatment: the few matches a small cross
+                # product holds agree on everything, and would make every treatment look dependent.
+                far = ~np.delete(close, [i, j], axis=1).any(axis=1)
+                ci, cj = close[far, i], close[far, j]
+                both = int((ci & cj).sum())
+                if both >= DEPENDENCE_MIN_PAIRS and both > DEPENDENCE_FACTOR * ci.mean() * cj.mean() * len(ci):
+                    group_of[root(j)] = root(i)
+        members: dict[int, list[int]] = {}
+        for k in range(len(n_levels)):
+            members.setdefault(root(k), []).append(k)
+        self.groups_ = [g for g in members.values() if len(g) > 1]
+        self.conditional_u_ = {}
+        for group in self.groups_:
+            for position, j in enumerate(group[1:], start=1):
+                for k in group[:position]:
+                    both = (random_levels[:, k] != MISSING) & (random_levels[:, j] != MISSING)
+                    table = np.full((n_levels[k], n_levels[j]), 0.5)  # (half a pair: no u is 0)
+                    np.add.at(table, (random_levels[both, k], random_levels[both, j]), 1.0)
+                    self.conditional_u_[(k, j)] = table / table.sum(axis=1, keepdims=True)
+
+    def log_u(self, levels: np.ndarray) -> np.ndarray:
+        """``(pairs, treatments)`` ln u of each treatment's level (0 where
+        missing): a member of a dependent group after its first takes its u
+        given the level of the nearest earlier member whose value is known."""
         out = np.zeros(levels.shape, dtype=np.float64)
-        for k, (m, u) in enumerate(zip(self.m_, self.u_)):
+        for k, u in enumerate(self.u_):
             known = levels[:, k] != MISSING
-            out[known, k] = np.log2(m[levels[known, k]] / u[levels[known, k]])
+            out[known, k] = np.log(u[levels[known, k]])
+        for group in self.groups_:
+            for position, j in enumerate(group[1:], start=1):
+                given = np.full(len(levels), -1)
+                for k in group[:position]:  # the nearest earlier known member wins
+                    given[levels[:, k] != MISSING] = k
+                for k in group[:position]:
+                    rows = (given == k) & (levels[:, j] != MISSING)
+                    out[rows, j] = np.log(self.conditional_u_[(k, j)][levels[rows, k], levels[rows, j]])
+        return out
+
+    def contributions(self, levels: np.ndarray) -> np.ndarray:
+        """``(pairs, treatments)`` weight of each treatment's level, log2(m/u)
+        (u given a dependent treatment's level, see :meth:`log_u`); 0 where
+        missing."""
+        out = -self.log_u(levels) / np.log(2)
+        for k, m in enumerate(self.m_):
+            known = levels[:, k] != MISSING
+            out[known, k] += np.log2(m[levels[known, k]])
         return out
 
     @property
@@ -380,10 +463,11 @@ def _frequencies(levels: np.ndarray, n_levels: int, counts: np.ndarray | None = 
     return counts / counts.sum()
 
 
-def _em(patterns: pd.DataFrame, u: list[np.ndarray], n_levels: list[int], max_iterations: int,
+def _em(patterns: pd.DataFrame, log_u: np.ndarray, n_levels: list[int], max_iterations: int,
         tolerance: float, expected_matches: float) -> _Fit:
-    """m and the share of matches among the patterns' pairs by EM, u held fixed (missing levels neutral)."""
-    levels = patterns.drop(columns="count").to_numpy()
+    """m and the share of matches among the patterns' pairs by EM, u held
+    fixed (``log_u``: ln u of each pattern's levels), missing levels neutral."""
+    levels = _levels_of(patterns)
     counts = patterns["count"].to_numpy(np.float64)
     # A start that says "matches mostly agree": 0.9 on the closest level, the rest falling with the level;
     # and as many matches as the smaller set has records (a record has at most one counterpart), which
@@ -392,7 +476,7 @@ def _em(patterns: pd.DataFrame, u: list[np.ndarray], n_levels: list[int], max_it
     prior = float(np.clip(expected_matches / max(counts.sum(), 1.0), 1e-9, 0.5))
     iterations = 0
     for iterations in range(1, max_iterations + 1):
-        p = 1.0 / (1.0 + np.exp(-(np.log(prior / (1 - prior)) + _log_ratios(levels, m, u))))
+        p = 1.0 / (1.0 + np.exp(-(np.log(prior / (1 - prior)) + _log_ratios(levels, m, log_u))))
         expected = counts * p
         new_prior = float(np.clip(expected.sum() / counts.sum(), 1e-12, 1 - 1e-12))
         new_m = []
@@ -408,27 +492,26 @@ def _em(patterns: pd.DataFrame, u: list[np.ndarray], n_levels: list[int], max_it
         m, prior = new_m, new_prior
         if change < tolerance:
             break
-    return _Fit(m=m, u=u, prior=prior, iterations=iterations)
+    return _Fit(m=m, prior=prior, iterations=iterations)
 
 
-def _log_ratios(levels: np.ndarray, m: list[np.ndarray], u: list[np.ndarray]) -> np.ndarray:
+def _log_ratios(levels: np.ndarray, m: list[np.ndarray], log_u: np.ndarray) -> np.ndarray:
     """Σ ln(m/u) of each row of levels (a missing level adds 0)."""
-    total = np.zeros(len(levels))
+    total = -log_u.sum(axis=1)
     for k in range(levels.shape[1]):
         known = levels[:, k] != MISSING
-        total[known] += np.log(m[k][levels[known, k]]) - np.log(u[k][levels[known, k]])
+        total[known] += np.log(m[k][levels[known, k]])
     return total
 
 
-def _population_prior(patterns: pd.DataFrame, m: list[np.ndarray], u: list[np.ndarray], population: float,
+def _population_prior(patterns: pd.DataFrame, m: list[np.ndarray], log_u: np.ndarray, population: float,
                       expected_matches: float, max_iterations: int) -> tuple[float, int]:
     """The probability that a pair of the population matches, m and u held:
     EM's fixed point λ = Σ count × P(match | pattern, λ) / population, the
     population's pairs that are not among the patterns' counting as
     non-matches; and the iterations it took."""
-    levels = patterns.drop(columns="count").to_numpy()
     counts = patterns["count"].to_numpy(np.float64)
-    log_ratio = _log_ratios(levels, m, u)
+    log_ratio = _log_ratios(_levels_of(patterns), m, log_u)
     prior = float(np.clip(expected_matches / population, 1e-300, 0.5))
     iterations = 0
     for iterations in range(1, max_iterations + 1):
@@ -439,6 +522,11 @@ def _population_prior(patterns: pd.DataFrame, m: list[np.ndarray], u: list[np.nd
         if change < 1e-9:
             break
     return prior, iterations
+
+
+def _levels_of(patterns: pd.DataFrame) -> np.ndarray:
+    """The level columns of pattern counts, as a matrix."""
+    return patterns.drop(columns="count").to_numpy()
 
 
 def _summed(patterns: pd.DataFrame) -> pd.DataFrame:

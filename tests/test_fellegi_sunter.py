@@ -51,6 +51,35 @@ def test_em_recovers_the_parameters_of_a_known_model():
         np.testing.assert_allclose(fitted, true, atol=0.002)
 
 
+def test_dependent_treatments_are_found_and_their_u_is_joint():
+    """Treatments 1 and 2 agree together among non-matches (a city and its zip code): found from the
+    random pairs, scored with u of the second given the first, and EM still recovers m and the prior."""
+    rng = np.random.default_rng(2)
+    m = [np.array([0.8, 0.15, 0.05]), np.array([0.85, 0.15]), np.array([0.9, 0.1]), np.array([0.9, 0.1])]
+    u0, u3 = np.array([0.01, 0.09, 0.9]), np.array([0.05, 0.95])
+
+    def non_matches(n):
+        same_city = rng.random(n) < 0.1
+        zip_code = np.where(same_city, rng.random(n) < 0.95, rng.random(n) < 0.01)  # zip agrees with the city
+        return np.column_stack([rng.choice(3, n, p=u0), np.where(same_city, 0, 1), np.where(zip_code, 0, 1),
+                                rng.choice(2, n, p=u3)])
+
+    prior, n = 0.05, 300_000
+    match = rng.random(n) < prior
+    levels = non_matches(n)
+    levels[match] = np.column_stack([rng.choice(len(mk), match.sum(), p=mk) for mk in m])
+    model = FellegiSunter()
+    model.cuts_ = [[0.0, 0.1], [0.0], [0.0], [0.0]]
+    model.fit_levels(non_matches(1_000_000), pattern_counts(levels))
+    assert model.groups_ == [[1, 2]]
+    assert model.prior_ == pytest.approx(prior, abs=0.003)
+    for fitted, true in zip(model.m_, m):
+        np.testing.assert_allclose(fitted, true, atol=0.01)
+    # agreeing on both is worth what agreeing on both is worth, not the sum of two independent agreements
+    both = model.contributions(np.array([[2, 0, 0, 1]]))[0, 1:3].sum()
+    assert both == pytest.approx(np.log2(m[1][0] * m[2][0] / (0.1 * 0.95)), abs=0.1)
+
+
 def test_u_from_random_pairs_is_the_u_of_the_cross_product():
     data = person_records(150, seed=1)
     treatments = make_treatments(PERSON_TREATMENTS)
@@ -242,3 +271,31 @@ def test_a_job_with_a_learned_model_and_an_automatic_threshold(tmp_path, client)
         job.write_text(body)
         with pytest.raises(JobError, match=message):
             load_job(str(job))
+
+
+def test_people_generated_otherwise_with_levels_and_threshold_chosen_by_the_model(client):
+    """Other fields and noise than bigalign.datasets (tests/other_people.py): an e-mail address made of
+    the name, a zip code that follows the city, initials, swapped day and month... The treatments a
+    user would write, no level nor threshold given: F1 ≥ 0.99 on blocked candidates."""
+    from other_people import other_people
+
+    from bigalign.blocking import KeyBlocking, MinHashLSHBlocking, UnionBlocking
+
+    data = other_people(4000, seed=0)
+    treatments = [
+        {"column": ["first", "last"], "metric": "levenshtein", "normalized": True, "normalizers": ["lunormalize"]},
+        {"column": "born", "metric": "temporal"},
+        {"column": "phone", "metric": "char_levenshtein"},
+        {"column": "email", "metric": "char_levenshtein", "normalized": True},
+        {"column": "city", "metric": "jaro_winkler"},
+        {"column": "zip", "metric": "exact"},
+    ]
+    blocking = UnionBlocking([MinHashLSHBlocking(["first", "last"], threshold=0.5), KeyBlocking("phone"),
+                              KeyBlocking(["born", "zip"]), KeyBlocking("email")])
+    model = FellegiSunter()
+    links = bigalign.align(data.alignset, data.targetset, treatments, threshold="auto", model=model,
+                           blocking=blocking, client=client)
+    quality = link_quality(links.astype({"align_id": str, "target_id": str}), data.truth)
+    assert quality.f1 >= 0.99, quality
+    # the name and the e-mail address made of it, the city and its zip code: found dependent
+    assert model.groups_ == [[0, 3], [4, 5]]

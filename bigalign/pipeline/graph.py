@@ -38,7 +38,7 @@ from .schema import (
     part_of,
     treatment_values,
 )
-from .scoring import candidate_patterns, score_dense_blocks, score_pairs
+from .scoring import candidate_distances, candidate_patterns, score_dense_blocks, score_pairs
 from .stats import BlockStats
 
 __all__ = ["AlignmentRun", "align_distributed", "run_alignment", "timed"]
@@ -49,6 +49,8 @@ logger = logging.getLogger("bigalign")
 SCORE_PAIRS_PER_PARTITION = 150_000
 # Records of each set whose random pairs give a model's u (pairs are drawn among them).
 MODEL_SAMPLE_RECORDS = 5_000
+# Candidate pairs whose distances place the cut points a model chooses.
+MODEL_SAMPLE_PAIRS = 200_000
 # Narrow rows (record × block key) per partition of the block shuffle.
 BLOCK_ROWS_PER_PARTITION = 1_000_000
 
@@ -193,7 +195,7 @@ def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedu
 
 def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment], blocking: Blocking,
                encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, joined: dd.DataFrame, dedupe: bool,
-               threshold: float | str, truth_hashes: Any) -> float:
+               threshold: float | str, truth_hashes: Any, candidates: int) -> float:
     """Fit ``model`` on the candidates; return the match probability links need.
 
     ``u`` comes from random pairs of samples of both sets, chosen by id hash
@@ -211,7 +213,10 @@ def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment
         samples.append(sample.sort_values("rid", kind="mergesort").reset_index(drop=True))
     random_distances = model.random_distances(treatments, treatment_values(samples[0], treatments),
                                               treatment_values(samples[1], treatments))
-    model.choose_cuts(treatments, random_distances)
+    share = min(1.0, MODEL_SAMPLE_PAIRS / max(1, candidates))
+    near = client.gather(client.compute([dask.delayed(candidate_distances, pure=True)(part, treatments, dedupe, share)
+                                         for part in joined.to_delayed()]))
+    model.choose_cuts(treatments, random_distances, np.concatenate(near))
     # EM per rule of the blocking (a union's members), without the treatments that read its columns
     members = blocking.blockings()
     left_out = [{k for k, t in enumerate(treatments) if _columns_of(t) & set(map(str, m.columns))} for m in members]
@@ -301,7 +306,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
         with timed(seconds, "model"):
             joined = client.persist(joined)  # read twice: the patterns, then the scores
             probability = _fit_model(client, model, treatments, blocking, encoded_a, encoded_b, joined, dedupe,
-                                     threshold, truth_hashes)
+                                     threshold, truth_hashes, stats.candidate_pairs)
             threshold = 1.0 - probability  # the matching reads 1 - p (see weight_distance)
         if not score:
             return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n,

@@ -32,7 +32,7 @@ from .schema import (
 )
 from .stats import BlockStats, record_for_report
 
-__all__ = ["candidate_patterns", "score_dense_blocks", "score_pairs"]
+__all__ = ["candidate_distances", "candidate_patterns", "score_dense_blocks", "score_pairs"]
 
 
 def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -101,6 +101,20 @@ def candidate_patterns(joined: pd.DataFrame, treatments: Sequence[Treatment], mo
         columns["known"] = isin_sorted(hashes, known_hashes).astype(np.int64)
     counts = pattern_counts(np.column_stack(list(columns.values())))
     return counts.rename(columns=dict(enumerate(columns)))
+
+
+def candidate_distances(joined: pd.DataFrame, treatments: Sequence[Treatment], dedupe: bool,
+                        share: float) -> np.ndarray:
+    """``(pairs, treatments)`` distances of the candidate pairs whose pair
+    hash falls in the first ``share`` of the hash range: a sample that
+    depends on the pairs only, not on how they are partitioned."""
+    hashes = combined_hashes(joined["rid_a"].to_numpy(np.uint64), joined["rid_b"].to_numpy(np.uint64), dedupe)
+    sample = joined[(hashes >> np.uint64(11)).astype(np.float64) < share * 2.0 ** 53]
+    if not len(sample):
+        return np.zeros((0, len(treatments)))
+    records_a, ra, records_b, rb = _oriented(sample, dedupe)
+    return treatment_pair_distances(treatments, treatment_values(records_a, treatments),
+                                    treatment_values(records_b, treatments), ra, rb)
 
 
 def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold: float, uniq: bool,
