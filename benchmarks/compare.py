@@ -35,8 +35,8 @@ from benchmarks.peers import TOOLS
 from bigalign.blocking import KeyBlocking
 from bigalign.datasets import person_records
 
-MODULES = {"bigalign": "bigalign", "splink": "splink", "splink_keys": "splink", "recordlinkage": "recordlinkage",
-           "nazca": "nazca"}
+MODULES = {"bigalign": "bigalign", "bigalign_distance": "bigalign", "splink": "splink", "splink_keys": "splink",
+           "recordlinkage": "recordlinkage", "nazca": "nazca"}
 
 
 def write_data(n: int, directory: str) -> None:
@@ -141,7 +141,8 @@ def main() -> None:
                         given_up[tool] = f"skipped: {result['status']} at {n:,} records"
                     rows.append({**base, **result})
                 print(json.dumps(rows[-1], default=str), file=sys.stderr, flush=True)
-    columns = ["tool", "records per side", "status", "wall s", "CPU s", "peak MiB (process tree)", "candidate_pairs",
+    columns = ["tool", "records per side", "status", "wall s", "CPU s", "peak MiB (process tree)", "fit s",
+               "candidate_pairs",
                "pair_completeness", "precision", "recall", "f1", "configuration"]
     table = [{c: ("—" if r.get(c) is None else r[c]) for c in columns} for r in rows]
     command = (f"python -m benchmarks.compare --sizes {args.sizes} --tools {args.tools} "

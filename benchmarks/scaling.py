@@ -135,7 +135,7 @@ def measure(directory: str, truth: pd.DataFrame, workers: int) -> dict:
             clock = time.perf_counter()
             cpu = _worker_cpu(client)
             run = run_alignment(client, a, b, job.treatments, job.threshold, job.blocking, uniq=True,
-                                truth_hashes=truth_hashes)
+                                truth_hashes=truth_hashes, model=job.model)
             wall = time.perf_counter() - clock
             cpu = _worker_cpu(client) - cpu
     quality = link_quality(run.links, truth)

@@ -63,10 +63,19 @@ def test_cities_job_with_geographical_neighbourhoods(tmp_path, scheduler):
     assert "f1: 1.0000" in evaluated.stdout and "true_positives: 46" in evaluated.stdout
 
 
-def small_person_job(tmp_path, n=3000, **extra):
+def demo_text(directory, n, learned=False):
+    """jobs/demo.toml on ``n`` records written in ``directory``, on the test's cluster; with the
+    weighted distance (threshold 3.5) unless ``learned``."""
     text = (ROOT / "jobs/demo.toml").read_text()
-    text = text.replace("n = 50000", f"n = {n}").replace("../out/demo/", str(tmp_path) + "/")
+    text = text.replace("n = 50000", f"n = {n}").replace("../out/demo/", str(directory) + "/")
     text = text.replace("[cluster]\nworkers = 2", "")
+    if not learned:
+        text = text.replace('threshold = "auto"', "threshold = 3.5").replace('[model]\nkind = "fellegi-sunter"\n', "")
+    return text
+
+
+def small_person_job(tmp_path, n=3000, learned=False, **extra):
+    text = demo_text(tmp_path, n, learned)
     for key, value in extra.items():
         text = text.replace(f"\n{key} = ", f"\n{key} = {value}\n#")
     job = tmp_path / "people.toml"

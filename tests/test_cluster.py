@@ -15,6 +15,7 @@ import pytest
 import yaml
 from distributed import Client
 from distributed.security import Security
+from test_cli import demo_text
 
 ROOT = Path(__file__).resolve().parents[1]
 DASK = str(Path(sys.executable).parent / "dask")
@@ -56,9 +57,7 @@ class HandCluster:
 
 
 def person_job(directory: Path, n: int, extra: str = "") -> Path:
-    text = (ROOT / "jobs/demo.toml").read_text()
-    text = text.replace("n = 50000", f"n = {n}").replace("../out/demo/", str(directory) + "/")
-    text = text.replace("[cluster]\nworkers = 2", "")
+    text = demo_text(directory, n)
     job = directory / "people.toml"
     job.write_text(extra + "\n" + text)
     return job

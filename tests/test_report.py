@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_cli import demo_text
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -17,8 +18,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, client):
     directory = tmp_path_factory.mktemp("report")
-    text = (ROOT / "jobs/demo.toml").read_text().replace("n = 50000", "n = 3000")
-    text = text.replace("../out/demo/", str(directory) + "/").replace("[cluster]\nworkers = 2", "")
+    text = demo_text(directory, 3000)
     # and a MinHash member, whose S-curve the report draws
     text = text.replace("[output]", '[[blocking.of]]\nkind = "minhash_lsh"\ncolumns = ["given_name", "surname"]\n'
                                     'threshold = 0.7\n\n[output]')
