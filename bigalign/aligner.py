@@ -22,6 +22,7 @@ from .fellegi_sunter import (
     add_pattern_counts,
     match_probability,
     pattern_counts,
+    term_counts,
     weight_distance,
     weighted_links,
 )
@@ -87,7 +88,8 @@ def _explained(links: pd.DataFrame, treatments: list[Treatment], encoded_a: list
     ia = pd.Index(align_ids).get_indexer(links["align_id"])
     ib = pd.Index(target_ids).get_indexer(links["target_id"])
     distances = treatment_pair_distances(treatments, encoded_a, encoded_b, ia, ib)
-    return links.assign(**explanation_columns(treatments, distances, model))
+    terms = None if model is None else {k: h[ia] for k, h in model.term_hashes(encoded_a).items()}
+    return links.assign(**explanation_columns(treatments, distances, model, terms))
 
 
 # What a set of records may be: a frame, a dask frame, or Nazca's nested lists.
@@ -149,10 +151,18 @@ def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: l
                                                                 labelled)])).rename(columns={len(treatments): "known"})
             for i, j, levels in _cross_product_levels(model, treatments, encoded_a, encoded_b, keep)])
     model.fit_levels(model.levels(random_distances), patterns, records=min(len(alignset), len(targetset)))
+    positions = model.term_treatments(treatments)
+    model.count_terms(treatments, {k: term_counts([encoded_a[k]] if dedupe else [encoded_a[k], encoded_b[k]])
+                                   for k in positions}, len(alignset) if dedupe else len(alignset) + len(targetset))
+    hashes = model.term_hashes(encoded_a)
+    if hashes:  # (the weights then depend on the values, not only on the patterns)
+        every = [model.match_weights(levels, {k: h[i] for k, h in hashes.items()})
+                 for i, _, levels in _cross_product_levels(model, treatments, encoded_a, encoded_b, keep)]
+        model.expect_weights(np.concatenate(every), np.ones(1))
     probability_threshold = model.probability_threshold(threshold)
     parts = []
     for i, j, levels in _cross_product_levels(model, treatments, encoded_a, encoded_b, keep):
-        weights = model.match_weights(levels)
+        weights = model.match_weights(levels, {k: h[i] for k, h in hashes.items()})
         linked = match_probability(weights) >= probability_threshold
         parts.append(pd.DataFrame({"align_id": align_ids[i[linked]], "target_id": target_ids[j[linked]],
                                    "distance": weight_distance(weights[linked])}))  # what the matching reads

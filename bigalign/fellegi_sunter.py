@@ -36,7 +36,7 @@ from .treatments import Treatment, treatment_pair_distances
 logger = logging.getLogger("bigalign")
 
 __all__ = ["MISSING", "FellegiSunter", "add_pattern_counts", "choose_cuts", "comparison_levels", "match_probability",
-           "pattern_counts", "weight_distance", "weighted_links"]
+           "pattern_counts", "term_counts", "value_hashes", "weight_distance", "weighted_links"]
 
 # The level of a pair where either value is missing.
 MISSING = -1
@@ -129,6 +129,12 @@ class FellegiSunter:
         Pairs known to match (columns ``align_id`` and ``target_id``): m is
         then their levels' frequencies among the candidates, not EM's (the
         prior is still fitted, by EM with m held).
+    term_frequencies : sequence, optional
+        Treatments (by position or attribute name) whose equal level is
+        weighted by how common the value is: two records that share a
+        common surname agree by chance more often than two that share a
+        rare one. Their ``u`` for that pair is the value's frequency among
+        the records of both sets, not the level's average.
 
     Attributes (after fitting)
     --------------------------
@@ -148,11 +154,14 @@ class FellegiSunter:
         the fitted m's check (or, with ``labels``, m itself).
     known_pairs_ : int
         How many known pairs were among the candidates.
+    term_frequencies_ : dict
+        Per treatment with term frequencies, the sorted hashes of its
+        values and each one's frequency (see :meth:`count_terms`).
     """
 
     def __init__(self, cuts: Mapping[Any, Sequence[float]] | Sequence[Sequence[float] | None] | None = None, *,
                  max_iterations: int = 200, tolerance: float = 1e-6, random_pairs: int = 200_000, seed: int = 0,
-                 labels: pd.DataFrame | None = None):
+                 labels: pd.DataFrame | None = None, term_frequencies: Sequence[int | str] | None = None):
         if not isinstance(max_iterations, int) or max_iterations < 1:
             raise ValueError(f"FellegiSunter: 'max_iterations' must be a positive integer, got {max_iterations!r}")
         if not 0 < tolerance < 1:
@@ -166,14 +175,43 @@ class FellegiSunter:
                 raise ValueError("FellegiSunter: 'labels' holds no pair")
         self.cuts, self.max_iterations, self.tolerance = cuts, max_iterations, tolerance
         self.random_pairs, self.seed, self.labels = random_pairs, seed, labels
+        self.term_frequencies = list(term_frequencies or [])
+        self.term_frequencies_: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.weight_counts_: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- levels -------------------------------------------------------------
+    @staticmethod
+    def _positions(treatments: Sequence[Treatment]) -> dict[Any, int]:
+        """Treatments by attribute name and by position."""
+        by_name: dict[Any, int] = {str(t): i for i, t in enumerate(treatments)}
+        by_name.update({i: i for i in range(len(treatments))})
+        return by_name
+
+    def term_treatments(self, treatments: Sequence[Treatment]) -> list[int]:
+        """The positions of the treatments with term frequencies."""
+        by_name = self._positions(treatments)
+        unknown = [k for k in self.term_frequencies if k not in by_name]
+        if unknown:
+            raise ValueError(f"FellegiSunter: term frequencies for {unknown[0]!r}, which is no treatment; "
+                             f"treatments are {[str(t) for t in treatments]}")
+        return sorted({by_name[k] for k in self.term_frequencies})
+
+    def term_hashes(self, encoded: Sequence[pd.DataFrame]) -> dict[int, np.ndarray]:
+        """Per treatment with term frequencies, the hash of each record's
+        encoded value (a treatment's encoded columns: ``encoded[k]``)."""
+        return {k: value_hashes(encoded[k]) for k in self.term_frequencies_}
+
+    def count_terms(self, treatments: Sequence[Treatment], counts: Mapping[int, pd.Series], records: int) -> None:
+        """``term_frequencies_`` from, per treatment with term frequencies,
+        the count of each value hash among ``records`` records of both sets."""
+        self.term_frequencies_ = {k: (c.index.to_numpy(np.uint64), c.to_numpy(np.float64) / max(records, 1))
+                                  for k, c in ((k, counts[k].sort_index()) for k in self.term_treatments(treatments))}
+
     def _given_cuts(self, treatments: Sequence[Treatment]) -> list[list[float] | None]:
         if self.cuts is None:
             return [None] * len(treatments)
         if isinstance(self.cuts, Mapping):
-            by_name: dict[Any, int] = {str(t): i for i, t in enumerate(treatments)}
-            by_name.update({i: i for i in range(len(treatments))})
+            by_name = self._positions(treatments)
             unknown = [k for k in self.cuts if k not in by_name]
             if unknown:
                 raise ValueError(f"FellegiSunter: cuts for {unknown[0]!r}, which is no treatment; treatments are "
@@ -366,11 +404,20 @@ class FellegiSunter:
                     out[rows, j] = np.log(self.conditional_u_[(k, j)][levels[rows, k], levels[rows, j]])
         return out
 
-    def contributions(self, levels: np.ndarray) -> np.ndarray:
+    def contributions(self, levels: np.ndarray, terms: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
         """``(pairs, treatments)`` weight of each treatment's level, log2(m/u)
         (u given a dependent treatment's level, see :meth:`log_u`); 0 where
-        missing."""
+        missing. With ``terms`` (per treatment with term frequencies, each
+        pair's value hash, as :meth:`term_hashes` gives them), an equal
+        level's u is the value's frequency."""
         out = -self.log_u(levels) / np.log(2)
+        for k, (hashes, frequencies) in self.term_frequencies_.items():
+            if terms is None or k not in terms:
+                continue
+            equal = np.flatnonzero(levels[:, k] == 0)
+            at = np.minimum(np.searchsorted(hashes, terms[k][equal]), max(len(hashes) - 1, 0))
+            found = hashes[at] == terms[k][equal] if len(hashes) else np.zeros(len(equal), dtype=bool)
+            out[equal[found], k] = -np.log2(frequencies[at[found]])
         for k, m in enumerate(self.m_):
             known = levels[:, k] != MISSING
             out[known, k] += np.log2(m[levels[known, k]])
@@ -381,9 +428,9 @@ class FellegiSunter:
         """The prior's log-odds: every pair's weight starts there."""
         return float(np.log2(self.prior_ / (1 - self.prior_)))
 
-    def match_weights(self, levels: np.ndarray) -> np.ndarray:
-        """Log2 Bayes factor of each pair, prior included."""
-        return self.prior_weight_ + self.contributions(levels).sum(axis=1)
+    def match_weights(self, levels: np.ndarray, terms: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
+        """Log2 Bayes factor of each pair, prior included (``terms``: see :meth:`contributions`)."""
+        return self.prior_weight_ + self.contributions(levels, terms).sum(axis=1)
 
     def probabilities(self, patterns: pd.DataFrame) -> np.ndarray:
         """The match probability of each agreement pattern (rows of pattern counts)."""
@@ -407,15 +454,32 @@ class FellegiSunter:
         return float(curve["probability"].iloc[best]), {k: float(curve[k].iloc[best])
                                                          for k in ("precision", "recall", "f1")}
 
+    def expect_weights(self, weights: np.ndarray, counts: np.ndarray) -> None:
+        """The match weights of the candidates (term frequencies applied),
+        each standing for ``counts`` pairs (a sample's weights count
+        1 / its share): what :meth:`expected_quality` reads with term
+        frequencies. Weights are rounded to 0.001 bit and counted once each."""
+        table = pd.DataFrame({"w": np.round(np.asarray(weights, dtype=np.float64), 3),
+                              "n": np.broadcast_to(np.asarray(counts, dtype=np.float64), np.shape(weights))})
+        summed = table.groupby("w", sort=True)["n"].sum()
+        self.weight_counts_ = (summed.index.to_numpy(np.float64), summed.to_numpy(np.float64))
+
     def expected_quality(self) -> pd.DataFrame:
         """What the model expects of links at each threshold, without any
         truth: for each match probability its candidates reach (highest
         first) and its match weight, the precision, recall and F1 of linking
         every candidate at least that probable, the expected matches being Σ p
-        over them."""
-        patterns = self.patterns_
-        weights = self.match_weights(patterns.drop(columns="count").to_numpy())
-        counts = patterns["count"].to_numpy(np.float64)
+        over them. With term frequencies, the candidates' weights are those
+        :meth:`expect_weights` was given (a pattern's weight then depends on
+        the values)."""
+        if self.term_frequencies_:
+            if self.weight_counts_ is None:
+                raise ValueError("FellegiSunter: with term frequencies, expect_weights() gives the candidates' "
+                                 "weights first")
+            weights, counts = self.weight_counts_
+        else:
+            weights = self.match_weights(self.patterns_.drop(columns="count").to_numpy())
+            counts = self.patterns_["count"].to_numpy(np.float64)
         order = np.argsort(-weights, kind="stable")
         probability = match_probability(weights[order])
         expected_true = np.cumsum(counts[order] * probability)
@@ -426,6 +490,18 @@ class FellegiSunter:
                               "recall": recall, "f1": f1})
         # (patterns of equal weight: one threshold, the last row counts them all)
         return curve.drop_duplicates("match_weight", keep="last").reset_index(drop=True)
+
+
+def value_hashes(encoded: pd.DataFrame) -> np.ndarray:
+    """uint64 hash of each row of a treatment's encoded values: equal values, equal hashes."""
+    return pd.util.hash_pandas_object(encoded, index=False).to_numpy(np.uint64)
+
+
+def term_counts(values: Sequence[pd.DataFrame]) -> pd.Series:
+    """How many records hold each value (by :func:`value_hashes`), over
+    frames of one treatment's encoded values; missing values not counted."""
+    hashes = [value_hashes(v)[~v.isna().any(axis=1).to_numpy()] for v in values]
+    return pd.Series(np.concatenate(hashes), dtype=np.uint64).value_counts(sort=False)
 
 
 def weight_distance(weights: np.ndarray) -> np.ndarray:

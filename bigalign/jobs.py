@@ -247,15 +247,16 @@ def _levels(reader: _Reader) -> list[float] | None:
     return None if levels is None else [float(c) for c in levels]
 
 
-def _model(reader: _Reader, cuts: list[list[float] | None], job_dir: str) -> FellegiSunter | None:
+def _model(reader: _Reader, cuts: list[list[float] | None], terms: list[int], job_dir: str) -> FellegiSunter | None:
     """``[model]``: kind = "distance" (the weighted distance, the default) or "fellegi-sunter"."""
     kind = reader.get("kind", str, "distance")
     if kind not in ("distance", "fellegi-sunter"):
         raise reader.error("kind", f"must be 'distance' or 'fellegi-sunter', got {kind!r}")
     if kind == "distance":
         reader.done()
-        if any(c is not None for c in cuts):
-            raise JobError(f"{reader.job_path}: treatments: 'levels' belong to a [model] of kind 'fellegi-sunter'")
+        if any(c is not None for c in cuts) or terms:
+            raise JobError(f"{reader.job_path}: treatments: 'levels' and 'term_frequency' belong to a [model] of "
+                           "kind 'fellegi-sunter'")
         return None
     options: dict[str, Any] = {key: value for key, kinds in (("max_iterations", int), ("tolerance", float),
                                                              ("random_pairs", int), ("seed", int))
@@ -268,7 +269,7 @@ def _model(reader: _Reader, cuts: list[list[float] | None], job_dir: str) -> Fel
         except InputError as err:
             raise reader.error("labels", str(err)) from None
     try:
-        return FellegiSunter(cuts, **options)
+        return FellegiSunter(cuts, term_frequencies=terms, **options)
     except ValueError as err:
         raise JobError(f"{reader.job_path}: model: {err}") from None
 
@@ -482,8 +483,9 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
         raise top.error("treatments", "needs at least one [[treatments]] table")
     readers = [_Reader(path, t, f"treatments[{i}]") for i, t in enumerate(treatment_tables)]
     cuts = [_levels(r) for r in readers]
+    terms = [i for i, r in enumerate(readers) if r.get("term_frequency", bool, False)]
     treatments = [_treatment(r, code) for r in readers]
-    model = _model(_Reader(path, top.get("model", dict, {}), "model"), cuts, job_dir)
+    model = _model(_Reader(path, top.get("model", dict, {}), "model"), cuts, terms, job_dir)
     if model is not None and not (threshold == "auto" or 0 < threshold < 1):
         raise top.error("threshold", f"with a learned model, a match probability in (0, 1) or 'auto', got "
                                      f"{threshold!r}")

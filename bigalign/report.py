@@ -306,6 +306,17 @@ def _model_section(model: dict, data: dict) -> list[str]:
              f"{model['threshold']:.4g}"
              f"{' (chosen as the best F1 the model expects)' if model['auto_threshold'] else ''}. Below, a "
              "<em>distance</em> is 1 − the match probability.</p>"]
+    notes = []
+    for t in model["treatments"]:
+        if t["term_frequencies"]:
+            notes.append(f"{html.escape(t['attribute'])}: an equal value's u is its frequency among the records "
+                         f"({t['distinct_values']:,} distinct values), not the level's average")
+        if t["depends_on"]:
+            earlier = ", ".join(html.escape(model["treatments"][k]["attribute"]) for k in t["depends_on"])
+            notes.append(f"{html.escape(t['attribute'])} depends on {earlier} among random pairs: its u is taken "
+                         f"given that one's level (the weights below are its own, before that)")
+    if notes:
+        parts.append("<ul>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>")
     check = model["m_from"] == "EM" and model["known_pairs"] > 0
     rows = [[t["attribute"], level, ("≤ " + format(t["cuts"][level], ".4g")) if level < len(t["cuts"])
              else "farther", t["m"][level], t["u"][level], t["weights"][level]]

@@ -98,8 +98,12 @@ def model_summary(model: FellegiSunter, treatments: list, threshold: float | Non
             "m_from": "labels" if model.labels is not None else "EM",
             "known_pairs": model.known_pairs_,
             "treatments": [{"attribute": str(t), "cuts": cuts, "m": m.tolist(), "u": u.tolist(),
-                            "weights": np.log2(m / u).tolist(), "known_m": None if k is None else k.tolist()}
-                           for t, cuts, m, u, k in zip(treatments, model.cuts_, model.m_, model.u_, known_m)],
+                            "weights": np.log2(m / u).tolist(), "known_m": None if k is None else k.tolist(),
+                            "term_frequencies": i in model.term_frequencies_,
+                            "distinct_values": len(model.term_frequencies_.get(i, ((),))[0]) or None,
+                            "depends_on": next((g[:g.index(i)] for g in model.groups_ if i in g[1:]), [])}
+                           for i, (t, cuts, m, u, k) in enumerate(zip(treatments, model.cuts_, model.m_, model.u_,
+                                                                      known_m))],
             "expected": {k: curve[k].tolist() for k in curve.columns}}
 
 

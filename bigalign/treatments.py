@@ -257,16 +257,19 @@ def global_pair_distances(treatments: Sequence[Treatment], encoded_a: Sequence[p
 
 
 def explanation_columns(treatments: Sequence[Treatment], distances: np.ndarray,
-                        model: FellegiSunter | None = None) -> dict[str, np.ndarray]:
+                        model: FellegiSunter | None = None,
+                        terms: Mapping[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The columns that explain pairs' scores: per treatment ``"{attribute}:
     distance"`` (the metric's, before the weight; NaN: a value missing); with
     a fitted ``model``, first ``prior_weight``, then per treatment also
     ``": level"`` and ``": weight"`` (log2(m/u)); the weights and the prior's
-    add up to the match weight."""
+    add up to the match weight (``terms``: the pairs' value hashes of the
+    treatments with term frequencies, see
+    :meth:`~bigalign.fellegi_sunter.FellegiSunter.contributions`)."""
     if model is None:
         return {f"{t}: distance": distances[:, k] for k, t in enumerate(treatments)}
     levels = model.levels(distances)
-    contributions = model.contributions(levels)
+    contributions = model.contributions(levels, terms)
     columns = {"prior_weight": np.full(len(distances), model.prior_weight_)}
     for k, t in enumerate(treatments):
         columns[f"{t}: distance"] = distances[:, k]

@@ -147,7 +147,7 @@ def test_on_a_cluster_the_same_model_and_links_whatever_the_workers(client, peop
     from distributed import Client, LocalCluster
 
     def run(c, npartitions):
-        model = FellegiSunter()
+        model = FellegiSunter(term_frequencies=["suburb"])
         links = bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold="auto",
                                model=model, blocking=blocking(), client=c, npartitions=npartitions, explain=True)
         return model, links
@@ -158,6 +158,9 @@ def test_on_a_cluster_the_same_model_and_links_whatever_the_workers(client, peop
         other, again = run(three, 7)
     pd.testing.assert_frame_equal(links, again)
     assert model.prior_ == other.prior_ and model.cuts_ == other.cuts_
+    for (hashes, frequencies), (again_hashes, again_frequencies) in zip(model.term_frequencies_.values(),
+                                                                         other.term_frequencies_.values()):
+        assert (hashes == again_hashes).all() and (frequencies == again_frequencies).all()
     assert all((a == b).all() for a, b in zip(model.m_ + model.u_, other.m_ + other.u_))
     assert list(links.columns[:5]) == ["align_id", "target_id", "match_weight", "match_probability", "prior_weight"]
     assert "given_name+surname: level" in links.columns and "soc_sec_id: distance" in links.columns
@@ -182,6 +185,32 @@ def test_a_distance_model_explains_its_links_too(client, people):
         total = weighted_sum(treatments, (t.weight * links[f"{t}: distance"].to_numpy() for t in treatments))
         np.testing.assert_array_equal(total, links["distance"].to_numpy())
         assert links["suburb: distance"].isna().any()  # a missing value shows as such
+
+
+def test_term_frequencies_weigh_a_common_value_less_than_a_rare_one():
+    """Half the people are Martins: agreeing on Martin is worth log2(m / f(Martin)), f the share of
+    records that are Martins, less than agreeing on a name held by two records only."""
+    rng = np.random.default_rng(4)
+    n = 600
+    surnames = np.where(np.arange(n) % 2 == 0, "martin", [f"name{k:04d}" for k in range(n)])
+    people = pd.DataFrame({"id": [f"p{k}" for k in range(n)], "surname": surnames,
+                           "born": [f"{1 + k % 28:02d}/{1 + k % 12:02d}/{1950 + k % 40}" for k in range(n)],
+                           "town": rng.choice([f"town{k}" for k in range(30)], n)})
+    register = people.assign(id=[f"r{k}" for k in range(n)])
+    treatments = [{"column": "surname", "metric": "exact"}, {"column": "born", "metric": "temporal"},
+                  {"column": "town", "metric": "exact"}]
+    model = FellegiSunter(term_frequencies=["surname"])
+    links = bigalign.align(people, register, treatments, threshold="auto", model=model, explain=True)
+    assert len(links) == n and (links["align_id"].str[1:] == links["target_id"].str[1:]).all()
+    weight = links.set_index("align_id")["surname: weight"]
+    m_equal = model.m_[0][0]
+    assert weight["p0"] == pytest.approx(np.log2(m_equal / (2 * n / 2 / (2 * n))), rel=1e-12)  # Martin: f = 1/2
+    assert weight["p1"] == pytest.approx(np.log2(m_equal / (2 / (2 * n))), rel=1e-12)  # a name two records hold
+    total = links[[c for c in links.columns if c.endswith(": weight")]].sum(axis=1) + links["prior_weight"]
+    np.testing.assert_allclose(total, links["match_weight"], rtol=1e-12)
+    with pytest.raises(ValueError, match="term frequencies for 'nickname'"):
+        bigalign.align(people, register, treatments, threshold="auto",
+                       model=FellegiSunter(term_frequencies=["nickname"]))
 
 
 def test_labelled_pairs_give_m(people):
@@ -219,6 +248,7 @@ def test_a_job_with_a_learned_model_and_an_automatic_threshold(tmp_path, client)
     assert 'threshold = "auto"' in text  # the demo as shipped: a learned model, an automatic threshold
     text = text.replace('[model]\nkind = "fellegi-sunter"\n', "")
     text = text.replace('scale = 365\nweight = 2', 'scale = 365\nweight = 2\nlevels = [0, 0.01]', 1)
+    text = text.replace('column = "suburb"\n', 'column = "suburb"\nterm_frequency = true\n', 1)
     job.write_text(text.replace("[output]\n", "[output]\nexplain = true\n")
                    + '\n[model]\nkind = "fellegi-sunter"\nseed = 1\n')
     # plan fits the model on the candidates and prints it, without writing links
@@ -233,6 +263,8 @@ def test_a_job_with_a_learned_model_and_an_automatic_threshold(tmp_path, client)
     assert summary["quality"]["f1"] >= 0.98
     model = summary["model"]
     assert model["treatments"][1]["cuts"] == [0.0, 0.01]
+    assert [t["term_frequencies"] for t in model["treatments"]] == [False, False, False, True, False, False]
+    assert model["treatments"][3]["distinct_values"] > 100  # suburbs
     assert [t["m"] for t in model["treatments"]] == [t["m"] for t in planned["treatments"]]  # the same fit
     # the truth checks m: the fitted m is near the levels' frequencies among the true candidate pairs
     assert model["m_from"] == "EM" and model["known_pairs"] > 1500
@@ -246,6 +278,7 @@ def test_a_job_with_a_learned_model_and_an_automatic_threshold(tmp_path, client)
     page = (tmp_path / "report.html").read_text()
     assert "The learned model (Fellegi–Sunter)" in page and 'id="model"' in page
     assert "m among the" in page and "true candidate pairs" in page
+    assert "suburb: an equal value's u is its frequency" in page and "postcode depends on suburb" in page
     for plot in ("plot-match-weights", "plot-expected", "plot-waterfall-0"):
         assert f'id="{plot}"' in page
     assert 'id="waterfall-total"' in page and 'id="match-weights-0"' in page
@@ -262,8 +295,9 @@ def test_a_job_with_a_learned_model_and_an_automatic_threshold(tmp_path, client)
     for body, message in [(text + model.replace("fellegi-sunter", "bayes"), "model.kind: must be 'distance'"),
                           (text.replace('threshold = "auto"', "threshold = 3.5") + model,
                            "threshold: with a learned model"),
-                          (text + '\n[model]\nkind = "distance"\n', "levels' belong to a \\[model\\] of kind"),
-                          (text.replace("levels = [0, 0.01]", "") + '\n[model]\nkind = "distance"\n',
+                          (text + '\n[model]\nkind = "distance"\n', "'term_frequency' belong to a \\[model\\] of kind"),
+                          (text.replace("levels = [0, 0.01]", "").replace("term_frequency = true", "")
+                           + '\n[model]\nkind = "distance"\n',
                            "'auto' needs a learned model"),
                           (text + model.replace("seed", "seeed"), "model.seeed: unknown key"),
                           (text + model + 'labels = "nowhere.csv"\n', "nowhere.csv"),
@@ -301,3 +335,21 @@ def test_people_generated_otherwise_with_levels_and_threshold_chosen_by_the_mode
     assert quality.f1 >= 0.99, quality
     # the name and the e-mail address made of it, the city and its zip code: found dependent
     assert model.groups_ == [[0, 3], [4, 5]]
+
+
+def test_deduplication_and_one_to_one_with_a_learned_model(client):
+    """A deduplication scored by a model: each unordered pair once, smaller id first, the same pairs in
+    memory and on blocked candidates (those the blocking keeps); one-to-one uses no record twice."""
+    data = person_records(600, seed=3)
+    both = pd.concat([data.alignset, data.targetset], ignore_index=True)
+    brute = bigalign.align(both, both, PERSON_TREATMENTS, "auto", uniq=False, model=FellegiSunter())
+    blocked = bigalign.align(both, both, PERSON_TREATMENTS, "auto", uniq=False, model=FellegiSunter(),
+                             blocking=blocking(), client=client, npartitions=3)
+    for links in (brute, blocked):
+        assert (links.align_id < links.target_id).all() and not links.duplicated(["align_id", "target_id"]).any()
+        quality = link_quality(links.astype({"align_id": str, "target_id": str}), data.truth.astype(str),
+                               unordered=True)
+        assert quality.f1 >= 0.98, quality
+    single = bigalign.align(data.alignset, data.targetset, PERSON_TREATMENTS, "auto", one_to_one=True,
+                            model=FellegiSunter(), blocking=blocking(), client=client)
+    assert single["align_id"].is_unique and single["target_id"].is_unique and len(single) >= 0.97 * len(data.truth)

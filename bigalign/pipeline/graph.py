@@ -38,7 +38,13 @@ from .schema import (
     part_of,
     treatment_values,
 )
-from .scoring import candidate_distances, candidate_patterns, score_dense_blocks, score_pairs
+from .scoring import (
+    candidate_patterns,
+    candidate_sample,
+    partition_term_counts,
+    score_dense_blocks,
+    score_pairs,
+)
 from .stats import BlockStats
 
 __all__ = ["AlignmentRun", "align_distributed", "run_alignment", "timed"]
@@ -214,9 +220,11 @@ def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment
     random_distances = model.random_distances(treatments, treatment_values(samples[0], treatments),
                                               treatment_values(samples[1], treatments))
     share = min(1.0, MODEL_SAMPLE_PAIRS / max(1, candidates))
-    near = client.gather(client.compute([dask.delayed(candidate_distances, pure=True)(part, treatments, dedupe, share)
-                                         for part in joined.to_delayed()]))
-    model.choose_cuts(treatments, random_distances, np.concatenate(near))
+    sampled = client.gather(client.compute([dask.delayed(candidate_sample, pure=True)(part, treatments, dedupe, share,
+                                                                                      model)
+                                            for part in joined.to_delayed()]))
+    sample_distances = np.concatenate([distances for distances, _ in sampled])
+    model.choose_cuts(treatments, random_distances, sample_distances)
     # EM per rule of the blocking (a union's members), without the treatments that read its columns
     members = blocking.blockings()
     left_out = [{k for k, t in enumerate(treatments) if _columns_of(t) & set(map(str, m.columns))} for m in members]
@@ -228,6 +236,19 @@ def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment
                                            for part in joined.to_delayed()]))
     model.fit_levels(model.levels(random_distances), add_pattern_counts(counts), records=min(n_a, n_b),
                      left_out=left_out, population=cross_product(n_a, n_b, dedupe))
+    positions = model.term_treatments(treatments)
+    if positions:  # how many records of both sets hold each value
+        sets = [encoded_a] if dedupe else [encoded_a, encoded_b]
+        count = dask.delayed(partition_term_counts, pure=True)
+        parts = client.gather(client.compute([count(part, treatments, positions)
+                                              for encoded in sets for part in encoded.to_delayed()]))
+        every = pd.concat(parts, ignore_index=True)
+        model.count_terms(treatments, {k: every[every["treatment"] == k].groupby("hash")["count"].sum()
+                                       for k in positions}, n_a if dedupe else n_a + n_b)
+        # what the model expects of its links, from the sampled candidates' weights with their values
+        terms = {k: np.concatenate([hashes[k] for _, hashes in sampled]) for k in positions}
+        weights = model.match_weights(model.levels(sample_distances), terms)
+        model.expect_weights(weights, np.full(1, candidates / max(1, len(weights))))
     return model.probability_threshold(threshold)
 
 
@@ -312,8 +333,10 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
             return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n,
                                 model=model, probability_threshold=probability, score_threshold=threshold)
     with timed(seconds, "score"):
+        # (a model with term frequency tables goes to the workers once, not in every task)
+        shipped = client.scatter(model, broadcast=True, hash=False) if model and model.term_frequencies_ else model
         futures = client.compute([dask.delayed(score_pairs, pure=True)(part, treatments, threshold, uniq, dedupe,
-                                                                       truth_hashes, model, explain)
+                                                                       truth_hashes, shipped, explain)
                                   for part in joined.to_delayed()])
         if stats.dense_blocks:
             futures += client.compute([

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..blocking.base import Blocking
 from ..evaluate import isin_sorted
-from ..fellegi_sunter import FellegiSunter, pattern_counts, weight_distance
+from ..fellegi_sunter import FellegiSunter, pattern_counts, term_counts, value_hashes, weight_distance
 from ..matching import best_match_per_item
 from ..treatments import (
     Treatment,
@@ -32,7 +32,7 @@ from .schema import (
 )
 from .stats import BlockStats, record_for_report
 
-__all__ = ["candidate_distances", "candidate_patterns", "score_dense_blocks", "score_pairs"]
+__all__ = ["candidate_sample", "candidate_patterns", "score_dense_blocks", "partition_term_counts", "score_pairs"]
 
 
 def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -103,18 +103,32 @@ def candidate_patterns(joined: pd.DataFrame, treatments: Sequence[Treatment], mo
     return counts.rename(columns=dict(enumerate(columns)))
 
 
-def candidate_distances(joined: pd.DataFrame, treatments: Sequence[Treatment], dedupe: bool,
-                        share: float) -> np.ndarray:
+def candidate_sample(joined: pd.DataFrame, treatments: Sequence[Treatment], dedupe: bool, share: float,
+                     model: FellegiSunter) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """``(pairs, treatments)`` distances of the candidate pairs whose pair
-    hash falls in the first ``share`` of the hash range: a sample that
-    depends on the pairs only, not on how they are partitioned."""
+    hash falls in the first ``share`` of the hash range — a sample that
+    depends on the pairs only, not on how they are partitioned — and their
+    value hashes of the model's treatments with term frequencies."""
     hashes = combined_hashes(joined["rid_a"].to_numpy(np.uint64), joined["rid_b"].to_numpy(np.uint64), dedupe)
     sample = joined[(hashes >> np.uint64(11)).astype(np.float64) < share * 2.0 ** 53]
+    positions = model.term_treatments(treatments)
     if not len(sample):
-        return np.zeros((0, len(treatments)))
+        return np.zeros((0, len(treatments))), {k: np.zeros(0, np.uint64) for k in positions}
     records_a, ra, records_b, rb = _oriented(sample, dedupe)
-    return treatment_pair_distances(treatments, treatment_values(records_a, treatments),
-                                    treatment_values(records_b, treatments), ra, rb)
+    encoded_a = treatment_values(records_a, treatments)
+    distances = treatment_pair_distances(treatments, encoded_a, treatment_values(records_b, treatments), ra, rb)
+    return distances, {k: value_hashes(encoded_a[k])[ra] for k in positions}
+
+
+def partition_term_counts(encoded: pd.DataFrame, treatments: Sequence[Treatment],
+                          positions: Sequence[int]) -> pd.DataFrame:
+    """How many records of a partition hold each value (by hash) of the
+    treatments at ``positions`` (columns ``treatment``, ``hash``, ``count``)."""
+    values = treatment_values(encoded, treatments)
+    counts = [term_counts([values[k]]) for k in positions]
+    return pd.DataFrame({"treatment": np.repeat(np.asarray(positions, dtype=np.int64), [len(c) for c in counts]),
+                         "hash": np.concatenate([c.index.to_numpy(np.uint64) for c in counts]),
+                         "count": np.concatenate([c.to_numpy(np.int64) for c in counts])})
 
 
 def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold: float, uniq: bool,
@@ -144,9 +158,10 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
         explanation = explanation_columns(treatments, distances)
     else:
         distances = treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
-        distance = weight_distance(model.match_weights(model.levels(distances)))
+        terms = {k: hashes[ra] for k, hashes in model.term_hashes(encoded_a).items()}
+        distance = weight_distance(model.match_weights(model.levels(distances), terms))
         if explain:
-            explanation = explanation_columns(treatments, distances, model)
+            explanation = explanation_columns(treatments, distances, model, terms)
     links = _scored(stats, treatments, records_a, records_b, encoded_a, encoded_b, ra, rb, distance, threshold,
                     uniq, truth_hashes, dedupe, explanation, model)
     return ScoredLinks(best_match_per_item(links) if uniq else links, stats)

@@ -127,7 +127,7 @@ def record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encode
     if model is not None:
         sample["prior_weight"] = np.full(len(nearest), model.prior_weight_)
         levels = model.levels(treatment_pair_distances(treatments, encoded_a, encoded_b, ra[nearest], rb[nearest]))
-        weights = model.contributions(levels)
+        weights = model.contributions(levels, model.term_hashes([e.iloc[ra[nearest]] for e in encoded_a]))
     for i, t in enumerate(treatments):
         name = f"{i}: {t}"
         a, b = encoded_a[i].iloc[ra[nearest]], encoded_b[i].iloc[rb[nearest]]
