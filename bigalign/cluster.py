@@ -68,8 +68,14 @@ def _tune_allocator(mmap_threshold: int, trim_threshold: int) -> bool:
 
 
 def _local_cluster(n_workers: int | None, threads_per_worker: int, memory_limit: str | None,
-                   dashboard_address: str) -> LocalCluster:
+                   dashboard_address: str, processes: bool = True) -> LocalCluster:
     n_workers = n_workers or max(1, os.cpu_count() or 1)
+    if not processes:  # one worker in this process, as many threads: nothing to start but threads
+        # (over TCP on loopback: Dask's in-process transport would open the worker's web server on every
+        # interface)
+        return LocalCluster(n_workers=1, threads_per_worker=n_workers * threads_per_worker, processes=False,
+                            host="127.0.0.1", protocol="tcp://", dashboard_address=dashboard_address,
+                            memory_limit=memory_limit or "auto")
     try:
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
                             host="127.0.0.1", dashboard_address=dashboard_address,
@@ -143,7 +149,7 @@ def progress_bars(futures: list, show: bool) -> None:
 @contextmanager
 def connect(client: Any = None, *, n_workers: int | None = None, threads_per_worker: int = 1,
             memory_limit: str | None = None, dashboard_address: str = "127.0.0.1:8787",
-            security: Any = None, timeout: float = 10) -> Iterator[Client]:
+            security: Any = None, timeout: float = 10, processes: bool = True) -> Iterator[Client]:
     """Yield a client; close what this call started when done.
 
     Parameters
@@ -152,6 +158,10 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
         See the module docstring.
     n_workers, threads_per_worker, memory_limit, dashboard_address
         For a local cluster (``memory_limit`` per worker, e.g. ``"4GiB"``).
+    processes : bool
+        A local cluster of worker processes, or (``False``) one worker in
+        this process with ``n_workers × threads_per_worker`` threads: no
+        process to start, nothing to send between them, for small jobs.
     security : distributed.Security, optional
         TLS settings for a remote scheduler.
     timeout : float
@@ -179,11 +189,12 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
         active = _client(where, security, timeout)
         owned.append(active)
     else:
-        cluster = _local_cluster(n_workers, threads_per_worker, memory_limit, dashboard_address)
+        cluster = _local_cluster(n_workers, threads_per_worker, memory_limit, dashboard_address, processes)
         owned.append(cluster)
         active = Client(cluster)
         owned.insert(0, active)
-    active.register_plugin(AllocatorTuning())
+    if processes:  # (not the allocator of a process that is not ours alone)
+        active.register_plugin(AllocatorTuning())
     logger.info("Dask dashboard at %s", active.dashboard_link)
     try:
         yield active

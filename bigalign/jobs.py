@@ -22,7 +22,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .blocking import BLOCKINGS, Blocking, UnionBlocking
+from .blocking import BLOCKINGS, Blocking, CrossProductBlocking, UnionBlocking
 from .distances import metric_class
 from .errors import InputError, JobError
 from .fellegi_sunter import FellegiSunter
@@ -41,6 +41,7 @@ class OutputSpec:
     target_uri: str | None = None
     run_dir: str | None = None  # by default the links' directory; required for a URL
     explain: bool = False  # each treatment's distance (and level and weight) on every link
+    dask_report: bool | None = None  # Dask's performance report; None: when the cluster is remote
 
 
 @dataclass
@@ -55,6 +56,7 @@ class ClusterSpec:
     tls_cert: str | None = None
     tls_key: str | None = None
     connect_timeout: float = 10  # seconds to reach a scheduler
+    processes: bool | None = None  # a local cluster of processes, or threads in this one; None: by input size
 
 
 @dataclass
@@ -373,7 +375,7 @@ def _output(reader: _Reader, job_dir: str) -> OutputSpec:
     output = OutputSpec(path=path, format=fmt or implied or "parquet", align_uri=_uri_template(reader, "align_uri"),
                         target_uri=_uri_template(reader, "target_uri"),
                         run_dir=_path(job_dir, run_dir) if run_dir else None,
-                        explain=reader.get("explain", bool, False))
+                        explain=reader.get("explain", bool, False), dask_report=reader.get("dask_report", bool))
     reader.done()
     if output.explain and output.format == "ntriples":
         raise reader.error("explain", "explanations are columns: write the links as 'parquet' or 'csv'")
@@ -408,6 +410,7 @@ def _cluster(reader: _Reader, job_dir: str) -> ClusterSpec:
         dashboard_address=reader.get("dashboard_address", str, "127.0.0.1:8787"),
         tls_ca_file=reader.get("tls_ca_file", str), tls_cert=reader.get("tls_cert", str),
         tls_key=reader.get("tls_key", str), connect_timeout=reader.get("connect_timeout", (int, float), 10),
+        processes=reader.get("processes", bool),
     )
     for key in ("scheduler_file", "tls_ca_file", "tls_cert", "tls_key"):
         if getattr(cluster, key):
@@ -494,7 +497,10 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     for i, t in enumerate(treatments):
         if dedupe and t.target_attribute != t.attribute:
             raise JobError(f"{path}: treatments[{i}].column: a deduplication has one set, so one column")
-    blocking = _blocking(_Reader(path, top.get("blocking", dict, required=True), "blocking"), code)
+    blocking_table = top.get("blocking", dict)
+    # without one: the cross product, when the sets are small enough (checked once they are read)
+    blocking = CrossProductBlocking() if blocking_table is None else _blocking(_Reader(path, blocking_table,
+                                                                                       "blocking"), code)
     output = _output(_Reader(path, top.get("output", dict, required=True), "output"), job_dir)
     cluster = _cluster(_Reader(path, top.get("cluster", dict, {}), "cluster"), job_dir)
     truth = top.get("truth", str)

@@ -13,7 +13,7 @@ from .evaluate import cross_product
 from .io import atomic_path, read_pairs
 from .jobs import Job, check_inputs
 from .pipeline import encode_records, pair_hashes, run_alignment, timed
-from .runner import cluster_for, generate_inputs, model_summary, stage_inputs
+from .runner import check_unblocked, cluster_for, generate_inputs, model_summary, stage_inputs
 from .treatments import global_pair_distances
 
 __all__ = ["model_lines", "plan_job", "plan_lines", "scoring_rate"]
@@ -42,12 +42,13 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
     os.makedirs(job.run_dir, exist_ok=True)
     known = read_pairs(job.truth) if job.truth else None
     truth = None if known is None else pair_hashes(known["align_id"], known["target_id"], dedupe=job.dedupe)
-    with cluster_for(job, client) as active:
+    with cluster_for(job, client, files) as active:
         n_workers = max(1, len(active.scheduler_info()["workers"]))
         seconds: dict[str, float] = {}
         with timed(seconds, "blocking"):
             records, counts = stage_inputs(active, job, files, os.path.join(job.run_dir, "rejects.csv"),
                                            show_progress)
+            check_unblocked(job, counts)
             align_records = records["alignset"]
             target_records = records.get("targetset", align_records)
             run = run_alignment(active, align_records, target_records, job.treatments, job.threshold, job.blocking,

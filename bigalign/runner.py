@@ -2,7 +2,8 @@
 
 Everything a run writes goes beside its output: ``rejects.csv`` (every row
 set aside, with file, row, column and reason), ``summary.json``,
-``dask-report.html`` (Dask's performance report) and ``staging/`` (the
+``dask-report.html`` (Dask's performance report, when asked or on a remote
+cluster) and ``staging/`` (the
 inputs as Parquet). Each file is written under a temporary name and renamed
 when complete, so an interrupted run never leaves one that looks complete.
 """
@@ -14,6 +15,7 @@ import json
 import os
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +26,9 @@ from distributed import performance_report
 from distributed.diagnostics import MemorySampler
 
 from . import __version__
+from .blocking import CrossProductBlocking
 from .cluster import connect, progress_bars
+from .errors import JobError
 from .evaluate import cross_product, link_quality
 from .fellegi_sunter import FellegiSunter, weighted_links
 from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, read_pairs, stage_file, write_links
@@ -32,7 +36,13 @@ from .jobs import Job, check_inputs
 from .matching import one_to_one
 from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment, timed
 
-__all__ = ["RunSummary", "run_job", "generate_inputs"]
+__all__ = ["RunSummary", "check_unblocked", "generate_inputs", "in_process", "run_job"]
+
+# Pairs a job without [blocking] may compare: its cross product (about a minute of scoring on a laptop).
+MAX_UNBLOCKED_PAIRS = 20_000_000
+# Input files (together) under which a local cluster runs in this process, as threads: measured
+# with `python -m benchmarks.startup` (README, Benchmarks), where processes stop paying for their start.
+IN_PROCESS_BYTES = 48 << 20
 
 
 @dataclass
@@ -80,7 +90,8 @@ class RunSummary:
             out.append(f"pair completeness of the blocking: {b['pair_completeness']:.4f}")
         out.append(f"rejects: {self.files['rejects']}")
         out.append(f"report: {self.files['report']}")
-        out.append(f"Dask performance report: {self.files['dask_report']}")
+        if "dask_report" in self.files:
+            out.append(f"Dask performance report: {self.files['dask_report']}")
         return out
 
 
@@ -193,8 +204,33 @@ def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_pat
     return records, counts
 
 
-def cluster_for(job: Job, client: Any = None) -> Any:
-    """The :func:`~bigalign.cluster.connect` context of a job's ``[cluster]``."""
+def check_unblocked(job: Job, counts: dict[str, dict[str, Any]]) -> None:
+    """A job without ``[blocking]`` compares every pair: refuse when that is
+    more than :data:`MAX_UNBLOCKED_PAIRS`, before any pair is formed."""
+    if not isinstance(job.blocking, CrossProductBlocking):
+        return
+    n_align = counts["alignset"]["kept"]
+    n_target = counts.get("targetset", counts["alignset"])["kept"]
+    pairs = cross_product(n_align, n_target, job.dedupe)
+    if pairs > MAX_UNBLOCKED_PAIRS:
+        raise JobError(f"{job.path}: no [blocking]: {n_align:,} × {n_target:,} records make {pairs:,} pairs, more "
+                       f"than the {MAX_UNBLOCKED_PAIRS:,} compared without one. Add a [blocking] table (README, "
+                       f"Blockings), and measure it with 'bigalign plan {job.path}'")
+
+
+def in_process(job: Job, files: dict[str, list[str]]) -> bool:
+    """Whether a job's local cluster runs in this process (threads) rather
+    than as worker processes: ``[cluster] processes`` when given, else
+    whether its input files are under :data:`IN_PROCESS_BYTES` together."""
+    if job.cluster.processes is not None:
+        return not job.cluster.processes
+    paths = [p for ps in files.values() for p in ps]
+    return all("://" not in p for p in paths) and sum(os.path.getsize(p) for p in paths) < IN_PROCESS_BYTES
+
+
+def cluster_for(job: Job, client: Any = None, files: dict[str, list[str]] | None = None) -> Any:
+    """The :func:`~bigalign.cluster.connect` context of a job's ``[cluster]``
+    (a local one in this process for small ``files``, see :func:`in_process`)."""
     security = None
     if job.cluster.tls_ca_file:  # (the job reader requires the three files together)
         from distributed.security import Security
@@ -204,7 +240,7 @@ def cluster_for(job: Job, client: Any = None) -> Any:
     return connect(client or job.cluster.scheduler_file or job.cluster.scheduler, n_workers=job.cluster.workers,
                    threads_per_worker=job.cluster.threads, memory_limit=job.cluster.memory_limit,
                    dashboard_address=job.cluster.dashboard_address, security=security,
-                   timeout=job.cluster.connect_timeout)
+                   timeout=job.cluster.connect_timeout, processes=not (files is not None and in_process(job, files)))
 
 
 def _fingerprint(job: Job, files: dict[str, list[str]]) -> str:
@@ -231,7 +267,13 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
              "dask_report": os.path.join(run_dir, "dask-report.html")}
     truth = read_pairs(job.truth) if job.truth else None
     memory = MemorySampler()
-    with cluster_for(job, client) as active, performance_report(filename=paths["dask_report"]):
+    with cluster_for(job, client, files) as active, ExitStack() as reporting:
+        # Dask's performance report when asked, or when the cluster is remote (its dashboard may be gone
+        # when the run is read): rendering it costs about a second.
+        if job.output.dask_report or (job.output.dask_report is None and active.cluster is None):
+            reporting.enter_context(performance_report(filename=paths["dask_report"]))
+        else:
+            del paths["dask_report"]
         summary = RunSummary(job=os.path.abspath(job.path), dashboard=active.dashboard_link or "", files=paths)
         checkpoint = Checkpoint(os.path.join(run_dir, "checkpoint"), _fingerprint(job, files)) if job.checkpoint \
             else None
@@ -243,6 +285,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                 align_records = target_records = None  # the blocks are read from the checkpoint
             else:
                 records, summary.records = stage_inputs(active, job, files, paths["rejects"], show_progress)
+                check_unblocked(job, summary.records)
                 if checkpoint is not None:
                     os.makedirs(checkpoint.directory, exist_ok=True)
                     with atomic_path(counts_path) as tmp, open(tmp, "w") as f:

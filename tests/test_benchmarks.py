@@ -50,3 +50,10 @@ def test_dense_blocks_benchmark_runs():
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ") and "scoring" not in line]
     assert [r[0] for r in rows] == ["| pair by pair", "| dense blocks"]
     assert int(rows[0][4]) == 0 and int(rows[1][4]) > 0 and rows[0][5] == rows[1][5]  # dense blocks; links
+
+
+def test_startup_benchmark_runs_both_ways_with_the_same_links():
+    out = subprocess.run([sys.executable, "-m", "benchmarks.startup", "--sizes", "1000"], cwd=ROOT, check=True,
+                         capture_output=True, text=True, timeout=600).stdout
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| 1,000")]
+    assert {r[2] for r in rows} == {"2 worker processes", "2 threads in-process"}  # (links compared inside)

@@ -233,3 +233,32 @@ def test_a_composite_key_in_a_job_file(tmp_path, scheduler):
     links = pd.read_csv(tmp_path / "out/links.csv", dtype=str)
     # "Ann" and "Anne" share the key (first two letters, same date) and are 1 apart
     assert links[["align_id", "target_id"]].values.tolist() == [["1", "1"], ["2", "2"], ["3", "3"]]
+
+
+def test_a_job_without_blocking_compares_every_pair(tmp_path, scheduler):
+    """No [blocking]: the cross product, scored as bigalign.align scores it in memory, on a cluster in the run's
+    own process (small inputs) and on worker processes alike; too many pairs: refused before any is formed."""
+    from bigalign import align
+
+    job = small_person_job(tmp_path, n=1200)
+    text = job.read_text()
+    text = text[:text.index("[blocking]")] + text[text.index("[output]"):]
+    job.write_text(text)
+    threads = bigalign("run", job)  # (small inputs: threads in the run's process)
+    assert "pair completeness of the blocking: 1.0000" in threads.stdout
+    in_process = pd.read_parquet(tmp_path / "links.parquet")
+    job.write_text(text + "\n[cluster]\nprocesses = true\n")
+    bigalign("run", job)
+    pd.testing.assert_frame_equal(in_process, pd.read_parquet(tmp_path / "links.parquet"))
+    a = pd.read_csv(tmp_path / "people_a.csv", dtype=str, keep_default_na=False).replace("", None)
+    b = pd.read_parquet(tmp_path / "people_b.parquet")
+    expected = align(a, b, load_job(str(job)).treatments, 3.5, id_column="rec_id")
+    pd.testing.assert_frame_equal(in_process, expected.astype({"align_id": in_process["align_id"].dtype,
+                                                               "target_id": in_process["target_id"].dtype}))
+    (tmp_path / "big").mkdir()
+    big = small_person_job(tmp_path / "big", n=5000)
+    text = big.read_text()
+    big.write_text(text[:text.index("[blocking]")] + text[text.index("[output]"):])
+    refused = failing(tmp_path / "big", scheduler, big)
+    assert "no [blocking]: 5,000 × 5,000 records make 25,000,000 pairs" in refused
+    assert f"bigalign plan {big}" in refused and not (tmp_path / "big" / "links.parquet").exists()

@@ -279,9 +279,9 @@ def test_a_job_with_a_learned_model_and_an_automatic_threshold(tmp_path, client)
     assert "The learned model (Fellegi–Sunter)" in page and 'id="model"' in page
     assert "m among the" in page and "true candidate pairs" in page
     assert "suburb: an equal value's u is its frequency" in page and "postcode depends on suburb" in page
-    for plot in ("plot-match-weights", "plot-expected", "plot-waterfall-0"):
+    for plot in ("plot-match-weights", "plot-expected", "plot-waterfalls"):
         assert f'id="{plot}"' in page
-    assert 'id="waterfall-total"' in page and 'id="match-weights-0"' in page
+    assert 'id="waterfall-0-total"' in page and 'id="waterfall-3-total"' in page and 'id="match-weights-0"' in page
     # labelled pairs give m
     job.write_text(text + '\n[model]\nkind = "fellegi-sunter"\nseed = 1\nlabels = "truth.csv"\n')
     result = run_cli("run", job, "--scheduler", client.scheduler.address)

@@ -16,7 +16,6 @@ from itertools import product
 
 import numpy as np
 import pandas as pd
-from sklearn.neighbors import BallTree
 
 from ..values.geo import EARTH_RADIUS_KM, haversine_angle
 from .base import Blocking, mix64, salted_keys
@@ -97,6 +96,8 @@ class KDTreeBlocking(Blocking):
     def candidate_pairs(self, a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         if len(a) == 0 or len(b) == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
+        from sklearn.neighbors import BallTree  # (here: scikit-learn takes a second to import)
+
         tree = BallTree(_radians(b), metric="haversine")
         # A hair wider than the radius: the exact test is within_radius, in first_shared_slot().
         found = tree.query_radius(_radians(a), r=self._angle * (1 + 1e-9))

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import MiniBatchKMeans
 
 from .base import Blocking, hash_values, salted_keys
 
@@ -91,6 +90,8 @@ class MiniBatchKMeansBlocking(Blocking):
         points = points[~np.isnan(points).any(axis=1)]
         if len(points) < self.n_clusters:
             raise ValueError(f"MiniBatchKMeansBlocking: {len(points)} sampled points for {self.n_clusters} clusters")
+        from sklearn.cluster import MiniBatchKMeans  # (here: scikit-learn takes a second to import)
+
         model = MiniBatchKMeans(n_clusters=self.n_clusters, random_state=self.random_state, n_init=3,
                                 batch_size=4096)
         self.centroids_ = model.fit(points).cluster_centers_
