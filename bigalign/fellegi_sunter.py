@@ -157,6 +157,10 @@ class FellegiSunter:
     term_frequencies_ : dict
         Per treatment with term frequencies, the sorted hashes of its
         values and each one's frequency (see :meth:`count_terms`).
+    groups_ : list of list of int
+        Treatments that depend on each other among random pairs; each
+        member after the first is scored with its u given an earlier
+        member's level (``conditional_u_``, see :meth:`log_u`).
     """
 
     def __init__(self, cuts: Mapping[Any, Sequence[float]] | Sequence[Sequence[float] | None] | None = None, *,
@@ -343,8 +347,8 @@ class FellegiSunter:
             for k in set(range(len(n_levels))) - set(excluded):
                 mass[k] += matches * fit.m[k]
         # a treatment no rule could estimate: EM over all the candidates, as without rules
-        overall = _em(_summed(patterns), self.log_u(_levels_of(_summed(patterns))), n_levels, self.max_iterations,
-                      self.tolerance, start)
+        every = _summed(patterns)
+        overall = _em(every, self.log_u(_levels_of(every)), n_levels, self.max_iterations, self.tolerance, start)
         m = [total / total.sum() if total.sum() > 0 else m for total, m in zip(mass, overall.m)]
         return m, iterations + overall.iterations
 
