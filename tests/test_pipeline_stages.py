@@ -12,7 +12,7 @@ from bigalign.fellegi_sunter import FellegiSunter, pattern_counts
 from bigalign.pipeline import best_match, block_rows, candidate_pairs, candidate_tile, encode_records, score_pairs
 from bigalign.pipeline.encode import sample_records
 from bigalign.pipeline.schema import ALIGN_SIDE, TARGET_SIDE, part_of
-from bigalign.pipeline.scoring import candidate_patterns
+from bigalign.pipeline.scoring import candidate_patterns, pair_distances
 from bigalign.treatments import make_treatments
 
 TREATMENTS = make_treatments([{"column": "name", "metric": "levenshtein", "normalized": True},
@@ -120,7 +120,8 @@ def test_candidate_patterns_count_the_levels_of_the_pairs():
     pairs = candidate_pairs(shuffled(encoded_a, encoded_b), BLOCKING, False, None).pairs
     model = FellegiSunter([[0.0, 0.3], [0.0]])
     model.cuts_ = [[0.0, 0.3], [0.0]]
-    counts = candidate_patterns(joined_pairs(encoded_a, encoded_b, pairs), TREATMENTS, model, dedupe=False)
+    joined = joined_pairs(encoded_a, encoded_b, pairs)
+    counts = candidate_patterns(joined, pair_distances(joined, TREATMENTS, dedupe=False), model, dedupe=False)
     names = dict(zip(ALIGNSET.id, ALIGNSET.name)) | dict(zip(TARGETSET.id, TARGETSET.name))
     cities = dict(zip(ALIGNSET.id, ALIGNSET.city)) | dict(zip(TARGETSET.id, TARGETSET.city))
 

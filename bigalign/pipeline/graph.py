@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import dask
@@ -41,6 +42,7 @@ from .schema import (
 from .scoring import (
     candidate_patterns,
     candidate_sample,
+    pair_distances,
     partition_term_counts,
     score_dense_blocks,
     score_pairs,
@@ -200,8 +202,8 @@ def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedu
 
 
 def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment], blocking: Blocking,
-               encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, joined: dd.DataFrame, dedupe: bool,
-               threshold: float | str, truth_hashes: Any, candidates: int) -> float:
+               encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, joined: dd.DataFrame, distances: dd.DataFrame,
+               dedupe: bool, threshold: float | str, truth_hashes: Any, candidates: int) -> float:
     """Fit ``model`` on the candidates; return the match probability links need.
 
     ``u`` comes from random pairs of samples of both sets, chosen by id hash
@@ -220,9 +222,10 @@ def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment
     random_distances = model.random_distances(treatments, treatment_values(samples[0], treatments),
                                               treatment_values(samples[1], treatments))
     share = min(1.0, MODEL_SAMPLE_PAIRS / max(1, candidates))
-    sampled = client.gather(client.compute([dask.delayed(candidate_sample, pure=True)(part, treatments, dedupe, share,
-                                                                                      model)
-                                            for part in joined.to_delayed()]))
+    parts = list(zip(joined.to_delayed(), distances.to_delayed()))
+    sample = dask.delayed(candidate_sample, pure=True)
+    sampled = client.gather(client.compute([sample(part, each, treatments, dedupe, share, model)
+                                            for part, each in parts]))
     sample_distances = np.concatenate([distances for distances, _ in sampled])
     model.choose_cuts(treatments, random_distances, sample_distances)
     # EM per rule of the blocking (a union's members), without the treatments that read its columns
@@ -231,9 +234,8 @@ def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment
     known = truth_hashes
     if model.labels is not None:
         known = np.sort(pair_hashes(model.labels["align_id"], model.labels["target_id"], dedupe))
-    counts = client.gather(client.compute([dask.delayed(candidate_patterns, pure=True)(part, treatments, model,
-                                                                                      dedupe, True, known)
-                                           for part in joined.to_delayed()]))
+    patterns = dask.delayed(candidate_patterns, pure=True)
+    counts = client.gather(client.compute([patterns(part, each, model, dedupe, True, known) for part, each in parts]))
     model.fit_levels(model.levels(random_distances), add_pattern_counts(counts), records=min(n_a, n_b),
                      left_out=left_out, population=cross_product(n_a, n_b, dedupe))
     positions = model.term_treatments(treatments)
@@ -325,9 +327,13 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     joined = _joined_pairs(pairs_dd, encoded_a, encoded_b, npartitions)
     if model is not None:
         with timed(seconds, "model"):
-            joined = client.persist(joined)  # read twice: the patterns, then the scores
-            probability = _fit_model(client, model, treatments, blocking, encoded_a, encoded_b, joined, dedupe,
-                                     threshold, truth_hashes, stats.candidate_pairs)
+            # The pairs and their distances are read three times (a sample for the cut points, the
+            # patterns, the scores): computed once, kept on the workers.
+            joined = client.persist(joined)
+            meta = pd.DataFrame({str(k): np.empty(0, np.float64) for k in range(len(treatments))})
+            distances = client.persist(joined.map_partitions(pair_distances, treatments, dedupe, meta=meta))
+            probability = _fit_model(client, model, treatments, blocking, encoded_a, encoded_b, joined, distances,
+                                     dedupe, threshold, truth_hashes, stats.candidate_pairs)
             threshold = 1.0 - probability  # the matching reads 1 - p (see weight_distance)
         if not score:
             return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n,
@@ -335,9 +341,11 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     with timed(seconds, "score"):
         # (a model with term frequency tables goes to the workers once, not in every task)
         shipped = client.scatter(model, broadcast=True, hash=False) if model and model.term_frequencies_ else model
-        futures = client.compute([dask.delayed(score_pairs, pure=True)(part, treatments, threshold, uniq, dedupe,
-                                                                       truth_hashes, shipped, explain)
-                                  for part in joined.to_delayed()])
+        scored = dask.delayed(score_pairs, pure=True)
+        futures = client.compute([scored(part, treatments, threshold, uniq, dedupe, truth_hashes, shipped, explain,
+                                         each)
+                                  for part, each in zip(joined.to_delayed(), distances.to_delayed()
+                                                        if model is not None else repeat(None))])
         if stats.dense_blocks:
             futures += client.compute([
                 dask.delayed(score_dense_blocks, pure=True)(part, treatments, blocking, threshold, uniq, truth_hashes)

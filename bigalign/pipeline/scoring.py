@@ -32,7 +32,8 @@ from .schema import (
 )
 from .stats import BlockStats, record_for_report
 
-__all__ = ["candidate_sample", "candidate_patterns", "score_dense_blocks", "partition_term_counts", "score_pairs"]
+__all__ = ["candidate_patterns", "candidate_sample", "pair_distances", "partition_term_counts", "score_dense_blocks",
+           "score_pairs"]
 
 
 def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -82,17 +83,26 @@ def _oriented(joined: pd.DataFrame, dedupe: bool) -> tuple[pd.DataFrame, np.ndar
     return records_a, ra, records_b, rb
 
 
-def candidate_patterns(joined: pd.DataFrame, treatments: Sequence[Treatment], model: FellegiSunter,
-                       dedupe: bool, per_rule: bool = False,
-                       known_hashes: np.ndarray | None = None) -> pd.DataFrame:
-    """The agreement patterns of candidate pairs (with the model's cut points)
-    and their counts; with ``per_rule``, also by the blocking rules that
-    selected them (a column ``"rules"``, a bit mask); with ``known_hashes``
-    (sorted :func:`~bigalign.pipeline.pair_hashes` of pairs known to match),
-    also by whether the pair is one of them (a column ``"known"``)."""
+def pair_distances(joined: pd.DataFrame, treatments: Sequence[Treatment], dedupe: bool) -> pd.DataFrame:
+    """Each treatment's distance (before its weight) of each joined pair, in
+    the pairs' order (column ``k``: treatment ``k``): what a model's fitting
+    and its scoring both read, computed once."""
     records_a, ra, records_b, rb = _oriented(joined, dedupe)
-    encoded_a, encoded_b = treatment_values(records_a, treatments), treatment_values(records_b, treatments)
-    levels = model.levels(treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb))
+    distances = treatment_pair_distances(treatments, treatment_values(records_a, treatments),
+                                         treatment_values(records_b, treatments), ra, rb)
+    return pd.DataFrame(distances.reshape(len(joined), len(treatments)), index=joined.index,
+                        columns=[str(k) for k in range(len(treatments))])
+
+
+def candidate_patterns(joined: pd.DataFrame, distances: pd.DataFrame, model: FellegiSunter, dedupe: bool,
+                       per_rule: bool = False, known_hashes: np.ndarray | None = None) -> pd.DataFrame:
+    """The agreement patterns of candidate pairs (their :func:`pair_distances`
+    cut at the model's cut points) and their counts; with ``per_rule``, also
+    by the blocking rules that selected them (a column ``"rules"``, a bit
+    mask); with ``known_hashes`` (sorted
+    :func:`~bigalign.pipeline.pair_hashes` of pairs known to match), also by
+    whether the pair is one of them (a column ``"known"``)."""
+    levels = model.levels(distances.to_numpy(np.float64))
     columns: dict[int | str, np.ndarray] = dict(enumerate(levels.T))
     if per_rule:
         columns["rules"] = joined["rules"].to_numpy(np.int64)
@@ -103,21 +113,20 @@ def candidate_patterns(joined: pd.DataFrame, treatments: Sequence[Treatment], mo
     return counts.rename(columns=dict(enumerate(columns)))
 
 
-def candidate_sample(joined: pd.DataFrame, treatments: Sequence[Treatment], dedupe: bool, share: float,
-                     model: FellegiSunter) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """``(pairs, treatments)`` distances of the candidate pairs whose pair
-    hash falls in the first ``share`` of the hash range — a sample that
-    depends on the pairs only, not on how they are partitioned — and their
-    value hashes of the model's treatments with term frequencies."""
+def candidate_sample(joined: pd.DataFrame, distances: pd.DataFrame, treatments: Sequence[Treatment], dedupe: bool,
+                     share: float, model: FellegiSunter) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """The :func:`pair_distances` of the candidate pairs whose pair hash
+    falls in the first ``share`` of the hash range — a sample that depends
+    on the pairs only, not on how they are partitioned — and their value
+    hashes of the model's treatments with term frequencies."""
     hashes = combined_hashes(joined["rid_a"].to_numpy(np.uint64), joined["rid_b"].to_numpy(np.uint64), dedupe)
-    sample = joined[(hashes >> np.uint64(11)).astype(np.float64) < share * 2.0 ** 53]
+    chosen = (hashes >> np.uint64(11)).astype(np.float64) < share * 2.0 ** 53
     positions = model.term_treatments(treatments)
-    if not len(sample):
-        return np.zeros((0, len(treatments))), {k: np.zeros(0, np.uint64) for k in positions}
-    records_a, ra, records_b, rb = _oriented(sample, dedupe)
+    if not positions or not chosen.any():
+        return distances.to_numpy(np.float64)[chosen], {k: np.zeros(0, np.uint64) for k in positions}
+    records_a, ra, _, _ = _oriented(joined[chosen], dedupe)
     encoded_a = treatment_values(records_a, treatments)
-    distances = treatment_pair_distances(treatments, encoded_a, treatment_values(records_b, treatments), ra, rb)
-    return distances, {k: value_hashes(encoded_a[k])[ra] for k in positions}
+    return distances.to_numpy(np.float64)[chosen], {k: value_hashes(encoded_a[k])[ra] for k in positions}
 
 
 def partition_term_counts(encoded: pd.DataFrame, treatments: Sequence[Treatment],
@@ -133,11 +142,13 @@ def partition_term_counts(encoded: pd.DataFrame, treatments: Sequence[Treatment]
 
 def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold: float, uniq: bool,
                 dedupe: bool, truth_hashes: np.ndarray | None = None,
-                model: FellegiSunter | None = None, explain: bool = False) -> ScoredLinks:
+                model: FellegiSunter | None = None, explain: bool = False,
+                distances: pd.DataFrame | None = None) -> ScoredLinks:
     """The global distance of candidate pairs joined with both records'
     encoded values (``a:…``, ``b:…``); with a fitted ``model``, 1 − their
     match probability (lower is better either way). With ``explain``, each
-    link carries :func:`~bigalign.treatments.explanation_columns`.
+    link carries :func:`~bigalign.treatments.explanation_columns`. The
+    pairs' :func:`pair_distances`, when already computed, are not again.
 
     Returns the pairs under the threshold; with ``uniq``, the best pair of
     each align record, linked or not (its best rejected candidate is shown in
@@ -152,16 +163,17 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
     explanation = None
     if model is None and not explain:
         distance = global_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
-    elif model is None:
-        distances = treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
-        distance = weighted_sum(treatments, (t.weight * distances[:, k] for k, t in enumerate(treatments)))
-        explanation = explanation_columns(treatments, distances)
     else:
-        distances = treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
-        terms = {k: hashes[ra] for k, hashes in model.term_hashes(encoded_a).items()}
-        distance = weight_distance(model.match_weights(model.levels(distances), terms))
-        if explain:
-            explanation = explanation_columns(treatments, distances, model, terms)
+        each = (treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb) if distances is None
+                else distances.to_numpy(np.float64))
+        if model is None:
+            distance = weighted_sum(treatments, (t.weight * each[:, k] for k, t in enumerate(treatments)))
+            explanation = explanation_columns(treatments, each)
+        else:
+            terms = {k: hashes[ra] for k, hashes in model.term_hashes(encoded_a).items()}
+            distance = weight_distance(model.match_weights(model.levels(each), terms))
+            if explain:
+                explanation = explanation_columns(treatments, each, model, terms)
     links = _scored(stats, treatments, records_a, records_b, encoded_a, encoded_b, ra, rb, distance, threshold,
                     uniq, truth_hashes, dedupe, explanation, model)
     return ScoredLinks(best_match_per_item(links) if uniq else links, stats)
