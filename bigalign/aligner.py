@@ -138,18 +138,20 @@ def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: l
 
     random_distances = model.random_distances(treatments, encoded_a, encoded_b)
     model.choose_cuts(treatments, random_distances)
-    if model.labels is None:
-        patterns = add_pattern_counts([pattern_counts(levels) for _, _, levels in
-                                       _cross_product_levels(model, treatments, encoded_a, encoded_b, keep)])
-    else:  # the labelled pairs marked: m is theirs
+    if model.labels is not None:  # the labelled pairs are marked: m is theirs
         from .pipeline.schema import combined_hashes, pair_hashes
 
         labelled = np.sort(pair_hashes(model.labels["align_id"], model.labels["target_id"], dedupe))
         rid_a, rid_b = record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids))
-        patterns = add_pattern_counts([
-            pattern_counts(np.column_stack([levels, isin_sorted(combined_hashes(rid_a[i], rid_b[j], dedupe),
-                                                                labelled)])).rename(columns={len(treatments): "known"})
-            for i, j, levels in _cross_product_levels(model, treatments, encoded_a, encoded_b, keep)])
+
+    def counted(i: np.ndarray, j: np.ndarray, levels: np.ndarray) -> pd.DataFrame:
+        if model.labels is None:
+            return pattern_counts(levels)
+        known = isin_sorted(combined_hashes(rid_a[i], rid_b[j], dedupe), labelled)
+        return pattern_counts(np.column_stack([levels, known])).rename(columns={len(treatments): "known"})
+
+    patterns = add_pattern_counts([counted(i, j, levels) for i, j, levels in
+                                   _cross_product_levels(model, treatments, encoded_a, encoded_b, keep)])
     model.fit_levels(model.levels(random_distances), patterns, records=min(len(alignset), len(targetset)))
     positions = model.term_treatments(treatments)
     model.count_terms(treatments, {k: term_counts([encoded_a[k]] if dedupe else [encoded_a[k], encoded_b[k]])

@@ -35,7 +35,8 @@ from .treatments import Treatment, treatment_pair_distances
 
 logger = logging.getLogger("bigalign")
 
-__all__ = ["MISSING", "FellegiSunter", "add_pattern_counts", "choose_cuts", "comparison_levels", "match_probability",
+__all__ = ["MISSING", "FellegiSunter", "add_pattern_counts", "choose_cuts", "comparison_levels", "level_names",
+           "match_probability",
            "pattern_counts", "term_counts", "value_hashes", "weight_distance", "weighted_links"]
 
 # The level of a pair where either value is missing.
@@ -76,6 +77,11 @@ def choose_cuts(random_distances: np.ndarray, candidate_distances: np.ndarray | 
         if cuts[-1] < cut < top:
             cuts.append(float(cut))
     return cuts
+
+
+def level_names(cuts: Sequence[float]) -> list[str]:
+    """What each level of a treatment is, as people read it: ``≤ 0``, ``≤ 0.3``…, ``farther``."""
+    return [f"≤ {cut:.4g}" for cut in cuts] + ["farther"]
 
 
 def comparison_levels(distances: np.ndarray, cuts: Sequence[float]) -> np.ndarray:
@@ -208,8 +214,11 @@ class FellegiSunter:
     def count_terms(self, treatments: Sequence[Treatment], counts: Mapping[int, pd.Series], records: int) -> None:
         """``term_frequencies_`` from, per treatment with term frequencies,
         the count of each value hash among ``records`` records of both sets."""
-        self.term_frequencies_ = {k: (c.index.to_numpy(np.uint64), c.to_numpy(np.float64) / max(records, 1))
-                                  for k, c in ((k, counts[k].sort_index()) for k in self.term_treatments(treatments))}
+        self.term_frequencies_ = {}
+        for k in self.term_treatments(treatments):
+            ordered = counts[k].sort_index()  # (searched by hash)
+            frequencies = ordered.to_numpy(np.float64) / max(records, 1)
+            self.term_frequencies_[k] = (ordered.index.to_numpy(np.uint64), frequencies)
 
     def _given_cuts(self, treatments: Sequence[Treatment]) -> list[list[float] | None]:
         if self.cuts is None:

@@ -113,7 +113,6 @@ def model_lines(model: dict) -> list[str]:
              f"{' (auto)' if model['auto_threshold'] else ''}",
              f"  {'attribute':<28} {'level':<12} {'m':>8} {'u':>10} {'weight':>8}"]
     for t in model["treatments"]:
-        for level, (m, u, w) in enumerate(zip(t["m"], t["u"], t["weights"])):
-            name = f"≤ {t['cuts'][level]:.3g}" if level < len(t["cuts"]) else "farther"
+        for name, m, u, w in zip(t["levels"], t["m"], t["u"], t["weights"]):
             lines.append(f"  {t['attribute'][:28]:<28} {name:<12} {m:>8.4f} {u:>10.3g} {w:>+8.2f}")
     return lines

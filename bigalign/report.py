@@ -242,17 +242,12 @@ def _quality_plot(curves: dict[str, np.ndarray], threshold: float) -> str:
     return _svg(fig)
 
 
-def _level_label(t: dict, level: int) -> str:
-    return f"{t['attribute']}: ≤ {t['cuts'][level]:.3g}" if level < len(t["cuts"]) else f"{t['attribute']}: farther"
-
-
 def _match_weights_plot(model: dict) -> str:
     """Splink's "match weights" chart: the prior's weight, then each level's log2(m/u), by treatment."""
     labels, weights = ["prior (starting match weight)"], [model["prior_weight"]]
     for t in model["treatments"]:
-        for level, weight in enumerate(t["weights"]):
-            labels.append(_level_label(t, level))
-            weights.append(weight)
+        labels += [f"{t['attribute']}: {name}" for name in t["levels"]]
+        weights += t["weights"]
     fig, ax = _figure(7, 0.6 + 0.24 * len(labels))
     y = np.arange(len(labels))[::-1]
     colors = ["#999999"] + ["#2a9d5c" if w >= 0 else "#c0504d" for w in weights[1:]]
@@ -335,8 +330,7 @@ def _model_section(model: dict, data: dict) -> list[str]:
     if notes:
         parts.append("<ul>" + "".join(f"<li>{n}</li>" for n in notes) + "</ul>")
     check = model["m_from"] == "EM" and model["known_pairs"] > 0
-    rows = [[t["attribute"], level, ("≤ " + format(t["cuts"][level], ".4g")) if level < len(t["cuts"])
-             else "farther", t["m"][level], t["u"][level], t["weights"][level]]
+    rows = [[t["attribute"], level, t["levels"][level], t["m"][level], t["u"][level], t["weights"][level]]
             + ([t["known_m"][level]] if check else [])
             for t in model["treatments"] for level in range(len(t["m"]))]
     parts.append(_table(["attribute", "level", "distance", "m", "u", "weight log2(m/u)"]

@@ -30,7 +30,7 @@ from .blocking import CrossProductBlocking
 from .cluster import connect, progress_bars
 from .errors import JobError
 from .evaluate import cross_product, link_quality
-from .fellegi_sunter import FellegiSunter, weighted_links
+from .fellegi_sunter import FellegiSunter, level_names, weighted_links
 from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, read_pairs, stage_file, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one
@@ -108,10 +108,12 @@ def model_summary(model: FellegiSunter, treatments: list, threshold: float | Non
             "threshold": threshold, "auto_threshold": auto,
             "m_from": "labels" if model.labels is not None else "EM",
             "known_pairs": model.known_pairs_,
-            "treatments": [{"attribute": str(t), "cuts": cuts, "m": m.tolist(), "u": u.tolist(),
+            "treatments": [{"attribute": str(t), "cuts": cuts, "levels": level_names(cuts), "m": m.tolist(),
+                            "u": u.tolist(),
                             "weights": np.log2(m / u).tolist(), "known_m": None if k is None else k.tolist(),
                             "term_frequencies": i in model.term_frequencies_,
-                            "distinct_values": len(model.term_frequencies_.get(i, ((),))[0]) or None,
+                            "distinct_values": len(model.term_frequencies_[i][0]) if i in model.term_frequencies_
+                            else None,
                             "depends_on": next((g[:g.index(i)] for g in model.groups_ if i in g[1:]), [])}
                            for i, (t, cuts, m, u, k) in enumerate(zip(treatments, model.cuts_, model.m_, model.u_,
                                                                       known_m))],

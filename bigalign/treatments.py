@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .fellegi_sunter import FellegiSunter
 
 __all__ = ["Treatment", "global_alignment_matrix", "global_pair_distances", "make_treatments", "plain",
-           "set_aside_invalid", "explanation_columns", "treatment_pair_distances", "weighted_sum"]
+           "set_aside_invalid", "explanation_columns", "global_distances", "treatment_pair_distances"]
 
 
 class Treatment:
@@ -212,7 +212,7 @@ def make_treatments(treatments: Any) -> list[Treatment]:
     return result
 
 
-def weighted_sum(treatments: Sequence[Treatment], distances: Iterable[np.ndarray]) -> np.ndarray:
+def _weighted_sum(treatments: Sequence[Treatment], distances: Iterable[np.ndarray]) -> np.ndarray:
     """Σ weighted distances, a treatment without evidence (NaN: a missing
     value) left out and the sum scaled back to the full weight: the pair is
     judged on what both records hold. Without any evidence: inf."""
@@ -233,8 +233,8 @@ def global_alignment_matrix(treatments: Sequence[Treatment], encoded_a: Sequence
                             encoded_b: Sequence[pd.DataFrame]) -> np.ndarray:
     """The weighted sum of the treatments' distance matrices (float64); a
     treatment with a missing value in a pair is left out of that pair's sum,
-    which is scaled to the full weight (see :func:`weighted_sum`)."""
-    return weighted_sum(treatments, (t.cdist(a, b) for t, a, b in zip(treatments, encoded_a, encoded_b)))
+    which is scaled to the full weight (see :func:`_weighted_sum`)."""
+    return _weighted_sum(treatments, (t.cdist(a, b) for t, a, b in zip(treatments, encoded_a, encoded_b)))
 
 
 def treatment_pair_distances(treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
@@ -253,7 +253,12 @@ def global_pair_distances(treatments: Sequence[Treatment], encoded_a: Sequence[p
     """The global distance of pairs (rows ``ia`` and ``ib``, or aligned rows);
     equal, bit for bit, to the corresponding cells of
     :func:`global_alignment_matrix`."""
-    return weighted_sum(treatments, (t.cpdist(a, b, ia, ib) for t, a, b in zip(treatments, encoded_a, encoded_b)))
+    return global_distances(treatments, treatment_pair_distances(treatments, encoded_a, encoded_b, ia, ib))
+
+
+def global_distances(treatments: Sequence[Treatment], distances: np.ndarray) -> np.ndarray:
+    """The global distance of pairs from their :func:`treatment_pair_distances`."""
+    return _weighted_sum(treatments, (t.weight * distances[:, k] for k, t in enumerate(treatments)))
 
 
 def explanation_columns(treatments: Sequence[Treatment], distances: np.ndarray,

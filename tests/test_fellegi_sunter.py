@@ -174,7 +174,7 @@ def test_on_a_cluster_the_same_model_and_links_whatever_the_workers(client, peop
 def test_a_distance_model_explains_its_links_too(client, people):
     """With the weighted distance, the explanation is each treatment's distance: weighted and summed
     (missing values left out), they give the link's distance, on a cluster as in memory."""
-    from bigalign.treatments import weighted_sum
+    from bigalign.treatments import global_distances
 
     treatments = make_treatments(PERSON_TREATMENTS)
     for links in (bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold=3.5,
@@ -182,7 +182,7 @@ def test_a_distance_model_explains_its_links_too(client, people):
                   bigalign.align(people.alignset.head(300), people.targetset, PERSON_TREATMENTS, threshold=3.5,
                                  explain=True)):
         assert list(links.columns) == ["align_id", "target_id", "distance"] + [f"{t}: distance" for t in treatments]
-        total = weighted_sum(treatments, (t.weight * links[f"{t}: distance"].to_numpy() for t in treatments))
+        total = global_distances(treatments, links[[f"{t}: distance" for t in treatments]].to_numpy(np.float64))
         np.testing.assert_array_equal(total, links["distance"].to_numpy())
         assert links["suburb: distance"].isna().any()  # a missing value shows as such
 

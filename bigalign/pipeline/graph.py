@@ -217,16 +217,16 @@ def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment
     samples = []
     for encoded, n in ((encoded_a, n_a), (encoded_b, n_b)):
         share = min(1.0, MODEL_SAMPLE_RECORDS / max(1, n))
-        sample = client.compute(encoded.map_partitions(sample_records, share, meta=encoded._meta)).result()
-        samples.append(sample.sort_values("rid", kind="mergesort").reset_index(drop=True))
+        drawn = client.compute(encoded.map_partitions(sample_records, share, meta=encoded._meta)).result()
+        samples.append(drawn.sort_values("rid", kind="mergesort").reset_index(drop=True))
     random_distances = model.random_distances(treatments, treatment_values(samples[0], treatments),
                                               treatment_values(samples[1], treatments))
     share = min(1.0, MODEL_SAMPLE_PAIRS / max(1, candidates))
     parts = list(zip(joined.to_delayed(), distances.to_delayed()))
-    sample = dask.delayed(candidate_sample, pure=True)
-    sampled = client.gather(client.compute([sample(part, each, treatments, dedupe, share, model)
+    sample_of = dask.delayed(candidate_sample, pure=True)
+    sampled = client.gather(client.compute([sample_of(part, each, treatments, dedupe, share, model)
                                             for part, each in parts]))
-    sample_distances = np.concatenate([distances for distances, _ in sampled])
+    sample_distances = np.concatenate([drawn for drawn, _ in sampled])
     model.choose_cuts(treatments, random_distances, sample_distances)
     # EM per rule of the blocking (a union's members), without the treatments that read its columns
     members = blocking.blockings()
@@ -242,9 +242,9 @@ def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment
     if positions:  # how many records of both sets hold each value
         sets = [encoded_a] if dedupe else [encoded_a, encoded_b]
         count = dask.delayed(partition_term_counts, pure=True)
-        parts = client.gather(client.compute([count(part, treatments, positions)
-                                              for encoded in sets for part in encoded.to_delayed()]))
-        every = pd.concat(parts, ignore_index=True)
+        every = pd.concat(client.gather(client.compute([count(part, treatments, positions)
+                                                        for encoded in sets for part in encoded.to_delayed()])),
+                          ignore_index=True)
         model.count_terms(treatments, {k: every[every["treatment"] == k].groupby("hash")["count"].sum()
                                        for k in positions}, n_a if dedupe else n_a + n_b)
         # what the model expects of its links, from the sampled candidates' weights with their values

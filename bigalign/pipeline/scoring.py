@@ -15,9 +15,8 @@ from ..treatments import (
     Treatment,
     explanation_columns,
     global_alignment_matrix,
-    global_pair_distances,
+    global_distances,
     treatment_pair_distances,
-    weighted_sum,
 )
 from .candidates import first_slot_pairs
 from .schema import (
@@ -160,20 +159,18 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
         return ScoredLinks(pd.DataFrame({"align_id": records_a["id"].iloc[:0], "target_id": records_b["id"].iloc[:0],
                                          "distance": np.empty(0, np.float64)}), stats)
     encoded_a, encoded_b = treatment_values(records_a, treatments), treatment_values(records_b, treatments)
+    each = (treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb) if distances is None
+            else distances.to_numpy(np.float64))
     explanation = None
-    if model is None and not explain:
-        distance = global_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
-    else:
-        each = (treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb) if distances is None
-                else distances.to_numpy(np.float64))
-        if model is None:
-            distance = weighted_sum(treatments, (t.weight * each[:, k] for k, t in enumerate(treatments)))
+    if model is None:
+        distance = global_distances(treatments, each)
+        if explain:
             explanation = explanation_columns(treatments, each)
-        else:
-            terms = {k: hashes[ra] for k, hashes in model.term_hashes(encoded_a).items()}
-            distance = weight_distance(model.match_weights(model.levels(each), terms))
-            if explain:
-                explanation = explanation_columns(treatments, each, model, terms)
+    else:
+        terms = {k: hashes[ra] for k, hashes in model.term_hashes(encoded_a).items()}
+        distance = weight_distance(model.match_weights(model.levels(each), terms))
+        if explain:
+            explanation = explanation_columns(treatments, each, model, terms)
     links = _scored(stats, treatments, records_a, records_b, encoded_a, encoded_b, ra, rb, distance, threshold,
                     uniq, truth_hashes, dedupe, explanation, model)
     return ScoredLinks(best_match_per_item(links) if uniq else links, stats)
