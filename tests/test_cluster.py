@@ -80,6 +80,18 @@ def processing_prefixes(client):
                                        if ts.state == "processing"}))
 
 
+def holder_of(client, prefix):
+    """The address of a worker that holds a result of the tasks named ``prefix``."""
+    return client.run_on_scheduler(
+        lambda dask_scheduler: next(ws.address for ts in dask_scheduler.tasks.values()
+                                    if ts.prefix.name == prefix and ts.who_has for ws in ts.who_has))
+
+
+def worker_process(cluster, client, address):
+    pids = client.run(os.getpid)
+    return next(p for p in cluster.workers if p.pid == pids[address])
+
+
 @pytest.mark.slow
 def test_a_worker_killed_during_alignment_changes_no_link(tmp_path):
     cluster = HandCluster(tmp_path, 3)
@@ -88,15 +100,17 @@ def test_a_worker_killed_during_alignment_changes_no_link(tmp_path):
         finished(bigalign("run", job, "--scheduler", cluster.file, "--output", tmp_path / "calm.parquet"))
         with Client(scheduler_file=str(cluster.file)) as client:
             run = bigalign("run", job, "--scheduler", cluster.file, "--output", tmp_path / "killed.parquet")
-            victim = cluster.workers[1]
-            deadline = time.time() + 300
+            deadline, victim = time.time() + 300, None
             while time.time() < deadline and run.poll() is None:
                 if "score_pairs" in processing_prefixes(client):
+                    # the worker that holds what every scoring task reads (the truth's hashes): the
+                    # scheduler keeps one replica of it, and must compute it again
+                    victim = worker_process(cluster, client, holder_of(client, "held"))
                     victim.send_signal(signal.SIGKILL)
                     victim.wait(timeout=30)
                     break
                 time.sleep(0.05)
-            assert victim.poll() is not None, "the run ended before a worker could be killed"
+            assert victim is not None and victim.poll() is not None, "the run ended before a worker could be killed"
             finished(run)
         calm = pd.read_parquet(tmp_path / "calm.parquet")
         killed = pd.read_parquet(tmp_path / "killed.parquet")
@@ -250,3 +264,27 @@ def test_connect_tunes_the_allocator_of_every_worker(client):
     with connect(client) as active:
         tuned = active.run(lambda dask_worker: dask_worker.bigalign_allocator_tuned)
     assert list(tuned.values()) == [platform.libc_ver()[0] == "glibc"] * 2
+
+
+def test_what_every_task_reads_survives_the_loss_of_the_workers_that_hold_it():
+    """Scattered data would be lost with its last replica (the scheduler keeps one); a held value
+    is computed again."""
+    import numpy as np
+    from distributed import LocalCluster, wait
+
+    from bigalign.pipeline.graph import _held
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0") as local, Client(local) as client:
+        value = np.arange(100_000, dtype=np.uint64)
+        held = _held(client, value)
+        wait(held)
+        holders = list(client.who_has([held])[held.key])
+        pids = client.run(os.getpid, workers=holders)
+        for pid in pids.values():
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.time() + 60
+        while time.time() < deadline and (set(client.scheduler_info()["workers"]) & set(holders)):
+            time.sleep(0.1)
+        client.wait_for_workers(2, timeout=60)
+        assert client.submit(np.sum, held).result() == value.sum()

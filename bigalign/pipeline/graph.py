@@ -254,6 +254,21 @@ def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment
     return model.probability_threshold(threshold)
 
 
+def _value(value: Any) -> Any:
+    return value
+
+
+def _held(client: Any, value: Any) -> Any:
+    """A future of ``value``, sent once and read by many tasks.
+
+    A task that returns it, not scattered data: the Active Memory Manager keeps
+    one replica of scattered data, and a worker that dies with it would take it
+    for good (every task that reads it cancelled); a task's value is computed
+    again from the graph.
+    """
+    return client.submit(_value, value, key=f"held-{uuid.uuid4().hex}")
+
+
 def _columns_of(treatment: Treatment) -> set[str]:
     """The columns a treatment reads, on either side."""
     return {str(c) for a in (treatment.attribute, treatment.target_attribute)
@@ -291,7 +306,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
         dense_block_pairs = None  # (a model, an explanation: per pair; every block goes the pair path)
     if truth_hashes is not None:
         truth_hashes = np.sort(np.asarray(truth_hashes, dtype=np.uint64))  # searched, not hashed, by the tasks
-        [truth_hashes] = client.scatter([truth_hashes], broadcast=True, hash=False)  # a key of this run only
+        truth_hashes = _held(client, truth_hashes)
     n = shuffle_partitions or 0
     if checkpoint is not None and checkpoint.has_candidates():
         logger.info("resuming from the checkpoint in %s (candidate pairs already computed)", checkpoint.directory)
@@ -340,7 +355,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
                                 model=model, probability_threshold=probability, score_threshold=threshold)
     with timed(seconds, "score"):
         # (a model with term frequency tables goes to the workers once, not in every task)
-        shipped = client.scatter(model, broadcast=True, hash=False) if model and model.term_frequencies_ else model
+        shipped = _held(client, model) if model and model.term_frequencies_ else model
         scored = dask.delayed(score_pairs, pure=True)
         futures = client.compute([scored(part, treatments, threshold, uniq, dedupe, truth_hashes, shipped, explain,
                                          each)
