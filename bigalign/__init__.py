@@ -11,11 +11,12 @@ from typing import Any
 
 from .aligner import align
 from .distances import METRICS, Metric, cdist, cpdist
+from .entities import cluster_links
 from .errors import BigalignError, ClusterError, InputError, InvalidValueError, JobError, RecordError
 from .treatments import Treatment, global_alignment_matrix, make_treatments
 
 __all__ = ["METRICS", "BigalignError", "Blocking", "ClusterError", "InputError", "InvalidValueError", "JobError",
-           "Metric", "RecordError", "Treatment", "align", "cdist", "cpdist", "global_alignment_matrix",
+           "Metric", "RecordError", "Treatment", "align", "cdist", "cluster_links", "cpdist", "global_alignment_matrix",
            "make_treatments"]
 __version__ = "0.1.0"
 

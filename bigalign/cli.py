@@ -11,8 +11,8 @@ import traceback
 from collections.abc import Sequence
 
 from .errors import BigalignError, InputError
-from .evaluate import link_quality
-from .io import read_pairs
+from .evaluate import cluster_quality, link_quality
+from .io import read_pairs, read_table
 from .jobs import Job, check_inputs, load_job
 
 __all__ = ["main"]
@@ -73,6 +73,13 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    found = read_table(args.links, [], "links or clusters")
+    if "cluster_id" in found.columns:  # clusters, against each record's entity
+        quality = cluster_quality(read_table(args.links, ["id", "cluster_id"], "clusters"),
+                                  read_table(args.truth, ["id", "entity"], "entities")).as_dict()
+        for key, value in quality.items():
+            print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+        return 0
     links, truth = read_pairs(args.links), read_pairs(args.truth)
     job = load_job(args.job, allow_modules=args.allow_module, resolve=False) if args.job else None
     quality = link_quality(links, truth, unordered=bool(job and job.dedupe)).as_dict()
@@ -128,9 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="dry run of the blocking: blocks, candidate pairs, estimates")
     _job_arguments(plan)
     plan.set_defaults(func=_plan)
-    evaluate = commands.add_parser("evaluate", help="precision, recall and F1 of links against known pairs")
-    evaluate.add_argument("links")
-    evaluate.add_argument("truth")
+    evaluate = commands.add_parser("evaluate", help="precision, recall and F1 of links against known pairs, or "
+                                                    "of clusters against known entities")
+    evaluate.add_argument("links", help="links (align_id, target_id), or clusters (set, id, cluster_id)")
+    evaluate.add_argument("truth", help="the true pairs (align_id, target_id), or for clusters each record's "
+                                        "entity (set, id, entity; set may be left out with one set)")
     evaluate.add_argument("--job", help="also report the blocking's pair completeness and reduction ratio "
                                         "(from the job's plan); a deduplication's pairs are unordered")
     evaluate.add_argument("--allow-module", action="append", default=[], help=argparse.SUPPRESS)

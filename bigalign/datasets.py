@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["PersonRecords", "person_records", "COLUMNS"]
+__all__ = ["COLUMNS", "PersonEntities", "PersonRecords", "person_entities", "person_records"]
 
 COLUMNS = ["rec_id", "given_name", "surname", "date_of_birth", "street_number", "address", "suburb", "postcode",
            "soc_sec_id"]
@@ -127,6 +127,68 @@ class PersonRecords:
     truth: pd.DataFrame
 
 
+def _value_pools() -> tuple[list[str], list[str], list[str], list[str], np.ndarray]:
+    """Given names, surnames, streets, suburbs and their postcodes: the same at every size and seed."""
+    pools = np.random.default_rng(12345)
+    surnames = _pool(pools, 8000, 2)
+    streets = _pool(pools, 6000, 2)
+    suburbs = _pool(pools, 3000, 2)
+    postcodes = pools.choice(np.arange(1000, 9999), size=len(suburbs), replace=False)
+    return list(_GIVEN) + _PLAIN_GIVEN, surnames, streets, suburbs, postcodes
+
+
+def _people(rng: np.random.Generator, count: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """``count`` distinct people: their records, birth dates (ordinals) and date styles."""
+    given_pool, surnames, streets, suburbs, postcodes = _value_pools()
+    given = np.array(given_pool, dtype=object)[_zipf(rng, len(given_pool), count, 0.6)]
+    surname = np.array(surnames, dtype=object)[_zipf(rng, len(surnames), count, 0.6)]
+    born = rng.integers(dt.date(1920, 1, 1).toordinal(), dt.date(2010, 12, 31).toordinal(), count)
+    street = np.array(streets, dtype=object)[_zipf(rng, len(streets), count, 0.6)]
+    street_type = np.array(_STREET_TYPES, dtype=object)[rng.integers(0, len(_STREET_TYPES), count)]
+    suburb_index = _zipf(rng, len(suburbs), count, 0.7)
+    number = rng.integers(1, 400, count)
+    soc_sec = rng.choice(np.arange(1_000_000, 9_999_999), size=count, replace=False)
+    styles = rng.integers(0, 4, count)
+    frame = pd.DataFrame({
+        "given_name": given, "surname": surname,
+        "date_of_birth": [_format_date(dt.date.fromordinal(int(d)), 2) for d in born],
+        "street_number": number.astype(str), "address": [f"{s} {t}" for s, t in zip(street, street_type)],
+        "suburb": np.array(suburbs, dtype=object)[suburb_index], "postcode": postcodes[suburb_index].astype(str),
+        "soc_sec_id": soc_sec.astype(str),
+    })
+    return frame, born, styles
+
+
+def _corrupt(row: dict, date_of_birth: dt.date, style: int, corruptions: int, r: random.Random) -> None:
+    """A record copied by someone else: ``corruptions`` typos, swaps, nicknames, blanks, date slips."""
+    row["date_of_birth"] = _format_date(date_of_birth, style)
+    for _ in range(corruptions):
+        kind = r.random()
+        if kind < 0.35:
+            column = r.choice(["given_name", "surname", "address", "suburb"])
+            row[column] = _corrupt_text(row[column], r)
+        elif kind < 0.45:
+            row["given_name"], row["surname"] = row["surname"], row["given_name"]
+        elif kind < 0.55 and row["given_name"] in _GIVEN:
+            row["given_name"] = r.choice(_GIVEN[row["given_name"]])
+        elif kind < 0.7:
+            row[r.choice(["given_name", "address", "suburb", "postcode", "street_number", "soc_sec_id",
+                          "date_of_birth"])] = ""
+        elif kind < 0.8:
+            d = date_of_birth
+            if d.day <= 12:  # day and month swapped
+                row["date_of_birth"] = _format_date(dt.date(d.year, d.day, d.month), style)
+            else:
+                row["date_of_birth"] = _format_date(d + dt.timedelta(days=r.choice([-1, 1, 10, -10])), style)
+        elif kind < 0.9 and row["soc_sec_id"]:
+            digits = list(row["soc_sec_id"])
+            i = r.randrange(len(digits))
+            digits[i] = str(r.randrange(10))
+            row["soc_sec_id"] = "".join(digits)
+        else:
+            row["postcode"] = _typo(row["postcode"], r) if row["postcode"] else row["postcode"]
+
+
 def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: float = 2.0) -> PersonRecords:
     """Generate ``n`` align records and ``n`` target records.
 
@@ -145,32 +207,8 @@ def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: 
         raise ValueError("n must be positive")
     rng = np.random.default_rng(seed)
     r = random.Random(seed)
-    pools = np.random.default_rng(12345)  # the same pools at every size and seed
-    surnames = _pool(pools, 8000, 2)
-    streets = _pool(pools, 6000, 2)
-    suburbs = _pool(pools, 3000, 2)
-    given_pool = list(_GIVEN) + _PLAIN_GIVEN
-    postcodes = pools.choice(np.arange(1000, 9999), size=len(suburbs), replace=False)
-
     n_dup = int(round(n * duplicates))
-    people = n + (n - n_dup)  # align people, then other people for the rest of the targetset
-    given = np.array(given_pool, dtype=object)[_zipf(rng, len(given_pool), people, 0.6)]
-    surname = np.array(surnames, dtype=object)[_zipf(rng, len(surnames), people, 0.6)]
-    born = rng.integers(dt.date(1920, 1, 1).toordinal(), dt.date(2010, 12, 31).toordinal(), people)
-    street = np.array(streets, dtype=object)[_zipf(rng, len(streets), people, 0.6)]
-    street_type = np.array(_STREET_TYPES, dtype=object)[rng.integers(0, len(_STREET_TYPES), people)]
-    suburb_index = _zipf(rng, len(suburbs), people, 0.7)
-    number = rng.integers(1, 400, people)
-    soc_sec = rng.choice(np.arange(1_000_000, 9_999_999), size=people, replace=False)
-    styles = rng.integers(0, 4, people)
-
-    frame = pd.DataFrame({
-        "given_name": given, "surname": surname,
-        "date_of_birth": [_format_date(dt.date.fromordinal(int(d)), 2) for d in born],
-        "street_number": number.astype(str), "address": [f"{s} {t}" for s, t in zip(street, street_type)],
-        "suburb": np.array(suburbs, dtype=object)[suburb_index], "postcode": postcodes[suburb_index].astype(str),
-        "soc_sec_id": soc_sec.astype(str),
-    })
+    frame, born, styles = _people(rng, n + (n - n_dup))  # align people, then others for the rest of the targetset
     align = frame.iloc[:n].reset_index(drop=True)
     copies = align.iloc[rng.permutation(n)[:n_dup]]
     truth_align = copies.index.to_numpy()
@@ -179,33 +217,7 @@ def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: 
     rows = copies.to_dict("records")
     n_corruptions = np.maximum(1, rng.poisson(corruptions, n_dup))
     for k, row in enumerate(rows):
-        row["date_of_birth"] = _format_date(date_of_birth[k], int(styles[k]))
-        for _ in range(n_corruptions[k]):
-            kind = r.random()
-            if kind < 0.35:
-                column = r.choice(["given_name", "surname", "address", "suburb"])
-                row[column] = _corrupt_text(row[column], r)
-            elif kind < 0.45:
-                row["given_name"], row["surname"] = row["surname"], row["given_name"]
-            elif kind < 0.55 and row["given_name"] in _GIVEN:
-                row["given_name"] = r.choice(_GIVEN[row["given_name"]])
-            elif kind < 0.7:
-                row[r.choice(["given_name", "address", "suburb", "postcode", "street_number", "soc_sec_id",
-                              "date_of_birth"])] = ""
-            elif kind < 0.8:
-                d = date_of_birth[k]
-                if d.day <= 12:  # day and month swapped
-                    row["date_of_birth"] = _format_date(dt.date(d.year, d.day, d.month), int(styles[k]))
-                else:
-                    row["date_of_birth"] = _format_date(d + dt.timedelta(days=r.choice([-1, 1, 10, -10])),
-                                                        int(styles[k]))
-            elif kind < 0.9 and row["soc_sec_id"]:
-                digits = list(row["soc_sec_id"])
-                i = r.randrange(len(digits))
-                digits[i] = str(r.randrange(10))
-                row["soc_sec_id"] = "".join(digits)
-            else:
-                row["postcode"] = _typo(row["postcode"], r) if row["postcode"] else row["postcode"]
+        _corrupt(row, date_of_birth[k], int(styles[k]), int(n_corruptions[k]), r)
     others = frame.iloc[n:].to_dict("records")
     target_rows = rows + others
     order = rng.permutation(len(target_rows))
@@ -217,3 +229,51 @@ def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: 
     truth = pd.DataFrame({"align_id": align["rec_id"].to_numpy()[truth_align],
                           "target_id": target["rec_id"].to_numpy()[position[:n_dup]]})
     return PersonRecords(align, target, truth.sort_values("align_id", kind="mergesort").reset_index(drop=True))
+
+
+@dataclass
+class PersonEntities:
+    """Records of people spread over named sets, several records per person."""
+
+    sets: dict[str, pd.DataFrame]  # each: rec_id, then the person columns
+    entities: pd.DataFrame  # set, id, entity: who each record is
+
+
+# Records per person: 1 to 8, about half of the people with one (a geometric law).
+LARGEST_ENTITY = 8
+
+
+def person_entities(n: int, seed: int = 0, sets: tuple[str, ...] = ("records",),
+                    corruptions: float = 2.0) -> PersonEntities:
+    """``n`` records of people with 1 to :data:`LARGEST_ENTITY` records each
+    (a geometric law: half have one, a quarter two…), the first as given and
+    the others corrupted copies (as in :func:`person_records`), spread at
+    random over ``sets``; ``entities`` says who each record is."""
+    if n < 1:
+        raise ValueError("n must be positive")
+    rng = np.random.default_rng(seed)
+    r = random.Random(seed)
+    sizes = np.minimum(rng.geometric(0.5, n), LARGEST_ENTITY)
+    sizes = sizes[:int(np.searchsorted(np.cumsum(sizes), n)) + 1]
+    sizes[-1] -= int(sizes.sum()) - n  # exactly n records
+    frame, born, styles = _people(rng, len(sizes))
+    people = frame.to_dict("records")
+    entity = np.repeat(np.arange(len(sizes)), sizes)
+    first = np.r_[True, entity[1:] != entity[:-1]]
+    n_corruptions = np.maximum(1, rng.poisson(corruptions, n))
+    rows = []
+    for k, (e, original) in enumerate(zip(entity.tolist(), first.tolist())):
+        row = dict(people[e])
+        if not original:
+            _corrupt(row, dt.date.fromordinal(int(born[e])), int(styles[e]), int(n_corruptions[k]), r)
+        rows.append(row)
+    where = rng.integers(0, len(sets), n)
+    order = rng.permutation(n)
+    out, truth = {}, []
+    for s, name in enumerate(sets):
+        chosen = order[where[order] == s]
+        records = pd.DataFrame([rows[i] for i in chosen], columns=frame.columns)
+        records.insert(0, "rec_id", [f"{name[0]}{i}" for i in range(len(chosen))])
+        out[name] = records
+        truth.append(pd.DataFrame({"set": name, "id": records["rec_id"], "entity": entity[chosen]}))
+    return PersonEntities(out, pd.concat(truth, ignore_index=True))

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["LinkQuality", "blocking_quality", "cross_product", "isin_sorted", "link_quality"]
+__all__ = ["ClusterQuality", "LinkQuality", "blocking_quality", "cluster_quality", "cross_product", "isin_sorted",
+           "link_quality"]
 
 
 def isin_sorted(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
@@ -65,6 +66,60 @@ def link_quality(links: pd.DataFrame, truth: pd.DataFrame, unordered: bool = Fal
     recall = tp / len(true) if len(true) else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return LinkQuality(len(found), len(true), tp, precision, recall, f1)
+
+
+@dataclass
+class ClusterQuality:
+    """Clusters against known entities: over the pairs of records put in one
+    cluster (pairwise), and per record (B-cubed: the share of its cluster
+    that is its entity, and of its entity that is its cluster)."""
+
+    records: int
+    clusters: int
+    entities: int
+    pair_precision: float
+    pair_recall: float
+    pair_f1: float
+    bcubed_precision: float
+    bcubed_recall: float
+    bcubed_f1: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def _pairs(sizes: np.ndarray) -> float:
+    return float((sizes * (sizes - 1) / 2).sum())
+
+
+def cluster_quality(clusters: pd.DataFrame, entities: pd.DataFrame) -> ClusterQuality:
+    """Compare ``clusters`` (``id``, ``cluster_id``, and ``set`` when there
+    are several) with ``entities`` (``id``, ``entity``, and ``set``): over
+    the records of ``entities``; one missing from ``clusters`` is a cluster
+    of its own."""
+    keys = ["set", "id"] if "set" in clusters.columns and "set" in entities.columns else ["id"]
+    found = clusters[keys + ["cluster_id"]].astype({k: str for k in keys})
+    truth = entities[keys + ["entity"]].astype({k: str for k in keys})
+    both = truth.merge(found, on=keys, how="left", validate="one_to_one")
+    cluster = pd.factorize(both["cluster_id"].astype(str).where(both["cluster_id"].notna()))[0]
+    lone = cluster < 0
+    cluster[lone] = cluster.max(initial=-1) + 1 + np.arange(int(lone.sum()))
+    entity = pd.factorize(both["entity"])[0]
+    cells = pd.DataFrame({"c": cluster, "e": entity}).value_counts()
+    n_ij = cells.to_numpy(np.float64)
+    a = np.bincount(cluster).astype(np.float64)
+    b = np.bincount(entity).astype(np.float64)
+    together, found_pairs, true_pairs = _pairs(n_ij), _pairs(a), _pairs(b)
+    p = together / found_pairs if found_pairs else 1.0
+    r = together / true_pairs if true_pairs else 1.0
+    c_of, e_of = cells.index.get_level_values(0), cells.index.get_level_values(1)
+    bp = float((n_ij ** 2 / a[c_of]).sum() / len(both))
+    br = float((n_ij ** 2 / b[e_of]).sum() / len(both))
+    return ClusterQuality(len(both), len(a), len(b), p, r, _f1(p, r), bp, br, _f1(bp, br))
 
 
 def cross_product(n_align: int, n_target: int, dedupe: bool = False) -> int:

@@ -31,7 +31,7 @@ from .records import TEXT, attribute_columns, record_hashes
 from .treatments import Treatment
 
 __all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths", "is_url", "parquet_types",
-           "read_pairs", "stage_file", "write_links", "REJECT_COLUMNS"]
+           "read_pairs", "read_table", "stage_file", "write_clusters", "write_links", "REJECT_COLUMNS"]
 
 REJECT_COLUMNS = ["set", "file", "row", "column", "reason", "value"]
 # Rows read at once while staging.
@@ -299,17 +299,22 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
     return result
 
 
-def read_pairs(path: str) -> pd.DataFrame:
-    """Pairs from a CSV or Parquet file with ``align_id`` and ``target_id`` (as text)."""
+def read_table(path: str, columns: Sequence[str], what: str) -> pd.DataFrame:
+    """A CSV or Parquet file (CSV as text) that must have ``columns``."""
     try:
         with _open(path) as f:
             frame = pd.read_parquet(f) if path.endswith((".parquet", ".pq")) else pd.read_csv(f, dtype=str)
     except (OSError, ValueError, pa.ArrowException) as err:
-        raise InputError(f"{path}: cannot read pairs from it ({err})") from None
-    missing = {"align_id", "target_id"} - set(frame.columns)
+        raise InputError(f"{path}: cannot read {what} from it ({err})") from None
+    missing = set(columns) - set(frame.columns)
     if missing:
-        raise InputError(f"{path}: needs columns align_id and target_id; missing {sorted(missing)}")
-    return frame.astype({"align_id": str, "target_id": str})
+        raise InputError(f"{path}: {what} need columns {list(columns)}; missing {sorted(missing)}")
+    return frame
+
+
+def read_pairs(path: str) -> pd.DataFrame:
+    """Pairs from a CSV or Parquet file with ``align_id`` and ``target_id`` (as text)."""
+    return read_table(path, ["align_id", "target_id"], "pairs").astype({"align_id": str, "target_id": str})
 
 
 def _umask() -> int:
@@ -351,6 +356,35 @@ def _ntriples(links: pd.DataFrame, align_uri: str, target_uri: str) -> Iterator[
         subject = align_uri.replace("{id}", urllib.parse.quote(str(a), safe=_IRI_SAFE))
         obj = target_uri.replace("{id}", urllib.parse.quote(str(t), safe=_IRI_SAFE))
         yield f"<{subject}> {same_as} <{obj}> .\n"
+
+
+def _cluster_ntriples(clusters: pd.DataFrame, uris: dict[str, str]) -> Iterator[str]:
+    same_as = "<http://www.w3.org/2002/07/owl#sameAs>"
+    several = len(uris) > 1  # (then cluster ids read "set:id")
+    for name, record, cluster in zip(clusters["set"].tolist(), clusters["id"].tolist(),
+                                     clusters["cluster_id"].tolist()):
+        canonical_set, canonical = str(cluster).split(":", 1) if several else (name, cluster)
+        if (canonical_set, str(canonical)) == (name, str(record)):
+            continue  # (a record is the same as itself: no triple)
+        subject = uris[name].replace("{id}", urllib.parse.quote(str(record), safe=_IRI_SAFE))
+        obj = uris[canonical_set].replace("{id}", urllib.parse.quote(str(canonical), safe=_IRI_SAFE))
+        yield f"<{subject}> {same_as} <{obj}> .\n"
+
+
+def write_clusters(clusters: pd.DataFrame, path: str, format: str, uris: dict[str, str]) -> None:
+    """Write clusters (set, id, cluster_id) as Parquet, CSV or N-Triples
+    (``owl:sameAs`` from each record to its cluster's first record, the URIs
+    from the template of each of the job's sets in ``uris``), atomically."""
+    if is_url(path):
+        with tempfile.TemporaryDirectory() as local:
+            staged = os.path.join(local, os.path.basename(path.rstrip("/")) or "clusters")
+            write_clusters(clusters, staged, format, uris)
+            _filesystem(path).put_file(staged, path)
+    elif format == "ntriples":
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(_cluster_ntriples(clusters, uris))
+    else:
+        write_links(clusters, path, format)
 
 
 def write_links(links: pd.DataFrame, path: str, format: str, align_uri: str | None = None,

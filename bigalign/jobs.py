@@ -30,7 +30,8 @@ from .io import SetSpec, expand_paths, is_url, parquet_types, read_header, read_
 from .records import attribute_columns
 from .treatments import Treatment
 
-__all__ = ["ClusterSpec", "Job", "JobError", "NotImported", "OutputSpec", "check_inputs", "import_object", "load_job"]
+__all__ = ["ClusterSpec", "ClustersSpec", "Job", "JobError", "NotImported", "OutputSpec", "check_inputs",
+           "import_object", "load_job"]
 
 
 @dataclass
@@ -42,6 +43,16 @@ class OutputSpec:
     run_dir: str | None = None  # by default the links' directory; required for a URL
     explain: bool = False  # each treatment's distance (and level and weight) on every link
     dask_report: bool | None = None  # Dask's performance report; None: when the cluster is remote
+
+
+@dataclass
+class ClustersSpec:
+    """``[clusters]``: the entities the links make (see :func:`bigalign.cluster_links`)."""
+
+    path: str
+    format: str = "parquet"
+    threshold: float | None = None  # cluster on links at least this strong (stricter than the linking's)
+    max_size: int | None = None  # components of more records cut back, strongest links first
 
 
 @dataclass
@@ -82,6 +93,7 @@ class Job:
     raw: dict = field(default_factory=dict)
     user_code: list[str] = field(default_factory=list)  # import paths the job names
     model: FellegiSunter | None = None  # a learned model, or the weighted distance
+    clusters: ClustersSpec | None = None
 
     @property
     def run_dir(self) -> str:
@@ -402,6 +414,34 @@ def _positive(reader: _Reader, key: str, value: Any, minimum: float = 0, strict:
         raise reader.error(key, f"must be {bound}, got {value!r}")
 
 
+def _clusters(reader: _Reader, output: OutputSpec, job_dir: str, learned: bool,
+              threshold: float | str) -> ClustersSpec:
+    links = output.path
+    stem = links[:-len(os.path.splitext(links)[1])] if os.path.splitext(links)[1] else links
+    default_format = output.format
+    fmt = reader.get("format", str, default_format)
+    if fmt not in ("parquet", "csv", "ntriples"):
+        raise reader.error("format", f"must be 'parquet', 'csv' or 'ntriples', got {fmt!r}")
+    extension = {"parquet": ".parquet", "csv": ".csv", "ntriples": ".nt"}[fmt]
+    path = reader.get("path", str)
+    spec = ClustersSpec(path=_path(job_dir, path) if path else os.path.join(os.path.dirname(stem),
+                                                                           "clusters" + extension),
+                        format=fmt, threshold=reader.get("threshold", (int, float)),
+                        max_size=reader.get("max_size", int))
+    if spec.threshold is not None:
+        if learned and not 0 < spec.threshold < 1:
+            raise reader.error("threshold", f"with a learned model, a match probability in (0, 1), got "
+                                            f"{spec.threshold!r}")
+        if not learned and not isinstance(threshold, str) and not 0 <= spec.threshold <= threshold:
+            raise reader.error("threshold", f"a distance at most the linking's ({threshold}), got "
+                                            f"{spec.threshold!r}")
+    _positive(reader, "max_size", spec.max_size, 2, strict=False)
+    if os.path.abspath(spec.path) == os.path.abspath(links) if not is_url(links) else spec.path == links:
+        raise reader.error("path", "is the links' path; name another file")
+    reader.done()
+    return spec
+
+
 def _cluster(reader: _Reader, job_dir: str) -> ClusterSpec:
     cluster = ClusterSpec(
         workers=reader.get("workers", int), threads=reader.get("threads", int, 1),
@@ -503,13 +543,19 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
                                                                                        "blocking"), code)
     output = _output(_Reader(path, top.get("output", dict, required=True), "output"), job_dir)
     cluster = _cluster(_Reader(path, top.get("cluster", dict, {}), "cluster"), job_dir)
+    clusters_table = top.get("clusters", dict)
+    clusters = None if clusters_table is None else _clusters(_Reader(path, clusters_table, "clusters"), output,
+                                                              job_dir, model is not None, threshold)
     truth = top.get("truth", str)
     generate = top.get("generate", dict)
     if generate is not None:
         g = _Reader(path, generate, "generate")
-        if g.get("kind", str, required=True) != "person_records":
-            raise g.error("kind", "the only generator is 'person_records'")
-        generate = {"n": g.get("n", int, required=True), "seed": g.get("seed", int, 0),
+        kind = g.get("kind", str, required=True)
+        if kind not in ("person_records", "person_entities"):
+            raise g.error("kind", f"must be 'person_records' or 'person_entities', got {kind!r}")
+        if kind == "person_entities" and not dedupe:
+            raise g.error("kind", "'person_entities' writes one set of records to deduplicate: set dedupe = true")
+        generate = {"kind": kind, "n": g.get("n", int, required=True), "seed": g.get("seed", int, 0),
                     "duplicates": g.get("duplicates", (int, float), 0.8)}
         g.done()
     max_block_pairs, max_task_pairs = top.get("max_block_pairs", int), top.get("max_task_pairs", int)
@@ -520,7 +566,8 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
               blocking=blocking, output=output, cluster=cluster, uniq=uniq,
               one_to_one=top.get("one_to_one", bool, False), dedupe=dedupe, max_block_pairs=max_block_pairs,
               checkpoint=top.get("checkpoint", bool, False), max_task_pairs=max_task_pairs,
-              truth=_path(job_dir, truth) if truth else None, generate=generate, raw=raw, user_code=code.named)
+              truth=_path(job_dir, truth) if truth else None, generate=generate, raw=raw, user_code=code.named,
+              clusters=clusters)
     top.done()
     return job
 

@@ -140,6 +140,43 @@ def _stages_plot(summary: dict) -> str:
     return _svg(fig)
 
 
+def _cluster_sizes_plot(clusters: dict) -> str:
+    fig, ax = _figure()
+    sizes = {int(k): v for k, v in clusters["sizes"].items()}
+    _bars(ax, list(sizes), list(sizes.values()), "cluster-sizes", color="#4878a8")
+    ax.set_yscale("log")
+    if max(sizes, default=1) > 30:  # (a long tail: chains show at the right)
+        ax.set_xscale("log")
+    _plain_ticks(ax.xaxis, ax.yaxis)
+    ax.set_xlabel("records in the cluster")
+    ax.set_ylabel("clusters")
+    ax.set_title("Cluster sizes")
+    return _svg(fig)
+
+
+def _clusters_section(clusters: dict, path: str) -> list[str]:
+    parts = ["<h2>Clusters</h2>",
+             f"<p>{clusters['clusters']:,} clusters of {clusters['records']:,} records written to "
+             f"<code>{html.escape(path)}</code>: {clusters['linked_records']:,} records in clusters of two or more; "
+             f"{clusters['split_clusters']} clusters over <code>max_size</code> cut back at their weakest links; "
+             f"the partitions' forests merged in {clusters['rounds']} rounds.</p>"]
+    quality = clusters.get("quality")
+    if quality:
+        parts.append(_table(["pairwise precision", "pairwise recall", "pairwise F1", "B-cubed precision",
+                             "B-cubed recall", "B-cubed F1", "entities"],
+                            [[quality[k] for k in ("pair_precision", "pair_recall", "pair_f1", "bcubed_precision",
+                                                   "bcubed_recall", "bcubed_f1", "entities")]], "cluster-quality"))
+    parts.append(f'<div class="plot" id="plot-cluster-sizes">{_cluster_sizes_plot(clusters)}</div>')
+    parts.append("<h3>Largest clusters</h3>")
+    parts.append(_table(["cluster id", "records", "some of its records"],
+                        [[c["cluster_id"], c["size"], ", ".join(c["members"])] for c in clusters["largest"]],
+                        "largest-clusters"))
+    parts.append('<p class="note">A cluster much larger than the others is often a chain: records joined one to '
+                 'the next by weak links. <code>[clusters] max_size</code> cuts such clusters back, and '
+                 '<code>[clusters] threshold</code> clusters on stronger links than the linking\'s.</p>')
+    return parts
+
+
 def _block_sizes_plot(data: dict) -> str:
     fig, ax = _figure()
     histogram = {int(k): v for k, v in data["block_size_histogram"].items()}
@@ -434,6 +471,8 @@ def write_report(run_dir: str) -> str:
                          for p, na, nb, slot, a, t in data["largest_blocks"]], "largest-blocks"))
     for i, member in enumerate(m for m in data["blocking"] if m.get("kind") == "minhash_lsh"):
         parts.append(f'<div class="plot" id="plot-s-curve-{i}">{_s_curve_plot(member)}</div>')
+    if summary.get("clusters"):
+        parts += _clusters_section(summary["clusters"], summary["files"]["clusters"])
     parts.append("<h2>Scores</h2>")
     parts.append(f'<div class="plot" id="plot-distances">{_distances_plot(data)}</div>')
     if "true" in data["distance_histograms"] and quality:

@@ -29,12 +29,24 @@ from . import __version__
 from .blocking import CrossProductBlocking
 from .cluster import connect, progress_bars
 from .errors import JobError
-from .evaluate import cross_product, link_quality
+from .evaluate import cluster_quality, cross_product, link_quality
 from .fellegi_sunter import FellegiSunter, level_names, weighted_links
-from .io import REJECT_COLUMNS, InputError, StagedFile, atomic_path, read_pairs, stage_file, write_links
-from .jobs import Job, check_inputs
+from .io import (
+    REJECT_COLUMNS,
+    InputError,
+    StagedFile,
+    atomic_path,
+    read_pairs,
+    read_table,
+    stage_file,
+    write_clusters,
+    write_links,
+)
+from .jobs import ClustersSpec, Job, check_inputs
 from .matching import one_to_one
 from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment, timed
+from .pipeline.clusters import ClusterStats, sort_key
+from .pipeline.graph import run_clustering
 
 __all__ = ["RunSummary", "check_unblocked", "generate_inputs", "in_process", "run_job"]
 
@@ -57,6 +69,7 @@ class RunSummary:
     quality: dict[str, Any] | None = None
     files: dict[str, str] = field(default_factory=dict)
     model: dict[str, Any] | None = None  # a learned model's parameters
+    clusters: dict[str, Any] | None = None  # see ClusterStats
     dashboard: str = ""
     memory: dict[str, float] = field(default_factory=dict)  # peak cluster memory (bytes) per stage
 
@@ -81,6 +94,16 @@ class RunSummary:
                        f"{m['expected_matches']:,.0f} matches expected among the candidates; "
                        f"links at match probability ≥ {m['threshold']:.4g} ({chosen})")
         out.append(f"links written: {self.links} → {self.files['links']}")
+        if self.clusters:
+            c = self.clusters
+            largest = c["largest"][0]["size"] if c["largest"] else 1
+            out.append(f"clusters: {c['clusters']} of {c['records']} records ({c['linked_records']} in clusters of "
+                       f"2 or more, the largest of {largest}; {c['split_clusters']} split, {c['rounds']} merge "
+                       f"rounds) → {self.files['clusters']}")
+            if "quality" in c:
+                q = c["quality"]
+                out.append(f"clusters against the entities: pairwise precision {q['pair_precision']:.4f}, recall "
+                           f"{q['pair_recall']:.4f}, F1 {q['pair_f1']:.4f}; B-cubed F1 {q['bcubed_f1']:.4f}")
         out.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
         if self.quality:
             q = self.quality
@@ -127,10 +150,14 @@ def generate_inputs(job: Job) -> None:
     paths = [job.alignset.path] + ([job.targetset.path] if job.targetset else []) + ([job.truth] if job.truth else [])
     if all(os.path.exists(p) for p in paths):
         return
-    from .datasets import person_records
+    from .datasets import person_entities, person_records
 
-    data = person_records(job.generate["n"], seed=job.generate["seed"], duplicates=job.generate["duplicates"])
-    frames = [data.alignset] + ([data.targetset] if job.targetset else []) + ([data.truth] if job.truth else [])
+    if job.generate["kind"] == "person_entities":  # one set to deduplicate, each record's entity as the truth
+        people = person_entities(job.generate["n"], seed=job.generate["seed"], sets=("alignset",))
+        frames = [people.sets["alignset"]] + ([people.entities] if job.truth else [])
+    else:
+        data = person_records(job.generate["n"], seed=job.generate["seed"], duplicates=job.generate["duplicates"])
+        frames = [data.alignset] + ([data.targetset] if job.targetset else []) + ([data.truth] if job.truth else [])
     for frame, path in zip(frames, paths):
         with atomic_path(path) as tmp:
             if path.endswith((".parquet", ".pq")):
@@ -256,6 +283,45 @@ def _fingerprint(job: Job, files: dict[str, list[str]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _clusters(client: Any, job: Job, spec: ClustersSpec, links: pd.DataFrame,
+              records: dict[str, dd.DataFrame] | None) -> tuple[pd.DataFrame, ClusterStats]:
+    """The clusters of a run's links, on the cluster: every record's, or the linked ones' without ``records``."""
+    sets = [spec.name for spec in job.sets()]
+    parts = dd.from_pandas(links, npartitions=max(1, min(64, len(links) // 200_000)), sort=False).to_delayed()
+    ids = {} if records is None else {i: records[name][records[name].columns[0]].to_delayed()
+                                      for i, name in enumerate(sets)}
+    futures, stats = run_clustering(client, parts, ids, sets, job.dedupe, spec.threshold, spec.max_size)
+    clusters = pd.concat(client.gather(futures), ignore_index=True).infer_objects()
+    return clusters.sort_values(["cluster_id", "set", "id"], key=sort_key, kind="stable", ignore_index=True), stats
+
+
+def read_truth(job: Job) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """A job's truth: its true pairs, and each record's entity when the file
+    gives them (set, id, entity; then the true pairs are the pairs of records
+    of one entity, across the sets, or within the set of a deduplication)."""
+    assert job.truth is not None
+    table = read_table(job.truth, [], "the truth")
+    if "entity" not in table.columns:
+        return read_pairs(job.truth), None
+    entities = read_table(job.truth, ["id", "entity"], "entities").astype({"id": str})
+    if "set" not in entities.columns:
+        entities.insert(0, "set", job.alignset.name)
+    sets = [spec.name for spec in job.sets()]
+    members = entities[entities["set"].isin(sets)]
+    pairs = members.merge(members, on="entity", suffixes=("_a", "_b"))
+    if job.dedupe:
+        pairs = pairs[pairs["id_a"] < pairs["id_b"]]
+    else:
+        pairs = pairs[(pairs["set_a"] == sets[0]) & (pairs["set_b"] == sets[1])]
+    return pd.DataFrame({"align_id": pairs["id_a"].to_numpy(), "target_id": pairs["id_b"].to_numpy()}), entities
+
+
+def _uris(job: Job) -> dict[str, str]:
+    """The URI template of each of the job's sets, for N-Triples."""
+    templates = {"alignset": job.output.align_uri, "targetset": job.output.target_uri}
+    return {spec.name: templates[spec.name] or "{id}" for spec in job.sets()}
+
+
 def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSummary:
     """Run a validated job; return its summary (``summary.lines()`` is what the command line prints)."""
     seconds: dict[str, float] = {}
@@ -267,7 +333,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
     paths = {"links": job.output.path, "rejects": os.path.join(run_dir, "rejects.csv"),
              "summary": os.path.join(run_dir, "summary.json"), "report": os.path.join(run_dir, "report.html"),
              "dask_report": os.path.join(run_dir, "dask-report.html")}
-    truth = read_pairs(job.truth) if job.truth else None
+    truth, entities = read_truth(job) if job.truth else (None, None)
     memory = MemorySampler()
     with cluster_for(job, client, files) as active, ExitStack() as reporting:
         # Dask's performance report when asked, or when the cluster is remote (its dashboard may be gone
@@ -304,8 +370,18 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                                     truth["align_id"], truth["target_id"], dedupe=job.dedupe), model=job.model,
                                 explain=job.output.explain)
         seconds.update(run.seconds)
-    links = one_to_one(run.links) if job.one_to_one else run.links
-    written = links if run.model is None else weighted_links(links)
+        links = one_to_one(run.links) if job.one_to_one else run.links
+        written = links if run.model is None else weighted_links(links)
+        if job.clusters is not None:
+            with timed(seconds, "clusters"):
+                # (after a resumed run, the records are not read again: the linked ones alone are clustered)
+                clusters, clustered = _clusters(active, job, job.clusters, written,
+                                                None if align_records is None else records)
+                summary.clusters = clustered.as_dict()
+                if entities is not None:
+                    summary.clusters["quality"] = cluster_quality(clusters, entities).as_dict()
+                write_clusters(clusters, job.clusters.path, job.clusters.format, _uris(job))
+                paths["clusters"] = job.clusters.path
     if run.model is not None:
         summary.model = model_summary(run.model, job.treatments, run.probability_threshold, job.threshold == "auto")
     with timed(seconds, "write"):

@@ -26,6 +26,20 @@ from ..matching import one_to_one as one_to_one_links
 from ..treatments import Treatment
 from .candidates import DENSE_BLOCK_PAIRS, MAX_TASK_PAIRS, candidate_pairs, candidate_tile
 from .checkpoint import Checkpoint
+from .clusters import (
+    MERGE_FAN_IN,
+    ClusterStats,
+    cluster_ids,
+    cluster_records,
+    cluster_stats,
+    link_forest,
+    linked_records,
+    merge_forests,
+    oversized_edges,
+    oversized_nodes,
+    split_oversized,
+    strong_links,
+)
 from .encode import block_rows, encode_records, sample_records, to_dask
 from .reduce import best_match
 from .schema import (
@@ -49,7 +63,7 @@ from .scoring import (
 )
 from .stats import BlockStats
 
-__all__ = ["AlignmentRun", "align_distributed", "run_alignment", "timed"]
+__all__ = ["AlignmentRun", "align_distributed", "run_alignment", "run_clustering", "timed"]
 
 logger = logging.getLogger("bigalign")
 
@@ -409,3 +423,46 @@ def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatm
                             model=model, explain=explain)
     links = one_to_one_links(run.links) if one_to_one else run.links
     return links if model is None else weighted_links(links)
+
+
+def run_clustering(client: Any, link_parts: Sequence[Any], id_parts: dict[int, Sequence[Any]],
+                   sets: Sequence[str], dedupe: bool, threshold: float | None = None,
+                   max_size: int | None = None) -> tuple[list[Any], ClusterStats]:
+    """The clusters of the links (``link_parts``: delayed partitions) on ``client``.
+
+    Returns futures of the (set, id, cluster_id) frames — of every record in
+    ``id_parts`` (set index → delayed partitions of its ids), or of the linked
+    ones when it is empty — and the clustering's figures. Only forests travel
+    (a node, its root, its id); the links stay where they are.
+    """
+    links = [dask.delayed(strong_links, pure=True)(part, threshold) for part in link_parts]
+    level = client.compute([dask.delayed(link_forest, pure=True)(part, sets, dedupe) for part in links])
+    rounds = 0
+    while len(level) > 1:  # a tree of merges: ⌈log₈ partitions⌉ rounds, whatever the graph's diameter
+        level = [client.submit(merge_forests, *level[i:i + MERGE_FAN_IN], pure=False)
+                 for i in range(0, len(level), MERGE_FAN_IN)]
+        rounds += 1
+    [forest] = level
+    split = 0
+    if max_size is not None:
+        big, split = client.submit(oversized_nodes, forest, max_size, pure=False).result()
+        if split:  # (the oversized components' links are few: gathered in one task)
+            big = _held(client, big)
+            edges = client.compute([dask.delayed(oversized_edges, pure=True)(part, sets, dedupe, big)
+                                    for part in links])
+            forest = client.submit(split_oversized, forest, client.submit(_concat, *edges, pure=False), max_size,
+                                   pure=False)
+    named = client.submit(cluster_ids, forest, sets, pure=False)
+    if id_parts:
+        parts = client.compute([dask.delayed(cluster_records, pure=True)(ids, s, sets, named)
+                                for s, of_set in sorted(id_parts.items()) for ids in of_set])
+        records = sum(client.gather(client.map(len, parts, pure=False)))
+    else:
+        parts = [client.submit(linked_records, named, sets, pure=False)]
+        records = 0
+    stats = client.submit(cluster_stats, named, records, rounds, split, pure=False).result()
+    return parts, stats
+
+
+def _concat(*frames: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True)
