@@ -39,18 +39,23 @@ MODULES = {"bigalign": "bigalign", "bigalign_distance": "bigalign", "splink": "s
            "recordlinkage": "recordlinkage", "nazca": "nazca"}
 
 
+def with_helpers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Generated records with what peers are given ready-made: ISO dates,
+    birth years and the Soundex codes of bigalign's blocking keys."""
+    helpers = pd.DataFrame({"rec_id": frame["rec_id"]})
+    for column, key in (("date_iso", KeyBlocking("date_of_birth", "date")),
+                        ("birth_year", KeyBlocking("date_of_birth", "year")),
+                        ("surname_soundex", KeyBlocking("surname", "soundex")),
+                        ("names_soundex_set", KeyBlocking([["given_name", "surname"]], "soundex-set"))):
+        helpers[column] = key.values(frame)
+    return frame.merge(helpers, on="rec_id")
+
+
 def write_data(n: int, directory: str) -> None:
-    """The generated sets as CSV, with what peers are given ready-made: ISO
-    dates, birth years and the Soundex codes of bigalign's blocking keys."""
+    """The generated sets as CSV (see :func:`with_helpers`), and their truth."""
     data = person_records(n, seed=0)
     for frame, name in ((data.alignset, "people_a.csv"), (data.targetset, "people_b.csv")):
-        helpers = pd.DataFrame({"rec_id": frame["rec_id"]})
-        for column, key in (("date_iso", KeyBlocking("date_of_birth", "date")),
-                            ("birth_year", KeyBlocking("date_of_birth", "year")),
-                            ("surname_soundex", KeyBlocking("surname", "soundex")),
-                            ("names_soundex_set", KeyBlocking([["given_name", "surname"]], "soundex-set"))):
-            helpers[column] = key.values(frame)
-        frame.merge(helpers, on="rec_id").to_csv(os.path.join(directory, name), index=False)
+        with_helpers(frame).to_csv(os.path.join(directory, name), index=False)
     data.truth.to_csv(os.path.join(directory, "truth.csv"), index=False)
 
 

@@ -24,6 +24,8 @@ import time
 import pandas as pd
 
 TOOLS = ("bigalign", "bigalign_distance", "splink", "splink_keys", "recordlinkage", "nazca")
+# Deduplication into entities (benchmarks.entities): DATA_DIR holds people.csv and entities.csv.
+ENTITY_TOOLS = ("bigalign_entities", "splink_entities")
 # The keys of jobs/demo.toml's blocking, on the columns benchmarks.compare writes for peers
 # (dates in ISO form, Soundex codes computed as bigalign computes them).
 SHARED_KEYS = [("soc_sec_id",), ("date_of_birth", "address"), ("date_of_birth", "suburb"), ("address", "street_number"),
@@ -75,8 +77,52 @@ def run_bigalign(data: str, workers: int, learned: bool = True) -> dict:
             **{k: summary.quality[k] for k in ("links", "precision", "recall", "f1")}}
 
 
-def _splink(a: pd.DataFrame, b: pd.DataFrame, truth: pd.DataFrame, workers: int, rules: list, training: list,
-            configuration: str) -> dict:
+def run_bigalign_entities(data: str, workers: int) -> dict:
+    """``jobs/entities.toml`` as a user runs it: the deduplication, then its
+    clusters (max_size 20), scored against each record's entity."""
+    import dataclasses
+
+    from bigalign.jobs import ClustersSpec, OutputSpec, load_job
+    from bigalign.runner import run_job
+
+    job = load_job(os.path.join(os.path.dirname(__file__), "..", "jobs", "entities.toml"))
+    job = dataclasses.replace(
+        job, generate=None, truth=os.path.join(data, "entities.csv"),
+        alignset=dataclasses.replace(job.alignset, path=os.path.join(data, "people.csv"), format="csv"),
+        output=OutputSpec(path=os.path.join(data, "bigalign", "links.parquet")),
+        clusters=dataclasses.replace(job.clusters, path=os.path.join(data, "bigalign", "clusters.parquet")),
+        cluster=dataclasses.replace(job.cluster, workers=workers, dashboard_address="127.0.0.1:0"))
+    assert isinstance(job.clusters, ClustersSpec)
+    summary = run_job(job, show_progress=False)
+    print("\n".join(summary.lines()), file=sys.stderr)
+    quality = summary.clusters["quality"]
+    return {"configuration": "jobs/entities.toml: the demo's 6 keys and 6 treatments, Fellegi–Sunter by EM, "
+                             "threshold 'auto'; connected components, max_size 20",
+            "fit s": summary.seconds.get("model"), "links": summary.links, "clusters": quality["clusters"],
+            **{k: quality[k] for k in ("pair_precision", "pair_recall", "pair_f1", "bcubed_f1")}}
+
+
+def run_splink_entities(people: pd.DataFrame, entities: pd.DataFrame, workers: int) -> dict:
+    """Splink's ``dedupe_only`` on bigalign's keys, then its
+    ``cluster_pairwise_predictions_at_threshold`` at the links' threshold."""
+    from bigalign.evaluate import cluster_quality
+
+    linker, predictions, fit_seconds = _splink_linker([people], "dedupe_only", workers, SHARED_KEYS,
+                                                      [("soc_sec_id",), ("date_of_birth", "suburb")])
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+        predictions, threshold_match_probability=0.9).as_pandas_dataframe()
+    found = pd.DataFrame({"id": clusters["rec_id"].astype(str), "cluster_id": clusters["cluster_id"].astype(str)})
+    quality = cluster_quality(found, entities).as_dict()
+    return {"configuration": "DuckDB dedupe_only; bigalign's 6 keys as rules; EM on id, on dob+suburb; p ≥ 0.9; "
+                             "cluster_pairwise_predictions_at_threshold 0.9",
+            "fit s": fit_seconds, "links": len(predictions.as_pandas_dataframe()), "clusters": quality["clusters"],
+            **{k: quality[k] for k in ("pair_precision", "pair_recall", "pair_f1", "bcubed_f1")}}
+
+
+def _splink_linker(frames: list[pd.DataFrame], link_type: str, workers: int, rules: list,
+                   training: list) -> tuple:
+    """A Splink linker trained on ``frames`` (its comparisons as its users write them), its
+    predictions at p ≥ 0.9, and the seconds its training took."""
     import duckdb
     import splink.comparison_library as cl
     from splink import Linker, SettingsCreator, block_on
@@ -85,24 +131,31 @@ def _splink(a: pd.DataFrame, b: pd.DataFrame, truth: pd.DataFrame, workers: int,
     connection = duckdb.connect()
     connection.execute(f"SET threads TO {workers}")
     db_api = DuckDBAPI(connection=connection)
-    frames = [f.drop(columns="date_of_birth").rename(columns={"date_iso": "date_of_birth"}) for f in (a, b)]
-    tables = [db_api.register(f, table_name=name) for f, name in zip(frames, ("people_a", "people_b"))]
+    frames = [f.drop(columns="date_of_birth").rename(columns={"date_iso": "date_of_birth"}) for f in frames]
+    names = ("people_a", "people_b")[:len(frames)]
+    tables = [db_api.register(f, table_name=name) for f, name in zip(frames, names)]
     settings = SettingsCreator(
-        link_type="link_only", unique_id_column_name="rec_id",
+        link_type=link_type, unique_id_column_name="rec_id",
         comparisons=[cl.NameComparison("given_name"), cl.NameComparison("surname"),
                      cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
                      cl.LevenshteinAtThresholds("address", [1, 3]), cl.JaroWinklerAtThresholds("suburb"),
                      cl.ExactMatch("postcode"), cl.LevenshteinAtThresholds("soc_sec_id", [1, 2])],
         blocking_rules_to_generate_predictions=[block_on(*rule) for rule in rules],
     )
-    linker = Linker(tables, settings)
+    linker = Linker(tables if len(tables) > 1 else tables[0], settings)
     clock = time.perf_counter()
     linker.training.estimate_probability_two_random_records_match([block_on("soc_sec_id")], recall=0.8)
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
     for rule in training:
         linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
     fit_seconds = time.perf_counter() - clock
-    predictions = linker.inference.predict(threshold_match_probability=0.9).as_pandas_dataframe()
+    return linker, linker.inference.predict(threshold_match_probability=0.9), fit_seconds
+
+
+def _splink(a: pd.DataFrame, b: pd.DataFrame, truth: pd.DataFrame, workers: int, rules: list, training: list,
+            configuration: str) -> dict:
+    _, predicted, fit_seconds = _splink_linker([a, b], "link_only", workers, rules, training)
+    predictions = predicted.as_pandas_dataframe()
     left_is_a = predictions["source_dataset_l"] == "people_a"
     pairs = pd.DataFrame({"align_id": predictions["rec_id_l"].where(left_is_a, predictions["rec_id_r"]),
                           "target_id": predictions["rec_id_r"].where(left_is_a, predictions["rec_id_l"]),
@@ -172,15 +225,19 @@ def run_nazca(a: pd.DataFrame, b: pd.DataFrame, truth: pd.DataFrame, workers: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tool", choices=TOOLS)
+    parser.add_argument("tool", choices=TOOLS + ENTITY_TOOLS)
     parser.add_argument("data")
     parser.add_argument("result")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    read = lambda name: pd.read_csv(os.path.join(args.data, name), dtype=str, keep_default_na=False)  # noqa: E731
     if args.tool in ("bigalign", "bigalign_distance"):
         result = run_bigalign(args.data, args.workers, learned=args.tool == "bigalign")
+    elif args.tool == "bigalign_entities":
+        result = run_bigalign_entities(args.data, args.workers)
+    elif args.tool == "splink_entities":
+        result = run_splink_entities(read("people.csv").replace("", None), read("entities.csv"), args.workers)
     else:
-        read = lambda name: pd.read_csv(os.path.join(args.data, name), dtype=str, keep_default_na=False)  # noqa: E731
         a, b, truth = read("people_a.csv"), read("people_b.csv"), read("truth.csv")
         a, b = a.replace("", None), b.replace("", None)
         result = globals()[f"run_{args.tool}"](a, b, truth, args.workers)

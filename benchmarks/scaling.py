@@ -13,10 +13,12 @@ and the peak resident memory of each worker process (sampled every 0.2 s).
 
 Up to 1M records per side the data is ``person_records(n, seed=0)``, as in
 ``benchmarks.compare``. Above, it is ``n / 1M`` samples of 1M (seeds 0, 1, …;
-``--sample`` sets their size)
-side by side, their ids and social security numbers prefixed by the
-sample's number to stay distinct (one sample cannot hold more than 9M
-distinct 7-digit numbers, nor fit its generation in memory at 10M).
+``--sample`` sets their size) side by side, generated apart (one process
+could not hold 10M records being generated) but from the pools of the whole
+population (``population=``: more surnames, streets and suburbs as it grows,
+see :mod:`bigalign.datasets`), so that 10M is as hard per record as one
+draw of 10M would be, not 10 towns of 1M on top of each other; their ids and
+social security numbers are prefixed by the sample's number to stay distinct.
 """
 
 from __future__ import annotations
@@ -92,9 +94,9 @@ def _worker_cpu(client: Client) -> float:
 SAMPLE = 1_000_000
 
 
-def _write_sample(n: int, seed: int, directory: str, prefix: str) -> str:
+def _write_sample(n: int, seed: int, directory: str, prefix: str, population: int) -> str:
     """One sample as ``alignset-*.parquet``, ``targetset-*.parquet`` and its truth; returns the truth's path."""
-    data = person_records(n, seed=seed)
+    data = person_records(n, seed=seed, population=population)
     if prefix:
         for frame in (data.alignset, data.targetset):
             frame["rec_id"] = prefix + frame["rec_id"]
@@ -117,8 +119,9 @@ def write_sets(n: int, directory: str, processes: int, sample: int = SAMPLE) -> 
     if n % sample and n > sample:
         raise ValueError(f"{n:,} records per side is not a whole number of samples of {sample:,}")
     samples = [(n, 0, "")] if n <= sample else [(sample, k, f"{k}") for k in range(n // sample)]
+    population = n + (n - int(round(n * 0.8)))  # (the people of person_records(n): see its duplicates)
     with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        arguments = zip(*[(size, seed, directory, prefix) for size, seed, prefix in samples])
+        arguments = zip(*[(size, seed, directory, prefix, population) for size, seed, prefix in samples])
         truths = list(pool.map(_write_sample, *arguments))
     return pd.concat([pd.read_parquet(t) for t in truths], ignore_index=True)
 
@@ -143,7 +146,8 @@ def measure(directory: str, truth: pd.DataFrame, workers: int) -> dict:
             "candidate pairs": run.stats.candidate_pairs,
             "pair completeness": run.stats.true_pairs_kept / len(truth),
             "precision": quality.precision, "recall": quality.recall, "F1": quality.f1,
-            "peak MiB per worker": max(memory.peaks.values()) / 2**20}
+            "peak MiB per worker": max(memory.peaks.values()) / 2**20,
+            "seconds per stage": ", ".join(f"{k} {v:.0f}" for k, v in run.seconds.items())}
 
 
 def main() -> None:
@@ -168,8 +172,8 @@ def main() -> None:
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.machine()}; dask {dask.__version__}, "
             f"distributed {distributed.__version__}, pandas {pd.__version__}. The alignment alone (the data "
             f"generated beforehand, read from Parquet), jobs/demo.toml's treatments and blocking; above "
-            f"{args.sample:,} records per side, samples of {args.sample:,} side by side (see the module's "
-            f"docstring).\n\n"
+            f"{args.sample:,} records per side, samples of {args.sample:,} side by side, drawn from the pools of "
+            f"the whole population (see the module's docstring).\n\n"
             f"{markdown_table(rows)}\n")
     with open(args.output, "a" if args.append else "w") as f:
         f.write(("\n" if args.append else "") + text)

@@ -9,22 +9,25 @@ they share (text, dates, Soundex, coordinates) are :mod:`~bigalign.values`.
 
 from typing import Any
 
-from .aligner import align
+from .aligner import align, align_sets
 from .distances import METRICS, Metric, cdist, cpdist
-from .entities import cluster_links
 from .errors import BigalignError, ClusterError, InputError, InvalidValueError, JobError, RecordError
 from .treatments import Treatment, global_alignment_matrix, make_treatments
 
 __all__ = ["METRICS", "BigalignError", "Blocking", "ClusterError", "InputError", "InvalidValueError", "JobError",
-           "Metric", "RecordError", "Treatment", "align", "cdist", "cluster_links", "cpdist", "global_alignment_matrix",
-           "make_treatments"]
+           "Metric", "RecordError", "Treatment", "align", "align_sets", "cdist", "cluster_links", "cpdist",
+           "global_alignment_matrix", "make_treatments"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    # The blockings import scikit-learn: loaded when first asked for, not with the package.
+    # The blockings import scikit-learn, the clusters dask: loaded when first asked for, not with the package.
     if name == "Blocking":
         from .blocking import Blocking
 
         return Blocking
+    if name == "cluster_links":
+        from .entities import cluster_links
+
+        return cluster_links
     raise AttributeError(f"module 'bigalign' has no attribute {name!r}")

@@ -27,7 +27,7 @@ from .fellegi_sunter import (
     weighted_links,
 )
 from .matching import LINK_COLUMNS, best_match_per_item, links_under_threshold, one_to_one, sort_links
-from .records import as_records, record_hashes
+from .records import as_records, is_dask, record_hashes
 from .treatments import (
     Treatment,
     explanation_columns,
@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # (dask and the blockings load only when a blocking is used)
 
 logger = logging.getLogger("bigalign")
 
-__all__ = ["Records", "Treatments", "align", "align_in_memory", "align_learned"]
+__all__ = ["Records", "Treatments", "align", "align_in_memory", "align_learned", "align_sets"]
 
 # Cells of the global alignment matrix computed at once in memory.
 _CHUNK_CELLS = 8_000_000
@@ -249,26 +249,26 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
     if dedupe and any(t.target_attribute != t.attribute for t in treatment_list):
         raise ValueError("deduplicating one set: a treatment cannot name a column per set")
     rejects = []
-    if not _is_dask(alignset):  # values checked here, before any cluster starts
+    if not is_dask(alignset):  # values checked here, before any cluster starts
         alignset, set_aside = set_aside_invalid(as_records(alignset, id_column, "alignset"), treatment_list,
                                                 "alignset")
         rejects.append(set_aside)
     if dedupe:
         targetset = alignset
-    elif not _is_dask(targetset):
+    elif not is_dask(targetset):
         targetset, set_aside = set_aside_invalid(as_records(targetset, id_column, "targetset"), treatment_list,
                                                  "targetset", "target")
         rejects.append(set_aside)
-    if model is not None and blocking is None and not (_is_dask(alignset) or _is_dask(targetset)):
+    if model is not None and blocking is None and not (is_dask(alignset) or is_dask(targetset)):
         links = align_learned(alignset, targetset, treatment_list, model, threshold, uniq=uniq,
                               one_to_one_links=one_to_one, dedupe=dedupe, explain=explain)
-    elif blocking is not None or _is_dask(alignset) or _is_dask(targetset):
+    elif blocking is not None or is_dask(alignset) or is_dask(targetset):
         from .pipeline import align_distributed
 
         links = align_distributed(alignset, targetset, treatment_list,
                                   threshold if model is not None else distance_threshold, uniq=uniq,
                                   model=model, blocking=blocking,
-                                  id_column=id_column if _is_dask(alignset) else None, one_to_one=one_to_one,
+                                  id_column=id_column if is_dask(alignset) else None, one_to_one=one_to_one,
                                   client=client, npartitions=npartitions, dedupe=dedupe,
                                   max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs,
                                   explain=explain)
@@ -283,5 +283,53 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
     return links
 
 
-def _is_dask(obj: Any) -> bool:
-    return type(obj).__module__.startswith("dask")
+def align_sets(sets: Mapping[str, Records], treatments: Treatments, threshold: float | str, *,
+               blocking: Blocking | None = None, link_type: str = "link_and_dedupe",
+               id_column: Hashable | None = None, model: FellegiSunter | None = None,
+               client: Client | str | os.PathLike | None = None, explain: bool = False) -> pd.DataFrame:
+    """Link several sets together and/or deduplicate within them.
+
+    ``sets`` maps each set's name to its records (as for :func:`align`);
+    ``link_type`` says which pairs are compared, with Splink's names:
+    ``"link_only"`` (across the sets), ``"dedupe_only"`` (within each),
+    ``"link_and_dedupe"`` (both). The sets are aligned as one (encoded and
+    blocked once, one ``model``), on Dask; without a ``blocking``, every pair.
+
+    Returns every pair under the threshold, once: ``align_set``,
+    ``align_id``, ``target_set``, ``target_id`` (the smaller set, then id,
+    first; ids as text), then ``distance`` (or ``match_weight`` and
+    ``match_probability``). :func:`bigalign.cluster_links` (with
+    ``sets=list(sets)``) makes the entities.
+    """
+    from .blocking import CrossProductBlocking
+    from .cluster import connect
+    from .evaluate import LINK_TYPES
+    from .matching import set_names
+    from .pipeline import run_alignment, to_dask
+    from .pipeline.encode import set_union
+
+    names = [str(name) for name in sets]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ValueError(f"sets: at least two, with distinct names, got {names}")
+    if link_type not in LINK_TYPES:
+        raise ValueError(f"link_type must be one of {list(LINK_TYPES)}, got {link_type!r}")
+    if model is None:
+        threshold = _check_threshold(threshold)
+    treatment_list = make_treatments(treatments)
+    if any(t.target_attribute != t.attribute for t in treatment_list):
+        raise ValueError("several sets: a treatment names one column, the same in every set")
+    frames, rejects = [], []
+    for name, records in sets.items():
+        if not is_dask(records):  # (as align: checked here, set aside as the treatments say)
+            records, set_aside = set_aside_invalid(as_records(records, id_column, str(name)), treatment_list,
+                                                   str(name))
+            rejects += set_aside.to_dict("records")
+        frames.append(to_dask(records, id_column if is_dask(records) else None, str(name)))
+    union = set_union(frames)
+    with connect(client) as active:
+        run = run_alignment(active, union, union, treatment_list, threshold, blocking or CrossProductBlocking(),
+                            uniq=False, dedupe=True, model=model, explain=explain, link_type=link_type)
+    links = set_names(run.links if model is None else weighted_links(run.links), names)
+    if rejects:
+        links.attrs["rejects"] = rejects
+    return links

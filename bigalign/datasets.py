@@ -127,19 +127,48 @@ class PersonRecords:
     truth: pd.DataFrame
 
 
-def _value_pools() -> tuple[list[str], list[str], list[str], list[str], np.ndarray]:
-    """Given names, surnames, streets, suburbs and their postcodes: the same at every size and seed."""
+# People up to which the value pools are fixed. Beyond, they grow as a larger population's do, so
+# that a larger set is as hard per record, not denser: places (streets, suburbs and their postcodes)
+# in proportion to the people, surnames as distinct words do in text (Heaps' law, ∝ n^0.6), given
+# names not at all. Up to it, the records are those of every earlier version.
+POOL_PEOPLE = 1_200_000  # (the people of person_records(1_000_000): a million, and 200,000 others)
+SURNAME_GROWTH = 0.6
+
+
+def _grown(pool: list[str], people: int, exponent: float, stream: int) -> list[str]:
+    """``pool`` with the values a population of ``people`` adds (from a stream of its own)."""
+    target = int(len(pool) * (people / POOL_PEOPLE) ** exponent)
+    if target <= len(pool):
+        return pool
+    seen = dict.fromkeys(pool)
+    extra = np.random.default_rng([12345, stream])
+    while len(seen) < target:
+        seen.update(dict.fromkeys(_pool(extra, target - len(seen), 2)))
+    return list(seen)[:target]
+
+
+def _value_pools(people: int) -> tuple[list[str], list[str], list[str], list[str], np.ndarray]:
+    """Given names, surnames, streets, suburbs and their postcodes for ``people`` people."""
     pools = np.random.default_rng(12345)
     surnames = _pool(pools, 8000, 2)
     streets = _pool(pools, 6000, 2)
     suburbs = _pool(pools, 3000, 2)
     postcodes = pools.choice(np.arange(1000, 9999), size=len(suburbs), replace=False)
+    if people > POOL_PEOPLE:
+        surnames = _grown(surnames, people, SURNAME_GROWTH, 1)
+        streets = _grown(streets, people, 1.0, 2)
+        grown = _grown(suburbs, people, 1.0, 3)
+        more = np.random.default_rng([12345, 4]).choice(np.arange(10_000, 99_999), size=len(grown) - len(suburbs),
+                                                         replace=False)  # (five digits beyond the four-digit ones)
+        suburbs, postcodes = grown, np.concatenate([postcodes, more])
     return list(_GIVEN) + _PLAIN_GIVEN, surnames, streets, suburbs, postcodes
 
 
-def _people(rng: np.random.Generator, count: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """``count`` distinct people: their records, birth dates (ordinals) and date styles."""
-    given_pool, surnames, streets, suburbs, postcodes = _value_pools()
+def _people(rng: np.random.Generator, count: int,
+            population: int | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """``count`` distinct people of a ``population`` (by default, of ``count``): their records, birth dates
+    (ordinals) and date styles."""
+    given_pool, surnames, streets, suburbs, postcodes = _value_pools(max(count, population or 0))
     given = np.array(given_pool, dtype=object)[_zipf(rng, len(given_pool), count, 0.6)]
     surname = np.array(surnames, dtype=object)[_zipf(rng, len(surnames), count, 0.6)]
     born = rng.integers(dt.date(1920, 1, 1).toordinal(), dt.date(2010, 12, 31).toordinal(), count)
@@ -147,7 +176,9 @@ def _people(rng: np.random.Generator, count: int) -> tuple[pd.DataFrame, np.ndar
     street_type = np.array(_STREET_TYPES, dtype=object)[rng.integers(0, len(_STREET_TYPES), count)]
     suburb_index = _zipf(rng, len(suburbs), count, 0.7)
     number = rng.integers(1, 400, count)
-    soc_sec = rng.choice(np.arange(1_000_000, 9_999_999), size=count, replace=False)
+    # (seven digits for up to 9 million people, then eight)
+    ids = np.arange(1_000_000, 9_999_999) if count <= 8_999_999 else np.arange(10_000_000, 99_999_999)
+    soc_sec = rng.choice(ids, size=count, replace=False)
     styles = rng.integers(0, 4, count)
     frame = pd.DataFrame({
         "given_name": given, "surname": surname,
@@ -189,7 +220,8 @@ def _corrupt(row: dict, date_of_birth: dt.date, style: int, corruptions: int, r:
             row["postcode"] = _typo(row["postcode"], r) if row["postcode"] else row["postcode"]
 
 
-def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: float = 2.0) -> PersonRecords:
+def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: float = 2.0,
+                   population: int | None = None) -> PersonRecords:
     """Generate ``n`` align records and ``n`` target records.
 
     Parameters
@@ -202,13 +234,18 @@ def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: 
         rest of the targetset are other people.
     corruptions : float
         Mean number of corruptions per copy (Poisson, at least one).
+    population : int, optional
+        The people these records are a sample of (their names and places
+        drawn from its pools): samples of a larger set, generated apart, are
+        then as dense as the whole. By default, the records' own people.
     """
     if n < 1:
         raise ValueError("n must be positive")
     rng = np.random.default_rng(seed)
     r = random.Random(seed)
     n_dup = int(round(n * duplicates))
-    frame, born, styles = _people(rng, n + (n - n_dup))  # align people, then others for the rest of the targetset
+    # align people, then others for the rest of the targetset
+    frame, born, styles = _people(rng, n + (n - n_dup), population)
     align = frame.iloc[:n].reset_index(drop=True)
     copies = align.iloc[rng.permutation(n)[:n_dup]]
     truth_align = copies.index.to_numpy()

@@ -31,12 +31,9 @@ from .pipeline.clusters import (
     split_oversized,
     strong_links,
 )
+from .records import is_dask
 
 __all__ = ["cluster_links"]
-
-
-def _is_dask(obj: Any) -> bool:
-    return type(obj).__module__.startswith("dask")
 
 
 def _set_names(links: Any, sets: Sequence[str] | None, dedupe: bool) -> list[str]:
@@ -114,7 +111,7 @@ def cluster_links(links: Any, ids: Any = None, *, dedupe: bool = False, sets: Se
         raise ValueError("links need align_id, target_id and distance (or match_weight and match_probability), "
                          f"got {list(links.columns)}")
     by_set = _ids_by_set(ids, names)
-    if _is_dask(links) or client is not None or any(_is_dask(v) for v in by_set.values()):
+    if is_dask(links) or client is not None or any(is_dask(v) for v in by_set.values()):
         clusters, stats = _on_dask(links, by_set, names, dedupe, threshold, max_size, client)
     else:
         clusters, stats = _in_memory(links, by_set, names, dedupe, threshold, max_size)
@@ -150,7 +147,7 @@ def _on_dask(links: Any, by_set: dict[int, Any], names: list[str], dedupe: bool,
     from .pipeline.graph import run_clustering
 
     def parts(frame: Any) -> list:
-        if not _is_dask(frame):
+        if not is_dask(frame):
             frame = dd.from_pandas(frame if isinstance(frame, (pd.DataFrame, pd.Series)) else pd.Series(
                 np.asarray(frame)), npartitions=max(1, min(64, len(frame) // 100_000)), sort=False)
         return frame.to_delayed()

@@ -7,8 +7,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["ClusterQuality", "LinkQuality", "blocking_quality", "cluster_quality", "cross_product", "isin_sorted",
-           "link_quality"]
+__all__ = ["DEDUPE_ONLY", "LINK_AND_DEDUPE", "LINK_ONLY", "LINK_TYPES", "ClusterQuality", "LinkQuality",
+           "blocking_quality", "cluster_quality", "cross_product", "isin_sorted", "link_quality"]
+
+
+# How the records of several sets are paired (Splink's names): across the sets, within each, or both.
+LINK_ONLY, DEDUPE_ONLY, LINK_AND_DEDUPE = "link_only", "dedupe_only", "link_and_dedupe"
+LINK_TYPES = (LINK_ONLY, DEDUPE_ONLY, LINK_AND_DEDUPE)
 
 
 def isin_sorted(values: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import math
 import os
+import re
 import string
 import tomllib
 from collections.abc import Collection, Mapping
@@ -25,6 +26,7 @@ from typing import Any
 from .blocking import BLOCKINGS, Blocking, CrossProductBlocking, UnionBlocking
 from .distances import metric_class
 from .errors import InputError, JobError
+from .evaluate import DEDUPE_ONLY, LINK_AND_DEDUPE, LINK_ONLY, LINK_TYPES, cross_product
 from .fellegi_sunter import FellegiSunter
 from .io import SetSpec, expand_paths, is_url, parquet_types, read_header, read_pairs
 from .records import attribute_columns
@@ -94,6 +96,9 @@ class Job:
     user_code: list[str] = field(default_factory=list)  # import paths the job names
     model: FellegiSunter | None = None  # a learned model, or the weighted distance
     clusters: ClustersSpec | None = None
+    # [[sets]]: several sets (then aligned as one deduplicated set, pairs chosen by link_type)
+    several: list[SetSpec] | None = None
+    link_type: str = LINK_AND_DEDUPE
 
     @property
     def run_dir(self) -> str:
@@ -102,7 +107,18 @@ class Job:
         return self.output.run_dir or os.path.dirname(os.path.abspath(self.output.path))
 
     def sets(self) -> list[SetSpec]:
+        if self.several:
+            return self.several
         return [self.alignset] if self.targetset is None else [self.alignset, self.targetset]
+
+    def cross_product(self, kept: Mapping[str, int]) -> int:
+        """The pairs a blocking chooses from, with ``kept`` records per set."""
+        if not self.several:
+            return cross_product(kept["alignset"], kept.get("targetset", kept["alignset"]), self.dedupe)
+        sizes = [kept[spec.name] for spec in self.several]
+        within = sum(n * (n - 1) // 2 for n in sizes)
+        across = (sum(sizes) ** 2 - sum(n * n for n in sizes)) // 2
+        return {LINK_ONLY: across, DEDUPE_ONLY: within}.get(self.link_type, within + across)
 
 
 def import_object(path: str) -> Any:
@@ -414,6 +430,27 @@ def _positive(reader: _Reader, key: str, value: Any, minimum: float = 0, strict:
         raise reader.error(key, f"must be {bound}, got {value!r}")
 
 
+def _several_sets(top: _Reader, tables: list, path: str, job_dir: str) -> list[SetSpec]:
+    """``[[sets]]``: at least two, each with a name of its own."""
+    for key in ("alignset", "targetset", "dedupe"):
+        if key in top.table:
+            raise top.error(key, "a job with [[sets]] names all its sets there (and deduplicates within them as "
+                                 "link_type says)")
+    if len(tables) < 2:
+        raise top.error("sets", f"needs at least two [[sets]] tables, got {len(tables)}")
+    specs: list[SetSpec] = []
+    for i, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise top.error("sets", f"[{i}] must be a table")
+        reader = _Reader(path, table, f"sets[{i}]")
+        name = reader.get("name", str, required=True)
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or name in [s.name for s in specs]:
+            raise reader.error("name", f"must be distinct names of letters, digits, '_' and '-', got {name!r}")
+        specs.append(_set_spec(_Reader(path, {k: v for k, v in table.items() if k != "name"}, f"sets[{i}]"), name,
+                               job_dir))
+    return specs
+
+
 def _clusters(reader: _Reader, output: OutputSpec, job_dir: str, learned: bool,
               threshold: float | str) -> ClustersSpec:
     links = output.path
@@ -510,17 +547,29 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
         raise top.error("threshold", f"must be a number, or 'auto' with a learned model, got {threshold!r}")
     if not isinstance(threshold, str):
         _positive(top, "threshold", threshold, strict=False)
-    dedupe = top.get("dedupe", bool, False)
+    set_tables = top.get("sets", list)
+    several = None if set_tables is None else _several_sets(top, set_tables, path, job_dir)
+    link_type = top.get("link_type", str, LINK_AND_DEDUPE)
+    if link_type not in LINK_TYPES:
+        raise top.error("link_type", f"must be one of {list(LINK_TYPES)}, got {link_type!r}")
+    if several is None and "link_type" in raw:
+        raise top.error("link_type", "says how several sets are paired: name them in [[sets]] tables")
+    dedupe = several is not None or top.get("dedupe", bool, False)
     uniq = top.get("uniq", bool, not dedupe)
     if dedupe and uniq:
-        raise top.error("uniq", "deduplication returns every pair under the threshold: set uniq = false")
-    alignset = _set_spec(_Reader(path, top.get("alignset", dict, required=True), "alignset"), "alignset", job_dir)
-    target_table = top.get("targetset", dict)
-    if dedupe and target_table is not None:
-        raise top.error("targetset", "a deduplication job has no targetset")
-    if not dedupe and target_table is None:
-        raise top.error("targetset", "is required (or set dedupe = true)")
-    targetset = None if dedupe else _set_spec(_Reader(path, target_table, "targetset"), "targetset", job_dir)
+        raise top.error("uniq", "deduplication and several sets return every pair under the threshold: "
+                                "set uniq = false")
+    if several is not None:
+        alignset, targetset = several[0], None
+    else:
+        alignset = _set_spec(_Reader(path, top.get("alignset", dict, required=True), "alignset"), "alignset",
+                             job_dir)
+        target_table = top.get("targetset", dict)
+        if dedupe and target_table is not None:
+            raise top.error("targetset", "a deduplication job has no targetset")
+        if not dedupe and target_table is None:
+            raise top.error("targetset", "is required (or set dedupe = true, or name several [[sets]])")
+        targetset = None if dedupe else _set_spec(_Reader(path, target_table, "targetset"), "targetset", job_dir)
     treatment_tables = top.get("treatments", list, required=True)
     if not treatment_tables:
         raise top.error("treatments", "needs at least one [[treatments]] table")
@@ -554,7 +603,8 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
         if kind not in ("person_records", "person_entities"):
             raise g.error("kind", f"must be 'person_records' or 'person_entities', got {kind!r}")
         if kind == "person_entities" and not dedupe:
-            raise g.error("kind", "'person_entities' writes one set of records to deduplicate: set dedupe = true")
+            raise g.error("kind", "'person_entities' writes sets whose records are people with several records "
+                                  "each: set dedupe = true, or name several [[sets]]")
         generate = {"kind": kind, "n": g.get("n", int, required=True), "seed": g.get("seed", int, 0),
                     "duplicates": g.get("duplicates", (int, float), 0.8)}
         g.done()
@@ -567,7 +617,7 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
               one_to_one=top.get("one_to_one", bool, False), dedupe=dedupe, max_block_pairs=max_block_pairs,
               checkpoint=top.get("checkpoint", bool, False), max_task_pairs=max_task_pairs,
               truth=_path(job_dir, truth) if truth else None, generate=generate, raw=raw, user_code=code.named,
-              clusters=clusters)
+              clusters=clusters, several=several, link_type=link_type)
     top.done()
     return job
 

@@ -8,10 +8,12 @@ which pairs were scored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["LINK_COLUMNS", "links_under_threshold", "best_match_per_item", "one_to_one", "sort_links"]
+__all__ = ["LINK_COLUMNS", "links_under_threshold", "best_match_per_item", "one_to_one", "set_names", "sort_links"]
 
 LINK_COLUMNS = ["align_id", "target_id", "distance"]
 
@@ -32,10 +34,20 @@ def _canonical_dtypes(links: pd.DataFrame) -> pd.DataFrame:
     return links
 
 
+def set_names(links: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """Links of several sets with their sets' names (for their indices), each record's set before its id."""
+    by_index = np.asarray(names, dtype=object)
+    rest = [c for c in links.columns if c not in ("align_set", "align_id", "target_set", "target_id")]
+    named = links.assign(align_set=by_index[links["align_set"].to_numpy(np.int64)],
+                         target_set=by_index[links["target_set"].to_numpy(np.int64)])
+    return named[["align_set", "align_id", "target_set", "target_id"] + rest]
+
+
 def sort_links(links: pd.DataFrame) -> pd.DataFrame:
     """Links in their canonical order (align id, distance, target id) and dtypes."""
     # Sorted before the dtypes change: pandas 2's default string type is objects, slow to sort.
-    links = links.sort_values(["align_id", "distance", "target_id"], kind="mergesort").reset_index(drop=True)
+    keys = ["align_id", "distance", "target_id"] + [c for c in ("align_set", "target_set") if c in links.columns]
+    links = links.sort_values(keys, kind="mergesort").reset_index(drop=True)
     return _canonical_dtypes(links)
 
 

@@ -9,11 +9,19 @@ from typing import Any
 
 import numpy as np
 
-from .evaluate import cross_product
-from .io import atomic_path, read_pairs
+from .io import atomic_path
 from .jobs import Job, check_inputs
-from .pipeline import encode_records, pair_hashes, run_alignment, timed
-from .runner import check_unblocked, cluster_for, generate_inputs, model_summary, stage_inputs
+from .pipeline import encode_records, run_alignment, timed
+from .runner import (
+    alignment_inputs,
+    check_unblocked,
+    cluster_for,
+    generate_inputs,
+    model_summary,
+    read_truth,
+    stage_inputs,
+    truth_hashes,
+)
 from .treatments import global_pair_distances
 
 __all__ = ["model_lines", "plan_job", "plan_lines", "scoring_rate"]
@@ -40,8 +48,7 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
     generate_inputs(job)
     files = check_inputs(job)
     os.makedirs(job.run_dir, exist_ok=True)
-    known = read_pairs(job.truth) if job.truth else None
-    truth = None if known is None else pair_hashes(known["align_id"], known["target_id"], dedupe=job.dedupe)
+    truth = truth_hashes(job, read_truth(job)[0]) if job.truth else None
     with cluster_for(job, client, files) as active:
         n_workers = max(1, len(active.scheduler_info()["workers"]))
         seconds: dict[str, float] = {}
@@ -49,11 +56,11 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
             records, counts = stage_inputs(active, job, files, os.path.join(job.run_dir, "rejects.csv"),
                                            show_progress)
             check_unblocked(job, counts)
-            align_records = records["alignset"]
-            target_records = records.get("targetset", align_records)
+            align_records, target_records = alignment_inputs(job, records)
             run = run_alignment(active, align_records, target_records, job.treatments, job.threshold, job.blocking,
                                 uniq=False, dedupe=job.dedupe, max_block_pairs=job.max_block_pairs,
-                                show_progress=show_progress, score=False, truth_hashes=truth, model=job.model)
+                                show_progress=show_progress, score=False, truth_hashes=truth, model=job.model,
+                                link_type=job.link_type)
         align_sample = align_records.head(2000, npartitions=-1)
         target_sample = target_records.head(2000, npartitions=-1)
     rate = scoring_rate(job, align_sample, target_sample)
@@ -61,12 +68,11 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
     encoded = encode_records(target_sample, job.treatments, job.blocking, "target",
                              "targetset" if job.targetset else "alignset")
     bytes_per_record = encoded.memory_usage(deep=True).sum() / max(1, len(target_sample))
-    n_align = counts["alignset"]["kept"]
-    n_target = counts.get("targetset", counts["alignset"])["kept"]
-    cross = cross_product(n_align, n_target, job.dedupe)
+    kept = {name: r["kept"] for name, r in counts.items()}
+    cross = job.cross_product(kept)
     stats = run.stats
     plan = {
-        "records": {"alignset": n_align, "targetset": n_target},
+        "records": kept,
         "blocks": stats.blocks, "block_pairs": stats.block_pairs, "candidate_pairs": stats.candidate_pairs,
         "reduction_ratio": 1.0 - stats.candidate_pairs / max(1, cross),
         "largest_block_pairs": stats.largest_block_pairs,
@@ -74,7 +80,9 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
         "excluded_blocks": stats.excluded_blocks, "excluded_pairs": stats.excluded_pairs,
         "workers": n_workers, "scoring_pairs_per_second_per_worker": rate,
         "estimated_seconds": seconds["blocking"] + stats.candidate_pairs / (rate * n_workers),
-        "estimated_peak_bytes_per_worker": int(3 * bytes_per_record * (n_align + n_target) / n_workers),
+        # (a deduplicated set is encoded on both sides)
+        "estimated_peak_bytes_per_worker": int(3 * bytes_per_record * sum(kept.values()) * (2 if job.dedupe else 1)
+                                               / n_workers),
     }
     if truth is not None:
         plan["true_pairs"] = len(truth)
@@ -89,7 +97,7 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
 
 def plan_lines(plan: dict) -> list[str]:
     """What the command line prints of a plan."""
-    lines = [f"records: {plan['records']['alignset']} × {plan['records']['targetset']}",
+    lines = ["records: " + " × ".join(f"{n} ({name})" for name, n in plan["records"].items()),
              f"blocks: {plan['blocks']}, block pairs: {plan['block_pairs']}, candidate pairs: "
              f"{plan['candidate_pairs']} (reduction ratio {plan['reduction_ratio']:.6f})",
              f"largest block: {plan['largest_block_pairs']} pairs, {plan['largest_block_share']:.2%} of block pairs; "

@@ -22,7 +22,8 @@ import pyarrow as pa
 
 AttributeKey = Union[Hashable, tuple]
 
-__all__ = ["AttributeKey", "TEXT", "arrow_text", "as_records", "attribute_values", "attribute_columns", "record_hashes"]
+__all__ = ["AttributeKey", "TEXT", "arrow_text", "as_records", "attribute_values", "attribute_columns", "is_dask",
+           "record_hashes"]
 
 
 def as_records(data: Any, id_column: Hashable | None = None, name: str = "records") -> pd.DataFrame:
@@ -117,6 +118,11 @@ def arrow_text(values: Any) -> pa.Array | None:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+
+
+def is_dask(obj: Any) -> bool:
+    """Whether ``obj`` is a dask collection (records to align on the cluster)."""
+    return type(obj).__module__.startswith("dask")
 
 
 def record_hashes(ids: pd.Series) -> np.ndarray:

@@ -196,11 +196,8 @@ def _block_sizes_plot(data: dict) -> str:
 
 def _volumes_plot(summary: dict) -> str:
     b = summary["blocking"]
-    records = summary["records"]
-    n_align = records["alignset"]["kept"]
-    n_target = records.get("targetset", records["alignset"])["kept"]
     labels = ["cross product", "block pairs", "candidate pairs", "links"]
-    values = [n_align * n_target, b["block_pairs"], b["candidate_pairs"], summary["links"]]
+    values = [b["cross_product"], b["block_pairs"], b["candidate_pairs"], summary["links"]]
     fig, ax = _figure()
     _bars(ax, labels, [max(v, 1) for v in values], "volumes", color=["#999999", "#7fa8d0", "#4878a8", "#2a9d5c"])
     ax.set_yscale("log")

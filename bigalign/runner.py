@@ -29,7 +29,7 @@ from . import __version__
 from .blocking import CrossProductBlocking
 from .cluster import connect, progress_bars
 from .errors import JobError
-from .evaluate import cluster_quality, cross_product, link_quality
+from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
 from .fellegi_sunter import FellegiSunter, level_names, weighted_links
 from .io import (
     REJECT_COLUMNS,
@@ -43,10 +43,12 @@ from .io import (
     write_links,
 )
 from .jobs import ClustersSpec, Job, check_inputs
-from .matching import one_to_one
+from .matching import one_to_one, set_names
 from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment, timed
 from .pipeline.clusters import ClusterStats, sort_key
+from .pipeline.encode import set_union
 from .pipeline.graph import run_clustering
+from .pipeline.schema import combined_hashes, record_keys
 
 __all__ = ["RunSummary", "check_unblocked", "generate_inputs", "in_process", "run_job"]
 
@@ -147,14 +149,15 @@ def generate_inputs(job: Job) -> None:
     """Write the generated data of a job's ``[generate]`` table, if missing."""
     if not job.generate:
         return
-    paths = [job.alignset.path] + ([job.targetset.path] if job.targetset else []) + ([job.truth] if job.truth else [])
+    paths = [spec.path for spec in job.sets()] + ([job.truth] if job.truth else [])
     if all(os.path.exists(p) for p in paths):
         return
     from .datasets import person_entities, person_records
 
-    if job.generate["kind"] == "person_entities":  # one set to deduplicate, each record's entity as the truth
-        people = person_entities(job.generate["n"], seed=job.generate["seed"], sets=("alignset",))
-        frames = [people.sets["alignset"]] + ([people.entities] if job.truth else [])
+    if job.generate["kind"] == "person_entities":  # the sets' records, each record's entity as the truth
+        people = person_entities(job.generate["n"], seed=job.generate["seed"],
+                                 sets=tuple(spec.name for spec in job.sets()))
+        frames = list(people.sets.values()) + ([people.entities] if job.truth else [])
     else:
         data = person_records(job.generate["n"], seed=job.generate["seed"], duplicates=job.generate["duplicates"])
         frames = [data.alignset] + ([data.targetset] if job.targetset else []) + ([data.truth] if job.truth else [])
@@ -238,11 +241,11 @@ def check_unblocked(job: Job, counts: dict[str, dict[str, Any]]) -> None:
     more than :data:`MAX_UNBLOCKED_PAIRS`, before any pair is formed."""
     if not isinstance(job.blocking, CrossProductBlocking):
         return
-    n_align = counts["alignset"]["kept"]
-    n_target = counts.get("targetset", counts["alignset"])["kept"]
-    pairs = cross_product(n_align, n_target, job.dedupe)
+    kept = {name: r["kept"] for name, r in counts.items()}
+    pairs = job.cross_product(kept)
     if pairs > MAX_UNBLOCKED_PAIRS:
-        raise JobError(f"{job.path}: no [blocking]: {n_align:,} × {n_target:,} records make {pairs:,} pairs, more "
+        sizes = " × ".join(f"{n:,}" for n in kept.values())
+        raise JobError(f"{job.path}: no [blocking]: {sizes} records make {pairs:,} pairs, more "
                        f"than the {MAX_UNBLOCKED_PAIRS:,} compared without one. Add a [blocking] table (README, "
                        f"Blockings), and measure it with 'bigalign plan {job.path}'")
 
@@ -298,28 +301,66 @@ def _clusters(client: Any, job: Job, spec: ClustersSpec, links: pd.DataFrame,
 def read_truth(job: Job) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """A job's truth: its true pairs, and each record's entity when the file
     gives them (set, id, entity; then the true pairs are the pairs of records
-    of one entity, across the sets, or within the set of a deduplication)."""
+    of one entity that the job compares: across its two sets, within its set,
+    or as its ``link_type`` says). With several sets, pairs carry
+    ``align_set`` and ``target_set``, and only entities can say them."""
     assert job.truth is not None
     table = read_table(job.truth, [], "the truth")
     if "entity" not in table.columns:
+        if job.several:
+            raise InputError(f"{job.truth}: the truth of a job with several sets gives each record's entity "
+                             f"(columns set, id, entity)")
         return read_pairs(job.truth), None
     entities = read_table(job.truth, ["id", "entity"], "entities").astype({"id": str})
     if "set" not in entities.columns:
         entities.insert(0, "set", job.alignset.name)
     sets = [spec.name for spec in job.sets()]
-    members = entities[entities["set"].isin(sets)]
+    members = entities[entities["set"].isin(sets)].assign(index=lambda f: f["set"].map(sets.index))
     pairs = members.merge(members, on="entity", suffixes=("_a", "_b"))
-    if job.dedupe:
-        pairs = pairs[pairs["id_a"] < pairs["id_b"]]
-    else:
-        pairs = pairs[(pairs["set_a"] == sets[0]) & (pairs["set_b"] == sets[1])]
-    return pd.DataFrame({"align_id": pairs["id_a"].to_numpy(), "target_id": pairs["id_b"].to_numpy()}), entities
+    if not job.dedupe:
+        pairs = pairs[(pairs["index_a"] == 0) & (pairs["index_b"] == 1)]
+    else:  # each unordered pair once: (smaller set, its id) first
+        first = (pairs["index_a"] < pairs["index_b"]) | ((pairs["index_a"] == pairs["index_b"])
+                                                        & (pairs["id_a"] < pairs["id_b"]))
+        across = pairs["index_a"] != pairs["index_b"]
+        pairs = pairs[first & ({LINK_ONLY: across, DEDUPE_ONLY: ~across}.get(job.link_type, True))]
+    found = pd.DataFrame({"align_id": pairs["id_a"].to_numpy(), "target_id": pairs["id_b"].to_numpy()})
+    if job.several:
+        found["align_set"], found["target_set"] = pairs["set_a"].to_numpy(), pairs["set_b"].to_numpy()
+    return found, entities
+
+
+def truth_hashes(job: Job, truth: pd.DataFrame) -> np.ndarray:
+    """The pipeline's hashes of the true pairs (see :func:`~bigalign.pipeline.pair_hashes`)."""
+    if not job.several:
+        return pair_hashes(truth["align_id"], truth["target_id"], dedupe=job.dedupe)
+    sets = [spec.name for spec in job.several]
+    keys = [record_keys(truth[f"{side}_id"].astype(str), truth[f"{side}_set"].map(sets.index).to_numpy())
+            for side in ("align", "target")]
+    return combined_hashes(keys[0], keys[1], dedupe=True)
+
+
+def alignment_inputs(job: Job, records: dict[str, dd.DataFrame]) -> tuple[dd.DataFrame, dd.DataFrame]:
+    """What the pipeline aligns: the two sets, one set twice, or several sets
+    as one deduplicated set (ids as text, each record with its set's index)."""
+    if not job.several:
+        return records["alignset"], records.get("targetset", records["alignset"])
+    union = set_union([records[spec.name] for spec in job.several])
+    return union, union
+
+
+def _set_qualified(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Pairs whose ids say their set (``set:id``), to compare pairs of several sets."""
+    if "align_set" not in pairs.columns:
+        return pairs.astype({"align_id": str, "target_id": str})
+    return pd.DataFrame({side: pairs[f"{side[:-3]}_set"].astype(str) + ":" + pairs[side].astype(str)
+                         for side in ("align_id", "target_id")})
 
 
 def _uris(job: Job) -> dict[str, str]:
     """The URI template of each of the job's sets, for N-Triples."""
     templates = {"alignset": job.output.align_uri, "targetset": job.output.target_uri}
-    return {spec.name: templates[spec.name] or "{id}" for spec in job.sets()}
+    return {spec.name: templates.get(spec.name) or "{id}" for spec in job.sets()}
 
 
 def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSummary:
@@ -358,20 +399,20 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                     os.makedirs(checkpoint.directory, exist_ok=True)
                     with atomic_path(counts_path) as tmp, open(tmp, "w") as f:
                         json.dump(summary.records, f)
-                align_records = records["alignset"]
-                target_records = records.get("targetset", align_records)
+                align_records, target_records = alignment_inputs(job, records)
         with memory.sample("align", client=active, interval=0.2):
             run = run_alignment(active, align_records, target_records, job.treatments, job.threshold,
                                 job.blocking, uniq=job.uniq or job.one_to_one, dedupe=job.dedupe,
                                 max_block_pairs=job.max_block_pairs,
                                 max_task_pairs=job.max_task_pairs or MAX_TASK_PAIRS, show_progress=show_progress,
                                 checkpoint=checkpoint,
-                                truth_hashes=None if truth is None else pair_hashes(
-                                    truth["align_id"], truth["target_id"], dedupe=job.dedupe), model=job.model,
-                                explain=job.output.explain)
+                                truth_hashes=None if truth is None else truth_hashes(job, truth), model=job.model,
+                                explain=job.output.explain, link_type=job.link_type)
         seconds.update(run.seconds)
         links = one_to_one(run.links) if job.one_to_one else run.links
         written = links if run.model is None else weighted_links(links)
+        if job.several:
+            written = set_names(written, [spec.name for spec in job.several])
         if job.clusters is not None:
             with timed(seconds, "clusters"):
                 # (after a resumed run, the records are not read again: the linked ones alone are clustered)
@@ -386,12 +427,11 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
         summary.model = model_summary(run.model, job.treatments, run.probability_threshold, job.threshold == "auto")
     with timed(seconds, "write"):
         write_links(written, job.output.path, job.output.format, job.output.align_uri, job.output.target_uri)
-    n_align = summary.records["alignset"]["kept"]
-    n_target = summary.records.get("targetset", summary.records["alignset"])["kept"]
-    cross = cross_product(n_align, n_target, job.dedupe)
+    cross = job.cross_product({name: r["kept"] for name, r in summary.records.items()})
     stats = run.stats
     summary.blocking = {
-        "blocks": stats.blocks, "block_pairs": stats.block_pairs, "candidate_pairs": stats.candidate_pairs,
+        "cross_product": cross, "blocks": stats.blocks, "block_pairs": stats.block_pairs,
+        "candidate_pairs": stats.candidate_pairs,
         "candidate_share_of_cross_product": stats.candidate_pairs / max(1, cross),
         "largest_block_pairs": stats.largest_block_pairs,
         "largest_block_share": stats.largest_block_pairs / max(1, stats.block_pairs),
@@ -403,8 +443,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
     summary.links = len(links)
     summary.seconds = seconds
     if truth is not None:
-        summary.quality = link_quality(links.astype({"align_id": str, "target_id": str}), truth,
-                                       unordered=job.dedupe).as_dict()
+        summary.quality = link_quality(_set_qualified(written), _set_qualified(truth), unordered=job.dedupe).as_dict()
     samples = memory.to_pandas()
     summary.memory = {stage: float(samples[stage].max()) for stage in samples.columns}
     with atomic_path(paths["summary"]) as tmp, open(tmp, "w") as f:

@@ -57,3 +57,14 @@ def test_startup_benchmark_runs_both_ways_with_the_same_links():
                          capture_output=True, text=True, timeout=600).stdout
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| 1,000")]
     assert {r[2] for r in rows} == {"2 worker processes", "2 threads in-process"}  # (links compared inside)
+
+
+def test_entities_benchmark_writes_its_table(tmp_path):
+    output = tmp_path / "ENTITIES.md"
+    subprocess.run([sys.executable, "-m", "benchmarks.entities", "--sizes", "2000", "--output", str(output)],
+                   cwd=ROOT, check=True, capture_output=True, timeout=600)
+    rows = [line.split(" | ") for line in output.read_text().splitlines() if line.startswith("| ")
+            and "records" not in line]
+    assert [r[0] for r in rows] == ["| bigalign_entities", "| splink_entities"]
+    assert rows[0][2] == "ok" and float(rows[0][11]) >= 0.98 and float(rows[0][12]) >= 0.98  # pair F1, B-cubed F1
+    assert rows[1][2] in ("ok", "not installed (pip install -e '.[bench]')")

@@ -13,6 +13,7 @@ from test_cli import ROOT, bigalign
 
 from bigalign import cluster_links
 from bigalign.evaluate import cluster_quality
+from bigalign.io import write_clusters
 
 
 def graph(kind: str, n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -147,26 +148,110 @@ def test_bad_arguments_are_named():
 
 def test_an_entities_job_deduplicates_into_clusters_and_is_evaluated(tmp_path, client):
     text = (ROOT / "jobs/entities.toml").read_text().replace("n = 50000", "n = 6000")
-    text = text.replace("../out/entities/", str(tmp_path) + "/")
-    text = text.replace('path = "' + str(tmp_path) + '/clusters.parquet"', 'path = "clusters.nt"\nformat = "ntriples"')
-    text = text.replace('[output]\n', '[output]\nalign_uri = "http://example.org/person/{id}"\n')
     job = tmp_path / "entities.toml"
-    job.write_text(text)
+    job.write_text(text.replace("../out/entities/", str(tmp_path) + "/"))
     run = bigalign("run", job, "--scheduler", client.scheduler.address)
     summary = json.loads((tmp_path / "summary.json").read_text())
     clusters = summary["clusters"]
     assert clusters["records"] == 6000 and sum(int(k) * v for k, v in clusters["sizes"].items()) == 6000
     assert clusters["quality"]["pair_f1"] >= 0.98 and clusters["quality"]["bcubed_f1"] >= 0.99
     assert f"pairwise precision {clusters['quality']['pair_precision']:.4f}" in run.stdout
-    triples = (tmp_path / "clusters.nt").read_text().splitlines()
-    assert len(triples) == clusters["linked_records"] - sum(clusters["sizes"][k] for k in clusters["sizes"] if k != "1")
-    assert all(t.startswith("<http://example.org/person/a") and "owl#sameAs> <http://example.org/person/a" in t
-               for t in triples)
-    # the same run written as Parquet, evaluated by the command line
-    (tmp_path / "parquet.toml").write_text(text.replace('path = "clusters.nt"\nformat = "ntriples"',
-                                                        'path = "clusters.parquet"'))
-    bigalign("run", tmp_path / "parquet.toml", "--scheduler", client.scheduler.address)
     evaluated = bigalign("evaluate", tmp_path / "clusters.parquet", tmp_path / "entities.csv")
     assert f"pair_f1: {clusters['quality']['pair_f1']:.4f}" in evaluated.stdout
     report = (tmp_path / "report.html").read_text()
     assert 'id="plot-cluster-sizes"' in report and 'id="largest-clusters"' in report
+    # as N-Triples: each record of a cluster of two or more, but its first, the same as the first
+    found = pd.read_parquet(tmp_path / "clusters.parquet")
+    write_clusters(found, str(tmp_path / "clusters.nt"), "ntriples", {"alignset": "http://example.org/person/{id}"})
+    triples = (tmp_path / "clusters.nt").read_text().splitlines()
+    assert len(triples) == (found["id"] != found["cluster_id"]).sum()
+    assert len(triples) == clusters["linked_records"] - sum(v for k, v in clusters["sizes"].items() if k != "1")
+    some = found[found["id"] != found["cluster_id"]].iloc[0]
+    assert (f"<http://example.org/person/{some['id']}> <http://www.w3.org/2002/07/owl#sameAs> "
+            f"<http://example.org/person/{some['cluster_id']}> .") in triples
+
+
+def three_set_job(directory, link_type="link_and_dedupe", n=4000):
+    text = (ROOT / "jobs/three_sets.toml").read_text().replace("n = 60000", f"n = {n}")
+    text = text.replace("../out/three_sets/", str(directory) + "/").replace("link_and_dedupe", link_type)
+    text = text.replace(f'"{directory}/links.parquet"', f'"{directory}/links-{link_type}.parquet"')
+    text = text.replace(f'"{directory}/clusters.parquet"', f'"{directory}/clusters-{link_type}.parquet"')
+    job = directory / f"{link_type}.toml"
+    job.write_text(text)
+    return job
+
+
+def test_three_sets_are_linked_and_deduplicated_into_entities_that_span_them(tmp_path, client):
+    run = bigalign("run", three_set_job(tmp_path), "--scheduler", client.scheduler.address)
+    for name in ("census", "parish", "tax"):
+        assert f"{name}: " in run.stdout and "rows read" in run.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["quality"]["f1"] >= 0.97 and summary["blocking"]["pair_completeness"] >= 0.97
+    quality = summary["clusters"]["quality"]
+    assert quality["pair_f1"] >= 0.98 and quality["bcubed_f1"] >= 0.99 and quality["records"] == 4000
+    links = pd.read_parquet(tmp_path / "links-link_and_dedupe.parquet")
+    assert list(links.columns[:4]) == ["align_set", "align_id", "target_set", "target_id"]
+    assert set(links["align_set"]) == {"census", "parish", "tax"}
+    # each pair once, the smaller (set, id) first
+    order = {"census": 0, "parish": 1, "tax": 2}
+    set_a, set_b = links["align_set"].map(order), links["target_set"].map(order)
+    assert ((set_a < set_b) | ((set_a == set_b) & (links["align_id"] < links["target_id"]))).all()
+    assert not links.duplicated(["align_set", "align_id", "target_set", "target_id"]).any()
+    clusters = pd.read_parquet(tmp_path / "clusters-link_and_dedupe.parquet")
+    assert len(clusters) == 4000 and clusters["set"].value_counts().to_dict() == {
+        s: r["kept"] for s, r in summary["records"].items()}
+    spanning = clusters.groupby("cluster_id")["set"].nunique()
+    assert (spanning == 3).sum() > 100
+    assert clusters["cluster_id"].str.match(r"^(census|parish|tax):[cpt]\d+$").all()
+    # the other link types on the same sets: the candidates split exactly between them
+    from bigalign.jobs import load_job
+    from bigalign.runner import run_job
+
+    found = {}
+    for link_type in ("link_only", "dedupe_only"):
+        done = run_job(load_job(str(three_set_job(tmp_path, link_type))), client=client, show_progress=False)
+        found[link_type] = (done.blocking["candidate_pairs"], pd.read_parquet(tmp_path / f"links-{link_type}.parquet"))
+    assert summary["blocking"]["candidate_pairs"] == found["link_only"][0] + found["dedupe_only"][0]
+    across, within = found["link_only"][1], found["dedupe_only"][1]
+    assert (across["align_set"] != across["target_set"]).all() and (within["align_set"] == within["target_set"]).all()
+    assert len(across) > 0 and len(within) > 0
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.replace('[[sets]]\nname = "tax"', '[[sets]]\nname = "parish"'), "sets[2].name: must be distinct"),
+    (lambda t: t.replace("link_and_dedupe", "link_all"), "link_type: must be one of"),
+    (lambda t: t.replace('link_type = "', 'uniq = true\nlink_type = "'), "uniq: deduplication and several sets"),
+    (lambda t: t + '\n[alignset]\npath = "x.csv"\n', "alignset: a job with [[sets]] names all its sets"),
+])
+def test_several_sets_jobs_are_checked(tmp_path, change, message):
+    from bigalign.errors import JobError
+    from bigalign.jobs import load_job
+
+    job = three_set_job(tmp_path)
+    job.write_text(change(job.read_text()))
+    with pytest.raises(JobError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_job(str(job))
+
+
+def test_align_sets_links_three_sets_in_python_and_cluster_links_makes_their_entities(client):
+    from bigalign import align_sets
+    from bigalign.blocking import KeyBlocking, UnionBlocking
+    from bigalign.datasets import person_entities
+
+    people = person_entities(3000, seed=2, sets=("a", "b", "c"))
+    treatments = [{"column": ["given_name", "surname"], "normalizers": ["lunormalize", "simplify"],
+                   "metric": "levenshtein", "normalized": True, "weight": 3},
+                  {"column": "date_of_birth", "metric": "temporal", "normalized": True, "scale": 365, "weight": 2},
+                  {"column": "soc_sec_id", "metric": "char_levenshtein", "normalized": True, "weight": 2}]
+    blocking = UnionBlocking([KeyBlocking("soc_sec_id"), KeyBlocking(["date_of_birth", "surname"], ["date", "exact"])])
+    links = align_sets(people.sets, treatments, 1.5, blocking=blocking, client=client)
+    assert list(links.columns) == ["align_set", "align_id", "target_set", "target_id", "distance"]
+    across = align_sets(people.sets, treatments, 1.5, blocking=blocking, link_type="link_only", client=client)
+    assert len(across) == (links["align_set"] != links["target_set"]).sum() and len(across) > 0
+    names = list(people.sets)
+    clusters = cluster_links(links, ids={s: people.sets[s]["rec_id"] for s in names}, dedupe=True, sets=names,
+                             max_size=8)
+    quality = cluster_quality(clusters, people.entities)
+    assert quality.records == 3000 and quality.pair_f1 >= 0.9 and quality.bcubed_f1 >= 0.95
+    with pytest.raises(ValueError, match="link_type must be one of"):
+        align_sets(people.sets, treatments, 1.5, link_type="both")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from ..blocking.base import Blocking
-from ..evaluate import isin_sorted
-from .schema import KEY_PREFIX, CandidateResult, columns_with_prefix, combined_hashes, extra_columns, sides
+from ..evaluate import LINK_AND_DEDUPE, LINK_ONLY, isin_sorted
+from .schema import KEY_PREFIX, SET, CandidateResult, columns_with_prefix, combined_hashes, extra_columns, sides
 from .stats import REPORT_BLOCKS, BlockStats
 
 __all__ = ["CHUNK_PAIRS", "DENSE_BLOCK_PAIRS", "MAX_TASK_PAIRS", "candidate_pairs", "candidate_tile",
@@ -64,10 +64,10 @@ def first_slot_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tu
 
 def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np.ndarray, blocking: Blocking,
                 dedupe: bool, stats: BlockStats, truth_hashes: np.ndarray | None,
-                rules: bool = False) -> pd.DataFrame:
+                rules: bool = False, link_type: str = LINK_AND_DEDUPE) -> pd.DataFrame:
     """The candidate pairs ``(rid_a, rid_b)`` of the blocks on rows ``rows_a`` / ``rows_b``,
     with ``rules`` the members of a union that put each in a block (a bit each: what a learned
-    model trains on, rule by rule)."""
+    model trains on, rule by rule); records of several sets paired as ``link_type`` says."""
     a, b = a.iloc[rows_a].reset_index(drop=True), b.iloc[rows_b].reset_index(drop=True)
     ia, ib = first_slot_pairs(a, b, blocking)
     rid_a, rid_b = a["rid"].to_numpy()[ia], b["rid"].to_numpy()[ib]
@@ -79,6 +79,9 @@ def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np
                                                  extra_columns(b), ia, ib)
     if dedupe:  # each unordered pair once, no self-pair
         keep = rid_a < rid_b
+        if link_type != LINK_AND_DEDUPE:  # several sets: across them only, or within each only
+            across = a[SET].to_numpy()[ia] != b[SET].to_numpy()[ib]
+            keep &= across if link_type == LINK_ONLY else ~across
         rid_a, rid_b = rid_a[keep], rid_b[keep]
         found = {k: v[keep] for k, v in found.items()}
     stats.candidate_pairs += len(rid_a)
@@ -89,7 +92,8 @@ def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np
 
 def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_block_pairs: int | None,
                     max_task_pairs: int | None = MAX_TASK_PAIRS, truth_hashes: np.ndarray | None = None,
-                    dense_block_pairs: int | None = DENSE_BLOCK_PAIRS, rules: bool = False) -> CandidateResult:
+                    dense_block_pairs: int | None = DENSE_BLOCK_PAIRS, rules: bool = False,
+                    link_type: str = LINK_AND_DEDUPE) -> CandidateResult:
     """The candidate pairs of one shuffled partition (rows of both sides).
 
     Blocks are measured first; blocks over ``max_block_pairs`` are excluded
@@ -153,12 +157,13 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
     chunk_a = (key_a % np.uint64(n_chunks)).astype(np.int64)
     chunk_b = (key_b % np.uint64(n_chunks)).astype(np.int64)
     found = [_pair_chunk(a, np.flatnonzero(valid_a & (chunk_a == c)), b, np.flatnonzero(valid_b & (chunk_b == c)),
-                         blocking, dedupe, stats, truth_hashes, rules) for c in range(n_chunks)]
+                         blocking, dedupe, stats, truth_hashes, rules, link_type) for c in range(n_chunks)]
     return CandidateResult(pd.concat(found, ignore_index=True), stats, heavy, members)
 
 
 def candidate_tile(heavy: tuple[pd.DataFrame, pd.DataFrame], key: int, tile: int, tiles: int, blocking: Blocking,
-                   dedupe: bool, truth_hashes: np.ndarray | None = None, rules: bool = False) -> CandidateResult:
+                   dedupe: bool, truth_hashes: np.ndarray | None = None, rules: bool = False,
+                   link_type: str = LINK_AND_DEDUPE) -> CandidateResult:
     """The candidate pairs of tile ``tile`` of ``tiles`` of one large block:
     the align records whose id hash falls in the tile, against all the
     block's target records."""
@@ -168,6 +173,6 @@ def candidate_tile(heavy: tuple[pd.DataFrame, pd.DataFrame], key: int, tile: int
     rows_b = np.flatnonzero(b["key"].to_numpy(np.uint64) == np.uint64(key))
     stats = BlockStats()
     step = max(1, CHUNK_PAIRS // max(1, len(rows_b)))
-    found = [_pair_chunk(a, rows_a[start:start + step], b, rows_b, blocking, dedupe, stats, truth_hashes, rules)
-             for start in range(0, max(1, len(rows_a)), step)]
+    found = [_pair_chunk(a, rows_a[start:start + step], b, rows_b, blocking, dedupe, stats, truth_hashes, rules,
+                         link_type) for start in range(0, max(1, len(rows_a)), step)]
     return CandidateResult(pd.concat(found, ignore_index=True), stats, None, None)

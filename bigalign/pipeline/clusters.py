@@ -23,7 +23,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..records import record_hashes
+from .schema import record_keys
 
 __all__ = ["CLUSTER_COLUMNS", "ClusterStats", "MERGE_FAN_IN", "cluster_ids", "cluster_records", "cluster_stats",
            "link_forest", "linked_records", "merge_forests", "node_keys", "oversized_edges", "oversized_nodes",
@@ -38,9 +38,8 @@ _FOREST = {"node": np.uint64, "root": np.uint64, "set": np.int16}
 
 
 def node_keys(ids: Any, set_index: int) -> np.ndarray:
-    """A record's node key: its id's hash, mixed with its set's index after the first set."""
-    hashes = record_hashes(pd.Series(np.asarray(ids, dtype=object)))
-    return hashes if set_index == 0 else pd.util.hash_array(hashes ^ np.uint64(set_index))
+    """A record's node key: its ``rid`` (see :func:`~bigalign.pipeline.schema.record_keys`)."""
+    return record_keys(pd.Series(np.asarray(ids, dtype=object)), set_index)
 
 
 def _set_indices(links: pd.DataFrame, side: str, default: int, sets: Sequence[str]) -> np.ndarray:

@@ -13,11 +13,21 @@ import pyarrow as pa
 
 from ..blocking.base import Blocking, mix64
 from ..errors import InvalidValueError, RecordError
-from ..records import TEXT, as_records, attribute_columns, record_hashes
+from ..records import TEXT, as_records, attribute_columns
 from ..treatments import Treatment, plain
-from .schema import ALIGN, EXTRA_PREFIX, KEY_PREFIX, TARGET, columns_with_prefix, treatment_prefix
+from .schema import (
+    ALIGN,
+    EXTRA_PREFIX,
+    KEY_PREFIX,
+    SET,
+    SET_COLUMN,
+    TARGET,
+    columns_with_prefix,
+    record_keys,
+    treatment_prefix,
+)
 
-__all__ = ["ROWS_PER_PARTITION", "block_rows", "encode_records", "sample_records", "to_dask"]
+__all__ = ["ROWS_PER_PARTITION", "block_rows", "encode_records", "sample_records", "set_union", "to_dask"]
 
 
 # Records per partition when a set is given in memory.
@@ -33,6 +43,17 @@ def to_dask(records: Any, id_column: Hashable | None, name: str, npartitions: in
     frame = as_records(records, id_column, name)
     npartitions = npartitions or max(1, math.ceil(len(frame) / ROWS_PER_PARTITION))
     return dd.from_pandas(frame, npartitions=min(npartitions, len(frame)), sort=False)
+
+
+def set_union(sets: Sequence[dd.DataFrame]) -> dd.DataFrame:
+    """Several sets of records (identifier first) as one: ids as text, each
+    record with its set's index (``_set``), to be aligned as one deduplicated
+    set (see :func:`~bigalign.pipeline.run_alignment`'s ``link_type``)."""
+    parts = []
+    for i, records in enumerate(sets):
+        records = records.rename(columns={records.columns[0]: "_id"})
+        parts.append(records.assign(_id=records["_id"].astype(str), **{SET_COLUMN: np.int16(i)}))
+    return dd.concat(parts)
 
 
 def _compact_keys(keys: np.ndarray) -> np.ndarray:
@@ -76,7 +97,10 @@ def encode_records(part: pd.DataFrame, treatments: Sequence[Treatment], blocking
     hash (``rid``), encoded values (``t{i}:…``), compact block keys (``k:{j}``)
     and blocking columns (``x:…``)."""
     ids = part.iloc[:, 0]
-    columns: dict[str, Any] = {"id": _compact_text(ids), "rid": record_hashes(ids)}
+    sets = part[SET_COLUMN].to_numpy(np.int16) if SET_COLUMN in part.columns else None
+    columns: dict[str, Any] = {"id": _compact_text(ids), "rid": record_keys(ids, sets)}
+    if sets is not None:
+        columns[SET] = sets
     for i, t in enumerate(treatments):
         try:
             encoded = t.encode(part, side)
@@ -102,7 +126,8 @@ def block_rows(encoded: pd.DataFrame, blocking: Blocking, side: str) -> pd.DataF
     key_columns = columns_with_prefix(encoded, KEY_PREFIX)
     keys = encoded[key_columns].to_numpy(np.uint32)
     rows, slots = np.nonzero(keys)
-    narrow = encoded[["rid"] + key_columns + columns_with_prefix(encoded, EXTRA_PREFIX)].iloc[rows]
+    narrow = encoded[["rid"] + [SET] * (SET in encoded.columns) + key_columns
+                     + columns_with_prefix(encoded, EXTRA_PREFIX)].iloc[rows]
     narrow = narrow.reset_index(drop=True)
     narrow.insert(0, "side", np.int8(ALIGN if side == "align" else TARGET))
     narrow.insert(0, "slot", slots.astype(np.int16))

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..blocking.base import Blocking
 from ..cluster import connect, progress_bars
-from ..evaluate import cross_product
+from ..evaluate import LINK_AND_DEDUPE, cross_product
 from ..fellegi_sunter import FellegiSunter, add_pattern_counts, weighted_links
 from ..matching import best_match_per_item, sort_links
 from ..matching import one_to_one as one_to_one_links
@@ -189,12 +189,12 @@ def _with_ids(client: Any, stats: BlockStats, encoded_a: dd.DataFrame, encoded_b
 def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedupe: bool,
                         max_block_pairs: int | None, max_task_pairs: int, truth_hashes: Any,
                         dense_block_pairs: int | None, show_progress: bool,
-                        rules: bool) -> tuple[list, list, BlockStats]:
+                        rules: bool, link_type: str) -> tuple[list, list, BlockStats]:
     """Candidate pairs (and members of dense blocks) of every shuffled
     partition, then the pairs of the tiles of the largest blocks."""
     futures = client.compute([dask.delayed(candidate_pairs, pure=True)(part, blocking, dedupe, max_block_pairs,
                                                                        max_task_pairs, truth_hashes, dense_block_pairs,
-                                                                       rules)
+                                                                       rules, link_type)
                               for part in block_parts])
     progress_bars(futures, show_progress)
     partition_stats = client.gather(client.map(part_of, futures, part="stats"))
@@ -206,8 +206,8 @@ def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedu
             heavy = client.submit(part_of, future, part="heavy")
             for key, n_pairs in own.split_blocks:
                 n_tiles = math.ceil(n_pairs / max_task_pairs)
-                tiles += [client.submit(candidate_tile, heavy, key, t, n_tiles, blocking, dedupe, truth_hashes, rules)
-                          for t in range(n_tiles)]
+                tiles += [client.submit(candidate_tile, heavy, key, t, n_tiles, blocking, dedupe, truth_hashes, rules,
+                                        link_type) for t in range(n_tiles)]
     if tiles:
         progress_bars(tiles, show_progress)
         partition_stats += client.gather(client.map(part_of, tiles, part="stats"))
@@ -297,8 +297,14 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
                   show_progress: bool = False, score: bool = True,
                   truth_hashes: np.ndarray | None = None, checkpoint: "Checkpoint | None" = None,
                   dense_block_pairs: int | None = DENSE_BLOCK_PAIRS,
-                  model: FellegiSunter | None = None, explain: bool = False) -> AlignmentRun:
+                  model: FellegiSunter | None = None, explain: bool = False,
+                  link_type: str = LINK_AND_DEDUPE) -> AlignmentRun:
     """Build and run the graph on ``client``; return the links (sorted) and stats.
+
+    Records of several sets come as one deduplicated set whose records carry
+    their set's index (column ``_set``); ``link_type`` then says which pairs
+    are candidates (across the sets, within each, or both), and the links
+    carry ``align_set`` and ``target_set``.
 
     With a Fellegi–Sunter ``model``, it is fitted on the candidates (see
     :func:`_fit_model`), ``threshold`` is a match probability or ``"auto"``,
@@ -339,7 +345,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
             pairs, members, stats = _compute_candidates(client, blocks.to_delayed(), blocking, dedupe,
                                                         max_block_pairs, max_task_pairs or MAX_TASK_PAIRS,
                                                         truth_hashes, dense_block_pairs, show_progress,
-                                                        rules=model is not None)
+                                                        model is not None, link_type)
             _with_ids(client, stats, encoded_a, encoded_b)
         if not score and model is None:
             return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n)

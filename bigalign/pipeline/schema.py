@@ -18,9 +18,9 @@ import pandas as pd
 from ..blocking.base import mix64
 from ..records import record_hashes
 
-__all__ = ["ALIGN", "ALIGN_SIDE", "EXTRA_PREFIX", "KEY_PREFIX", "TARGET", "TARGET_SIDE", "CandidateResult",
-           "ScoredLinks", "columns_with_prefix", "combined_hashes", "extra_columns", "pair_hashes", "part_of",
-           "sides", "strip_prefix", "treatment_prefix", "treatment_values"]
+__all__ = ["ALIGN", "ALIGN_SIDE", "EXTRA_PREFIX", "KEY_PREFIX", "SET", "SET_COLUMN", "TARGET", "TARGET_SIDE",
+           "CandidateResult", "ScoredLinks", "columns_with_prefix", "combined_hashes", "extra_columns", "pair_hashes",
+           "part_of", "record_keys", "sides", "strip_prefix", "treatment_prefix", "treatment_values"]
 
 KEY_PREFIX = "k:"  # a record's compact block key in each slot
 EXTRA_PREFIX = "x:"  # the columns its blocking reads again when pairing
@@ -50,6 +50,22 @@ def extra_columns(frame: pd.DataFrame) -> pd.DataFrame:
 def sides(blocks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     side = blocks["side"].to_numpy()
     return blocks[side == ALIGN].reset_index(drop=True), blocks[side == TARGET].reset_index(drop=True)
+
+
+# The records of a job with several sets carry their set's index in this column (``_set`` as read).
+SET = "set"
+SET_COLUMN = "_set"
+
+
+def record_keys(ids: Any, sets: Any = None) -> np.ndarray:
+    """A record's identity between stages (``rid``): its id's hash, mixed
+    with its set's index after the first set (``sets``: one index, or one
+    per record), so that equal ids of two sets are two records."""
+    hashes = record_hashes(pd.Series(ids) if not isinstance(ids, pd.Series) else ids)
+    if sets is None:
+        return hashes
+    sets = np.broadcast_to(np.asarray(sets, dtype=np.uint64), hashes.shape)
+    return np.where(sets == 0, hashes, pd.util.hash_array(hashes ^ sets))
 
 
 def pair_hashes(align_ids: Any, target_ids: Any, dedupe: bool = False) -> np.ndarray:

@@ -21,6 +21,7 @@ from ..treatments import (
 from .candidates import first_slot_pairs
 from .schema import (
     ALIGN_SIDE,
+    SET,
     TARGET_SIDE,
     ScoredLinks,
     columns_with_prefix,
@@ -63,10 +64,12 @@ def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.Da
     record_for_report(stats, treatments, encoded_a, encoded_b, ra, rb, distance, threshold,
                        align_ids, target_ids, true, model)
     keep = slice(None) if uniq else under
+    sets = {} if SET not in records_a.columns else {"align_set": records_a[SET].to_numpy()[ra[keep]],
+                                                     "target_set": records_b[SET].to_numpy()[rb[keep]]}
     return pd.DataFrame({"align_id": align_ids.take(ra[keep]).reset_index(drop=True),
                          "target_id": target_ids.take(rb[keep]).reset_index(drop=True),
                          "distance": distance[keep],
-                         **{name: values[keep] for name, values in (explanation or {}).items()}})
+                         **{name: values[keep] for name, values in (explanation or {}).items()}, **sets})
 
 
 def _oriented(joined: pd.DataFrame, dedupe: bool) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
@@ -76,7 +79,11 @@ def _oriented(joined: pd.DataFrame, dedupe: bool) -> tuple[pd.DataFrame, np.ndar
     if dedupe:  # a pair is reported as (smaller id, larger id); the sets are one
         records = pd.concat([records_a, records_b], ignore_index=True)
         ra, rb = ra.copy(), rb + len(records_a)
-        swap = records["id"].to_numpy()[ra] > records["id"].to_numpy()[rb]
+        ids = records["id"].to_numpy()
+        swap = ids[ra] > ids[rb]
+        if SET in records.columns:  # several sets: (smaller set, its id) first
+            sets = records[SET].to_numpy()
+            swap = (sets[ra] > sets[rb]) | ((sets[ra] == sets[rb]) & swap)
         ra[swap], rb[swap] = rb[swap], ra[swap]
         records_a = records_b = records
     return records_a, ra, records_b, rb

@@ -1,0 +1,38 @@
+"""The generated data: the same records at every size up to a million, pools that grow beyond."""
+
+import hashlib
+
+import numpy as np
+
+from bigalign.datasets import POOL_PEOPLE, _value_pools, person_entities, person_records
+
+
+def digest(*frames) -> str:
+    return hashlib.sha256(b"".join(f.to_csv(index=False).encode() for f in frames)).hexdigest()[:16]
+
+
+def test_the_records_of_a_seed_do_not_change():
+    # (what every benchmark and test of the earlier versions read: a change here changes every figure)
+    data = person_records(1500, seed=0)
+    assert digest(data.alignset, data.targetset, data.truth) == "37f650173924ba22"
+    assert data.alignset["soc_sec_id"].str.len().eq(7).all()
+
+
+def test_pools_grow_with_the_population_beyond_a_million():
+    base = _value_pools(POOL_PEOPLE)
+    grown = _value_pools(POOL_PEOPLE * 10)
+    given, surnames, streets, suburbs, postcodes = (len(p) for p in grown)
+    assert given == len(base[0])  # given names do not grow
+    assert surnames == int(len(base[1]) * 10 ** 0.6) and streets == 10 * len(base[2]) and suburbs == 10 * len(base[3])
+    assert grown[1][:len(base[1])] == base[1] and grown[3][:len(base[3])] == base[3]  # (the first ones kept)
+    assert len(set(grown[1])) == surnames and len(set(grown[3])) == suburbs
+    assert len(np.unique(grown[4])) == suburbs  # a postcode each
+
+
+def test_entities_have_several_records_spread_over_the_sets():
+    people = person_entities(4000, seed=1, sets=("x", "y"))
+    sizes = people.entities.groupby("entity").size()
+    assert len(people.entities) == 4000 and sizes.max() <= 8 and 0.4 < (sizes == 1).mean() < 0.6
+    assert min(map(len, people.sets.values())) > 1800 and sum(map(len, people.sets.values())) == 4000
+    assert (people.entities.groupby("entity")["set"].nunique() == 2).sum() > 300
+    assert people.entities.merge(people.sets["x"], left_on="id", right_on="rec_id").shape[0] == len(people.sets["x"])
