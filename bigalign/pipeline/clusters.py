@@ -64,17 +64,23 @@ def _link_nodes(links: pd.DataFrame, sets: Sequence[str], dedupe: bool) -> tuple
             at = set_index == s
             keys[at] = node_keys(ids[at], int(s))
         sides.append(pd.DataFrame({"node": keys, "set": set_index, "id": ids}))
-    nodes = pd.concat(sides, ignore_index=True).drop_duplicates("node")
-    return nodes, pd.DataFrame({"a": sides[0]["node"], "b": sides[1]["node"]})
+    return pd.concat(sides, ignore_index=True), pd.DataFrame({"a": sides[0]["node"], "b": sides[1]["node"]})
 
 
 def _components(nodes: pd.DataFrame, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
-    """``nodes`` (node, set, id; each node once, every end of an edge among
-    them) with the root of their component: its smallest node key."""
+    """``nodes`` (node, set, id; every end of an edge among them), each once,
+    with the root of their component: its smallest node key."""
     nodes = nodes.sort_values("node", kind="stable").reset_index(drop=True)
     keys = nodes["node"].to_numpy(np.uint64)
-    if len(keys) > 1 and (keys[1:] == keys[:-1]).any():
-        raise ValueError("two records hash to one node key")  # (a 64-bit collision: vanishingly rare)
+    again = np.flatnonzero(keys[1:] == keys[:-1]) + 1
+    if len(again):  # the same record seen twice — or two records whose keys collide (64 bits: vanishingly rare)
+        ids, sets = nodes["id"].to_numpy(object), nodes["set"].to_numpy()
+        other = (ids[again] != ids[again - 1]) | (sets[again] != sets[again - 1])
+        if other.any():
+            k = again[np.flatnonzero(other)[0]]
+            raise ValueError(f"records {ids[k - 1]!r} and {ids[k]!r} have one node key: rename one")
+        nodes = nodes.drop(index=again).reset_index(drop=True)
+        keys = nodes["node"].to_numpy(np.uint64)
     ia, ib = np.searchsorted(keys, a), np.searchsorted(keys, b)
     graph = coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(len(keys), len(keys)))
     _, labels = connected_components(graph, directed=False)
@@ -95,8 +101,8 @@ def link_forest(links: pd.DataFrame, sets: Sequence[str], dedupe: bool) -> pd.Da
 def merge_forests(*forests: pd.DataFrame) -> pd.DataFrame:
     """One forest of several: each node → root edge keeps its links' connectivity."""
     every = pd.concat(forests, ignore_index=True)
-    nodes = every.drop_duplicates("node")[["node", "set", "id"]]
-    return _components(nodes, every["node"].to_numpy(np.uint64), every["root"].to_numpy(np.uint64))
+    return _components(every[["node", "set", "id"]], every["node"].to_numpy(np.uint64),
+                       every["root"].to_numpy(np.uint64))
 
 
 def strong_links(links: pd.DataFrame, threshold: float | None) -> pd.DataFrame:
