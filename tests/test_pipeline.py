@@ -116,6 +116,30 @@ def test_deduplication_of_one_set(client):
         bigalign.align(both, both, PERSON_TREATMENTS, 3.5)
 
 
+def test_a_deduplication_pairs_each_block_with_itself_once(client):
+    """One set keyed alike on both sides (encoded and shuffled once): its candidates are exactly the
+    unordered pairs of records that share a key, whatever the partitions."""
+    data = person_records(1500, seed=5)
+    both = pd.concat([data.alignset, data.targetset], ignore_index=True)
+    blocking = UnionBlocking([KeyBlocking("date_of_birth", "date"), KeyBlocking("soc_sec_id")])
+    expected = set()
+    keys = blocking.keys(both, "align")
+    for slot in range(keys.shape[1]):
+        for rows in pd.Series(range(len(both))).groupby(keys[:, slot]).groups.values():
+            if keys[rows[0], slot]:
+                ids = sorted(both["rec_id"].to_numpy()[list(rows)])
+                expected |= {(a, b) for i, a in enumerate(ids) for b in ids[i + 1:]}
+    found = []
+    for partitions in (1, 4):
+        records = to_dask(both, None, "a", partitions)
+        run = run_alignment(client, records, records, bigalign.make_treatments(PERSON_TREATMENTS), 10.0, blocking,
+                            uniq=False, dedupe=True)
+        assert run.stats.candidate_pairs == len(expected) > 1000
+        found.append(run.links)
+    pd.testing.assert_frame_equal(found[0], found[1])
+    assert set(zip(found[0]["align_id"], found[0]["target_id"])) <= expected
+
+
 def test_oversized_blocks_are_excluded_and_counted(client):
     frame = pd.DataFrame({"id": range(200), "city": ["paris"] * 150 + [f"c{i}" for i in range(50)]})
     treatments = bigalign.aligner.make_treatments([{"column": "city", "metric": "exact"}])

@@ -107,6 +107,8 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
     to be scored as dense matrices by :func:`score_dense_blocks`.
     """
     a, b = sides(blocks)
+    if dedupe and not len(b):  # a deduplication's set shuffled once: its blocks paired with themselves
+        b = a
     stats = BlockStats()
     key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
     # One hash pass over both sides' keys: block sizes are counts of their codes.

@@ -6,6 +6,7 @@ import logging
 import math
 import time
 import uuid
+import warnings
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -122,6 +123,10 @@ def _encoded_sets(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
                                       enforce_metadata=False, token=f"encode_records-{run}")
 
     encoded_a = encoded(align_dd, "align", "alignset")
+    if dedupe and not any(b.asymmetric for b in blocking.blockings()):
+        # One set whose positional keys are alike on both sides of a pair: encoded once, not twice.
+        encoded_a = client.persist(encoded_a)
+        return encoded_a, encoded_a
     encoded_b = encoded(target_dd, "target", "alignset" if dedupe else "targetset")
     return tuple(client.persist([encoded_a, encoded_b]))
 
@@ -130,7 +135,10 @@ def _shuffled_blocks(encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, blocking:
                      shuffle_partitions: int | None, records: int, threads: int) -> tuple[dd.DataFrame, int]:
     """Narrow rows of both sets, shuffled so that each partition holds whole
     blocks of both (same key → same partition). One shuffle of both sides: a
-    block's rows end on one worker, with nothing to transfer before pairing."""
+    block's rows end on one worker, with nothing to transfer before pairing.
+    A deduplication encoded once (see :func:`_encoded_sets`) shuffles its
+    rows once, as the align side, and :func:`candidate_pairs` pairs them with
+    themselves."""
 
     def narrow(encoded: dd.DataFrame, side: str) -> dd.DataFrame:
         return encoded.map_partitions(block_rows, blocking, side, meta=block_rows(encoded._meta, blocking, side))
@@ -138,7 +146,10 @@ def _shuffled_blocks(encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, blocking:
     if shuffle_partitions is None:
         # Enough partitions to keep every worker thread busy, none too large.
         shuffle_partitions = max(2 * threads, math.ceil(records * blocking.n_slots / BLOCK_ROWS_PER_PARTITION))
-    both = dd.concat([narrow(encoded_a, "align"), narrow(encoded_b, "target")])
+    if encoded_b is encoded_a:  # one set keyed alike on both sides: shuffled once, paired with itself
+        both = narrow(encoded_a, "align")
+    else:
+        both = dd.concat([narrow(encoded_a, "align"), narrow(encoded_b, "target")])
     return both.shuffle(on="key", npartitions=shuffle_partitions), shuffle_partitions
 
 
@@ -280,7 +291,17 @@ def _held(client: Any, value: Any) -> Any:
     for good (every task that reads it cancelled); a task's value is computed
     again from the graph.
     """
-    return client.submit(_value, value, key=f"held-{uuid.uuid4().hex}")
+    with _sent_once():
+        return client.submit(_value, value, key=f"held-{uuid.uuid4().hex}")
+
+
+@contextmanager
+def _sent_once() -> Iterator[None]:
+    """Data in a graph on purpose, sent once: Dask's warning against large graphs is for data sent again and
+    again."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sending large graph")
+        yield
 
 
 def _columns_of(treatment: Treatment) -> set[str]:
@@ -441,7 +462,8 @@ def run_clustering(client: Any, link_parts: Sequence[Any], id_parts: dict[int, S
     ones when it is empty — and the clustering's figures. Only forests travel
     (a node, its root, its id); the links stay where they are.
     """
-    links = [dask.delayed(strong_links, pure=True)(part, threshold) for part in link_parts]
+    with _sent_once():  # (links from the client, when they come from there; kept for a second pass)
+        links = client.persist([dask.delayed(strong_links, pure=True)(part, threshold) for part in link_parts])
     level = client.compute([dask.delayed(link_forest, pure=True)(part, sets, dedupe) for part in links])
     rounds = 0
     while len(level) > 1:  # a tree of merges: ⌈log₈ partitions⌉ rounds, whatever the graph's diameter
