@@ -137,13 +137,13 @@ def _strength_order(links: pd.DataFrame) -> np.ndarray:
 
 
 def oversized_edges(links: pd.DataFrame, sets: Sequence[str], dedupe: bool,
-                    oversized_nodes: np.ndarray) -> pd.DataFrame:
+                    big: np.ndarray) -> pd.DataFrame:
     """The edges of a partition of links inside oversized components
-    (``oversized_nodes`` sorted), with their strength."""
+    (``big``: their nodes, sorted), with their strength."""
     _, edges = _link_nodes(links, sets, dedupe)
     a = edges["a"].to_numpy(np.uint64)
-    at = np.minimum(np.searchsorted(oversized_nodes, a), max(0, len(oversized_nodes) - 1))
-    keep = oversized_nodes[at] == a if len(oversized_nodes) else np.zeros(len(a), dtype=bool)
+    at = np.minimum(np.searchsorted(big, a), max(0, len(big) - 1))
+    keep = big[at] == a if len(big) else np.zeros(len(a), dtype=bool)
     return edges[keep].assign(order=_strength_order(links)[keep])
 
 
