@@ -159,7 +159,8 @@ def _clusters_section(clusters: dict, path: str) -> list[str]:
              f"<p>{clusters['clusters']:,} clusters of {clusters['records']:,} records written to "
              f"<code>{html.escape(path)}</code>: {clusters['linked_records']:,} records in clusters of two or more; "
              f"{clusters['split_clusters']} clusters over <code>max_size</code> cut back at their weakest links; "
-             f"the partitions' forests merged in {clusters['rounds']} rounds.</p>"]
+             f"the partitions' forests merged in {clusters['rounds']} "
+             f"round{'' if clusters['rounds'] == 1 else 's'}.</p>"]
     quality = clusters.get("quality")
     if quality:
         parts.append(_table(["pairwise precision", "pairwise recall", "pairwise F1", "B-cubed precision",

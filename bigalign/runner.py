@@ -36,7 +36,6 @@ from .io import (
     InputError,
     StagedFile,
     atomic_path,
-    read_pairs,
     read_table,
     stage_file,
     write_clusters,
@@ -101,7 +100,7 @@ class RunSummary:
             largest = c["largest"][0]["size"] if c["largest"] else 1
             out.append(f"clusters: {c['clusters']} of {c['records']} records ({c['linked_records']} in clusters of "
                        f"2 or more, the largest of {largest}; {c['split_clusters']} split, {c['rounds']} merge "
-                       f"rounds) → {self.files['clusters']}")
+                       f"round{'' if c['rounds'] == 1 else 's'}) → {self.files['clusters']}")
             if "quality" in c:
                 q = c["quality"]
                 out.append(f"clusters against the entities: pairwise precision {q['pair_precision']:.4f}, recall "
@@ -310,8 +309,14 @@ def read_truth(job: Job) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         if job.several:
             raise InputError(f"{job.truth}: the truth of a job with several sets gives each record's entity "
                              f"(columns set, id, entity)")
-        return read_pairs(job.truth), None
-    entities = read_table(job.truth, ["id", "entity"], "entities").astype({"id": str})
+        missing = sorted({"align_id", "target_id"} - set(table.columns))
+        if missing:
+            raise InputError(f"{job.truth}: pairs need columns ['align_id', 'target_id'] (or entities: "
+                             f"['id', 'entity']); missing {missing}")
+        return table.astype({"align_id": str, "target_id": str}), None
+    if "id" not in table.columns:
+        raise InputError(f"{job.truth}: entities need columns ['id', 'entity']; missing ['id']")
+    entities = table.astype({"id": str})
     if "set" not in entities.columns:
         entities.insert(0, "set", job.alignset.name)
     sets = [spec.name for spec in job.sets()]

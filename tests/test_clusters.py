@@ -1,6 +1,7 @@
 """From links to entities: connected components on Dask, the chain safeguard, cluster metrics, the job."""
 
 import json
+import re
 
 import dask.dataframe as dd
 import numpy as np
@@ -255,3 +256,19 @@ def test_align_sets_links_three_sets_in_python_and_cluster_links_makes_their_ent
     assert quality.records == 3000 and quality.pair_f1 >= 0.9 and quality.bcubed_f1 >= 0.95
     with pytest.raises(ValueError, match="link_type must be one of"):
         align_sets(people.sets, treatments, 1.5, link_type="both")
+
+
+def test_a_truth_without_the_columns_it_needs_is_named(tmp_path):
+    from bigalign.errors import InputError
+    from bigalign.jobs import load_job
+    from bigalign.runner import read_truth
+
+    job = tmp_path / "entities.toml"
+    job.write_text((ROOT / "jobs/entities.toml").read_text().replace("../out/entities/", str(tmp_path) + "/"))
+    for header, missing in (("record,entity", "missing ['id']"), ("align_id,other", "missing ['target_id']")):
+        (tmp_path / "entities.csv").write_text(header + "\na1,1\n")
+        with pytest.raises(InputError, match=r"entities.csv: .*" + re.escape(missing)):
+            read_truth(load_job(str(job)))
+    (tmp_path / "entities.csv").write_text("set,id,entity\nalignset,a1,1\nalignset,a2,1\nalignset,a3,2\n")
+    pairs, entities = read_truth(load_job(str(job)))
+    assert pairs.values.tolist() == [["a1", "a2"]] and len(entities) == 3

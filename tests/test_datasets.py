@@ -20,10 +20,10 @@ def test_the_records_of_a_seed_do_not_change():
 
 def test_pools_grow_with_the_population_beyond_a_million():
     base = _value_pools(POOL_PEOPLE)
-    grown = _value_pools(POOL_PEOPLE * 10)
+    grown = _value_pools(POOL_PEOPLE * 3)
     given, surnames, streets, suburbs, postcodes = (len(p) for p in grown)
     assert given == len(base[0])  # given names do not grow
-    assert surnames == int(len(base[1]) * 10 ** 0.6) and streets == 10 * len(base[2]) and suburbs == 10 * len(base[3])
+    assert surnames == int(len(base[1]) * 3 ** 0.6) and streets == 3 * len(base[2]) and suburbs == 3 * len(base[3])
     assert grown[1][:len(base[1])] == base[1] and grown[3][:len(base[3])] == base[3]  # (the first ones kept)
     assert len(set(grown[1])) == surnames and len(set(grown[3])) == suburbs
     assert len(np.unique(grown[4])) == suburbs  # a postcode each
