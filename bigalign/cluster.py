@@ -47,15 +47,21 @@ class AllocatorTuning(WorkerPlugin):
     spent 9 s of their ~34 s of CPU in the kernel, 3.5 s with this plugin,
     and the alignment took 31 s instead of 38 s, at the same peak memory
     (1.25–1.3 GB per worker). Registered on every cluster :func:`connect`
-    yields.
+    yields; a worker in the process that registered it (a cluster of
+    threads in the run's own process) is left as it is: that process's
+    allocator is not the worker's alone.
     """
 
     name = "bigalign-allocator-tuning"
     mmap_threshold = 8 << 20
     trim_threshold = 32 << 20
 
+    def __init__(self) -> None:
+        self.registered_by = os.getpid()
+
     def setup(self, worker: Any) -> None:
-        worker.bigalign_allocator_tuned = _tune_allocator(self.mmap_threshold, self.trim_threshold)
+        worker.bigalign_allocator_tuned = os.getpid() != self.registered_by and _tune_allocator(
+            self.mmap_threshold, self.trim_threshold)
 
 
 def _tune_allocator(mmap_threshold: int, trim_threshold: int) -> bool:
@@ -193,8 +199,7 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
         owned.append(cluster)
         active = Client(cluster)
         owned.insert(0, active)
-    if processes:  # (not the allocator of a process that is not ours alone)
-        active.register_plugin(AllocatorTuning())
+    active.register_plugin(AllocatorTuning())
     logger.info("Dask dashboard at %s", active.dashboard_link)
     try:
         yield active

@@ -28,6 +28,7 @@ from distributed.diagnostics import MemorySampler
 from . import __version__
 from .blocking import CrossProductBlocking
 from .cluster import connect, progress_bars
+from .entities import cluster_links
 from .errors import JobError
 from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
 from .fellegi_sunter import FellegiSunter, level_names, weighted_links
@@ -41,12 +42,10 @@ from .io import (
     write_clusters,
     write_links,
 )
-from .jobs import ClustersSpec, Job, check_inputs
+from .jobs import Job, check_inputs
 from .matching import one_to_one, set_names
 from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment, timed
-from .pipeline.clusters import ClusterStats, sort_key
 from .pipeline.encode import set_union
-from .pipeline.graph import run_clustering
 from .pipeline.schema import combined_hashes, record_keys
 
 __all__ = ["RunSummary", "check_unblocked", "generate_inputs", "in_process", "run_job"]
@@ -285,18 +284,6 @@ def _fingerprint(job: Job, files: dict[str, list[str]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _clusters(client: Any, job: Job, spec: ClustersSpec, links: pd.DataFrame,
-              records: dict[str, dd.DataFrame] | None) -> tuple[pd.DataFrame, ClusterStats]:
-    """The clusters of a run's links, on the cluster: every record's, or the linked ones' without ``records``."""
-    sets = [spec.name for spec in job.sets()]
-    parts = dd.from_pandas(links, npartitions=max(1, min(64, len(links) // 200_000)), sort=False).to_delayed()
-    ids = {} if records is None else {i: records[name][records[name].columns[0]].to_delayed()
-                                      for i, name in enumerate(sets)}
-    futures, stats = run_clustering(client, parts, ids, sets, job.dedupe, spec.threshold, spec.max_size)
-    clusters = pd.concat(client.gather(futures), ignore_index=True).infer_objects()
-    return clusters.sort_values(["cluster_id", "set", "id"], key=sort_key, kind="stable", ignore_index=True), stats
-
-
 def read_truth(job: Job) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """A job's truth: its true pairs, and each record's entity when the file
     gives them (set, id, entity; then the true pairs are the pairs of records
@@ -421,9 +408,13 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
         if job.clusters is not None:
             with timed(seconds, "clusters"):
                 # (after a resumed run, the records are not read again: the linked ones alone are clustered)
-                clusters, clustered = _clusters(active, job, job.clusters, written,
-                                                None if align_records is None else records)
-                summary.clusters = clustered.as_dict()
+                names = [spec.name for spec in job.sets()]
+                ids = None if align_records is None else {
+                    name: records[name][records[name].columns[0]] for name in names}
+                clusters = cluster_links(written, ids, dedupe=job.dedupe, sets=names,
+                                         threshold=job.clusters.threshold, max_size=job.clusters.max_size,
+                                         client=active)
+                summary.clusters = dict(clusters.attrs["clusters"])
                 if entities is not None:
                     summary.clusters["quality"] = cluster_quality(clusters, entities).as_dict()
                 write_clusters(clusters, job.clusters.path, job.clusters.format, _uris(job))

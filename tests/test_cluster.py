@@ -264,6 +264,9 @@ def test_connect_tunes_the_allocator_of_every_worker(client):
     with connect(client) as active:
         tuned = active.run(lambda dask_worker: dask_worker.bigalign_allocator_tuned)
     assert list(tuned.values()) == [platform.libc_ver()[0] == "glibc"] * 2
+    # a worker of threads in this very process: its allocator is this process's, left alone
+    with connect(None, n_workers=1, processes=False, dashboard_address=":0") as active:
+        assert list(active.run(lambda dask_worker: dask_worker.bigalign_allocator_tuned).values()) == [False]
 
 
 def test_what_every_task_reads_survives_the_loss_of_the_workers_that_hold_it():
