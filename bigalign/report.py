@@ -3,7 +3,7 @@
 A run saves what the report needs (``report-data.json``: the blocks, the
 distance histograms, the candidates nearest the threshold) next to
 ``summary.json``; :func:`write_report` turns both into ``report.html`` —
-plots drawn by matplotlib as inline SVG, no script, nothing fetched — so it
+plots written as inline SVG (bigalign.charts), no script, nothing fetched — so it
 opens from disk, anywhere. ``bigalign report RUN_DIR`` rebuilds it.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import importlib.metadata
-import io
 import json
 import os
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .blocking.minhash import candidate_probability
+from .charts import Axis, Chart, svg
 from .io import atomic_path
 from .jobs import Job
 
@@ -89,69 +89,30 @@ def _version(package: str) -> str:
 
 
 # -- plots -------------------------------------------------------------------
-def _figure(width: float = 6.4, height: float = 3.2, ncols: int = 1, nrows: int = 1) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.hashsalt"] = "bigalign"  # stable ids: the same run gives the same file
-    plt.rcParams["svg.fonttype"] = "none"  # text as text: a third of the time of glyphs drawn as paths
-    return plt.subplots(nrows, ncols, figsize=(width, height))
-
-
-def _svg(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.StringIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="svg", metadata={"Date": None})
-    plt.close(fig)
-    text = buffer.getvalue()
-    return text[text.index("<svg"):]
-
-
-def _plain_ticks(*axes: Any) -> None:
-    """Log-scale ticks as plain numbers (1,024), not 2¹⁰: matplotlib typesets those with mathtext, most of
-    a plot's time."""
-    from matplotlib.ticker import FuncFormatter
-
-    for axis in axes:
-        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
-        axis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
-
-
-def _bars(ax: Any, x: Any, heights: Any, gid: str, **kwargs: Any) -> None:
-    for k, bar in enumerate(ax.bar(x, heights, **kwargs)):
-        bar.set_gid(f"{gid}-{k}")
+BLUE, RUST, GREEN, RED, GREY = "#4878a8", "#a86448", "#2a9d5c", "#c0504d", "#999999"
 
 
 def _stages_plot(summary: dict) -> str:
-    fig, (left, right) = _figure(9, 3.0, ncols=2)
     stages = summary["seconds"]
-    _bars(left, list(stages), list(stages.values()), "stage-seconds", color="#4878a8")
-    left.set_ylabel("seconds")
-    left.set_title("Time per stage")
-    left.tick_params(axis="x", rotation=30)
     memory = summary.get("memory") or {}
-    _bars(right, list(memory), [v / 2**20 for v in memory.values()], "stage-memory", color="#a86448")
-    right.set_ylabel("MiB (all workers)")
-    right.set_title("Peak memory per stage")
-    return _svg(fig)
+    seconds = Chart("Time per stage", x=Axis(categories=list(stages), rotate=True), y=Axis("seconds"), width=450,
+                    height=300)
+    seconds.bars("stage-seconds", range(len(stages)), list(stages.values()), BLUE)
+    peaks = Chart("Peak memory per stage", x=Axis(categories=list(memory), rotate=True), y=Axis("MiB (all workers)"),
+                  width=450, height=300)
+    peaks.bars("stage-memory", range(len(memory)), [v / 2**20 for v in memory.values()], RUST)
+    return svg([seconds, peaks], columns=2)
 
 
 def _cluster_sizes_plot(clusters: dict) -> str:
-    fig, ax = _figure()
     sizes = {int(k): v for k, v in clusters["sizes"].items()}
-    _bars(ax, list(sizes), list(sizes.values()), "cluster-sizes", color="#4878a8")
-    ax.set_yscale("log")
-    if max(sizes, default=1) > 30:  # (a long tail: chains show at the right)
-        ax.set_xscale("log")
-    _plain_ticks(ax.xaxis, ax.yaxis)
-    ax.set_xlabel("records in the cluster")
-    ax.set_ylabel("clusters")
-    ax.set_title("Cluster sizes")
-    return _svg(fig)
+    long_tail = max(sizes, default=1) > 30  # (chains show at the right)
+    chart = Chart("Cluster sizes", x=Axis("records in the cluster", scale="log" if long_tail else "linear"),
+                  y=Axis("clusters", scale="log"))
+    # a bar a size wide on a linear axis; on a log axis, from the size to the next (bars of equal look)
+    chart.bars("cluster-sizes", list(sizes), list(sizes.values()), BLUE,
+               widths=[0.3 * s for s in sizes] if long_tail else 0.8)
+    return svg([chart])
 
 
 def _clusters_section(clusters: dict, path: str) -> list[str]:
@@ -179,45 +140,35 @@ def _clusters_section(clusters: dict, path: str) -> list[str]:
 
 
 def _block_sizes_plot(data: dict) -> str:
-    fig, ax = _figure()
     histogram = {int(k): v for k, v in data["block_size_histogram"].items()}
-    _bars(ax, [2.0 ** k for k in histogram], list(histogram.values()), "block-sizes",
-          width=[2.0 ** k for k in histogram], align="edge", color="#4878a8", edgecolor="white")
-    if histogram:  # (no block holds a pair: an empty plot, not a log scale of nothing)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        _plain_ticks(ax.xaxis, ax.yaxis)
-    else:
-        ax.text(0.5, 0.5, "no block holds a pair", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("candidate pairs in the block (align rows × target rows)")
-    ax.set_ylabel("blocks")
-    ax.set_title("Block sizes")
-    return _svg(fig)
+    chart = Chart("Block sizes", x=Axis("candidate pairs in the block (align rows × target rows)", scale="log",
+                                        base=2), y=Axis("blocks", scale="log"))
+    # bin k holds the blocks of 2^k to 2^(k+1) pairs
+    chart.bars("block-sizes", [2.0 ** k for k in histogram], list(histogram.values()), BLUE,
+               widths=[2.0 ** k for k in histogram], align="edge")
+    if not histogram:
+        chart.note = "no block holds a pair"
+    return svg([chart])
 
 
 def _volumes_plot(summary: dict) -> str:
     b = summary["blocking"]
     labels = ["cross product", "block pairs", "candidate pairs", "links"]
     values = [b["cross_product"], b["block_pairs"], b["candidate_pairs"], summary["links"]]
-    fig, ax = _figure()
-    _bars(ax, labels, [max(v, 1) for v in values], "volumes", color=["#999999", "#7fa8d0", "#4878a8", "#2a9d5c"])
-    ax.set_yscale("log")
-    _plain_ticks(ax.yaxis)
-    ax.set_ylabel("pairs")
-    ax.set_title("From the cross product to the links")
-    return _svg(fig)
+    chart = Chart("From the cross product to the links", x=Axis(categories=labels), y=Axis("pairs", scale="log"))
+    chart.bars("volumes", range(len(labels)), [max(v, 1) for v in values], [GREY, "#7fa8d0", BLUE, GREEN])
+    return svg([chart])
 
 
 def _s_curve_plot(member: dict) -> str:
-    fig, ax = _figure(5, 3.2)
+    chart = Chart(f"MinHash LSH: {member['bands']} bands × {member['rows']} rows",
+                  x=Axis("Jaccard similarity of the shingle sets", limits=(0, 1)), y=Axis("P(candidate)",
+                                                                                        limits=(0, 1.02)),
+                  width=500)
     s = np.linspace(0, 1, 201)
-    (line,) = ax.plot(s, candidate_probability(s, member["bands"], member["rows"]), color="#4878a8")
-    line.set_gid("s-curve")
-    ax.axvline(member["threshold"], color="#a86448", linestyle="--").set_gid("s-curve-threshold")
-    ax.set_xlabel("Jaccard similarity of the shingle sets")
-    ax.set_ylabel("P(candidate)")
-    ax.set_title(f"MinHash LSH: {member['bands']} bands × {member['rows']} rows")
-    return _svg(fig)
+    chart.line("s-curve", s, np.asarray(candidate_probability(s, member["bands"], member["rows"])), BLUE)
+    chart.vline("s-curve-threshold", member["threshold"], RUST, f"threshold {member['threshold']}")
+    return svg([chart])
 
 
 def _distances_plot(data: dict) -> str:
@@ -226,28 +177,23 @@ def _distances_plot(data: dict) -> str:
     edges = np.asarray(data["distance_edges"])
     widths = np.diff(edges)
     threshold = data["threshold"]
-    fig, ax = _figure()
     if data.get("best_rejected_distances") is not None:
-        shown = [("distances-linked", data["link_distances"], "#2a9d5c", "links"),
+        shown = [("distances-linked", data["link_distances"], GREEN, "links"),
                  ("distances-rejected", data["best_rejected_distances"], "#bbbbbb",
                   "best candidate of an unlinked record")]
         title = "Scores of the links and of the best rejected candidates"
     else:
         counts = np.asarray(data["distance_histograms"].get("all", np.zeros(len(widths))))
         linked = edges[:-1] < threshold
-        shown = [("distances-linked", np.where(linked, counts, 0), "#2a9d5c", "≤ threshold: links"),
+        shown = [("distances-linked", np.where(linked, counts, 0), GREEN, "≤ threshold: links"),
                  ("distances-rejected", np.where(linked, 0, counts), "#bbbbbb", "> threshold: rejected")]
         title = "Scores of the candidate pairs"
+    chart = Chart(title, x=Axis("global distance (last bin: everything above)"), y=Axis("pairs", scale="symlog"))
     for gid, counts, color, label in shown:
-        _bars(ax, edges[:-1], counts, gid, width=widths, align="edge", color=color, label=label, alpha=0.85)
-    ax.axvline(threshold, color="#a86448", linestyle="--").set_gid("distances-threshold")
-    ax.set_yscale("symlog")
-    _plain_ticks(ax.yaxis)
-    ax.set_xlabel("global distance (last bin: everything above)")
-    ax.set_ylabel("pairs")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    return _svg(fig)
+        chart.bars(gid, edges[:-1], [float(c) for c in counts], color, widths=list(widths), align="edge", label=label,
+                   opacity=0.85)
+    chart.vline("distances-threshold", threshold, RUST, f"threshold {threshold:g}")
+    return svg([chart])
 
 
 def threshold_curves(data: dict, true_pairs: int) -> dict[str, np.ndarray]:
@@ -262,19 +208,15 @@ def threshold_curves(data: dict, true_pairs: int) -> dict[str, np.ndarray]:
 
 
 def _quality_plot(curves: dict[str, np.ndarray], threshold: float) -> str:
-    fig, ax = _figure()
-    for name, color in (("precision", "#4878a8"), ("recall", "#a86448"), ("f1", "#2a9d5c")):
-        (line,) = ax.plot(curves["threshold"], curves[name], label=name, color=color)
-        line.set_gid(f"quality-{name}")
     best = int(np.argmax(curves["f1"]))
-    (marker,) = ax.plot([curves["threshold"][best]], [curves["f1"][best]], "o", color="black")
-    marker.set_gid("quality-best")
-    ax.axvline(threshold, color="#999999", linestyle="--").set_gid("quality-threshold")
-    ax.set_xlabel("threshold")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(f"Against the truth (best F1 {curves['f1'][best]:.4f} at {curves['threshold'][best]:.3g})")
-    ax.legend(fontsize=8)
-    return _svg(fig)
+    chart = Chart(f"Against the truth (best F1 {curves['f1'][best]:.4f} at {curves['threshold'][best]:.3g})",
+                  x=Axis("threshold"), y=Axis(limits=(0, 1.02)))
+    for name, color in (("precision", BLUE), ("recall", RUST), ("f1", GREEN)):
+        chart.line(f"quality-{name}", curves["threshold"], curves[name], color, label=name)
+    chart.point("quality-best", curves["threshold"][best], curves["f1"][best], "black",
+                f"best F1 {curves['f1'][best]:.4f}")
+    chart.vline("quality-threshold", threshold, GREY, f"threshold {threshold:g}")
+    return svg([chart])
 
 
 def _match_weights_plot(model: dict) -> str:
@@ -283,31 +225,26 @@ def _match_weights_plot(model: dict) -> str:
     for t in model["treatments"]:
         labels += [f"{t['attribute']}: {name}" for name in t["levels"]]
         weights += t["weights"]
-    fig, ax = _figure(7, 0.6 + 0.24 * len(labels))
-    y = np.arange(len(labels))[::-1]
-    colors = ["#999999"] + ["#2a9d5c" if w >= 0 else "#c0504d" for w in weights[1:]]
-    for k, bar in enumerate(ax.barh(y, weights, color=colors)):
-        bar.set_gid(f"match-weights-{k}")
-    ax.set_yticks(y, labels, fontsize=7)
-    ax.axvline(0, color="#444444", linewidth=0.8)
-    ax.set_xlabel("match weight, log2(m / u)")
-    ax.set_title("Match weights: what agreeing at each level is worth")
-    return _svg(fig)
+    # the first label at the top: categories count from the bottom
+    chart = Chart("Match weights: what agreeing at each level is worth", x=Axis("match weight, log2(m / u)"),
+                  y=Axis(categories=labels[::-1]), width=700, height=int(70 + 18 * len(labels)))
+    for k, (label, weight) in enumerate(zip(labels, weights)):
+        row = len(labels) - 1 - k
+        chart.rect(f"match-weights-{k}", 0.0, weight, row - 0.4, row + 0.4,
+                   GREY if k == 0 else GREEN if weight >= 0 else RED, f"{label}: {weight:.3f}")
+    chart.vline("match-weights-zero", 0.0, "#444444", dashed=False)
+    return svg([chart])
 
 
 def _expected_quality_plot(model: dict) -> str:
     """Precision and recall the model expects at each threshold, from its own probabilities (no truth)."""
     expected = model["expected"]
-    fig, ax = _figure()
-    for name, color in (("precision", "#4878a8"), ("recall", "#a86448"), ("f1", "#2a9d5c")):
-        (line,) = ax.plot(expected["match_weight"], expected[name], label=name, color=color, drawstyle="steps-pre")
-        line.set_gid(f"expected-{name}")
-    ax.axvline(_weight_of(model["threshold"]), color="#999999", linestyle="--").set_gid("expected-threshold")
-    ax.set_xlabel("threshold as a match weight, log2(p / (1 − p))")
-    ax.set_ylim(0, 1.02)
-    ax.set_title("What the model expects of its links (no truth needed)")
-    ax.legend(fontsize=8)
-    return _svg(fig)
+    chart = Chart("What the model expects of its links (no truth needed)",
+                  x=Axis("threshold as a match weight, log2(p / (1 − p))"), y=Axis(limits=(0, 1.02)))
+    for name, color in (("precision", BLUE), ("recall", RUST), ("f1", GREEN)):
+        chart.line(f"expected-{name}", expected["match_weight"], expected[name], color, label=name, steps=True)
+    chart.vline("expected-threshold", _weight_of(model["threshold"]), GREY, f"threshold {model['threshold']:.4g}")
+    return svg([chart])
 
 
 def _weight_of(probability: float) -> float:
@@ -319,25 +256,23 @@ def _weight_of(probability: float) -> float:
 def _waterfalls_plot(pairs: list[dict], treatments: list[dict], threshold_weight: float) -> str:
     """Pairs' match weights built up, one panel each: the prior's, then each treatment's."""
     names = [f"{i}: {t['attribute']}" for i, t in enumerate(treatments)]
-    fig, axes = _figure(6.4, 2.8 * len(pairs), nrows=len(pairs))
-    for k, (ax, pair) in enumerate(zip(np.atleast_1d(axes), pairs)):
+    charts = []
+    for k, pair in enumerate(pairs):
         steps = [("prior", pair["prior_weight"])] + [(t["attribute"], pair[f"{n} weight"])
                                                       for t, n in zip(treatments, names)]
-        total = 0.0
+        total = sum(weight for _, weight in steps)
+        chart = Chart(f"{pair['align_id']} → {pair['target_id']}: weight {total:.2f}",
+                      x=Axis(categories=[label for label, _ in steps] + ["match weight"], rotate=True),
+                      y=Axis("match weight"), height=280)
+        running = 0.0
         for i, (label, weight) in enumerate(steps):
-            bar = ax.bar(i, weight, bottom=total,
-                         color="#999999" if i == 0 else "#2a9d5c" if weight >= 0 else "#c0504d")
-            bar[0].set_gid(f"waterfall-{k}-step-{i}")
-            bar[0].sticky_edges.y.clear()  # (a step's base is no edge of the plot: the axis spans them all)
-            total += weight
-        ax.bar(len(steps), total, color="#4878a8")[0].set_gid(f"waterfall-{k}-total")
-        ax.axhline(threshold_weight, color="#a86448", linestyle="--").set_gid(f"waterfall-{k}-threshold")
-        ax.set_xticks(range(len(steps) + 1), [label for label, _ in steps] + ["match weight"], rotation=30,
-                      fontsize=7, ha="right")
-        ax.margins(y=0.1)
-        ax.set_ylabel("match weight")
-        ax.set_title(f"{pair['align_id']} → {pair['target_id']}: weight {total:.2f}", fontsize=9)
-    return _svg(fig)
+            chart.rect(f"waterfall-{k}-step-{i}", i - 0.4, i + 0.4, running, running + weight,
+                       GREY if i == 0 else GREEN if weight >= 0 else RED, f"{label}: {weight:+.3f}")
+            running += weight
+        chart.rect(f"waterfall-{k}-total", len(steps) - 0.4, len(steps) + 0.4, 0.0, total, BLUE, f"{total:.3f}")
+        chart.hline(f"waterfall-{k}-threshold", threshold_weight, RUST, f"threshold {threshold_weight:.2f}")
+        charts.append(chart)
+    return svg(charts)
 
 
 def _model_section(model: dict, data: dict) -> list[str]:

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.integrate import quad
 
 from ..normalize import make_normalizer, normalize_column
 from ..values.columns import is_missing
@@ -44,6 +43,8 @@ def optimal_bands_rows(threshold: float, num_perm: int, false_positive_weight: f
     areas of the S-curve around ``threshold`` (datasketch's criterion)."""
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"MinHash LSH threshold must be in (0, 1), got {threshold!r}")
+    from scipy.integrate import quad  # (here: a quarter of a second to import, for the jobs that use MinHash)
+
     best, best_error = (1, 1), np.inf
     for b in range(1, num_perm + 1):
         for r in range(1, num_perm // b + 1):

@@ -226,31 +226,46 @@ def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedu
     return pairs, members, sum(partition_stats, BlockStats())
 
 
+def _random_pair_distances(client: Any, model: FellegiSunter, treatments: Sequence[Treatment],
+                           encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, counts: tuple[int, int]) -> Any:
+    """A future of the distances of the random pairs that give a model's ``u``:
+    pairs of samples of both sets, chosen by id hash and ordered by it (so the
+    same records and pairs whatever the partitions). They need the encoded
+    sets only, so they are computed on the cluster while the blocking runs."""
+    samples = []
+    for encoded, n in zip((encoded_a, encoded_b), counts):
+        share = min(1.0, MODEL_SAMPLE_RECORDS / max(1, n))
+        samples.append(encoded.map_partitions(sample_records, share, meta=encoded._meta).to_delayed())
+    return client.compute(dask.delayed(_sample_pair_distances, pure=True)(model, treatments, *samples))
+
+
+def _sample_pair_distances(model: FellegiSunter, treatments: Sequence[Treatment], parts_a: list[pd.DataFrame],
+                           parts_b: list[pd.DataFrame]) -> np.ndarray:
+    samples = [pd.concat(parts, ignore_index=True).sort_values("rid", kind="mergesort").reset_index(drop=True)
+               for parts in (parts_a, parts_b)]
+    return model.random_distances(treatments, treatment_values(samples[0], treatments),
+                                  treatment_values(samples[1], treatments))
+
+
 def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment], blocking: Blocking,
                encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, joined: dd.DataFrame, distances: dd.DataFrame,
-               dedupe: bool, threshold: float | str, truth_hashes: Any, candidates: int) -> float:
+               dedupe: bool, threshold: float | str, truth_hashes: Any, candidates: int, counts: tuple[int, int],
+               random_pairs: Any) -> float:
     """Fit ``model`` on the candidates; return the match probability links need.
 
-    ``u`` comes from random pairs of samples of both sets, chosen by id hash
-    and ordered by it (so the same records and pairs whatever the partitions);
+    ``u`` comes from the random pairs' distances (``random_pairs``, a future
+    of :func:`_random_pair_distances`; ``counts``: the records of both sets);
     ``m`` and the prior from the pattern counts of the candidates, summed on
     the client: no pair crosses the network. The model's labels (or else the
     run's truth, to check m) mark the candidates known to match.
     """
-    n_a, n_b = client.compute([encoded_a.shape[0], encoded_b.shape[0]])
-    n_a, n_b = n_a.result(), n_b.result()
-    samples = []
-    for encoded, n in ((encoded_a, n_a), (encoded_b, n_b)):
-        share = min(1.0, MODEL_SAMPLE_RECORDS / max(1, n))
-        drawn = client.compute(encoded.map_partitions(sample_records, share, meta=encoded._meta)).result()
-        samples.append(drawn.sort_values("rid", kind="mergesort").reset_index(drop=True))
-    random_distances = model.random_distances(treatments, treatment_values(samples[0], treatments),
-                                              treatment_values(samples[1], treatments))
+    n_a, n_b = counts
     share = min(1.0, MODEL_SAMPLE_PAIRS / max(1, candidates))
     parts = list(zip(joined.to_delayed(), distances.to_delayed()))
     sample_of = dask.delayed(candidate_sample, pure=True)
     sampled = client.gather(client.compute([sample_of(part, each, treatments, dedupe, share, model)
                                             for part, each in parts]))
+    random_distances = random_pairs.result()
     sample_distances = np.concatenate([drawn for drawn, _ in sampled])
     model.choose_cuts(treatments, random_distances, sample_distances)
     # EM per rule of the blocking (a union's members), without the treatments that read its columns
@@ -352,6 +367,9 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     if checkpoint is not None and checkpoint.has_candidates():
         logger.info("resuming from the checkpoint in %s (candidate pairs already computed)", checkpoint.directory)
         pairs_dd, members_dd, encoded_a, encoded_b, stats = checkpoint.read()
+        counts = tuple(f.result() for f in client.compute([encoded_a.shape[0], encoded_b.shape[0]]))
+        if model is not None:
+            random_pairs = _random_pair_distances(client, model, treatments, encoded_a, encoded_b, counts)
     else:
         if align_dd is None or target_dd is None:
             raise ValueError("the records are needed when no checkpoint holds the candidate pairs")
@@ -360,9 +378,11 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
         with timed(seconds, "candidates"):
             # Counted before encoding (Parquet metadata gives it), so that the shuffle starts
             # as the first partitions are encoded; on this client, not the default one.
-            records = client.compute(align_dd.shape[0] + target_dd.shape[0]).result()
+            counts = tuple(f.result() for f in client.compute([align_dd.shape[0], target_dd.shape[0]]))
             encoded_a, encoded_b = _encoded_sets(client, align_dd, target_dd, treatments, blocking, dedupe)
-            blocks, n = _shuffled_blocks(encoded_a, encoded_b, blocking, shuffle_partitions, records, threads)
+            if model is not None:
+                random_pairs = _random_pair_distances(client, model, treatments, encoded_a, encoded_b, counts)
+            blocks, n = _shuffled_blocks(encoded_a, encoded_b, blocking, shuffle_partitions, sum(counts), threads)
             pairs, members, stats = _compute_candidates(client, blocks.to_delayed(), blocking, dedupe,
                                                         max_block_pairs, max_task_pairs or MAX_TASK_PAIRS,
                                                         truth_hashes, dense_block_pairs, show_progress,
@@ -389,7 +409,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
             meta = pd.DataFrame({str(k): np.empty(0, np.float64) for k in range(len(treatments))})
             distances = client.persist(joined.map_partitions(pair_distances, treatments, dedupe, meta=meta))
             probability = _fit_model(client, model, treatments, blocking, encoded_a, encoded_b, joined, distances,
-                                     dedupe, threshold, truth_hashes, stats.candidate_pairs)
+                                     dedupe, threshold, truth_hashes, stats.candidate_pairs, counts, random_pairs)
             threshold = 1.0 - probability  # the matching reads 1 - p (see weight_distance)
         if not score:
             return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n,
