@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 FONT = 11  # px
 CHAR = 0.6 * FONT  # the width of a character, near enough for laying out margins
-TEXT = "#333333"
+INK = "#333333"
 GRID = "#e6e6e6"
 
 
@@ -180,7 +180,7 @@ class Chart:
             return margin_top + plot_h - (t - y0) / (y1 - y0) * plot_h
 
         out = [f'<g transform="translate({left:.1f},{top:.1f})" font-family="sans-serif" font-size="{FONT}" '
-               f'fill="{TEXT}">']
+               f'fill="{INK}">']
         bottom, right = margin_top + plot_h, margin_left + plot_w
         for t, label in x_ticks:  # x ticks and their grid lines
             x = margin_left + (t - x0) / (x1 - x0) * plot_w

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from . import sparql
 from .errors import InputError
 from .records import TEXT, attribute_columns, record_hashes
 from .treatments import Treatment
@@ -51,7 +52,23 @@ class SetSpec:
     delimiter: str = ","
     encoding: str = "utf-8"
     header: bool = True
-    columns: list[str] | None = None  # names when there is no header
+    columns: list[str] | None = None  # names when there is no header; a query's variables
+    # A SPARQL SELECT: run on the endpoint ``sparql``, or over the RDF files at ``path`` (format "rdf").
+    sparql: str | None = None
+    query: str | None = None
+    page_size: int = 10_000  # rows per page read from an endpoint
+    timeout: float = 60.0  # seconds per request to an endpoint
+    retries: int = 3  # more tries of a request that failed for want of an answer
+    literal_details: bool = False  # each variable's language and datatype, as <var>_lang and <var>_datatype
+    rows: int | None = None  # the rows an endpoint's query gives, counted before staging
+
+    @property
+    def reads_query(self) -> bool:
+        return self.sparql is not None or self.format == "rdf"
+
+    def pages(self) -> int:
+        """The pages of an endpoint's rows (at least one: an empty result is read too)."""
+        return max(1, -(-(self.rows or 0) // self.page_size))
 
 
 @dataclass
@@ -67,6 +84,10 @@ class StagedFile:
     id_hashes: np.ndarray | None = None
 
 
+# The object stores' fsspec backends that bigalign's extras install: extra → (package, protocols).
+BACKENDS = {"s3": ("s3fs", ("s3", "s3a")), "gcs": ("gcsfs", ("gs", "gcs")), "azure": ("adlfs", ("abfs", "abfss", "az"))}
+
+
 def is_url(path: str) -> bool:
     """An fsspec URL (``s3://``, ``gs://``, ``memory://``…), not a local path."""
     return "://" in path and not path.startswith("file://")
@@ -79,6 +100,11 @@ def _filesystem(url: str) -> Any:
     try:
         return fsspec.core.url_to_fs(url)[0]
     except ImportError as err:
+        protocol = url.split("://", 1)[0].lower()
+        for extra, (package, protocols) in BACKENDS.items():
+            if protocol in protocols:
+                raise InputError(f"{url}: this kind of URL needs the package {package}: pip install "
+                                 f"'bigalign[{extra}]' (or pip install {package})") from None
         raise InputError(f"{url}: this kind of URL needs a package that is not installed ({err})") from None
     except ValueError as err:  # an unknown protocol
         raise InputError(f"{url}: {err}") from None
@@ -106,7 +132,11 @@ def _open(path: str, mode: str = "rb") -> Iterator[Any]:
 
 
 def read_header(spec: SetSpec, path: str) -> list[str]:
-    """Column names of one input file."""
+    """Column names of one input file (of a query: its variables, read by :func:`bigalign.jobs.check_inputs`)."""
+    if spec.reads_query:
+        if spec.columns is None:
+            raise ValueError(f"{spec.name}: the query's variables are read by check_inputs first")
+        return sparql.columns(spec.columns, spec.literal_details)
     if spec.format == "parquet":
         with _open(path) as f:
             names = list(pq.ParquetFile(f).schema_arrow.names)
@@ -258,7 +288,21 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
     if columns is not None and not set(columns) <= set(names):
         columns = None
     keep = [id_column] + [c for c in names if c != id_column and (columns is None or c in columns)]
-    if spec.format == "parquet":
+    if spec.sparql is not None:
+        def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+            assert spec.sparql is not None and spec.query is not None and spec.columns is not None
+            frame = sparql.read_page(spec.sparql, spec.query, spec.columns, spec.page_size, index, spec.name,
+                                     spec.timeout, spec.retries, spec.literal_details)
+            start = index * spec.page_size + 1  # rows numbered in the ordered result
+            yield frame, np.arange(start, start + len(frame))
+    elif spec.format == "rdf":
+        def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+            assert spec.query is not None
+            start = 1
+            for frame in sparql.read_rdf(expand_paths(path), spec.query, spec.literal_details, _open, BATCH_ROWS):
+                yield frame, np.arange(start, start + len(frame))
+                start += len(frame)
+    elif spec.format == "parquet":
         def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
             start = 1
             with _open(path) as f:
@@ -277,6 +321,10 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
         for frame, numbers in batches():
             result.rows_read += len(frame)
             frame = frame[keep]
+            if spec.reads_query and frame[id_column].isna().any():  # (a query's identifier is never missing)
+                row = int(numbers[np.flatnonzero(frame[id_column].isna().to_numpy())[0]])
+                raise InputError(f"{spec.name}: row {row} of the query's results ({path}) has no value for the "
+                                 f"identifier ?{id_column}; make it required in the query, or choose another id")
             frame, numbers = _validate(frame, numbers, id_column, treatments, spec, path, result.rejects)
             frame["_file"] = np.int32(index)
             frame["_row"] = numbers

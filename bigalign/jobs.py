@@ -30,6 +30,7 @@ from .evaluate import DEDUPE_ONLY, LINK_AND_DEDUPE, LINK_ONLY, LINK_TYPES, cross
 from .fellegi_sunter import FellegiSunter
 from .io import SetSpec, expand_paths, is_url, parquet_types, read_header, read_pairs
 from .records import attribute_columns
+from .sparql import RDF_EXTENSIONS, describe_endpoint, query_variables, split_query
 from .treatments import Treatment
 
 __all__ = ["ClusterSpec", "ClustersSpec", "Job", "JobError", "NotImported", "OutputSpec", "check_inputs",
@@ -225,12 +226,43 @@ def _path(job_dir: str, path: str) -> str:
     return path if "://" in path or os.path.isabs(path) else os.path.normpath(os.path.join(job_dir, path))
 
 
+def _query_spec(reader: _Reader, name: str, job_dir: str) -> SetSpec:
+    """A set read by a SPARQL SELECT: on an endpoint (``sparql``), or over RDF files (``path``)."""
+    endpoint = reader.get("sparql", str)
+    path = reader.get("path", str)
+    if (endpoint is None) == (path is None):
+        raise reader.error("sparql", "give either 'sparql' (an endpoint's URL) or 'path' (RDF files), not both")
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise reader.error("sparql", f"an endpoint's URL starts with http:// or https://, got {endpoint!r}")
+    query = reader.get("query", str, required=True)
+    try:
+        split_query(query)
+    except ValueError as err:
+        raise reader.error("query", str(err)) from None
+    spec = SetSpec(name=name, path=endpoint or _path(job_dir, path), format="rdf", id=reader.get("id", str),
+                   sparql=endpoint, query=query, literal_details=reader.get("literal_details", bool, False))
+    if endpoint is not None:
+        spec.page_size = reader.get("page_size", int, spec.page_size)
+        spec.timeout = float(reader.get("timeout", (int, float), spec.timeout))
+        spec.retries = reader.get("retries", int, spec.retries)
+        for key, value, least in (("page_size", spec.page_size, 1), ("timeout", spec.timeout, 0.001),
+                                  ("retries", spec.retries, 0)):
+            if value < least:
+                raise reader.error(key, f"must be at least {least}, got {value!r}")
+    reader.done()
+    return spec
+
+
 def _set_spec(reader: _Reader, name: str, job_dir: str) -> SetSpec:
+    path_value = reader.table.get("path")
+    rdf = isinstance(path_value, str) and os.path.splitext(path_value)[1].lower() in RDF_EXTENSIONS
+    if "sparql" in reader.table or "query" in reader.table or reader.table.get("format") == "rdf" or rdf:
+        return _query_spec(reader, name, job_dir)
     path = _path(job_dir, reader.get("path", str, required=True))
     default_format = "parquet" if path.endswith((".parquet", ".pq")) else "tsv" if path.endswith(".tsv") else "csv"
     fmt = reader.get("format", str, default_format)
     if fmt not in ("csv", "tsv", "parquet"):
-        raise reader.error("format", f"must be 'csv', 'tsv' or 'parquet', got {fmt!r}")
+        raise reader.error("format", f"must be 'csv', 'tsv', 'parquet' or 'rdf', got {fmt!r}")
     delimiter = reader.get("delimiter", str, "\t" if fmt == "tsv" else ",")
     if len(delimiter) != 1:
         raise reader.error("delimiter", f"must be one character, got {delimiter!r}")
@@ -455,12 +487,15 @@ def _clusters(reader: _Reader, output: OutputSpec, job_dir: str, learned: bool,
               threshold: float | str) -> ClustersSpec:
     links = output.path
     stem = links[:-len(os.path.splitext(links)[1])] if os.path.splitext(links)[1] else links
-    default_format = output.format
-    fmt = reader.get("format", str, default_format)
+    path = reader.get("path", str)
+    # the format the path's extension says, else the links'
+    implied = _FORMATS_BY_EXTENSION.get(os.path.splitext(path)[1].lower()) if path else None
+    fmt = reader.get("format", str, implied or output.format)
     if fmt not in ("parquet", "csv", "ntriples"):
         raise reader.error("format", f"must be 'parquet', 'csv' or 'ntriples', got {fmt!r}")
+    if implied is not None and fmt != implied:
+        raise reader.error("format", f"is {fmt!r} but the path {path!r} says {implied!r}")
     extension = {"parquet": ".parquet", "csv": ".csv", "ntriples": ".nt"}[fmt]
-    path = reader.get("path", str)
     spec = ClustersSpec(path=_path(job_dir, path) if path else os.path.join(os.path.dirname(stem),
                                                                            "clusters" + extension),
                         format=fmt, threshold=reader.get("threshold", (int, float)),
@@ -630,27 +665,43 @@ def check_inputs(job: Job) -> dict[str, list[str]]:
     """
     files: dict[str, list[str]] = {}
     for spec in job.sets():
+        if spec.sparql is not None:
+            # The endpoint tells the variables and counts the rows: the pages are the set's "files".
+            spec.columns, spec.rows = describe_endpoint(spec.sparql, spec.query or "", spec.name, spec.timeout,
+                                                        spec.retries)
+            files[spec.name] = [f"{spec.sparql} (page {k + 1} of {spec.pages()})" for k in range(spec.pages())]
+            _check_columns(job, spec, f"{spec.name}: the query on {spec.sparql}", read_header(spec, spec.path))
+            continue
         paths = expand_paths(spec.path)
         if not paths:
             raise InputError(f"{job.path}: {spec.name}.path: no file matches {spec.path!r}")
         files[spec.name] = paths
+        if spec.format == "rdf":  # (the files are read together, by one query)
+            spec.columns = query_variables(spec.query or "", spec.name)
+            _check_columns(job, spec, f"{spec.name}: the query on {spec.path}", read_header(spec, spec.path))
+            continue
         for path in paths:
-            names = read_header(spec, path)
-            if spec.id is not None and spec.id not in names:
-                raise InputError(f"{path}: id column {spec.id!r} not found; columns are {names}")
-            for i, t in enumerate(job.treatments):
-                attribute = t.side_attribute("target" if spec.name == "targetset" else "align")
-                try:
-                    attribute_columns(_Header(names), attribute)
-                except KeyError:
-                    raise InputError(f"{path}: treatments[{i}]: column {attribute!r} not found; "
-                                     f"columns are {names}") from None
-            for column in job.blocking.columns:
-                if column not in names:
-                    raise InputError(f"{path}: blocking: column {column!r} not found; columns are {names}")
+            _check_columns(job, spec, path, read_header(spec, path))
         if spec.format == "parquet" and len(paths) > 1:
             _check_same_types(spec, paths)
     return files
+
+
+def _check_columns(job: Job, spec: SetSpec, where: str, names: list[str]) -> None:
+    """The id, the treatments' and the blocking's columns are among ``names``."""
+    kind = "variable" if spec.reads_query else "column"
+    if spec.id is not None and spec.id not in names:
+        raise InputError(f"{where}: id {kind} {spec.id!r} not found; {kind}s are {names}")
+    for i, t in enumerate(job.treatments):
+        attribute = t.side_attribute("target" if spec.name == "targetset" else "align")
+        try:
+            attribute_columns(_Header(names), attribute)
+        except KeyError:
+            raise InputError(f"{where}: treatments[{i}]: {kind} {attribute!r} not found; {kind}s are {names}") \
+                from None
+    for column in job.blocking.columns:
+        if column not in names:
+            raise InputError(f"{where}: blocking: {kind} {column!r} not found; {kind}s are {names}")
 
 
 def _check_same_types(spec: SetSpec, paths: list[str]) -> None:

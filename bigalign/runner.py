@@ -55,6 +55,8 @@ MAX_UNBLOCKED_PAIRS = 20_000_000
 # Input files (together) under which a local cluster runs in this process, as threads: measured
 # with `python -m benchmarks.startup` (README, Benchmarks), where processes stop paying for their start.
 IN_PROCESS_BYTES = 48 << 20
+# What a row of a query's results counts for, against IN_PROCESS_BYTES (a record of the demo's CSV is ~120 bytes).
+QUERY_ROW_BYTES = 200
 
 
 @dataclass
@@ -181,10 +183,12 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
     columns = None if any(isinstance(a, int) for a in attributes) else sorted(
         {str(a) for a in attributes} | {str(c) for c in job.blocking.columns})
     for spec in job.sets():
-        futures[spec.name] = client.map(stage_file, [spec] * len(files[spec.name]), files[spec.name],
-                                        range(len(files[spec.name])), treatments=job.treatments,
-                                        staging_dir=staging_dir, columns=columns, pure=False, key=[
-                                            f"stage_file-{spec.name}-{i}-{run}" for i in range(len(files[spec.name]))])
+        # a task per file, per page of an endpoint's rows; RDF files in one, queried together
+        sources = [spec.path] if spec.format == "rdf" and spec.sparql is None else files[spec.name]
+        futures[spec.name] = client.map(stage_file, [spec] * len(sources), sources, range(len(sources)),
+                                        treatments=job.treatments, staging_dir=staging_dir, columns=columns,
+                                        pure=False, key=[f"stage_file-{spec.name}-{i}-{run}"
+                                                         for i in range(len(sources))])
     progress_bars([f for fs in futures.values() for f in fs], show_progress)
     for name, fs in futures.items():
         staged[name] = client.gather(fs)
@@ -254,8 +258,15 @@ def in_process(job: Job, files: dict[str, list[str]]) -> bool:
     whether its input files are under :data:`IN_PROCESS_BYTES` together."""
     if job.cluster.processes is not None:
         return not job.cluster.processes
-    paths = [p for ps in files.values() for p in ps]
-    return all("://" not in p for p in paths) and sum(os.path.getsize(p) for p in paths) < IN_PROCESS_BYTES
+    size = 0
+    for spec in job.sets():
+        if spec.sparql is not None:
+            size += (spec.rows or 0) * QUERY_ROW_BYTES
+        elif any("://" in p for p in files[spec.name]):
+            return False
+        else:
+            size += sum(os.path.getsize(p) for p in files[spec.name])
+    return size < IN_PROCESS_BYTES
 
 
 def cluster_for(job: Job, client: Any = None, files: dict[str, list[str]] | None = None) -> Any:

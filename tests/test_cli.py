@@ -31,7 +31,7 @@ def scheduler(client):
 
 def test_goncourt_job_links_winners_to_their_uris(tmp_path, scheduler):
     out = tmp_path / "goncourt.nt"
-    result = bigalign("run", "jobs/goncourt.toml", "--scheduler", scheduler, "--output", out)
+    result = bigalign("run", "jobs/goncourt_offline.toml", "--scheduler", scheduler, "--output", out)
     assert "links written: 50" in result.stdout
     triples = out.read_text().splitlines()
     assert len(triples) == 50
@@ -43,7 +43,7 @@ def test_goncourt_job_links_winners_to_their_uris(tmp_path, scheduler):
 
 
 def test_run_starts_its_own_local_cluster(tmp_path):
-    result = bigalign("run", "jobs/cities.toml", "--workers", "2", "--output", tmp_path / "cities.csv")
+    result = bigalign("run", "jobs/cities_offline.toml", "--workers", "2", "--output", tmp_path / "cities.csv")
     assert "dashboard at http://127.0.0.1:" in result.stderr
     assert "F1 1.0000" in result.stdout and len(pd.read_csv(tmp_path / "cities.csv")) == 46
     # Written under a temporary name, then given the umask's permissions (not mkstemp's 0600).
@@ -54,7 +54,7 @@ def test_run_starts_its_own_local_cluster(tmp_path):
 
 def test_cities_job_with_geographical_neighbourhoods(tmp_path, scheduler):
     out = tmp_path / "cities.csv"
-    result = bigalign("run", "jobs/cities.toml", "--scheduler", scheduler, "--output", out)
+    result = bigalign("run", "jobs/cities_offline.toml", "--scheduler", scheduler, "--output", out)
     assert "precision 1.0000, recall 1.0000, F1 1.0000" in result.stdout
     links = pd.read_csv(out)
     truth = pd.read_csv(ROOT / "jobs/data/cities_truth.csv")

@@ -217,7 +217,7 @@ def test_local_sh_starts_a_cluster_that_runs_a_job(tmp_path):
             ports = [w["services"]["dashboard"] for w in c.scheduler_info()["workers"].values()]
         # every server it starts listens on loopback only (the workers' web servers included)
         assert len(ports) == 2 and not set(ports) & listening_on_every_interface()
-        out, _ = finished(bigalign("run", "jobs/cities.toml", "--scheduler", scheduler_file, "--output",
+        out, _ = finished(bigalign("run", "jobs/cities_offline.toml", "--scheduler", scheduler_file, "--output",
                                    tmp_path / "cities.csv"))
         assert "F1 1.0000" in out
     finally:

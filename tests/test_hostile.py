@@ -294,8 +294,34 @@ def test_links_go_to_an_object_store_through_fsspec(tmp_path, client):
     assert (tmp_path / "out/report.html").exists() and not (tmp_path / "memory:").exists()
     job.write_text(job.read_text().replace("memory://", "s3://"))
     if importlib.util.find_spec("s3fs") is None:  # the missing backend is named
-        with pytest.raises(InputError, match="s3://bucket/links.csv: this kind of URL needs a package .*s3fs"):
+        with pytest.raises(InputError, match=r"s3://bucket/links.csv: this kind of URL needs the package s3fs: "
+                                             r"pip install 'bigalign\[s3\]' \(or pip install s3fs\)"):
             run_job(load_job(str(job)), client=client, show_progress=False)
+
+
+def test_inputs_and_outputs_under_urls_round_trip_through_fsspec(tmp_path):
+    """Both sets read from an object store (fsspec's in-memory one: workers as threads of this
+    process share it), the links and clusters written back there."""
+    from bigalign.runner import run_job
+
+    job = write_job(tmp_path, GOOD, GOOD, TREATMENTS)
+    for name in ("a.csv", "b.csv"):
+        with fsspec.open(f"memory://inputs/{name}", "wb") as f:
+            f.write((tmp_path / name).read_bytes())
+        (tmp_path / name).unlink()
+    job.write_text(job.read_text().replace('path = "a.csv"', 'path = "memory://inputs/a*.csv"')
+                   .replace('path = "b.csv"', 'path = "memory://inputs/b.csv"')
+                   .replace('path = "out/links.csv"', 'path = "memory://outputs/links.csv"\nrun_dir = "out"')
+                   + '[clusters]\npath = "memory://outputs/clusters.parquet"\n[cluster]\nprocesses = false\n')
+    summary = run_job(load_job(str(job)), show_progress=False)
+    assert summary.records["alignset"]["read"] == 3 and summary.links == 3
+    with fsspec.open("memory://outputs/links.csv", "r") as f:
+        links = pd.read_csv(f)
+    with fsspec.open("memory://outputs/clusters.parquet", "rb") as f:
+        clusters = pd.read_parquet(f)
+    assert sorted(zip(links["align_id"], links["target_id"])) == [(1, 1), (2, 2), (3, 3)]
+    assert len(clusters) == 6 and clusters["cluster_id"].nunique() == 3
+    assert not (tmp_path / "memory:").exists()
 
 
 def test_a_script_without_a_main_guard_is_told_what_to_do(tmp_path):

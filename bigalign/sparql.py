@@ -1,0 +1,244 @@
+"""Sets read by a SPARQL SELECT: from an endpoint, or from RDF files.
+
+The SELECT's variables are the set's columns: an IRI as its text, a literal as
+its lexical form (with its language and datatype in ``<var>_lang`` and
+``<var>_datatype`` when asked), a blank node as ``_:label``, an unbound
+variable as a missing value.
+
+An endpoint is read in pages: the query wrapped as a subquery, ordered by all
+its variables (so that pages do not overlap, whatever order the endpoint would
+give) with ``LIMIT``/``OFFSET``; the rows are counted first, so the pages are
+known in advance and worker tasks read them in parallel, each with a timeout
+and retries. RDF files are loaded into an in-memory store (Oxigraph's, through
+``pyoxigraph``) and queried there with the same query: a job moves between a
+dump and an endpoint by changing ``path`` to ``sparql``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError
+from .records import TEXT
+
+RESULTS_JSON = "application/sparql-results+json"
+# File name extensions of RDF files, and the formats pyoxigraph reads them in.
+RDF_EXTENSIONS = {".ttl": "TURTLE", ".nt": "N_TRIPLES", ".nq": "N_QUADS", ".rdf": "RDF_XML", ".owl": "RDF_XML",
+                  ".trig": "TRIG", ".n3": "N3", ".jsonld": "JSON_LD"}
+
+# The query's prologue: comments, BASE and PREFIX declarations, before the query form.
+_PROLOGUE = re.compile(r"\A(?:\s+|#[^\n]*\n?|BASE\s*<[^>]*>|PREFIX\s+[^\s:]*:\s*<[^>]*>)*", re.IGNORECASE)
+_FORM = re.compile(r"[A-Za-z]+")
+
+
+def split_query(query: str) -> tuple[str, str]:
+    """(prologue, SELECT query) of a query; an error if it is no SELECT."""
+    prologue = _PROLOGUE.match(query)
+    end = prologue.end() if prologue else 0
+    form = _FORM.match(query, end)
+    if form is None or form.group(0).upper() != "SELECT":
+        found = form.group(0) if form else query[end:end + 20].strip() or "nothing"
+        raise ValueError(f"the query must be a SELECT; it is {found!r}")
+    return query[:end], query[end:]
+
+
+def projected_variables(query: str) -> list[str] | None:
+    """The variables a SELECT names, in its order (``None`` for ``SELECT *``): an
+    endpoint may give a wrapped query's variables in another order, and the
+    first one is the set's identifier by default."""
+    _, select = split_query(query)
+    text = re.sub(r"\A\s*SELECT\s+(?:DISTINCT\s+|REDUCED\s+)?", "", select, flags=re.IGNORECASE)
+    names: list[str] = []
+    depth, k = 0, 0
+    while k < len(text):
+        c = text[k]
+        if depth == 0 and (c == "*"):
+            return None
+        if depth == 0 and (c == "{" or re.match(r"(?i)WHERE\b", text[k:k + 6])):
+            break
+        if c == "(":
+            if depth == 0:
+                start = k
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:  # (expression AS ?name): the name after the last AS
+                found = re.findall(r"(?i)\bAS\s+[?$]([A-Za-z0-9_]+)", text[start:k])
+                names += found[-1:]
+        elif depth == 0 and c in "?$":
+            name = re.match(r"[A-Za-z0-9_]+", text[k + 1:])
+            if name:
+                names.append(name.group(0))
+                k += len(name.group(0))
+        k += 1
+    return names
+
+
+def count_query(query: str) -> str:
+    prologue, select = split_query(query)
+    return f"{prologue}\nSELECT (COUNT(*) AS ?rows) WHERE {{\n{select}\n}}"
+
+
+def page_query(query: str, variables: Sequence[str], size: int, page: int) -> str:
+    """The query's ``page``-th page of ``size`` rows, ordered by all its variables."""
+    prologue, select = split_query(query)
+    order = " ".join(f"?{v}" for v in variables)
+    return (f"{prologue}\nSELECT * WHERE {{\n{select}\n}}\nORDER BY {order}\n"
+            f"LIMIT {size} OFFSET {page * size}")
+
+
+def probe_query(query: str) -> str:
+    """The query with no row: what an endpoint answers gives the variables (and checks the query)."""
+    prologue, select = split_query(query)
+    return f"{prologue}\nSELECT * WHERE {{\n{select}\n}}\nLIMIT 0"
+
+
+# -- endpoints -----------------------------------------------------------------
+def request(endpoint: str, query: str, what: str, timeout: float, retries: int) -> dict:
+    """The JSON results of ``query`` on ``endpoint`` (``what``: the set, for messages).
+
+    A connection that fails, times out or gets a server error is tried again
+    (``retries`` times, waiting longer each time); a query the endpoint rejects
+    is not, and its message is shown.
+    """
+    body = urllib.parse.urlencode({"query": query}).encode()
+    headers = {"Accept": RESULTS_JSON, "Content-Type": "application/x-www-form-urlencoded",
+               "User-Agent": "bigalign"}
+    last = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
+        try:
+            with urllib.request.urlopen(urllib.request.Request(endpoint, body, headers), timeout=timeout) as reply:
+                return json.loads(reply.read().decode("utf-8"))
+        except urllib.error.HTTPError as err:
+            message = err.read().decode("utf-8", "replace").strip()[:500]
+            if err.code < 500 and err.code not in (408, 429):
+                raise InputError(f"{what}: the SPARQL endpoint {endpoint} rejected the query (HTTP {err.code}): "
+                                 f"{message}") from None
+            last = f"HTTP {err.code}: {message}"
+        except (urllib.error.URLError, OSError) as err:  # refused, unreachable, timed out
+            last = str(getattr(err, "reason", err))
+        except json.JSONDecodeError as err:
+            last = f"an answer that is not SPARQL JSON results ({err})"
+    raise InputError(f"{what}: the SPARQL endpoint {endpoint} did not answer after {retries + 1} tries "
+                     f"(timeout {timeout:g} s): {last}")
+
+
+def describe_endpoint(endpoint: str, query: str, what: str, timeout: float, retries: int) -> tuple[list[str], int]:
+    """The variables of the query and the number of rows it gives, asked of the endpoint."""
+    try:
+        probe, count = probe_query(query), count_query(query)
+    except ValueError as err:
+        raise InputError(f"{what}: {err}") from None
+    variables = request(endpoint, probe, what, timeout, retries).get("head", {}).get("vars")
+    named = projected_variables(query)
+    if named is not None and variables and set(named) == set(variables):
+        variables = named
+    if not variables:
+        raise InputError(f"{what}: the SPARQL endpoint {endpoint} gave no variables for the query")
+    bindings = request(endpoint, count, what, timeout, retries)["results"]["bindings"]
+    return list(variables), int(bindings[0]["rows"]["value"]) if bindings else 0
+
+
+def _term(binding: dict | None) -> tuple[str | None, str | None, str | None]:
+    """(value, language, datatype) of a term of SPARQL JSON results."""
+    if binding is None:
+        return None, None, None
+    if binding["type"] == "bnode":
+        return "_:" + binding["value"], None, None
+    if binding["type"] == "uri":
+        return binding["value"], None, None
+    return binding["value"], binding.get("xml:lang"), binding.get("datatype")
+
+
+def results_frame(variables: Sequence[str], rows: Sequence[Sequence[tuple[Any, Any, Any]]],
+                  literal_details: bool) -> pd.DataFrame:
+    """The rows' terms as text columns (with each variable's language and datatype when asked)."""
+    frame: dict[str, Any] = {}
+    for k, name in enumerate(variables):
+        frame[name] = pd.array([row[k][0] for row in rows], dtype=TEXT)
+        if literal_details:
+            frame[f"{name}_lang"] = pd.array([row[k][1] for row in rows], dtype=TEXT)
+            frame[f"{name}_datatype"] = pd.array([row[k][2] for row in rows], dtype=TEXT)
+    return pd.DataFrame(frame)
+
+
+def read_page(endpoint: str, query: str, variables: Sequence[str], size: int, page: int, what: str,
+              timeout: float, retries: int, literal_details: bool) -> pd.DataFrame:
+    """One page of the query's rows, read from the endpoint."""
+    answer = request(endpoint, page_query(query, variables, size, page), what, timeout, retries)
+    rows = [[_term(b.get(v)) for v in variables] for b in answer["results"]["bindings"]]
+    return results_frame(variables, rows, literal_details)
+
+
+# -- RDF files -----------------------------------------------------------------
+def _store() -> Any:
+    try:
+        import pyoxigraph
+    except ImportError:
+        raise InputError("reading RDF files needs the package pyoxigraph: pip install pyoxigraph") from None
+    return pyoxigraph
+
+
+def query_variables(query: str, what: str) -> list[str]:
+    """The variables of a SELECT, checked by Oxigraph's parser (on an empty store)."""
+    ox = _store()
+    try:
+        split_query(query)
+        return [v.value for v in ox.Store().query(query).variables]
+    except (ValueError, SyntaxError) as err:
+        raise InputError(f"{what}: the query is not valid SPARQL: {err}") from None
+
+
+def columns(variables: Sequence[str], literal_details: bool) -> list[str]:
+    """The columns of a query's rows: its variables, each followed by its language and datatype when asked."""
+    if not literal_details:
+        return list(variables)
+    return [c for v in variables for c in (v, f"{v}_lang", f"{v}_datatype")]
+
+
+def read_rdf(paths: Sequence[str], query: str, literal_details: bool, open_file: Any,
+             batch_rows: int) -> Iterator[pd.DataFrame]:
+    """The query's rows over the RDF files (loaded together in one in-memory store), in batches."""
+    ox = _store()
+    store = ox.Store()
+    for path in paths:
+        extension = "." + path.rsplit(".", 1)[-1].lower()
+        if extension not in RDF_EXTENSIONS:
+            raise InputError(f"{path}: not a known RDF file name extension ({', '.join(sorted(RDF_EXTENSIONS))})")
+        with open_file(path) as f:
+            try:
+                store.bulk_load(f.read(), format=getattr(ox.RdfFormat, RDF_EXTENSIONS[extension]))
+            except (SyntaxError, ValueError) as err:
+                raise InputError(f"{path}: not valid {RDF_EXTENSIONS[extension].replace('_', '-')}: {err}") from None
+    solutions = store.query(query)
+    variables = [v.value for v in solutions.variables]
+    rows: list[list[tuple[Any, Any, Any]]] = []
+    for solution in solutions:
+        rows.append([_oxigraph_term(solution[v]) for v in variables])
+        if len(rows) == batch_rows:
+            yield results_frame(variables, rows, literal_details)
+            rows = []
+    if rows:
+        yield results_frame(variables, rows, literal_details)
+
+
+def _oxigraph_term(term: Any) -> tuple[str | None, str | None, str | None]:
+    if term is None:
+        return None, None, None
+    kind = type(term).__name__
+    if kind == "BlankNode":
+        return "_:" + term.value, None, None
+    if kind == "Literal":
+        return term.value, term.language, term.datatype.value
+    return term.value, None, None

@@ -1,0 +1,255 @@
+"""Sets read by SPARQL: a real Oxigraph server on loopback (the `oxigraph` package's `oxigraph serve`),
+loaded with Turtle made from jobs/data; RDF files queried locally with the same queries."""
+
+import csv
+import http.server
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_cli import ROOT, bigalign
+
+from bigalign.sparql import page_query, projected_variables, split_query
+
+OXIGRAPH = shutil.which("oxigraph")
+pytestmark = pytest.mark.skipif(OXIGRAPH is None, reason="needs the oxigraph package (pip install -e '.[test]')")
+
+PREFIXES = ("@prefix dcterms: <http://purl.org/dc/terms/> .\n@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+            "@prefix dbr: <http://dbpedia.org/resource/> .\n@prefix dbo: <http://dbpedia.org/ontology/> .\n"
+            "@prefix geo: <http://www.w3.org/2003/01/geo/wgs84_pos#> .\n"
+            "@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n")
+
+
+def _literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def turtle() -> str:
+    """jobs/data's novelists and cities as DBpedia states them (as the jobs' queries ask), with
+    English labels and a writer of another category that the queries must leave out."""
+    lines = [PREFIXES]
+    with open(ROOT / "jobs/data/french_novelists.tsv") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            lines.append(f"<{row['uri']}> dcterms:subject dbr:Category:French_novelists ; "
+                         f"rdfs:label {_literal(row['name'])}@fr, {_literal(row['name'] + ' (novelist)')}@en .")
+    lines.append('dbr:Someone dcterms:subject dbr:Category:French_poets ; rdfs:label "Paul Verlaine"@fr .')
+    with open(ROOT / "jobs/data/cities_dbpedia.csv") as f:
+        for row in csv.DictReader(f):
+            lines.append(f"<{row['uri']}> a dbo:City ; dbo:country dbr:France ; rdfs:label {_literal(row['name'])}@fr ;"
+                         f' geo:lat "{row["latitude"]}"^^xsd:float ; geo:long "{row["longitude"]}"^^xsd:float .')
+    return "\n".join(lines) + "\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_oxigraph(directory: Path) -> tuple[subprocess.Popen, str]:
+    """``oxigraph serve`` on a free loopback port, loaded with :func:`turtle`; its query URL."""
+    port = _free_port()
+    server = subprocess.Popen([OXIGRAPH, "serve", "--location", str(directory), "--bind", f"127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            load = urllib.request.Request(f"{base}/store?default", turtle().encode(), {"Content-Type": "text/turtle"})
+            urllib.request.urlopen(load, timeout=5).close()
+            return server, f"{base}/query"
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("oxigraph serve did not start")
+
+
+@pytest.fixture(scope="module")
+def scheduler(client):
+    return client.scheduler.address
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory):
+    server, url = start_oxigraph(tmp_path_factory.mktemp("oxigraph"))
+    yield url
+    server.kill()
+    server.wait()
+
+
+def local_job(tmp_path: Path, name: str, endpoint: str, extra: str = "", page_size: int = 10000) -> Path:
+    """jobs/NAME.toml with DBpedia's endpoint replaced by ``endpoint`` and its paths made absolute."""
+    text = (ROOT / "jobs" / f"{name}.toml").read_text().replace("page_size = 10000", f"page_size = {page_size}")
+    text = text.replace('sparql = "https://dbpedia.org/sparql"', f'sparql = "{endpoint}"\n{extra}')
+    text = text.replace('"data/', f'"{ROOT}/jobs/data/')
+    job = tmp_path / f"{name}.toml"
+    job.write_text(text)
+    return job
+
+
+def test_queries_are_split_paged_and_their_variables_read():
+    query = ("# the seed's\nPREFIX dbr: <http://dbpedia.org/resource/>\nBASE <http://x/>\n"
+             "select ?w (str(?n) AS ?name) {}")
+    prologue, select = split_query(query)
+    assert prologue.endswith("BASE <http://x/>\n") and select.startswith("select")
+    assert projected_variables(query) == ["w", "name"]
+    assert projected_variables("SELECT DISTINCT * WHERE { ?a ?b ?c }") is None
+    assert page_query(query, ["w", "name"], 30, 2).endswith("}\nORDER BY ?w ?name\nLIMIT 30 OFFSET 60")
+    for bad, found in (("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", "CONSTRUCT"), ("PREFIX a: <x:>\n", "nothing"),
+                       ("ASK { ?s ?p ?o }", "ASK")):
+        with pytest.raises(ValueError, match=f"must be a SELECT; it is '{found}'"):
+            split_query(bad)
+
+
+def test_goncourt_from_an_endpoint_in_pages_gives_the_links_of_the_frozen_answer(tmp_path, endpoint, scheduler):
+    job = local_job(tmp_path, "goncourt", endpoint, page_size=30)
+    live = bigalign("run", job, "--scheduler", scheduler, "--output", tmp_path / "live.nt")
+    frozen = bigalign("run", "jobs/goncourt_offline.toml", "--scheduler", scheduler, "--output", tmp_path / "frozen.nt")
+    assert "targetset: 100 rows read, 100 kept" in live.stdout  # 4 pages of 30; the poet and English labels left out
+    assert "links written: 50" in live.stdout and "links written: 50" in frozen.stdout
+    assert sorted((tmp_path / "live.nt").read_text().splitlines()) == \
+        sorted((tmp_path / "frozen.nt").read_text().splitlines())
+
+
+def test_cities_from_an_endpoint_give_the_links_of_the_frozen_answer(tmp_path, endpoint, scheduler):
+    live = bigalign("run", local_job(tmp_path, "cities", endpoint), "--scheduler", scheduler, "--output",
+                    tmp_path / "live.csv")
+    assert "precision 1.0000, recall 1.0000, F1 1.0000" in live.stdout
+    frozen = bigalign("run", "jobs/cities_offline.toml", "--scheduler", scheduler, "--output", tmp_path / "frozen.csv")
+    assert "F1 1.0000" in frozen.stdout
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "live.csv"), pd.read_csv(tmp_path / "frozen.csv"))
+
+
+def test_rdf_files_answer_the_same_query_locally(tmp_path, endpoint, scheduler):
+    import pyoxigraph as ox
+
+    (tmp_path / "dump.ttl").write_text(turtle())
+    # the same triples as N-Triples, in two files read together by one query
+    triples = list(ox.parse(turtle().encode(), format=ox.RdfFormat.TURTLE))
+    for k, part in enumerate((triples[::2], triples[1::2])):
+        (tmp_path / f"part{k}.nt").write_bytes(ox.serialize(part, format=ox.RdfFormat.N_TRIPLES))
+    results = {}
+    for name, path in (("ttl", tmp_path / "dump.ttl"), ("nt", tmp_path / "part*.nt")):
+        job = local_job(tmp_path, "goncourt", endpoint)
+        job.write_text(job.read_text().replace(f'sparql = "{endpoint}"', f'path = "{path}"')
+                       .replace("page_size = 10000\n", "literal_details = true\n"))
+        result = bigalign("run", job, "--scheduler", scheduler, "--output", tmp_path / f"{name}.nt")
+        assert "targetset: 100 rows read, 100 kept" in result.stdout
+        results[name] = sorted((tmp_path / f"{name}.nt").read_text().splitlines())
+    frozen = bigalign("run", "jobs/goncourt_offline.toml", "--scheduler", scheduler, "--output", tmp_path / "f.nt")
+    assert "links written: 50" in frozen.stdout
+    assert results["ttl"] == results["nt"] == sorted((tmp_path / "f.nt").read_text().splitlines())
+    # each literal's language and datatype, when asked
+    from bigalign.io import _open
+    from bigalign.sparql import read_rdf
+
+    query = (ROOT / "jobs/goncourt.toml").read_text().split('query = """')[1].split('"""')[0]
+    [rows] = list(read_rdf([str(tmp_path / "dump.ttl")], query, True, _open, 1000))
+    assert list(rows.columns) == ["writer", "writer_lang", "writer_datatype", "name", "name_lang", "name_datatype"]
+    assert len(rows) == 100 and set(rows["name_lang"]) == {"fr"} and rows["writer_lang"].isna().all()
+    assert set(rows["name_datatype"]) == {"http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"}
+
+
+@pytest.mark.parametrize("change, message", [
+    (("FILTER(lang(?name) = 'fr')", "FILTER(lang(?name) = 'fr'"), "rejected the query (HTTP 400): error at"),
+    (("SELECT ?writer ?name WHERE {", "SELECT ?nobody ?writer ?name WHERE { OPTIONAL { ?writer <x:no> ?nobody }"),
+     "row 1 of the query's results (http://127.0.0.1:PORT/query (page 1 of 1)) has no value for the identifier "
+     "?nobody"),
+    (("SELECT ?writer ?name WHERE {", "CONSTRUCT { ?writer <x:y> ?name } WHERE {"),
+     "targetset.query: the query must be a SELECT; it is 'CONSTRUCT'"),
+    (("page_size = 10000", 'page_size = 10000\nid = "who"'),
+     "targetset: the query on http://127.0.0.1:PORT/query: id variable 'who' not found; variables are "
+     "['writer', 'name']"),
+])
+def test_a_query_at_fault_is_named_before_the_alignment(tmp_path, endpoint, scheduler, change, message):
+    job = local_job(tmp_path, "goncourt", endpoint)
+    job.write_text(job.read_text().replace(*change))
+    result = bigalign("run", job, "--scheduler", scheduler, "--output", tmp_path / "links.nt", check=False)
+    port = endpoint.split(":")[2].split("/")[0]
+    assert result.returncode == 2 and message.replace("PORT", port) in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "links.nt").exists()
+
+
+def test_an_endpoint_that_is_down_is_named_after_its_retries(tmp_path, scheduler):
+    job = local_job(tmp_path, "goncourt", f"http://127.0.0.1:{_free_port()}/query", "retries = 1\ntimeout = 2")
+    result = bigalign("run", job, "--scheduler", scheduler, check=False)
+    assert result.returncode == 2 and "did not answer after 2 tries (timeout 2 s)" in result.stderr
+    assert "Connection refused" in result.stderr and "Traceback" not in result.stderr
+
+
+class _Flaky(http.server.ThreadingHTTPServer):
+    """A proxy in front of the endpoint: it fails the first try of each page (503), or, once
+    ``kill_after`` requests have gone through, kills the endpoint (an endpoint that dies mid-read)."""
+
+    def __init__(self, upstream: str, server: subprocess.Popen | None, kill_after: int | None):
+        self.upstream, self.server, self.kill_after = upstream, server, kill_after
+        self.seen: dict[bytes, int] = {}
+        self.forwarded = 0
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _FlakyHandler)
+
+
+class _FlakyHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        proxy: _Flaky = self.server  # type: ignore[assignment]
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with proxy.lock:
+            tries = proxy.seen[body] = proxy.seen.get(body, 0) + 1
+            if proxy.kill_after is not None and proxy.forwarded >= proxy.kill_after:
+                proxy.server.kill()
+            proxy.forwarded += 1
+        if proxy.kill_after is None and b"OFFSET" in body and tries == 1:
+            self.send_error(503, "busy")
+            return
+        try:
+            request = urllib.request.Request(proxy.upstream, body, dict(self.headers))
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                answer, status = reply.read(), reply.status
+        except OSError:
+            self.send_error(502, "the endpoint is gone")
+            return
+        self.send_response(status)
+        self.send_header("Content-Type", "application/sparql-results+json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+
+def _serve(proxy: _Flaky) -> str:
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{proxy.server_address[1]}/query"
+
+
+def test_pages_that_fail_once_are_read_again(tmp_path, endpoint, scheduler):
+    proxy = _Flaky(endpoint, None, None)
+    try:
+        job = local_job(tmp_path, "goncourt", _serve(proxy), page_size=30)
+        result = bigalign("run", job, "--scheduler", scheduler, "--output", tmp_path / "links.nt")
+    finally:
+        proxy.shutdown()
+    assert "targetset: 100 rows read, 100 kept" in result.stdout and "links written: 50" in result.stdout
+    assert sorted(n for n in proxy.seen.values()) == [1, 1, 2, 2, 2, 2]  # probe, count; 4 pages tried twice
+
+
+def test_an_endpoint_killed_mid_read_gives_a_clear_error_and_no_half_written_output(tmp_path, scheduler):
+    server, url = start_oxigraph(tmp_path / "oxigraph")
+    proxy = _Flaky(url, server, kill_after=3)  # probe, count and one page; then the endpoint dies
+    try:
+        job = local_job(tmp_path, "goncourt", _serve(proxy), "retries = 1", page_size=30)
+        result = bigalign("run", job, "--scheduler", scheduler, "--output", tmp_path / "links.nt", check=False)
+    finally:
+        proxy.shutdown()
+        server.kill()
+        server.wait()
+    assert result.returncode == 2 and "did not answer after 2 tries" in result.stderr, result.stderr
+    assert "HTTP 502" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "links.nt").exists()
+    assert not list(tmp_path.glob("**/*.part")) and not list(tmp_path.glob("**/.links*"))
