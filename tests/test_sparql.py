@@ -3,9 +3,11 @@ loaded with Turtle made from jobs/data; RDF files queried locally with the same 
 
 import csv
 import http.server
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -17,7 +19,8 @@ from test_cli import ROOT, bigalign
 
 from bigalign.sparql import page_query, projected_variables, split_query
 
-OXIGRAPH = shutil.which("oxigraph")
+# the server's command, beside this interpreter (a virtual environment's bin need not be on PATH)
+OXIGRAPH = shutil.which("oxigraph", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
 pytestmark = pytest.mark.skipif(OXIGRAPH is None, reason="needs the oxigraph package (pip install -e '.[test]')")
 
 PREFIXES = ("@prefix dcterms: <http://purl.org/dc/terms/> .\n@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
