@@ -60,10 +60,17 @@ class SetSpec:
     timeout: float = 60.0  # seconds per request to an endpoint
     retries: int = 3  # more tries of a request that failed for want of an answer
     literal_details: bool = False  # each variable's language and datatype, as <var>_lang and <var>_datatype
-    rows: int | None = None  # the rows an endpoint's query gives, counted before staging
+    rows: int | None = None  # the rows an endpoint's query (or a database's table) gives, counted before staging
+    # A database (a SQLAlchemy URL): its ``table``, or ``query`` (a SQL SELECT), read in ``npartitions``
+    # ranges of ``index_col``.
+    sql: str | None = None
+    table: str | None = None
+    index_col: str | None = None
+    npartitions: int | None = None
 
     @property
     def reads_query(self) -> bool:
+        """Whether the set is a SPARQL query's rows (its columns are the query's variables)."""
         return self.sparql is not None or self.format == "rdf"
 
     def pages(self) -> int:
@@ -133,10 +140,10 @@ def _open(path: str, mode: str = "rb") -> Iterator[Any]:
 
 def read_header(spec: SetSpec, path: str) -> list[str]:
     """Column names of one input file (of a query: its variables, read by :func:`bigalign.jobs.check_inputs`)."""
-    if spec.reads_query:
+    if spec.reads_query or spec.sql is not None:
         if spec.columns is None:
-            raise ValueError(f"{spec.name}: the query's variables are read by check_inputs first")
-        return sparql.columns(spec.columns, spec.literal_details)
+            raise ValueError(f"{spec.name}: the query's columns are read by check_inputs first")
+        return sparql.columns(spec.columns, spec.literal_details) if spec.reads_query else list(spec.columns)
     if spec.format == "parquet":
         with _open(path) as f:
             names = list(pq.ParquetFile(f).schema_arrow.names)
@@ -271,8 +278,12 @@ def _validate(frame: pd.DataFrame, numbers: np.ndarray, id_column: str, treatmen
 
 
 def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatment], staging_dir: str,
-               columns: Sequence[str] | None = None) -> StagedFile:
+               columns: Sequence[str] | None = None, rows: pd.DataFrame | None = None) -> StagedFile:
     """Read one input file, set its rejects aside, write the good rows as Parquet.
+
+    ``path`` names the source in messages: a file, a page of an endpoint's
+    rows, a partition of a database's (whose ``rows`` are given, as read by
+    Dask; each row is numbered by its ``index_col``, where an integer).
 
     The staged frame has the id first, the attribute columns as text (CSV)
     or as stored (Parquet), then ``_file`` and ``_row`` (where each record
@@ -288,7 +299,12 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
     if columns is not None and not set(columns) <= set(names):
         columns = None
     keep = [id_column] + [c for c in names if c != id_column and (columns is None or c in columns)]
-    if spec.sparql is not None:
+    if rows is not None:
+        def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+            index = rows[spec.index_col] if spec.index_col in rows else pd.Series(dtype=object)
+            yield rows, (index.to_numpy(np.int64) if pd.api.types.is_integer_dtype(index)
+                         else np.arange(1, len(rows) + 1))
+    elif spec.sparql is not None:
         def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
             assert spec.sparql is not None and spec.query is not None and spec.columns is not None
             frame = sparql.read_page(spec.sparql, spec.query, spec.columns, spec.page_size, index, spec.name,

@@ -31,6 +31,7 @@ from .fellegi_sunter import FellegiSunter
 from .io import SetSpec, expand_paths, is_url, parquet_types, read_header, read_pairs
 from .records import attribute_columns
 from .sparql import RDF_EXTENSIONS, describe_endpoint, query_variables, split_query
+from .sql import ROWS_PER_PARTITION, describe, redact
 from .treatments import Treatment
 
 __all__ = ["ClusterSpec", "ClustersSpec", "Job", "JobError", "NotImported", "OutputSpec", "check_inputs",
@@ -46,6 +47,9 @@ class OutputSpec:
     run_dir: str | None = None  # by default the links' directory; required for a URL
     explain: bool = False  # each treatment's distance (and level and weight) on every link
     dask_report: bool | None = None  # Dask's performance report; None: when the cluster is remote
+    # Links written to the table ``table`` of the database ``sql`` (a SQLAlchemy URL) instead of a file.
+    sql: str | None = None
+    table: str | None = None
 
 
 @dataclass
@@ -253,7 +257,29 @@ def _query_spec(reader: _Reader, name: str, job_dir: str) -> SetSpec:
     return spec
 
 
+def _sql_spec(reader: _Reader, name: str) -> SetSpec:
+    """A set read from a database: its ``table`` or ``query``, in partitions of ``index_col``."""
+    url = reader.get("sql", str, required=True)
+    if "://" not in url:
+        raise reader.error("sql", f"a SQLAlchemy URL such as 'postgresql://user@host/db', got {redact(url)!r}")
+    table, query = reader.get("table", str), reader.get("query", str)
+    if (table is None) == (query is None):
+        raise reader.error("table", "give either 'table' (a table's name) or 'query' (a SELECT), not both")
+    spec = SetSpec(name=name, path=redact(url), format="sql", id=reader.get("id", str), sql=url, table=table,
+                   query=query, index_col=reader.get("index_col", str), npartitions=reader.get("npartitions", int))
+    spec.index_col = spec.index_col or spec.id
+    if spec.index_col is None:
+        raise reader.error("index_col", "is required (an indexed column whose ranges make the partitions) "
+                                        "unless 'id' names one")
+    if spec.npartitions is not None and spec.npartitions < 1:
+        raise reader.error("npartitions", f"must be at least 1, got {spec.npartitions!r}")
+    reader.done()
+    return spec
+
+
 def _set_spec(reader: _Reader, name: str, job_dir: str) -> SetSpec:
+    if "sql" in reader.table:
+        return _sql_spec(reader, name)
     path_value = reader.table.get("path")
     rdf = isinstance(path_value, str) and os.path.splitext(path_value)[1].lower() in RDF_EXTENSIONS
     if "sparql" in reader.table or "query" in reader.table or reader.table.get("format") == "rdf" or rdf:
@@ -421,7 +447,24 @@ def _uri_template(reader: _Reader, key: str) -> str | None:
     return template
 
 
+def _sql_output(reader: _Reader, job_dir: str) -> OutputSpec:
+    """Links written to a database's table (the run's own files to ``run_dir``)."""
+    url, table = reader.get("sql", str, required=True), reader.get("table", str, required=True)
+    run_dir = reader.get("run_dir", str)
+    if "path" in reader.table:
+        raise reader.error("path", "give either 'path' (a file) or 'sql' and 'table' (a database's table), not both")
+    if run_dir is None:
+        raise reader.error("run_dir", "the links go to a database: name a local directory for the run's report, "
+                                      "rejects and staging")
+    output = OutputSpec(path=f"{redact(url)} table {table}", sql=url, table=table, run_dir=_path(job_dir, run_dir),
+                        explain=reader.get("explain", bool, False), dask_report=reader.get("dask_report", bool))
+    reader.done()
+    return output
+
+
 def _output(reader: _Reader, job_dir: str) -> OutputSpec:
+    if "sql" in reader.table:
+        return _sql_output(reader, job_dir)
     path = _path(job_dir, reader.get("path", str, required=True))
     extension = os.path.splitext(path)[1].lower()
     implied = _FORMATS_BY_EXTENSION.get(extension)
@@ -487,6 +530,8 @@ def _clusters(reader: _Reader, output: OutputSpec, job_dir: str, learned: bool,
               threshold: float | str) -> ClustersSpec:
     links = output.path
     stem = links[:-len(os.path.splitext(links)[1])] if os.path.splitext(links)[1] else links
+    if output.sql is not None:  # (no file of links to stand beside: the run's directory)
+        stem = os.path.join(output.run_dir or "", "links")
     path = reader.get("path", str)
     # the format the path's extension says, else the links'
     implied = _FORMATS_BY_EXTENSION.get(os.path.splitext(path)[1].lower()) if path else None
@@ -665,6 +710,16 @@ def check_inputs(job: Job) -> dict[str, list[str]]:
     """
     files: dict[str, list[str]] = {}
     for spec in job.sets():
+        if spec.sql is not None:
+            spec.columns, spec.rows = describe(spec.sql, spec.table, spec.query, spec.name)
+            what = f"{spec.name}: {'table ' + repr(spec.table) if spec.table else 'the query'} of {spec.path}"
+            if spec.index_col not in spec.columns:
+                raise InputError(f"{what}: index_col {spec.index_col!r} not found; columns are {spec.columns}")
+            spec.npartitions = spec.npartitions or max(1, -(-spec.rows // ROWS_PER_PARTITION))
+            files[spec.name] = [f"{what} (partition {k + 1} of {spec.npartitions} by {spec.index_col})"
+                                for k in range(spec.npartitions)]
+            _check_columns(job, spec, what, spec.columns)
+            continue
         if spec.sparql is not None:
             # The endpoint tells the variables and counts the rows: the pages are the set's "files".
             spec.columns, spec.rows = describe_endpoint(spec.sparql, spec.query or "", spec.name, spec.timeout,

@@ -21,6 +21,7 @@ from .blocking.minhash import candidate_probability
 from .charts import Axis, Chart, svg
 from .io import atomic_path
 from .jobs import Job
+from .sql import redact
 
 __all__ = ["save_report_data", "write_report"]
 
@@ -58,7 +59,7 @@ def save_report_data(job: Job, run: Any, links: Any, run_dir: str) -> str:
     else:
         near_records = []
     data = {
-        "job": job.raw, "threshold": threshold, "uniq": job.uniq,
+        "job": _without_passwords(job.raw), "threshold": threshold, "uniq": job.uniq,
         "versions": {p: _version(p) for p in _PACKAGES},
         "treatments": [{"attribute": str(t), "metric": t.metric.name, "weight": t.weight,
                         "normalized": t.normalized} for t in job.treatments],
@@ -75,6 +76,15 @@ def save_report_data(job: Job, run: Any, links: Any, run_dir: str) -> str:
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(data, f, indent=1, default=str)
     return path
+
+
+def _without_passwords(value: Any) -> Any:
+    """The job as read, with the password of any URL in it masked (a report is shared; a job file may not be)."""
+    if isinstance(value, dict):
+        return {k: _without_passwords(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_passwords(v) for v in value]
+    return redact(value) if isinstance(value, str) else value
 
 
 def _plain(value: Any) -> Any:

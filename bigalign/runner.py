@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -47,6 +48,8 @@ from .matching import one_to_one, set_names
 from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment, timed
 from .pipeline.encode import set_union
 from .pipeline.schema import combined_hashes, record_keys
+from .sql import read as read_sql
+from .sql import write_links as write_links_to_table
 
 __all__ = ["RunSummary", "check_unblocked", "generate_inputs", "in_process", "run_job"]
 
@@ -183,6 +186,17 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
     columns = None if any(isinstance(a, int) for a in attributes) else sorted(
         {str(a) for a in attributes} | {str(c) for c in job.blocking.columns})
     for spec in job.sets():
+        if spec.sql is not None:  # a task per partition that Dask reads from the database
+            assert spec.columns is not None and spec.index_col is not None and spec.npartitions is not None
+            wanted = [c for c in spec.columns if columns is None or c in columns or c in (spec.id or spec.columns[0],
+                                                                                           spec.index_col)]
+            parts = read_sql(spec.sql, spec.table, spec.query, spec.index_col, wanted, spec.npartitions,
+                             spec.name).to_delayed()
+            stage = dask.delayed(stage_file, pure=False)
+            futures[spec.name] = client.compute([stage(spec, label, k, job.treatments, staging_dir, columns, part,
+                                                       dask_key_name=f"stage_file-{spec.name}-{k}-{run}")
+                                                 for k, (label, part) in enumerate(zip(files[spec.name], parts))])
+            continue
         # a task per file, per page of an endpoint's rows; RDF files in one, queried together
         sources = [spec.path] if spec.format == "rdf" and spec.sparql is None else files[spec.name]
         futures[spec.name] = client.map(stage_file, [spec] * len(sources), sources, range(len(sources)),
@@ -260,7 +274,7 @@ def in_process(job: Job, files: dict[str, list[str]]) -> bool:
         return not job.cluster.processes
     size = 0
     for spec in job.sets():
-        if spec.sparql is not None:
+        if spec.sparql is not None or spec.sql is not None:
             size += (spec.rows or 0) * QUERY_ROW_BYTES
         elif any("://" in p for p in files[spec.name]):
             return False
@@ -433,7 +447,10 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
     if run.model is not None:
         summary.model = model_summary(run.model, job.treatments, run.probability_threshold, job.threshold == "auto")
     with timed(seconds, "write"):
-        write_links(written, job.output.path, job.output.format, job.output.align_uri, job.output.target_uri)
+        if job.output.sql is not None:
+            write_links_to_table(written, job.output.sql, job.output.table or "links")
+        else:
+            write_links(written, job.output.path, job.output.format, job.output.align_uri, job.output.target_uri)
     cross = job.cross_product({name: r["kept"] for name, r in summary.records.items()})
     stats = run.stats
     summary.blocking = {

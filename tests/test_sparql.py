@@ -42,6 +42,9 @@ def turtle() -> str:
             lines.append(f"<{row['uri']}> dcterms:subject dbr:Category:French_novelists ; "
                          f"rdfs:label {_literal(row['name'])}@fr, {_literal(row['name'] + ' (novelist)')}@en .")
     lines.append('dbr:Someone dcterms:subject dbr:Category:French_poets ; rdfs:label "Paul Verlaine"@fr .')
+    # a city whose latitude no metric can read: a reject, at its row of the ordered results (the first)
+    lines.append('dbr:Nowhere a dbo:City ; dbo:country dbr:France ; rdfs:label "Nulle part"@fr ; geo:lat "north" ;'
+                 ' geo:long "2.0"^^xsd:float .')
     with open(ROOT / "jobs/data/cities_dbpedia.csv") as f:
         for row in csv.DictReader(f):
             lines.append(f"<{row['uri']}> a dbo:City ; dbo:country dbr:France ; rdfs:label {_literal(row['name'])}@fr ;"
@@ -123,6 +126,10 @@ def test_cities_from_an_endpoint_give_the_links_of_the_frozen_answer(tmp_path, e
     live = bigalign("run", local_job(tmp_path, "cities", endpoint), "--scheduler", scheduler, "--output",
                     tmp_path / "live.csv")
     assert "precision 1.0000, recall 1.0000, F1 1.0000" in live.stdout
+    assert "alignset: 47 rows read, 46 kept, 1 rejected" in live.stdout
+    [reject] = pd.read_csv(tmp_path / "rejects.csv").to_dict("records")
+    assert reject["file"] == f"{endpoint} (page 1 of 1)" and reject["row"] == 1
+    assert reject["column"] == "latitude, longitude" and "Nowhere" not in reject["value"]
     frozen = bigalign("run", "jobs/cities_offline.toml", "--scheduler", scheduler, "--output", tmp_path / "frozen.csv")
     assert "F1 1.0000" in frozen.stdout
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "live.csv"), pd.read_csv(tmp_path / "frozen.csv"))

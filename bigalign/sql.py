@@ -1,0 +1,148 @@
+"""Sets read from SQL databases, links written back to them.
+
+A set is a table or a SELECT on a database reachable by a SQLAlchemy URL,
+read in partitions by an indexed column with Dask's ``read_sql_table`` /
+``read_sql_query`` (one query per partition, ``WHERE index_col`` between two
+bounds, run by the workers). Credentials stay out of job files: ``${NAME}`` in
+a URL is read from the environment when connecting (and the drivers' own
+variables, such as PostgreSQL's ``PGPASSWORD``, work as usual); every message
+and report shows the URL with its password masked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError
+
+# Rows per partition when a set does not say how many partitions to read.
+ROWS_PER_PARTITION = 250_000
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+
+
+def redact(url: str) -> str:
+    """The URL with its password (if it holds one) masked, for messages and reports."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+def expand(url: str, what: str) -> str:
+    """The URL with each ``${NAME}`` replaced by the environment's value (the value is never shown)."""
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise InputError(f"{what}: the database URL {redact(url)} reads ${{{name}}} from the environment, "
+                             f"which does not set it")
+        return os.environ[name]
+
+    return _VARIABLE.sub(value, url)
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` through psycopg 3 when that is the driver installed (SQLAlchemy's default is psycopg2)."""
+    scheme, _, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+            return f"postgresql+psycopg://{rest}"
+        return f"postgresql://{rest}"
+    return url
+
+
+def connection_url(url: str, what: str) -> str:
+    """What SQLAlchemy (and Dask) connect with: variables expanded, the driver chosen."""
+    return _with_driver(expand(url, what))
+
+
+def engine(url: str, what: str) -> Any:
+    """A SQLAlchemy engine for the URL; a missing package is named."""
+    try:
+        import sqlalchemy as sa
+    except ImportError:
+        raise InputError(f"{what}: reading a database needs SQLAlchemy and the database's driver: "
+                         f"pip install 'bigalign[sql]'") from None
+    try:
+        return sa.create_engine(connection_url(url, what))
+    except ImportError as err:
+        raise InputError(f"{what}: the database URL {redact(url)} needs a driver that is not installed ({err}); "
+                         f"pip install 'bigalign[sql]' installs PostgreSQL's (psycopg)") from None
+    except Exception as err:  # (SQLAlchemy's ArgumentError and the like: a URL it cannot read)
+        raise InputError(f"{what}: cannot use the database URL {redact(url)}: {err}") from None
+
+
+def source(table: str | None, query: str | None, quote: Any = str) -> str:
+    """The FROM clause of a set: its table (``quote``: the dialect's quoting of a name), or its SELECT as a
+    subquery."""
+    return quote(table) if table is not None else f"({query}) AS bigalign_set"
+
+
+def describe(url: str, table: str | None, query: str | None, what: str) -> tuple[list[str], int]:
+    """The columns of a table or SELECT and its number of rows, asked of the database."""
+    import sqlalchemy as sa
+
+    db = engine(url, what)
+    try:
+        with db.connect() as connection:
+            if table is not None and not sa.inspect(connection).has_table(table):
+                tables = sa.inspect(connection).get_table_names()
+                raise InputError(f"{what}: the database {redact(url)} has no table {table!r}; it has {tables}")
+            origin = source(table, query, db.dialect.identifier_preparer.quote)
+            columns = list(connection.execute(sa.text(f"SELECT * FROM {origin} LIMIT 0")).keys())
+            rows = connection.execute(sa.text(f"SELECT COUNT(*) FROM {origin}")).scalar_one()
+    except sa.exc.SQLAlchemyError as err:
+        message = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise InputError(f"{what}: the database {redact(url)}: {message}") from None
+    finally:
+        db.dispose()
+    return columns, int(rows)
+
+
+def read(url: str, table: str | None, query: str | None, index_col: str, columns: list[str],
+         npartitions: int, what: str) -> Any:
+    """The set as a Dask DataFrame of ``npartitions`` partitions by ranges of
+    ``index_col`` (Dask asks the database for its bounds), the index column
+    back among the columns."""
+    import dask.dataframe as dd
+    import sqlalchemy as sa
+
+    connect = connection_url(url, what)
+    if table is not None:
+        frame = dd.read_sql_table(table, connect, index_col, npartitions=npartitions,
+                                  columns=[c for c in columns if c != index_col])
+    else:
+        select: Any = sa.select(*[sa.column(c) for c in columns]).select_from(sa.text(source(None, query)))
+        frame = dd.read_sql_query(select, connect, index_col, npartitions=npartitions)
+    return frame.reset_index()
+
+
+def write_links(links: pd.DataFrame, url: str, table: str, what: str = "output") -> None:
+    """Write the links to ``table``, replacing it whole: into a new table first,
+    which then takes the name in one transaction (a failed write leaves the
+    table as it was)."""
+    import sqlalchemy as sa
+
+    db = engine(url, what)
+    staging = f"bigalign_{uuid.uuid4().hex[:12]}"
+    try:
+        links.to_sql(staging, db, index=False)
+        with db.begin() as connection:
+            quote = db.dialect.identifier_preparer.quote
+            connection.execute(sa.text(f"DROP TABLE IF EXISTS {quote(table)}"))
+            connection.execute(sa.text(f"ALTER TABLE {quote(staging)} RENAME TO {quote(table)}"))
+    except sa.exc.SQLAlchemyError as err:
+        message = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise InputError(f"{what}: cannot write the links to table {table!r} of {redact(url)}: {message}") from None
+    finally:
+        try:  # (gone when renamed; left over only when the write failed)
+            with db.begin() as connection:
+                connection.execute(sa.text(f"DROP TABLE IF EXISTS {db.dialect.identifier_preparer.quote(staging)}"))
+        except sa.exc.SQLAlchemyError:
+            pass  # (the database is gone: the error above says so)
+        db.dispose()
