@@ -51,10 +51,16 @@ def _block_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tuple[
     return np.concatenate(all_ia), np.concatenate(all_ib)
 
 
-def first_slot_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tuple[np.ndarray, np.ndarray]:
+def first_slot_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking,
+                     dedupe: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The pairs of rows meeting in a block whose block is the first slot
-    they share: each pair is kept in one block only, whatever the partitioning."""
+    they share: each pair is kept in one block only, whatever the partitioning.
+    In a deduplication (``a`` and ``b`` one set), each unordered pair once
+    (smaller id hash first), no record with itself."""
     ia, ib = _block_pairs(a, b, blocking)
+    if dedupe:  # (before the slots are compared: a block of k records gives k² pairs, k(k-1)/2 of them wanted)
+        ordered = a["rid"].to_numpy()[ia] < b["rid"].to_numpy()[ib]
+        ia, ib = ia[ordered], ib[ordered]
     key_columns = columns_with_prefix(a, KEY_PREFIX)
     first = blocking.first_shared_slot(a[key_columns].to_numpy(np.uint64), b[key_columns].to_numpy(np.uint64),
                                        extra_columns(a), extra_columns(b), ia, ib)
@@ -69,7 +75,11 @@ def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np
     with ``rules`` the members of a union that put each in a block (a bit each: what a learned
     model trains on, rule by rule); records of several sets paired as ``link_type`` says."""
     a, b = a.iloc[rows_a].reset_index(drop=True), b.iloc[rows_b].reset_index(drop=True)
-    ia, ib = first_slot_pairs(a, b, blocking)
+    ia, ib = first_slot_pairs(a, b, blocking, dedupe)
+    if dedupe and link_type != LINK_AND_DEDUPE:  # several sets: across them only, or within each only
+        across = a[SET].to_numpy()[ia] != b[SET].to_numpy()[ib]
+        keep = across if link_type == LINK_ONLY else ~across
+        ia, ib = ia[keep], ib[keep]
     rid_a, rid_b = a["rid"].to_numpy()[ia], b["rid"].to_numpy()[ib]
     found = {}
     if rules:
@@ -77,13 +87,6 @@ def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np
         found["rules"] = blocking.shared_members(a[key_columns].to_numpy(np.uint64),
                                                  b[key_columns].to_numpy(np.uint64), extra_columns(a),
                                                  extra_columns(b), ia, ib)
-    if dedupe:  # each unordered pair once, no self-pair
-        keep = rid_a < rid_b
-        if link_type != LINK_AND_DEDUPE:  # several sets: across them only, or within each only
-            across = a[SET].to_numpy()[ia] != b[SET].to_numpy()[ib]
-            keep &= across if link_type == LINK_ONLY else ~across
-        rid_a, rid_b = rid_a[keep], rid_b[keep]
-        found = {k: v[keep] for k, v in found.items()}
     stats.candidate_pairs += len(rid_a)
     if truth_hashes is not None:
         stats.true_pairs_kept += int(isin_sorted(combined_hashes(rid_a, rid_b), truth_hashes).sum())
