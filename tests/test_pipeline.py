@@ -83,7 +83,8 @@ def test_same_links_whatever_the_partitions_and_workers(client, people):
     with LocalCluster(n_workers=3, threads_per_worker=2, host="127.0.0.1", dashboard_address=":0") as cluster, \
             Client(cluster) as three:
         pd.testing.assert_frame_equal(run(three, 7), one)
-    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0") as cluster, \
+    # (one worker, as a thread of this process: a worker process is the session's cluster's)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as single:
         pd.testing.assert_frame_equal(run(single, 3), one)
 
