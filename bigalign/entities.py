@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from .pipeline.clusters import (
-    CLUSTER_COLUMNS,
     ClusterStats,
     cluster_ids,
     cluster_records,
@@ -27,7 +26,7 @@ from .pipeline.clusters import (
     linked_records,
     oversized_edges,
     oversized_nodes,
-    sort_key,
+    sort_clusters,
     split_oversized,
     strong_links,
 )
@@ -115,8 +114,7 @@ def cluster_links(links: Any, ids: Any = None, *, dedupe: bool = False, sets: Se
         clusters, stats = _on_dask(links, by_set, names, dedupe, threshold, max_size, client)
     else:
         clusters, stats = _in_memory(links, by_set, names, dedupe, threshold, max_size)
-    clusters = clusters.infer_objects().sort_values(["cluster_id", "set", "id"], key=sort_key, kind="stable",
-                                                    ignore_index=True)[CLUSTER_COLUMNS]
+    clusters = sort_clusters(clusters.infer_objects())
     clusters.attrs["clusters"] = stats.as_dict()
     return clusters
 

@@ -27,7 +27,7 @@ from .schema import record_keys
 
 __all__ = ["CLUSTER_COLUMNS", "ClusterStats", "MERGE_FAN_IN", "cluster_ids", "cluster_records", "cluster_stats",
            "link_forest", "linked_records", "merge_forests", "node_keys", "oversized_edges", "oversized_nodes",
-           "sort_key", "split_oversized", "strong_links"]
+           "sort_clusters", "split_oversized", "strong_links"]
 
 # Forests merged by one task of the tree.
 MERGE_FAN_IN = 8
@@ -227,9 +227,19 @@ def linked_records(named: pd.DataFrame, sets: Sequence[str]) -> pd.DataFrame:
                          "cluster_id": named["cluster_id"]}).reset_index(drop=True)
 
 
-def sort_key(column: pd.Series) -> pd.Series:
-    """How clusters are ordered: ids of mixed types as text."""
-    return column.astype(str) if column.dtype == object else column
+def sort_clusters(clusters: pd.DataFrame) -> pd.DataFrame:
+    """Clusters ordered by cluster id, set and id (ids of mixed types as
+    text), with their columns ``set``, ``id``, ``cluster_id``. Ordered by
+    Arrow (text by code point, as Python orders it): pandas' sort of object
+    columns took 3 s for a million records."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = {name: clusters[name].astype(str) if clusters[name].dtype == object else clusters[name]
+            for name in ("cluster_id", "set", "id")}
+    order = pc.sort_indices(pa.table({name: pa.array(values) for name, values in keys.items()}),
+                            sort_keys=[(name, "ascending") for name in keys])
+    return clusters[CLUSTER_COLUMNS].take(order.to_numpy()).reset_index(drop=True)
 
 
 def cluster_stats(named: pd.DataFrame, records: int, rounds: int, split: int) -> ClusterStats:
