@@ -110,7 +110,8 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
     to be scored as dense matrices by :func:`score_dense_blocks`.
     """
     a, b = sides(blocks)
-    if dedupe and not len(b):  # a deduplication's set shuffled once: its blocks paired with themselves
+    itself = dedupe and not len(b)
+    if itself:  # a deduplication's set shuffled once: its blocks paired with themselves
         b = a
     stats = BlockStats()
     key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
@@ -119,7 +120,8 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
     code_a, code_b = codes[:len(a)], codes[len(a):]
     size_a = np.bincount(code_a, minlength=len(keys))
     size_b = np.bincount(code_b, minlength=len(keys))
-    pairs = size_a * size_b
+    # a block of k records of one set holds k(k-1)/2 pairs (a record alone, none)
+    pairs = size_a * (size_a - 1) // 2 if itself else size_a * size_b
     shared = np.flatnonzero(pairs)  # most keys are held by one side only: a block of one record, no pair
     stats.blocks = len(shared)
     stats.block_pairs = int(pairs.sum())
