@@ -132,15 +132,18 @@ def test_goncourt_from_an_endpoint_in_pages_gives_the_links_of_the_frozen_answer
 
 def test_cities_from_an_endpoint_give_the_links_of_the_frozen_answer(tmp_path, endpoint, scheduler):
     live = bigalign("run", local_job(tmp_path, "cities", endpoint), "--scheduler", scheduler, "--output",
-                    tmp_path / "live.csv")
+                    tmp_path / "live.nt")  # (owl:sameAs, as the job writes them)
     assert "precision 1.0000, recall 1.0000, F1 1.0000" in live.stdout
     assert "alignset: 47 rows read, 46 kept, 1 rejected" in live.stdout
     [reject] = pd.read_csv(tmp_path / "rejects.csv").to_dict("records")
     assert reject["file"] == f"{endpoint} (page 1 of 1)" and reject["row"] == 1
     assert reject["column"] == "latitude, longitude" and "Nowhere" not in reject["value"]
-    frozen = bigalign("run", "jobs/cities_offline.toml", "--scheduler", scheduler, "--output", tmp_path / "frozen.csv")
+    frozen = bigalign("run", "jobs/cities_offline.toml", "--scheduler", scheduler, "--output", tmp_path / "frozen.nt")
     assert "F1 1.0000" in frozen.stdout
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "live.csv"), pd.read_csv(tmp_path / "frozen.csv"))
+    triples = sorted((tmp_path / "live.nt").read_text().splitlines())
+    assert len(triples) == 46 and triples == sorted((tmp_path / "frozen.nt").read_text().splitlines())
+    assert ("<http://fr.dbpedia.org/resource/Paris> <http://www.w3.org/2002/07/owl#sameAs> "
+            "<https://sws.geonames.org/3000544/> .") in triples
 
 
 def test_rdf_files_answer_the_same_query_locally(tmp_path, endpoint, scheduler, frozen_goncourt):
