@@ -182,7 +182,7 @@ def read_page(endpoint: str, query: str, variables: Sequence[str], size: int, pa
 
 
 # -- RDF files -----------------------------------------------------------------
-def _store() -> Any:
+def _pyoxigraph() -> Any:
     try:
         import pyoxigraph
     except ImportError:
@@ -192,7 +192,7 @@ def _store() -> Any:
 
 def query_variables(query: str, what: str) -> list[str]:
     """The variables of a SELECT, checked by Oxigraph's parser (on an empty store)."""
-    ox = _store()
+    ox = _pyoxigraph()
     try:
         split_query(query)
         return [v.value for v in ox.Store().query(query).variables]
@@ -210,7 +210,7 @@ def columns(variables: Sequence[str], literal_details: bool) -> list[str]:
 def read_rdf(paths: Sequence[str], query: str, literal_details: bool, open_file: Any,
              batch_rows: int) -> Iterator[pd.DataFrame]:
     """The query's rows over the RDF files (loaded together in one in-memory store), in batches."""
-    ox = _store()
+    ox = _pyoxigraph()
     store = ox.Store()
     for path in paths:
         extension = "." + path.rsplit(".", 1)[-1].lower()

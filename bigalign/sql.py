@@ -97,8 +97,7 @@ def describe(url: str, table: str | None, query: str | None, what: str) -> tuple
             columns = list(connection.execute(sa.text(f"SELECT * FROM {origin} LIMIT 0")).keys())
             rows = connection.execute(sa.text(f"SELECT COUNT(*) FROM {origin}")).scalar_one()
     except sa.exc.SQLAlchemyError as err:
-        message = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        raise InputError(f"{what}: the database {redact(url)}: {message}") from None
+        raise InputError(f"{what}: the database {redact(url)}: {_message(err)}") from None
     finally:
         db.dispose()
     return columns, int(rows)
@@ -122,6 +121,11 @@ def read(url: str, table: str | None, query: str | None, index_col: str, columns
     return frame.reset_index()
 
 
+def _message(err: Exception) -> str:
+    """The database's own first line about an error (its driver's, not SQLAlchemy's wrapping)."""
+    return str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+
+
 def write_links(links: pd.DataFrame, url: str, table: str, what: str = "output") -> None:
     """Write the links to ``table``, replacing it whole: into a new table first,
     which then takes the name in one transaction (a failed write leaves the
@@ -130,19 +134,19 @@ def write_links(links: pd.DataFrame, url: str, table: str, what: str = "output")
 
     db = engine(url, what)
     staging = f"bigalign_{uuid.uuid4().hex[:12]}"
+    quote = db.dialect.identifier_preparer.quote
     try:
         links.to_sql(staging, db, index=False)
         with db.begin() as connection:
-            quote = db.dialect.identifier_preparer.quote
             connection.execute(sa.text(f"DROP TABLE IF EXISTS {quote(table)}"))
             connection.execute(sa.text(f"ALTER TABLE {quote(staging)} RENAME TO {quote(table)}"))
     except sa.exc.SQLAlchemyError as err:
-        message = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        raise InputError(f"{what}: cannot write the links to table {table!r} of {redact(url)}: {message}") from None
+        raise InputError(f"{what}: cannot write the links to table {table!r} of {redact(url)}: "
+                         f"{_message(err)}") from None
     finally:
         try:  # (gone when renamed; left over only when the write failed)
             with db.begin() as connection:
-                connection.execute(sa.text(f"DROP TABLE IF EXISTS {db.dialect.identifier_preparer.quote(staging)}"))
+                connection.execute(sa.text(f"DROP TABLE IF EXISTS {quote(staging)}"))
         except sa.exc.SQLAlchemyError:
             pass  # (the database is gone: the error above says so)
         db.dispose()
