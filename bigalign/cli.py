@@ -104,6 +104,20 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    if args.screenshots:
+        from .app.screenshots import take_screenshots
+
+        for path in take_screenshots(args.screenshots):
+            print(path)
+        return 0
+    from .app import serve
+
+    os.makedirs(args.directory, exist_ok=True)
+    serve(args.directory, host=args.host, port=args.port, scheduler=args.scheduler, workers=args.workers)
+    return 0
+
+
 def _job_arguments(command: argparse.ArgumentParser, cluster: bool = True) -> None:
     command.add_argument("job")
     command.add_argument("--allow-module", action="append", default=[], metavar="MODULE",
@@ -147,6 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rebuild report.html from a finished run's outputs")
     report.add_argument("run_dir", help="the directory of the run's output")
     report.set_defaults(func=_report)
+    serve = commands.add_parser("serve", help="the web application: build, plan, run and review a job")
+    serve.add_argument("directory", nargs="?", default=".",
+                       help="where the job (job.toml), uploads and output live (default: here)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only; any "
+                                                          "other asks for the token in the printed URL)")
+    serve.add_argument("--port", type=int, default=8700)
+    serve.add_argument("--scheduler", help="run on this scheduler (default: a local cluster started here)")
+    serve.add_argument("--workers", type=int, help="workers of the local cluster (default 2)")
+    serve.add_argument("--screenshots", metavar="DIR", help="write a screenshot of each page, on generated "
+                                                            "data, to DIR and stop (needs Chromium)")
+    serve.set_defaults(func=_serve)
     return parser
 
 

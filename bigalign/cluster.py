@@ -152,6 +152,11 @@ def progress_bars(futures: list, show: bool) -> None:
         print(file=sys.stderr)
 
 
+def quiet_shuffle_logs() -> None:
+    """The P2P shuffle's scheduler plugin logs every shuffle's start and end at WARNING level: hide them."""
+    logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
+
+
 @contextmanager
 def connect(client: Any = None, *, n_workers: int | None = None, threads_per_worker: int = 1,
             memory_limit: str | None = None, dashboard_address: str = "127.0.0.1:8787",
@@ -175,8 +180,7 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
 
     The dashboard's link is logged (logger ``bigalign``, level INFO).
     """
-    # The P2P shuffle logs every shuffle's start and end at WARNING level.
-    logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
+    quiet_shuffle_logs()
     owned: list[Any] = []
     if isinstance(client, Client):
         active = client

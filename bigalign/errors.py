@@ -12,7 +12,15 @@ __all__ = ["BigalignError", "ClusterError", "InputError", "InvalidValueError", "
 
 
 class BigalignError(ValueError):
-    """Base of the errors a user can mend (a ValueError: a value given was wrong)."""
+    """Base of the errors a user can mend (a ValueError: a value given was wrong).
+
+    ``field`` is the job's key at fault when there is one (``treatments[0].weight``,
+    ``alignset.path``): the web application shows the message next to that field.
+    """
+
+    def __init__(self, message: str = "", field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class JobError(BigalignError):

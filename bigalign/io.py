@@ -39,6 +39,8 @@ REJECT_COLUMNS = ["set", "file", "row", "column", "reason", "value"]
 BATCH_ROWS = 200_000
 # Rows per Parquet row group of staged files: one partition each when read back.
 ROW_GROUP_ROWS = 25_000
+# Rows per row group of a links file.
+LINK_ROW_GROUP_ROWS = 65_536
 
 
 @dataclass
@@ -124,8 +126,10 @@ def expand_paths(path: str) -> list[str]:
         paths = fs.glob(path) if glob.has_magic(path) else ([path] if fs.exists(path) else [])
         return sorted(fs.unstrip_protocol(p) for p in paths)
     local = path[len("file://"):] if path.startswith("file://") else path
+    if os.path.isdir(local):
+        raise InputError(f"{path}: is a directory; name its files (a glob such as {os.path.join(path, '*.csv')})")
     matches = sorted(glob.glob(local)) if glob.has_magic(local) else ([local] if os.path.exists(local) else [])
-    return matches
+    return [m for m in matches if not os.path.isdir(m)]
 
 
 @contextmanager
@@ -277,6 +281,39 @@ def _validate(frame: pd.DataFrame, numbers: np.ndarray, id_column: str, treatmen
     return frame[~bad].reset_index(drop=True), numbers[~bad]
 
 
+def record_batches(spec: SetSpec, path: str, index: int, names: list[str], rejects: list[dict],
+                   rows: pd.DataFrame | None = None) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """The records of one source of a set (a file, a page of an endpoint's
+    rows, a partition of a database's ``rows``) in frames, with each row's
+    number in its source; rows that cannot be read at all go to ``rejects``."""
+    if rows is not None:
+        numbers = rows[spec.index_col] if spec.index_col in rows else pd.Series(dtype=object)
+        yield rows, (numbers.to_numpy(np.int64) if pd.api.types.is_integer_dtype(numbers)
+                     else np.arange(1, len(rows) + 1))
+    elif spec.sparql is not None:
+        assert spec.query is not None and spec.columns is not None
+        frame = sparql.read_page(spec.sparql, spec.query, spec.columns, spec.page_size, index, spec.name,
+                                 spec.timeout, spec.retries, spec.literal_details)
+        start = index * spec.page_size + 1  # rows numbered in the ordered result
+        yield frame, np.arange(start, start + len(frame))
+    elif spec.format == "rdf":
+        assert spec.query is not None
+        start = 1
+        for frame in sparql.read_rdf(expand_paths(path), spec.query, spec.literal_details, _open, BATCH_ROWS):
+            yield frame, np.arange(start, start + len(frame))
+            start += len(frame)
+    elif spec.format == "parquet":
+        start = 1
+        with _open(path) as f:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS):
+                frame = batch.to_pandas()
+                yield frame, np.arange(start, start + len(frame))
+                start += len(frame)
+    else:
+        for frame, numbers in _csv_batches(spec, path, names, rejects):
+            yield _decode(frame, spec.encoding, spec, path, numbers, rejects)
+
+
 def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatment], staging_dir: str,
                columns: Sequence[str] | None = None, rows: pd.DataFrame | None = None) -> StagedFile:
     """Read one input file, set its rejects aside, write the good rows as Parquet.
@@ -299,42 +336,11 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
     if columns is not None and not set(columns) <= set(names):
         columns = None
     keep = [id_column] + [c for c in names if c != id_column and (columns is None or c in columns)]
-    if rows is not None:
-        def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-            index = rows[spec.index_col] if spec.index_col in rows else pd.Series(dtype=object)
-            yield rows, (index.to_numpy(np.int64) if pd.api.types.is_integer_dtype(index)
-                         else np.arange(1, len(rows) + 1))
-    elif spec.sparql is not None:
-        def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-            assert spec.sparql is not None and spec.query is not None and spec.columns is not None
-            frame = sparql.read_page(spec.sparql, spec.query, spec.columns, spec.page_size, index, spec.name,
-                                     spec.timeout, spec.retries, spec.literal_details)
-            start = index * spec.page_size + 1  # rows numbered in the ordered result
-            yield frame, np.arange(start, start + len(frame))
-    elif spec.format == "rdf":
-        def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-            assert spec.query is not None
-            start = 1
-            for frame in sparql.read_rdf(expand_paths(path), spec.query, spec.literal_details, _open, BATCH_ROWS):
-                yield frame, np.arange(start, start + len(frame))
-                start += len(frame)
-    elif spec.format == "parquet":
-        def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-            start = 1
-            with _open(path) as f:
-                for batch in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS):
-                    frame = batch.to_pandas()
-                    yield frame, np.arange(start, start + len(frame))
-                    start += len(frame)
-    else:
-        def batches() -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-            for frame, numbers in _csv_batches(spec, path, names, result.rejects):
-                yield _decode(frame, spec.encoding, spec, path, numbers, result.rejects)
     target = os.path.join(staging_dir, f"{spec.name}-{index:05d}.parquet")
     writer = None
     hashes = []
     try:
-        for frame, numbers in batches():
+        for frame, numbers in record_batches(spec, path, index, names, result.rejects, rows):
             result.rows_read += len(frame)
             frame = frame[keep]
             if spec.reads_query and frame[id_column].isna().any():  # (a query's identifier is never missing)
@@ -377,8 +383,20 @@ def read_table(path: str, columns: Sequence[str], what: str) -> pd.DataFrame:
 
 
 def read_pairs(path: str) -> pd.DataFrame:
-    """Pairs from a CSV or Parquet file with ``align_id`` and ``target_id`` (as text)."""
-    return read_table(path, ["align_id", "target_id"], "pairs").astype({"align_id": str, "target_id": str})
+    """Pairs from a CSV or Parquet file with ``align_id`` and ``target_id`` (as text).
+
+    A ``match`` column (the web application's marks: 1 a match, 0 not one)
+    keeps the pairs marked as matches.
+    """
+    pairs = read_table(path, ["align_id", "target_id"], "pairs")
+    if "match" in pairs.columns:
+        marks = pairs["match"].astype(str).str.strip().str.lower()
+        unknown = ~marks.isin(["1", "0", "true", "false"])
+        if unknown.any():
+            row = int(np.flatnonzero(unknown)[0]) + 2  # (the header is row 1)
+            raise InputError(f"{path}: row {row}: column 'match' must be 1 or 0, got {pairs['match'].iloc[row - 2]!r}")
+        pairs = pairs[marks.isin(["1", "true"]).to_numpy()].reset_index(drop=True)
+    return pairs.astype({"align_id": str, "target_id": str})
 
 
 def _umask() -> int:
@@ -464,7 +482,8 @@ def write_links(links: pd.DataFrame, path: str, format: str, align_uri: str | No
         return
     with atomic_path(path) as tmp:
         if format == "parquet":
-            links.to_parquet(tmp, index=False)
+            # (row groups of LINK_ROW_GROUP_ROWS: a reader, the review pages say, reads a page's rows alone)
+            links.to_parquet(tmp, index=False, row_group_size=LINK_ROW_GROUP_ROWS)
         elif format == "csv":
             links.to_csv(tmp, index=False)
         elif format == "ntriples":

@@ -25,7 +25,7 @@ from typing import Any
 
 from .blocking import BLOCKINGS, Blocking, CrossProductBlocking, UnionBlocking
 from .distances import metric_class
-from .errors import InputError, JobError
+from .errors import BigalignError, InputError, JobError
 from .evaluate import DEDUPE_ONLY, LINK_AND_DEDUPE, LINK_ONLY, LINK_TYPES, cross_product
 from .fellegi_sunter import FellegiSunter
 from .io import SetSpec, expand_paths, is_url, parquet_types, read_header, read_pairs
@@ -35,7 +35,7 @@ from .sql import ROWS_PER_PARTITION, describe, redact
 from .treatments import Treatment
 
 __all__ = ["ClusterSpec", "ClustersSpec", "Job", "JobError", "NotImported", "OutputSpec", "check_inputs",
-           "import_object", "load_job"]
+           "import_object", "load_job", "set_spec", "treatment_spec"]
 
 
 @dataclass
@@ -201,7 +201,7 @@ class _Reader:
 
     def error(self, key: str, message: str) -> JobError:
         name = f"{self.where}.{key}" if self.where else key
-        return JobError(f"{self.job_path}: {name}: {message}")
+        return JobError(f"{self.job_path}: {name}: {message}", field=name)
 
     def get(self, key: str, kinds: type | tuple[type, ...], default: Any = None, required: bool = False) -> Any:
         self.used.add(key)
@@ -284,7 +284,10 @@ def _set_spec(reader: _Reader, name: str, job_dir: str) -> SetSpec:
     rdf = isinstance(path_value, str) and os.path.splitext(path_value)[1].lower() in RDF_EXTENSIONS
     if "sparql" in reader.table or "query" in reader.table or reader.table.get("format") == "rdf" or rdf:
         return _query_spec(reader, name, job_dir)
-    path = _path(job_dir, reader.get("path", str, required=True))
+    path = reader.get("path", str, required=True)
+    if not path.strip():
+        raise reader.error("path", "is empty: name the set's file, files (a glob) or URL")
+    path = _path(job_dir, path)
     default_format = "parquet" if path.endswith((".parquet", ".pq")) else "tsv" if path.endswith(".tsv") else "csv"
     fmt = reader.get("format", str, default_format)
     if fmt not in ("csv", "tsv", "parquet"):
@@ -301,6 +304,16 @@ def _set_spec(reader: _Reader, name: str, job_dir: str) -> SetSpec:
         raise reader.error("encoding", f"unknown encoding {spec.encoding!r}") from None
     reader.done()
     return spec
+
+
+def set_spec(job_path: str, name: str, table: Mapping[str, Any]) -> SetSpec:
+    """One set of a job (``[alignset]``'s table, say), validated as :func:`load_job` does."""
+    return _set_spec(_Reader(job_path, table, name), name, os.path.dirname(os.path.abspath(job_path)))
+
+
+def treatment_spec(job_path: str, index: int, table: Mapping[str, Any]) -> Treatment:
+    """Treatment ``index`` of a job (a ``[[treatments]]`` table) as :func:`load_job` reads it (built-ins only)."""
+    return _treatment(_Reader(job_path, table, f"treatments[{index}]"), _UserCode((), True))
 
 
 def _transform(value: Any, code: _UserCode, reader: _Reader) -> Any:
@@ -364,6 +377,8 @@ def _model(reader: _Reader, cuts: list[list[float] | None], terms: list[int], jo
 
 def _treatment(reader: _Reader, code: _UserCode) -> Treatment:
     column = reader.get("column", (str, list, dict), required=True)
+    if column in ("", [], {}):
+        raise reader.error("column", "is empty: name the attribute's column (or columns)")
     if isinstance(column, dict):  # a column per set: {align = "...", target = "..."}
         if set(column) != {"align", "target"}:
             raise reader.error("column", f"a column per set is {{ align = ..., target = ... }}, got {column!r}")
@@ -394,7 +409,7 @@ def _treatment(reader: _Reader, code: _UserCode) -> Treatment:
     except (ValueError, TypeError) as err:
         if isinstance(err, JobError):
             raise
-        raise JobError(f"{reader.job_path}: {reader.where}: {err}") from None
+        raise JobError(f"{reader.job_path}: {reader.where}: {err}", field=reader.where) from None
 
 
 def _blocking(reader: _Reader, code: _UserCode) -> Blocking:
@@ -417,6 +432,8 @@ def _blocking(reader: _Reader, code: _UserCode) -> Blocking:
     else:
         raise reader.error("kind", f"unknown blocking {kind!r}; expected one of {sorted(BLOCKINGS) + ['union']} "
                                    "or the import path of a Blocking")
+    if reader.table.get("columns") in ("", []):
+        raise reader.error("columns", "is empty: name the column (or columns) the blocking reads")
     params = {}
     for key, kinds in (cls.parameters or {k: object for k in reader.rest()}).items():
         value = reader.get(key, kinds)
@@ -426,7 +443,7 @@ def _blocking(reader: _Reader, code: _UserCode) -> Blocking:
     try:
         return cls(**params)
     except (ValueError, TypeError) as err:
-        raise JobError(f"{reader.job_path}: {reader.where}: {err}") from None
+        raise JobError(f"{reader.job_path}: {reader.where}: {err}", field=reader.where) from None
 
 
 _FORMATS_BY_EXTENSION = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".nt": "ntriples"}
@@ -665,7 +682,8 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
         raise top.error("threshold", "'auto' needs a learned model: [model] kind = \"fellegi-sunter\"")
     for i, t in enumerate(treatments):
         if dedupe and t.target_attribute != t.attribute:
-            raise JobError(f"{path}: treatments[{i}].column: a deduplication has one set, so one column")
+            raise JobError(f"{path}: treatments[{i}].column: a deduplication has one set, so one column",
+                           field=f"treatments[{i}].column")
     blocking_table = top.get("blocking", dict)
     # without one: the cross product, when the sets are small enough (checked once they are read)
     blocking = CrossProductBlocking() if blocking_table is None else _blocking(_Reader(path, blocking_table,
@@ -710,53 +728,63 @@ def check_inputs(job: Job) -> dict[str, list[str]]:
     """
     files: dict[str, list[str]] = {}
     for spec in job.sets():
-        if spec.sql is not None:
-            spec.columns, spec.rows = describe(spec.sql, spec.table, spec.query, spec.name)
-            what = f"{spec.name}: {'table ' + repr(spec.table) if spec.table else 'the query'} of {spec.path}"
-            if spec.index_col not in spec.columns:
-                raise InputError(f"{what}: index_col {spec.index_col!r} not found; columns are {spec.columns}")
-            spec.npartitions = spec.npartitions or max(1, -(-spec.rows // ROWS_PER_PARTITION))
-            files[spec.name] = [f"{what} (partition {k + 1} of {spec.npartitions} by {spec.index_col})"
-                                for k in range(spec.npartitions)]
-            _check_columns(job, spec, what, spec.columns)
-            continue
-        if spec.sparql is not None:
-            # The endpoint tells the variables and counts the rows: the pages are the set's "files".
-            spec.columns, spec.rows = describe_endpoint(spec.sparql, spec.query or "", spec.name, spec.timeout,
-                                                        spec.retries)
-            files[spec.name] = [f"{spec.sparql} (page {k + 1} of {spec.pages()})" for k in range(spec.pages())]
-            _check_columns(job, spec, f"{spec.name}: the query on {spec.sparql}", read_header(spec, spec.path))
-            continue
-        paths = expand_paths(spec.path)
-        if not paths:
-            raise InputError(f"{job.path}: {spec.name}.path: no file matches {spec.path!r}")
-        files[spec.name] = paths
-        if spec.format == "rdf":  # (the files are read together, by one query)
-            spec.columns = query_variables(spec.query or "", spec.name)
-            _check_columns(job, spec, f"{spec.name}: the query on {spec.path}", read_header(spec, spec.path))
-            continue
-        for path in paths:
-            _check_columns(job, spec, path, read_header(spec, path))
-        if spec.format == "parquet" and len(paths) > 1:
-            _check_same_types(spec, paths)
+        try:
+            _check_set(job, spec, files)
+        except BigalignError as err:  # (the web application shows it beside the set's source)
+            err.field = err.field or f"{spec.name}.{'sparql' if spec.sparql else 'sql' if spec.sql else 'path'}"
+            raise
     return files
+
+
+def _check_set(job: Job, spec: SetSpec, files: dict[str, list[str]]) -> None:
+    """One set's source is there and has the job's columns; its files (or pages, or partitions) into ``files``."""
+    if spec.sql is not None:
+        spec.columns, spec.rows = describe(spec.sql, spec.table, spec.query, spec.name)
+        what = f"{spec.name}: {'table ' + repr(spec.table) if spec.table else 'the query'} of {spec.path}"
+        if spec.index_col not in spec.columns:
+            raise InputError(f"{what}: index_col {spec.index_col!r} not found; columns are {spec.columns}")
+        spec.npartitions = spec.npartitions or max(1, -(-spec.rows // ROWS_PER_PARTITION))
+        files[spec.name] = [f"{what} (partition {k + 1} of {spec.npartitions} by {spec.index_col})"
+                            for k in range(spec.npartitions)]
+        _check_columns(job, spec, what, spec.columns)
+        return
+    if spec.sparql is not None:
+        # The endpoint tells the variables and counts the rows: the pages are the set's "files".
+        spec.columns, spec.rows = describe_endpoint(spec.sparql, spec.query or "", spec.name, spec.timeout,
+                                                    spec.retries)
+        files[spec.name] = [f"{spec.sparql} (page {k + 1} of {spec.pages()})" for k in range(spec.pages())]
+        _check_columns(job, spec, f"{spec.name}: the query on {spec.sparql}", read_header(spec, spec.path))
+        return
+    paths = expand_paths(spec.path)
+    if not paths:
+        raise InputError(f"{job.path}: {spec.name}.path: no file matches {spec.path!r}", field=f"{spec.name}.path")
+    files[spec.name] = paths
+    if spec.format == "rdf":  # (the files are read together, by one query)
+        spec.columns = query_variables(spec.query or "", spec.name)
+        _check_columns(job, spec, f"{spec.name}: the query on {spec.path}", read_header(spec, spec.path))
+        return
+    for path in paths:
+        _check_columns(job, spec, path, read_header(spec, path))
+    if spec.format == "parquet" and len(paths) > 1:
+        _check_same_types(spec, paths)
 
 
 def _check_columns(job: Job, spec: SetSpec, where: str, names: list[str]) -> None:
     """The id, the treatments' and the blocking's columns are among ``names``."""
     kind = "variable" if spec.reads_query else "column"
     if spec.id is not None and spec.id not in names:
-        raise InputError(f"{where}: id {kind} {spec.id!r} not found; {kind}s are {names}")
+        raise InputError(f"{where}: id {kind} {spec.id!r} not found; {kind}s are {names}", field=f"{spec.name}.id")
     for i, t in enumerate(job.treatments):
         attribute = t.side_attribute("target" if spec.name == "targetset" else "align")
         try:
             attribute_columns(_Header(names), attribute)
         except KeyError:
-            raise InputError(f"{where}: treatments[{i}]: {kind} {attribute!r} not found; {kind}s are {names}") \
-                from None
+            raise InputError(f"{where}: treatments[{i}]: {kind} {attribute!r} not found; {kind}s are {names}",
+                             field=f"treatments[{i}].column") from None
     for column in job.blocking.columns:
         if column not in names:
-            raise InputError(f"{where}: blocking: {kind} {column!r} not found; {kind}s are {names}")
+            raise InputError(f"{where}: blocking: {kind} {column!r} not found; {kind}s are {names}",
+                             field="blocking")
 
 
 def _check_same_types(spec: SetSpec, paths: list[str]) -> None:

@@ -272,3 +272,20 @@ def test_an_endpoint_killed_mid_read_gives_a_clear_error_and_no_half_written_out
     assert "HTTP 502" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "links.nt").exists()
     assert not list(tmp_path.glob("**/*.part")) and not list(tmp_path.glob("**/.links*"))
+
+
+def test_the_web_application_samples_a_set_from_an_endpoint(tmp_path, endpoint):
+    """The data page's SPARQL source: the query's variables as columns, a sample of its rows."""
+    from bigalign.app.server import App, running
+    from bigalign.app.workspace import Workspace
+
+    workspace = Workspace(str(tmp_path))
+    workspace.open_text(local_job(tmp_path, "goncourt", endpoint).read_text())
+    query = workspace.raw()["targetset"]["query"]
+    workspace.set_sources({"targetset.source": "sparql", "targetset.sparql": endpoint, "targetset.query": query,
+                           "targetset.id": "writer"})
+    with running(App(workspace, None, None)) as url:
+        page = urllib.request.urlopen(f"{url}/data", timeout=60).read().decode()
+    sample = page[page.index('id="sample-targetset"'):]
+    assert "<th>writer</th><th>name</th>" in sample and "over the first 100 records" in sample
+    assert "<td>http://fr.dbpedia.org/resource/Adrien_Bertrand</td><td>Adrien Bertrand</td>" in sample

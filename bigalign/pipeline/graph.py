@@ -80,7 +80,9 @@ BLOCK_ROWS_PER_PARTITION = 1_000_000
 
 @contextmanager
 def timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
-    """Add the wall time of the block to ``seconds[stage]``."""
+    """Add the wall time of the block to ``seconds[stage]``; log the stage's
+    start (the command line shows it; the web application follows a run by it)."""
+    logger.info("stage: %s", stage)
     start = time.perf_counter()
     try:
         yield

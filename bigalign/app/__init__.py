@@ -1,0 +1,68 @@
+"""``bigalign serve``: a web application to build, plan, run and review an alignment.
+
+A job editor in the browser, as the seed's Nazca application was: choose
+the sets (files, an upload, a SPARQL endpoint), see their columns; set the
+treatments with a preview on sample records and the blocking; plan and run
+on the Dask cluster, following the stages; review the links a page at a
+time, two records side by side, marking them right or wrong into a
+labelled-pairs file. The page edits ``job.toml`` in its directory and runs
+the command line on it: whatever it does, ``bigalign run job.toml`` does.
+
+:mod:`.workspace` (the job and the forms), :mod:`.commands` (plan and run
+as processes), :mod:`.review` (links paged from their file, records from
+the staged Parquet, marks), :mod:`.server` (the pages), :mod:`.toml`
+(the job written back).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+__all__ = ["serve"]
+
+logger = logging.getLogger("bigalign")
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def serve(directory: str = ".", host: str = "127.0.0.1", port: int = 8700, scheduler: str | None = None,
+          workers: int | None = None, announce: Any = print) -> None:
+    """Serve the application on ``host:port`` until interrupted.
+
+    Without ``scheduler``, a local cluster of worker processes starts beside
+    it, and plans and runs go there. Bound to anything but loopback, the
+    application asks for a random token, given in the URL it announces.
+    """
+    import asyncio
+
+    from distributed import LocalCluster
+
+    from ..cluster import quiet_shuffle_logs
+    from .server import App, make_app
+    from .workspace import Workspace
+
+    quiet_shuffle_logs()
+    token = None if host in LOOPBACK else secrets.token_urlsafe(24)
+    cluster = None
+    dashboard = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address="127.0.0.1:8787")
+        scheduler, dashboard = cluster.scheduler_address, cluster.dashboard_link
+    app = App(Workspace(directory), scheduler, dashboard, token)
+
+    async def main() -> None:
+        make_app(app).listen(port, address=host)
+        shown = f"[{host}]" if ":" in host else host
+        announce(f"bigalign: serving {app.workspace.root} at http://{shown}:{port}/"
+                 + (f"?token={token}" if token else ""))
+        announce(f"bigalign: Dask dashboard: {dashboard or 'on the scheduler ' + scheduler}")
+        await asyncio.Event().wait()
+
+    try:
+        asyncio.run(main())
+    finally:
+        if cluster is not None:
+            cluster.close()

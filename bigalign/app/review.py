@@ -1,0 +1,232 @@
+"""The review pages' data: links a page at a time from the output file, the
+two records of each from the run's staged Parquet, and the marks a reviewer
+gives them.
+
+Nothing loads a whole output: a links file is read one column at a time
+(the one a page is sorted or filtered by, kept as the order of the rows),
+and a page's rows are taken from the row groups that hold them; records
+are found by an index of their ids (one column read once per run), then
+read from the row groups that hold them.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ..errors import InputError
+from ..io import LINK_ROW_GROUP_ROWS, atomic_path
+
+__all__ = ["Labels", "LinksPager", "Page", "RecordIndex"]
+
+# Row groups kept decoded between pages (pages sorted by score touch the same ones): a bounded
+# memory, whatever the size of the file (16 of 65,536 rows: a million links).
+CACHED_ROW_GROUPS = 16
+# Score columns, by preference: a learned model's probability, else the weighted distance.
+SCORE_COLUMNS = ("match_probability", "distance")
+
+
+@dataclass
+class Page:
+    rows: pd.DataFrame  # the page's links, in order, with their row number in the file as ``row``
+    total: int  # links that pass the filter
+    score: str  # the score column (``match_probability`` or ``distance``)
+
+
+class _RowGroups:
+    """A Parquet file read by row groups, the last ones used kept decoded."""
+
+    def __init__(self, path: str):
+        self.file = pq.ParquetFile(path)
+        sizes = [self.file.metadata.row_group(g).num_rows for g in range(self.file.num_row_groups)]
+        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.rows = int(self.starts[-1])
+        self._cache: OrderedDict[int, pa.Table] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def column(self, name: str) -> np.ndarray:
+        return self.file.read(columns=[name]).column(0).to_numpy(zero_copy_only=False)
+
+    def group(self, g: int) -> pa.Table:
+        with self._lock:
+            if g in self._cache:
+                self._cache.move_to_end(g)
+                return self._cache[g]
+        table = self.file.read_row_group(g)
+        with self._lock:
+            self._cache[g] = table
+            while len(self._cache) > CACHED_ROW_GROUPS:
+                self._cache.popitem(last=False)
+        return table
+
+    def take(self, rows: np.ndarray) -> pa.Table:
+        """Rows ``rows`` (numbers in the file), in that order."""
+        groups = np.searchsorted(self.starts, rows, side="right") - 1
+        pieces, order = [], []
+        for g in np.unique(groups):
+            mine = np.flatnonzero(groups == g)
+            pieces.append(self.group(int(g)).take(pa.array(rows[mine] - self.starts[g])))
+            order.append(mine)
+        if not pieces:
+            return self.file.schema_arrow.empty_table()
+        table = pa.concat_tables(pieces)
+        return table.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
+
+
+def _parquet_of(path: str, cache_dir: str) -> str:
+    """The links file itself when Parquet; a CSV one converted once (next to the run's files)."""
+    if path.endswith((".parquet", ".pq")):
+        return path
+    converted = os.path.join(cache_dir, "review-links.parquet")
+    if not os.path.exists(converted) or os.path.getmtime(converted) < os.path.getmtime(path):
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+            column_types={"align_id": pa.string(), "target_id": pa.string()}))
+        with atomic_path(converted) as tmp:
+            pq.write_table(table, tmp, row_group_size=LINK_ROW_GROUP_ROWS)
+    return converted
+
+
+class LinksPager:
+    """Pages of a links file (Parquet or CSV), sorted and filtered by its
+    score or by a treatment's distance (``explain`` columns)."""
+
+    def __init__(self, path: str, cache_dir: str):
+        if not os.path.exists(path):
+            raise InputError(f"{path}: no links yet; run the job first")
+        self.path = path
+        self.mtime = os.path.getmtime(path)
+        self.groups = _RowGroups(_parquet_of(path, cache_dir))
+        names = self.groups.file.schema_arrow.names
+        self.score = next((c for c in SCORE_COLUMNS if c in names), None)
+        if self.score is None or "align_id" not in names or "target_id" not in names:
+            raise InputError(f"{path}: not a links file (align_id, target_id and a score column)")
+        self.distances = [c for c in names if c.endswith(": distance")]
+        self._columns: dict[str, np.ndarray] = {}
+        self._orders: dict[str, np.ndarray] = {}
+
+    @property
+    def rows(self) -> int:
+        return self.groups.rows
+
+    def column(self, name: str) -> np.ndarray:
+        if name not in self._columns:
+            self._columns[name] = self.groups.column(name).astype(np.float64)
+        return self._columns[name]
+
+    def linked(self, align_ids: Sequence[str], target_ids: Sequence[str]) -> np.ndarray:
+        """Which of these pairs are links (two columns of the file read)."""
+        wanted = pa.array(list(align_ids), pa.string())
+        table = self.groups.file.read(columns=["align_id", "target_id"])
+        table = table.filter(pc.is_in(pc.cast(table.column("align_id"), pa.string()), value_set=wanted))
+        found = set(zip(table.column("align_id").cast(pa.string()).to_pylist(),
+                        table.column("target_id").cast(pa.string()).to_pylist()))
+        return np.array([(a, t) in found for a, t in zip(align_ids, target_ids)], bool)
+
+    def _order(self, key: str, values: np.ndarray) -> np.ndarray:
+        if key not in self._orders:  # (stable, NaN last: the same page for the same request)
+            self._orders[key] = np.argsort(values, kind="stable")
+        return self._orders[key]
+
+    def page(self, number: int, size: int = 50, sort: str = "", descending: bool = False,
+             low: float | None = None, high: float | None = None, near: float | None = None) -> Page:
+        """Page ``number`` (from 0) of the links whose ``sort`` column (the
+        score, or a treatment's ``": distance"`` column) lies in [low, high];
+        ``near`` orders them by their score's gap to that threshold instead."""
+        assert self.score is not None
+        sort = sort if sort in self.distances else self.score
+        values = self.column(sort)
+        if near is not None:
+            gaps = np.abs(self.column(self.score) - near)
+            order = self._order(f"near:{near}", gaps)
+        else:
+            order = self._order(sort, values)
+            if descending:  # (NaN stays last)
+                present = order[~np.isnan(values[order])]
+                order = np.concatenate([present[::-1], order[len(present):]])
+        if low is not None or high is not None:
+            kept = np.ones(len(values), bool)
+            if low is not None:
+                kept &= values >= low
+            if high is not None:
+                kept &= values <= high
+            order = order[kept[order]]
+        chosen = order[number * size:(number + 1) * size]
+        rows = self.groups.take(chosen).to_pandas()
+        rows.insert(0, "row", chosen)
+        return Page(rows=rows, total=len(order), score=self.score)
+
+
+class RecordIndex:
+    """Records of one set by id, from the run's staged Parquet files
+    (``staging/<set>-*.parquet``: the job's columns, as read)."""
+
+    def __init__(self, staging_dir: str, name: str):
+        self.files = [_RowGroups(p) for p in sorted(glob.glob(os.path.join(staging_dir, f"{name}-*.parquet")))]
+        if not self.files:
+            raise InputError(f"{staging_dir}: no staged records of {name}")
+        ids, places = [], []
+        for k, f in enumerate(self.files):
+            column = f.file.schema_arrow.names[0]
+            values = pc.cast(f.file.read(columns=[column]).column(0), pa.string())
+            ids.append(values.to_numpy(zero_copy_only=False))
+            places.append(np.column_stack([np.full(len(values), k), np.arange(len(values))]))
+        self.index = pd.Index(np.concatenate(ids))
+        self.places = np.concatenate(places)
+        self.columns = [c for c in self.files[0].file.schema_arrow.names if c not in ("_file", "_row")]
+
+    def records(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``{id: {column: value}}`` of the ids found."""
+        positions = self.index.get_indexer(list(ids))
+        found: dict[str, dict[str, Any]] = {}
+        for k in np.unique(self.places[positions[positions >= 0], 0]):
+            mine = positions[(positions >= 0) & (self.places[np.maximum(positions, 0), 0] == k)]
+            table = self.files[k].take(self.places[mine, 1]).to_pandas()
+            for record in table[self.columns].to_dict("records"):
+                found[str(record[self.columns[0]])] = record
+        return found
+
+
+class Labels:
+    """A reviewer's marks: ``labels.csv`` with ``align_id, target_id, match``
+    (1 a match, 0 not one), the form ``bigalign evaluate`` and a model's
+    ``labels`` read (``match`` keeps the pairs marked 1)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._lock = threading.Lock()
+
+    def read(self) -> dict[tuple[str, str], int]:
+        if not os.path.exists(self.path):
+            return {}
+        frame = pd.read_csv(self.path, dtype=str)
+        return {(a, t): int(m) for a, t, m in frame[["align_id", "target_id", "match"]].itertuples(index=False)}
+
+    def mark(self, align_id: str, target_id: str, match: int | None) -> dict[tuple[str, str], int]:
+        """Mark a pair (``None`` removes its mark); written at once, atomically."""
+        with self._lock:
+            marks = self.read()
+            if match is None:
+                marks.pop((align_id, target_id), None)
+            else:
+                marks[(align_id, target_id)] = int(match)
+            frame = pd.DataFrame([(a, t, m) for (a, t), m in sorted(marks.items())],
+                                 columns=["align_id", "target_id", "match"])
+            with atomic_path(self.path) as tmp:
+                frame.to_csv(tmp, index=False)
+            return marks
+
+
+def marks_of(marks: Mapping[tuple[str, str], int], rows: pd.DataFrame) -> list[int | None]:
+    return [marks.get((str(a), str(t))) for a, t in zip(rows["align_id"], rows["target_id"])]

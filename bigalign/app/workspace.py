@@ -1,0 +1,406 @@
+"""The application's state: one job file in a directory, and what the pages read of it.
+
+The editor holds a job as the mapping its TOML gives (``tomllib``); every form
+changes some keys of it and saves it as ``job.toml`` at once, so the job the
+page shows is the file the command line runs (``bigalign run job.toml``).
+Validation is :func:`~bigalign.jobs.load_job` and
+:func:`~bigalign.jobs.check_inputs` on that file: the page shows the
+messages ``bigalign validate`` prints, beside the field each names.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..blocking import BLOCKINGS
+from ..distances import METRICS
+from ..errors import BigalignError, InputError, JobError
+from ..io import SetSpec, atomic_path, expand_paths, read_header, record_batches
+from ..jobs import check_inputs, load_job, set_spec
+from ..normalize import NORMALIZERS
+from ..sparql import describe_endpoint
+from ..treatments import Treatment
+from .toml import dumps, value
+
+__all__ = ["METRIC_NAMES", "NEW_JOB", "Workspace", "profile", "set_errors"]
+
+SIDES = ("alignset", "targetset")
+METRIC_NAMES = sorted(METRICS)
+NORMALIZER_NAMES = sorted(NORMALIZERS)
+BLOCKING_KINDS = sorted(BLOCKINGS)
+# Rows of each set the pages sample (columns, shares of missing and distinct values, previews).
+SAMPLE_ROWS = 1_000
+
+# A job the editor starts from: a learned model (no weights nor threshold to guess), the links as
+# Parquet with each treatment's distance (the review pages read them), in the workspace's out/.
+NEW_JOB: dict[str, Any] = {
+    "threshold": "auto", "uniq": True,
+    "alignset": {"path": ""}, "targetset": {"path": ""},
+    "model": {"kind": "fellegi-sunter"},
+    "output": {"path": "out/links.parquet", "explain": True},
+}
+
+
+def _number(text: str) -> Any:
+    """A number typed in a form, or the text itself (which the job's validation then names)."""
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _items(text: str, field: str) -> list[Any]:
+    """A list typed as ``a, b`` (names), where an item may also be TOML:
+    ``{ name = "simplify", remove_stopwords = false }``, ``["given_name", "surname"]``."""
+    items, depth, quote, start = [], 0, "", 0
+    for i, char in enumerate(text + ","):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            item = text[start:i].strip()
+            start = i + 1
+            if not item:
+                continue
+            if item[0] in "[{\"'":
+                try:
+                    items.append(tomllib.loads(f"x = {item}")["x"])
+                except tomllib.TOMLDecodeError as err:
+                    raise JobError(f"{field}: {item!r} is not a TOML value: {err}", field=field) from None
+            else:
+                items.append(item)
+    return items
+
+
+def _names(text: str, field: str) -> Any:
+    """``"a"`` → ``"a"``; ``"a, b"`` → ``["a", "b"]`` (several columns)."""
+    items = _items(text, field)
+    return items[0] if len(items) == 1 else items
+
+
+def _shown(item: Any) -> str:
+    """What :func:`_items` reads back as ``item``."""
+    if item is None:
+        return ""
+    if isinstance(item, list):
+        return ", ".join(v if isinstance(v, str) else value(v) for v in item)
+    return str(item)
+
+
+def _options(text: str, field: str) -> dict[str, Any]:
+    """``scale = 365, units = "km"``: more keys of a treatment or a blocking, as TOML."""
+    if not text.strip():
+        return {}
+    try:
+        return tomllib.loads("options = {" + text + "}")["options"]
+    except tomllib.TOMLDecodeError as err:
+        raise JobError(f"{field}: not TOML keys and values such as 'scale = 365, units = \"km\"': {err}",
+                       field=field) from None
+
+
+def _options_text(table: Mapping[str, Any], shown: set[str]) -> str:
+    rest = {k: v for k, v in table.items() if k not in shown}
+    return value(rest)[2:-2] if rest else ""
+
+
+class Workspace:
+    """A directory holding the edited job (``job.toml``), uploaded files
+    (``uploads/``) and the runs' output (``out/``)."""
+
+    def __init__(self, root: str):
+        self.root = os.path.abspath(root)
+        os.makedirs(os.path.join(self.root, "uploads"), exist_ok=True)
+        self.job_path = os.path.join(self.root, "job.toml")
+        self.labels_path = os.path.join(self.root, "labels.csv")
+        if not os.path.exists(self.job_path):
+            self.save(NEW_JOB)
+
+    # The job file ---------------------------------------------------------------------------------
+
+    def raw(self) -> dict[str, Any]:
+        """The job as saved; a file edited into something that is not TOML is an error (the job
+        page shows it), never replaced."""
+        try:
+            with open(self.job_path, "rb") as f:
+                return tomllib.load(f)
+        except tomllib.TOMLDecodeError as err:
+            raise JobError(f"{self.job_path}: not valid TOML: {err}", field="job") from None
+
+    def save(self, raw: Mapping[str, Any]) -> None:
+        with atomic_path(self.job_path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            f.write(dumps(raw))
+
+    def text(self) -> str:
+        with open(self.job_path, encoding="utf-8") as f:
+            return f.read()
+
+    def open_text(self, text: str) -> None:
+        """Make ``text`` (a job file's) the edited job; its relative paths now
+        start from the workspace."""
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise JobError(f"not valid TOML: {err}", field="job") from None
+        self.save(raw)
+
+    def errors(self) -> dict[str, str]:
+        """What ``bigalign validate`` says of the saved job: ``{field: message}``
+        (``""`` for a message that names no field), empty when it is valid."""
+        try:
+            job = load_job(self.job_path, resolve=False)
+            check_inputs(job)
+        except BigalignError as err:
+            return {err.field or "": str(err)}
+        return {}
+
+    def run_dir(self) -> str:
+        raw = self.raw()
+        output = raw.get("output", {})
+        return os.path.join(self.root, output.get("run_dir") or os.path.dirname(output.get("path", "out/x")))
+
+    def links_path(self) -> str:
+        return os.path.join(self.root, self.raw().get("output", {}).get("path", "out/links.parquet"))
+
+    # Forms: each changes the keys it shows -------------------------------------------------------
+
+    def set_sources(self, form: Mapping[str, str]) -> None:
+        raw = self.raw()
+        for side in SIDES:
+            if f"{side}.source" not in form:
+                continue
+            old = raw.get(side, {})
+            table: dict[str, Any] = {}
+            if form[f"{side}.source"] == "sparql":
+                table = {"sparql": form.get(f"{side}.sparql", "").strip(), "query": form.get(f"{side}.query", "")}
+            else:
+                path = form.get(f"{side}.path", "").strip()
+                table = {"path": path}
+                # (a format, delimiter, header… of the same files carry over)
+                if path == old.get("path"):
+                    table.update({k: v for k, v in old.items() if k not in ("path", "id", "sparql", "query")})
+            if form.get(f"{side}.id", "").strip():
+                table["id"] = form[f"{side}.id"].strip()
+            raw[side] = table
+        self.save(raw)
+
+    def set_path(self, side: str, path: str) -> None:
+        raw = self.raw()
+        raw[side] = {"path": path}
+        self.save(raw)
+
+    def set_treatments(self, form: Mapping[str, str], action: str = "") -> None:
+        self.save(treatments_form(self.raw(), form, action))
+
+    def set_blocking(self, form: Mapping[str, str], action: str = "") -> None:
+        self.save(blocking_form(self.raw(), form, action))
+    def set_output(self, form: Mapping[str, str]) -> None:
+        raw = self.raw()
+        output = raw.setdefault("output", {})
+        fmt = form.get("output.format", "parquet")
+        stem = os.path.splitext(output.get("path", "out/links.parquet"))[0]
+        output["path"] = f"{stem}.{'csv' if fmt == 'csv' else 'parquet'}"
+        output.pop("format", None)
+        output["explain"] = True  # (the review shows each treatment's distance from the links file)
+        self.save(raw)
+
+    # What the pages show of the job ------------------------------------------------------------------
+
+    def treatment_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for table in self.raw().get("treatments", []):
+            column = table.get("column", "")
+            align, target = (column.get("align"), column.get("target")) if isinstance(column, dict) else (column, "")
+            rows.append({"column": _shown(align), "target_column": _shown(target),
+                         "normalizers": _shown(table.get("normalizers")), "metric": str(table.get("metric", "")),
+                         "weight": _shown(table.get("weight", "")), "normalized": bool(table.get("normalized")),
+                         "options": _options_text(table, {"column", "normalizers", "metric", "weight",
+                                                          "normalized"})})
+        return rows
+
+    def blocking_rows(self) -> list[dict[str, str]]:
+        blocking = self.raw().get("blocking")
+        if not blocking:
+            return []
+        members = blocking.get("of", []) if blocking.get("kind") == "union" else [blocking]
+        return [{"kind": str(m.get("kind", "")), "columns": _shown(m.get("columns")),
+                 "transform": _shown(m.get("transform")),
+                 "options": _options_text(m, {"kind", "columns", "transform"})} for m in members]
+
+    def spec(self, side: str) -> SetSpec:
+        return set_spec(self.job_path, side, self.raw().get(side, {}))
+
+
+def treatments_form(job: Mapping[str, Any], form: Mapping[str, str], action: str = "") -> dict[str, Any]:
+    """The job with the treatments page's form: treatments, model, threshold, uniq (``action``: ``add``, or
+    ``remove:<i>``)."""
+    raw = copy.deepcopy(dict(job))
+    treatments = []
+    count = int(form.get("treatments.count", "0"))
+    for i in range(count):
+        if action == f"remove:{i}":
+            continue
+        key = f"treatments[{i}]"
+        align = _names(form.get(f"{key}.column", ""), f"{key}.column")
+        target = _names(form.get(f"{key}.target_column", ""), f"{key}.target_column")
+        table: dict[str, Any] = {"column": {"align": align, "target": target} if target and target != align
+                                 else align}
+        normalizers = _items(form.get(f"{key}.normalizers", ""), f"{key}.normalizers")
+        if normalizers:
+            table["normalizers"] = normalizers
+        table["metric"] = form.get(f"{key}.metric", "levenshtein")
+        if form.get(f"{key}.weight", "").strip():
+            table["weight"] = _number(form[f"{key}.weight"])
+        if form.get(f"{key}.normalized"):
+            table["normalized"] = True
+        table.update(_options(form.get(f"{key}.options", ""), f"{key}.options"))
+        treatments.append(table)
+    if action == "add":
+        treatments.append({"column": "", "metric": "levenshtein"})
+    raw["treatments"] = treatments
+    if form.get("model") == "fellegi-sunter":
+        raw["model"] = raw.get("model") or {"kind": "fellegi-sunter"}
+    else:
+        raw.pop("model", None)
+    threshold = form.get("threshold", "").strip()
+    raw["threshold"] = "auto" if threshold == "auto" else _number(threshold)
+    raw["uniq"] = bool(form.get("uniq"))
+    return raw
+
+
+def blocking_form(job: Mapping[str, Any], form: Mapping[str, str], action: str = "") -> dict[str, Any]:
+    """The job with the blocking page's form (one member: that blocking; several: their union; none: no blocking)."""
+    raw = copy.deepcopy(dict(job))
+    members = []
+    for i in range(int(form.get("blocking.count", "0"))):
+        if action == f"remove:{i}":
+            continue
+        key = f"blocking[{i}]"
+        columns = _names(form.get(f"{key}.columns", ""), f"{key}.columns")
+        member: dict[str, Any] = {"kind": form.get(f"{key}.kind", "key"), "columns": columns}
+        if form.get(f"{key}.transform", "").strip():
+            member["transform"] = _names(form[f"{key}.transform"], f"{key}.transform")
+        member.update(_options(form.get(f"{key}.options", ""), f"{key}.options"))
+        if member["kind"] != "key" and isinstance(columns, str):
+            member["columns"] = [columns]  # (the other kinds read a list)
+        members.append(member)
+    if action == "add":
+        members.append({"kind": "key", "columns": ""})
+    if not members:
+        raw.pop("blocking", None)
+    else:
+        raw["blocking"] = members[0] if len(members) == 1 else {"kind": "union", "of": members}
+    return raw
+
+
+def form_field(field: str, blocking: Mapping[str, Any] | None) -> str:
+    """The form's name of a job's key (``blocking.of[1].columns`` → ``blocking[1].columns``)."""
+    if field.startswith("blocking.of["):
+        return "blocking[" + field[len("blocking.of["):]
+    if field.startswith("blocking.") and blocking and blocking.get("kind") != "union":
+        return "blocking[0]." + field[len("blocking."):]
+    return field
+
+
+def set_errors(errors: Mapping[str, str], raw: Mapping[str, Any]) -> dict[str, str]:
+    """The messages keyed by form field; a treatment's or blocking member's
+    message with no key of its own goes to its first field."""
+    shown = {}
+    for field, message in errors.items():
+        name = form_field(field, raw.get("blocking"))
+        if re.fullmatch(r"treatments\[\d+\]", name):
+            name += ".column"
+        elif re.fullmatch(r"blocking\[\d+\]", name):
+            name += ".columns"
+        elif re.fullmatch(r"(alignset|targetset)", name):
+            name += ".path"
+        shown[name] = message
+    return shown
+
+
+def sample(spec: SetSpec, rows: int = SAMPLE_ROWS) -> pd.DataFrame:
+    """The first ``rows`` records of a set (of its first file, or the
+    endpoint's first page), as read for staging."""
+    if spec.sql is not None:
+        raise InputError(f"{spec.name}: a database's table is sampled when it runs; no preview here")
+    if spec.sparql is not None:
+        spec.columns, spec.rows = describe_endpoint(spec.sparql, spec.query or "", spec.name, spec.timeout,
+                                                    spec.retries)
+        spec.page_size = rows
+        paths = [spec.sparql]
+    else:
+        paths = expand_paths(spec.path)
+        if not paths:
+            raise InputError(f"{spec.name}.path: no file matches {spec.path!r}", field=f"{spec.name}.path")
+    names = read_header(spec, paths[0])
+    frames, count = [], 0
+    for frame, _ in record_batches(spec, paths[0], 0, names, []):
+        frames.append(frame.head(rows - count))
+        count += len(frames[-1])
+        if count >= rows:
+            break
+    records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
+    id_column = spec.id or names[0]
+    return records[[id_column] + [c for c in records.columns if c != id_column]]
+
+
+def profile(records: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per column: share of missing values (None, NaN, empty text) and of distinct values among the present."""
+    result = []
+    for column in records.columns:
+        values = records[column]
+        missing = values.isna() | (values.astype(str).str.strip() == "")
+        present = values[~missing]
+        result.append({"column": column, "missing": float(missing.mean()) if len(values) else 0.0,
+                       "distinct": present.astype(str).nunique() / len(present) if len(present) else 0.0})
+    return result
+
+
+def preview(treatment: Treatment, align: pd.DataFrame, target: pd.DataFrame, pairs: int = 5) -> list[dict[str, Any]]:
+    """What a treatment does on sample records: for each of the first
+    ``pairs`` align records, its nearest target record under this treatment
+    alone, both values as read and normalized, and their distance."""
+    align = align.head(pairs)
+    shown_a = treatment.normalize(align)
+    shown_b = treatment.normalize(target, "target")
+    distances = treatment.metric.cdist(treatment.metric.encode(shown_a), treatment.metric.encode(shown_b),
+                                       treatment.normalized)
+    raw_a = _attribute_text(align, treatment.side_attribute("align"))
+    raw_b = _attribute_text(target, treatment.side_attribute("target"))
+    rows = []
+    for i in range(len(align)):
+        row = distances[i]
+        j = int(np.nanargmin(row)) if len(row) and not np.isnan(row).all() else 0
+        rows.append({"align": raw_a[i], "align_normalized": _text(shown_a, i),
+                     "target": raw_b[j] if len(raw_b) else "", "target_normalized": _text(shown_b, j) if len(target)
+                     else "", "distance": float(row[j]) if len(row) else float("nan")})
+    return rows
+
+
+def _attribute_text(frame: pd.DataFrame, attribute: Any) -> list[str]:
+    columns = list(attribute) if isinstance(attribute, tuple) else [attribute]
+    return [" · ".join("" if pd.isna(v) else str(v) for v in row) for row in frame[columns].itertuples(index=False)]
+
+
+def _text(values: pd.Series | pd.DataFrame, i: int) -> str:
+    if isinstance(values, pd.DataFrame):
+        return " · ".join("" if pd.isna(v) else str(v) for v in values.iloc[i])
+    value = values.iloc[i]
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
