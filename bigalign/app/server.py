@@ -30,7 +30,7 @@ import tornado.escape
 import tornado.web
 
 from ..errors import BigalignError, JobError
-from ..io import atomic_path, write_links
+from ..io import atomic_path, expand_paths, is_url, write_links
 from ..jobs import load_job, treatment_spec
 from ..treatments import treatment_pair_distances
 from .commands import Command
@@ -78,6 +78,7 @@ class App:
         self.labels = Labels(workspace.labels_path)
         self._pagers: dict[str, LinksPager] = {}
         self._records: dict[tuple[str, str, float], RecordIndex] = {}
+        self._samples: dict[str, tuple[str, pd.DataFrame]] = {}
         self._lock = threading.Lock()
 
     def start(self, kind: str) -> Command:
@@ -87,6 +88,15 @@ class App:
                     raise JobError(f"a {command.kind} is already running: cancel it first", field="task")
             self.commands[kind] = Command(kind, self.workspace.job_path, self.scheduler)
             return self.commands[kind]
+
+    def sample(self, side: str) -> pd.DataFrame:
+        """The first records of a set (see :func:`~.workspace.sample`), read again when its source changes."""
+        spec = self.workspace.spec(side)
+        files = [] if spec.sparql or spec.sql else expand_paths(spec.path)
+        key = repr(spec) + repr([(f, os.path.getmtime(f)) for f in files if not is_url(f)])
+        if self._samples.get(side, ("",))[0] != key:
+            self._samples[side] = (key, sample(spec))
+        return self._samples[side][1]
 
     def pager(self) -> LinksPager:
         path = self.workspace.links_path()
@@ -177,7 +187,7 @@ class DataPage(Page):
                 continue
             view: dict[str, Any] = {"table": raw[side]}
             try:
-                records = sample(self.ws.spec(side))
+                records = self.app.sample(side)
                 view.update(columns=list(records.columns), rows=records.head(10).to_dict("records"),
                             profile=profile(records), sampled=len(records))
             except BigalignError as err:
@@ -226,7 +236,7 @@ class Preview(Page):
         previews: list[dict[str, Any]] = []
         try:
             raw = treatments_form(self.ws.raw(), form)
-            samples = {side: sample(self.ws.spec(side)) for side in SIDES if side in raw}
+            samples = {side: self.app.sample(side) for side in SIDES if side in raw}
         except BigalignError as err:
             self.finish({"error": str(err)})
             return
@@ -325,7 +335,7 @@ class ReviewPage(Page):
         near = threshold if query["near"] else None
         page = pager.page(number, PAGE_SIZE, sort=query["sort"], descending=bool(query["desc"]),
                           low=_float(query["low"]), high=_float(query["high"]), near=near)
-        links = self._side_by_side(page.rows)
+        links = self._side_by_side(page.rows, page.score)
         report_data = _read_json(os.path.join(self.ws.run_dir(), "report-data.json")) or {}
         unlinked = self._unlinked(report_data.get("near_threshold", []), pager)
         self.show(page=page, links=links, number=number, pages=max(1, -(-page.total // PAGE_SIZE)), query=query,
@@ -340,24 +350,32 @@ class ReviewPage(Page):
         threshold = self.ws.raw().get("threshold")
         return float(threshold) if isinstance(threshold, (int, float)) else None
 
-    def _side_by_side(self, rows: pd.DataFrame) -> list[dict[str, Any]]:
+    def _records_of(self, rows: pd.DataFrame, side: str, default: str) -> list[dict[str, Any]]:
+        """The records of one side of a page's links, from the staged set each belongs to."""
+        ids = rows[f"{side}_id"].astype(str).tolist()
+        names = rows[f"{side}_set"].astype(str).tolist() if f"{side}_set" in rows else [default] * len(ids)
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for name in sorted(set(names)):
+            mine = [i for i, n in zip(ids, names) if n == name]
+            found.update({(name, i): record for i, record in self.app.records(name).records(mine).items()})
+        return [found.get((n, i), {}) for n, i in zip(names, ids)]
+
+    def _side_by_side(self, rows: pd.DataFrame, score: str) -> list[dict[str, Any]]:
         """Each link's two records, and per treatment both normalized values and the distance."""
         if rows.empty:
             return []
         raw = self.ws.raw()
-        dedupe = bool(raw.get("dedupe"))
+        one_set = bool(raw.get("dedupe")) or "sets" in raw  # (all the records have the alignset's columns)
         align_ids = rows["align_id"].astype(str).tolist()
         target_ids = rows["target_id"].astype(str).tolist()
         try:
-            align_index = self.app.records("alignset")
-            target_index = align_index if dedupe else self.app.records("targetset")
+            found_a = self._records_of(rows, "align", "alignset")
+            found_b = self._records_of(rows, "target", "alignset" if one_set else "targetset")
             job = load_job(self.ws.job_path, resolve=False)
         except BigalignError as err:
             return [{"align_id": a, "target_id": t, "error": str(err)} for a, t in zip(align_ids, target_ids)]
-        found_a, found_b = align_index.records(align_ids), target_index.records(target_ids)
-        a = pd.DataFrame([found_a.get(i, {}) for i in align_ids], columns=align_index.columns)
-        b = pd.DataFrame([found_b.get(i, {}) for i in target_ids], columns=target_index.columns)
-        side = "align" if dedupe else "target"
+        a, b = pd.DataFrame(found_a), pd.DataFrame(found_b)
+        side = "align" if one_set else "target"
         attributes = []
         try:
             encoded_a = [t.encode(a) for t in job.treatments]
@@ -367,18 +385,13 @@ class ReviewPage(Page):
                 attributes.append({"name": str(t), "align": t.normalize(a), "target": t.normalize(b, side),
                                    "distances": distances[:, k]})
         except (BigalignError, KeyError, ValueError, TypeError):
-            attributes = []  # (records the job no longer describes: the raw records are still shown)
+            attributes = []  # (records the job no longer describes: the records themselves are still shown)
         marks = marks_of(self.app.labels.read(), rows)
-        shown = []
-        for i, (align_id, target_id) in enumerate(zip(align_ids, target_ids)):
-            link = {"align_id": align_id, "target_id": target_id, "row": int(rows["row"].iloc[i]),
-                    "score": float(rows[self.app.pager().score].iloc[i]), "mark": marks[i],
-                    "align": found_a.get(align_id, {}), "target": found_b.get(target_id, {}),
-                    "attributes": [{"name": at["name"], "align": _cell(at["align"], i),
-                                    "target": _cell(at["target"], i), "distance": float(at["distances"][i])}
-                                   for at in attributes]}
-            shown.append(link)
-        return shown
+        return [{"align_id": align_id, "target_id": target_id, "score": float(rows[score].iloc[i]),
+                 "mark": marks[i], "align": found_a[i], "target": found_b[i],
+                 "attributes": [{"name": at["name"], "align": _cell(at["align"], i), "target": _cell(at["target"], i),
+                                 "distance": float(at["distances"][i])} for at in attributes]}
+                for i, (align_id, target_id) in enumerate(zip(align_ids, target_ids))]
 
     def _unlinked(self, near: list[dict], pager: LinksPager) -> list[dict[str, Any]]:
         """Candidates near the threshold that are not links (from the report's data), to mark as matches."""
