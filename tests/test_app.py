@@ -10,12 +10,10 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
 
-from bigalign.app.commands import Command
 from bigalign.app.server import App, running
 from bigalign.app.workspace import Workspace
 from bigalign.datasets import person_records
@@ -177,7 +175,7 @@ def test_build_plan_run_review_download(client, data, tmp_path, browser):
         assert job.blocking.columns == ["date_of_birth"]
 
 
-def test_a_run_is_cancelled_and_leaves_no_links(client, tmp_path):
+def test_a_run_is_cancelled_from_the_page_and_leaves_no_links(client, tmp_path, browser):
     """Cancel is the command line's Ctrl-C: the run stops, nothing under a final name."""
     workspace = Workspace(str(tmp_path))
     workspace.open_text("""threshold = 0.5
@@ -197,12 +195,15 @@ columns = "surname"
 [output]
 path = "out/links.parquet"
 """)
-    command = Command("run", workspace.job_path, client.scheduler.address)
-    time.sleep(3)
-    assert command.state == "running"
-    command.cancel()
-    assert command.wait(60) == "cancelled"
-    assert "interrupted" in "\n".join(command.lines)
+    with running(App(workspace, client.scheduler.address, client.dashboard_link)) as url:
+        page = browser.new_page()
+        page.goto(f"{url}/run")
+        page.click("#start")
+        page.wait_for_selector("#cancel:not([hidden])")
+        page.wait_for_function("document.getElementById('stages').textContent.includes('validate')")
+        page.click("#cancel")
+        _wait_for_state(page, "cancelled", 60)
+        assert "interrupted" in page.inner_text("#output")
     assert not os.path.exists(workspace.links_path())
 
 
@@ -276,3 +277,28 @@ def test_marks_are_labelled_pairs_for_evaluate_and_the_model(tmp_path):
     (tmp_path / "bad.csv").write_text("align_id,target_id,match\na1,t1,maybe\n")
     with pytest.raises(ValueError, match="bad.csv: row 2: column 'match' must be 1 or 0, got 'maybe'"):
         read_pairs(str(tmp_path / "bad.csv"))
+
+
+def test_an_endpoint_that_does_not_answer_is_named_beside_its_field(tmp_path, data):
+    import urllib.request
+
+    workspace = Workspace(str(tmp_path))
+    workspace.open_text(f"""threshold = 0.3
+[alignset]
+path = "{data / 'people_a.csv'}"
+[targetset]
+sparql = "http://127.0.0.1:9/sparql"
+query = "SELECT ?id ?surname WHERE {{ ?id <http://x/surname> ?surname }}"
+retries = 0
+timeout = 2
+[[treatments]]
+column = "surname"
+metric = "jaro_winkler"
+[output]
+path = "out/links.csv"
+""")
+    with running(App(workspace, None, None)) as url:
+        page = urllib.request.urlopen(f"{url}/data", timeout=60).read().decode()
+    shown = page[page.index('id="error-targetset.sparql"'):].split(">", 1)[1].split("<", 1)[0]
+    assert "http://127.0.0.1:9/sparql" in shown and "did not answer" in shown
+    assert shown.replace("&#39;", "'") == _validate_message(workspace.job_path)

@@ -166,7 +166,9 @@ class Workspace:
         (``""`` for a message that names no field), empty when it is valid."""
         try:
             job = load_job(self.job_path, resolve=False)
-            check_inputs(job)
+            generated = [spec.path for spec in job.sets()] if job.generate else []
+            if not generated or all(os.path.exists(path) for path in generated):  # (else the run makes them)
+                check_inputs(job)
         except BigalignError as err:
             return {err.field or "": str(err)}
         return {}
