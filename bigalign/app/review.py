@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from ..errors import InputError
 from ..io import LINK_ROW_GROUP_ROWS, atomic_path
 
-__all__ = ["Labels", "LinksPager", "Page", "RecordIndex"]
+__all__ = ["Labels", "LinksPager", "Page", "RecordIndex", "marks_of"]
 
 # Row groups kept decoded between pages (pages sorted by score touch the same ones): a bounded
 # memory, whatever the size of the file (16 of 65,536 rows: a million links).
