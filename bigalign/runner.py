@@ -332,19 +332,43 @@ def read_truth(job: Job) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     if "set" not in entities.columns:
         entities.insert(0, "set", job.alignset.name)
     sets = [spec.name for spec in job.sets()]
-    members = entities[entities["set"].isin(sets)].assign(index=lambda f: f["set"].map(sets.index))
-    pairs = members.merge(members, on="entity", suffixes=("_a", "_b"))
+    members = entities[entities["set"].isin(sets)]
+    first, second = entity_pairs(members["entity"].to_numpy(object))
+    index = members["set"].map(sets.index).to_numpy(np.int64)
+    ids, names = members["id"].to_numpy(object), members["set"].to_numpy(object)
+    # Each pair once, oriented: (smaller set, its id) first; then the pairs the job compares.
+    swap = (index[first] > index[second]) | ((index[first] == index[second]) & (ids[first] > ids[second]))
+    first, second = np.where(swap, second, first), np.where(swap, first, second)
+    across = index[first] != index[second]
     if not job.dedupe:
-        pairs = pairs[(pairs["index_a"] == 0) & (pairs["index_b"] == 1)]
-    else:  # each unordered pair once: (smaller set, its id) first
-        first = (pairs["index_a"] < pairs["index_b"]) | ((pairs["index_a"] == pairs["index_b"])
-                                                        & (pairs["id_a"] < pairs["id_b"]))
-        across = pairs["index_a"] != pairs["index_b"]
-        pairs = pairs[first & ({LINK_ONLY: across, DEDUPE_ONLY: ~across}.get(job.link_type, True))]
-    found = pd.DataFrame({"align_id": pairs["id_a"].to_numpy(), "target_id": pairs["id_b"].to_numpy()})
+        keep = (index[first] == 0) & (index[second] == 1)
+    else:
+        keep = {LINK_ONLY: across, DEDUPE_ONLY: ~across}.get(job.link_type, np.ones(len(first), dtype=bool))
+    keep &= (index[first] != index[second]) | (ids[first] != ids[second])  # (a record given twice: no pair)
+    first, second = first[keep], second[keep]
+    found = pd.DataFrame({"align_id": ids[first], "target_id": ids[second]})
     if job.several:
-        found["align_set"], found["target_set"] = pairs["set_a"].to_numpy(), pairs["set_b"].to_numpy()
+        found["align_set"], found["target_set"] = names[first], names[second]
     return found, entities
+
+
+def entity_pairs(entities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every unordered pair of positions whose entities are equal (each once), in O(pairs): the
+    members of each entity made contiguous by a sort, then, per entity size k, the k(k-1)/2 pairs of
+    all the entities of that size at once (a self-join on the entity took 1.8 s for a million)."""
+    codes = pd.factorize(entities)[0]
+    order = np.argsort(codes, kind="stable")
+    order = order[codes[order] >= 0]  # (a record of no known entity matches nothing)
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(order) else order
+    sizes = np.diff(np.r_[starts, len(order)])
+    firsts, seconds = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    for size in np.unique(sizes[sizes > 1]):
+        i, j = np.triu_indices(int(size), 1)
+        at = starts[sizes == size][:, None]
+        firsts.append(order[(at + i).ravel()])
+        seconds.append(order[(at + j).ravel()])
+    return np.concatenate(firsts), np.concatenate(seconds)
 
 
 def truth_hashes(job: Job, truth: pd.DataFrame) -> np.ndarray:

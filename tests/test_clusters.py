@@ -272,3 +272,13 @@ def test_a_truth_without_the_columns_it_needs_is_named(tmp_path):
     (tmp_path / "entities.csv").write_text("set,id,entity\nalignset,a1,1\nalignset,a2,1\nalignset,a3,2\n")
     pairs, entities = read_truth(load_job(str(job)))
     assert pairs.values.tolist() == [["a1", "a2"]] and len(entities) == 3
+
+
+def test_the_true_pairs_of_entities_are_each_pair_of_one_entity_once():
+    from bigalign.runner import entity_pairs
+
+    first, second = entity_pairs(np.array(["x", "y", "x", None, "x", "z", None, "y"], dtype=object))
+    assert sorted(zip(first.tolist(), second.tolist())) == [(0, 2), (0, 4), (1, 7), (2, 4)]  # (no entity: none)
+    big = np.array([7] * 50 + [8] * 3, dtype=object)
+    first, second = entity_pairs(big)
+    assert len(first) == 50 * 49 // 2 + 3 and (first < 50).sum() == 50 * 49 // 2 and (first != second).all()
