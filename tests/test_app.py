@@ -302,3 +302,41 @@ path = "out/links.csv"
     shown = page[page.index('id="error-targetset.sparql"'):].split(">", 1)[1].split("<", 1)[0]
     assert "http://127.0.0.1:9/sparql" in shown and "did not answer" in shown
     assert shown.replace("&#39;", "'") == _validate_message(workspace.job_path)
+
+
+def test_serve_says_when_its_port_is_taken(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "bigalign", "serve", str(tmp_path), "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"bigalign: error: cannot serve on 127.0.0.1:{port} (Address already in use): "
+                                   "choose another --port")
+
+
+def test_serve_prints_its_url_and_the_dashboards_and_serves_until_interrupted(tmp_path):
+    import signal
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "bigalign", "serve", str(tmp_path), "--port", str(port),
+                               "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == f"bigalign: serving {tmp_path} at http://127.0.0.1:{port}/"
+        dashboard = server.stdout.readline().strip()
+        assert dashboard.startswith("bigalign: Dask dashboard: http://127.0.0.1:")
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read().decode()
+        assert 'id="nav-data" class="current"' in page
+        assert dashboard.split(": ", 2)[2] in page  # (the page links the same dashboard)
+        assert "alignset.path: is empty" in page  # (a new job: what it lacks, beside its field)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(60)
+    assert (tmp_path / "job.toml").exists()

@@ -37,12 +37,19 @@ def serve(directory: str = ".", host: str = "127.0.0.1", port: int = 8700, sched
     """
     import asyncio
 
+    import tornado.httpserver
+    import tornado.netutil
     from distributed import LocalCluster
 
     from ..cluster import quiet_shuffle_logs
+    from ..errors import BigalignError
     from .server import App, make_app
     from .workspace import Workspace
 
+    try:  # (the port first: a port in use is said before a cluster starts)
+        sockets = tornado.netutil.bind_sockets(port, address=host)
+    except OSError as err:
+        raise BigalignError(f"cannot serve on {host}:{port} ({err.strerror}): choose another --port") from None
     quiet_shuffle_logs()
     token = None if host in LOOPBACK else secrets.token_urlsafe(24)
     cluster = None
@@ -54,7 +61,7 @@ def serve(directory: str = ".", host: str = "127.0.0.1", port: int = 8700, sched
     app = App(Workspace(directory), scheduler, dashboard, token)
 
     async def main() -> None:
-        make_app(app).listen(port, address=host)
+        tornado.httpserver.HTTPServer(make_app(app)).add_sockets(sockets)
         shown = f"[{host}]" if ":" in host else host
         announce(f"bigalign: serving {app.workspace.root} at http://{shown}:{port}/"
                  + (f"?token={token}" if token else ""))
