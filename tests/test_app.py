@@ -340,3 +340,28 @@ def test_serve_prints_its_url_and_the_dashboards_and_serves_until_interrupted(tm
         server.send_signal(signal.SIGINT)
         server.wait(60)
     assert (tmp_path / "job.toml").exists()
+
+
+def test_links_are_paged_alike_from_parquet_and_csv(tmp_path):
+    from bigalign.app.review import LinksPager
+    from bigalign.io import write_links
+
+    links = pd.DataFrame({"align_id": ["a1", "a2", "a3", "a4", "a5"], "target_id": ["t1", "t2", "t3", "t4", "t5"],
+                          "distance": [0.30, 0.10, float("nan"), 0.25, 0.20],
+                          "name: distance": [0.0, 0.5, 0.2, 0.1, 0.4]})
+    for name in ("links.parquet", "links.csv"):
+        write_links(links, str(tmp_path / name), name.split(".")[1])
+        pager = LinksPager(str(tmp_path / name), str(tmp_path))
+        assert pager.score == "distance" and pager.distances == ["name: distance"] and pager.rows == 5
+
+        def ids(page):
+            return page.rows["align_id"].tolist()
+
+        assert ids(pager.page(0, 2)) == ["a2", "a5"] and ids(pager.page(1, 2)) == ["a4", "a1"]
+        assert ids(pager.page(2, 2)) == ["a3"]  # (no score: last)
+        assert ids(pager.page(0, 5, descending=True)) == ["a1", "a4", "a5", "a2", "a3"]
+        assert ids(pager.page(0, 5, sort="name: distance", descending=True)) == ["a2", "a5", "a3", "a4", "a1"]
+        filtered = pager.page(0, 5, low=0.2, high=0.3)
+        assert ids(filtered) == ["a5", "a4", "a1"] and filtered.total == 3
+        assert ids(pager.page(0, 3, near=0.22)) == ["a5", "a4", "a1"]  # (gaps 0.02, 0.03, 0.08)
+        assert pager.linked(["a1", "a1", "a9"], ["t1", "t2", "t1"]).tolist() == [True, False, False]
