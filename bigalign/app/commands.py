@@ -19,7 +19,9 @@ from typing import Any
 
 __all__ = ["Command"]
 
-# Seconds a cancelled command has to stop after SIGINT before it is killed.
+# Seconds a cancelled command has to stop after SIGINT before it is killed (its clean-up — Dask's
+# performance report, closing the client — can wait on a busy scheduler); killed, it still leaves
+# nothing incomplete under a final name (every output is written under a temporary name first).
 CANCEL_GRACE = 10.0
 STAGE_PREFIX = "bigalign: stage: "
 
@@ -74,6 +76,9 @@ class Command:
         try:
             self.process.wait(CANCEL_GRACE)
         except subprocess.TimeoutExpired:
+            # (said before the kill: the page reads the lines once the process has ended)
+            self.lines.append(f"bigalign serve: the {self.kind} did not stop within {CANCEL_GRACE:.0f} s of the "
+                              "interrupt: killed (nothing incomplete is left under a final name)")
             self.process.kill()
 
     def wait(self, timeout: float | None = None) -> str:
