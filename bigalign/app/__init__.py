@@ -16,13 +16,10 @@ the staged Parquet, marks), :mod:`.server` (the pages), :mod:`.toml`
 
 from __future__ import annotations
 
-import logging
 import secrets
 from typing import Any
 
 __all__ = ["serve"]
-
-logger = logging.getLogger("bigalign")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

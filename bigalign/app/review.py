@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from ..errors import InputError
 from ..io import LINK_ROW_GROUP_ROWS, atomic_path
 
-__all__ = ["Labels", "LinksPager", "Page", "RecordIndex", "marks_of"]
+__all__ = ["Labels", "LinksPage", "LinksPager", "RecordIndex", "marks_of"]
 
 # Row groups kept decoded between pages (pages sorted by score touch the same ones): a bounded
 # memory, whatever the size of the file (16 of 65,536 rows: a million links).
@@ -39,7 +39,7 @@ SCORE_COLUMNS = ("match_probability", "distance")
 
 
 @dataclass
-class Page:
+class LinksPage:
     rows: pd.DataFrame  # the page's links, in order, with their row number in the file as ``row``
     total: int  # links that pass the filter
     score: str  # the score column (``match_probability`` or ``distance``)
@@ -140,7 +140,7 @@ class LinksPager:
         return self._orders[key]
 
     def page(self, number: int, size: int = 50, sort: str = "", descending: bool = False,
-             low: float | None = None, high: float | None = None, near: float | None = None) -> Page:
+             low: float | None = None, high: float | None = None, near: float | None = None) -> LinksPage:
         """Page ``number`` (from 0) of the links whose ``sort`` column (the
         score, or a treatment's ``": distance"`` column) lies in [low, high];
         ``near`` orders them by their score's gap to that threshold instead."""
@@ -165,7 +165,7 @@ class LinksPager:
         chosen = order[number * size:(number + 1) * size]
         rows = self.groups.take(chosen).to_pandas()
         rows.insert(0, "row", chosen)
-        return Page(rows=rows, total=len(order), score=self.score)
+        return LinksPage(rows=rows, total=len(order), score=self.score)
 
 
 class RecordIndex:

@@ -46,6 +46,7 @@ from .workspace import (
     sample,
     set_errors,
     treatments_form,
+    value_text,
 )
 
 __all__ = ["App", "make_app", "running"]
@@ -389,8 +390,9 @@ class ReviewPage(Page):
         marks = marks_of(self.app.labels.read(), rows)
         return [{"align_id": align_id, "target_id": target_id, "score": float(rows[score].iloc[i]),
                  "mark": marks[i], "align": found_a[i], "target": found_b[i],
-                 "attributes": [{"name": at["name"], "align": _cell(at["align"], i), "target": _cell(at["target"], i),
-                                 "distance": float(at["distances"][i])} for at in attributes]}
+                 "attributes": [{"name": at["name"], "align": value_text(at["align"], i),
+                                 "target": value_text(at["target"], i), "distance": float(at["distances"][i])}
+                                for at in attributes]}
                 for i, (align_id, target_id) in enumerate(zip(align_ids, target_ids))]
 
     def _unlinked(self, near: list[dict], pager: LinksPager) -> list[dict[str, Any]]:
@@ -404,12 +406,6 @@ class ReviewPage(Page):
         marks = marks_of(self.app.labels.read(), pairs)
         return [{"align_id": a, "target_id": t, "distance": d, "mark": m}
                 for a, t, d, m in zip(pairs["align_id"], pairs["target_id"], pairs.get("distance", np.nan), marks)]
-
-
-def _cell(values: pd.Series | pd.DataFrame, i: int) -> str:
-    if isinstance(values, pd.DataFrame):
-        return " · ".join(_format(v) for v in values.iloc[i])
-    return _format(values.iloc[i])
 
 
 class Mark(Page):

@@ -11,6 +11,7 @@ messages ``bigalign validate`` prints, beside the field each names.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 import tomllib
@@ -26,11 +27,12 @@ from ..errors import BigalignError, InputError, JobError
 from ..io import SetSpec, atomic_path, expand_paths, read_header, record_batches
 from ..jobs import check_inputs, load_job, set_spec
 from ..normalize import NORMALIZERS
+from ..records import attribute_values
 from ..sparql import describe_endpoint
 from ..treatments import Treatment
 from .toml import dumps, value
 
-__all__ = ["METRIC_NAMES", "NEW_JOB", "Workspace", "profile", "set_errors"]
+__all__ = ["METRIC_NAMES", "NEW_JOB", "Workspace", "preview", "profile", "sample", "set_errors", "value_text"]
 
 SIDES = ("alignset", "targetset")
 METRIC_NAMES = sorted(METRICS)
@@ -380,29 +382,27 @@ def preview(treatment: Treatment, align: pd.DataFrame, target: pd.DataFrame, pai
     ``pairs`` align records, its nearest target record under this treatment
     alone, both values as read and normalized, and their distance."""
     align = align.head(pairs)
-    shown_a = treatment.normalize(align)
-    shown_b = treatment.normalize(target, "target")
+    read_a = attribute_values(align, treatment.side_attribute("align"))
+    read_b = attribute_values(target, treatment.side_attribute("target"))
+    shown_a, shown_b = treatment.normalize(align), treatment.normalize(target, "target")
     distances = treatment.metric.cdist(treatment.metric.encode(shown_a), treatment.metric.encode(shown_b),
                                        treatment.normalized)
-    raw_a = _attribute_text(align, treatment.side_attribute("align"))
-    raw_b = _attribute_text(target, treatment.side_attribute("target"))
     rows = []
-    for i in range(len(align)):
-        row = distances[i]
-        j = int(np.nanargmin(row)) if len(row) and not np.isnan(row).all() else 0
-        rows.append({"align": raw_a[i], "align_normalized": _text(shown_a, i),
-                     "target": raw_b[j] if len(raw_b) else "", "target_normalized": _text(shown_b, j) if len(target)
-                     else "", "distance": float(row[j]) if len(row) else float("nan")})
+    for i, row in enumerate(distances):
+        if not len(row):  # (no target record to compare with)
+            rows.append({"align": value_text(read_a, i), "align_normalized": value_text(shown_a, i), "target": "",
+                         "target_normalized": "", "distance": float("nan")})
+            continue
+        j = 0 if np.isnan(row).all() else int(np.nanargmin(row))
+        rows.append({"align": value_text(read_a, i), "align_normalized": value_text(shown_a, i),
+                     "target": value_text(read_b, j), "target_normalized": value_text(shown_b, j),
+                     "distance": float(row[j])})
     return rows
 
 
-def _attribute_text(frame: pd.DataFrame, attribute: Any) -> list[str]:
-    columns = list(attribute) if isinstance(attribute, tuple) else [attribute]
-    return [" · ".join("" if pd.isna(v) else str(v) for v in row) for row in frame[columns].itertuples(index=False)]
-
-
-def _text(values: pd.Series | pd.DataFrame, i: int) -> str:
-    if isinstance(values, pd.DataFrame):
-        return " · ".join("" if pd.isna(v) else str(v) for v in values.iloc[i])
-    value = values.iloc[i]
-    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+def value_text(values: pd.Series | pd.DataFrame, i: int) -> str:
+    """Row ``i`` of an attribute's values as the pages show it: the columns of an attribute of several
+    joined by " · ", a missing value empty."""
+    row = values.iloc[i]
+    parts = list(row) if isinstance(values, pd.DataFrame) else [row]
+    return " · ".join("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in parts)
