@@ -200,8 +200,9 @@ class RapidfuzzMetric(StringMetric):
 
     def _cpdist(self, a, b, ia, ib, normalized):
         scorer, dtype = self._scorer(normalized)
-        return process.cpdist(self._string_array(a)[ia], self._string_array(b)[ib], scorer=scorer, dtype=dtype,
-                              workers=1)
+        strings_a = self._string_array(a)
+        strings_b = strings_a if b is a else self._string_array(b)  # (a deduplication: one set, read once)
+        return process.cpdist(strings_a[ia], strings_b[ib], scorer=scorer, dtype=dtype, workers=1)
 
 
 class CharLevenshtein(RapidfuzzMetric):
@@ -278,7 +279,8 @@ class NazcaLevenshtein(StringMetric):
         return out
 
     def _cpdist(self, a, b, ia, ib, normalized):
-        wa, wb = _Words(_text_column(a)), _Words(_text_column(b))
+        wa = _Words(_text_column(a))
+        wb = wa if b is a else _Words(_text_column(b))  # (a deduplication: one set, split once)
         ka, kb = wa.counts[ia], wb.counts[ib]
         # Pairs grouped by shape (words of a × words of b): a group's word distances
         # are one dense (pairs, ka, kb) array, reduced along its axes.

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import uuid
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,7 @@ from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
 from .fellegi_sunter import FellegiSunter, level_names, weighted_links
 from .io import (
     REJECT_COLUMNS,
+    ROW_GROUP_ROWS,
     InputError,
     StagedFile,
     atomic_path,
@@ -58,6 +61,8 @@ MAX_UNBLOCKED_PAIRS = 20_000_000
 # Input files (together) under which a local cluster runs in this process, as threads: measured
 # with `python -m benchmarks.startup` (README, Benchmarks), where processes stop paying for their start.
 IN_PROCESS_BYTES = 48 << 20
+# Records of a partition of a staged set, at most (see _row_groups_per_partition).
+MAX_PARTITION_ROWS = 250_000
 # What a row of a query's results counts for, against IN_PROCESS_BYTES (a record of the demo's CSV is ~120 bytes).
 QUERY_ROW_BYTES = 200
 
@@ -225,6 +230,14 @@ def _check_unique_ids(client: Any, name: str, records: dd.DataFrame, parts: list
                          f"{len(duplicated)} identifiers are duplicated")
 
 
+def _row_groups_per_partition(rows: int, threads: int) -> int:
+    """Staged row groups read as one partition: two partitions per worker thread, of at most
+    ``MAX_PARTITION_ROWS`` rows (encoding costs 1.5 times less per record at 250,000 records
+    than at 25,000: the values a partition repeats are parsed and keyed once)."""
+    share = math.ceil(rows / max(1, 2 * threads))
+    return max(1, min(MAX_PARTITION_ROWS, share) // ROW_GROUP_ROWS)
+
+
 def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_path: str,
                  show_progress: bool) -> tuple[dict[str, dd.DataFrame], dict[str, dict[str, Any]]]:
     """Stage every input file on the cluster; write the rejects; read the good rows back.
@@ -247,7 +260,9 @@ def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_pat
         if not kept:
             raise InputError(f"{name}: no record left to align in {[s.source for s in parts]} "
                              f"({len(set_rejects)} rows rejected, see {rejects_path})")
-        records[name] = dd.read_parquet(kept, split_row_groups=True)
+        threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
+        records[name] = dd.read_parquet(kept, split_row_groups=_row_groups_per_partition(
+            sum(s.rows_kept for s in parts), threads))
         _check_unique_ids(client, name, records[name], parts)
     return records, counts
 
@@ -371,6 +386,23 @@ def entity_pairs(entities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(firsts), np.concatenate(seconds)
 
 
+def _read_truth_aside(job: Job) -> Future | None:
+    """A job's truth (:func:`read_truth`) and its pairs' hashes, read in a thread of their
+    own while the cluster starts and stages the sets (seconds for a million records)."""
+    if not job.truth:
+        return None
+
+    def read() -> tuple[pd.DataFrame, pd.DataFrame | None, np.ndarray]:
+        truth, entities = read_truth(job)
+        return truth, entities, truth_hashes(job, truth)
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="bigalign-truth")
+    try:
+        return pool.submit(read)
+    finally:
+        pool.shutdown(wait=False)  # (the read goes on; the thread ends with it)
+
+
 def truth_hashes(job: Job, truth: pd.DataFrame) -> np.ndarray:
     """The pipeline's hashes of the true pairs (see :func:`~bigalign.pipeline.pair_hashes`)."""
     if not job.several:
@@ -415,7 +447,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
     paths = {"links": job.output.path, "rejects": os.path.join(run_dir, "rejects.csv"),
              "summary": os.path.join(run_dir, "summary.json"), "report": os.path.join(run_dir, "report.html"),
              "dask_report": os.path.join(run_dir, "dask-report.html")}
-    truth, entities = read_truth(job) if job.truth else (None, None)
+    truth_read = _read_truth_aside(job)
     memory = MemorySampler()
     with cluster_for(job, client, files) as active, ExitStack() as reporting:
         # Dask's performance report when asked, or when the cluster is remote (its dashboard may be gone
@@ -441,13 +473,14 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                     with atomic_path(counts_path) as tmp, open(tmp, "w") as f:
                         json.dump(summary.records, f)
                 align_records, target_records = alignment_inputs(job, records)
+        truth, entities, true_hashes = truth_read.result() if truth_read is not None else (None, None, None)
         with memory.sample("align", client=active, interval=0.2):
             run = run_alignment(active, align_records, target_records, job.treatments, job.threshold,
                                 job.blocking, uniq=job.uniq or job.one_to_one, dedupe=job.dedupe,
                                 max_block_pairs=job.max_block_pairs,
                                 max_task_pairs=job.max_task_pairs or MAX_TASK_PAIRS, show_progress=show_progress,
                                 checkpoint=checkpoint,
-                                truth_hashes=None if truth is None else truth_hashes(job, truth), model=job.model,
+                                truth_hashes=true_hashes, model=job.model,
                                 explain=job.output.explain, link_type=job.link_type)
         seconds.update(run.seconds)
         links = one_to_one(run.links) if job.one_to_one else run.links

@@ -115,9 +115,10 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
         b = a
     stats = BlockStats()
     key_a, key_b = a["key"].to_numpy(np.uint64), b["key"].to_numpy(np.uint64)
-    # One hash pass over both sides' keys: block sizes are counts of their codes.
-    codes, keys = pd.factorize(np.concatenate([key_a, key_b]))
-    code_a, code_b = codes[:len(a)], codes[len(a):]
+    # One hash pass over both sides' keys (a deduplication's one side): block sizes are counts of their codes.
+    codes, keys = pd.factorize(key_a if itself else np.concatenate([key_a, key_b]))
+    code_a = codes[:len(a)]
+    code_b = code_a if itself else codes[len(a):]
     size_a = np.bincount(code_a, minlength=len(keys))
     size_b = np.bincount(code_b, minlength=len(keys))
     # a block of k records of one set holds k(k-1)/2 pairs (a record alone, none)

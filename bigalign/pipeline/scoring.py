@@ -78,7 +78,12 @@ def _oriented(joined: pd.DataFrame, dedupe: bool) -> tuple[pd.DataFrame, np.ndar
     records_b, rb = _distinct(joined, TARGET_SIDE)
     if dedupe:  # a pair is reported as (smaller id, larger id); the sets are one
         records = pd.concat([records_a, records_b], ignore_index=True)
-        ra, rb = ra.copy(), rb + len(records_a)
+        # each record once (most are on both sides): its values are prepared once by each metric
+        codes, uniques = pd.factorize(records["rid"].to_numpy())
+        first = np.full(len(uniques), len(records), dtype=np.int64)
+        np.minimum.at(first, codes, np.arange(len(records)))
+        records = records.iloc[first].reset_index(drop=True)
+        ra, rb = codes[ra], codes[rb + len(records_a)]
         ids = records["id"].to_numpy()
         swap = ids[ra] > ids[rb]
         if SET in records.columns:  # several sets: (smaller set, its id) first
@@ -89,13 +94,21 @@ def _oriented(joined: pd.DataFrame, dedupe: bool) -> tuple[pd.DataFrame, np.ndar
     return records_a, ra, records_b, rb
 
 
+def _values_of(records_a: pd.DataFrame, records_b: pd.DataFrame,
+               treatments: Sequence[Treatment]) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """Each treatment's values of both sides; the same frames when the sides are one set
+    (a metric given the same frame twice prepares it once)."""
+    encoded_a = treatment_values(records_a, treatments)
+    return encoded_a, encoded_a if records_b is records_a else treatment_values(records_b, treatments)
+
+
 def pair_distances(joined: pd.DataFrame, treatments: Sequence[Treatment], dedupe: bool) -> pd.DataFrame:
     """Each treatment's distance (before its weight) of each joined pair, in
     the pairs' order (column ``k``: treatment ``k``): what a model's fitting
     and its scoring both read, computed once."""
     records_a, ra, records_b, rb = _oriented(joined, dedupe)
-    distances = treatment_pair_distances(treatments, treatment_values(records_a, treatments),
-                                         treatment_values(records_b, treatments), ra, rb)
+    encoded_a, encoded_b = _values_of(records_a, records_b, treatments)
+    distances = treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
     return pd.DataFrame(distances.reshape(len(joined), len(treatments)), index=joined.index,
                         columns=[str(k) for k in range(len(treatments))])
 
@@ -165,7 +178,7 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
     if not len(joined):
         return ScoredLinks(pd.DataFrame({"align_id": records_a["id"].iloc[:0], "target_id": records_b["id"].iloc[:0],
                                          "distance": np.empty(0, np.float64)}), stats)
-    encoded_a, encoded_b = treatment_values(records_a, treatments), treatment_values(records_b, treatments)
+    encoded_a, encoded_b = _values_of(records_a, records_b, treatments)
     each = (treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb) if distances is None
             else distances.to_numpy(np.float64))
     explanation = None

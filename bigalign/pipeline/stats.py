@@ -124,16 +124,19 @@ def record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encode
     nearest = np.argsort(np.abs(distance - threshold), kind="stable")[:REPORT_PAIRS]
     sample = {"align_id": align_ids.take(ra[nearest]).to_numpy(), "target_id": target_ids.take(rb[nearest]).to_numpy(),
               "distance": distance[nearest]}
+    # The sampled pairs' records alone: a metric prepares every record it is given (words, lengths...).
+    values_a = [e.iloc[ra[nearest]].reset_index(drop=True) for e in encoded_a]
+    values_b = [e.iloc[rb[nearest]].reset_index(drop=True) for e in encoded_b]
+    each = treatment_pair_distances(treatments, values_a, values_b)
     if model is not None:
         sample["prior_weight"] = np.full(len(nearest), model.prior_weight_)
-        levels = model.levels(treatment_pair_distances(treatments, encoded_a, encoded_b, ra[nearest], rb[nearest]))
-        weights = model.contributions(levels, model.term_hashes([e.iloc[ra[nearest]] for e in encoded_a]))
+        weights = model.contributions(model.levels(each), model.term_hashes(values_a))
     for i, t in enumerate(treatments):
         name = f"{i}: {t}"
-        a, b = encoded_a[i].iloc[ra[nearest]], encoded_b[i].iloc[rb[nearest]]
-        sample[f"{name} distance"] = t.cpdist(a.reset_index(drop=True), b.reset_index(drop=True))
+        sample[f"{name} distance"] = t.weight * each[:, i]  # (weighted, as the global distance adds it)
         if model is not None:
             sample[f"{name} weight"] = weights[:, i]
-        sample[f"{name} values"] = [f"{_shown(x)} | {_shown(y)}" for (_, x), (_, y) in zip(a.iterrows(), b.iterrows())]
+        sample[f"{name} values"] = [f"{_shown(x)} | {_shown(y)}"
+                                    for (_, x), (_, y) in zip(values_a[i].iterrows(), values_b[i].iterrows())]
     frame = pd.DataFrame(sample)
     stats.near_threshold = frame if stats.near_threshold is None else pd.concat([stats.near_threshold, frame])
