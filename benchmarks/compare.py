@@ -108,6 +108,24 @@ def measure(tool: str, directory: str, workers: int, time_limit: float) -> dict:
         return {**row, "status": "ok", **json.load(f)}
 
 
+def measure_interleaved(tools: list[str], directory: str, workers: int, time_limit: float,
+                        repeat: int) -> dict[str, dict]:
+    """Each tool measured ``repeat`` times, the tools taking turns (a shared machine's
+    slow minutes then fall on all of them alike): per tool, the run of median wall time,
+    with every run's wall time (``wall s (runs)``)."""
+    runs: dict[str, list[dict]] = {tool: [] for tool in tools}
+    for _ in range(repeat):
+        for tool in tools:
+            runs[tool].append(measure(tool, directory, workers, time_limit))
+            print(json.dumps({"tool": tool, **runs[tool][-1]}, default=str), file=sys.stderr, flush=True)
+    chosen = {}
+    for tool, results in runs.items():
+        ok = sorted((r for r in results if r["status"] == "ok"), key=lambda r: r["wall s"])
+        row = ok[(len(ok) - 1) // 2] if ok else results[-1]
+        chosen[tool] = {**row, "wall s (runs)": ", ".join(f"{r['wall s']:.1f}" for r in results)}
+    return chosen
+
+
 def versions() -> str:
     names = ["bigalign", "dask", "distributed", "rapidfuzz", "datasketch", "splink", "duckdb", "recordlinkage",
              "nazca", "pandas", "numpy"]

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
-import sys
 import tempfile
 
 import psutil
 
 from benchmarks import markdown_table
-from benchmarks.compare import installed, measure, versions, with_helpers
+from benchmarks.compare import installed, measure_interleaved, versions, with_helpers
 from benchmarks.peers import ENTITY_TOOLS
 from bigalign.datasets import person_entities
 
@@ -42,6 +40,8 @@ def main() -> None:
     parser.add_argument("--tools", default=",".join(ENTITY_TOOLS))
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--time-limit", type=float, default=1800.0)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each tool, taking turns; the run of median wall time is reported")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "ENTITIES.md"))
     parser.add_argument("--append", action="store_true", help="add this run's section to the output file")
     args = parser.parse_args()
@@ -49,21 +49,21 @@ def main() -> None:
     for n in map(int, args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as directory:
             write_data(n, directory)
-            for tool in args.tools.split(","):
-                base = {"tool": tool, "records": n}
-                if not installed(tool.split("_")[0]):
-                    rows.append({**base, "status": "not installed (pip install -e '.[bench]')"})
-                else:
-                    rows.append({**base, **measure(tool, directory, args.workers, args.time_limit)})
-                print(json.dumps(rows[-1], default=str), file=sys.stderr, flush=True)
-    columns = ["tool", "records", "status", "wall s", "CPU s", "peak MiB (process tree)", "fit s", "links",
-               "clusters", "pair_precision", "pair_recall", "pair_f1", "bcubed_f1", "configuration"]
+            tools = args.tools.split(",")
+            present = [tool for tool in tools if installed(tool.split("_")[0])]
+            results = measure_interleaved(present, directory, args.workers, args.time_limit, args.repeat)
+            for tool in tools:
+                rows.append({"tool": tool, "records": n,
+                             **results.get(tool, {"status": "not installed (pip install -e '.[bench]')"})})
+    columns = ["tool", "records", "status", "wall s", "wall s (runs)", "CPU s", "peak MiB (process tree)", "fit s",
+               "links", "clusters", "pair_precision", "pair_recall", "pair_f1", "bcubed_f1", "configuration"]
     table = [{c: ("—" if r.get(c) is None else r[c]) for c in columns} for r in rows]
     command = (f"python -m benchmarks.entities --sizes {args.sizes} --tools {args.tools} "
-               f"--time-limit {args.time_limit:.0f} --workers {args.workers}")
+               f"--time-limit {args.time_limit:.0f} --workers {args.workers} --repeat {args.repeat}")
     text = (f"# Deduplication into entities: bigalign and Splink\n\nWritten by `{command}` on "
             f"{dt.date.today().isoformat()}: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
-            f"{platform.machine()}, Python {platform.python_version()}; every tool on {args.workers} core(s).\n\n"
+            f"{platform.machine()}, Python {platform.python_version()}; every tool on {args.workers} core(s), run "
+            f"{args.repeat} time(s), the tools taking turns: the run of median wall time is shown.\n\n"
             f"Versions: {versions()}.\n\n{markdown_table(table)}\n\nData: `bigalign.datasets.person_entities(n, "
             "seed=0)`: people with 1 to 8 records each (half with one), every copy corrupted. Splink reads dates "
             "already in ISO form and the Soundex codes of bigalign's keys ready-made; bigalign parses the raw "

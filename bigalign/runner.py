@@ -37,7 +37,6 @@ from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
 from .fellegi_sunter import FellegiSunter, level_names, weighted_links
 from .io import (
     REJECT_COLUMNS,
-    ROW_GROUP_ROWS,
     InputError,
     StagedFile,
     atomic_path,
@@ -48,7 +47,7 @@ from .io import (
 )
 from .jobs import Job, check_inputs
 from .matching import one_to_one, set_names
-from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment, timed
+from .pipeline import MAX_TASK_PAIRS, AlignmentRun, Checkpoint, pair_hashes, run_alignment, timed
 from .pipeline.encode import set_union
 from .pipeline.schema import combined_hashes, record_keys
 from .sql import read as read_sql
@@ -61,7 +60,7 @@ MAX_UNBLOCKED_PAIRS = 20_000_000
 # Input files (together) under which a local cluster runs in this process, as threads: measured
 # with `python -m benchmarks.startup` (README, Benchmarks), where processes stop paying for their start.
 IN_PROCESS_BYTES = 48 << 20
-# Records of a partition of a staged set, at most (see _row_groups_per_partition).
+# Records of a partition of a staged set, at most (see _read_staged).
 MAX_PARTITION_ROWS = 250_000
 # What a row of a query's results counts for, against IN_PROCESS_BYTES (a record of the demo's CSV is ~120 bytes).
 QUERY_ROW_BYTES = 200
@@ -230,12 +229,13 @@ def _check_unique_ids(client: Any, name: str, records: dd.DataFrame, parts: list
                          f"{len(duplicated)} identifiers are duplicated")
 
 
-def _row_groups_per_partition(rows: int, threads: int) -> int:
-    """Staged row groups read as one partition: two partitions per worker thread, of at most
-    ``MAX_PARTITION_ROWS`` rows (encoding costs 1.5 times less per record at 250,000 records
-    than at 25,000: the values a partition repeats are parsed and keyed once)."""
-    share = math.ceil(rows / max(1, 2 * threads))
-    return max(1, min(MAX_PARTITION_ROWS, share) // ROW_GROUP_ROWS)
+def _read_staged(paths: list[str], rows: int, threads: int) -> dd.DataFrame:
+    """A staged set, its row groups read together in partitions: two per worker thread, of at
+    most ``MAX_PARTITION_ROWS`` rows (encoding costs 1.5 times less per record at 250,000
+    records than at 25,000: the values a partition repeats are parsed and keyed once)."""
+    row_groups = dd.read_parquet(paths, split_row_groups=True).npartitions
+    wanted = max(2 * threads, math.ceil(rows / MAX_PARTITION_ROWS))
+    return dd.read_parquet(paths, split_row_groups=max(1, math.ceil(row_groups / wanted)))
 
 
 def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_path: str,
@@ -261,8 +261,7 @@ def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_pat
             raise InputError(f"{name}: no record left to align in {[s.source for s in parts]} "
                              f"({len(set_rejects)} rows rejected, see {rejects_path})")
         threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
-        records[name] = dd.read_parquet(kept, split_row_groups=_row_groups_per_partition(
-            sum(s.rows_kept for s in parts), threads))
+        records[name] = _read_staged(kept, sum(s.rows_kept for s in parts), threads)
         _check_unique_ids(client, name, records[name], parts)
     return records, counts
 
@@ -436,6 +435,36 @@ def _uris(job: Job) -> dict[str, str]:
     return {spec.name: templates.get(spec.name) or "{id}" for spec in job.sets()}
 
 
+def _links_on_cluster(job: Job, run: AlignmentRun) -> dd.DataFrame | None:
+    """The run's links as written (a model's weights, the sets' names), from the partitions its
+    tasks left on the workers; ``None`` when they are not final there (uniq, one_to_one)."""
+    if run.link_parts is None or job.one_to_one:
+        return None
+    links = dd.from_delayed(run.link_parts, verify_meta=False)
+    if run.model is not None:
+        links = links.map_partitions(weighted_links)
+    if job.several:
+        links = links.map_partitions(set_names, [spec.name for spec in job.several])
+    return links
+
+
+def _cluster(job: Job, client: Any, links: Any, records: dict[str, dd.DataFrame] | None,
+             entities: pd.DataFrame | None, seconds: dict[str, float]) -> dict[str, Any]:
+    """Cluster a run's links, write the clusters; return their figures (scored against
+    ``entities`` when known). After a resumed run (no ``records``), the linked records alone."""
+    assert job.clusters is not None
+    with timed(seconds, "clusters"):
+        names = [spec.name for spec in job.sets()]
+        ids = None if records is None else {name: records[name][records[name].columns[0]] for name in names}
+        clusters = cluster_links(links, ids, dedupe=job.dedupe, sets=names, threshold=job.clusters.threshold,
+                                 max_size=job.clusters.max_size, client=client)
+        figures = dict(clusters.attrs["clusters"])
+        if entities is not None:
+            figures["quality"] = cluster_quality(clusters, entities).as_dict()
+        write_clusters(clusters, job.clusters.path, job.clusters.format, _uris(job))
+    return figures
+
+
 def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSummary:
     """Run a validated job; return its summary (``summary.lines()`` is what the command line prints)."""
     seconds: dict[str, float] = {}
@@ -487,27 +516,28 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
         written = links if run.model is None else weighted_links(links)
         if job.several:
             written = set_names(written, [spec.name for spec in job.several])
-        if job.clusters is not None:
-            with timed(seconds, "clusters"):
-                # (after a resumed run, the records are not read again: the linked ones alone are clustered)
-                names = [spec.name for spec in job.sets()]
-                ids = None if align_records is None else {
-                    name: records[name][records[name].columns[0]] for name in names}
-                clusters = cluster_links(written, ids, dedupe=job.dedupe, sets=names,
-                                         threshold=job.clusters.threshold, max_size=job.clusters.max_size,
-                                         client=active)
-                summary.clusters = dict(clusters.attrs["clusters"])
-                if entities is not None:
-                    summary.clusters["quality"] = cluster_quality(clusters, entities).as_dict()
-                write_clusters(clusters, job.clusters.path, job.clusters.format, _uris(job))
+        with ThreadPoolExecutor(1, thread_name_prefix="bigalign-clusters") as aside:
+            # The clusters are computed on the cluster while this thread writes the links (a
+            # deduplication's links stay on the workers: the client does not send them back).
+            on_cluster, clustered = _links_on_cluster(job, run), None
+            if job.clusters is not None:
+                clustered = aside.submit(_cluster, job, active, written if on_cluster is None else on_cluster,
+                                         None if align_records is None else records, entities, seconds)
                 paths["clusters"] = job.clusters.path
-    if run.model is not None:
-        summary.model = model_summary(run.model, job.treatments, run.probability_threshold, job.threshold == "auto")
-    with timed(seconds, "write"):
-        if job.output.sql is not None:
-            write_links_to_table(written, job.output.sql, job.output.table or "links")
-        else:
-            write_links(written, job.output.path, job.output.format, job.output.align_uri, job.output.target_uri)
+            if run.model is not None:
+                summary.model = model_summary(run.model, job.treatments, run.probability_threshold,
+                                              job.threshold == "auto")
+            with timed(seconds, "write"):
+                if job.output.sql is not None:
+                    write_links_to_table(written, job.output.sql, job.output.table or "links")
+                else:
+                    write_links(written, job.output.path, job.output.format, job.output.align_uri,
+                                job.output.target_uri)
+            if truth is not None:
+                summary.quality = link_quality(_set_qualified(written), _set_qualified(truth),
+                                               unordered=job.dedupe).as_dict()
+            if clustered is not None:
+                summary.clusters = clustered.result()
     cross = job.cross_product({name: r["kept"] for name, r in summary.records.items()})
     stats = run.stats
     summary.blocking = {
@@ -523,8 +553,6 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
         summary.blocking["pair_completeness"] = stats.true_pairs_kept / max(1, len(truth))
     summary.links = len(links)
     summary.seconds = seconds
-    if truth is not None:
-        summary.quality = link_quality(_set_qualified(written), _set_qualified(truth), unordered=job.dedupe).as_dict()
     samples = memory.to_pandas()
     summary.memory = {stage: float(samples[stage].max()) for stage in samples.columns}
     with atomic_path(paths["summary"]) as tmp, open(tmp, "w") as f:

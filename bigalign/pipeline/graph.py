@@ -110,6 +110,9 @@ class AlignmentRun:
     probability_threshold: float | None = None
     # the threshold on ``distance`` (with a model: 1 − the match probability)
     score_threshold: float = 0.0
+    # without uniq: futures of the links as the tasks found them (unsorted), still on the
+    # workers, for a next stage there (clusters) to read without the client sending them back
+    link_parts: list | None = None
 
 
 def _encoded_sets(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
@@ -443,6 +446,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
             links = client.compute(reduced).result()
         else:
             links = pd.concat(client.gather(parts), ignore_index=True)
+        link_parts = None if uniq else parts  # (without uniq, each task's links are final)
         del futures, parts
     # (The best per item again: a no-op after the reduces above, and what keeps
     # the links right whatever partitioning a join strategy produced.)
@@ -453,7 +457,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
         best_rejected = links["distance"].to_numpy()[~linked]
         links = links[linked].reset_index(drop=True)
     return AlignmentRun(links, stats, seconds, n, best_rejected, model,
-                        None if model is None else probability, float(threshold))
+                        None if model is None else probability, float(threshold), link_parts)
 
 
 def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatment], threshold: Any, *,
