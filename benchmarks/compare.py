@@ -144,6 +144,8 @@ def main() -> None:
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--time-limit", type=float, default=900.0)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each tool, taking turns; the run of median wall time is reported")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
     parser.add_argument("--append", action="store_true", help="add this run's section to the output file")
     args = parser.parse_args()
@@ -152,27 +154,27 @@ def main() -> None:
     for n in map(int, args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as directory:
             write_data(n, directory)
+            present = [tool for tool in tools if installed(tool) and tool not in given_up]
+            results = measure_interleaved(present, directory, args.workers, args.time_limit, args.repeat)
             for tool in tools:
                 base = {"tool": tool, "records per side": n}
-                if not installed(tool):
-                    rows.append({**base, "status": "not installed (pip install -e '.[bench]')"})
-                elif tool in given_up:
-                    rows.append({**base, "status": given_up[tool]})
+                if tool in results:
+                    if results[tool]["status"].startswith("timed out"):
+                        given_up[tool] = f"skipped: {results[tool]['status']} at {n:,} records"
+                    rows.append({**base, **results[tool]})
                 else:
-                    result = measure(tool, directory, args.workers, args.time_limit)
-                    if result["status"].startswith("timed out"):
-                        given_up[tool] = f"skipped: {result['status']} at {n:,} records"
-                    rows.append({**base, **result})
-                print(json.dumps(rows[-1], default=str), file=sys.stderr, flush=True)
-    columns = ["tool", "records per side", "status", "wall s", "CPU s", "peak MiB (process tree)", "fit s",
+                    rows.append({**base, "status": given_up.get(tool, "not installed (pip install -e '.[bench]')")})
+    columns = ["tool", "records per side", "status", "wall s", "wall s (runs)", "CPU s", "peak MiB (process tree)",
+               "fit s",
                "candidate_pairs",
                "pair_completeness", "precision", "recall", "f1", "configuration"]
     table = [{c: ("—" if r.get(c) is None else r[c]) for c in columns} for r in rows]
     command = (f"python -m benchmarks.compare --sizes {args.sizes} --tools {args.tools} "
-               f"--time-limit {args.time_limit:.0f} --workers {args.workers}")
+               f"--time-limit {args.time_limit:.0f} --workers {args.workers} --repeat {args.repeat}")
     text = (f"# bigalign and its peers\n\nWritten by `{command}` on {dt.date.today().isoformat()}: "
             f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.machine()}, Python "
-            f"{platform.python_version()}; every tool on {args.workers} core(s).\n\nVersions: {versions()}.\n\n"
+            f"{platform.python_version()}; every tool on {args.workers} core(s), run {args.repeat} time(s), the "
+            f"tools taking turns (the run of median wall time shown).\n\nVersions: {versions()}.\n\n"
             f"{markdown_table(table)}\n\nData: `bigalign.datasets.person_records(n, seed=0)` (each align record has "
             "a corrupted copy in the targetset with probability 0.8). Peers read dates already in ISO form; "
             "bigalign parses the raw mixed formats. '—': the tool does not expose that figure.\n")

@@ -348,7 +348,7 @@ def read_truth(job: Job) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     sets = [spec.name for spec in job.sets()]
     members = entities[entities["set"].isin(sets)]
     first, second = entity_pairs(members["entity"].to_numpy(object))
-    index = members["set"].map(sets.index).to_numpy(np.int64)
+    index = pd.Index(sets).get_indexer(members["set"]).astype(np.int64)
     ids, names = members["id"].to_numpy(object), members["set"].to_numpy(object)
     # Each pair once, oriented: (smaller set, its id) first; then the pairs the job compares.
     swap = (index[first] > index[second]) | ((index[first] == index[second]) & (ids[first] > ids[second]))
@@ -387,7 +387,7 @@ def entity_pairs(entities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_truth_aside(job: Job) -> Future | None:
     """A job's truth (:func:`read_truth`) and its pairs' hashes, read in a thread of their
-    own while the cluster starts and stages the sets (seconds for a million records)."""
+    own while the cluster stages the sets (seconds for a million records)."""
     if not job.truth:
         return None
 
@@ -476,9 +476,10 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
     paths = {"links": job.output.path, "rejects": os.path.join(run_dir, "rejects.csv"),
              "summary": os.path.join(run_dir, "summary.json"), "report": os.path.join(run_dir, "report.html"),
              "dask_report": os.path.join(run_dir, "dask-report.html")}
-    truth_read = _read_truth_aside(job)
     memory = MemorySampler()
     with cluster_for(job, client, files) as active, ExitStack() as reporting:
+        # (once the cluster is up: the reading holds the interpreter often, and would slow its start)
+        truth_read = _read_truth_aside(job)
         # Dask's performance report when asked, or when the cluster is remote (its dashboard may be gone
         # when the run is read): rendering it costs about a second.
         if job.output.dask_report or (job.output.dask_report is None and active.cluster is None):

@@ -17,8 +17,8 @@ def test_compare_quick_mode_writes_its_table(tmp_path):
                                                    "| recordlinkage", "| nazca"]
     for row in rows[:2]:  # the demo's learned model (its fitting timed), and the weighted distance
         cells = row.split(" | ")
-        assert cells[2] == "ok" and float(cells[11]) >= 0.98  # F1
-    assert float(rows[0].split(" | ")[6]) > 0 and rows[1].split(" | ")[6] == "—"  # fit s
+        assert cells[2] == "ok" and float(cells[12]) >= 0.98  # F1
+    assert float(rows[0].split(" | ")[7]) > 0 and rows[1].split(" | ")[7] == "—"  # fit s
     for row in rows[2:]:
         assert row.split(" | ")[2] in ("ok", "not installed (pip install -e '.[bench]')")
 
