@@ -47,7 +47,7 @@ from .io import (
 )
 from .jobs import Job, check_inputs
 from .matching import one_to_one, set_names
-from .pipeline import MAX_TASK_PAIRS, AlignmentRun, Checkpoint, pair_hashes, run_alignment, timed
+from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment, timed
 from .pipeline.encode import set_union
 from .pipeline.schema import combined_hashes, record_keys
 from .sql import read as read_sql
@@ -435,13 +435,11 @@ def _uris(job: Job) -> dict[str, str]:
     return {spec.name: templates.get(spec.name) or "{id}" for spec in job.sets()}
 
 
-def _links_on_cluster(job: Job, run: AlignmentRun) -> dd.DataFrame | None:
-    """The run's links as written (a model's weights, the sets' names), from the partitions its
-    tasks left on the workers; ``None`` when they are not final there (uniq, one_to_one)."""
-    if run.link_parts is None or job.one_to_one:
-        return None
-    links = dd.from_delayed(run.link_parts, verify_meta=False)
-    if run.model is not None:
+def _as_written(job: Job, parts: list) -> dd.DataFrame:
+    """Links' partitions on the workers (futures, as scored) as the run writes them: a
+    model's weights, the sets' names."""
+    links = dd.from_delayed(parts, verify_meta=False)
+    if job.model is not None:
         links = links.map_partitions(weighted_links)
     if job.several:
         links = links.map_partitions(set_names, [spec.name for spec in job.several])
@@ -504,26 +502,33 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                         json.dump(summary.records, f)
                 align_records, target_records = alignment_inputs(job, records)
         truth, entities, true_hashes = truth_read.result() if truth_read is not None else (None, None, None)
-        with memory.sample("align", client=active, interval=0.2):
-            run = run_alignment(active, align_records, target_records, job.treatments, job.threshold,
-                                job.blocking, uniq=job.uniq or job.one_to_one, dedupe=job.dedupe,
-                                max_block_pairs=job.max_block_pairs,
-                                max_task_pairs=job.max_task_pairs or MAX_TASK_PAIRS, show_progress=show_progress,
-                                checkpoint=checkpoint,
-                                truth_hashes=true_hashes, model=job.model,
-                                explain=job.output.explain, link_type=job.link_type)
-        seconds.update(run.seconds)
-        links = one_to_one(run.links) if job.one_to_one else run.links
-        written = links if run.model is None else weighted_links(links)
-        if job.several:
-            written = set_names(written, [spec.name for spec in job.several])
+        ids = None if align_records is None else records
         with ThreadPoolExecutor(1, thread_name_prefix="bigalign-clusters") as aside:
-            # The clusters are computed on the cluster while this thread writes the links (a
-            # deduplication's links stay on the workers: the client does not send them back).
-            on_cluster, clustered = _links_on_cluster(job, run), None
+            # The clusters are computed on the cluster while this process gathers, sorts and writes
+            # the links: a deduplication's links are clustered where its tasks left them.
+            clustered: list[Future] = []
+
+            def cluster_parts(parts: list) -> None:
+                if job.clusters is not None and not job.one_to_one:
+                    clustered.append(aside.submit(_cluster, job, active, _as_written(job, parts), ids, entities,
+                                                  seconds))
+
+            with memory.sample("align", client=active, interval=0.2):
+                run = run_alignment(active, align_records, target_records, job.treatments, job.threshold,
+                                    job.blocking, uniq=job.uniq or job.one_to_one, dedupe=job.dedupe,
+                                    max_block_pairs=job.max_block_pairs,
+                                    max_task_pairs=job.max_task_pairs or MAX_TASK_PAIRS,
+                                    show_progress=show_progress, checkpoint=checkpoint, truth_hashes=true_hashes,
+                                    model=job.model, explain=job.output.explain, link_type=job.link_type,
+                                    final_links=cluster_parts)
+            seconds.update(run.seconds)
+            links = one_to_one(run.links) if job.one_to_one else run.links
+            written = links if run.model is None else weighted_links(links)
+            if job.several:
+                written = set_names(written, [spec.name for spec in job.several])
             if job.clusters is not None:
-                clustered = aside.submit(_cluster, job, active, written if on_cluster is None else on_cluster,
-                                         None if align_records is None else records, entities, seconds)
+                if not clustered:  # (uniq, one_to_one: the links are final here only)
+                    clustered.append(aside.submit(_cluster, job, active, written, ids, entities, seconds))
                 paths["clusters"] = job.clusters.path
             if run.model is not None:
                 summary.model = model_summary(run.model, job.treatments, run.probability_threshold,
@@ -537,8 +542,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
             if truth is not None:
                 summary.quality = link_quality(_set_qualified(written), _set_qualified(truth),
                                                unordered=job.dedupe).as_dict()
-            if clustered is not None:
-                summary.clusters = clustered.result()
+            if clustered:
+                summary.clusters = clustered[0].result()
     cross = job.cross_product({name: r["kept"] for name, r in summary.records.items()})
     stats = run.stats
     summary.blocking = {

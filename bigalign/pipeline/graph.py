@@ -7,7 +7,7 @@ import math
 import time
 import uuid
 import warnings
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -110,9 +110,6 @@ class AlignmentRun:
     probability_threshold: float | None = None
     # the threshold on ``distance`` (with a model: 1 − the match probability)
     score_threshold: float = 0.0
-    # without uniq: futures of the links as the tasks found them (unsorted), still on the
-    # workers, for a next stage there (clusters) to read without the client sending them back
-    link_parts: list | None = None
 
 
 def _encoded_sets(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
@@ -339,7 +336,8 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
                   truth_hashes: np.ndarray | None = None, checkpoint: "Checkpoint | None" = None,
                   dense_block_pairs: int | None = DENSE_BLOCK_PAIRS,
                   model: FellegiSunter | None = None, explain: bool = False,
-                  link_type: str = LINK_AND_DEDUPE) -> AlignmentRun:
+                  link_type: str = LINK_AND_DEDUPE,
+                  final_links: Callable[[list], Any] | None = None) -> AlignmentRun:
     """Build and run the graph on ``client``; return the links (sorted) and stats.
 
     Records of several sets come as one deduplicated set whose records carry
@@ -359,7 +357,10 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     Blocks of at least ``dense_block_pairs`` pairs are scored as dense matrices
     (``None``: every block by pairs); the links are the same either way.
     With ``explain``, links carry the columns of
-    :func:`~bigalign.treatments.explanation_columns`.
+    :func:`~bigalign.treatments.explanation_columns`. Without ``uniq``,
+    ``final_links`` is called with the futures of the links' partitions (as
+    scored: unsorted, a model's ``distance``) before this process gathers
+    and sorts them: a next stage can start on the cluster meanwhile.
     """
     seconds: dict[str, float] = {}
     threads = _threads(client)
@@ -445,8 +446,9 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
                 best_match, meta=meta)
             links = client.compute(reduced).result()
         else:
+            if not uniq and final_links is not None:  # (without uniq, each task's links are final)
+                final_links(parts)
             links = pd.concat(client.gather(parts), ignore_index=True)
-        link_parts = None if uniq else parts  # (without uniq, each task's links are final)
         del futures, parts
     # (The best per item again: a no-op after the reduces above, and what keeps
     # the links right whatever partitioning a join strategy produced.)
@@ -457,7 +459,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
         best_rejected = links["distance"].to_numpy()[~linked]
         links = links[linked].reset_index(drop=True)
     return AlignmentRun(links, stats, seconds, n, best_rejected, model,
-                        None if model is None else probability, float(threshold), link_parts)
+                        None if model is None else probability, float(threshold))
 
 
 def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatment], threshold: Any, *,
