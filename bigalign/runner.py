@@ -502,7 +502,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                         json.dump(summary.records, f)
                 align_records, target_records = alignment_inputs(job, records)
         truth, entities, true_hashes = truth_read.result() if truth_read is not None else (None, None, None)
-        ids = None if align_records is None else records
+        staged = None if align_records is None else records  # (a resumed run clusters the linked records alone)
         with ThreadPoolExecutor(1, thread_name_prefix="bigalign-clusters") as aside:
             # The clusters are computed on the cluster while this process gathers, sorts and writes
             # the links: a deduplication's links are clustered where its tasks left them.
@@ -510,8 +510,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
 
             def cluster_parts(parts: list) -> None:
                 if job.clusters is not None and not job.one_to_one:
-                    clustered.append(aside.submit(_cluster, job, active, _as_written(job, parts), ids, entities,
-                                                  seconds))
+                    clustered.append(aside.submit(_cluster, job, active, _as_written(job, parts), staged,
+                                                  entities, seconds))
 
             with memory.sample("align", client=active, interval=0.2):
                 run = run_alignment(active, align_records, target_records, job.treatments, job.threshold,
@@ -528,7 +528,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                 written = set_names(written, [spec.name for spec in job.several])
             if job.clusters is not None:
                 if not clustered:  # (uniq, one_to_one: the links are final here only)
-                    clustered.append(aside.submit(_cluster, job, active, written, ids, entities, seconds))
+                    clustered.append(aside.submit(_cluster, job, active, written, staged, entities, seconds))
                 paths["clusters"] = job.clusters.path
             if run.model is not None:
                 summary.model = model_summary(run.model, job.treatments, run.probability_threshold,
