@@ -27,7 +27,7 @@ from distributed import Client, LocalCluster, WorkerPlugin, progress
 
 from .errors import ClusterError
 
-__all__ = ["AllocatorTuning", "ClusterError", "connect", "progress_bars"]
+__all__ = ["AllocatorTuning", "ClusterError", "connect", "progress_bars", "worker_threads"]
 
 logger = logging.getLogger("bigalign")
 
@@ -210,3 +210,8 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
     finally:
         for thing in owned:
             thing.close()
+
+
+def worker_threads(client: Any) -> int:
+    """Worker threads of the cluster (at least one): partitions come in multiples of them."""
+    return sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()) or 1

@@ -25,12 +25,13 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from distributed import performance_report
 from distributed.diagnostics import MemorySampler
 
 from . import __version__
 from .blocking import CrossProductBlocking
-from .cluster import connect, progress_bars
+from .cluster import connect, progress_bars, worker_threads
 from .entities import cluster_links
 from .errors import JobError
 from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
@@ -233,7 +234,7 @@ def _read_staged(paths: list[str], rows: int, threads: int) -> dd.DataFrame:
     """A staged set, its row groups read together in partitions: two per worker thread, of at
     most ``MAX_PARTITION_ROWS`` rows (encoding costs 1.5 times less per record at 250,000
     records than at 25,000: the values a partition repeats are parsed and keyed once)."""
-    row_groups = dd.read_parquet(paths, split_row_groups=True).npartitions
+    row_groups = sum(pq.read_metadata(path).num_row_groups for path in paths)
     wanted = max(2 * threads, math.ceil(rows / MAX_PARTITION_ROWS))
     return dd.read_parquet(paths, split_row_groups=max(1, math.ceil(row_groups / wanted)))
 
@@ -260,8 +261,7 @@ def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_pat
         if not kept:
             raise InputError(f"{name}: no record left to align in {[s.source for s in parts]} "
                              f"({len(set_rejects)} rows rejected, see {rejects_path})")
-        threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
-        records[name] = _read_staged(kept, sum(s.rows_kept for s in parts), threads)
+        records[name] = _read_staged(kept, sum(s.rows_kept for s in parts), worker_threads(client))
         _check_unique_ids(client, name, records[name], parts)
     return records, counts
 
@@ -385,21 +385,10 @@ def entity_pairs(entities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(firsts), np.concatenate(seconds)
 
 
-def _read_truth_aside(job: Job) -> Future | None:
-    """A job's truth (:func:`read_truth`) and its pairs' hashes, read in a thread of their
-    own while the cluster stages the sets (seconds for a million records)."""
-    if not job.truth:
-        return None
-
-    def read() -> tuple[pd.DataFrame, pd.DataFrame | None, np.ndarray]:
-        truth, entities = read_truth(job)
-        return truth, entities, truth_hashes(job, truth)
-
-    pool = ThreadPoolExecutor(1, thread_name_prefix="bigalign-truth")
-    try:
-        return pool.submit(read)
-    finally:
-        pool.shutdown(wait=False)  # (the read goes on; the thread ends with it)
+def _truth_and_hashes(job: Job) -> tuple[pd.DataFrame, pd.DataFrame | None, np.ndarray]:
+    """A job's truth (:func:`read_truth`) and its pairs' hashes."""
+    truth, entities = read_truth(job)
+    return truth, entities, truth_hashes(job, truth)
 
 
 def truth_hashes(job: Job, truth: pd.DataFrame) -> np.ndarray:
@@ -475,9 +464,12 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
              "summary": os.path.join(run_dir, "summary.json"), "report": os.path.join(run_dir, "report.html"),
              "dask_report": os.path.join(run_dir, "dask-report.html")}
     memory = MemorySampler()
-    with cluster_for(job, client, files) as active, ExitStack() as reporting:
-        # (once the cluster is up: the reading holds the interpreter often, and would slow its start)
-        truth_read = _read_truth_aside(job)
+    with cluster_for(job, client, files) as active, ExitStack() as reporting, \
+            ThreadPoolExecutor(1, thread_name_prefix="bigalign-aside") as aside:
+        # Work of this process done aside while the cluster works: the truth (seconds for a million
+        # records) while it stages the sets — once it is up: the reading holds the interpreter often,
+        # and would slow its start —, the clusters while this process writes the links.
+        truth_read = aside.submit(_truth_and_hashes, job) if job.truth else None
         # Dask's performance report when asked, or when the cluster is remote (its dashboard may be gone
         # when the run is read): rendering it costs about a second.
         if job.output.dask_report or (job.output.dask_report is None and active.cluster is None):
@@ -503,47 +495,44 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                 align_records, target_records = alignment_inputs(job, records)
         truth, entities, true_hashes = truth_read.result() if truth_read is not None else (None, None, None)
         staged = None if align_records is None else records  # (a resumed run clusters the linked records alone)
-        with ThreadPoolExecutor(1, thread_name_prefix="bigalign-clusters") as aside:
-            # The clusters are computed on the cluster while this process gathers, sorts and writes
-            # the links: a deduplication's links are clustered where its tasks left them.
-            clustered: list[Future] = []
+        clustered: list[Future] = []  # (a deduplication's: from the links its tasks left on the workers)
 
-            def cluster_parts(parts: list) -> None:
-                if job.clusters is not None and not job.one_to_one:
-                    clustered.append(aside.submit(_cluster, job, active, _as_written(job, parts), staged,
-                                                  entities, seconds))
+        def cluster_parts(parts: list) -> None:
+            if job.clusters is not None and not job.one_to_one:
+                clustered.append(aside.submit(_cluster, job, active, _as_written(job, parts), staged,
+                                              entities, seconds))
 
-            with memory.sample("align", client=active, interval=0.2):
-                run = run_alignment(active, align_records, target_records, job.treatments, job.threshold,
-                                    job.blocking, uniq=job.uniq or job.one_to_one, dedupe=job.dedupe,
-                                    max_block_pairs=job.max_block_pairs,
-                                    max_task_pairs=job.max_task_pairs or MAX_TASK_PAIRS,
-                                    show_progress=show_progress, checkpoint=checkpoint, truth_hashes=true_hashes,
-                                    model=job.model, explain=job.output.explain, link_type=job.link_type,
-                                    final_links=cluster_parts)
-            seconds.update(run.seconds)
-            links = one_to_one(run.links) if job.one_to_one else run.links
-            written = links if run.model is None else weighted_links(links)
-            if job.several:
-                written = set_names(written, [spec.name for spec in job.several])
-            if job.clusters is not None:
-                if not clustered:  # (uniq, one_to_one: the links are final here only)
-                    clustered.append(aside.submit(_cluster, job, active, written, staged, entities, seconds))
-                paths["clusters"] = job.clusters.path
-            if run.model is not None:
-                summary.model = model_summary(run.model, job.treatments, run.probability_threshold,
-                                              job.threshold == "auto")
-            with timed(seconds, "write"):
-                if job.output.sql is not None:
-                    write_links_to_table(written, job.output.sql, job.output.table or "links")
-                else:
-                    write_links(written, job.output.path, job.output.format, job.output.align_uri,
-                                job.output.target_uri)
-            if truth is not None:
-                summary.quality = link_quality(_set_qualified(written), _set_qualified(truth),
-                                               unordered=job.dedupe).as_dict()
-            if clustered:
-                summary.clusters = clustered[0].result()
+        with memory.sample("align", client=active, interval=0.2):
+            run = run_alignment(active, align_records, target_records, job.treatments, job.threshold,
+                                job.blocking, uniq=job.uniq or job.one_to_one, dedupe=job.dedupe,
+                                max_block_pairs=job.max_block_pairs,
+                                max_task_pairs=job.max_task_pairs or MAX_TASK_PAIRS,
+                                show_progress=show_progress, checkpoint=checkpoint, truth_hashes=true_hashes,
+                                model=job.model, explain=job.output.explain, link_type=job.link_type,
+                                final_links=cluster_parts)
+        seconds.update(run.seconds)
+        links = one_to_one(run.links) if job.one_to_one else run.links
+        written = links if run.model is None else weighted_links(links)
+        if job.several:
+            written = set_names(written, [spec.name for spec in job.several])
+        if job.clusters is not None:
+            if not clustered:  # (uniq, one_to_one: the links are final here only)
+                clustered.append(aside.submit(_cluster, job, active, written, staged, entities, seconds))
+            paths["clusters"] = job.clusters.path
+        if run.model is not None:
+            summary.model = model_summary(run.model, job.treatments, run.probability_threshold,
+                                          job.threshold == "auto")
+        with timed(seconds, "write"):
+            if job.output.sql is not None:
+                write_links_to_table(written, job.output.sql, job.output.table or "links")
+            else:
+                write_links(written, job.output.path, job.output.format, job.output.align_uri,
+                            job.output.target_uri)
+        if truth is not None:
+            summary.quality = link_quality(_set_qualified(written), _set_qualified(truth),
+                                           unordered=job.dedupe).as_dict()
+        if clustered:
+            summary.clusters = clustered[0].result()
     cross = job.cross_product({name: r["kept"] for name, r in summary.records.items()})
     stats = run.stats
     summary.blocking = {

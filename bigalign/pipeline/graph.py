@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..blocking.base import Blocking
-from ..cluster import connect, progress_bars
+from ..cluster import connect, progress_bars, worker_threads
 from ..evaluate import LINK_AND_DEDUPE, cross_product
 from ..fellegi_sunter import FellegiSunter, add_pattern_counts, weighted_links
 from ..matching import best_match_per_item, sort_links
@@ -88,11 +88,6 @@ def timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
         yield
     finally:
         seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
-
-
-def _threads(client: Any) -> int:
-    """Worker threads of the cluster: partitions come in multiples of them."""
-    return sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()) or 1
 
 
 @dataclass
@@ -363,7 +358,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     and sorts them: a next stage can start on the cluster meanwhile.
     """
     seconds: dict[str, float] = {}
-    threads = _threads(client)
+    threads = worker_threads(client)
     if model is not None or explain:
         dense_block_pairs = None  # (a model, an explanation: per pair; every block goes the pair path)
     if truth_hashes is not None:
