@@ -1,14 +1,16 @@
-"""Small jobs: worker processes against threads in the run's own process, side by side.
+"""Small jobs: no cluster, a cluster in the run's process, or worker processes, side by side.
 
     python -m benchmarks.startup --sizes 2000,20000,50000,100000,200000 [--repeat 2]
 
 For each size, the demo job (``jobs/demo.toml``: its learned model and
-blocking) runs as ``bigalign run`` twice, once with ``[cluster] processes =
-true`` (two worker processes) and once with ``processes = false`` (one worker
-in the run's process, two threads), each measured from outside: wall time and
-peak resident memory of the process tree. The links must be the same. The
-input size where processes start to win is what
-``bigalign.runner.IN_PROCESS_BYTES`` is set from.
+blocking) runs as ``bigalign run`` three ways, the ways taking turns, each
+measured from outside (wall time and peak resident memory of the process
+tree): without a cluster (:class:`bigalign.cluster.NoCluster`, Dask's
+threads in the run's process, forced at every size here), with ``[cluster]
+processes = false`` (a cluster of one worker in the run's process, two
+threads) and with ``processes = true`` (two worker processes). The links must
+be the same. The input size where worker processes start to win is what
+``bigalign.runner.NO_CLUSTER_BYTES`` is set from.
 """
 
 from __future__ import annotations
@@ -26,12 +28,17 @@ import psutil
 from benchmarks import markdown_table
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
+WAYS = {"no cluster": "", "cluster of 2 threads in-process": "processes = false\n",
+        "2 worker processes": "processes = true\n"}
+# `bigalign run` with no cluster below any input size (the cut measured here).
+RUN = ("import sys, bigalign.runner; bigalign.runner.NO_CLUSTER_BYTES = 1 << 62; "
+       "from bigalign.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 def run(job: str) -> tuple[float, float]:
     """Wall seconds and peak MiB of the process tree of ``bigalign run JOB``."""
     clock = time.perf_counter()
-    process = psutil.Popen([sys.executable, "-m", "bigalign", "run", job, "--quiet"], stdout=subprocess.DEVNULL,
+    process = psutil.Popen([sys.executable, "-c", RUN, "run", job, "--quiet"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     peak = 0
     while process.poll() is None:
@@ -55,27 +62,25 @@ def main() -> None:
     for n in map(int, args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as directory:
             jobs = {}
-            for processes in ("true", "false"):
+            for k, (way, setting) in enumerate(WAYS.items()):
                 text = demo.replace("n = 50000", f"n = {n}").replace("../out/demo/", directory + "/")
-                text = text.replace("links.parquet", f"links-{processes}.parquet")
-                text = text.replace("[cluster]\nworkers = 2", f"[cluster]\nworkers = 2\nprocesses = {processes}")
-                jobs[processes] = os.path.join(directory, f"job-{processes}.toml")
-                with open(jobs[processes], "w") as f:
+                text = text.replace("links.parquet", f"links-{k}.parquet")
+                text = text.replace("[cluster]\nworkers = 2\n", f"[cluster]\nworkers = 2\n{setting}")
+                jobs[way] = os.path.join(directory, f"job-{k}.toml")
+                with open(jobs[way], "w") as f:
                     f.write(text)
-            run(jobs["true"])  # generates the data (not timed)
+            run(jobs["no cluster"])  # generates the data (not timed)
             inputs = sum(os.path.getsize(os.path.join(directory, name)) for name in ("people_a.csv",
                                                                                      "people_b.parquet"))
             for _ in range(args.repeat):
-                for processes in ("true", "false"):  # side by side, alternating
-                    wall, peak = run(jobs[processes])
-                    rows.append({"records per side": n, "input MiB": inputs / 2**20,
-                                 "cluster": "2 worker processes" if processes == "true" else "2 threads in-process",
+                for way, job in jobs.items():  # side by side, taking turns
+                    wall, peak = run(job)
+                    rows.append({"records per side": n, "input MiB": inputs / 2**20, "how": way,
                                  "wall s": wall, "peak MiB": peak})
-            same = pd.read_parquet(os.path.join(directory, "links-true.parquet")).equals(
-                pd.read_parquet(os.path.join(directory, "links-false.parquet")))
-            if not same:
-                raise AssertionError(f"{n} records: the links differ between processes and threads")
-        print(markdown_table(rows[-2 * args.repeat:]), flush=True)
+            links = [pd.read_parquet(os.path.join(directory, f"links-{k}.parquet")) for k in range(len(WAYS))]
+            if not all(found.equals(links[0]) for found in links[1:]):
+                raise AssertionError(f"{n} records: the links differ between the ways of running")
+        print(markdown_table(rows[-len(WAYS) * args.repeat:]), flush=True)
     print(markdown_table(rows))
 
 

@@ -7,6 +7,10 @@
   ``scheduler-address`` setting) when set; else a ``LocalCluster`` of worker
   processes, one thread each (shingling and parsing hold the GIL), listening
   on loopback only.
+
+Small jobs need no cluster at all: :class:`NoCluster` computes the same graph
+with Dask's threaded scheduler in this process, behind the few methods of a
+client that bigalign calls.
 """
 
 from __future__ import annotations
@@ -18,16 +22,22 @@ import os
 import socket
 import struct
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import dask
+import pandas as pd
+import psutil
+from dask.delayed import Delayed
 from distributed import Client, LocalCluster, WorkerPlugin, progress
 
 from .errors import ClusterError
 
-__all__ = ["AllocatorTuning", "ClusterError", "connect", "progress_bars", "worker_threads"]
+__all__ = ["AllocatorTuning", "ClusterError", "Computed", "NoCluster", "ProcessMemory", "connect", "progress_bars",
+           "shuffle_method", "worker_threads"]
 
 logger = logging.getLogger("bigalign")
 
@@ -145,9 +155,116 @@ def _looks_like_a_file(name: str) -> bool:
     return "://" not in name and (name.endswith(".json") or os.sep in name or ":" not in name)
 
 
+class Computed(Delayed):
+    """A value :class:`NoCluster` computed, standing for a future: ``result()``
+    gives it, and graphs read it as they read a future (it is a ``Delayed``:
+    ``dd.from_delayed`` and ``dask.delayed(f)(it)`` take it)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        leaf = dask.delayed(value, pure=False, traverse=False)
+        super().__init__(leaf.key, leaf.dask)
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+def _value(x: Any) -> Any:
+    return x.value if isinstance(x, Computed) else x
+
+
+class NoCluster:
+    """No cluster: Dask's threaded scheduler in this process, behind the
+    methods of :class:`distributed.Client` that bigalign calls.
+
+    For small jobs, where a scheduler and its workers (starting them, their
+    messages, a round trip per step) cost more than the work
+    (``benchmarks/STARTUP.md``). The graph is the same; what a client would
+    compute in the background is computed at once, so a call returns
+    :class:`Computed` values where a client returns futures. No dashboard.
+    """
+
+    cluster = None
+    dashboard_link = ""
+
+    def __init__(self, threads: int):
+        self.threads = max(1, threads)
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="bigalign-task")
+
+    def scheduler_info(self) -> dict[str, Any]:
+        return {"workers": {"this process": {"nthreads": self.threads}}}
+
+    def _computed(self, collections: list) -> tuple:
+        return dask.compute(*collections, scheduler=self._pool)
+
+    def compute(self, collections: Any) -> Any:
+        if isinstance(collections, (list, tuple)):
+            return [Computed(v) for v in self._computed(list(collections))]
+        return Computed(self._computed([collections])[0])
+
+    def persist(self, collections: Any) -> Any:
+        if isinstance(collections, (list, tuple)):
+            return list(dask.persist(*collections, scheduler=self._pool))
+        return dask.persist(collections, scheduler=self._pool)[0]
+
+    def gather(self, futures: Any) -> Any:
+        if isinstance(futures, (list, tuple)):
+            return [self.gather(f) for f in futures]
+        return _value(futures)
+
+    def submit(self, func: Callable, *args: Any, pure: bool = True, key: Any = None, **kwargs: Any) -> Computed:
+        return Computed(func(*map(_value, args), **{k: _value(v) for k, v in kwargs.items()}))
+
+    def map(self, func: Callable, *iterables: Iterable, pure: bool = True, key: Any = None,
+            **kwargs: Any) -> list[Computed]:
+        kwargs = {k: _value(v) for k, v in kwargs.items()}
+        values = self._pool.map(lambda args: func(*map(_value, args), **kwargs), zip(*iterables))
+        return [Computed(v) for v in values]
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+
+def shuffle_method(client: Any) -> str | None:
+    """How the graph's shuffles run: Dask's default on a cluster (P2P), in memory without one."""
+    return "tasks" if isinstance(client, NoCluster) else None
+
+
+class ProcessMemory:
+    """This process's peak resident memory per stage, for a run without a cluster
+    (the two methods of ``distributed.diagnostics.MemorySampler`` that a run calls)."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[str, int] = {}
+
+    @contextmanager
+    def sample(self, label: str, client: Any = None, interval: float = 0.2) -> Iterator[None]:
+        done = threading.Event()
+        process = psutil.Process()
+
+        def watch() -> None:
+            while True:
+                self.peaks[label] = max(self.peaks.get(label, 0), process.memory_info().rss)
+                if done.wait(interval):
+                    return
+
+        watcher = threading.Thread(target=watch, name="bigalign-memory", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
+
+    def to_pandas(self) -> pd.DataFrame:
+        return pd.DataFrame({label: [peak] for label, peak in self.peaks.items()})
+
+
 def progress_bars(futures: list, show: bool) -> None:
     """Dask's progress bar of ``futures`` when ``show`` (the command line, on a terminal), ended by a new line."""
-    if show:
+    if show and not any(isinstance(f, Computed) for f in futures):
         progress(futures)
         print(file=sys.stderr)
 
@@ -160,7 +277,7 @@ def quiet_shuffle_logs() -> None:
 @contextmanager
 def connect(client: Any = None, *, n_workers: int | None = None, threads_per_worker: int = 1,
             memory_limit: str | None = None, dashboard_address: str = "127.0.0.1:8787",
-            security: Any = None, timeout: float = 10, processes: bool = True) -> Iterator[Client]:
+            security: Any = None, timeout: float = 10, processes: bool = True) -> Iterator[Client | NoCluster]:
     """Yield a client; close what this call started when done.
 
     Parameters
@@ -182,6 +299,9 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
     """
     quiet_shuffle_logs()
     owned: list[Any] = []
+    if isinstance(client, NoCluster):
+        yield client
+        return
     if isinstance(client, Client):
         active = client
     elif isinstance(client, (str, os.PathLike)) and os.path.isfile(client):

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,12 +28,12 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from distributed import performance_report
+from distributed import Client, performance_report
 from distributed.diagnostics import MemorySampler
 
 from . import __version__
 from .blocking import CrossProductBlocking
-from .cluster import connect, progress_bars, worker_threads
+from .cluster import NoCluster, ProcessMemory, connect, progress_bars, worker_threads
 from .entities import cluster_links
 from .errors import JobError
 from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
@@ -54,16 +56,19 @@ from .pipeline.schema import combined_hashes, record_keys
 from .sql import read as read_sql
 from .sql import write_links as write_links_to_table
 
-__all__ = ["RunSummary", "check_unblocked", "generate_inputs", "in_process", "run_job"]
+__all__ = ["RunSummary", "check_unblocked", "generate_inputs", "local_cluster", "run_job"]
+
+logger = logging.getLogger("bigalign")
 
 # Pairs a job without [blocking] may compare: its cross product (about a minute of scoring on a laptop).
 MAX_UNBLOCKED_PAIRS = 20_000_000
-# Input files (together) under which a local cluster runs in this process, as threads: measured
-# with `python -m benchmarks.startup` (README, Benchmarks), where processes stop paying for their start.
-IN_PROCESS_BYTES = 48 << 20
+# Input files (together) under which a job that names no cluster runs without one (NoCluster: Dask's
+# threads in this process): measured with `python -m benchmarks.startup` (benchmarks/STARTUP.md), where
+# worker processes stop paying for their start.
+NO_CLUSTER_BYTES = 48 << 20
 # Records of a partition of a staged set, at most (see _read_staged).
 MAX_PARTITION_ROWS = 250_000
-# What a row of a query's results counts for, against IN_PROCESS_BYTES (a record of the demo's CSV is ~120 bytes).
+# What a row of a query's results counts for, against NO_CLUSTER_BYTES (a record of the demo's CSV is ~120 bytes).
 QUERY_ROW_BYTES = 200
 
 
@@ -280,36 +285,57 @@ def check_unblocked(job: Job, counts: dict[str, dict[str, Any]]) -> None:
                        f"Blockings), and measure it with 'bigalign plan {job.path}'")
 
 
-def in_process(job: Job, files: dict[str, list[str]]) -> bool:
-    """Whether a job's local cluster runs in this process (threads) rather
-    than as worker processes: ``[cluster] processes`` when given, else
-    whether its input files are under :data:`IN_PROCESS_BYTES` together."""
+def local_cluster(job: Job, files: dict[str, list[str]]) -> str:
+    """What runs a job that names no scheduler: ``"processes"`` (a local
+    cluster of worker processes), ``"threads"`` (a local cluster in this
+    process) as ``[cluster] processes = true | false`` says, else
+    ``"none"`` (:class:`~bigalign.cluster.NoCluster`) when its input files
+    are under :data:`NO_CLUSTER_BYTES` together and no Dask performance
+    report is asked for, and ``"processes"`` when they are not."""
     if job.cluster.processes is not None:
-        return not job.cluster.processes
+        return "processes" if job.cluster.processes else "threads"
+    if job.output.dask_report:
+        return "processes"
     size = 0
     for spec in job.sets():
         if spec.sparql is not None or spec.sql is not None:
             size += (spec.rows or 0) * QUERY_ROW_BYTES
         elif any("://" in p for p in files[spec.name]):
-            return False
+            return "processes"
         else:
             size += sum(os.path.getsize(p) for p in files[spec.name])
-    return size < IN_PROCESS_BYTES
+    return "none" if size < NO_CLUSTER_BYTES else "processes"
+
+
+@contextmanager
+def _no_cluster(threads: int) -> Iterator[NoCluster]:
+    active = NoCluster(threads)
+    logger.info("no cluster: Dask's threads in this process (small inputs; [cluster] processes = false "
+                "for a cluster in this process with a dashboard)")
+    try:
+        yield active
+    finally:
+        active.close()
 
 
 def cluster_for(job: Job, client: Any = None, files: dict[str, list[str]] | None = None) -> Any:
     """The :func:`~bigalign.cluster.connect` context of a job's ``[cluster]``
-    (a local one in this process for small ``files``, see :func:`in_process`)."""
+    (for small ``files``, none at all: see :func:`local_cluster`)."""
+    where = client or job.cluster.scheduler_file or job.cluster.scheduler
+    kind = "processes" if files is None else local_cluster(job, files)
+    if where is None and not os.environ.get("DASK_SCHEDULER_ADDRESS") and not dask.config.get(
+            "scheduler-address", None) and kind == "none":
+        return _no_cluster((job.cluster.workers or os.cpu_count() or 1) * job.cluster.threads)
     security = None
     if job.cluster.tls_ca_file:  # (the job reader requires the three files together)
         from distributed.security import Security
 
         security = Security(tls_ca_file=job.cluster.tls_ca_file, tls_client_cert=job.cluster.tls_cert,
                             tls_client_key=job.cluster.tls_key, require_encryption=True)
-    return connect(client or job.cluster.scheduler_file or job.cluster.scheduler, n_workers=job.cluster.workers,
+    return connect(where, n_workers=job.cluster.workers,
                    threads_per_worker=job.cluster.threads, memory_limit=job.cluster.memory_limit,
                    dashboard_address=job.cluster.dashboard_address, security=security,
-                   timeout=job.cluster.connect_timeout, processes=not (files is not None and in_process(job, files)))
+                   timeout=job.cluster.connect_timeout, processes=kind == "processes")
 
 
 def _fingerprint(job: Job, files: dict[str, list[str]]) -> str:
@@ -463,16 +489,17 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
     paths = {"links": job.output.path, "rejects": os.path.join(run_dir, "rejects.csv"),
              "summary": os.path.join(run_dir, "summary.json"), "report": os.path.join(run_dir, "report.html"),
              "dask_report": os.path.join(run_dir, "dask-report.html")}
-    memory = MemorySampler()
     with cluster_for(job, client, files) as active, ExitStack() as reporting, \
             ThreadPoolExecutor(1, thread_name_prefix="bigalign-aside") as aside:
+        memory = ProcessMemory() if isinstance(active, NoCluster) else MemorySampler()
         # Work of this process done aside while the cluster works: the truth (seconds for a million
         # records) while it stages the sets — once it is up: the reading holds the interpreter often,
         # and would slow its start —, the clusters while this process writes the links.
         truth_read = aside.submit(_truth_and_hashes, job) if job.truth else None
         # Dask's performance report when asked, or when the cluster is remote (its dashboard may be gone
         # when the run is read): rendering it costs about a second.
-        if job.output.dask_report or (job.output.dask_report is None and active.cluster is None):
+        remote = isinstance(active, Client) and active.cluster is None
+        if job.output.dask_report or (job.output.dask_report is None and remote):
             reporting.enter_context(performance_report(filename=paths["dask_report"]))
         else:
             del paths["dask_report"]

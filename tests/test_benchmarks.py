@@ -49,11 +49,12 @@ def test_dense_blocks_benchmark_runs():
     assert int(rows[0][4]) == 0 and int(rows[1][4]) > 0 and rows[0][5] == rows[1][5]  # dense blocks; links
 
 
-def test_startup_benchmark_runs_both_ways_with_the_same_links():
+def test_startup_benchmark_runs_three_ways_with_the_same_links():
     out = subprocess.run([sys.executable, "-m", "benchmarks.startup", "--sizes", "1000"], cwd=ROOT, check=True,
                          capture_output=True, text=True, timeout=600).stdout
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| 1,000")]
-    assert {r[2] for r in rows} == {"2 worker processes", "2 threads in-process"}  # (links compared inside)
+    assert [r[2] for r in rows] == ["no cluster", "cluster of 2 threads in-process", "2 worker processes"] * 2
+    # (links compared inside)
 
 
 def test_entities_benchmark_writes_its_table(tmp_path):

@@ -42,14 +42,25 @@ def test_goncourt_job_links_winners_to_their_uris(tmp_path, scheduler):
             "<http://fr.dbpedia.org/resource/J%C3%A9r%C3%B4me_Tharaud> .") in triples
 
 
-def test_run_starts_its_own_local_cluster(tmp_path):
+def test_run_starts_its_own_local_cluster_or_none_for_small_inputs(tmp_path):
     result = bigalign("run", "jobs/cities_offline.toml", "--workers", "2", "--output", tmp_path / "cities.csv")
-    assert "dashboard at http://127.0.0.1:" in result.stderr
+    assert "no cluster: Dask's threads in this process" in result.stderr and "dashboard at" not in result.stderr
     assert "F1 1.0000" in result.stdout and len(pd.read_csv(tmp_path / "cities.csv")) == 46
     # Written under a temporary name, then given the umask's permissions (not mkstemp's 0600).
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "cities.csv").stat().st_mode & 0o777 == 0o666 & ~mask
+    job = small_person_job(tmp_path, n=1000)
+    alone = bigalign("run", job)
+    links = pd.read_parquet(tmp_path / "links.parquet")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["dashboard"] == "" and summary["memory"]["align"] > 0
+    for processes in ("true", "false"):  # a local cluster of worker processes, or one in this process
+        job.write_text(job.read_text().split("\n[cluster]")[0] + f"\n[cluster]\nworkers = 2\nprocesses = {processes}\n")
+        result = bigalign("run", job)
+        assert "dashboard at http://127.0.0.1:" in result.stderr
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "links.parquet"), links)
+        assert result.stdout.split("time:")[0] == alone.stdout.split("time:")[0]
 
 
 def test_cities_job_with_geographical_neighbourhoods(tmp_path, scheduler):

@@ -151,7 +151,12 @@ def test_an_entities_job_deduplicates_into_clusters_and_is_evaluated(tmp_path, c
     text = (ROOT / "jobs/entities.toml").read_text().replace("n = 50000", "n = 6000")
     job = tmp_path / "entities.toml"
     job.write_text(text.replace("../out/entities/", str(tmp_path) + "/"))
+    alone = bigalign("run", job)  # (small inputs: no cluster, Dask's threads in this process)
+    assert "no cluster: Dask's threads in this process" in alone.stderr
+    found_alone = [pd.read_parquet(tmp_path / name) for name in ("links.parquet", "clusters.parquet")]
     run = bigalign("run", job, "--scheduler", client.scheduler.address)
+    for name, expected in zip(("links.parquet", "clusters.parquet"), found_alone):
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / name), expected)
     summary = json.loads((tmp_path / "summary.json").read_text())
     clusters = summary["clusters"]
     assert clusters["records"] == 6000 and sum(int(k) * v for k, v in clusters["sizes"].items()) == 6000

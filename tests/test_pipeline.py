@@ -12,6 +12,7 @@ from distributed import Client, LocalCluster
 
 import bigalign
 from bigalign.blocking import KDTreeBlocking, KeyBlocking, MinHashLSHBlocking, MiniBatchKMeansBlocking, UnionBlocking
+from bigalign.cluster import NoCluster
 from bigalign.datasets import person_records
 from bigalign.evaluate import blocking_quality, link_quality
 from bigalign.pipeline import RecordError, pair_hashes, run_alignment, to_dask
@@ -87,6 +88,11 @@ def test_same_links_whatever_the_partitions_and_workers(client, people):
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as single:
         pd.testing.assert_frame_equal(run(single, 3), one)
+    # no cluster: Dask's threads in this process, one or three
+    for threads, npartitions in ((1, 5), (3, 2)):
+        none = NoCluster(threads)
+        pd.testing.assert_frame_equal(run(none, npartitions), one)
+        none.close()
 
 
 def test_each_candidate_pair_scored_once_across_a_union(client, people):

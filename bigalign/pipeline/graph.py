@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..blocking.base import Blocking
-from ..cluster import connect, progress_bars, worker_threads
+from ..cluster import connect, progress_bars, shuffle_method, worker_threads
 from ..evaluate import LINK_AND_DEDUPE, cross_product
 from ..fellegi_sunter import FellegiSunter, add_pattern_counts, weighted_links
 from ..matching import best_match_per_item, sort_links
@@ -129,7 +129,8 @@ def _encoded_sets(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, 
 
 
 def _shuffled_blocks(encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, blocking: Blocking,
-                     shuffle_partitions: int | None, records: int, threads: int) -> tuple[dd.DataFrame, int]:
+                     shuffle_partitions: int | None, records: int, threads: int,
+                     method: str | None) -> tuple[dd.DataFrame, int]:
     """Narrow rows of both sets, shuffled so that each partition holds whole
     blocks of both (same key → same partition). One shuffle of both sides: a
     block's rows end on one worker, with nothing to transfer before pairing.
@@ -147,7 +148,7 @@ def _shuffled_blocks(encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, blocking:
         both = narrow(encoded_a, "align")
     else:
         both = dd.concat([narrow(encoded_a, "align"), narrow(encoded_b, "target")])
-    return both.shuffle(on="key", npartitions=shuffle_partitions), shuffle_partitions
+    return both.shuffle(on="key", npartitions=shuffle_partitions, shuffle_method=method), shuffle_partitions
 
 
 def _values(encoded: dd.DataFrame, side: str) -> dd.DataFrame:
@@ -157,23 +158,23 @@ def _values(encoded: dd.DataFrame, side: str) -> dd.DataFrame:
 
 
 def _joined_pairs(pairs: dd.DataFrame, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame,
-                  npartitions: int) -> dd.DataFrame:
+                  npartitions: int, method: str | None) -> dd.DataFrame:
     """Candidate pairs with both records' encoded values: two hash joins on
     the id hashes, so a record's values travel once per pair it has. The
     join on the align side comes last: all the pairs of an align record end
     in one partition, where its best match can be chosen for good."""
     with_b = pairs.merge(_values(encoded_b, TARGET_SIDE), left_on="rid_b", right_on=f"{TARGET_SIDE}:rid",
-                         how="inner", npartitions=npartitions, broadcast=False)
+                         how="inner", npartitions=npartitions, broadcast=False, shuffle_method=method)
     return with_b.merge(_values(encoded_a, ALIGN_SIDE), left_on="rid_a", right_on=f"{ALIGN_SIDE}:rid", how="inner",
-                        npartitions=npartitions, broadcast=False)
+                        npartitions=npartitions, broadcast=False, shuffle_method=method)
 
 
 def _dense_members(members: dd.DataFrame, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame,
-                   npartitions: int) -> dd.DataFrame:
+                   npartitions: int, method: str | None) -> dd.DataFrame:
     """The members of dense blocks with their encoded records, shuffled so that each block is in one partition."""
-    both = [members[members["side"] == side].merge(encoded, on="rid", how="inner")
+    both = [members[members["side"] == side].merge(encoded, on="rid", how="inner", shuffle_method=method)
             for side, encoded in ((ALIGN, encoded_a), (TARGET, encoded_b))]
-    return dd.concat(both).shuffle(on="key", npartitions=npartitions)
+    return dd.concat(both).shuffle(on="key", npartitions=npartitions, shuffle_method=method)
 
 
 def _select_rids(encoded: pd.DataFrame, rids: np.ndarray) -> pd.DataFrame:
@@ -197,13 +198,15 @@ def _with_ids(client: Any, stats: BlockStats, encoded_a: dd.DataFrame, encoded_b
 def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedupe: bool,
                         max_block_pairs: int | None, max_task_pairs: int, truth_hashes: Any,
                         dense_block_pairs: int | None, show_progress: bool,
-                        rules: bool, link_type: str) -> tuple[list, list, BlockStats]:
+                        rules: bool, link_type: str, along: Any) -> tuple[list, list, BlockStats, Any]:
     """Candidate pairs (and members of dense blocks) of every shuffled
-    partition, then the pairs of the tiles of the largest blocks."""
+    partition, then the pairs of the tiles of the largest blocks; ``along``
+    (a delayed value, or None) computed with them, its future returned last."""
     futures = client.compute([dask.delayed(candidate_pairs, pure=True)(part, blocking, dedupe, max_block_pairs,
                                                                        max_task_pairs, truth_hashes, dense_block_pairs,
                                                                        rules, link_type)
-                              for part in block_parts])
+                              for part in block_parts] + ([] if along is None else [along]))
+    along_future = None if along is None else futures.pop()
     progress_bars(futures, show_progress)
     partition_stats = client.gather(client.map(part_of, futures, part="stats"))
     pairs = client.map(part_of, futures, part="pairs")
@@ -220,20 +223,20 @@ def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedu
         progress_bars(tiles, show_progress)
         partition_stats += client.gather(client.map(part_of, tiles, part="stats"))
         pairs += client.map(part_of, tiles, part="pairs")
-    return pairs, members, sum(partition_stats, BlockStats())
+    return pairs, members, sum(partition_stats, BlockStats()), along_future
 
 
-def _random_pair_distances(client: Any, model: FellegiSunter, treatments: Sequence[Treatment],
-                           encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, counts: tuple[int, int]) -> Any:
-    """A future of the distances of the random pairs that give a model's ``u``:
+def _random_pair_distances(model: FellegiSunter, treatments: Sequence[Treatment], encoded_a: dd.DataFrame,
+                           encoded_b: dd.DataFrame, counts: tuple[int, int]) -> Any:
+    """The distances of the random pairs that give a model's ``u`` (delayed):
     pairs of samples of both sets, chosen by id hash and ordered by it (so the
     same records and pairs whatever the partitions). They need the encoded
-    sets only, so they are computed on the cluster while the blocking runs."""
+    sets only, so they are computed with the candidates."""
     samples = []
     for encoded, n in zip((encoded_a, encoded_b), counts):
         share = min(1.0, MODEL_SAMPLE_RECORDS / max(1, n))
         samples.append(encoded.map_partitions(sample_records, share, meta=encoded._meta).to_delayed())
-    return client.compute(dask.delayed(_sample_pair_distances, pure=True)(model, treatments, *samples))
+    return dask.delayed(_sample_pair_distances, pure=True)(model, treatments, *samples)
 
 
 def _sample_pair_distances(model: FellegiSunter, treatments: Sequence[Treatment], parts_a: list[pd.DataFrame],
@@ -359,6 +362,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     """
     seconds: dict[str, float] = {}
     threads = worker_threads(client)
+    method = shuffle_method(client)
     if model is not None or explain:
         dense_block_pairs = None  # (a model, an explanation: per pair; every block goes the pair path)
     if truth_hashes is not None:
@@ -370,7 +374,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
         pairs_dd, members_dd, encoded_a, encoded_b, stats = checkpoint.read()
         counts = tuple(f.result() for f in client.compute([encoded_a.shape[0], encoded_b.shape[0]]))
         if model is not None:
-            random_pairs = _random_pair_distances(client, model, treatments, encoded_a, encoded_b, counts)
+            random_pairs = client.compute(_random_pair_distances(model, treatments, encoded_a, encoded_b, counts))
     else:
         if align_dd is None or target_dd is None:
             raise ValueError("the records are needed when no checkpoint holds the candidate pairs")
@@ -381,13 +385,13 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
             # as the first partitions are encoded; on this client, not the default one.
             counts = tuple(f.result() for f in client.compute([align_dd.shape[0], target_dd.shape[0]]))
             encoded_a, encoded_b = _encoded_sets(client, align_dd, target_dd, treatments, blocking, dedupe)
-            if model is not None:
-                random_pairs = _random_pair_distances(client, model, treatments, encoded_a, encoded_b, counts)
-            blocks, n = _shuffled_blocks(encoded_a, encoded_b, blocking, shuffle_partitions, sum(counts), threads)
-            pairs, members, stats = _compute_candidates(client, blocks.to_delayed(), blocking, dedupe,
-                                                        max_block_pairs, max_task_pairs or MAX_TASK_PAIRS,
-                                                        truth_hashes, dense_block_pairs, show_progress,
-                                                        model is not None, link_type)
+            random_delayed = None if model is None else _random_pair_distances(model, treatments, encoded_a,
+                                                                               encoded_b, counts)
+            blocks, n = _shuffled_blocks(encoded_a, encoded_b, blocking, shuffle_partitions, sum(counts), threads,
+                                         method)
+            pairs, members, stats, random_pairs = _compute_candidates(
+                client, blocks.to_delayed(), blocking, dedupe, max_block_pairs, max_task_pairs or MAX_TASK_PAIRS,
+                truth_hashes, dense_block_pairs, show_progress, model is not None, link_type, random_delayed)
             _with_ids(client, stats, encoded_a, encoded_b)
         if not score and model is None:
             return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n)
@@ -401,7 +405,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
                 checkpoint.write(client, {"pairs": pairs, "members": members, "encoded-a": encoded_a.to_delayed(),
                                           "encoded-b": encoded_b.to_delayed()}, stats, show_progress)
     npartitions = max(2 * threads, math.ceil(stats.candidate_pairs / SCORE_PAIRS_PER_PARTITION))
-    joined = _joined_pairs(pairs_dd, encoded_a, encoded_b, npartitions)
+    joined = _joined_pairs(pairs_dd, encoded_a, encoded_b, npartitions, method)
     if model is not None:
         with timed(seconds, "model"):
             # The pairs and their distances are read three times (a sample for the cut points, the
@@ -426,7 +430,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
         if stats.dense_blocks:
             futures += client.compute([
                 dask.delayed(score_dense_blocks, pure=True)(part, treatments, blocking, threshold, uniq, truth_hashes)
-                for part in _dense_members(members_dd, encoded_a, encoded_b, 2 * threads).to_delayed()])
+                for part in _dense_members(members_dd, encoded_a, encoded_b, 2 * threads, method).to_delayed()])
         progress_bars(futures, show_progress)
         stats = stats + sum(client.gather(client.map(part_of, futures, part="stats")), BlockStats())
         parts = client.map(part_of, futures, part="links")
@@ -437,8 +441,8 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
             # Shuffle the pre-reduced links on the align id, then keep the best per item.
             meta = client.gather(parts[0]).iloc[:0]
             links_dd = dd.from_delayed(parts, meta=meta, verify_meta=False)
-            reduced = links_dd.shuffle(on="align_id", npartitions=min(len(parts), 2 * threads)).map_partitions(
-                best_match, meta=meta)
+            reduced = links_dd.shuffle(on="align_id", npartitions=min(len(parts), 2 * threads),
+                                       shuffle_method=method).map_partitions(best_match, meta=meta)
             links = client.compute(reduced).result()
         else:
             if not uniq and final_links is not None:  # (without uniq, each task's links are final)
