@@ -74,7 +74,8 @@ class ClusterSpec:
     tls_cert: str | None = None
     tls_key: str | None = None
     connect_timeout: float = 10  # seconds to reach a scheduler
-    processes: bool | None = None  # a local cluster of processes, or threads in this one; None: by input size
+    # a local cluster of worker processes, or one in this process; None: by input size (small: no cluster at all)
+    processes: bool | None = None
 
 
 @dataclass

@@ -63,9 +63,11 @@ logger = logging.getLogger("bigalign")
 # Pairs a job without [blocking] may compare: its cross product (about a minute of scoring on a laptop).
 MAX_UNBLOCKED_PAIRS = 20_000_000
 # Input files (together) under which a job that names no cluster runs without one (NoCluster: Dask's
-# threads in this process): measured with `python -m benchmarks.startup` (benchmarks/STARTUP.md), where
-# worker processes stop paying for their start.
-NO_CLUSTER_BYTES = 48 << 20
+# threads in this process), on two cores: `python -m benchmarks.startup` (benchmarks/STARTUP.md) found
+# no cluster 1.2–1.9× faster than two worker processes from 10k to 1M records per side (225 MB of CSV).
+# The threads of one process share the GIL where worker processes use every core: with more cores,
+# processes win sooner, so the cut is divided by cores − 1 (a model: only two cores were measured).
+NO_CLUSTER_BYTES = 256 << 20
 # Records of a partition of a staged set, at most (see _read_staged).
 MAX_PARTITION_ROWS = 250_000
 # What a row of a query's results counts for, against NO_CLUSTER_BYTES (a record of the demo's CSV is ~120 bytes).
@@ -290,8 +292,9 @@ def local_cluster(job: Job, files: dict[str, list[str]]) -> str:
     cluster of worker processes), ``"threads"`` (a local cluster in this
     process) as ``[cluster] processes = true | false`` says, else
     ``"none"`` (:class:`~bigalign.cluster.NoCluster`) when its input files
-    are under :data:`NO_CLUSTER_BYTES` together and no Dask performance
-    report is asked for, and ``"processes"`` when they are not."""
+    are under :data:`NO_CLUSTER_BYTES` together (on two cores; less on
+    more) and no Dask performance report is asked for, and
+    ``"processes"`` when they are not."""
     if job.cluster.processes is not None:
         return "processes" if job.cluster.processes else "threads"
     if job.output.dask_report:
@@ -304,7 +307,7 @@ def local_cluster(job: Job, files: dict[str, list[str]]) -> str:
             return "processes"
         else:
             size += sum(os.path.getsize(p) for p in files[spec.name])
-    return "none" if size < NO_CLUSTER_BYTES else "processes"
+    return "none" if size < NO_CLUSTER_BYTES / max(1, (os.cpu_count() or 2) - 1) else "processes"
 
 
 @contextmanager
