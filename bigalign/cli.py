@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .errors import BigalignError, InputError
 from .evaluate import cluster_quality, link_quality
 from .io import read_pairs, read_table
 from .jobs import Job, check_inputs, load_job
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -197,5 +199,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def console() -> NoReturn:
+    """The ``bigalign`` command: :func:`main`, then the process ends at once. What
+    was registered to run at exit runs; the interpreter's teardown of every module
+    and object, one by one, is skipped: 0.3–0.5 s after pandas, Arrow and Dask,
+    a tenth of a small job (every file was already written, closed and renamed)."""
+    code = main()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

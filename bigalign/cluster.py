@@ -15,7 +15,6 @@ client that bigalign calls.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -26,65 +25,29 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
 import pandas as pd
 import psutil
+import pyarrow as pa
 from dask.delayed import Delayed
-from distributed import Client, LocalCluster, WorkerPlugin, progress
 
 from .errors import ClusterError
 
-__all__ = ["AllocatorTuning", "ClusterError", "Computed", "NoCluster", "ProcessMemory", "connect", "progress_bars",
+if TYPE_CHECKING:  # (distributed is imported when a cluster is used: a run without one never imports it)
+    from distributed import Client, LocalCluster
+
+__all__ = ["ClusterError", "Computed", "NoCluster", "ProcessMemory", "connect", "progress_bars",
            "shuffle_method", "worker_threads"]
 
 logger = logging.getLogger("bigalign")
 
 
-# glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-class AllocatorTuning(WorkerPlugin):
-    """Serve arrays of up to 8 MiB from the heap and keep up to 32 MiB free
-    in it, in each worker (glibc only).
-
-    Dask starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also
-    fixes glibc's mmap threshold at 128 KiB: every larger array (most of a
-    partition's columns) is then mapped, page-faulted and unmapped afresh.
-    Measured on the alignment of 1M × 1M records on 2 workers: the workers
-    spent 9 s of their ~34 s of CPU in the kernel, 3.5 s with this plugin,
-    and the alignment took 31 s instead of 38 s, at the same peak memory
-    (1.25–1.3 GB per worker). Registered on every cluster :func:`connect`
-    yields; a worker in the process that registered it (a cluster of
-    threads in the run's own process) is left as it is: that process's
-    allocator is not the worker's alone.
-    """
-
-    name = "bigalign-allocator-tuning"
-    mmap_threshold = 8 << 20
-    trim_threshold = 32 << 20
-
-    def __init__(self) -> None:
-        self.registered_by = os.getpid()
-
-    def setup(self, worker: Any) -> None:
-        worker.bigalign_allocator_tuned = os.getpid() != self.registered_by and _tune_allocator(
-            self.mmap_threshold, self.trim_threshold)
-
-
-def _tune_allocator(mmap_threshold: int, trim_threshold: int) -> bool:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to tune
-        return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(libc.mallopt(_M_TRIM_THRESHOLD,
-                                                                                       trim_threshold))
-
-
 def _local_cluster(n_workers: int | None, threads_per_worker: int, memory_limit: str | None,
                    dashboard_address: str, processes: bool = True) -> LocalCluster:
+    from distributed import LocalCluster
+
     n_workers = n_workers or max(1, os.cpu_count() or 1)
     if not processes:  # one worker in this process, as many threads: nothing to start but threads
         # (over TCP on loopback: Dask's in-process transport would open the worker's web server on every
@@ -143,6 +106,8 @@ def _client(where: str, security: Any, timeout: float, **kwargs: Any) -> Client:
                            "and tls_key, or Dask's distributed.comm.tls configuration)")
     if "://" not in address or address.startswith("tcp://"):
         _probe(address, timeout)
+    from distributed import Client
+
     try:
         return Client(**kwargs, security=security, timeout=timeout)
     except (OSError, TimeoutError) as err:
@@ -192,6 +157,10 @@ class NoCluster:
     def __init__(self, threads: int):
         self.threads = max(1, threads)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="bigalign-task")
+        # Arrow's memory from the C library's allocator while it runs: mimalloc, Arrow's default, keeps
+        # what its threads freed (50 of the 300 MB of a 10k × 10k run), at the same speed (10k and 1M).
+        self._arrow_pool = pa.default_memory_pool()
+        pa.set_memory_pool(pa.system_memory_pool())
 
     def scheduler_info(self) -> dict[str, Any]:
         return {"workers": {"this process": {"nthreads": self.threads}}}
@@ -225,6 +194,7 @@ class NoCluster:
 
     def close(self) -> None:
         self._pool.shutdown()
+        pa.set_memory_pool(self._arrow_pool)
 
 
 def shuffle_method(client: Any) -> str | None:
@@ -265,6 +235,8 @@ class ProcessMemory:
 def progress_bars(futures: list, show: bool) -> None:
     """Dask's progress bar of ``futures`` when ``show`` (the command line, on a terminal), ended by a new line."""
     if show and not any(isinstance(f, Computed) for f in futures):
+        from distributed import progress
+
         progress(futures)
         print(file=sys.stderr)
 
@@ -302,6 +274,10 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
     if isinstance(client, NoCluster):
         yield client
         return
+    from distributed import Client
+
+    from .allocator import AllocatorTuning
+
     if isinstance(client, Client):
         active = client
     elif isinstance(client, (str, os.PathLike)) and os.path.isfile(client):

@@ -281,6 +281,16 @@ class NazcaLevenshtein(StringMetric):
     def _cpdist(self, a, b, ia, ib, normalized):
         wa = _Words(_text_column(a))
         wb = wa if b is a else _Words(_text_column(b))  # (a deduplication: one set, split once)
+        step = self.max_token_pairs // 256  # (pairs at once, ~15k: a few words each, their word pairs bounded)
+        raw = np.concatenate([self._raw_pairs(wa, wb, ia[s:s + step], ib[s:s + step])
+                              for s in range(0, len(ia), step)] or [np.empty(0, np.int64)])
+        if normalized:
+            return self._normalize(raw, wa.value_lengths[ia], wb.value_lengths[ib])
+        return raw.astype(np.float32)
+
+    @staticmethod
+    def _raw_pairs(wa: _Words, wb: _Words, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+        """Nazca's edit distances of pairs of values (rows ``ia`` of ``wa``, ``ib`` of ``wb``)."""
         ka, kb = wa.counts[ia], wb.counts[ib]
         # Pairs grouped by shape (words of a × words of b): a group's word distances
         # are one dense (pairs, ka, kb) array, reduced along its axes.
@@ -315,9 +325,7 @@ class NazcaLevenshtein(StringMetric):
             k = np.flatnonzero(whole)
             raw[k] = process.cpdist(wa.text.take(ia[k]).to_pylist(), wb.text.take(ib[k]).to_pylist(),
                                     scorer=Levenshtein.distance, dtype=np.int32, workers=1)
-        if normalized:
-            return self._normalize(raw, wa.value_lengths[ia], wb.value_lengths[ib])
-        return raw.astype(np.float32)
+        return raw
 
 
 def _text_column(encoded: pd.DataFrame) -> pa.Array:
@@ -365,14 +373,21 @@ class _Words:
         self.whole = ~spaced & ~single & (self.value_lengths > 0)
 
 
+# Word pairs given to rapidfuzz at once: it copies each call's strings (~100 bytes a pair).
+WORD_PAIRS_PER_CALL = 1 << 18
+
+
 def _word_pair_distances(wa: _Words, wb: _Words, codes_a: np.ndarray, codes_b: np.ndarray) -> np.ndarray:
     """Edit distances of word pairs (codes into the vocabularies), each distinct pair computed once."""
     n_b = len(wb.vocabulary)
     inverse, unique = pd.factorize(codes_a * n_b + codes_b)  # hashing: faster than sorting
-    words_a = np.asarray(wa.vocabulary, dtype=object)[unique // n_b]
-    words_b = np.asarray(wb.vocabulary, dtype=object)[unique % n_b]
-    d = process.cpdist(words_a, words_b, scorer=Levenshtein.distance, dtype=np.int32, workers=1)
-    return d.astype(np.int64)[inverse]
+    vocabulary_a, vocabulary_b = np.asarray(wa.vocabulary, dtype=object), np.asarray(wb.vocabulary, dtype=object)
+    d = np.empty(len(unique), dtype=np.int64)
+    for start in range(0, len(unique), WORD_PAIRS_PER_CALL):
+        some = unique[start:start + WORD_PAIRS_PER_CALL]
+        d[start:start + len(some)] = process.cpdist(vocabulary_a[some // n_b], vocabulary_b[some % n_b],
+                                                    scorer=Levenshtein.distance, dtype=np.int32, workers=1)
+    return d[inverse]
 
 
 def _compare_whole_values(raw: np.ndarray, wa: _Words, wb: _Words) -> None:

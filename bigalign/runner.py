@@ -28,8 +28,6 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from distributed import Client, performance_report
-from distributed.diagnostics import MemorySampler
 
 from . import __version__
 from .blocking import CrossProductBlocking
@@ -494,15 +492,22 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
              "dask_report": os.path.join(run_dir, "dask-report.html")}
     with cluster_for(job, client, files) as active, ExitStack() as reporting, \
             ThreadPoolExecutor(1, thread_name_prefix="bigalign-aside") as aside:
-        memory = ProcessMemory() if isinstance(active, NoCluster) else MemorySampler()
+        if isinstance(active, NoCluster):
+            memory: Any = ProcessMemory()
+        else:
+            from distributed.diagnostics import MemorySampler
+
+            memory = MemorySampler()
         # Work of this process done aside while the cluster works: the truth (seconds for a million
         # records) while it stages the sets — once it is up: the reading holds the interpreter often,
         # and would slow its start —, the clusters while this process writes the links.
         truth_read = aside.submit(_truth_and_hashes, job) if job.truth else None
         # Dask's performance report when asked, or when the cluster is remote (its dashboard may be gone
         # when the run is read): rendering it costs about a second.
-        remote = isinstance(active, Client) and active.cluster is None
+        remote = not isinstance(active, NoCluster) and active.cluster is None
         if job.output.dask_report or (job.output.dask_report is None and remote):
+            from distributed import performance_report
+
             reporting.enter_context(performance_report(filename=paths["dask_report"]))
         else:
             del paths["dask_report"]

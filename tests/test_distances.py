@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
-from bigalign import InvalidValueError, cdist, cpdist
+from bigalign import InvalidValueError, cdist, cpdist, distances
 from bigalign.values.soundex import soundex_code
 
 AWKWARD = ["", "a", "Élodie", "elodie", "Jean-Pierre", "O'Brien", "d'Artagnan", "Москва", "Moskva",
@@ -83,7 +83,11 @@ def present(values):
     return [v for v in values if v.strip()]
 
 
-def test_nazca_levenshtein_random_multiword():
+@pytest.mark.parametrize("chunks", ["whole", "small"])
+def test_nazca_levenshtein_random_multiword(chunks, monkeypatch):
+    if chunks == "small":  # pairs, and word pairs, computed a few at a time: the same distances
+        monkeypatch.setattr(distances.NazcaLevenshtein, "max_token_pairs", 64 * 7)
+        monkeypatch.setattr(distances, "WORD_PAIRS_PER_CALL", 5)
     rng = random.Random(1)
     a = present(random_strings(rng, 40, "abc d", 14)) + present(AWKWARD)
     b = present(random_strings(rng, 30, "abcd ", 14)) + present(AWKWARD)

@@ -20,8 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from .schema import record_keys
 
@@ -81,6 +79,9 @@ def _components(nodes: pd.DataFrame, a: np.ndarray, b: np.ndarray) -> pd.DataFra
             raise ValueError(f"records {ids[k - 1]!r} and {ids[k]!r} have one node key: rename one")
         nodes = nodes.drop(index=again).reset_index(drop=True)
         keys = nodes["node"].to_numpy(np.uint64)
+    from scipy.sparse import coo_matrix  # (here: a run without clusters never loads scipy's graphs)
+    from scipy.sparse.csgraph import connected_components
+
     ia, ib = np.searchsorted(keys, a), np.searchsorted(keys, b)
     graph = coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(len(keys), len(keys)))
     _, labels = connected_components(graph, directed=False)
