@@ -243,6 +243,10 @@ def main() -> None:
         result = globals()[f"run_{args.tool}"](a, b, truth, args.workers)
     with open(args.result, "w") as f:
         json.dump(result, f)
+    if args.tool.startswith("bigalign"):  # (as the `bigalign` command ends)
+        from bigalign.cli import exit_now
+
+        exit_now(0)
 
 
 if __name__ == "__main__":

@@ -199,16 +199,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def console() -> NoReturn:
-    """The ``bigalign`` command: :func:`main`, then the process ends at once. What
-    was registered to run at exit runs; the interpreter's teardown of every module
-    and object, one by one, is skipped: 0.3–0.5 s after pandas, Arrow and Dask,
-    a tenth of a small job (every file was already written, closed and renamed)."""
-    code = main()
+def exit_now(code: int) -> NoReturn:
+    """End the process at once, as the ``bigalign`` command does. What was
+    registered to run at exit runs; the interpreter's teardown of every
+    module and object, one by one, is skipped: 0.3–0.5 s after pandas, Arrow
+    and Dask, a tenth of a small job (every file is written, closed and
+    renamed by then)."""
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def console() -> NoReturn:
+    """The ``bigalign`` command: :func:`main`, then :func:`exit_now`."""
+    exit_now(main())
 
 
 if __name__ == "__main__":

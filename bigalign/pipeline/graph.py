@@ -198,15 +198,13 @@ def _with_ids(client: Any, stats: BlockStats, encoded_a: dd.DataFrame, encoded_b
 def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedupe: bool,
                         max_block_pairs: int | None, max_task_pairs: int, truth_hashes: Any,
                         dense_block_pairs: int | None, show_progress: bool,
-                        rules: bool, link_type: str, along: Any) -> tuple[list, list, BlockStats, Any]:
+                        rules: bool, link_type: str) -> tuple[list, list, BlockStats]:
     """Candidate pairs (and members of dense blocks) of every shuffled
-    partition, then the pairs of the tiles of the largest blocks; ``along``
-    (a delayed value, or None) computed with them, its future returned last."""
+    partition, then the pairs of the tiles of the largest blocks."""
     futures = client.compute([dask.delayed(candidate_pairs, pure=True)(part, blocking, dedupe, max_block_pairs,
                                                                        max_task_pairs, truth_hashes, dense_block_pairs,
                                                                        rules, link_type)
-                              for part in block_parts] + ([] if along is None else [along]))
-    along_future = None if along is None else futures.pop()
+                              for part in block_parts])
     progress_bars(futures, show_progress)
     partition_stats = client.gather(client.map(part_of, futures, part="stats"))
     pairs = client.map(part_of, futures, part="pairs")
@@ -223,7 +221,7 @@ def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedu
         progress_bars(tiles, show_progress)
         partition_stats += client.gather(client.map(part_of, tiles, part="stats"))
         pairs += client.map(part_of, tiles, part="pairs")
-    return pairs, members, sum(partition_stats, BlockStats()), along_future
+    return pairs, members, sum(partition_stats, BlockStats())
 
 
 def _random_pair_distances(model: FellegiSunter, treatments: Sequence[Treatment], encoded_a: dd.DataFrame,
@@ -231,7 +229,7 @@ def _random_pair_distances(model: FellegiSunter, treatments: Sequence[Treatment]
     """The distances of the random pairs that give a model's ``u`` (delayed):
     pairs of samples of both sets, chosen by id hash and ordered by it (so the
     same records and pairs whatever the partitions). They need the encoded
-    sets only, so they are computed with the candidates."""
+    sets only, so they are computed while the blocking runs."""
     samples = []
     for encoded, n in zip((encoded_a, encoded_b), counts):
         share = min(1.0, MODEL_SAMPLE_RECORDS / max(1, n))
@@ -385,13 +383,15 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
             # as the first partitions are encoded; on this client, not the default one.
             counts = tuple(f.result() for f in client.compute([align_dd.shape[0], target_dd.shape[0]]))
             encoded_a, encoded_b = _encoded_sets(client, align_dd, target_dd, treatments, blocking, dedupe)
-            random_delayed = None if model is None else _random_pair_distances(model, treatments, encoded_a,
-                                                                               encoded_b, counts)
+            if model is not None:
+                random_pairs = client.compute(_random_pair_distances(model, treatments, encoded_a, encoded_b,
+                                                                     counts))
             blocks, n = _shuffled_blocks(encoded_a, encoded_b, blocking, shuffle_partitions, sum(counts), threads,
                                          method)
-            pairs, members, stats, random_pairs = _compute_candidates(
-                client, blocks.to_delayed(), blocking, dedupe, max_block_pairs, max_task_pairs or MAX_TASK_PAIRS,
-                truth_hashes, dense_block_pairs, show_progress, model is not None, link_type, random_delayed)
+            pairs, members, stats = _compute_candidates(client, blocks.to_delayed(), blocking, dedupe,
+                                                        max_block_pairs, max_task_pairs or MAX_TASK_PAIRS,
+                                                        truth_hashes, dense_block_pairs, show_progress,
+                                                        model is not None, link_type)
             _with_ids(client, stats, encoded_a, encoded_b)
         if not score and model is None:
             return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n)
