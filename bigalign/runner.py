@@ -62,7 +62,7 @@ logger = logging.getLogger("bigalign")
 MAX_UNBLOCKED_PAIRS = 20_000_000
 # Input files (together) under which a job that names no cluster runs without one (NoCluster: Dask's
 # threads in this process), on two cores: `python -m benchmarks.startup` (benchmarks/STARTUP.md) found
-# no cluster 1.2–1.9× faster than two worker processes from 10k to 1M records per side (225 MB of CSV).
+# no cluster 1.3–2.3× faster than two worker processes from 10k to 1M records per side (122–225 MB of files).
 # The threads of one process share the GIL where worker processes use every core: with more cores,
 # processes win sooner, so the cut is divided by cores − 1 (a model: only two cores were measured).
 NO_CLUSTER_BYTES = 256 << 20

@@ -63,6 +63,31 @@ def test_run_starts_its_own_local_cluster_or_none_for_small_inputs(tmp_path):
         assert result.stdout.split("time:")[0] == alone.stdout.split("time:")[0]
 
 
+def test_what_runs_a_job_that_names_no_scheduler(tmp_path, monkeypatch):
+    """No cluster for small inputs, unless the job asks for one or for Dask's performance report;
+    worker processes above the cut, which shrinks as cores grow."""
+    import dataclasses
+
+    from bigalign import runner
+    from bigalign.jobs import check_inputs
+
+    job = load_job(str(small_person_job(tmp_path, n=500)))
+    runner.generate_inputs(job)
+    files = check_inputs(job)
+    assert runner.local_cluster(job, files) == "none"
+    for processes, kind in ((True, "processes"), (False, "threads")):
+        asked = dataclasses.replace(job, cluster=dataclasses.replace(job.cluster, processes=processes))
+        assert runner.local_cluster(asked, files) == kind
+    reported = dataclasses.replace(job, output=dataclasses.replace(job.output, dask_report=True))
+    assert runner.local_cluster(reported, files) == "processes"
+    size = sum(os.path.getsize(p) for paths in files.values() for p in paths)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(runner, "NO_CLUSTER_BYTES", size + 1)
+    assert runner.local_cluster(job, files) == "none"
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)  # (the cut divided by cores − 1)
+    assert runner.local_cluster(job, files) == "processes"
+
+
 def test_cities_job_with_geographical_neighbourhoods(tmp_path, scheduler):
     out = tmp_path / "cities.csv"
     result = bigalign("run", "jobs/cities_offline.toml", "--scheduler", scheduler, "--output", out)
