@@ -229,7 +229,7 @@ def _random_pair_distances(model: FellegiSunter, treatments: Sequence[Treatment]
     """The distances of the random pairs that give a model's ``u`` (delayed):
     pairs of samples of both sets, chosen by id hash and ordered by it (so the
     same records and pairs whatever the partitions). They need the encoded
-    sets only, so they are computed while the blocking runs."""
+    sets only, so a cluster computes them while the blocking runs."""
     samples = []
     for encoded, n in zip((encoded_a, encoded_b), counts):
         share = min(1.0, MODEL_SAMPLE_RECORDS / max(1, n))
