@@ -83,9 +83,12 @@ def present(values):
     return [v for v in values if v.strip()]
 
 
-@pytest.mark.parametrize("chunks", ["whole", "small"])
-def test_nazca_levenshtein_random_multiword(chunks, monkeypatch):
-    if chunks == "small":  # pairs, and word pairs, computed a few at a time: the same distances
+@pytest.mark.parametrize("words", ["pairwise", "pairwise, a few at a time", "dense"])
+def test_nazca_levenshtein_random_multiword(words, monkeypatch):
+    # word pairs one by one (each distinct pair once), in slices, or a matrix of every word against every other
+    # (a byte a cell: distances over 254, between the long words added below, are computed again)
+    monkeypatch.setattr(distances, "DENSE_WORD_CELLS", 1 << 30 if words == "dense" else 0)
+    if words == "pairwise, a few at a time":
         monkeypatch.setattr(distances.NazcaLevenshtein, "max_token_pairs", 64 * 7)
         monkeypatch.setattr(distances, "WORD_PAIRS_PER_CALL", 5)
     rng = random.Random(1)
@@ -93,6 +96,7 @@ def test_nazca_levenshtein_random_multiword(chunks, monkeypatch):
     b = present(random_strings(rng, 30, "abcd ", 14)) + present(AWKWARD)
     # white space of every kind str.split knows (\x1c, no-break space, ideographic space...)
     a += present(random_strings(rng, 20, "ab \t\x1c\xa0\u3000é", 10))
+    a, b = a + ["x" * 300 + " y", "ab " + "c" * 260], b + ["b" * 280 + " ab"]
     check_both_forms(a, b, "levenshtein", [[nazca_levenshtein(x, y) for y in b] for x in a])
     longest = [[max(len(x), len(y)) for y in b] for x in a]
     expected = np.array([[nazca_levenshtein(x, y) for y in b] for x in a]) / np.array(longest)
