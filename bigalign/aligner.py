@@ -302,7 +302,7 @@ def align_sets(sets: Mapping[str, Records], treatments: Treatments, threshold: f
     ``sets=list(sets)``) makes the entities.
     """
     from .blocking import CrossProductBlocking
-    from .cluster import connect
+    from .cluster import connect_for_records
     from .evaluate import LINK_TYPES
     from .matching import set_names
     from .pipeline import run_alignment, to_dask
@@ -326,7 +326,8 @@ def align_sets(sets: Mapping[str, Records], treatments: Treatments, threshold: f
             rejects += set_aside.to_dict("records")
         frames.append(to_dask(records, id_column if is_dask(records) else None, str(name)))
     union = set_union(frames)
-    with connect(client) as active:
+    in_memory = None if any(is_dask(records) for records in sets.values()) else sum(map(len, sets.values()))
+    with connect_for_records(client, in_memory) as active:
         run = run_alignment(active, union, union, treatment_list, threshold, blocking or CrossProductBlocking(),
                             uniq=False, dedupe=True, model=model, explain=explain, link_type=link_type)
     links = set_names(run.links if model is None else weighted_links(run.links), names)

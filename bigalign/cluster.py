@@ -38,8 +38,9 @@ from .errors import ClusterError
 if TYPE_CHECKING:  # (distributed is imported when a cluster is used: a run without one never imports it)
     from distributed import Client, LocalCluster
 
-__all__ = ["ClusterError", "Computed", "NoCluster", "ProcessMemory", "connect", "progress_bars",
-           "shuffle_method", "worker_threads"]
+__all__ = ["NO_CLUSTER_RECORDS", "ClusterError", "Computed", "NoCluster", "ProcessMemory", "connect",
+           "connect_for_records", "names_a_scheduler", "no_cluster", "progress_bars", "shuffle_method", "under_cut",
+           "worker_threads"]
 
 logger = logging.getLogger("bigalign")
 
@@ -195,6 +196,45 @@ class NoCluster:
     def close(self) -> None:
         self._pool.shutdown()
         pa.set_memory_pool(self._arrow_pool)
+
+
+# Records in memory (of every set together) that a Python call aligns without a cluster, on two cores:
+# what the runner's cut (NO_CLUSTER_BYTES) holds of the demo's files (~120 bytes a record).
+NO_CLUSTER_RECORDS = 2_000_000
+
+
+def under_cut(size: float, cut: float) -> bool:
+    """Whether work of ``size`` is small enough to run without a cluster, ``cut``
+    being measured on two cores: the threads of one process share the GIL where
+    worker processes use every core, so with more cores processes win sooner and
+    the cut is divided by cores − 1 (a model: only two cores were measured)."""
+    return size < cut / max(1, (os.cpu_count() or 2) - 1)
+
+
+def names_a_scheduler(client: Any) -> bool:
+    """Whether :func:`connect` would use a running scheduler (the one given, or the environment's)."""
+    return client is not None or bool(os.environ.get("DASK_SCHEDULER_ADDRESS")
+                                      or dask.config.get("scheduler-address", None))
+
+
+@contextmanager
+def no_cluster(threads: int) -> Iterator[NoCluster]:
+    """A :class:`NoCluster` of ``threads`` threads, said in the log, closed when done."""
+    active = NoCluster(threads)
+    logger.info("no cluster: Dask's threads in this process (small inputs; [cluster] processes = false "
+                "for a cluster in this process with a dashboard)")
+    try:
+        yield active
+    finally:
+        active.close()
+
+
+def connect_for_records(client: Any, records: int | None) -> Any:
+    """:func:`connect`'s context, or no cluster at all when no scheduler is named
+    and ``records`` in memory (``None``: dask collections) are few enough."""
+    if records is not None and not names_a_scheduler(client) and under_cut(records, NO_CLUSTER_RECORDS):
+        return no_cluster(os.cpu_count() or 1)
+    return connect(client)
 
 
 def shuffle_method(client: Any) -> str | None:

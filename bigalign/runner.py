@@ -17,9 +17,8 @@ import math
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +30,16 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .blocking import CrossProductBlocking
-from .cluster import NoCluster, ProcessMemory, connect, progress_bars, worker_threads
+from .cluster import (
+    NoCluster,
+    ProcessMemory,
+    connect,
+    names_a_scheduler,
+    no_cluster,
+    progress_bars,
+    under_cut,
+    worker_threads,
+)
 from .entities import cluster_links
 from .errors import JobError
 from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
@@ -61,10 +69,9 @@ logger = logging.getLogger("bigalign")
 # Pairs a job without [blocking] may compare: its cross product (about a minute of scoring on a laptop).
 MAX_UNBLOCKED_PAIRS = 20_000_000
 # Input files (together) under which a job that names no cluster runs without one (NoCluster: Dask's
-# threads in this process), on two cores: `python -m benchmarks.startup` (benchmarks/STARTUP.md) found
-# no cluster 1.3–2.3× faster than two worker processes from 10k to 1M records per side (122–225 MB of files).
-# The threads of one process share the GIL where worker processes use every core: with more cores,
-# processes win sooner, so the cut is divided by cores − 1 (a model: only two cores were measured).
+# threads in this process), on two cores (fewer bytes on more: see cluster.under_cut):
+# `python -m benchmarks.startup` (benchmarks/STARTUP.md) found no cluster 1.3–2.3× faster than two
+# worker processes from 10k to 1M records per side (122–225 MB of files).
 NO_CLUSTER_BYTES = 256 << 20
 # Records of a partition of a staged set, at most (see _read_staged).
 MAX_PARTITION_ROWS = 250_000
@@ -305,18 +312,7 @@ def local_cluster(job: Job, files: dict[str, list[str]]) -> str:
             return "processes"
         else:
             size += sum(os.path.getsize(p) for p in files[spec.name])
-    return "none" if size < NO_CLUSTER_BYTES / max(1, (os.cpu_count() or 2) - 1) else "processes"
-
-
-@contextmanager
-def _no_cluster(threads: int) -> Iterator[NoCluster]:
-    active = NoCluster(threads)
-    logger.info("no cluster: Dask's threads in this process (small inputs; [cluster] processes = false "
-                "for a cluster in this process with a dashboard)")
-    try:
-        yield active
-    finally:
-        active.close()
+    return "none" if under_cut(size, NO_CLUSTER_BYTES) else "processes"
 
 
 def cluster_for(job: Job, client: Any = None, files: dict[str, list[str]] | None = None) -> Any:
@@ -324,9 +320,8 @@ def cluster_for(job: Job, client: Any = None, files: dict[str, list[str]] | None
     (for small ``files``, none at all: see :func:`local_cluster`)."""
     where = client or job.cluster.scheduler_file or job.cluster.scheduler
     kind = "processes" if files is None else local_cluster(job, files)
-    if where is None and not os.environ.get("DASK_SCHEDULER_ADDRESS") and not dask.config.get(
-            "scheduler-address", None) and kind == "none":
-        return _no_cluster((job.cluster.workers or os.cpu_count() or 1) * job.cluster.threads)
+    if not names_a_scheduler(where) and kind == "none":
+        return no_cluster((job.cluster.workers or os.cpu_count() or 1) * job.cluster.threads)
     security = None
     if job.cluster.tls_ca_file:  # (the job reader requires the three files together)
         from distributed.security import Security

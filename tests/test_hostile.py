@@ -324,19 +324,29 @@ def test_inputs_and_outputs_under_urls_round_trip_through_fsspec(tmp_path):
     assert not (tmp_path / "memory:").exists()
 
 
-def test_a_script_without_a_main_guard_is_told_what_to_do(tmp_path):
+def test_a_script_without_a_main_guard_aligns_few_records_and_is_told_what_to_do_with_many(tmp_path):
     (tmp_path / "script.py").write_text(textwrap.dedent("""\
+        import sys
+
         import pandas as pd
         import bigalign
+        import bigalign.cluster
         from bigalign.blocking import KeyBlocking
 
+        if sys.argv[1] == "many":  # (no record under the cut: as inputs too large to align without a cluster)
+            bigalign.cluster.NO_CLUSTER_RECORDS = 0
         a = pd.DataFrame({"id": [1, 2], "name": ["ann", "bob"]})
         print(bigalign.align(a, a.copy(), {"name": {"metric": "exact"}}, threshold=0, blocking=KeyBlocking("name")))
         """))
-    result = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0
-    assert "ClusterError: could not start a local cluster" in result.stderr
-    assert "if __name__ == \"__main__\":" in result.stderr
+    few = subprocess.run([sys.executable, "script.py", "few"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert few.returncode == 0  # (no cluster: nothing started, nothing imported the script again)
+    assert few.stdout.split() == ["align_id", "target_id", "distance", "0", "1", "1", "0.0", "1", "2", "2", "0.0"]
+    many = subprocess.run([sys.executable, "script.py", "many"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert many.returncode != 0
+    assert "ClusterError: could not start a local cluster" in many.stderr
+    assert "if __name__ == \"__main__\":" in many.stderr
 
 
 def test_the_library_prints_nothing(client, capfd):

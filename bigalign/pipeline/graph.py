@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 
 from ..blocking.base import Blocking
-from ..cluster import connect, progress_bars, shuffle_method, worker_threads
+from ..cluster import connect_for_records, progress_bars, shuffle_method, worker_threads
 from ..evaluate import LINK_AND_DEDUPE, cross_product
 from ..fellegi_sunter import FellegiSunter, add_pattern_counts, weighted_links
 from ..matching import best_match_per_item, sort_links
 from ..matching import one_to_one as one_to_one_links
+from ..records import is_dask
 from ..treatments import Treatment
 from .candidates import DENSE_BLOCK_PAIRS, MAX_TASK_PAIRS, candidate_pairs, candidate_tile
 from .checkpoint import Checkpoint
@@ -471,7 +472,8 @@ def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatm
         raise ValueError("aligning dask DataFrames needs a blocking")
     a = to_dask(alignset, id_column, "alignset", npartitions)
     b = a if dedupe else to_dask(targetset, id_column, "targetset", npartitions)
-    with connect(client) as active:
+    in_memory = None if is_dask(alignset) or is_dask(targetset) else len(alignset) + (not dedupe) * len(targetset)
+    with connect_for_records(client, in_memory) as active:
         run = run_alignment(active, a, b, treatments, threshold, blocking, uniq=uniq or one_to_one, dedupe=dedupe,
                             max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs or MAX_TASK_PAIRS,
                             model=model, explain=explain)
