@@ -221,8 +221,8 @@ def names_a_scheduler(client: Any) -> bool:
 def no_cluster(threads: int) -> Iterator[NoCluster]:
     """A :class:`NoCluster` of ``threads`` threads, said in the log, closed when done."""
     active = NoCluster(threads)
-    logger.info("no cluster: Dask's threads in this process (small inputs; [cluster] processes = false "
-                "for a cluster in this process with a dashboard)")
+    logger.info("no cluster: Dask's threads in this process, for inputs this small (for Dask's dashboard, name "
+                "a cluster: a client, or a job's [cluster] processes = false)")
     try:
         yield active
     finally:
