@@ -17,7 +17,7 @@ from .evaluate import cluster_quality, link_quality
 from .io import read_pairs, read_table
 from .jobs import Job, check_inputs, load_job
 
-__all__ = ["console", "main"]
+__all__ = ["console", "exit_now", "main"]
 
 
 def _overrides(args: argparse.Namespace) -> dict:

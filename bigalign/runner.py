@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import os
 import uuid
@@ -63,8 +62,6 @@ from .sql import read as read_sql
 from .sql import write_links as write_links_to_table
 
 __all__ = ["RunSummary", "check_unblocked", "generate_inputs", "local_cluster", "run_job"]
-
-logger = logging.getLogger("bigalign")
 
 # Pairs a job without [blocking] may compare: its cross product (about a minute of scoring on a laptop).
 MAX_UNBLOCKED_PAIRS = 20_000_000
