@@ -154,7 +154,6 @@ class NoCluster:
     dashboard.
     """
 
-    cluster = None
     dashboard_link = ""
 
     def __init__(self, threads: int):
@@ -211,10 +210,14 @@ def under_cut(size: float, cut: float) -> bool:
     return size < cut / max(1, (os.cpu_count() or 2) - 1)
 
 
+def _environment_scheduler() -> str | None:
+    """The scheduler of ``DASK_SCHEDULER_ADDRESS``, else of Dask's ``scheduler-address`` setting."""
+    return os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address", None) or None
+
+
 def names_a_scheduler(client: Any) -> bool:
     """Whether :func:`connect` would use a running scheduler (the one given, or the environment's)."""
-    return client is not None or bool(os.environ.get("DASK_SCHEDULER_ADDRESS")
-                                      or dask.config.get("scheduler-address", None))
+    return client is not None or _environment_scheduler() is not None
 
 
 @contextmanager
@@ -330,8 +333,7 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
         owned.append(active)
     elif client is not None:
         raise TypeError(f"client must be a Client, a scheduler address or a scheduler file, not {client!r}")
-    elif os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address", None):
-        where = os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address")
+    elif (where := _environment_scheduler()) is not None:
         active = _client(where, security, timeout)
         owned.append(active)
     else:
