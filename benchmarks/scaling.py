@@ -33,7 +33,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 
 import dask
 import dask.dataframe as dd
@@ -126,6 +128,18 @@ def write_sets(n: int, directory: str, processes: int, sample: int = SAMPLE) -> 
     return pd.concat([pd.read_parquet(t) for t in truths], ignore_index=True)
 
 
+@contextmanager
+def _data_folder(keep: str | None, n: int, sample: int) -> Iterator[str]:
+    """A temporary folder, or ``keep``'s folder for ``n`` records per side (kept)."""
+    if keep is None:
+        with tempfile.TemporaryDirectory() as directory:
+            yield directory
+    else:
+        directory = os.path.join(keep, f"{n}-{sample}")
+        os.makedirs(directory, exist_ok=True)
+        yield directory
+
+
 def measure(directory: str, truth: pd.DataFrame, workers: int) -> dict:
     job = load_job(JOB)
     truth_hashes = pair_hashes(truth["align_id"], truth["target_id"])
@@ -157,12 +171,19 @@ def main() -> None:
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "SCALING.md"))
     parser.add_argument("--append", action="store_true", help="add this run's section to the output file")
     parser.add_argument("--sample", type=int, default=SAMPLE, help="records per side of one generated sample")
+    parser.add_argument("--data", help="keep the generated sets in this folder (one folder a size), and read "
+                        "them from there when a previous run wrote them")
     args = parser.parse_args()
     worker_counts = [int(w) for w in args.workers.split(",")]
     rows = []
     for n in map(int, args.sizes.split(",")):
-        with tempfile.TemporaryDirectory() as directory:
-            truth = write_sets(n, directory, processes=max(worker_counts), sample=args.sample)
+        with _data_folder(args.data, n, args.sample) as directory:
+            truth_path = os.path.join(directory, "truth.parquet")
+            if os.path.exists(truth_path):
+                truth = pd.read_parquet(truth_path)
+            else:
+                truth = write_sets(n, directory, processes=max(worker_counts), sample=args.sample)
+                truth.to_parquet(truth_path)  # (last: its presence says the folder is whole)
             for workers in worker_counts:
                 rows.append(measure(directory, truth, workers))
                 print(rows[-1], file=sys.stderr, flush=True)

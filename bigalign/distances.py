@@ -281,10 +281,15 @@ class NazcaLevenshtein(StringMetric):
     def _cpdist(self, a, b, ia, ib, normalized):
         wa = _Words(_text_column(a))
         wb = wa if b is a else _Words(_text_column(b))  # (a deduplication: one set, split once)
-        words = _WordDistances(wa, wb, int((wa.counts[ia] * wb.counts[ib]).sum()))
+        # Equal values are at distance 0, words or not: most candidate pairs of a good blocking
+        # are matches, and their equal values need no word pair compared.
+        differ = np.flatnonzero(pc.not_equal(wa.text.take(ia), wb.text.take(ib)).to_numpy(zero_copy_only=False))
+        ia_differ, ib_differ = ia[differ], ib[differ]
+        words = _WordDistances(wa, wb, int((wa.counts[ia_differ] * wb.counts[ib_differ]).sum()))
         step = self.max_token_pairs // 256  # (pairs at once, ~15k: a few words each, their word pairs bounded)
-        raw = np.concatenate([self._raw_pairs(wa, wb, ia[s:s + step], ib[s:s + step], words)
-                              for s in range(0, len(ia), step)] or [np.empty(0, np.int64)])
+        raw = np.zeros(len(ia), dtype=np.int64)
+        for s in range(0, len(differ), step):
+            raw[differ[s:s + step]] = self._raw_pairs(wa, wb, ia_differ[s:s + step], ib_differ[s:s + step], words)
         if normalized:
             return self._normalize(raw, wa.value_lengths[ia], wb.value_lengths[ib])
         return raw.astype(np.float32)
