@@ -21,7 +21,7 @@ from ..normalize import make_normalizer, normalize_column
 from ..records import arrow_text
 from ..values.columns import is_missing, map_distinct
 from ..values.dates import iso_dates
-from ..values.soundex import soundex_codes
+from ..values.soundex import ascii_soundex_codes, soundex_codes
 from ..values.text import joined_text, text_array
 from .base import Blocking, hash_values, mix64, salted_keys
 
@@ -54,7 +54,8 @@ def _vector_soundex_texts(text: pa.Array, word_set: bool) -> np.ndarray:
     lists = pc.utf8_split_whitespace(text)
     owner = pc.list_parent_indices(lists).to_numpy()
     words = pc.list_flatten(lists).dictionary_encode()
-    codes, code_of_word = np.unique(np.array(soundex_codes(words.dictionary.to_pylist()) + [""], dtype=object),
+    # (fixed-width bytes, not Python strings: sorted and gathered by numpy)
+    codes, code_of_word = np.unique(np.append(ascii_soundex_codes(words.dictionary.to_pylist()), b""),
                                     return_inverse=True)  # codes sorted: "" first
     code = code_of_word[words.indices.to_numpy()]
     owner, code = owner[code != 0], code[code != 0]
@@ -66,8 +67,8 @@ def _vector_soundex_texts(text: pa.Array, word_set: bool) -> np.ndarray:
         owner, code = owner[first], code[first]
     offsets = np.zeros(len(text) + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=len(text)), out=offsets[1:])
-    joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(codes[code].tolist(),
-                                                                                    type=pa.string())), " ")
+    joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(codes[code]).cast(pa.string())),
+                            " ")
     out = joined.to_numpy(zero_copy_only=False)
     out[offsets[1:] == offsets[:-1]] = None  # no code
     return out

@@ -10,7 +10,7 @@ import numpy as np
 
 from .text import strip_accents
 
-__all__ = ["SOUNDEX_CODES", "soundex_code", "soundex_codes"]
+__all__ = ["SOUNDEX_CODES", "ascii_soundex_codes", "soundex_code", "soundex_codes"]
 
 
 SOUNDEX_CODES = {
@@ -70,6 +70,18 @@ def soundex_codes(words: list[str], language: str = "english") -> list[str]:
         if not ascii_rows:
             return codes
         words = [words[i] for i in ascii_rows]
+    text = ascii_soundex_codes(words, language).astype("U4").tolist()
+    if len(ascii_rows) == len(codes):
+        return text
+    for i, code in zip(ascii_rows, text):
+        codes[i] = code
+    return codes
+
+
+def ascii_soundex_codes(words: list[str], language: str = "english") -> np.ndarray:
+    """:func:`soundex_code` of ASCII words, as fixed-width bytes (``S4``; ``b""`` for a word without a letter)."""
+    if not words:
+        return np.empty(0, dtype="S4")
     raw = np.array(words, dtype=bytes)
     # Characters by position: row j holds the j-th character of every word
     # (running sums down the columns of this layout are fast).
@@ -99,9 +111,4 @@ def soundex_codes(words: list[str], language: str = "english") -> list[str]:
     keep = emitted & (np.asarray(rank) <= 3)
     out[words_at[keep], rank[keep]] = digits[keep]
     out[letters[0] == 0] = 0  # no letter: ""
-    text = out.view("S4").ravel().astype("U4").tolist()
-    if len(ascii_rows) == len(codes):
-        return text
-    for i, code in zip(ascii_rows, text):
-        codes[i] = code
-    return codes
+    return out.view("S4").ravel()
