@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .cluster import NoCluster
 from .io import atomic_path
 from .jobs import Job, check_inputs
 from .pipeline import encode_records, run_alignment, timed
@@ -51,6 +52,7 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
     truth = truth_hashes(job, read_truth(job)[0]) if job.truth else None
     with cluster_for(job, client, files) as active:
         n_workers = max(1, len(active.scheduler_info()["workers"]))
+        where = "in this process, without a cluster" if isinstance(active, NoCluster) else f"on {n_workers} worker(s)"
         seconds: dict[str, float] = {}
         with timed(seconds, "blocking"):
             records, counts = stage_inputs(active, job, files, os.path.join(job.run_dir, "rejects.csv"),
@@ -78,7 +80,7 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
         "largest_block_pairs": stats.largest_block_pairs,
         "largest_block_share": stats.largest_block_pairs / max(1, stats.block_pairs),
         "excluded_blocks": stats.excluded_blocks, "excluded_pairs": stats.excluded_pairs,
-        "workers": n_workers, "scoring_pairs_per_second_per_worker": rate,
+        "workers": n_workers, "where": where, "scoring_pairs_per_second_per_worker": rate,
         "estimated_seconds": seconds["blocking"] + stats.candidate_pairs / (rate * n_workers),
         # (a deduplicated set is encoded on both sides)
         "estimated_peak_bytes_per_worker": int(3 * bytes_per_record * sum(kept.values()) * (2 if job.dedupe else 1)
@@ -106,7 +108,7 @@ def plan_lines(plan: dict) -> list[str]:
         lines.append(f"pair completeness: {plan['pair_completeness']:.4f} of {plan['true_pairs']} known pairs")
     if "model" in plan:
         lines += model_lines(plan["model"])
-    lines.append(f"estimate for the full run on {plan['workers']} worker(s): {plan['estimated_seconds']:.0f} s, "
+    lines.append(f"estimate for the full run {plan['where']}: {plan['estimated_seconds']:.0f} s, "
                  f"~{plan['estimated_peak_bytes_per_worker'] / 2**20:.0f} MiB per worker "
                  f"(scoring {plan['scoring_pairs_per_second_per_worker']:,.0f} pairs/s per worker)")
     return lines

@@ -191,7 +191,7 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
     os.makedirs(staging_dir, mode=0o700, exist_ok=True)
     os.chmod(staging_dir, 0o700)  # raw records: for the user only, whatever the umask
     staged: dict[str, list[StagedFile]] = {}
-    futures = {}
+    futures: dict[str, list[Any]] = {}
     # Keys of this run only: a scheduler takes equal keys from two clients for one task.
     run = uuid.uuid4().hex
     attributes = [k for t in job.treatments for a in (t.attribute, t.target_attribute)
@@ -199,7 +199,9 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
     # Only what the job reads is staged (unless an attribute is a position, which counts every column).
     columns = None if any(isinstance(a, int) for a in attributes) else sorted(
         {str(a) for a in attributes} | {str(c) for c in job.blocking.columns})
+    mapped = []  # (set, spec, source, index) of every file, staged by one map: at once, without a cluster too
     for spec in job.sets():
+        futures[spec.name] = []  # (the sets' order)
         if spec.sql is not None:  # a task per partition that Dask reads from the database
             assert spec.columns is not None and spec.index_col is not None and spec.npartitions is not None
             wanted = [c for c in spec.columns if columns is None or c in columns or c in (spec.id or spec.columns[0],
@@ -213,10 +215,14 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
             continue
         # a task per file, per page of an endpoint's rows; RDF files in one, queried together
         sources = [spec.path] if spec.format == "rdf" and spec.sparql is None else files[spec.name]
-        futures[spec.name] = client.map(stage_file, [spec] * len(sources), sources, range(len(sources)),
-                                        treatments=job.treatments, staging_dir=staging_dir, columns=columns,
-                                        pure=False, key=[f"stage_file-{spec.name}-{i}-{run}"
-                                                         for i in range(len(sources))])
+        mapped += [(spec.name, spec, source, i) for i, source in enumerate(sources)]
+    if mapped:
+        names, specs, paths, indexes = zip(*mapped)
+        for name, future in zip(names, client.map(stage_file, specs, paths, indexes, treatments=job.treatments,
+                                                  staging_dir=staging_dir, columns=columns, pure=False,
+                                                  key=[f"stage_file-{set_name}-{i}-{run}"
+                                                       for set_name, _, _, i in mapped])):
+            futures[name].append(future)
     progress_bars([f for fs in futures.values() for f in fs], show_progress)
     for name, fs in futures.items():
         staged[name] = client.gather(fs)

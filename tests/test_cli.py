@@ -124,7 +124,9 @@ def test_validate_plan_run_and_evaluate_a_person_job(tmp_path, scheduler):
     validated = bigalign("validate", job)
     assert validated.stdout.strip().endswith("valid")
     plan = bigalign("plan", job, "--scheduler", scheduler)
-    assert "candidate pairs:" in plan.stdout and "estimate for the full run" in plan.stdout
+    assert "candidate pairs:" in plan.stdout and "estimate for the full run on 2 worker(s)" in plan.stdout
+    # a job this small runs without a cluster, and its plan says so
+    assert "estimate for the full run in this process, without a cluster" in bigalign("plan", job).stdout
     figures = json.loads((tmp_path / "candidates.json").read_text())
     # the demo's blocking keeps ≥ 99% of the true pairs with < 0.1% of the cross product
     assert figures["pair_completeness"] >= 0.99 and figures["candidate_pairs"] > 0
