@@ -161,21 +161,25 @@ class KeyBlocking(Blocking):
     def n_slots(self) -> int:
         return 1
 
-    def _parts(self, frame: pd.DataFrame, shared: dict | None = None) -> list[tuple[np.ndarray, pd.Series]]:
-        """Each part as ``(codes, uniques)``: the record's position in the
-        part's distinct values (-1: missing), and those values, normalized and
-        transformed once each. ``shared`` holds the parts already computed on
-        ``frame`` by other keys of a union (a date or a street in several keys)."""
+    def _parts(self, frame: pd.DataFrame,
+               shared: dict | None = None) -> list[tuple[np.ndarray, pd.Series, np.ndarray]]:
+        """Each part as ``(codes, uniques, hashes)``: the record's position in
+        the part's distinct values (-1: missing), those values, normalized and
+        transformed once each, and their hashes (a last 0 that code -1 reads).
+        ``shared`` holds the parts already computed on ``frame`` by other keys
+        of a union (a date or a street in several keys)."""
         shared = {} if shared is None else shared
 
-        def cached(part: Any, transform: Any, function: Any) -> tuple[np.ndarray, pd.Series]:
+        def cached(part: Any, transform: Any, function: Any) -> tuple[np.ndarray, pd.Series, np.ndarray]:
+            transform = None if transform == "exact" else transform  # (the same values: computed once)
             name = (repr(part), repr(transform), None if transform in _RAW else repr(self.normalizers))
             if name not in shared:
                 if transform == "year":  # the year of each date, when its dates are parsed anyway
-                    codes, dates = cached(part, "date", TRANSFORMS["date"])
-                    shared[name] = codes, dates.str[:4]
+                    codes, dates, _ = cached(part, "date", TRANSFORMS["date"])
+                    values = dates.str[:4]
                 else:
-                    shared[name] = self._part(frame, part, transform, function)
+                    codes, values = self._part(frame, part, transform, function)
+                shared[name] = codes, values, np.append(hash_values(values), np.uint64(0))
             return shared[name]
 
         return [cached(*p) for p in zip(self.parts, self.transform, self._functions)]
@@ -198,20 +202,19 @@ class KeyBlocking(Blocking):
         where a part is: what records meet on, to inspect a blocking."""
         parts = self._parts(frame)
         texts = [pd.Series(np.append(values.astype(str).to_numpy(object), [None])[codes], index=frame.index,
-                           dtype=object) for codes, values in parts]
+                           dtype=object) for codes, values, _ in parts]
         text = texts[0]
         for part in texts[1:]:
             text = text + "|" + part
-        present = np.logical_and.reduce([codes >= 0 for codes, _ in parts])
+        present = np.logical_and.reduce([codes >= 0 for codes, _, _ in parts])
         return text.where(present, None)
 
     def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
         combined = np.zeros(len(frame), dtype=np.uint64)
         present = np.ones(len(frame), dtype=bool)
         with np.errstate(over="ignore"):
-            for codes, values in self._parts(frame, shared):
+            for codes, _, hashes in self._parts(frame, shared):
                 present &= codes >= 0
-                hashes = np.append(hash_values(values), np.uint64(0))[codes]
-                combined = mix64(combined * np.uint64(0x100000001B3) + hashes)
+                combined = mix64(combined * np.uint64(0x100000001B3) + hashes[codes])
         salt = f"key:{self.parts}:{self.transform}"
         return salted_keys(combined, salt, present)[:, None]
