@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import ctypes
 import json
 import logging
 import os
@@ -213,7 +214,27 @@ def exit_now(code: int) -> NoReturn:
 
 def console() -> NoReturn:
     """The ``bigalign`` command: :func:`main`, then :func:`exit_now`."""
+    one_malloc_arena()
     exit_now(main())
+
+
+# glibc's mallopt parameter for the most arenas its malloc keeps.
+M_ARENA_MAX = -8
+
+
+def one_malloc_arena() -> None:
+    """Let glibc's malloc make no more arenas in this process: it makes one
+    per thread that allocates, and a run without a cluster frees in one thread
+    what another allocated, each arena keeping its own free memory. Set when
+    the command starts (the arenas of its imports' threads stay): the peak of
+    a 10k × 10k run 281–306 → 277–283 MB, of 1M × 1M 1.98–2.03 → 1.90–1.96 GB,
+    in the same time (side by side, 4 and 2 runs each). Worker processes start
+    afresh, with glibc's default. Elsewhere than glibc, nothing."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_ARENA_MAX, 1)
+    except (OSError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":
