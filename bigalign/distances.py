@@ -202,7 +202,9 @@ class RapidfuzzMetric(StringMetric):
         scorer, dtype = self._scorer(normalized)
         strings_a = self._string_array(a)
         strings_b = strings_a if b is a else self._string_array(b)  # (a deduplication: one set, read once)
-        return process.cpdist(strings_a[ia], strings_b[ib], scorer=scorer, dtype=dtype, workers=1)
+        calls = [slice(s, s + PAIRS_PER_CALL) for s in range(0, len(ia), PAIRS_PER_CALL)]
+        return np.concatenate([process.cpdist(strings_a[ia[c]], strings_b[ib[c]], scorer=scorer, dtype=dtype,
+                                              workers=1) for c in calls] or [np.empty(0, dtype)])
 
 
 class CharLevenshtein(RapidfuzzMetric):
@@ -379,8 +381,9 @@ class _Words:
         self.whole = ~spaced & ~single & (self.value_lengths > 0)
 
 
-# Word pairs given to rapidfuzz at once: it copies each call's strings (~100 bytes a pair).
-WORD_PAIRS_PER_CALL = 1 << 18
+# Pairs given to rapidfuzz's cpdist at once: it copies each call's strings (~100 bytes a pair;
+# a model's 200k random pairs in one call held 20–30 MB, a tenth of a small run's peak).
+PAIRS_PER_CALL = 1 << 16
 # Cells (a byte each) of a matrix of every word of one side against every word of the other.
 DENSE_WORD_CELLS = 16 << 20
 
@@ -407,8 +410,8 @@ class _WordDistances:
 
     def _pairwise(self, codes_a: np.ndarray, codes_b: np.ndarray) -> np.ndarray:
         d = np.empty(len(codes_a), dtype=np.int64)
-        for start in range(0, len(codes_a), WORD_PAIRS_PER_CALL):
-            some = slice(start, start + WORD_PAIRS_PER_CALL)
+        for start in range(0, len(codes_a), PAIRS_PER_CALL):
+            some = slice(start, start + PAIRS_PER_CALL)
             d[some] = process.cpdist(self.vocabulary_a[codes_a[some]], self.vocabulary_b[codes_b[some]],
                                      scorer=Levenshtein.distance, dtype=np.int32, workers=1)
         return d

@@ -90,7 +90,7 @@ def test_nazca_levenshtein_random_multiword(words, monkeypatch):
     monkeypatch.setattr(distances, "DENSE_WORD_CELLS", 1 << 30 if words == "dense" else 0)
     if words == "pairwise, a few at a time":
         monkeypatch.setattr(distances.NazcaLevenshtein, "max_token_pairs", 64 * 7)
-        monkeypatch.setattr(distances, "WORD_PAIRS_PER_CALL", 5)
+        monkeypatch.setattr(distances, "PAIRS_PER_CALL", 5)
     rng = random.Random(1)
     a = present(random_strings(rng, 40, "abc d", 14)) + present(AWKWARD)
     b = present(random_strings(rng, 30, "abcd ", 14)) + present(AWKWARD)
@@ -103,7 +103,10 @@ def test_nazca_levenshtein_random_multiword(words, monkeypatch):
     check_both_forms(a, b, "levenshtein", expected, normalized=True)
 
 
-def test_char_levenshtein_and_damerau_against_references():
+@pytest.mark.parametrize("pairs_per_call", [None, 7])
+def test_char_levenshtein_and_damerau_against_references(pairs_per_call, monkeypatch):
+    if pairs_per_call:  # rapidfuzz given the pairs a few at a time
+        monkeypatch.setattr(distances, "PAIRS_PER_CALL", pairs_per_call)
     rng = random.Random(2)
     a = present(random_strings(rng, 30)) + present(AWKWARD)
     b = present(random_strings(rng, 25)) + present(AWKWARD)
