@@ -31,13 +31,22 @@ def test_kernel_benchmark_runs():
 
 def test_scaling_benchmark_writes_its_table(tmp_path):
     # Larger sets as samples side by side (as 10M is made of 1M samples): ids and truths stay apart.
-    output = tmp_path / "SCALING.md"
+    output, data = tmp_path / "SCALING.md", tmp_path / "data"
     subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--sizes", "3000", "--sample", "1000", "--workers",
-                    "1", "--output", str(output)], cwd=ROOT, check=True, capture_output=True, timeout=600)
+                    "1", "--output", str(output), "--data", str(data)], cwd=ROOT, check=True, capture_output=True,
+                   timeout=600)
     text = output.read_text()
     assert "--sample 1000" in text
     row = [line for line in text.splitlines() if line.startswith("| 3,000")][0].split(" | ")
     assert row[1] == "1"  # one worker
+    # the sets kept (three samples), and each key's block pairs per record counted from them
+    assert len(list((data / "3000-1000").glob("alignset-*.parquet"))) == 3
+    table = subprocess.run([sys.executable, "-m", "benchmarks.key_density", "--data", str(data), "--sizes", "3000",
+                            "--sample", "1000"], cwd=ROOT, check=True, capture_output=True, text=True,
+                           timeout=300).stdout
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    assert [r[0] for r in rows][:2] == ["| soc_sec_id (exact)", "| date_of_birth (date) + address (exact)"]
+    assert len(rows) == 6 and all(0 < float(r[1].rstrip(" |")) < 2 for r in rows)
     assert float(row[5]) >= 0.98 and float(row[8]) >= 0.97  # pair completeness, F1 over the three samples
 
 
