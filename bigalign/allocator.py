@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 from typing import Any
 
 from distributed import WorkerPlugin
 
+from .malloc import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, mallopt
+
 __all__ = ["AllocatorTuning"]
-
-
-# glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
 class AllocatorTuning(WorkerPlugin):
@@ -39,14 +36,5 @@ class AllocatorTuning(WorkerPlugin):
         self.registered_by = os.getpid()
 
     def setup(self, worker: Any) -> None:
-        worker.bigalign_allocator_tuned = os.getpid() != self.registered_by and _tune_allocator(
-            self.mmap_threshold, self.trim_threshold)
-
-
-def _tune_allocator(mmap_threshold: int, trim_threshold: int) -> bool:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to tune
-        return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(libc.mallopt(_M_TRIM_THRESHOLD,
-                                                                                       trim_threshold))
+        worker.bigalign_allocator_tuned = os.getpid() != self.registered_by and mallopt(
+            M_MMAP_THRESHOLD, self.mmap_threshold) and mallopt(M_TRIM_THRESHOLD, self.trim_threshold)

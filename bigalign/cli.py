@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import ctypes
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ from .errors import BigalignError, InputError
 from .evaluate import cluster_quality, link_quality
 from .io import read_pairs, read_table
 from .jobs import Job, check_inputs, load_job
+from .malloc import one_malloc_arena
 
 __all__ = ["console", "exit_now", "main"]
 
@@ -216,25 +216,6 @@ def console() -> NoReturn:
     """The ``bigalign`` command: :func:`main`, then :func:`exit_now`."""
     one_malloc_arena()
     exit_now(main())
-
-
-# glibc's mallopt parameter for the most arenas its malloc keeps.
-M_ARENA_MAX = -8
-
-
-def one_malloc_arena() -> None:
-    """Let glibc's malloc make no more arenas in this process: it makes one
-    per thread that allocates, and a run without a cluster frees in one thread
-    what another allocated, each arena keeping its own free memory. Set when
-    the command starts (the arenas of its imports' threads stay): the peak of
-    a 10k × 10k run 281–306 → 277–283 MB, of 1M × 1M 1.98–2.03 → 1.90–1.96 GB,
-    in the same time (side by side, 4 and 2 runs each). Worker processes start
-    afresh, with glibc's default. Elsewhere than glibc, nothing."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(M_ARENA_MAX, 1)
-    except (OSError, AttributeError):
-        pass
 
 
 if __name__ == "__main__":
