@@ -347,7 +347,21 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
         yield active
     finally:
         for thing in owned:
-            thing.close()
+            close_within(thing)
+
+
+# Seconds a client or a local cluster gets to close: its worker processes end with this one anyway.
+CLOSE_SECONDS = 30
+
+
+def close_within(thing: Any) -> None:
+    """Close a client or a cluster this process started, or say that it did not close in time (a
+    worker that does not answer must not keep the command from ending)."""
+    try:
+        thing.close(timeout=CLOSE_SECONDS)
+    except TimeoutError:
+        logger.warning("%s did not close within %.0f s; left to end with this process",
+                       type(thing).__name__, CLOSE_SECONDS)
 
 
 def worker_threads(client: Any) -> int:

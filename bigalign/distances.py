@@ -175,11 +175,16 @@ class StringMetric(Metric):
 
     @staticmethod
     def _strings(encoded: pd.DataFrame) -> list[str]:
-        return [v if isinstance(v, str) else "" for v in encoded["v"].tolist()]
+        return StringMetric._string_array(encoded).tolist()
 
-    @classmethod
-    def _string_array(cls, encoded: pd.DataFrame) -> np.ndarray:
-        return np.array(cls._strings(encoded), dtype=object)
+    @staticmethod
+    def _string_array(encoded: pd.DataFrame) -> np.ndarray:
+        """Each value as a Python string, "" where missing: an object array, made by Arrow when the values
+        are text (a loop in Python cost rapidfuzz's metrics more than their distances)."""
+        text = arrow_text(encoded["v"])
+        if text is None:  # (not all text: "" for what is not a string)
+            return np.array([v if isinstance(v, str) else "" for v in encoded["v"].tolist()], dtype=object)
+        return text.fill_null("").to_numpy(zero_copy_only=False)
 
 
 class RapidfuzzMetric(StringMetric):

@@ -136,3 +136,31 @@ def test_soundex_keys_of_whole_columns_equal_word_by_word_codes():
     for column in (pd.Series(values, dtype=object), pd.Series(values[10:], dtype=object)):
         for name, word_set in (("soundex-set", True), ("soundex", False)):  # mixed text, then ASCII only
             assert TRANSFORMS[name](column).tolist() == [expected(v, word_set) for v in column.tolist()]
+
+
+@pytest.mark.parametrize("transform", ["soundex-set", "soundex", "date", "year", "exact"])
+def test_keys_are_equal_exactly_when_their_texts_are_and_alike_in_every_partition(transform):
+    """Keys are hashed from codes and day numbers, not from the text ``values`` shows: equal exactly when
+    the texts are, and the same value gets the same key in a partition of ASCII text and in one of mixed
+    text (which takes another path)."""
+    import random
+
+    rng = random.Random(5)
+    if transform in ("date", "year"):
+        values = [f"{rng.randint(1, 28)}/{rng.randint(1, 13)}/{rng.randint(1990, 1993)}" for _ in range(2000)]
+        values += [f"{y}-{m:02d}-{d:02d}" for y, m, d in zip(range(1990, 1994), range(1, 5), range(1, 5))]
+        values += ["19910814", "", None, "x", "31/02/1991"]
+    else:
+        values = ["".join(rng.choice("abcdhrstu -'") for _ in range(rng.randint(0, 12))) for _ in range(2000)]
+        values += ["", None, "Dupont Paul", "paul dupont"]
+    blocking = KeyBlocking("v", transform)
+    ascii_only = pd.DataFrame({"v": values})
+    mixed = pd.DataFrame({"v": values + ["Éloïse Müller", "14/08/1991 é"]})
+    keys = blocking.keys(mixed, "align")[:, 0]
+    np.testing.assert_array_equal(keys[:len(values)], blocking.keys(ascii_only, "align")[:, 0])
+    texts = blocking.values(mixed)
+    np.testing.assert_array_equal(keys == 0, texts.isna().to_numpy())
+    known = keys != 0
+    assert known.sum() > len(values) // 2
+    by_text, by_key = pd.factorize(texts[known])[0], pd.factorize(keys[known])[0]
+    np.testing.assert_array_equal(by_text, by_key)  # (first-seen order: the same groups, the same codes)

@@ -291,3 +291,20 @@ def test_what_every_task_reads_survives_the_loss_of_the_workers_that_hold_it():
             time.sleep(0.1)
         client.wait_for_workers(2, timeout=60)
         assert client.submit(np.sum, held).result() == value.sum()
+
+
+def test_what_does_not_close_in_time_is_left_behind_and_said(caplog):
+    """A client or local cluster is given CLOSE_SECONDS to close (distributed raises TimeoutError past
+    it); a worker that does not answer then keeps no command from ending (`bigalign serve` once waited
+    on its local cluster's close after Ctrl-C)."""
+    from bigalign.cluster import CLOSE_SECONDS, close_within
+
+    class Stuck:
+        def close(self, timeout=None):
+            self.timeout = timeout
+            raise TimeoutError
+
+    stuck = Stuck()
+    close_within(stuck)
+    assert stuck.timeout == CLOSE_SECONDS
+    assert f"Stuck did not close within {CLOSE_SECONDS} s; left to end with this process" in caplog.text

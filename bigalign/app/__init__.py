@@ -38,7 +38,7 @@ def serve(directory: str = ".", host: str = "127.0.0.1", port: int = 8700, sched
     import tornado.netutil
     from distributed import LocalCluster
 
-    from ..cluster import quiet_shuffle_logs
+    from ..cluster import close_within, quiet_shuffle_logs
     from ..errors import BigalignError
     from .server import App, make_app
     from .workspace import Workspace
@@ -69,4 +69,4 @@ def serve(directory: str = ".", host: str = "127.0.0.1", port: int = 8700, sched
         asyncio.run(main())
     finally:
         if cluster is not None:
-            cluster.close()
+            close_within(cluster)

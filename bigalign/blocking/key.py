@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from ..normalize import make_normalizer, normalize_column
 from ..records import arrow_text
 from ..values.columns import is_missing, map_distinct
-from ..values.dates import iso_dates
+from ..values.dates import iso_dates, parse_dates, year_and_month
 from ..values.soundex import ascii_soundex_codes, soundex_codes
 from ..values.text import joined_text, text_array
 from .base import Blocking, hash_values, mix64, salted_keys
@@ -28,50 +28,64 @@ from .base import Blocking, hash_values, mix64, salted_keys
 __all__ = ["KeyBlocking", "TRANSFORMS"]
 
 
-def _soundex_texts(values: pd.Series, word_set: bool) -> pd.Series:
-    """The Soundex codes of each value's words, joined by spaces (the sorted
-    distinct codes when ``word_set``); None where a value has none."""
+def _word_codes(values: pd.Series, word_set: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Soundex codes of each value's words as ``(owner, code, codes)``: the
+    value each belongs to (ascending), its index in ``codes`` (the distinct
+    codes, sorted, ``""`` first), in word order or, when ``word_set``, sorted
+    and distinct per value. Words without a letter have no code. Each
+    distinct word is coded once; ASCII text in Arrow and numpy."""
     text = arrow_text(values)
     if text is not None and pc.all(pc.string_is_ascii(text)).as_py() is not False:
-        return pd.Series(_vector_soundex_texts(text, word_set), index=values.index, dtype=object)
-    words_of = [v.split() if type(v) is str else [] if is_missing(v) else str(v).split() for v in values.tolist()]
-    distinct = list(set().union(*words_of))
-    codes = dict(zip(distinct, soundex_codes(distinct)))
-    if not all(codes.values()):  # words without a letter have no code
-        words_of = [[w for w in words if codes[w]] for words in words_of]
-    if word_set:
-        keys = [" ".join(sorted({codes[w] for w in words})) or None for words in words_of]
+        # Arrow's Unicode white space is Python's (\x1c-\x1f included, unlike its ASCII one);
+        # runs of spaces give "" words, which have no code.
+        lists = pc.utf8_split_whitespace(text)
+        owner = pc.list_parent_indices(lists).to_numpy()
+        words = pc.list_flatten(lists).dictionary_encode()
+        # (fixed-width bytes, not Python strings: sorted and gathered by numpy)
+        codes, code_of_word = np.unique(np.append(ascii_soundex_codes(words.dictionary), b""), return_inverse=True)
+        code, codes = code_of_word[words.indices.to_numpy()], codes.astype("U4")
     else:
-        keys = [" ".join([codes[w] for w in words]) or None for words in words_of]
-    return pd.Series(keys, index=values.index, dtype=object)
-
-
-def _vector_soundex_texts(text: pa.Array, word_set: bool) -> np.ndarray:
-    """:func:`_soundex_texts` of ASCII text, in Arrow and numpy: each distinct
-    word coded once, codes ordered (and deduplicated) per value by a sort."""
-    # Arrow's Unicode white space is Python's (\x1c-\x1f included, unlike its ASCII one);
-    # runs of spaces give "" words, which have no code.
-    lists = pc.utf8_split_whitespace(text)
-    owner = pc.list_parent_indices(lists).to_numpy()
-    words = pc.list_flatten(lists).dictionary_encode()
-    # (fixed-width bytes, not Python strings: sorted and gathered by numpy)
-    codes, code_of_word = np.unique(np.append(ascii_soundex_codes(words.dictionary.to_pylist()), b""),
-                                    return_inverse=True)  # codes sorted: "" first
-    code = code_of_word[words.indices.to_numpy()]
+        words_of = [v.split() if type(v) is str else [] if is_missing(v) else str(v).split() for v in values.tolist()]
+        distinct = list(set().union(*words_of))
+        code_of = dict(zip(distinct, soundex_codes(distinct)))
+        owner = np.repeat(np.arange(len(words_of)), [len(words) for words in words_of])
+        codes, code = np.unique(np.array([""] + [code_of[w] for words in words_of for w in words], dtype="U4"),
+                                return_inverse=True)
+        code = code[1:]
     owner, code = owner[code != 0], code[code != 0]
     if word_set:
-        order = np.lexsort((code, owner))
+        order = np.argsort(owner.astype(np.int64) * len(codes) + code)
         owner, code = owner[order], code[order]
         first = np.ones(len(code), dtype=bool)
         first[1:] = (owner[1:] != owner[:-1]) | (code[1:] != code[:-1])
         owner, code = owner[first], code[first]
-    offsets = np.zeros(len(text) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(owner, minlength=len(text)), out=offsets[1:])
-    joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(codes[code]).cast(pa.string())),
-                            " ")
+    return owner, code, codes
+
+
+def _soundex_texts(values: pd.Series, word_set: bool) -> pd.Series:
+    """The Soundex codes of each value's words, joined by spaces (the sorted
+    distinct codes when ``word_set``); None where a value has none."""
+    owner, code, codes = _word_codes(values, word_set)
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=len(values)), out=offsets[1:])
+    joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(codes[code])), " ")
     out = joined.to_numpy(zero_copy_only=False)
     out[offsets[1:] == offsets[:-1]] = None  # no code
-    return out
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def _soundex_hashes(values: pd.Series, word_set: bool) -> tuple[np.ndarray, np.ndarray]:
+    """What :func:`_soundex_texts` gives, as ``(present, hashes)``: a hash of
+    each value's codes in their order, not the text they would be joined into."""
+    owner, code, codes = _word_codes(values, word_set)
+    code_hashes = hash_values(pd.Series(codes))
+    position = np.arange(len(owner)) - np.searchsorted(owner, owner)  # (of each code in its value's)
+    hashes = np.zeros(len(values), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(int(position.max(initial=-1)) + 1):  # (a pass per word: values have few)
+            at = position == k
+            hashes[owner[at]] = mix64(hashes[owner[at]] * np.uint64(0x100000001B3) + code_hashes[code[at]])
+    return np.bincount(owner, minlength=len(values)) > 0, hashes
 
 
 def _prefix(n: int) -> Callable[[pd.Series], pd.Series]:
@@ -89,6 +103,10 @@ TRANSFORMS: dict[str, Callable[[pd.Series], pd.Series] | None] = {
 }
 # Transforms that read the raw text, not normalized.
 _RAW = ("date", "year")
+# Transforms whose keys are hashed from the codes (see _soundex_hashes).
+_SOUNDEX = ("soundex", "soundex-set")
+# (keys of dates and years are hashed from day numbers and year numbers, each kind with its own salt)
+_DAY_NUMBER_SALT = {"date": np.uint64(0x6461746500000000), "year": np.uint64(0x7965617200000000)}
 
 
 def _transform_function(transform: Any) -> Callable[[pd.Series], pd.Series] | None:
@@ -169,28 +187,32 @@ class KeyBlocking(Blocking):
         ``shared`` holds the parts already computed on ``frame`` by other keys
         of a union (a date or a street in several keys)."""
         shared = {} if shared is None else shared
+        return [self._cached_part(frame, shared, *p) for p in zip(self.parts, self.transform, self._functions)]
 
-        def cached(part: Any, transform: Any, function: Any) -> tuple[np.ndarray, pd.Series, np.ndarray]:
-            transform = None if transform == "exact" else transform  # (the same values: computed once)
-            name = (repr(part), repr(transform), None if transform in _RAW else repr(self.normalizers))
-            if name not in shared:
-                if transform == "year":  # the year of each date, when its dates are parsed anyway
-                    codes, dates, _ = cached(part, "date", TRANSFORMS["date"])
-                    values = dates.str[:4]
-                else:
-                    codes, values = self._part(frame, part, transform, function)
-                shared[name] = codes, values, np.append(hash_values(values), np.uint64(0))
-            return shared[name]
+    def _cached_part(self, frame: pd.DataFrame, shared: dict, part: Any, transform: Any,
+                     function: Any) -> tuple[np.ndarray, pd.Series, np.ndarray]:
+        transform = None if transform == "exact" else transform  # (the same values: computed once)
+        name = (repr(part), repr(transform), None if transform in _RAW else repr(self.normalizers))
+        if name not in shared:
+            if transform == "year":  # the year of each date, when its dates are parsed anyway
+                codes, dates, _ = self._cached_part(frame, shared, part, "date", TRANSFORMS["date"])
+                values = dates.str[:4]
+            else:
+                codes, values = self._part(frame, part, transform, function)
+            shared[name] = codes, values, np.append(hash_values(values), np.uint64(0))
+        return shared[name]
 
-        return [cached(*p) for p in zip(self.parts, self.transform, self._functions)]
-
-    def _part(self, frame: pd.DataFrame, part: Any, transform: Any,
-              function: Callable[[pd.Series], pd.Series] | None) -> tuple[np.ndarray, pd.Series]:
+    def _distinct(self, frame: pd.DataFrame, part: Any, transform: Any) -> tuple[np.ndarray, pd.Series]:
+        """The part's distinct values (normalized, unless its transform reads raw text) and each record's
+        position among them (-1: missing)."""
         raw = joined_text(frame[part]) if isinstance(part, list) else frame[part]
         codes, uniques = pd.factorize(raw, use_na_sentinel=True)
         values = pd.Series(uniques)
-        if transform not in _RAW:
-            values = normalize_column(values, self.normalizers)
+        return codes, values if transform in _RAW else normalize_column(values, self.normalizers)
+
+    def _part(self, frame: pd.DataFrame, part: Any, transform: Any,
+              function: Callable[[pd.Series], pd.Series] | None) -> tuple[np.ndarray, pd.Series]:
+        codes, values = self._distinct(frame, part, transform)
         if function is not None:
             values = function(values)
         blank = text_array(values).is_null().to_numpy(zero_copy_only=False)
@@ -209,12 +231,41 @@ class KeyBlocking(Blocking):
         present = np.logical_and.reduce([codes >= 0 for codes, _, _ in parts])
         return text.where(present, None)
 
+    def _hashed_parts(self, frame: pd.DataFrame, shared: dict | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each part as ``(present, hashes)``, a value per record: dates and years hashed
+        from their day numbers, not written out as text (one parse for every key that
+        reads a column), Soundex codes from the codes, not joined into text; other parts
+        from their values (see :meth:`_parts`)."""
+        shared = {} if shared is None else shared
+
+        def hashed(part: Any, transform: Any, function: Any) -> tuple[np.ndarray, np.ndarray]:
+            if transform in _SOUNDEX:
+                sounds = ("soundex hashes", repr(part), transform, repr(self.normalizers))
+                if sounds not in shared:
+                    codes, values = self._distinct(frame, part, transform)
+                    present, hashes = _soundex_hashes(values, word_set=transform == "soundex-set")
+                    shared[sounds] = np.append(present, False)[codes], hashes[codes]
+                return shared[sounds]
+            if transform not in _RAW:
+                codes, _, hashes = self._cached_part(frame, shared, part, transform, function)
+                return codes >= 0, hashes[codes]
+            name = ("day numbers", repr(part))
+            if name not in shared:
+                ordinals = parse_dates(joined_text(frame[part]) if isinstance(part, list) else frame[part])
+                known = np.isfinite(ordinals)
+                shared[name] = known, np.where(known, ordinals, 0).astype(np.int64)
+            known, days = shared[name]
+            number = days if transform == "date" else year_and_month(days)[0]
+            return known, mix64(number.astype(np.uint64) ^ _DAY_NUMBER_SALT[transform])
+
+        return [hashed(*p) for p in zip(self.parts, self.transform, self._functions)]
+
     def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
         combined = np.zeros(len(frame), dtype=np.uint64)
         present = np.ones(len(frame), dtype=bool)
         with np.errstate(over="ignore"):
-            for codes, _, hashes in self._parts(frame, shared):
-                present &= codes >= 0
-                combined = mix64(combined * np.uint64(0x100000001B3) + hashes[codes])
+            for known, hashes in self._hashed_parts(frame, shared):
+                present &= known
+                combined = mix64(combined * np.uint64(0x100000001B3) + hashes)
         salt = f"key:{self.parts}:{self.transform}"
         return salted_keys(combined, salt, present)[:, None]

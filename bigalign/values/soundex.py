@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from .text import strip_accents
 
@@ -78,22 +80,41 @@ def soundex_codes(words: list[str], language: str = "english") -> list[str]:
     return codes
 
 
-def ascii_soundex_codes(words: list[str], language: str = "english") -> np.ndarray:
-    """:func:`soundex_code` of ASCII words, as fixed-width bytes (``S4``; ``b""`` for a word without a letter)."""
-    if not words:
+def _characters(text: pa.Array) -> np.ndarray:
+    """The bytes of each value of ``text`` (non-null), by position: row ``j`` holds
+    the ``j``-th byte of every value, 0 past its end (read from Arrow's buffers)."""
+    wide = pa.types.is_large_string(text.type) or pa.types.is_large_binary(text.type)
+    _, offsets, data = text.buffers()
+    offsets = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32)[text.offset:text.offset + len(text) + 1]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    chars = np.zeros((int(lengths.max(initial=0)), len(text)), dtype=np.uint8)
+    for j in range(chars.shape[0]):  # (a pass per position: words are short)
+        longer = np.flatnonzero(lengths > j)
+        chars[j, longer] = data[starts[longer] + j]
+    return chars
+
+
+def ascii_soundex_codes(words: Sequence[str] | pa.Array, language: str = "english") -> np.ndarray:
+    """:func:`soundex_code` of ASCII words (a list, or Arrow text without nulls), as fixed-width bytes
+    (``S4``; ``b""`` for a word without a letter)."""
+    text = words if isinstance(words, pa.Array) else pa.array(words, type=pa.string())
+    if not len(text):
         return np.empty(0, dtype="S4")
-    raw = np.array(words, dtype=bytes)
     # Characters by position: row j holds the j-th character of every word
     # (running sums down the columns of this layout are fast).
-    chars = np.ascontiguousarray(raw.view(np.uint8).reshape(len(raw), -1).T)
+    chars = _characters(text)
     chars = np.where((chars >= ord("a")) & (chars <= ord("z")), chars - 32, chars)
     letter = (chars >= ord("A")) & (chars <= ord("Z"))
-    # Letters moved to the front of each word, in order (non-letters are ignored).
     small = np.int16 if chars.shape[0] < 2**15 else np.int64
-    position = np.cumsum(letter, axis=0, dtype=small) - 1
-    letters = np.zeros_like(chars)
-    words_at = np.broadcast_to(np.arange(chars.shape[1]), chars.shape)
-    letters[position[letter], words_at[letter]] = chars[letter]
+    n_words = chars.shape[1]
+    if (letter | (chars == 0)).all():  # (normalized words: letters only, already in place)
+        letters = chars
+    else:  # letters moved to the front of each word, in order (non-letters are ignored)
+        position = np.cumsum(letter, axis=0, dtype=small) - 1
+        letters = np.zeros_like(chars)
+        words_at = np.broadcast_to(np.arange(n_words), chars.shape)
+        letters[position[letter], words_at[letter]] = chars[letter]
     digits = _SOUNDEX_DIGITS[language][letters]
     # The previous digit is that of the last letter before, H and W skipped (the first letter always counts).
     sets = (letters != ord("H")) & (letters != ord("W"))
@@ -105,10 +126,12 @@ def ascii_soundex_codes(words: list[str], language: str = "english") -> np.ndarr
     emitted[1:] &= digits[1:] != previous[:-1]
     emitted[0] = False
     # First letter, then the first three emitted digits, padded with zeros.
-    out = np.full((len(raw), 4), ord("0"), dtype=np.uint8)
+    out = np.full((n_words, 4), ord("0"), dtype=np.uint8)
     out[:, 0] = letters[0]
     rank = np.cumsum(emitted, axis=0, dtype=small)
-    keep = emitted & (np.asarray(rank) <= 3)
-    out[words_at[keep], rank[keep]] = digits[keep]
+    columns = np.arange(n_words)
+    for r in (1, 2, 3):
+        at = emitted & (rank == r)
+        out[:, r] = np.where(at.any(axis=0), digits[at.argmax(axis=0), columns], ord("0"))
     out[letters[0] == 0] = 0  # no letter: ""
     return out.view("S4").ravel()
