@@ -46,8 +46,16 @@ def test_scaling_benchmark_writes_its_table(tmp_path):
                            timeout=300).stdout
     rows = [line.split(" | ") for line in table.splitlines()[2:]]
     assert [r[0] for r in rows][:2] == ["| soc_sec_id (exact)", "| date_of_birth (date) + address (exact)"]
-    assert len(rows) == 6 and all(0 < float(r[1].rstrip(" |")) < 2 for r in rows)
+    value = {r[0].lstrip("| "): float(r[1].rstrip(" |")) for r in rows}
+    assert len(rows) == 8 and all(0 < value[r[0].lstrip("| ")] < 2 for r in rows)
+    # the union's candidates: each pair once (fewer than the keys' pairs added up, more than any key's)
+    per_key = [value[r[0].lstrip("| ")] for r in rows[:6]]
+    assert max(per_key) < value["union: candidate pairs per align record"] < sum(per_key)
     assert float(row[5]) >= 0.98 and float(row[8]) >= 0.97  # pair completeness, F1 over the three samples
+    # the run counts its candidates and the true pairs among them as the keys do (the run's 32-bit block keys
+    # may add a pair where two keys' low bits meet: none among 9,000 records)
+    assert value["union: candidate pairs per align record"] == round(int(row[4].replace(",", "")) / 3000, 3)
+    assert abs(value["union: pair completeness"] - float(row[5])) <= 5e-4  # (the run's table: 3 decimals)
 
 
 def test_dense_blocks_benchmark_runs():
