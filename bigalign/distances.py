@@ -207,9 +207,7 @@ class RapidfuzzMetric(StringMetric):
         scorer, dtype = self._scorer(normalized)
         strings_a = self._string_array(a)
         strings_b = strings_a if b is a else self._string_array(b)  # (a deduplication: one set, read once)
-        calls = [slice(s, s + PAIRS_PER_CALL) for s in range(0, len(ia), PAIRS_PER_CALL)]
-        return np.concatenate([process.cpdist(strings_a[ia[c]], strings_b[ib[c]], scorer=scorer, dtype=dtype,
-                                              workers=1) for c in calls] or [np.empty(0, dtype)])
+        return _cpdist_in_calls(strings_a, ia, strings_b, ib, scorer, dtype)
 
 
 class CharLevenshtein(RapidfuzzMetric):
@@ -389,6 +387,16 @@ class _Words:
 # Pairs given to rapidfuzz's cpdist at once: it copies each call's strings (~100 bytes a pair;
 # a model's 200k random pairs in one call held 20–30 MB, a tenth of a small run's peak).
 PAIRS_PER_CALL = 1 << 16
+
+
+def _cpdist_in_calls(strings_a: np.ndarray, ia: np.ndarray, strings_b: np.ndarray, ib: np.ndarray, scorer: Any,
+                    dtype: Any) -> np.ndarray:
+    """rapidfuzz's ``cpdist`` of the pairs ``(strings_a[ia], strings_b[ib])``, :data:`PAIRS_PER_CALL` at a time."""
+    calls = [slice(s, s + PAIRS_PER_CALL) for s in range(0, len(ia), PAIRS_PER_CALL)]
+    return np.concatenate([process.cpdist(strings_a[ia[c]], strings_b[ib[c]], scorer=scorer, dtype=dtype, workers=1)
+                           for c in calls] or [np.empty(0, dtype)])
+
+
 # Cells (a byte each) of a matrix of every word of one side against every word of the other.
 DENSE_WORD_CELLS = 16 << 20
 
@@ -414,12 +422,8 @@ class _WordDistances:
                                         dtype=np.uint8, score_cutoff=254, workers=1)
 
     def _pairwise(self, codes_a: np.ndarray, codes_b: np.ndarray) -> np.ndarray:
-        d = np.empty(len(codes_a), dtype=np.int64)
-        for start in range(0, len(codes_a), PAIRS_PER_CALL):
-            some = slice(start, start + PAIRS_PER_CALL)
-            d[some] = process.cpdist(self.vocabulary_a[codes_a[some]], self.vocabulary_b[codes_b[some]],
-                                     scorer=Levenshtein.distance, dtype=np.int32, workers=1)
-        return d
+        return _cpdist_in_calls(self.vocabulary_a, codes_a, self.vocabulary_b, codes_b, Levenshtein.distance,
+                               np.int32).astype(np.int64)
 
     def of(self, codes_a: np.ndarray, codes_b: np.ndarray) -> np.ndarray:
         if self.matrix is not None:
