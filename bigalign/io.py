@@ -352,8 +352,11 @@ def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatm
             frame["_row"] = numbers
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
-                # (plain LZ4, no dictionaries: written in half the time, read as fast, 25% larger)
-                writer = pq.ParquetWriter(target + ".part", table.schema, use_dictionary=False, compression="lz4")
+                # Written once and read once, on local disk: no dictionaries, no compression, no
+                # statistics (nothing filters on them) — written in a third of LZ4's time, read
+                # faster, twice as large (the demo's 1M records: 123 MB instead of 60).
+                writer = pq.ParquetWriter(target + ".part", table.schema, use_dictionary=False, compression="none",
+                                          write_statistics=False)
             writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP_ROWS)
             result.rows_kept += len(frame)
             hashes.append(record_hashes(frame[id_column]))

@@ -20,10 +20,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .values.hashing import text_hashes
+
 AttributeKey = Union[Hashable, tuple]
 
 __all__ = ["AttributeKey", "TEXT", "arrow_text", "as_records", "attribute_values", "attribute_columns", "is_dask",
-           "record_hashes"]
+           "record_hashes", "text_or_str"]
 
 
 def as_records(data: Any, id_column: Hashable | None = None, name: str = "records") -> pd.DataFrame:
@@ -125,8 +127,18 @@ def is_dask(obj: Any) -> bool:
     return type(obj).__module__.startswith("dask")
 
 
+def text_or_str(values: pd.Series) -> pa.Array:
+    """Values as Arrow text: at once when they are text, else each as ``str``
+    (missing ones null)."""
+    text = arrow_text(values)
+    if text is None:
+        text = pa.array([None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
+                         for v in values.tolist()], type=pa.string())
+    return text
+
+
 def record_hashes(ids: pd.Series) -> np.ndarray:
-    """uint64 hashes of record ids: a record's identity between stages,
-    cheaper to move and compare than its id and the same in every process."""
-    # (categorize=False: the same hashes, seven times faster for ids, which seldom repeat)
-    return pd.util.hash_array(ids.astype(str).to_numpy(object), categorize=False)
+    """uint64 hashes of record ids (as text): a record's identity between
+    stages, cheaper to move and compare than its id and the same in every
+    process."""
+    return text_hashes(text_or_str(ids))

@@ -164,3 +164,41 @@ def test_keys_are_equal_exactly_when_their_texts_are_and_alike_in_every_partitio
     assert known.sum() > len(values) // 2
     by_text, by_key = pd.factorize(texts[known])[0], pd.factorize(keys[known])[0]
     np.testing.assert_array_equal(by_text, by_key)  # (first-seen order: the same groups, the same codes)
+
+
+def test_text_hashes_are_equal_exactly_when_the_texts_are_in_any_array():
+    """Record ids and key values are hashed from Arrow's buffers, eight bytes at a time: every byte
+    counts (values that differ in their last byte, in a byte past a word, by a trailing NUL), equal
+    texts hash alike whatever array, slice or offset width holds them, and ids of other types hash as
+    their text."""
+    import pyarrow as pa
+
+    from bigalign.records import record_hashes
+    from bigalign.values.hashing import text_hashes
+
+    words = ["", "a", "a\x00", "b", "abcdefg", "abcdefgh", "abcdefgi", "abcdefghi", "abcdefghj", "bbcdefghi",
+             "é", "e\u0301", "東京 タワー"] + ["x" * k for k in range(2, 40)] + ["x" * k + "y" for k in range(40)]
+    hashes = text_hashes(pa.array(words))
+    assert len(set(hashes.tolist())) == len(words)
+    mixed = pa.array([None] + words[::-1] + words, type=pa.large_string())
+    again = text_hashes(mixed.slice(1))
+    np.testing.assert_array_equal(again[len(words):], hashes)
+    np.testing.assert_array_equal(again[:len(words)], hashes[::-1])
+    np.testing.assert_array_equal(text_hashes(pa.chunked_array([mixed.slice(0, 7), mixed.slice(7)]))[1:],
+                                  again)
+    nulls = text_hashes(pa.array([None, "a", None]))
+    assert nulls[0] == nulls[2] != nulls[1] == hashes[1]
+    np.testing.assert_array_equal(record_hashes(pd.Series([7, 12, 7])), record_hashes(pd.Series(["7", "12", "7"])))
+
+
+def test_equal_key_pairs_are_every_pair_of_equal_keys_once():
+    from bigalign.blocking.base import equal_key_pairs
+
+    rng = np.random.default_rng(3)
+    for n_a, n_b, distinct in [(0, 5, 3), (5, 0, 3), (300, 200, 40), (30, 40, 2), (50, 50, 10_000)]:
+        keys_a = rng.integers(0, distinct, n_a).astype(np.uint64)
+        keys_b = rng.integers(0, distinct, n_b).astype(np.uint64)
+        ia, ib = equal_key_pairs(keys_a, keys_b)
+        expected = sorted((i, j) for i in range(n_a) for j in range(n_b) if keys_a[i] == keys_b[j])
+        assert sorted(zip(ia.tolist(), ib.tolist())) == expected
+        assert len(ia) == len(expected)  # (each once)
