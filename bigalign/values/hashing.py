@@ -46,13 +46,14 @@ def text_hashes(text: pa.Array) -> np.ndarray:
             or pa.types.is_binary(text.type) or pa.types.is_large_binary(text.type)):
         raise TypeError(f"text_hashes: expected Arrow text, got {text.type}")
     n = len(text)
+    if n == 0:
+        return np.empty(0, dtype=np.uint64)
     _, offsets_buffer, data_buffer = text.buffers()
     wide = pa.types.is_large_string(text.type) or pa.types.is_large_binary(text.type)
     offsets = np.frombuffer(offsets_buffer, dtype=np.int64 if wide else np.int32)[text.offset:text.offset + n + 1]
     offsets = offsets.astype(np.int64)
     starts, lengths = offsets[:-1], np.diff(offsets)
-    base = int(offsets[0]) if n else 0
-    used = int(offsets[-1]) - base if n else 0
+    base, used = int(offsets[0]), int(offsets[-1] - offsets[0])
     # The bytes in use as little-endian words, from the first value's first byte, with a
     # zero word after the last (a value's last word may read past its end: masked below).
     data = np.zeros(used // 8 + 2, dtype="<u8")
