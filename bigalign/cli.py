@@ -16,9 +16,9 @@ from .errors import BigalignError, InputError
 from .evaluate import cluster_quality, link_quality
 from .io import read_pairs, read_table
 from .jobs import Job, check_inputs, load_job
-from .malloc import arrow_on_system_allocator, one_malloc_arena
+from .malloc import one_malloc_arena
 
-__all__ = ["console", "exit_now", "main", "prepare_process"]
+__all__ = ["console", "exit_now", "main"]
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -212,15 +212,9 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-def prepare_process() -> None:
-    """What the ``bigalign`` command sets in its process when it starts: its allocators."""
-    one_malloc_arena()
-    arrow_on_system_allocator()
-
-
 def console() -> NoReturn:
-    """The ``bigalign`` command: :func:`prepare_process`, :func:`main`, then :func:`exit_now`."""
-    prepare_process()
+    """The ``bigalign`` command: :func:`main`, then :func:`exit_now`."""
+    one_malloc_arena()
     exit_now(main())
 
 
