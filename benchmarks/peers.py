@@ -231,6 +231,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     read = lambda name: pd.read_csv(os.path.join(args.data, name), dtype=str, keep_default_na=False)  # noqa: E731
+    if args.tool.startswith("bigalign"):  # (as the `bigalign` command starts)
+        from bigalign.malloc import one_malloc_arena
+
+        one_malloc_arena()
     if args.tool in ("bigalign", "bigalign_distance"):
         result = run_bigalign(args.data, args.workers, learned=args.tool == "bigalign")
     elif args.tool == "bigalign_entities":
