@@ -21,9 +21,10 @@ from ..normalize import make_normalizer, normalize_column
 from ..records import arrow_text
 from ..values.columns import is_missing, map_distinct
 from ..values.dates import iso_dates, parse_dates, year_and_month
+from ..values.hashing import fold64, mix64
 from ..values.soundex import ascii_soundex_codes, soundex_codes
 from ..values.text import joined_text, text_array
-from .base import Blocking, hash_values, mix64, salted_keys
+from .base import Blocking, hash_values, salted_keys
 
 __all__ = ["KeyBlocking", "TRANSFORMS"]
 
@@ -81,10 +82,9 @@ def _soundex_hashes(values: pd.Series, word_set: bool) -> tuple[np.ndarray, np.n
     code_hashes = hash_values(pd.Series(codes))
     position = np.arange(len(owner)) - np.searchsorted(owner, owner)  # (of each code in its value's)
     hashes = np.zeros(len(values), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for k in range(int(position.max(initial=-1)) + 1):  # (a pass per word: values have few)
-            at = position == k
-            hashes[owner[at]] = mix64(hashes[owner[at]] * np.uint64(0x100000001B3) + code_hashes[code[at]])
+    for k in range(int(position.max(initial=-1)) + 1):  # (a pass per word: values have few)
+        at = position == k
+        hashes[owner[at]] = fold64(hashes[owner[at]], code_hashes[code[at]])
     return np.bincount(owner, minlength=len(values)) > 0, hashes
 
 
@@ -263,9 +263,8 @@ class KeyBlocking(Blocking):
     def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
         combined = np.zeros(len(frame), dtype=np.uint64)
         present = np.ones(len(frame), dtype=bool)
-        with np.errstate(over="ignore"):
-            for known, hashes in self._hashed_parts(frame, shared):
-                present &= known
-                combined = mix64(combined * np.uint64(0x100000001B3) + hashes)
+        for known, hashes in self._hashed_parts(frame, shared):
+            present &= known
+            combined = fold64(combined, hashes)
         salt = f"key:{self.parts}:{self.transform}"
         return salted_keys(combined, salt, present)[:, None]

@@ -21,7 +21,8 @@ import pandas as pd
 
 from ..normalize import make_normalizer, normalize_column
 from ..values.columns import is_missing
-from .base import Blocking, mix64, salted_keys
+from ..values.hashing import fold64
+from .base import Blocking, salted_keys
 
 __all__ = ["MinHashLSHBlocking", "candidate_probability", "minhash_signatures", "optimal_bands_rows",
            "shingles"]
@@ -186,10 +187,9 @@ class MinHashLSHBlocking(Blocking):
         signatures = self.signatures(frame)
         present = (signatures != _EMPTY).any(axis=1)
         keys = np.empty((len(frame), self.bands), dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for band in range(self.bands):
-                h = np.full(len(frame), band + 1, dtype=np.uint64)
-                for column in signatures[:, band * self.rows:(band + 1) * self.rows].T:
-                    h = mix64(h * np.uint64(0x100000001B3) + column.astype(np.uint64))
-                keys[:, band] = salted_keys(h, f"minhash:{self.columns}:{band}", present)
+        for band in range(self.bands):
+            h = np.full(len(frame), band + 1, dtype=np.uint64)
+            for column in signatures[:, band * self.rows:(band + 1) * self.rows].T:
+                h = fold64(h, column)
+            keys[:, band] = salted_keys(h, f"minhash:{self.columns}:{band}", present)
         return keys

@@ -1,4 +1,5 @@
-"""64-bit hashes: of numbers (:func:`mix64`) and of text (:func:`text_hashes`).
+"""64-bit hashes: of numbers (:func:`mix64`, :func:`fold64`) and of text
+(:func:`text_hashes`, read from Arrow's buffers by :func:`text_bytes`).
 
 They name records and block keys between stages and processes, so they are
 the same in every process and on every run: no Python ``hash``, no salt.
@@ -9,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["mix64", "text_hashes"]
+__all__ = ["fold64", "mix64", "text_bytes", "text_hashes"]
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-# FNV's 64-bit prime: what each hash is multiplied by before the next word is added.
+# FNV's 64-bit prime: what a hash is multiplied by before the next value is added (fold64).
 _PRIME = np.uint64(0x100000001B3)
 # The seed of a text's hash (mixed with its length), and the hash of a missing value.
 _TEXT_SEED = np.uint64(0x9E3779B97F4A7C15)
@@ -32,6 +33,25 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+def fold64(hashes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``hashes`` with ``values`` folded in (uint64 each): the next step of a hash of a sequence."""
+    with np.errstate(over="ignore"):
+        return mix64(np.asarray(hashes, dtype=np.uint64) * _PRIME + np.asarray(values, dtype=np.uint64))
+
+
+def text_bytes(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arrow text (or binary) as ``(starts, lengths, data)``: each value's first byte in
+    ``data`` (the array's data buffer, as uint8, not copied) and its length in bytes."""
+    wide = pa.types.is_large_string(text.type) or pa.types.is_large_binary(text.type)
+    _, offsets, data = text.buffers()
+    if offsets is None:  # (an empty array may have no buffers)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint8)
+    offsets = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32)[text.offset:text.offset + len(text) + 1]
+    offsets = offsets.astype(np.int64)
+    return offsets[:-1], np.diff(offsets), np.frombuffer(data, dtype=np.uint8) if data is not None \
+        else np.zeros(0, np.uint8)
+
+
 def text_hashes(text: pa.Array) -> np.ndarray:
     """uint64 hashes of Arrow text, one per value (nulls: one constant).
 
@@ -48,17 +68,13 @@ def text_hashes(text: pa.Array) -> np.ndarray:
     n = len(text)
     if n == 0:
         return np.empty(0, dtype=np.uint64)
-    _, offsets_buffer, data_buffer = text.buffers()
-    wide = pa.types.is_large_string(text.type) or pa.types.is_large_binary(text.type)
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int64 if wide else np.int32)[text.offset:text.offset + n + 1]
-    offsets = offsets.astype(np.int64)
-    starts, lengths = offsets[:-1], np.diff(offsets)
-    base, used = int(offsets[0]), int(offsets[-1] - offsets[0])
+    starts, lengths, buffer = text_bytes(text)
+    base, used = int(starts[0]), int(lengths.sum())
     # The bytes in use as little-endian words, from the first value's first byte, with a
     # zero word after the last (a value's last word may read past its end: masked below).
     data = np.zeros(used // 8 + 2, dtype="<u8")
     if used:
-        data.view(np.uint8)[:used] = np.frombuffer(data_buffer, dtype=np.uint8, count=used, offset=base)
+        data.view(np.uint8)[:used] = buffer[base:base + used]
     starts = starts - base
     hashes = np.empty(n, dtype=np.uint64)
     for first in range(0, n, _CHUNK):
@@ -84,7 +100,7 @@ def _hashed_words(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> 
             left = lengths[rows] - at
             short = left < 8
             word[short] &= (np.uint64(1) << (left[short].astype(np.uint64) * np.uint64(8))) - np.uint64(1)
-            hashes[rows] = mix64(hashes[rows] * _PRIME + word)
+            hashes[rows] = fold64(hashes[rows], word)
             at += 8
             rows = rows[left > 8]
     return hashes

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .hashing import text_bytes
 from .text import strip_accents
 
 __all__ = ["SOUNDEX_CODES", "ascii_soundex_codes", "soundex_code", "soundex_codes"]
@@ -83,11 +84,7 @@ def soundex_codes(words: list[str], language: str = "english") -> list[str]:
 def _characters(text: pa.Array) -> np.ndarray:
     """The bytes of each value of ``text`` (non-null), by position: row ``j`` holds
     the ``j``-th byte of every value, 0 past its end (read from Arrow's buffers)."""
-    wide = pa.types.is_large_string(text.type) or pa.types.is_large_binary(text.type)
-    _, offsets, data = text.buffers()
-    offsets = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32)[text.offset:text.offset + len(text) + 1]
-    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
-    starts, lengths = offsets[:-1], np.diff(offsets)
+    starts, lengths, data = text_bytes(text)
     chars = np.zeros((int(lengths.max(initial=0)), len(text)), dtype=np.uint8)
     for j in range(chars.shape[0]):  # (a pass per position: words are short)
         longer = np.flatnonzero(lengths > j)
