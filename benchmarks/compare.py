@@ -32,6 +32,7 @@ import psutil
 
 from benchmarks import markdown_table
 from benchmarks.peers import TOOLS
+from bigalign.__main__ import PROCESS_ENVIRONMENT
 from bigalign.blocking import KeyBlocking
 from bigalign.datasets import person_records
 
@@ -68,6 +69,8 @@ def measure(tool: str, directory: str, workers: int, time_limit: float) -> dict:
     result_path = os.path.join(directory, f"{tool}.json")
     command = [sys.executable, "-m", "benchmarks.peers", tool, directory, result_path, "--workers", str(workers)]
     env = {**os.environ, "OMP_NUM_THREADS": str(workers), "PYTHONWARNINGS": "ignore"}
+    if tool.startswith("bigalign"):  # (its process's environment as the `bigalign` command sets it)
+        env = {**PROCESS_ENVIRONMENT, **env}
     # CPU time of the whole tree: what the tool's processes used, counted by the kernel
     # once each is reaped (sampling them would count a reaped worker twice, in its parent's total too).
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)

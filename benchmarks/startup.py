@@ -26,11 +26,12 @@ import pandas as pd
 import psutil
 
 from benchmarks import markdown_table
+from bigalign.__main__ import PROCESS_ENVIRONMENT
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 WAYS = {"no cluster": "", "cluster of 2 threads in-process": "processes = false\n",
         "2 worker processes": "processes = true\n"}
-# `bigalign run` with no cluster below any input size (the cut measured here).
+# `bigalign run` with no cluster below any input size (the cut measured here), its process set as the command sets it.
 RUN = ("import sys, bigalign.runner; bigalign.runner.NO_CLUSTER_BYTES = 1 << 62; "
        "from bigalign.cli import main; sys.exit(main(sys.argv[1:]))")
 
@@ -39,7 +40,8 @@ def run(job: str) -> tuple[float, float]:
     """Wall seconds and peak MiB of the process tree of ``bigalign run JOB``."""
     clock = time.perf_counter()
     process = psutil.Popen([sys.executable, "-c", RUN, "run", job, "--quiet"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                           stderr=subprocess.DEVNULL, cwd=ROOT,
+                             env={**PROCESS_ENVIRONMENT, **os.environ, "PYTHONWARNINGS": "ignore"})
     peak = 0
     while process.poll() is None:
         try:

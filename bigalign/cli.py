@@ -213,10 +213,7 @@ def exit_now(code: int) -> NoReturn:
 
 
 def console() -> NoReturn:
-    """The ``bigalign`` command: :func:`main`, then :func:`exit_now`."""
+    """The ``bigalign`` command once its process is set (see :mod:`bigalign.__main__`):
+    :func:`main`, then :func:`exit_now`."""
     one_malloc_arena()
     exit_now(main())
-
-
-if __name__ == "__main__":
-    console()

@@ -2,10 +2,13 @@
 and documentation tables that list what the registries hold."""
 
 import ast
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from bigalign import METRICS
 from bigalign.blocking import BLOCKINGS
@@ -88,6 +91,24 @@ def test_the_command_line_does_not_load_dask_to_say_what_it_does():
             "if m.split('.')[0] in ('dask', 'distributed')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "usage: bigalign" in out and out.strip().endswith("[]")
+
+
+@pytest.mark.parametrize("chosen", [None, "mimalloc"])
+def test_the_command_puts_arrow_on_the_c_allocator_unless_the_user_chose(chosen):
+    # Arrow reads the variable when first imported: the command sets it before anything imports Arrow.
+    code = ("import runpy, sys\nsys.argv = ['bigalign', '--help']\ntry:\n    runpy.run_module('bigalign', "
+            "run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "import pyarrow\nprint(pyarrow.default_memory_pool().backend_name)")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.split()[-1] == (chosen or "system")
+    # (the package loads its public names when first asked for: importing it loads no Arrow)
+    lazy = subprocess.run([sys.executable, "-c", "import sys, bigalign\nprint('pyarrow' in sys.modules, "
+                           "all(getattr(bigalign, name) is not None for name in bigalign.__all__))"],
+                          capture_output=True, text=True, check=True).stdout
+    assert lazy.split() == ["False", "True"]
 
 
 def test_the_readme_tables_list_the_registries():
