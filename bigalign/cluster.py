@@ -22,6 +22,7 @@ import socket
 import struct
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -141,6 +142,23 @@ def _value(x: Any) -> Any:
     return x.value if isinstance(x, Computed) else x
 
 
+class _Held:
+    """A partition :class:`NoCluster` computed, tokenized by a name of its own, not by its contents."""
+
+    __slots__ = ("token", "value")
+
+    def __init__(self, value: Any):
+        self.value = value
+        self.token = uuid.uuid4().hex
+
+    def __dask_tokenize__(self) -> str:
+        return self.token
+
+
+def _held_value(held: _Held) -> Any:
+    return held.value
+
+
 class NoCluster:
     """No cluster: Dask's threaded scheduler in this process, behind the
     methods of :class:`distributed.Client` that bigalign calls.
@@ -173,9 +191,20 @@ class NoCluster:
         return Computed(dask.compute(collections, scheduler=self._pool)[0])
 
     def persist(self, collections: Any) -> Any:
-        if isinstance(collections, (list, tuple)):
-            return list(dask.persist(*collections, scheduler=self._pool))
-        return dask.persist(collections, scheduler=self._pool)[0]
+        import dask.dataframe as dd  # (what a run persists; not needed to say what the command does)
+
+        many = isinstance(collections, (list, tuple))
+        items = list(collections) if many else [collections]
+        if not all(isinstance(c, dd.DataFrame | dd.Series) for c in items):
+            persisted = list(dask.persist(*items, scheduler=self._pool))
+            return persisted if many else persisted[0]
+        # Dask's own persist names the computed partitions by hashing their contents (1.3 s
+        # of this thread, the workers idle, for the 1M × 1M demo's joined pairs); held here,
+        # they are named by a token of their own.
+        computed = dask.compute(*[c.to_delayed() for c in items], scheduler=self._pool)
+        persisted = [dd.from_map(_held_value, [_Held(p) for p in parts], meta=c._meta, divisions=c.divisions,
+                                 enforce_metadata=False) for c, parts in zip(items, computed)]
+        return persisted if many else persisted[0]
 
     def gather(self, futures: Any) -> Any:
         if isinstance(futures, (list, tuple)):
