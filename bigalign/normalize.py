@@ -33,6 +33,8 @@ __all__ = [
     "lunormalize",
     "make_normalizer",
     "map_distinct",
+    "normalize_column",
+    "normalize_distinct",
     "remove_after",
     "rgxformat",
     "roundstr",
@@ -351,12 +353,29 @@ def normalize_column(values: pd.Series, normalizers: Sequence[Normalizer]) -> pd
     if not normalizers:
         return values
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    text = arrow_text(uniques) if all(n.normalizes_ascii for n in normalizers) else None
+    normalized = _normalized_distinct(pd.Series(uniques), normalizers)
+    if isinstance(normalized, np.ndarray):
+        return pd.Series(np.append(normalized, [None])[codes], index=values.index, dtype=object)
+    return pd.Series(TEXT.__from_arrow__(normalized.take(pa.array(codes, mask=codes < 0))), index=values.index)
+
+
+def normalize_distinct(values: pd.Series, normalizers: Sequence[Normalizer]) -> pd.Series:
+    """:func:`normalize_column` of values already distinct (none missing): each is normalized as it is."""
+    if not normalizers:
+        return values
+    normalized = _normalized_distinct(values, normalizers)
+    if isinstance(normalized, np.ndarray):
+        return pd.Series(normalized, index=values.index, dtype=object)
+    return pd.Series(TEXT.__from_arrow__(normalized), index=values.index)
+
+
+def _normalized_distinct(values: pd.Series, normalizers: Sequence[Normalizer]) -> pa.Array | np.ndarray:
+    """Distinct values normalized: Arrow text when the normalizers read text in Arrow, else objects."""
+    text = arrow_text(values) if all(n.normalizes_ascii for n in normalizers) else None
     if text is not None:
-        normalized = _normalize_text(text, normalizers).take(pa.array(codes, mask=codes < 0))
-        return pd.Series(TEXT.__from_arrow__(normalized), index=values.index)
-    current = uniques.tolist()
-    positions = None  # where ``current`` sits in ``uniques``, once values went missing
+        return _normalize_text(text, normalizers)
+    current = values.tolist()
+    positions = None  # where ``current`` sits in ``values``, once values went missing
     for normalizer in normalizers:
         current = normalizer.normalize_values(current)
         if not normalizer.keeps_values:
@@ -364,6 +383,6 @@ def normalize_column(values: pd.Series, normalizers: Sequence[Normalizer]) -> pd
             if len(kept) < len(current):
                 positions = kept if positions is None else [positions[i] for i in kept]
                 current = [current[i] for i in kept]
-    mapped = np.full(len(uniques) + 1, None, dtype=object)  # the last one: missing
-    mapped[slice(None, -1) if positions is None else positions] = current
-    return pd.Series(mapped[codes], index=values.index, dtype=object)
+    mapped = np.full(len(values), None, dtype=object)
+    mapped[slice(None) if positions is None else positions] = current
+    return mapped

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..normalize import make_normalizer, normalize_column
+from ..normalize import make_normalizer, normalize_distinct
 from ..records import arrow_text
 from ..values.columns import is_missing, map_distinct
 from ..values.dates import iso_dates, parse_dates, year_and_month
@@ -208,7 +208,7 @@ class KeyBlocking(Blocking):
         raw = joined_text(frame[part]) if isinstance(part, list) else frame[part]
         codes, uniques = pd.factorize(raw, use_na_sentinel=True)
         values = pd.Series(uniques)
-        return codes, values if transform in _RAW else normalize_column(values, self.normalizers)
+        return codes, values if transform in _RAW else normalize_distinct(values, self.normalizers)
 
     def _part(self, frame: pd.DataFrame, part: Any, transform: Any,
               function: Callable[[pd.Series], pd.Series] | None) -> tuple[np.ndarray, pd.Series]:

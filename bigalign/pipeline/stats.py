@@ -122,7 +122,12 @@ def record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encode
         stats.distance_histograms[name] = stats.distance_histograms.get(name, 0) + counts
     if not np.isfinite(threshold):
         return
-    nearest = np.argsort(np.abs(distance - threshold), kind="stable")[:REPORT_PAIRS]
+    gap = np.abs(distance - threshold)
+    within = np.arange(len(gap))
+    if len(gap) > REPORT_PAIRS:  # (a partial sort, then the few in order: as a stable sort of all would give)
+        kth = np.partition(gap, REPORT_PAIRS - 1)[REPORT_PAIRS - 1]
+        within = within if np.isnan(kth) else np.flatnonzero(gap <= kth)
+    nearest = within[np.argsort(gap[within], kind="stable")][:REPORT_PAIRS]
     sample = {"align_id": align_ids.take(ra[nearest]).to_numpy(), "target_id": target_ids.take(rb[nearest]).to_numpy(),
               "distance": distance[nearest]}
     # The sampled pairs' records alone: a metric prepares every record it is given (words, lengths...).
