@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+
+from .records import arrow_text
 
 __all__ = ["LINK_COLUMNS", "links_under_threshold", "best_match_per_item", "one_to_one", "set_names", "sort_links"]
 
@@ -54,18 +57,34 @@ def sort_links(links: pd.DataFrame) -> pd.DataFrame:
 def best_match_per_item(links: pd.DataFrame) -> pd.DataFrame:
     """Keep, for each align id, the closest target (ties: smallest target id);
     in the canonical order and dtypes of :func:`sort_links`."""
-    # Minima per align id, then a sort of the few tied rows and of the kept ones:
-    # sorting every pair by three keys takes several times longer.
-    align = pd.factorize(links["align_id"])[0]
-    distance = pd.Series(links["distance"].to_numpy(np.float64))
-    closest = (distance == distance.groupby(align).transform("min")).to_numpy()
-    best = links[closest]
-    tied = pd.Series(align[closest]).duplicated(keep=False).to_numpy()
-    if tied.any():
-        ties = best[tied].sort_values(["align_id", "target_id"], kind="mergesort")
-        best = pd.concat([best[~tied], ties[~ties["align_id"].duplicated()]])
-    best = best.sort_values("align_id", kind="mergesort").reset_index(drop=True)
-    return _canonical_dtypes(best)
+    # One stable sort by align id, then minima over each id's run of rows, and a sort of the few
+    # tied rows: sorting every pair by three keys takes several times longer. Links already one
+    # per align id (partitions reduced on their align records) are only sorted.
+    distance = links["distance"].to_numpy(np.float64)
+    if np.isnan(distance).any():  # (no distance: never the best)
+        links = links[~np.isnan(distance)]
+    links = links.sort_values("align_id", kind="mergesort").reset_index(drop=True)
+    align = links["align_id"]
+    text = arrow_text(align) if len(align) else None
+    if text is not None:
+        differs = pc.not_equal(text[1:], text[:-1]).to_numpy(zero_copy_only=False)
+    else:
+        values = align.to_numpy()
+        differs = values[1:] != values[:-1]
+    starts = np.flatnonzero(np.r_[True, differs]) if len(links) else np.empty(0, np.int64)
+    if len(starts) < len(links):
+        distance = links["distance"].to_numpy(np.float64)
+        group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(links)]))
+        closest = distance == np.minimum.reduceat(distance, starts)[group]
+        kept, kept_group = np.flatnonzero(closest), group[closest]
+        tied = np.r_[kept_group[1:] == kept_group[:-1], False] | np.r_[False, kept_group[1:] == kept_group[:-1]]
+        if tied.any():
+            ties = pd.DataFrame({"group": kept_group[tied], "target_id": links["target_id"].to_numpy()[kept[tied]],
+                                 "row": kept[tied]}).sort_values(["group", "target_id"], kind="mergesort")
+            first = ties["row"].to_numpy()[~ties["group"].duplicated().to_numpy()]
+            kept = np.sort(np.concatenate([kept[~tied], first]))
+        links = links.iloc[kept].reset_index(drop=True)
+    return _canonical_dtypes(links)
 
 
 def one_to_one(links: pd.DataFrame) -> pd.DataFrame:

@@ -489,7 +489,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
              "summary": os.path.join(run_dir, "summary.json"), "report": os.path.join(run_dir, "report.html"),
              "dask_report": os.path.join(run_dir, "dask-report.html")}
     with cluster_for(job, client, files) as active, ExitStack() as reporting, \
-            ThreadPoolExecutor(1, thread_name_prefix="bigalign-aside") as aside:
+            ThreadPoolExecutor(2, thread_name_prefix="bigalign-aside") as aside:
         if isinstance(active, NoCluster):
             memory: Any = ProcessMemory()
         else:
@@ -498,7 +498,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
             memory = MemorySampler()
         # Work of this process done aside while the cluster works: the truth (seconds for a million
         # records) while it stages the sets — once it is up: the reading holds the interpreter often,
-        # and would slow its start —, the clusters while this process writes the links.
+        # and would slow its start —, the clusters and the links' quality while this process writes them.
         truth_read = aside.submit(_truth_and_hashes, job) if job.truth else None
         # Dask's performance report when asked, or when the cluster is remote (its dashboard may be gone
         # when the run is read): rendering it costs about a second.
@@ -555,15 +555,17 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
         if run.model is not None:
             summary.model = model_summary(run.model, job.treatments, run.probability_threshold,
                                           job.threshold == "auto")
+        # (the links scored against the truth while they are written: writing holds the interpreter little)
+        quality = None if truth is None else aside.submit(link_quality, _set_qualified(written),
+                                                           _set_qualified(truth), unordered=job.dedupe)
         with timed(seconds, "write"):
             if job.output.sql is not None:
                 write_links_to_table(written, job.output.sql, job.output.table or "links")
             else:
                 write_links(written, job.output.path, job.output.format, job.output.align_uri,
                             job.output.target_uri)
-        if truth is not None:
-            summary.quality = link_quality(_set_qualified(written), _set_qualified(truth),
-                                           unordered=job.dedupe).as_dict()
+        if quality is not None:
+            summary.quality = quality.result().as_dict()
         if clustered:
             summary.clusters = clustered[0].result()
     cross = job.cross_product({name: r["kept"] for name, r in summary.records.items()})

@@ -33,3 +33,13 @@ def test_best_match_per_item_of_no_links():
                           "distance": np.array([], dtype=float)})
     assert best_match_per_item(empty).columns.tolist() == ["align_id", "target_id", "distance"]
     assert len(best_match_per_item(empty)) == 0
+
+
+def test_best_match_per_item_of_links_one_per_item_sorts_them_and_drops_missing_distances():
+    links = pd.DataFrame({"align_id": ["c", "a", "b", "d"], "target_id": ["x", "y", "z", "w"],
+                          "distance": [0.5, 0.1, np.nan, 0.2]})
+    best = best_match_per_item(links)
+    assert best.values.tolist() == [["a", "y", 0.1], ["c", "x", 0.5], ["d", "w", 0.2]]
+    twice = pd.concat([links, links.assign(distance=[0.4, np.nan, 0.3, 0.2], target_id=["v", "u", "t", "a"])])
+    assert best_match_per_item(twice).values.tolist() == [["a", "y", 0.1], ["b", "t", 0.3], ["c", "v", 0.4],
+                                                           ["d", "a", 0.2]]
