@@ -450,8 +450,8 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
                 final_links(parts)
             links = pd.concat(client.gather(parts), ignore_index=True)
         del futures, parts
-    # (The best per item again: a no-op after the reduces above, and what keeps
-    # the links right whatever partitioning a join strategy produced.)
+    # (The best per item again: what keeps the links right whatever partitioning a join strategy
+    # produced; after the reduces above, a sort.)
     links = best_match_per_item(links) if uniq else sort_links(links)
     best_rejected = None
     if uniq:
