@@ -37,7 +37,7 @@ from .values.columns import is_missing
 from .values.dates import EPOCH_ORDINAL, parse_dates, year_and_month
 from .values.geo import EARTH_RADIUS_KM, coordinates, haversine_angle, unreadable_points
 from .values.soundex import SOUNDEX_CODES, soundex_code
-from .values.text import joined_text, nazca_words, split_after_apostrophes
+from .values.text import APOSTROPHES, joined_text, nazca_words, split_after_apostrophes
 
 __all__ = ["METRICS", "InvalidValueError", "Metric", "cdist", "cpdist", "make_metric", "metric_class"]
 
@@ -365,8 +365,11 @@ class _Words:
         words = pc.list_flatten(lists)
         owner = pc.list_parent_indices(lists).to_numpy()
         present = pc.not_equal(words, "").to_numpy(zero_copy_only=False)  # runs of spaces give "" words
-        words, owner = split_after_apostrophes(words.filter(present), owner[present])
+        words, owner = words.filter(present), owner[present]
         encoded = words.dictionary_encode()
+        if pc.any(pc.match_substring_regex(encoded.dictionary, f"[{APOSTROPHES}]")).as_py():  # (looked for
+            words, owner = split_after_apostrophes(words, owner)  # among the distinct words: few have one)
+            encoded = words.dictionary_encode()
         self.vocabulary = encoded.dictionary.to_pylist() + [""]
         found = np.bincount(owner, minlength=len(text))
         self.counts = np.maximum(found, 1)
