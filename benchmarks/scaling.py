@@ -2,11 +2,12 @@
 
     python -m benchmarks.scaling --sizes 10000,100000,1000000 --workers 1,2 [--output benchmarks/SCALING.md]
     python -m benchmarks.scaling --sizes 10000000 --workers 2 --append
+    python -m benchmarks.scaling --sizes 1000000,10000000 --data DIR --job benchmarks/steady_keys.toml --append
 
 For each size the sets are generated once, as Parquet files (one partition
 per row group of 25,000 records), in a separate process; then, for each
-worker count, the demo job's treatments and blocking (``jobs/demo.toml``)
-run on a fresh ``LocalCluster`` (one thread per worker) that reads them:
+worker count, the demo job's treatments and blocking (``jobs/demo.toml``,
+or ``--job``'s) run on a fresh ``LocalCluster`` (one thread per worker) that reads them:
 wall time of the alignment (blocking, shuffle, scoring, reduce), worker CPU
 time, candidate pairs, pair completeness, precision/recall/F1 of the links,
 and the peak resident memory of each worker process (sampled every 0.2 s).
@@ -140,8 +141,8 @@ def _data_folder(keep: str | None, n: int, sample: int) -> Iterator[str]:
         yield directory
 
 
-def measure(directory: str, truth: pd.DataFrame, workers: int) -> dict:
-    job = load_job(JOB)
+def measure(directory: str, truth: pd.DataFrame, workers: int, job_path: str = JOB) -> dict:
+    job = load_job(job_path)
     truth_hashes = pair_hashes(truth["align_id"], truth["target_id"])
     with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",
                       memory_limit=f"{20 // workers}GiB") as cluster, Client(cluster) as plain, \
@@ -171,6 +172,8 @@ def main() -> None:
     parser.add_argument("--output", default=os.path.join(os.path.dirname(__file__), "SCALING.md"))
     parser.add_argument("--append", action="store_true", help="add this run's section to the output file")
     parser.add_argument("--sample", type=int, default=SAMPLE, help="records per side of one generated sample")
+    parser.add_argument("--job", default=JOB, help="the job whose treatments, blocking and model run (by default "
+                        "jobs/demo.toml; benchmarks/steady_keys.toml: its keys for large populations)")
     parser.add_argument("--data", help="keep the generated sets in this folder (one folder a size), and read "
                         "them from there when a previous run wrote them")
     args = parser.parse_args()
@@ -185,14 +188,16 @@ def main() -> None:
                 truth = write_sets(n, directory, processes=max(worker_counts), sample=args.sample)
                 truth.to_parquet(truth_path)  # (last: its presence says the folder is whole)
             for workers in worker_counts:
-                rows.append(measure(directory, truth, workers))
+                rows.append(measure(directory, truth, workers, args.job))
                 print(rows[-1], file=sys.stderr, flush=True)
+    job_name = os.path.relpath(args.job, os.path.join(os.path.dirname(__file__), ".."))
     command = f"python -m benchmarks.scaling --sizes {args.sizes} --workers {args.workers}" + (
-        f" --sample {args.sample}" if args.sample != SAMPLE else "")
+        f" --sample {args.sample}" if args.sample != SAMPLE else "") + (
+        f" --job {job_name}" if os.path.abspath(args.job) != os.path.abspath(JOB) else "")
     text = (f"# Scaling\n\nWritten by `{command}` on {dt.date.today().isoformat()}: {os.cpu_count()} cores, "
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.machine()}; dask {dask.__version__}, "
             f"distributed {distributed.__version__}, pandas {pd.__version__}. The alignment alone (the data "
-            f"generated beforehand, read from Parquet), jobs/demo.toml's treatments and blocking; above "
+            f"generated beforehand, read from Parquet), {job_name}'s treatments and blocking; above "
             f"{args.sample:,} records per side, samples of {args.sample:,} side by side, drawn from the pools of "
             f"the whole population (see the module's docstring).\n\n"
             f"{markdown_table(rows)}\n")

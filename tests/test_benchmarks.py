@@ -56,6 +56,18 @@ def test_scaling_benchmark_writes_its_table(tmp_path):
     # may add a pair where two keys' low bits meet: none among 9,000 records)
     assert value["union: candidate pairs per align record"] == round(int(row[4].replace(",", "")) / 3000, 3)
     assert abs(value["union: pair completeness"] - float(row[5])) <= 5e-4  # (the run's table: 3 decimals)
+    # the demo with keys for large populations: a third part to each key on Soundex codes
+    steady = subprocess.run([sys.executable, "-m", "benchmarks.key_density", "--data", str(data), "--sizes", "3000",
+                             "--sample", "1000", "--job", "benchmarks/steady_keys.toml"], cwd=ROOT, check=True,
+                            capture_output=True, text=True, timeout=300).stdout
+    keys = [line.split(" | ")[0].lstrip("| ") for line in steady.splitlines()[2:]]
+    assert len(keys) == 9 and "given_name surname (soundex-set) + street_number (exact) + postcode (exact)" in keys
+    subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--sizes", "3000", "--sample", "1000", "--workers",
+                    "1", "--output", str(output), "--data", str(data), "--job", "benchmarks/steady_keys.toml",
+                    "--append"], cwd=ROOT, check=True, capture_output=True, timeout=600)
+    section = output.read_text().split("# Scaling")[-1]
+    assert "--job benchmarks/steady_keys.toml" in section and "benchmarks/steady_keys.toml's treatments" in section
+    assert float(section.split("| 3,000 | 1 | ")[1].split(" | ")[6]) >= 0.97  # F1
 
 
 def test_dense_blocks_benchmark_runs():
