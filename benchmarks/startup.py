@@ -41,7 +41,7 @@ def run(job: str) -> tuple[float, float]:
     clock = time.perf_counter()
     process = psutil.Popen([sys.executable, "-c", RUN, "run", job, "--quiet"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, cwd=ROOT,
-                             env={**PROCESS_ENVIRONMENT, **os.environ, "PYTHONWARNINGS": "ignore"})
+                           env={**PROCESS_ENVIRONMENT, **os.environ, "PYTHONWARNINGS": "ignore"})
     peak = 0
     while process.poll() is None:
         try:

@@ -1,6 +1,7 @@
 """The ``bigalign`` command's process (``python -m bigalign``, and the script pip installs).
 
-What must be set before anything imports Arrow is set here, then :mod:`bigalign.cli` runs.
+What must be set before anything imports Arrow is set here, and the process's allocators, then
+:func:`bigalign.cli.main` runs.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ PROCESS_ENVIRONMENT = {"ARROW_DEFAULT_MEMORY_POOL": "system"}
 
 
 def console() -> NoReturn:
-    """The ``bigalign`` command: its process's environment, then :func:`bigalign.cli.console`."""
+    """The ``bigalign`` command: its process's environment and allocators, :func:`~bigalign.cli.main`,
+    then :func:`~bigalign.cli.exit_now`."""
     for name, value in PROCESS_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
-    from .cli import console as run
+    from .cli import exit_now, main
+    from .malloc import one_malloc_arena
 
-    run()
+    one_malloc_arena()
+    exit_now(main())
 
 
 if __name__ == "__main__":

@@ -16,9 +16,8 @@ from .errors import BigalignError, InputError
 from .evaluate import cluster_quality, link_quality
 from .io import read_pairs, read_table
 from .jobs import Job, check_inputs, load_job
-from .malloc import one_malloc_arena
 
-__all__ = ["console", "exit_now", "main"]
+__all__ = ["exit_now", "main"]
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -211,9 +210,3 @@ def exit_now(code: int) -> NoReturn:
     sys.stderr.flush()
     os._exit(code)
 
-
-def console() -> NoReturn:
-    """The ``bigalign`` command once its process is set (see :mod:`bigalign.__main__`):
-    :func:`main`, then :func:`exit_now`."""
-    one_malloc_arena()
-    exit_now(main())
