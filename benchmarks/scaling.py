@@ -4,11 +4,12 @@
     python -m benchmarks.scaling --sizes 10000000 --workers 2 --append
     python -m benchmarks.scaling --sizes 1000000,10000000 --data DIR --job benchmarks/steady_keys.toml --append
 
-For each size the sets are generated once, as Parquet files (one partition
-per row group of 25,000 records), in a separate process; then, for each
-worker count, the demo job's treatments and blocking (``jobs/demo.toml``,
-or ``--job``'s) run on a fresh ``LocalCluster`` (one thread per worker) that reads them:
-wall time of the alignment (blocking, shuffle, scoring, reduce), worker CPU
+For each size the sets are generated once, as Parquet files (row groups of
+25,000 records), in a separate process, and read as ``bigalign run`` reads
+its staged sets (``bigalign.runner.read_staged``: partitions of up to 250,000
+records); then, for each worker count, the demo job's treatments and
+blocking (``jobs/demo.toml``, or ``--job``'s) run on a fresh ``LocalCluster``
+(one thread per worker) that reads them: wall time of the alignment (blocking, shuffle, scoring, reduce), worker CPU
 time, candidate pairs, pair completeness, precision/recall/F1 of the links,
 and the peak resident memory of each worker process (sampled every 0.2 s).
 
@@ -39,7 +40,6 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
 import dask
-import dask.dataframe as dd
 import distributed
 import pandas as pd
 import psutil
@@ -51,6 +51,7 @@ from bigalign.datasets import person_records
 from bigalign.evaluate import link_quality
 from bigalign.jobs import load_job
 from bigalign.pipeline import ROWS_PER_PARTITION, pair_hashes, run_alignment
+from bigalign.runner import read_staged
 
 JOB = os.path.join(os.path.dirname(__file__), "..", "jobs", "demo.toml")
 
@@ -147,8 +148,8 @@ def measure(directory: str, truth: pd.DataFrame, workers: int, job_path: str = J
     with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",
                       memory_limit=f"{20 // workers}GiB") as cluster, Client(cluster) as plain, \
             connect(plain) as client:  # as users get it: with the allocator tuning
-        a, b = (dd.read_parquet(sorted(glob.glob(os.path.join(directory, f"{name}-*.parquet"))),
-                                split_row_groups=True) for name in ("alignset", "targetset"))
+        a, b = (read_staged(sorted(glob.glob(os.path.join(directory, f"{name}-*.parquet"))), workers)
+                for name in ("alignset", "targetset"))
         with PeakMemory(cluster) as memory:
             clock = time.perf_counter()
             cpu = _worker_cpu(client)

@@ -2,18 +2,18 @@
 
     python -m benchmarks.shape --n 1000000 --workers 4
 
-The demo job's treatments, blocking and model on ``person_records(n)`` read
-from Parquet, on ``workers`` single-threaded worker processes. Dask's account:
-tasks per stage (the task stream, by task name; fused tasks carry the name of
-one of their parts, so ``encode`` counts the tasks that read the encoded
-records too, and ``other`` the rest) and the bytes its P2P
-shuffles sent between workers (the workers' ``p2p`` metrics). The model's
-account, from what one record weighs (measured on a sample, in the frames
-the stages exchange) and the counts of the run: the bytes of the block
-shuffle (a narrow row per block key of each record) and of the two joins
-(the pairs, then the pairs with one record's values; each set's encoded
-records once), of which P2P sends every shard through its comms (to its own worker too), of which a
-share ``1 − 1/workers`` crosses the network.
+The demo job's treatments, blocking and model on ``person_records(n)`` read from
+Parquet as ``bigalign run`` reads its staged sets, on ``workers``
+single-threaded worker processes. Dask's account: tasks per stage (the task
+stream, by task name; fused tasks carry the name of one of their parts, so
+``encode`` counts the tasks that read the encoded records too, and ``other`` the
+rest) and the bytes its P2P shuffles sent between workers (the workers' ``p2p``
+metrics). The model's account, from what one record weighs (measured on a
+sample, in the frames the stages exchange) and the counts of the run: the bytes
+of the block shuffle (a narrow row per block key of each record) and of the two
+joins (the pairs, then the pairs with one record's values; each set's encoded
+records once), of which P2P sends every shard through its comms (to its own
+worker too), of which a share ``1 − 1/workers`` crosses the network.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import os
 import sys
 import tempfile
 
-import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
 from distributed import Client, LocalCluster, get_task_stream
@@ -36,6 +35,7 @@ from benchmarks.scaling import JOB, write_sets
 from bigalign.jobs import load_job
 from bigalign.pipeline import block_rows, encode_records, pair_hashes, run_alignment
 from bigalign.pipeline.graph import BLOCK_ROWS_PER_PARTITION, SCORE_PAIRS_PER_PARTITION
+from bigalign.runner import read_staged
 
 # Stages as the dashboard names their tasks.
 STAGES = {"encode_records": "encode", "block_rows": "block rows", "shuffle": "block shuffle (P2P)",
@@ -74,8 +74,8 @@ def main() -> None:
         weights = record_weights(directory, job)
         with LocalCluster(n_workers=args.workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",
                           memory_limit=f"{20 // args.workers}GiB") as cluster, Client(cluster) as client:
-            a, b = (dd.read_parquet(sorted(glob.glob(os.path.join(directory, f"{name}-*.parquet"))),
-                                    split_row_groups=True) for name in ("alignset", "targetset"))
+            a, b = (read_staged(sorted(glob.glob(os.path.join(directory, f"{name}-*.parquet"))), args.workers)
+                    for name in ("alignset", "targetset"))
             with get_task_stream(client) as stream:
                 run = run_alignment(client, a, b, job.treatments, job.threshold, job.blocking, uniq=True,
                                     truth_hashes=pair_hashes(truth["align_id"], truth["target_id"]), model=job.model)

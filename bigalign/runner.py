@@ -70,7 +70,7 @@ MAX_UNBLOCKED_PAIRS = 20_000_000
 # `python -m benchmarks.startup` (benchmarks/STARTUP.md) found no cluster 1.3–2.3× faster than two
 # worker processes from 10k to 1M records per side (122–225 MB of files).
 NO_CLUSTER_BYTES = 256 << 20
-# Records of a partition of a staged set, at most (see _read_staged).
+# Records of a partition of a staged set, at most (see read_staged).
 MAX_PARTITION_ROWS = 250_000
 # What a row of a query's results counts for, against NO_CLUSTER_BYTES (a record of the demo's CSV is ~120 bytes).
 QUERY_ROW_BYTES = 200
@@ -245,13 +245,15 @@ def _check_unique_ids(client: Any, name: str, records: dd.DataFrame, parts: list
                          f"{len(duplicated)} identifiers are duplicated")
 
 
-def _read_staged(paths: list[str], rows: int, threads: int) -> dd.DataFrame:
-    """A staged set, its row groups read together in partitions: two per worker thread, of at
-    most ``MAX_PARTITION_ROWS`` rows (encoding costs 1.5 times less per record at 250,000
-    records than at 25,000: the values a partition repeats are parsed and keyed once)."""
-    row_groups = sum(pq.read_metadata(path).num_row_groups for path in paths)
+def read_staged(paths: list[str], threads: int) -> dd.DataFrame:
+    """Parquet files (a staged set), their row groups read together in partitions: two per
+    worker thread, of at most ``MAX_PARTITION_ROWS`` rows (encoding costs 1.5 times less per
+    record at 250,000 records than at 25,000: the values a partition repeats are parsed and
+    keyed once; and the block shuffle's shards stay large as the sets grow)."""
+    metadata = [pq.read_metadata(path) for path in paths]
+    rows = sum(m.num_rows for m in metadata)
     wanted = max(2 * threads, math.ceil(rows / MAX_PARTITION_ROWS))
-    return dd.read_parquet(paths, split_row_groups=max(1, math.ceil(row_groups / wanted)))
+    return dd.read_parquet(paths, split_row_groups=max(1, math.ceil(sum(m.num_row_groups for m in metadata) / wanted)))
 
 
 def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_path: str,
@@ -276,7 +278,7 @@ def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_pat
         if not kept:
             raise InputError(f"{name}: no record left to align in {[s.source for s in parts]} "
                              f"({len(set_rejects)} rows rejected, see {rejects_path})")
-        records[name] = _read_staged(kept, sum(s.rows_kept for s in parts), worker_threads(client))
+        records[name] = read_staged(kept, worker_threads(client))
         _check_unique_ids(client, name, records[name], parts)
     return records, counts
 
