@@ -17,10 +17,11 @@ Up to 1M records per side the data is ``person_records(n, seed=0)``, as in
 ``benchmarks.compare``. Above, it is ``n / 1M`` samples of 1M (seeds 0, 1, …;
 ``--sample`` sets their size) side by side, generated apart (one process
 could not hold 10M records being generated) but from the pools of the whole
-population (``population=``: more surnames, streets and suburbs as it grows,
-see :mod:`bigalign.datasets`), so that 10M is as hard per record as one
-draw of 10M would be, not 10 towns of 1M on top of each other; their ids and
-social security numbers are prefixed by the sample's number to stay distinct.
+population (``population=``: more surnames as it grows, and regions with
+streets and suburbs of their own, see :mod:`bigalign.datasets`), so that 10M
+is as hard per record as one draw of 10M would be, not 10 towns of 1M on top
+of each other; their ids and social security numbers are prefixed by the
+sample's number to stay distinct.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Nothing is downloaded: value pools are built from syllables (thousands of
 surnames, streets and suburbs) and a list of common given names with their
 nicknames, drawn with Zipf-like frequencies so that blocks grow as they do on
-real registers. Every record of the targetset that matches one of the
+real registers; past a million people, a population is made of regions with
+places of their own, so that a larger set is as hard per record, not denser
+(see ``POOL_PEOPLE``). Every record of the targetset that matches one of the
 alignset is a corrupted copy: typos, OCR and phonetic errors, swapped names,
 nicknames, missing values, changed date formats. The same seed gives the
 same records at any size.
@@ -12,6 +14,7 @@ same records at any size.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 from dataclasses import dataclass
 
@@ -128,11 +131,18 @@ class PersonRecords:
 
 
 # People up to which the value pools are fixed. Beyond, they grow as a larger population's do, so
-# that a larger set is as hard per record, not denser: places (streets, suburbs and their postcodes)
-# in proportion to the people, surnames as distinct words do in text (Heaps' law, ∝ n^0.6), given
-# names not at all. Up to it, the records are those of every earlier version.
+# that a larger set is as hard per record, not denser: a population of more people is made of regions
+# of this many people each, every region with places of its own (streets, suburbs and their postcodes,
+# drawn with the same Zipf-like law within it: one pool shared by all would give its most common places
+# ever more people, since a Zipf law of exponent over 1/2 grows denser with its pool); surnames grow as
+# distinct words do in text (Heaps' law, ∝ n^0.6); given names not at all. Up to it, the records are
+# those of every earlier version.
 POOL_PEOPLE = 1_200_000  # (the people of person_records(1_000_000): a million, and 200,000 others)
 SURNAME_GROWTH = 0.6
+
+
+def _regions(people: int) -> int:
+    return max(1, math.ceil(people / POOL_PEOPLE))
 
 
 def _grown(pool: list[str], people: int, exponent: float, stream: int) -> list[str]:
@@ -156,8 +166,9 @@ def _value_pools(people: int) -> tuple[list[str], list[str], list[str], list[str
     postcodes = pools.choice(np.arange(1000, 9999), size=len(suburbs), replace=False)
     if people > POOL_PEOPLE:
         surnames = _grown(surnames, people, SURNAME_GROWTH, 1)
-        streets = _grown(streets, people, 1.0, 2)
-        grown = _grown(suburbs, people, 1.0, 3)
+        places = _regions(people) * POOL_PEOPLE  # (the streets and suburbs of whole regions)
+        streets = _grown(streets, places, 1.0, 2)
+        grown = _grown(suburbs, places, 1.0, 3)
         more = np.random.default_rng([12345, 4]).choice(np.arange(10_000, 99_999), size=len(grown) - len(suburbs),
                                                          replace=False)  # (five digits beyond the four-digit ones)
         suburbs, postcodes = grown, np.concatenate([postcodes, more])
@@ -172,9 +183,14 @@ def _people(rng: np.random.Generator, count: int,
     given = np.array(given_pool, dtype=object)[_zipf(rng, len(given_pool), count, 0.6)]
     surname = np.array(surnames, dtype=object)[_zipf(rng, len(surnames), count, 0.6)]
     born = rng.integers(dt.date(1920, 1, 1).toordinal(), dt.date(2010, 12, 31).toordinal(), count)
-    street = np.array(streets, dtype=object)[_zipf(rng, len(streets), count, 0.6)]
+    regions = _regions(max(count, population or 0))
+    # (drawn only for several regions: one region's records are those of every earlier version)
+    region = rng.integers(0, regions, count) if regions > 1 else 0
+    region_streets, region_suburbs = len(streets) // regions, len(suburbs) // regions
+    street_index = region * region_streets + _zipf(rng, region_streets, count, 0.6)
+    street = np.array(streets, dtype=object)[street_index]
     street_type = np.array(_STREET_TYPES, dtype=object)[rng.integers(0, len(_STREET_TYPES), count)]
-    suburb_index = _zipf(rng, len(suburbs), count, 0.7)
+    suburb_index = region * region_suburbs + _zipf(rng, region_suburbs, count, 0.7)
     number = rng.integers(1, 400, count)
     # (seven digits for up to 9 million people, then eight)
     ids = np.arange(1_000_000, 9_999_999) if count <= 8_999_999 else np.arange(10_000_000, 99_999_999)

@@ -4,7 +4,7 @@ import hashlib
 
 import numpy as np
 
-from bigalign.datasets import POOL_PEOPLE, _value_pools, person_entities, person_records
+from bigalign.datasets import POOL_PEOPLE, _people, _value_pools, person_entities, person_records
 
 
 def digest(*frames) -> str:
@@ -27,6 +27,17 @@ def test_pools_grow_with_the_population_beyond_a_million():
     assert grown[1][:len(base[1])] == base[1] and grown[3][:len(base[3])] == base[3]  # (the first ones kept)
     assert len(set(grown[1])) == surnames and len(set(grown[3])) == suburbs
     assert len(np.unique(grown[4])) == suburbs  # a postcode each
+
+
+def test_a_larger_population_is_made_of_regions_with_places_of_their_own():
+    # (so that places are as crowded at ten million people as at one: a key on them is not denser)
+    frame, _, _ = _people(np.random.default_rng(0), 6000, population=POOL_PEOPLE * 3)
+    _, _, streets, suburbs, _ = _value_pools(POOL_PEOPLE * 3)
+    street_region = frame["address"].str.rsplit(" ", n=1).str[0].map({s: k // (len(streets) // 3)
+                                                                      for k, s in enumerate(streets)})
+    suburb_region = frame["suburb"].map({s: k // (len(suburbs) // 3) for k, s in enumerate(suburbs)})
+    assert (street_region == suburb_region).all() and sorted(suburb_region.unique()) == [0, 1, 2]
+    assert suburb_region.value_counts().min() > 1800  # (a region drawn uniformly)
 
 
 def test_entities_have_several_records_spread_over_the_sets():
