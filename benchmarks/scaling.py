@@ -6,7 +6,7 @@
 
 For each size the sets are generated once, as Parquet files (row groups of
 25,000 records), in a separate process, and read as ``bigalign run`` reads
-its staged sets (``bigalign.runner.read_staged``: partitions of up to 250,000
+its staged sets (``bigalign.runner.read_staged``: partitions of up to a million
 records); then, for each worker count, the demo job's treatments and
 blocking (``jobs/demo.toml``, or ``--job``'s) run on a fresh ``LocalCluster``
 (one thread per worker) that reads them: wall time of the alignment (blocking, shuffle, scoring, reduce), worker CPU

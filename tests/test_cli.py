@@ -300,3 +300,20 @@ def test_a_job_without_blocking_compares_every_pair(tmp_path, scheduler):
     refused = failing(tmp_path / "big", scheduler, big)
     assert "no [blocking]: 5,000 × 5,000 records make 25,000,000 pairs" in refused
     assert f"bigalign plan {big}" in refused and not (tmp_path / "big" / "links.parquet").exists()
+
+
+def test_staged_sets_are_read_in_partitions_of_whole_row_groups(tmp_path, monkeypatch):
+    # two partitions per worker thread, more when the set is larger than their limit; every row read once
+    from bigalign import runner
+
+    frame = pd.DataFrame({"rec_id": [f"r{k}" for k in range(1000)], "v": range(1000)})
+    paths = []
+    for k in range(2):
+        paths.append(str(tmp_path / f"part-{k}.parquet"))
+        frame.iloc[500 * k:500 * (k + 1)].to_parquet(paths[-1], index=False, row_group_size=50)
+    monkeypatch.setattr(runner, "MAX_PARTITION_ROWS", 100)
+    many = runner.read_staged(paths, threads=2)
+    assert many.npartitions == 10 and many.compute()["v"].tolist() == list(range(1000))
+    monkeypatch.setattr(runner, "MAX_PARTITION_ROWS", 1_000_000)
+    few = runner.read_staged(paths, threads=2)
+    assert few.npartitions == 4 and few.compute()["v"].tolist() == list(range(1000))
