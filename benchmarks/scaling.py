@@ -5,13 +5,14 @@
     python -m benchmarks.scaling --sizes 1000000,10000000 --data DIR --job benchmarks/steady_keys.toml --append
 
 For each size the sets are generated once, as Parquet files (row groups of
-25,000 records), in a separate process, and read as ``bigalign run`` reads
-its staged sets (``bigalign.runner.read_staged``: partitions of up to a million
-records); then, for each worker count, the demo job's treatments and
-blocking (``jobs/demo.toml``, or ``--job``'s) run on a fresh ``LocalCluster``
-(one thread per worker) that reads them: wall time of the alignment (blocking, shuffle, scoring, reduce), worker CPU
-time, candidate pairs, pair completeness, precision/recall/F1 of the links,
-and the peak resident memory of each worker process (sampled every 0.2 s).
+25,000 records), in a separate process, and read as ``bigalign run`` reads its
+staged sets (``bigalign.runner.read_staged``: partitions of up to a million
+records); then, for each worker count, the demo job's treatments and blocking
+(``jobs/demo.toml``, or ``--job``'s) run on a fresh ``LocalCluster`` (one
+thread per worker) that reads them: wall time of the alignment (blocking,
+shuffle, scoring, reduce), worker CPU time, candidate pairs, pair
+completeness, precision/recall/F1 of the links, and the peak resident memory
+of each worker process (sampled every 0.2 s).
 
 Up to 1M records per side the data is ``person_records(n, seed=0)``, as in
 ``benchmarks.compare``. Above, it is ``n / 1M`` samples of 1M (seeds 0, 1, …;

@@ -254,9 +254,9 @@ def read_staged(paths: list[str], threads: int) -> dd.DataFrame:
     workers' CPU with partitions of 1M records than of 250,000 (benchmarks/SCALING.md); and
     the block shuffle's shards stay large as the sets grow."""
     metadata = [pq.read_metadata(path) for path in paths]
-    rows = sum(m.num_rows for m in metadata)
+    rows, row_groups = sum(m.num_rows for m in metadata), sum(m.num_row_groups for m in metadata)
     wanted = max(2 * threads, math.ceil(rows / MAX_PARTITION_ROWS))
-    return dd.read_parquet(paths, split_row_groups=max(1, math.ceil(sum(m.num_row_groups for m in metadata) / wanted)))
+    return dd.read_parquet(paths, split_row_groups=max(1, math.ceil(row_groups / wanted)))
 
 
 def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_path: str,
