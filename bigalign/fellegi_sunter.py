@@ -256,10 +256,13 @@ class FellegiSunter:
     def random_distances(self, treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
                          encoded_b: Sequence[pd.DataFrame]) -> np.ndarray:
         """The distances of ``random_pairs`` pairs drawn from the cross product (with ``seed``)."""
+        return treatment_pair_distances(treatments, encoded_a, encoded_b,
+                                        *self.random_rows(len(encoded_a[0]), len(encoded_b[0])))
+
+    def random_rows(self, n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of the ``random_pairs`` pairs drawn (with ``seed``) from sets of ``n_a`` and ``n_b`` records."""
         rng = np.random.default_rng(self.seed)
-        n_a, n_b = len(encoded_a[0]), len(encoded_b[0])
-        ra, rb = rng.integers(0, n_a, self.random_pairs), rng.integers(0, n_b, self.random_pairs)
-        return treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb)
+        return rng.integers(0, n_a, self.random_pairs), rng.integers(0, n_b, self.random_pairs)
 
     def choose_cuts(self, treatments: Sequence[Treatment], random_distances: np.ndarray,
                     candidate_distances: np.ndarray | None = None) -> None:
@@ -368,8 +371,11 @@ class FellegiSunter:
         treatment: not matches), and for each member after the
         first of a group, its u given each earlier member's level
         (``conditional_u_[(earlier, member)]``, a levels × levels table)."""
-        close = np.column_stack([(random_levels[:, k] != MISSING) & (random_levels[:, k] < n - 1)
-                                 for k, n in enumerate(n_levels)])
+        # Each pair's treatments where it is close, as the bits of one number: the pairs of every
+        # closeness pattern counted once, and each couple of treatments read from four of the counts.
+        close = sum(((random_levels[:, k] != MISSING) & (random_levels[:, k] < n - 1)).astype(np.int64) << k
+                    for k, n in enumerate(n_levels))
+        patterns = np.bincount(close, minlength=1 << len(n_levels)) if len(n_levels) else np.zeros(1, np.int64)
         group_of = list(range(len(n_levels)))
 
         def root(k: int) -> int:
@@ -381,10 +387,10 @@ class FellegiSunter:
             for j in range(i + 1, len(n_levels)):
                 # Among the random pairs far on every other treatment: the few matches a small cross
                 # product holds agree on everything, and would make every treatment look dependent.
-                far = ~np.delete(close, [i, j], axis=1).any(axis=1)
-                ci, cj = close[far, i], close[far, j]
-                both = int((ci & cj).sum())
-                if both >= DEPENDENCE_MIN_PAIRS and both > DEPENDENCE_FACTOR * ci.mean() * cj.mean() * len(ci):
+                neither, only_i, only_j, both = (int(patterns[p]) for p in (0, 1 << i, 1 << j, (1 << i) | (1 << j)))
+                far = neither + only_i + only_j + both
+                if both >= DEPENDENCE_MIN_PAIRS and both > DEPENDENCE_FACTOR * ((only_i + both) / far) * (
+                        (only_j + both) / far) * far:
                     group_of[root(j)] = root(i)
         members: dict[int, list[int]] = {}
         for k in range(len(n_levels)):
@@ -395,8 +401,9 @@ class FellegiSunter:
             for position, j in enumerate(group[1:], start=1):
                 for k in group[:position]:
                     both = (random_levels[:, k] != MISSING) & (random_levels[:, j] != MISSING)
-                    table = np.full((n_levels[k], n_levels[j]), 0.5)  # (half a pair: no u is 0)
-                    np.add.at(table, (random_levels[both, k], random_levels[both, j]), 1.0)
+                    cells = random_levels[both, k].astype(np.int64) * n_levels[j] + random_levels[both, j]
+                    table = 0.5 + np.bincount(cells, minlength=n_levels[k] * n_levels[j]).reshape(
+                        n_levels[k], n_levels[j])  # (half a pair: no u is 0)
                     self.conditional_u_[(k, j)] = table / table.sum(axis=1, keepdims=True)
 
     def log_u(self, levels: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import bigalign
+from bigalign.cluster import NoCluster
 from bigalign.datasets import person_records
 from bigalign.evaluate import link_quality
 from bigalign.fellegi_sunter import MISSING, FellegiSunter, comparison_levels, pattern_counts
@@ -155,13 +156,20 @@ def test_on_a_cluster_the_same_model_and_links_whatever_the_workers(client, peop
     model, links = run(client, 3)
     with LocalCluster(n_workers=3, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0") as cluster, \
             Client(cluster) as three:
-        other, again = run(three, 7)
-    pd.testing.assert_frame_equal(links, again)
-    assert model.prior_ == other.prior_ and model.cuts_ == other.cuts_
-    for (hashes, frequencies), (again_hashes, again_frequencies) in zip(model.term_frequencies_.values(),
-                                                                         other.term_frequencies_.values()):
-        assert (hashes == again_hashes).all() and (frequencies == again_frequencies).all()
-    assert all((a == b).all() for a, b in zip(model.m_ + model.u_, other.m_ + other.u_))
+        others = [run(three, 7)]
+    # no cluster: two threads of this process (the pairs take their values from the sets whole)
+    none = NoCluster(2)
+    try:
+        others.append(run(none, 4))
+    finally:
+        none.close()
+    for other, again in others:
+        pd.testing.assert_frame_equal(links, again)
+        assert model.prior_ == other.prior_ and model.cuts_ == other.cuts_
+        for (hashes, frequencies), (again_hashes, again_frequencies) in zip(model.term_frequencies_.values(),
+                                                                             other.term_frequencies_.values()):
+            assert (hashes == again_hashes).all() and (frequencies == again_frequencies).all()
+        assert all((a == b).all() for a, b in zip(model.m_ + model.u_, other.m_ + other.u_))
     assert list(links.columns[:5]) == ["align_id", "target_id", "match_weight", "match_probability", "prior_weight"]
     assert "given_name+surname: level" in links.columns and "soc_sec_id: distance" in links.columns
     weights = links[[c for c in links.columns if c.endswith(": weight")]].sum(axis=1) + links["prior_weight"]

@@ -115,6 +115,27 @@ def test_score_pairs_and_best_match_give_the_in_memory_links():
     assert best["align_id"].is_unique and set(best["align_id"]) == set(every["align_id"])
 
 
+def test_without_a_cluster_the_pairs_take_their_values_from_the_sets_whole():
+    """The in-process join (the pairs shuffled, values looked up in each set whole) gives the
+    hash join's rows (see joined_pairs), and every pair of an align record in one partition."""
+    import dask
+    import dask.dataframe as dd
+
+    from bigalign.pipeline.graph import _joined_pairs
+
+    encoded_a, encoded_b = encoded_sets()
+    pairs = candidate_pairs(shuffled(encoded_a, encoded_b), BLOCKING, False, None).pairs
+    expected = joined_pairs(encoded_a, encoded_b, pairs).sort_values(["rid_a", "rid_b"]).reset_index(drop=True)
+    joined = _joined_pairs(dd.from_pandas(pairs, npartitions=2), dd.from_pandas(encoded_a, npartitions=3),
+                           dd.from_pandas(encoded_b, npartitions=2), 3, "tasks")
+    parts = dask.compute(*joined.to_delayed(), scheduler="sync")
+    whole = pd.concat(parts).sort_values(["rid_a", "rid_b"]).reset_index(drop=True)
+    assert list(whole.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(whole, expected, check_dtype=False)
+    homes = pd.concat([p[["rid_a"]].drop_duplicates() for p in parts])
+    assert homes["rid_a"].is_unique and len(homes) == pairs["rid_a"].nunique()
+
+
 def test_candidate_patterns_count_the_levels_of_the_pairs():
     encoded_a, encoded_b = encoded_sets()
     pairs = candidate_pairs(shuffled(encoded_a, encoded_b), BLOCKING, False, None).pairs
