@@ -373,9 +373,10 @@ class FellegiSunter:
         (``conditional_u_[(earlier, member)]``, a levels × levels table)."""
         # Each pair's treatments where it is close, as the bits of one number: the pairs of every
         # closeness pattern counted once, and each couple of treatments read from four of the counts.
-        close = sum(((random_levels[:, k] != MISSING) & (random_levels[:, k] < n - 1)).astype(np.int64) << k
-                    for k, n in enumerate(n_levels))
-        patterns = np.bincount(close, minlength=1 << len(n_levels)) if len(n_levels) else np.zeros(1, np.int64)
+        close = np.zeros(len(random_levels), dtype=np.int64)
+        for k, n in enumerate(n_levels):
+            close |= ((random_levels[:, k] != MISSING) & (random_levels[:, k] < n - 1)).astype(np.int64) << k
+        patterns = np.bincount(close, minlength=1 << len(n_levels))
         group_of = list(range(len(n_levels)))
 
         def root(k: int) -> int:

@@ -52,11 +52,9 @@ from .schema import (
     KEY_PREFIX,
     TARGET,
     TARGET_SIDE,
-    columns_with_prefix,
     pair_hashes,
     part_of,
-    strip_prefix,
-    treatment_prefix,
+    treatment_value,
 )
 from .scoring import (
     candidate_patterns,
@@ -295,8 +293,7 @@ def _sample_set(parts: list[pd.DataFrame]) -> pd.DataFrame:
 def _sample_pair_distances(model: FellegiSunter, treatments: Sequence[Treatment], k: int, sample_a: pd.DataFrame,
                            sample_b: pd.DataFrame) -> np.ndarray:
     """Treatment ``k``'s distances of the model's random pairs of the samples."""
-    prefix = treatment_prefix(k)
-    a, b = (strip_prefix(sample[columns_with_prefix(sample, prefix)], prefix) for sample in (sample_a, sample_b))
+    a, b = treatment_value(sample_a, k), treatment_value(sample_b, k)
     return treatments[k].metric.cpdist(a, b, treatments[k].normalized,
                                        *model.random_rows(len(sample_a), len(sample_b)))
 

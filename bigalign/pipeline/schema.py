@@ -20,7 +20,8 @@ from ..records import record_hashes
 
 __all__ = ["ALIGN", "ALIGN_SIDE", "EXTRA_PREFIX", "KEY_PREFIX", "SET", "SET_COLUMN", "TARGET", "TARGET_SIDE",
            "CandidateResult", "ScoredLinks", "columns_with_prefix", "combined_hashes", "extra_columns", "pair_hashes",
-           "part_of", "record_keys", "sides", "strip_prefix", "treatment_prefix", "treatment_values"]
+           "part_of", "record_keys", "sides", "strip_prefix", "treatment_prefix", "treatment_value",
+           "treatment_values"]
 
 KEY_PREFIX = "k:"  # a record's compact block key in each slot
 EXTRA_PREFIX = "x:"  # the columns its blocking reads again when pairing
@@ -104,5 +105,9 @@ def part_of(result: tuple, part: str) -> Any:
 
 def treatment_values(records: pd.DataFrame, treatments: Sequence[Any]) -> list[pd.DataFrame]:
     """Each treatment's encoded values of ``records`` (their ``t{i}:`` columns)."""
-    return [strip_prefix(records[columns_with_prefix(records, treatment_prefix(i))], treatment_prefix(i))
-            for i in range(len(treatments))]
+    return [treatment_value(records, i) for i in range(len(treatments))]
+
+
+def treatment_value(records: pd.DataFrame, i: int) -> pd.DataFrame:
+    """Treatment ``i``'s encoded values of ``records`` (their ``t{i}:`` columns)."""
+    return strip_prefix(records[columns_with_prefix(records, treatment_prefix(i))], treatment_prefix(i))
