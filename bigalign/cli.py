@@ -166,8 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="the web application: build, plan, run and review a job")
     serve.add_argument("directory", nargs="?", default=".",
                        help="where the job (job.toml), uploads and output live (default: here)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only; any "
-                                                          "other asks for the token in the printed URL)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only); the "
+                                                          "pages ask for the token in the printed URL")
     serve.add_argument("--port", type=int, default=8700)
     serve.add_argument("--scheduler", help="run on this scheduler (default: a local cluster started here)")
     serve.add_argument("--workers", type=int, help="workers of the local cluster (default 2)")

@@ -51,6 +51,8 @@ DEPENDENCE_MIN_PAIRS = 20
 AUTO_QUANTILES = (0.01, 0.1)
 # Near misses among the candidates needed to give them a level of their own.
 MIN_NEAR_MISSES = 50
+# The least match probability ``threshold = "auto"`` links at: a link is at least as likely as not.
+AUTO_THRESHOLD_FLOOR = 0.5
 
 
 def choose_cuts(random_distances: np.ndarray, candidate_distances: np.ndarray | None = None) -> list[float]:
@@ -469,11 +471,21 @@ class FellegiSunter:
 
     def auto_threshold(self) -> tuple[float, dict[str, float]]:
         """The match probability that maximises the F1 the model expects of
-        its own candidates, and that expectation (precision, recall, F1)."""
+        its own candidates, and that expectation (precision, recall, F1).
+
+        Never below :data:`AUTO_THRESHOLD_FLOOR`: a link is at least as likely
+        as not. Where the F1 peaks lower, the model expects almost no match
+        (two sets without common entities, a blocking that finds none of
+        them), and the best it can do is to link the few that clear the floor.
+        """
         curve = self.expected_quality()
-        best = int(np.argmax(curve["f1"].to_numpy()))
-        return float(curve["probability"].iloc[best]), {k: float(curve[k].iloc[best])
-                                                         for k in ("precision", "recall", "f1")}
+        probability = curve["probability"].to_numpy()
+        f1 = np.where(probability >= AUTO_THRESHOLD_FLOOR, curve["f1"].to_numpy(), -1.0)
+        if not len(f1) or f1.max() < 0:
+            return AUTO_THRESHOLD_FLOOR, {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+        best = int(np.argmax(f1))
+        return float(max(probability[best], AUTO_THRESHOLD_FLOOR)), {k: float(curve[k].iloc[best])
+                                                                     for k in ("precision", "recall", "f1")}
 
     def expect_weights(self, weights: np.ndarray, counts: np.ndarray) -> None:
         """The match weights of the candidates (term frequencies applied),
@@ -504,8 +516,8 @@ class FellegiSunter:
         order = np.argsort(-weights, kind="stable")
         probability = match_probability(weights[order])
         expected_true = np.cumsum(counts[order] * probability)
-        precision = expected_true / np.cumsum(counts[order])
-        recall = expected_true / max(expected_true[-1], 1e-300)
+        precision = expected_true / np.maximum(np.cumsum(counts[order]), 1e-300)
+        recall = expected_true / max(expected_true[-1] if len(expected_true) else 0.0, 1e-300)
         f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-300)
         curve = pd.DataFrame({"match_weight": weights[order], "probability": probability, "precision": precision,
                               "recall": recall, "f1": f1})
@@ -545,8 +557,9 @@ def weighted_links(links: pd.DataFrame) -> pd.DataFrame:
 
 
 def match_probability(weights: np.ndarray) -> np.ndarray:
-    """2^w / (1 + 2^w), computed without overflow."""
-    return 1.0 / (1.0 + np.exp2(-np.asarray(weights, dtype=np.float64)))
+    """2^w / (1 + 2^w) (0 where 2^−w overflows)."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp2(-np.asarray(weights, dtype=np.float64)))
 
 
 def _frequencies(levels: np.ndarray, n_levels: int, counts: np.ndarray | None = None) -> np.ndarray:
@@ -612,7 +625,8 @@ def _population_prior(patterns: pd.DataFrame, m: list[np.ndarray], log_u: np.nda
     prior = float(np.clip(expected_matches / population, 1e-300, 0.5))
     iterations = 0
     for iterations in range(1, max_iterations + 1):
-        p = 1.0 / (1.0 + np.exp(-(np.log(prior / (1 - prior)) + log_ratio)))
+        with np.errstate(over="ignore"):  # (a pattern far below any match: p = 0)
+            p = 1.0 / (1.0 + np.exp(-(np.log(prior / (1 - prior)) + log_ratio)))
         new_prior = float(np.clip((counts * p).sum() / population, 1e-300, 1 - 1e-12))
         change = abs(new_prior - prior) / prior  # (relative: a prior over a cross product is tiny)
         prior = new_prior

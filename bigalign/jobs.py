@@ -31,7 +31,7 @@ from .fellegi_sunter import FellegiSunter
 from .io import SetSpec, expand_paths, is_url, parquet_types, read_header, read_pairs
 from .records import attribute_columns
 from .sparql import RDF_EXTENSIONS, describe_endpoint, query_variables, split_query
-from .sql import ROWS_PER_PARTITION, describe, redact
+from .sql import ROWS_PER_PARTITION, check_query, describe, redact
 from .treatments import Treatment
 
 __all__ = ["ClusterSpec", "ClustersSpec", "Job", "JobError", "NotImported", "OutputSpec", "check_inputs",
@@ -266,6 +266,11 @@ def _sql_spec(reader: _Reader, name: str) -> SetSpec:
     table, query = reader.get("table", str), reader.get("query", str)
     if (table is None) == (query is None):
         raise reader.error("table", "give either 'table' (a table's name) or 'query' (a SELECT), not both")
+    if query is not None:
+        try:
+            check_query(query, "")
+        except InputError as err:
+            raise reader.error("query", str(err).removeprefix(": ")) from None
     spec = SetSpec(name=name, path=redact(url), format="sql", id=reader.get("id", str), sql=url, table=table,
                    query=query, index_col=reader.get("index_col", str), npartitions=reader.get("npartitions", int))
     spec.index_col = spec.index_col or spec.id
@@ -718,17 +723,64 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
               truth=_path(job_dir, truth) if truth else None, generate=generate, raw=raw, user_code=code.named,
               clusters=clusters, several=several, link_type=link_type)
     top.done()
+    _outputs_are_not_inputs(job, raw)
     return job
 
 
-def check_inputs(job: Job) -> dict[str, list[str]]:
+# What a run writes in its directory (beside the links and clusters, which have paths of their own).
+RUN_FILES = ("rejects.csv", "summary.json", "report.html", "report-data.json", "candidates.json",
+             "dask-report.html", "staging", "checkpoint", "downloads")
+
+
+def _outputs_are_not_inputs(job: Job, raw: Mapping[str, Any]) -> None:
+    """No output of the run (links, clusters, the run's files and directory) is a file the job reads: the job
+    file, a set's files, the truth, the labels. A run writes its outputs whole at the end, replacing what was
+    there: an input named as an output would be lost."""
+    job_dir = os.path.dirname(os.path.abspath(job.path))
+    inputs: dict[str, str] = {os.path.realpath(job.path): "the job file"}
+    for spec in job.sets():
+        if spec.sql is None and spec.sparql is None and not is_url(spec.path):
+            for path in expand_paths(spec.path) or [spec.path]:
+                inputs[os.path.realpath(path)] = f"a file of the {spec.name}"
+    if job.truth and not is_url(job.truth):
+        inputs[os.path.realpath(job.truth)] = "the truth"
+    labels = (raw.get("model") or {}).get("labels")
+    if isinstance(labels, str) and not is_url(labels):
+        inputs[os.path.realpath(_path(job_dir, labels))] = "the labels"
+    outputs = [("output.path", job.output.path)] if job.output.sql is None else []
+    if job.clusters is not None:
+        outputs.append(("clusters.path", job.clusters.path))
+    files = list(outputs)  # (the links and clusters, named by the job)
+    run_dir = job.run_dir
+    if not is_url(run_dir):
+        outputs.append(("output.run_dir" if job.output.run_dir else "output.path", run_dir))
+        outputs += [("output.run_dir" if job.output.run_dir else "output.path", os.path.join(run_dir, name))
+                    for name in RUN_FILES]
+    for key, path in outputs:
+        if is_url(path):
+            continue
+        found = inputs.get(os.path.realpath(path))
+        if found is not None:
+            raise JobError(f"{job.path}: {key}: the run would write {path!r}, which is {found}: the run would "
+                           "destroy it; write the output elsewhere", field=key)
+    own = {os.path.realpath(os.path.join(run_dir, name)) for name in RUN_FILES} if not is_url(run_dir) else set()
+    for key, path in files:
+        if not is_url(path) and os.path.realpath(path) in own:
+            raise JobError(f"{job.path}: {key}: {path!r} is where the run writes its own "
+                           f"{os.path.basename(path)}: name the file otherwise", field=key)
+
+
+def check_inputs(job: Job, remote: bool = True) -> dict[str, list[str]]:
     """Files present and columns present, before any cluster starts.
 
     Returns the files of each set. Raises :class:`InputError` naming the file
-    and the column at fault.
+    and the column at fault. ``remote=False`` leaves endpoints and databases
+    unasked (what a page shows while it is typed).
     """
     files: dict[str, list[str]] = {}
     for spec in job.sets():
+        if not remote and (spec.sparql is not None or spec.sql is not None):
+            continue
         try:
             _check_set(job, spec, files)
         except BigalignError as err:  # (the web application shows it beside the set's source)

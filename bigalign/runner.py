@@ -73,6 +73,8 @@ NO_CLUSTER_BYTES = 256 << 20
 # Records of a partition of a staged set, at most (see read_staged): from 250,000 to 1M, a 10M
 # run's peak per worker went from 5.0 to 6.1 GB.
 MAX_PARTITION_ROWS = 1_000_000
+# A learned model expecting fewer matches than this share of the smaller set's records says so.
+ALMOST_NO_MATCHES = 0.01
 # What a row of a query's results counts for, against NO_CLUSTER_BYTES (a record of the demo's CSV is ~120 bytes).
 QUERY_ROW_BYTES = 200
 
@@ -113,6 +115,14 @@ class RunSummary:
             out.append(f"model: Fellegi–Sunter, {source}, {m['iterations']} EM iterations, "
                        f"{m['expected_matches']:,.0f} matches expected among the candidates; "
                        f"links at match probability ≥ {m['threshold']:.4g} ({chosen})")
+            fewest = min((r["kept"] for r in self.records.values()), default=0)
+            if not b["candidate_pairs"]:
+                out.append("no candidate pairs: no block holds records of both sides, so the model had no pair "
+                           "to learn m from and nothing was linked; choose blocking keys the sets share")
+            elif m["expected_matches"] < ALMOST_NO_MATCHES * fewest:
+                out.append(f"the model found almost no matches: {m['expected_matches']:,.1f} expected among "
+                           f"{b['candidate_pairs']} candidate pairs for {fewest} records; check that the sets "
+                           "describe the same entities and that the blocking brings their pairs together")
         out.append(f"links written: {self.links} → {self.files['links']}")
         if self.clusters:
             c = self.clusters

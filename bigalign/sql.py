@@ -4,15 +4,22 @@ A set is a table or a SELECT on a database reachable by a SQLAlchemy URL,
 read in partitions by an indexed column with Dask's ``read_sql_table`` /
 ``read_sql_query`` (one query per partition, ``WHERE index_col`` between two
 bounds, run by the workers). Credentials stay out of job files: ``${NAME}`` in
-a URL is read from the environment when connecting (and the drivers' own
-variables, such as PostgreSQL's ``PGPASSWORD``, work as usual); every message
-and report shows the URL with its password masked.
+a URL is read from the environment when connecting, percent-encoded (so a
+password may hold ``@ / :``; the drivers' own variables, such as PostgreSQL's
+``PGPASSWORD``, work as usual); every message and report shows the URL with
+its password masked, as SQLAlchemy reads the URL.
+
+A set's query is one SELECT: it is refused when it holds several statements
+or closes the subquery it is read as, and the database is read in read-only
+transactions (PostgreSQL and MySQL: the session's default), so that no job
+file can write to a database it reads.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -24,24 +31,78 @@ from .errors import InputError
 ROWS_PER_PARTITION = 250_000
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_SECRET_PARAMETER = re.compile(r"(?i)pass|pwd|secret|token|key")
+_SECRET_QUERY = re.compile(r"(?i)[?&][^=&]*(?:pass|pwd|secret|token|key)[^=&]*=")
 
 
-def redact(url: str) -> str:
-    """The URL with its password (if it holds one) masked, for messages and reports."""
-    return _PASSWORD.sub(r"\1***@", url)
+def redact(text: str) -> str:
+    """``text`` with the password of every URL in it masked (and query parameters that look like one), for
+    messages and reports: the URL as SQLAlchemy reads it, so that a password holding ``/`` is masked whole."""
+    return _URL.sub(lambda match: _redact_url(match.group(0)), text)
+
+
+def _redact_url(url: str) -> str:
+    if "@" not in url and not _SECRET_QUERY.search(url):
+        return url
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+    except Exception:  # (not a URL SQLAlchemy reads, or no SQLAlchemy: its scheme alone)
+        return url.partition("://")[0] + "://***"
+    query = {k: "***" if _SECRET_PARAMETER.search(k) else v for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def expand(url: str, what: str) -> str:
-    """The URL with each ``${NAME}`` replaced by the environment's value (the value is never shown)."""
+    """The URL with each ``${NAME}`` replaced by the environment's value, percent-encoded (the value is never
+    shown)."""
     def value(match: re.Match) -> str:
         name = match.group(1)
         if name not in os.environ:
             raise InputError(f"{what}: the database URL {redact(url)} reads ${{{name}}} from the environment, "
                              f"which does not set it")
-        return os.environ[name]
+        return urllib.parse.quote(os.environ[name], safe="")
 
     return _VARIABLE.sub(value, url)
+
+
+def _scrubbed(message: str, url: str) -> str:
+    """A driver's message with the URL's secrets masked (the environment's values it read, its password)."""
+    for name in _VARIABLE.findall(url):
+        for secret in {os.environ.get(name, ""), urllib.parse.quote(os.environ.get(name, ""), safe="")} - {""}:
+            message = message.replace(secret, "***")
+    return redact(message)
+
+
+def check_query(query: str, what: str) -> None:
+    """A set's query is one SELECT read as a subquery: no second statement, no parenthesis it did not open
+    (outside string literals, quoted names and comments)."""
+    text = re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\$(\w*)\$.*?\$\1\$", " ", query,
+                  flags=re.DOTALL)
+    if not re.match(r"\s*(?:SELECT|WITH)\b", text, re.IGNORECASE):
+        raise InputError(f"{what}: the query must be one SELECT (or WITH … SELECT)")
+    if ";" in text.rstrip().rstrip(";"):
+        raise InputError(f"{what}: the query must be one SELECT; it holds several statements (';')")
+    depth = 0
+    for c in text:
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        if depth < 0:
+            raise InputError(f"{what}: the query closes a parenthesis it did not open: it must be one SELECT")
+    if depth:
+        raise InputError(f"{what}: the query leaves a parenthesis open")
+
+
+def read_only(url: str) -> dict[str, Any]:
+    """What makes a connection read-only where the driver allows it at connection (``create_engine``'s
+    keywords): PostgreSQL's and MySQL's sessions default to read-only transactions."""
+    scheme = url.partition("://")[0].split("+")[0]
+    if scheme in ("postgresql", "postgres"):
+        return {"connect_args": {"options": "-c default_transaction_read_only=on"}}
+    if scheme in ("mysql", "mariadb"):
+        return {"connect_args": {"init_command": "SET SESSION TRANSACTION READ ONLY"}}
+    return {}
 
 
 def _with_driver(url: str) -> str:
@@ -61,20 +122,21 @@ def connection_url(url: str, what: str) -> str:
     return _with_driver(expand(url, what))
 
 
-def engine(url: str, what: str) -> Any:
-    """A SQLAlchemy engine for the URL; a missing package is named."""
+def engine(url: str, what: str, readonly: bool = False) -> Any:
+    """A SQLAlchemy engine for the URL (read-only where :func:`read_only` can); a missing package is named."""
     try:
         import sqlalchemy as sa
     except ImportError:
         raise InputError(f"{what}: reading a database needs SQLAlchemy and the database's driver: "
                          f"pip install 'bigalign[sql]'") from None
     try:
-        return sa.create_engine(connection_url(url, what))
+        return sa.create_engine(connection_url(url, what), **(read_only(url) if readonly else {}))
     except ImportError as err:
-        raise InputError(f"{what}: the database URL {redact(url)} needs a driver that is not installed ({err}); "
-                         f"pip install 'bigalign[sql]' installs PostgreSQL's (psycopg)") from None
+        raise InputError(f"{what}: the database URL {redact(url)} needs a driver that is not installed "
+                         f"({_scrubbed(str(err), url)}); pip install 'bigalign[sql]' installs PostgreSQL's "
+                         "(psycopg)") from None
     except Exception as err:  # (SQLAlchemy's ArgumentError and the like: a URL it cannot read)
-        raise InputError(f"{what}: cannot use the database URL {redact(url)}: {err}") from None
+        raise InputError(f"{what}: cannot use the database URL {redact(url)}: {_scrubbed(str(err), url)}") from None
 
 
 def source(table: str | None, query: str | None, quote: Any = str) -> str:
@@ -87,7 +149,9 @@ def describe(url: str, table: str | None, query: str | None, what: str) -> tuple
     """The columns of a table or SELECT and its number of rows, asked of the database."""
     import sqlalchemy as sa
 
-    db = engine(url, what)
+    if query is not None:
+        check_query(query, what)
+    db = engine(url, what, readonly=True)
     try:
         with db.connect() as connection:
             if table is not None and not sa.inspect(connection).has_table(table):
@@ -97,7 +161,7 @@ def describe(url: str, table: str | None, query: str | None, what: str) -> tuple
             columns = list(connection.execute(sa.text(f"SELECT * FROM {origin} LIMIT 0")).keys())
             rows = connection.execute(sa.text(f"SELECT COUNT(*) FROM {origin}")).scalar_one()
     except sa.exc.SQLAlchemyError as err:
-        raise InputError(f"{what}: the database {redact(url)}: {_message(err)}") from None
+        raise InputError(f"{what}: the database {redact(url)}: {_scrubbed(_message(err), url)}") from None
     finally:
         db.dispose()
     return columns, int(rows)
@@ -114,10 +178,12 @@ def read(url: str, table: str | None, query: str | None, index_col: str, columns
     connect = connection_url(url, what)
     if table is not None:
         frame = dd.read_sql_table(table, connect, index_col, npartitions=npartitions,
-                                  columns=[c for c in columns if c != index_col])
+                                  columns=[c for c in columns if c != index_col], engine_kwargs=read_only(url))
     else:
+        check_query(query or "", what)
         select: Any = sa.select(*[sa.column(c) for c in columns]).select_from(sa.text(source(None, query)))
-        frame = dd.read_sql_query(select, connect, index_col, npartitions=npartitions)
+        frame = dd.read_sql_query(select, connect, index_col, npartitions=npartitions,
+                                  engine_kwargs=read_only(url))
     return frame.reset_index()
 
 
@@ -142,7 +208,7 @@ def write_links(links: pd.DataFrame, url: str, table: str, what: str = "output")
             connection.execute(sa.text(f"ALTER TABLE {quote(staging)} RENAME TO {quote(table)}"))
     except sa.exc.SQLAlchemyError as err:
         raise InputError(f"{what}: cannot write the links to table {table!r} of {redact(url)}: "
-                         f"{_message(err)}") from None
+                         f"{_scrubbed(_message(err), url)}") from None
     finally:
         try:  # (gone when renamed; left over only when the write failed)
             with db.begin() as connection:

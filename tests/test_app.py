@@ -7,6 +7,7 @@ buttons, downloads.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def test_build_plan_run_review_download(client, data, tmp_path, browser):
     app = App(workspace, client.scheduler.address, client.dashboard_link)
     with running(app) as url:
         page = browser.new_page(accept_downloads=True)
-        page.goto(url)
+        page.goto(f"{url}/?token={app.token}")
         assert page.title() == "bigalign — data"
         assert page.get_attribute("#dashboard", "href") == client.dashboard_link
 
@@ -195,9 +196,10 @@ columns = "surname"
 [output]
 path = "out/links.parquet"
 """)
-    with running(App(workspace, client.scheduler.address, client.dashboard_link)) as url:
+    app = App(workspace, client.scheduler.address, client.dashboard_link)
+    with running(app) as url:
         page = browser.new_page()
-        page.goto(f"{url}/run")
+        page.goto(f"{url}/run?token={app.token}")
         page.click("#start")
         page.wait_for_selector("#cancel:not([hidden])")
         page.wait_for_function("document.getElementById('stages').textContent.includes('validate')")
@@ -210,17 +212,18 @@ path = "out/links.parquet"
 
 def test_an_upload_and_a_job_file_opened_in_the_page(tmp_path, data, browser):
     workspace = Workspace(str(tmp_path / "ws"))
-    with running(App(workspace, None, None)) as url:
+    app = App(workspace, None, None)
+    with running(app) as url:
         page = browser.new_page()
-        page.goto(f"{url}/data")
+        page.goto(f"{url}/data?token={app.token}")
         page.set_input_files("#upload-alignset", str(data / "people_a.csv"))
-        page.click("form[action='/upload/alignset'] button")
-        assert workspace.raw()["alignset"] == {"path": "uploads/people_a.csv"}
+        page.click("form[action^='/upload/alignset'] button")
+        assert workspace.raw()["alignset"] == {"path": "uploads/alignset/people_a.csv"}
         assert "given_name" in page.inner_text("#sample-alignset .profile")
-        assert page.input_value("[name='alignset.path']") == "uploads/people_a.csv"
+        assert page.input_value("[name='alignset.path']") == "uploads/alignset/people_a.csv"
         # a job file opened: the pages show it, and what it lacks is named beside its field
         job = tmp_path / "mine.toml"
-        job.write_text('threshold = 0.3\n[alignset]\npath = "uploads/people_a.csv"\nid = "rec_id"\n'
+        job.write_text('threshold = 0.3\n[alignset]\npath = "uploads/alignset/people_a.csv"\nid = "rec_id"\n'
                        '[targetset]\npath = "nowhere/*.csv"\n[[treatments]]\ncolumn = "surname"\n'
                        'metric = "jaro_winkler"\n[output]\npath = "out/links.csv"\n')
         page.click("#nav-job")
@@ -298,8 +301,9 @@ metric = "jaro_winkler"
 [output]
 path = "out/links.csv"
 """)
-    with running(App(workspace, None, None)) as url:
-        page = urllib.request.urlopen(f"{url}/data", timeout=60).read().decode()
+    app = App(workspace, None, None)
+    with running(app) as url:
+        page = urllib.request.urlopen(f"{url}/data?token={app.token}", timeout=60).read().decode()
     shown = page[page.index('id="error-targetset.sparql"'):].split(">", 1)[1].split("<", 1)[0]
     assert "http://127.0.0.1:9/sparql" in shown and "did not answer" in shown
     assert shown.replace("&#39;", "'") == _validate_message(workspace.job_path)
@@ -322,6 +326,7 @@ def test_serve_says_when_its_port_is_taken(tmp_path):
 def test_serve_prints_its_url_and_the_dashboards_and_serves_until_interrupted(tmp_path):
     import signal
     import socket
+    import urllib.error
     import urllib.request
 
     with socket.socket() as probe:
@@ -330,10 +335,15 @@ def test_serve_prints_its_url_and_the_dashboards_and_serves_until_interrupted(tm
     server = subprocess.Popen([sys.executable, "-m", "bigalign", "serve", str(tmp_path), "--port", str(port),
                                "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert server.stdout.readline().strip() == f"bigalign: serving {tmp_path} at http://127.0.0.1:{port}/"
+        served = server.stdout.readline().strip()
+        assert re.fullmatch(rf"bigalign: serving {re.escape(str(tmp_path))} at "
+                            rf"http://127\.0\.0\.1:{port}/\?token=[\w-]{{32}}", served)
         dashboard = server.stdout.readline().strip()
         assert dashboard.startswith("bigalign: Dask dashboard: http://127.0.0.1:")
-        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read().decode()
+        with pytest.raises(urllib.error.HTTPError, match="403"):  # (on loopback too: no token, no page)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/data", timeout=30)
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        page = browser.open(served.split(" at ", 1)[1], timeout=30).read().decode()
         assert 'id="nav-data" class="current"' in page
         assert dashboard.split(": ", 2)[2] in page  # (the page links the same dashboard)
         assert "alignset.path: is empty" in page  # (a new job: what it lacks, beside its field)

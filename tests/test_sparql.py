@@ -284,8 +284,9 @@ def test_the_web_application_samples_a_set_from_an_endpoint(tmp_path, endpoint):
     query = workspace.raw()["targetset"]["query"]
     workspace.set_sources({"targetset.source": "sparql", "targetset.sparql": endpoint, "targetset.query": query,
                            "targetset.id": "writer"})
-    with running(App(workspace, None, None)) as url:
-        page = urllib.request.urlopen(f"{url}/data", timeout=60).read().decode()
+    app = App(workspace, None, None)
+    with running(app) as url:
+        page = urllib.request.urlopen(f"{url}/data?token={app.token}", timeout=60).read().decode()
     sample = page[page.index('id="sample-targetset"'):]
     assert "<th>writer</th><th>name</th>" in sample and "over the first 100 records" in sample
     assert "<td>http://fr.dbpedia.org/resource/Adrien_Bertrand</td><td>Adrien Bertrand</td>" in sample

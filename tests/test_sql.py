@@ -168,3 +168,68 @@ def test_a_bad_value_is_a_reject_numbered_by_the_index_column(tmp_path, postgres
     assert reject["row"] == 7 and reject["column"] == "dob" and reject["value"] == "yesterday"
     assert reject["file"].startswith("alignset: table 'dated' of postgresql://bigalign:***@127.0.0.1:")
     assert reject["file"].endswith("(partition 2 of 2 by row_no)")
+
+
+def test_a_job_cannot_write_to_the_database_it_reads(tmp_path, postgres, scheduler):
+    import sqlalchemy as sa
+
+    pd.DataFrame({"row_no": [1, 2], "rec_id": ["a", "b"], "name": ["ann", "bob"]}).to_sql(
+        "people", postgres["engine"], index=False, if_exists="replace")
+    pd.DataFrame({"x": [1, 2, 3]}).to_sql("victim", postgres["engine"], index=False, if_exists="replace")
+    with postgres["engine"].begin() as connection:  # (one SELECT that writes all the same)
+        connection.execute(sa.text("CREATE OR REPLACE FUNCTION wipe() RETURNS int AS "
+                                   "'DELETE FROM victim; SELECT 1' LANGUAGE sql"))
+    url = f"postgresql://bigalign:${{{SECRET}}}@127.0.0.1:{postgres['port']}/postgres"
+    env = {**os.environ, SECRET: postgres["password"]}
+    for query, message in (
+            ("SELECT * FROM people) AS x; COMMIT; DROP TABLE IF EXISTS victim; COMMIT; SELECT * FROM (SELECT * "
+             "FROM people", "alignset.query: the query must be one SELECT; it holds several statements (';')"),
+            ("SELECT * FROM people) AS x, (SELECT pg_sleep(0)", "closes a parenthesis it did not open"),
+            ("SELECT * FROM people WHERE wipe() = 1", "cannot execute DELETE in a read-only transaction")):
+        (tmp_path / "job.toml").write_text(
+            f'threshold = 0\ndedupe = true\n[alignset]\nsql = "{url}"\nquery = "{query}"\nid = "rec_id"\n'
+            f'index_col = "row_no"\n[[treatments]]\ncolumn = "name"\nmetric = "exact"\n'
+            f'[output]\npath = "{tmp_path}/links.csv"\n')
+        for command in ("validate", "run"):
+            result = _run(command, tmp_path / "job.toml", *(("--scheduler", scheduler) if command == "run" else ()),
+                          env=env, check=False)
+            assert result.returncode == 2 and message in result.stderr, result.stderr
+            assert "Traceback" not in result.stderr
+        assert pd.read_sql_table("victim", postgres["engine"])["x"].tolist() == [1, 2, 3]
+    assert "victim" in sa.inspect(postgres["engine"]).get_table_names()
+
+
+def test_passwords_of_every_form_are_masked_in_the_output_and_the_report(tmp_path, postgres, scheduler):
+    """A password with '/', '@' and ':' from the environment (percent-encoded when substituted), one with a raw
+    '/' (which SQLAlchemy reads), one as ``?password=``: each connects, and is shown nowhere."""
+    import sqlalchemy as sa
+
+    password = "pa/ss@w:rd"
+    with postgres["engine"].begin() as connection:
+        connection.execute(sa.text("DROP ROLE IF EXISTS reader"))
+        connection.execute(sa.text(f"CREATE ROLE reader LOGIN PASSWORD '{password}'"))
+        connection.execute(sa.text("DROP ROLE IF EXISTS slash"))
+        connection.execute(sa.text("CREATE ROLE slash LOGIN PASSWORD 'sla/sh'"))
+    pd.DataFrame({"row_no": [1, 2, 3], "rec_id": ["a", "b", "c"], "name": ["ann", "bob", "ann"]}).to_sql(
+        "named", postgres["engine"], index=False, if_exists="replace")
+    with postgres["engine"].begin() as connection:
+        connection.execute(sa.text("GRANT SELECT ON named TO reader, slash"))
+    host = f"127.0.0.1:{postgres['port']}/postgres"
+    for k, (url, secret) in enumerate(((f"postgresql://reader:${{{SECRET}}}@{host}", password),
+                                       (f"postgresql://slash:sla/sh@{host}", "sla/sh"),
+                                       (f"postgresql://reader@{host}?password=${{{SECRET}}}", password))):
+        out = tmp_path / f"job{k}"
+        out.mkdir()
+        (out / "job.toml").write_text(
+            f'threshold = 0\ndedupe = true\n[alignset]\nsql = "{url}"\ntable = "named"\nid = "rec_id"\n'
+            f'index_col = "row_no"\n[[treatments]]\ncolumn = "name"\nmetric = "exact"\n'
+            f'[output]\npath = "{out}/links.csv"\n')
+        result = _run("run", out / "job.toml", "--scheduler", scheduler, env={**os.environ, SECRET: password})
+        assert "links written: 1" in result.stdout
+        for path in out.rglob("*"):
+            if path.is_file() and path.suffix in (".html", ".json", ".csv"):
+                text = path.read_text()
+                assert secret not in text and "sla/sh" not in text and "pa%2Fss" not in text, path
+        report = (out / "report-data.json").read_text()
+        assert "postgresql://reader:***@127.0.0.1" in report or "postgresql://slash:***@127.0.0.1" in report \
+            or "password=***" in report

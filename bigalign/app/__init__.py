@@ -21,16 +21,16 @@ from typing import Any
 
 __all__ = ["serve"]
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
 
 def serve(directory: str = ".", host: str = "127.0.0.1", port: int = 8700, scheduler: str | None = None,
           workers: int | None = None, announce: Any = print) -> None:
     """Serve the application on ``host:port`` until interrupted.
 
     Without ``scheduler``, a local cluster of worker processes starts beside
-    it, and plans and runs go there. Bound to anything but loopback, the
-    application asks for a random token, given in the URL it announces.
+    it, and plans and runs go there. The application asks for a random token,
+    given in the URL it announces (on loopback too: any page open in a browser
+    can send requests to loopback), and answers only to the host names it is
+    bound to.
     """
     import asyncio
 
@@ -48,20 +48,19 @@ def serve(directory: str = ".", host: str = "127.0.0.1", port: int = 8700, sched
     except OSError as err:
         raise BigalignError(f"cannot serve on {host}:{port} ({err.strerror}): choose another --port") from None
     quiet_shuffle_logs()
-    token = None if host in LOOPBACK else secrets.token_urlsafe(24)
+    token = secrets.token_urlsafe(24)
     cluster = None
     dashboard = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address="127.0.0.1:8787")
         scheduler, dashboard = cluster.scheduler_address, cluster.dashboard_link
-    app = App(Workspace(directory), scheduler, dashboard, token)
+    app = App(Workspace(directory), scheduler, dashboard, token, host=host)
 
     async def main() -> None:
         tornado.httpserver.HTTPServer(make_app(app)).add_sockets(sockets)
         shown = f"[{host}]" if ":" in host else host
-        announce(f"bigalign: serving {app.workspace.root} at http://{shown}:{port}/"
-                 + (f"?token={token}" if token else ""))
+        announce(f"bigalign: serving {app.workspace.root} at http://{shown}:{port}/?token={token}")
         announce(f"bigalign: Dask dashboard: {dashboard or 'on the scheduler ' + scheduler}")
         await asyncio.Event().wait()
 

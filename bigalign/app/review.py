@@ -210,7 +210,7 @@ class Labels:
     def read(self) -> dict[tuple[str, str], int]:
         if not os.path.exists(self.path):
             return {}
-        frame = pd.read_csv(self.path, dtype=str)
+        frame = pd.read_csv(self.path, dtype=str, keep_default_na=False)  # (an id "NA" is an id)
         return {(a, t): int(m) for a, t, m in frame[["align_id", "target_id", "match"]].itertuples(index=False)}
 
     def mark(self, align_id: str, target_id: str, match: int | None) -> dict[tuple[str, str], int]:

@@ -108,7 +108,8 @@ def take_screenshots(directory: str, records: int = 2000) -> list[str]:
                 path = os.path.abspath(os.path.join(directory, f"{name}.png"))
                 subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                                 f"--user-data-dir={os.path.join(root, 'chromium')}", "--window-size=1280,1500",
-                                "--virtual-time-budget=5000", f"--screenshot={path}", f"{url}/{name}"],
+                                "--virtual-time-budget=5000", f"--screenshot={path}",
+                                f"{url}/{name}?token={app.token}"],
                                check=True, capture_output=True, timeout=120)
                 paths.append(path)
     return paths

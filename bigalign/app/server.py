@@ -11,26 +11,33 @@ review marks without reloading.
 from __future__ import annotations
 
 import asyncio
+import email.message
+import hashlib
 import hmac
 import json
+import logging
 import math
 import os
 import re
 import secrets
 import socket
+import tempfile
 import threading
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 import numpy as np
 import pandas as pd
 import tornado.escape
+import tornado.httputil
+import tornado.ioloop
 import tornado.web
 
 from ..errors import BigalignError, JobError
-from ..io import atomic_path, expand_paths, is_url, write_links
+from ..io import expand_paths, is_url, write_links
 from ..jobs import load_job, treatment_spec
 from ..treatments import treatment_pair_distances
 from .commands import Command
@@ -53,6 +60,11 @@ __all__ = ["App", "make_app", "running"]
 
 HERE = os.path.dirname(__file__)
 PAGE_SIZE = 50
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# An upload is streamed to disk, so its size is bounded by the disk, not by memory; past this, a clear 413.
+MAX_UPLOAD_BYTES = 64 << 30
+logger = logging.getLogger("bigalign")
+T = TypeVar("T")
 NAV = [("data", "Data"), ("treatments", "Treatments"), ("blocking", "Blocking & plan"), ("run", "Run"),
        ("review", "Review"), ("job", "Job file")]
 
@@ -71,10 +83,23 @@ _templates.filters["fmt"] = _format
 
 
 class App:
-    """What the handlers share: the workspace, the cluster's address, the command running."""
+    """What the handlers share: the workspace, the cluster's address, the command running.
 
-    def __init__(self, workspace: Workspace, scheduler: str | None, dashboard: str | None, token: str | None = None):
-        self.workspace, self.scheduler, self.dashboard, self.token = workspace, scheduler, dashboard, token
+    ``token`` (random when not given) is asked of every request, on loopback
+    too: any page a browser shows, from any port of this host, can send
+    requests to the application. ``host`` is the address it is bound to:
+    requests naming another host (a DNS name rebound to this address) are
+    refused, unless it listens on every address (then the token alone guards).
+    """
+
+    def __init__(self, workspace: Workspace, scheduler: str | None, dashboard: str | None, token: str | None = None,
+                 host: str = "127.0.0.1"):
+        self.workspace, self.scheduler, self.dashboard = workspace, scheduler, dashboard
+        self.token = token or secrets.token_urlsafe(24)
+        self.hosts = None if host in ("0.0.0.0", "::", "") else {host.strip("[]").lower(), *LOOPBACK}
+        # Forms carry a token derived from the access token: a page of another origin can set cookies for this
+        # host (cookies know no port), but cannot read this one.
+        self.xsrf = hmac.new(self.token.encode(), b"bigalign-xsrf", hashlib.sha256).hexdigest()
         self.commands: dict[str, Command] = {}  # the last plan and the last run
         self.labels = Labels(workspace.labels_path)
         self._pagers: dict[str, LinksPager] = {}
@@ -125,6 +150,7 @@ class Page(tornado.web.RequestHandler):
         self.ws = app.workspace
 
     def prepare(self) -> None:
+        self._check_host()
         self._check_token()
         if self.request.path not in ("/job", "/download/job.toml"):
             try:
@@ -132,15 +158,45 @@ class Page(tornado.web.RequestHandler):
             except JobError:  # (edited by hand into something else than TOML: mend it on the job page)
                 self.redirect("/job")
 
+    def _check_host(self) -> None:
+        """A request for another host name is refused (DNS rebinding: a remote name pointed at loopback)."""
+        hosts = self.app.hosts
+        if hosts is not None and self.request.host_name.strip("[]").lower() not in hosts:
+            raise tornado.web.HTTPError(403, f"this application answers to {', '.join(sorted(hosts))} only")
+
     def _check_token(self) -> None:
-        token = self.app.token
-        if token is None:
-            return
-        given = self.get_argument("token", None) or self.get_cookie("bigalign_token") or ""
-        if not hmac.compare_digest(given, token):
+        token = self.app.token.encode()
+        given = self.get_argument("token", None)
+        if not hmac.compare_digest((given or self.get_cookie("bigalign_token") or "").encode(), token):
             raise tornado.web.HTTPError(403, "an access token is needed: open the URL bigalign serve printed")
-        if self.get_argument("token", None):
-            self.set_cookie("bigalign_token", token, httponly=True, samesite="Strict")
+        if given:
+            self.set_cookie("bigalign_token", self.app.token, httponly=True, samesite="Strict")
+
+    @property
+    def xsrf_token(self) -> bytes:
+        return self.app.xsrf.encode()
+
+    def check_xsrf_cookie(self) -> None:
+        """A request that changes anything comes from the application's own pages: its Origin (when the
+        browser says it) is the page's, and it carries the form token only those pages show."""
+        origin = self.request.headers.get("Origin")
+        if origin is not None and origin != f"{self.request.protocol}://{self.request.host}":
+            raise tornado.web.HTTPError(403, "a request from another site's page is refused")
+        if self.request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            raise tornado.web.HTTPError(403, "a request from another site's page is refused")
+        given = self.get_argument("_xsrf", None) or self.request.headers.get("X-Xsrftoken") or ""
+        if not hmac.compare_digest(given.encode(), self.xsrf_token):
+            raise tornado.web.HTTPError(403, "the form's token is missing or wrong: reload the page")
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, tornado.web.HTTPError):
+            return super().log_exception(typ, value, tb)
+        logger.error("uncaught exception %s %s", self.request.method, _redacted(self.request.uri or ""),
+                     exc_info=(typ, value, tb))
+
+    async def off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` in a thread: what may wait (an endpoint, a large file) never holds the pages."""
+        return await tornado.ioloop.IOLoop.current().run_in_executor(None, work, *args)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         reason = self._reason
@@ -154,33 +210,59 @@ class Page(tornado.web.RequestHandler):
     def form(self) -> dict[str, str]:
         return {k: self.get_body_argument(k) for k in self.request.body_arguments}
 
-    def show(self, errors: dict[str, str] | None = None, **context: Any) -> None:
+    async def show(self, errors: dict[str, str] | None = None, remote: bool = False, **context: Any) -> None:
+        """Render the page. The job's errors are checked in a thread, and endpoints and databases asked only
+        when ``remote`` (the data page, a start): a slow endpoint holds that page alone."""
         try:
             raw = self.ws.raw()
         except JobError as err:
             raw, errors = {}, {"job": str(err), **(errors or {})}
         if errors is None:
-            errors = set_errors(self.ws.errors(), raw)
+            errors = set_errors(await self.off_loop(self.ws.errors, remote), raw)
         self.finish(_templates.get_template(f"{self.name}.html").render(
             current=self.name, nav=NAV, raw=raw, errors=errors, dashboard=self.app.dashboard,
             scheduler=self.app.scheduler or "the job's cluster",
             commands={kind: c.as_dict() for kind, c in self.app.commands.items()}, xsrf=self.xsrf_form_html(),
-            metrics=METRIC_NAMES, normalizers=NORMALIZER_NAMES, blocking_kinds=BLOCKING_KINDS, **context))
+            xsrf_token=self.app.xsrf, metrics=METRIC_NAMES, normalizers=NORMALIZER_NAMES,
+            blocking_kinds=BLOCKING_KINDS, **context))
 
-    def apply(self, change: Any) -> None:
+    async def apply(self, change: Any) -> None:
         """Save a form's change; a value the form cannot read is shown beside its field."""
         try:
             change()
         except JobError as err:
-            self.show(errors={err.field or "": str(err)})
+            await self.show(errors={err.field or "": str(err)})
             return
         self.redirect(self.request.path, status=303)
+
+
+def _redacted(uri: str) -> str:
+    """A request's URI for a log: the access token masked."""
+    path, _, query = uri.partition("?")
+    if not query:
+        return uri
+    pairs = [(k, "***" if k == "token" else v) for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True)]
+    return f"{path}?{urllib.parse.urlencode(pairs, safe='*')}"
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access log, with the token masked."""
+    status = handler.get_status()
+    log = logging.getLogger("tornado.access")
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    log.log(level, "%d %s %s (%s) %.2fms", status, handler.request.method, _redacted(handler.request.uri or ""),
+            handler.request.remote_ip, 1000.0 * handler.request.request_time())
+
+
+class Home(Page):
+    def get(self) -> None:
+        self.redirect("/data")
 
 
 class DataPage(Page):
     name = "data"
 
-    def get(self) -> None:
+    async def get(self) -> None:
         raw = self.ws.raw()
         sets = {}
         for side in SIDES:
@@ -188,43 +270,158 @@ class DataPage(Page):
                 continue
             view: dict[str, Any] = {"table": raw[side]}
             try:
-                records = self.app.sample(side)
+                records = await self.off_loop(self.app.sample, side)
                 view.update(columns=list(records.columns), rows=records.head(10).to_dict("records"),
                             profile=profile(records), sampled=len(records))
             except BigalignError as err:
                 view["error"] = str(err)
             sets[side] = view
-        self.show(sets=sets, several="sets" in raw)
+        await self.show(sets=sets, several="sets" in raw, remote=True)
 
-    def post(self) -> None:
-        self.apply(lambda: self.ws.set_sources(self.form()))
+    async def post(self) -> None:
+        await self.apply(lambda: self.ws.set_sources(self.form()))
 
 
+@tornado.web.stream_request_body
 class Upload(Page):
-    def post(self, side: str) -> None:
+    """A file sent by the data page's form, streamed to ``uploads/<side>/`` (its size bounded by the disk).
+
+    The form's token is in the action's query: the body is read after the checks."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        side = self.path_args[0]
         if side not in SIDES:
             raise tornado.web.HTTPError(404)
-        files = self.request.files.get("file")
-        if not files:
+        length = int(self.request.headers.get("Content-Length") or 0)
+        if length > MAX_UPLOAD_BYTES:
+            raise tornado.web.HTTPError(413, f"an upload is at most {MAX_UPLOAD_BYTES >> 30} GiB; "
+                                             "give the file's path instead")
+        self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)  # type: ignore[union-attr]
+        directory = os.path.join(self.ws.root, "uploads", side)
+        os.makedirs(directory, exist_ok=True)
+        boundary = _boundary(self.request.headers.get("Content-Type", ""))
+        self.parts = MultipartFile(boundary, directory)
+
+    def data_received(self, chunk: bytes) -> None:
+        self.parts.feed(chunk)
+
+    def post(self, side: str) -> None:
+        upload = self.parts.finish()
+        if upload is None:
             self.redirect("/data", status=303)
             return
-        upload = files[0]
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(upload["filename"])) or f"{side}.csv"
-        path = os.path.join(self.ws.root, "uploads", name)
-        with atomic_path(path, private=True) as tmp, open(tmp, "wb") as f:
-            f.write(upload["body"])
-        self.ws.set_path(side, f"uploads/{name}")
+        filename, tmp = upload
+        name = _upload_name(filename, side)
+        os.replace(tmp, os.path.join(self.ws.root, "uploads", side, name))
+        self.ws.set_path(side, f"uploads/{side}/{name}")
         self.redirect("/data", status=303)
+
+    def on_finish(self) -> None:
+        parts = getattr(self, "parts", None)
+        if parts is not None:
+            parts.discard()
+
+    on_connection_close = on_finish
+
+
+def _upload_name(filename: str, side: str) -> str:
+    """A safe name for an uploaded file: letters, digits, ``._-``, never a dot file nor ``..``."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(filename.replace("\\", "/"))).lstrip(".")
+    return name or f"{side}.csv"
+
+
+def _header(value: str) -> tuple[str, dict[str, str]]:
+    """A MIME header's value and its parameters (``multipart/form-data``, ``{"boundary": …}``)."""
+    message = email.message.Message()
+    message["x"] = value
+    params = message.get_params(header="x") or [("", "")]
+    return params[0][0].lower(), {k.lower(): str(v) for k, v in params[1:]}
+
+
+def _boundary(content_type: str) -> bytes:
+    kind, params = _header(content_type)
+    if kind != "multipart/form-data" or not params.get("boundary"):
+        raise tornado.web.HTTPError(400, "an upload is a multipart/form-data form")
+    return params["boundary"].encode("latin-1")
+
+
+class MultipartFile:
+    """The ``file`` field of a multipart/form-data body fed in chunks, written to a temporary file beside
+    where it goes (the other fields are small and ignored)."""
+
+    def __init__(self, boundary: bytes, directory: str):
+        self.delimiter = b"\r\n--" + boundary
+        self.directory = directory
+        self.buffer = b"\r\n"  # (the first delimiter has no line break before it)
+        self.state = "data"  # "data" (the preamble, or a part's body), "headers" (of a part), "end"
+        self.filename: str | None = None
+        self.out: Any = None
+        self.tmp: str | None = None
+        self.complete = False  # the file's part ended with a delimiter
+
+    def feed(self, chunk: bytes) -> None:
+        self.buffer += chunk
+        while self.state != "end":
+            if self.state == "data":
+                at = self.buffer.find(self.delimiter)
+                if at < 0:  # (keep what could be the start of a delimiter)
+                    keep = len(self.delimiter)
+                    self._write(self.buffer[:-keep])
+                    self.buffer = self.buffer[-keep:]
+                    return
+                self._write(self.buffer[:at])
+                if self.out is not None:
+                    self.out.close()
+                    self.out, self.complete = None, True
+                self.buffer = self.buffer[at + len(self.delimiter):]
+                self.state = "headers"
+            else:
+                if self.buffer.startswith(b"--"):
+                    self.state = "end"
+                    return
+                end = self.buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                headers = tornado.httputil.HTTPHeaders.parse(self.buffer[:end].decode("utf-8", "replace"))
+                self.buffer = self.buffer[end + 4:]
+                _, params = _header(headers.get("Content-Disposition", ""))
+                if params.get("name") == "file" and params.get("filename") and self.filename is None:
+                    self.filename = params["filename"]
+                    fd, self.tmp = tempfile.mkstemp(prefix=".upload-", dir=self.directory)
+                    self.out = os.fdopen(fd, "wb")
+                self.state = "data"
+
+    def _write(self, data: bytes) -> None:
+        if self.out is not None and data:
+            self.out.write(data)
+
+    def finish(self) -> tuple[str, str] | None:
+        """(file name, temporary path) of the uploaded file, or None when the form had no file."""
+        if self.filename is None or self.tmp is None:
+            return None
+        if not self.complete:
+            raise tornado.web.HTTPError(400, "the upload was cut short")
+        tmp, self.tmp = self.tmp, None
+        return self.filename, tmp
+
+    def discard(self) -> None:
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+        if self.tmp is not None and os.path.exists(self.tmp):
+            os.remove(self.tmp)
+            self.tmp = None
 
 
 class TreatmentsPage(Page):
     name = "treatments"
 
-    def get(self) -> None:
-        self.show(rows=self.ws.treatment_rows())
+    async def get(self) -> None:
+        await self.show(rows=self.ws.treatment_rows())
 
-    def post(self) -> None:
-        self.apply(lambda: self.ws.set_treatments(self.form(), self.get_body_argument("action", "")))
+    async def post(self) -> None:
+        await self.apply(lambda: self.ws.set_treatments(self.form(), self.get_body_argument("action", "")))
 
 
 class Preview(Page):
@@ -232,15 +429,16 @@ class Preview(Page):
 
     name = "preview"
 
-    def post(self) -> None:
-        form = self.form()
+    async def post(self) -> None:
+        self.finish(await self.off_loop(self._previews, self.form()))
+
+    def _previews(self, form: dict[str, str]) -> dict[str, str]:
         previews: list[dict[str, Any]] = []
         try:
             raw = treatments_form(self.ws.raw(), form)
             samples = {side: self.app.sample(side) for side in SIDES if side in raw}
         except BigalignError as err:
-            self.finish({"error": str(err)})
-            return
+            return {"error": str(err)}
         align = samples.get("alignset")
         target = samples.get("targetset", align)
         for i, table in enumerate(raw.get("treatments", [])):
@@ -250,26 +448,25 @@ class Preview(Page):
             except (BigalignError, KeyError, ValueError, TypeError) as err:
                 message = str(err) if isinstance(err, BigalignError) else f"cannot compute: {err}"
                 previews.append({"error": message})
-        html = _templates.get_template("preview.html").render(previews=previews)
-        self.finish({"html": html})
+        return {"html": _templates.get_template("preview.html").render(previews=previews)}
 
 
 class BlockingPage(Page):
     name = "blocking"
 
-    def get(self) -> None:
-        self.show(rows=self.ws.blocking_rows())
+    async def get(self) -> None:
+        await self.show(rows=self.ws.blocking_rows())
 
-    def post(self) -> None:
-        self.apply(lambda: self.ws.set_blocking(self.form(), self.get_body_argument("action", "")))
+    async def post(self) -> None:
+        await self.apply(lambda: self.ws.set_blocking(self.form(), self.get_body_argument("action", "")))
 
 
 class Start(Page):
     """Start ``plan`` or ``run`` on the saved job, when it is valid."""
 
-    def post(self, kind: str) -> None:
+    async def post(self, kind: str) -> None:
         back = "/blocking" if kind == "plan" else "/run"
-        errors = self.ws.errors()
+        errors = await self.off_loop(self.ws.errors, True)
         if not errors:
             try:
                 self.app.start(kind)
@@ -277,7 +474,7 @@ class Start(Page):
                 errors = {"task": str(err)}
         if errors:
             self.name = back.strip("/")
-            self.show(errors=set_errors(errors, self.ws.raw()), rows=self.ws.blocking_rows())
+            await self.show(errors=set_errors(errors, self.ws.raw()), rows=self.ws.blocking_rows())
             return
         self.redirect(back, status=303)
 
@@ -298,12 +495,13 @@ class Task(Page):
 class RunPage(Page):
     name = "run"
 
-    def get(self) -> None:
+    async def get(self) -> None:
         summary = os.path.join(self.ws.run_dir(), "summary.json")
-        self.show(summary=_read_json(summary), report=os.path.exists(os.path.join(self.ws.run_dir(), "report.html")))
+        report = os.path.exists(os.path.join(self.ws.run_dir(), "report.html"))
+        await self.show(summary=_read_json(summary), report=report)
 
-    def post(self) -> None:
-        self.apply(lambda: self.ws.set_output(self.form()))
+    async def post(self) -> None:
+        await self.apply(lambda: self.ws.set_output(self.form()))
 
 
 def _read_json(path: str) -> Any:
@@ -324,11 +522,11 @@ def _float(text: str | None) -> float | None:
 class ReviewPage(Page):
     name = "review"
 
-    def get(self) -> None:
+    async def get(self) -> None:
         try:
             pager = self.app.pager()
         except BigalignError as err:
-            self.show(problem=str(err))
+            await self.show(problem=str(err))
             return
         query = {k: self.get_argument(k, "") for k in ("sort", "desc", "low", "high", "near")}
         number = max(0, int(self.get_argument("page", "0") or 0))
@@ -336,10 +534,10 @@ class ReviewPage(Page):
         near = threshold if query["near"] else None
         page = pager.page(number, PAGE_SIZE, sort=query["sort"], descending=bool(query["desc"]),
                           low=_float(query["low"]), high=_float(query["high"]), near=near)
-        links = self._side_by_side(page.rows, page.score)
+        links = await self.off_loop(self._side_by_side, page.rows, page.score)
         report_data = _read_json(os.path.join(self.ws.run_dir(), "report-data.json")) or {}
         unlinked = self._unlinked(report_data.get("near_threshold", []), pager)
-        self.show(page=page, links=links, number=number, pages=max(1, -(-page.total // PAGE_SIZE)), query=query,
+        await self.show(page=page, links=links, number=number, pages=max(1, -(-page.total // PAGE_SIZE)), query=query,
                   distances=pager.distances, threshold=threshold, unlinked=unlinked,
                   total_links=pager.rows)
 
@@ -410,10 +608,13 @@ class ReviewPage(Page):
 
 class Mark(Page):
     def post(self) -> None:
-        body = json.loads(self.request.body or b"{}")
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise tornado.web.HTTPError(400, "a mark is JSON: align_id, target_id, match") from None
         match = body.get("match")
-        if match not in (0, 1, None):
-            raise tornado.web.HTTPError(400, "match is 1, 0 or null")
+        if match not in (0, 1, None) or "align_id" not in body or "target_id" not in body:
+            raise tornado.web.HTTPError(400, "a mark is align_id, target_id and match: 1, 0 or null")
         marks = self.app.labels.mark(str(body["align_id"]), str(body["target_id"]), match)
         self.finish({"marks": len(marks)})
 
@@ -421,16 +622,16 @@ class Mark(Page):
 class JobPage(Page):
     name = "job"
 
-    def get(self) -> None:
-        self.show(text=self.ws.text() if os.path.exists(self.ws.job_path) else "")
+    async def get(self) -> None:
+        await self.show(text=self.ws.text() if os.path.exists(self.ws.job_path) else "")
 
-    def post(self) -> None:
+    async def post(self) -> None:
         files = self.request.files.get("file")
         text = files[0]["body"].decode("utf-8", "replace") if files else self.get_body_argument("text", "")
         try:
             self.ws.open_text(text)
         except JobError as err:
-            self.show(errors={"job": str(err)}, text=text)
+            await self.show(errors={"job": str(err)}, text=text)
             return
         self.redirect("/job", status=303)
 
@@ -457,7 +658,7 @@ class Download(Page):
         if source.endswith(f".{match.group(1)}"):
             return self._send(source, "application/octet-stream", name)
         links = pd.read_parquet(source) if source.endswith(".parquet") else pd.read_csv(source, dtype={
-            "align_id": str, "target_id": str})
+            "align_id": str, "target_id": str}, keep_default_na=False, na_values=[""])
         output = ws.raw().get("output", {})
         converted = os.path.join(run_dir, "downloads", name)
         write_links(links, converted, fmt, output.get("align_uri"), output.get("target_uri"))
@@ -478,7 +679,7 @@ class Download(Page):
 def make_app(app: App) -> tornado.web.Application:
     """The Tornado application of ``app``'s pages."""
     routes: list[Any] = [
-        (r"/", tornado.web.RedirectHandler, {"url": "/data"}),
+        (r"/", Home),
         (r"/data", DataPage), (r"/upload/(\w+)", Upload), (r"/treatments", TreatmentsPage),
         (r"/treatments/preview", Preview), (r"/blocking", BlockingPage), (r"/start/(plan|run)", Start),
         (r"/cancel/(plan|run)", Cancel), (r"/task/(plan|run)", Task), (r"/run", RunPage),
@@ -486,7 +687,7 @@ def make_app(app: App) -> tornado.web.Application:
     ]
     routes = [r if len(r) == 3 else (r[0], r[1], {"app": app}) for r in routes]
     return tornado.web.Application(routes, static_path=os.path.join(HERE, "static"), xsrf_cookies=True,
-                                   cookie_secret=secrets.token_hex(16))
+                                   log_function=_log_request)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -163,14 +163,15 @@ class Workspace:
             raise JobError(f"not valid TOML: {err}", field="job") from None
         self.save(raw)
 
-    def errors(self) -> dict[str, str]:
+    def errors(self, remote: bool = True) -> dict[str, str]:
         """What ``bigalign validate`` says of the saved job: ``{field: message}``
-        (``""`` for a message that names no field), empty when it is valid."""
+        (``""`` for a message that names no field), empty when it is valid;
+        endpoints and databases left unasked unless ``remote``."""
         try:
             job = load_job(self.job_path, resolve=False)
             generated = [spec.path for spec in job.sets()] if job.generate else []
             if not generated or all(os.path.exists(path) for path in generated):  # (else the run makes them)
-                check_inputs(job)
+                check_inputs(job, remote)
         except BigalignError as err:
             return {err.field or "": str(err)}
         return {}

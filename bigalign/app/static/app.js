@@ -2,8 +2,8 @@
 "use strict";
 
 function xsrf() {
-  const match = document.cookie.match(/(?:^|; )_xsrf=([^;]*)/);
-  return match ? decodeURIComponent(match[1]) : "";
+  const meta = document.querySelector("meta[name='xsrf']");
+  return meta ? meta.content : "";
 }
 
 async function post(url, body, json) {
