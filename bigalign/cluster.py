@@ -221,8 +221,11 @@ class NoCluster:
         values = self._pool.map(lambda args: func(*args, **kwargs), arguments)
         return [Computed(v) for v in values]
 
-    def close(self) -> None:
-        self._pool.shutdown()
+    def close(self, wait: bool = True) -> None:
+        """Stop the threads: after the tasks they run when ``wait``, else at once (tasks not started are
+        dropped; one running ends on its own, its result unused: an interrupted run does not wait for a
+        slow read)."""
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
         pa.set_memory_pool(self._arrow_pool)
 
 
@@ -257,8 +260,10 @@ def no_cluster(threads: int) -> Iterator[NoCluster]:
                 "a cluster: a client, or a job's [cluster] processes = false)")
     try:
         yield active
-    finally:
-        active.close()
+    except BaseException:
+        active.close(wait=False)
+        raise
+    active.close()
 
 
 def connect_for_records(client: Any, records: int | None) -> Any:

@@ -292,8 +292,8 @@ def record_batches(spec: SetSpec, path: str, index: int, names: list[str], rejec
                      else np.arange(1, len(rows) + 1))
     elif spec.sparql is not None:
         assert spec.query is not None and spec.columns is not None
-        frame = sparql.read_page(spec.sparql, spec.query, spec.columns, spec.page_size, index, spec.name,
-                                 spec.timeout, spec.retries, spec.literal_details)
+        frame = sparql.read_page(spec.sparql, spec.query, spec.columns, spec.page_size, index, spec.rows or 0,
+                                 spec.name, spec.timeout, spec.retries, spec.literal_details)
         start = index * spec.page_size + 1  # rows numbered in the ordered result
         yield frame, np.arange(start, start + len(frame))
     elif spec.format == "rdf":

@@ -88,12 +88,13 @@ def count_query(query: str) -> str:
     return f"{prologue}\nSELECT (COUNT(*) AS ?rows) WHERE {{\n{select}\n}}"
 
 
-def page_query(query: str, variables: Sequence[str], size: int, page: int) -> str:
-    """The query's ``page``-th page of ``size`` rows, ordered by all its variables."""
+def page_query(query: str, variables: Sequence[str], size: int, page: int, limit: int | None = None) -> str:
+    """The query's ``page``-th page of ``size`` rows, ordered by all its variables (``limit`` rows asked, if
+    not ``size``)."""
     prologue, select = split_query(query)
     order = " ".join(f"?{v}" for v in variables)
     return (f"{prologue}\nSELECT * WHERE {{\n{select}\n}}\nORDER BY {order}\n"
-            f"LIMIT {size} OFFSET {page * size}")
+            f"LIMIT {size if limit is None else limit} OFFSET {page * size}")
 
 
 def probe_query(query: str) -> str:
@@ -103,12 +104,18 @@ def probe_query(query: str) -> str:
 
 
 # -- endpoints -----------------------------------------------------------------
+class _NotResults(ValueError):
+    """An answer that is not SPARQL JSON results (an error page, another API): trying again will not help."""
+
+
 def request(endpoint: str, query: str, what: str, timeout: float, retries: int) -> dict:
     """The JSON results of ``query`` on ``endpoint`` (``what``: the set, for messages).
 
-    A connection that fails, times out or gets a server error is tried again
+    ``timeout`` is a deadline for each try as a whole: connecting, waiting and
+    reading the answer (an endpoint that trickles its answer is cut off). A
+    connection that fails, times out or gets a server error is tried again
     (``retries`` times, waiting longer each time); a query the endpoint rejects
-    is not, and its message is shown.
+    is not, nor an answer that is not SPARQL results, and its message is shown.
     """
     body = urllib.parse.urlencode({"query": query}).encode()
     headers = {"Accept": RESULTS_JSON, "Content-Type": "application/x-www-form-urlencoded",
@@ -117,21 +124,76 @@ def request(endpoint: str, query: str, what: str, timeout: float, retries: int) 
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
+        deadline = time.monotonic() + timeout
         try:
             with urllib.request.urlopen(urllib.request.Request(endpoint, body, headers), timeout=timeout) as reply:
-                return json.loads(reply.read().decode("utf-8"))
+                data = _read_within(reply, deadline, timeout)
+            return _results(json.loads(data.decode("utf-8")))
         except urllib.error.HTTPError as err:
-            message = err.read().decode("utf-8", "replace").strip()[:500]
+            message = _error_text(err)
             if err.code < 500 and err.code not in (408, 429):
-                raise InputError(f"{what}: the SPARQL endpoint {endpoint} rejected the query (HTTP {err.code}): "
-                                 f"{message}") from None
-            last = f"HTTP {err.code}: {message}"
+                raise InputError(f"{what}: the SPARQL endpoint {endpoint} rejected the query (HTTP {err.code})"
+                                 f"{': ' + message if message else ''}") from None
+            last = f"HTTP {err.code}{': ' + message if message else ''}"
         except (urllib.error.URLError, OSError) as err:  # refused, unreachable, timed out
             last = str(getattr(err, "reason", err))
-        except json.JSONDecodeError as err:
+        except UnicodeDecodeError:
+            raise InputError(f"{what}: the SPARQL endpoint {endpoint} answered with text that is not UTF-8, "
+                             "which SPARQL JSON results are") from None
+        except _NotResults as err:
+            raise InputError(f"{what}: the SPARQL endpoint {endpoint} answered JSON that is not SPARQL "
+                             f"results ({err})") from None
+        except json.JSONDecodeError as err:  # (often an answer cut short: tried again)
             last = f"an answer that is not SPARQL JSON results ({err})"
     raise InputError(f"{what}: the SPARQL endpoint {endpoint} did not answer after {retries + 1} tries "
                      f"(timeout {timeout:g} s): {last}")
+
+
+def _read_within(reply: Any, deadline: float, timeout: float) -> bytes:
+    """The answer's body, read before ``deadline`` (each wait for bytes bounded by the time left)."""
+    sock = getattr(getattr(getattr(reply, "fp", None), "raw", None), "_sock", None)
+    chunks: list[bytes] = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the answer took longer than the timeout, {timeout:g} s")
+        if sock is not None:
+            sock.settimeout(left)
+        try:
+            chunk = reply.read1(1 << 16)
+        except TimeoutError:
+            raise TimeoutError(f"the answer took longer than the timeout, {timeout:g} s") from None
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _error_text(err: urllib.error.HTTPError) -> str:
+    """What an endpoint says of an error: its plain-text or JSON message, first 300 characters; never the body
+    of an HTML page (the server may not be an endpoint at all, and its pages are not for this message)."""
+    kind = (err.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if kind not in ("text/plain", "application/json", "application/sparql-results+json", ""):
+        return ""
+    try:
+        text = err.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    if re.search(r"(?i)<html|<!doctype", text):
+        return ""
+    return " ".join(text.split())[:300]
+
+
+def _results(answer: Any) -> dict:
+    """``answer`` when it has the shape of SELECT results (head.vars, results.bindings)."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("head"), dict):
+        raise _NotResults("no 'head'")
+    results = answer.get("results", {"bindings": []})
+    if not isinstance(results, dict) or not isinstance(results.get("bindings"), list):
+        raise _NotResults("no 'results' with 'bindings'")
+    if not all(isinstance(b, dict) and all(isinstance(t, dict) and "value" in t and "type" in t
+                                           for t in b.values()) for b in results["bindings"]):
+        raise _NotResults("bindings that are not terms with a type and a value")
+    return answer
 
 
 def describe_endpoint(endpoint: str, query: str, what: str, timeout: float, retries: int) -> tuple[list[str], int]:
@@ -140,14 +202,22 @@ def describe_endpoint(endpoint: str, query: str, what: str, timeout: float, retr
         probe, count = probe_query(query), count_query(query)
     except ValueError as err:
         raise InputError(f"{what}: {err}") from None
-    variables = request(endpoint, probe, what, timeout, retries).get("head", {}).get("vars")
+    variables = request(endpoint, probe, what, timeout, retries)["head"].get("vars")
     named = projected_variables(query)
-    if named is not None and variables and set(named) == set(variables):
+    if isinstance(variables, list) and named is not None and variables and set(named) == set(variables):
         variables = named
-    if not variables:
+    if not variables or not isinstance(variables, list):
         raise InputError(f"{what}: the SPARQL endpoint {endpoint} gave no variables for the query")
     bindings = request(endpoint, count, what, timeout, retries)["results"]["bindings"]
-    return list(variables), int(bindings[0]["rows"]["value"]) if bindings else 0
+    counted = bindings[0].get("rows", {}).get("value") if bindings else "0"
+    try:
+        rows = int(counted)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: the SPARQL endpoint {endpoint} counted the query's rows as {counted!r}, "
+                         "not a number") from None
+    if rows < 0:
+        raise InputError(f"{what}: the SPARQL endpoint {endpoint} counted {rows} rows")
+    return [str(v) for v in variables], rows
 
 
 def _term(binding: dict | None) -> tuple[str | None, str | None, str | None]:
@@ -173,12 +243,32 @@ def results_frame(variables: Sequence[str], rows: Sequence[Sequence[tuple[Any, A
     return pd.DataFrame(frame)
 
 
-def read_page(endpoint: str, query: str, variables: Sequence[str], size: int, page: int, what: str,
+def read_page(endpoint: str, query: str, variables: Sequence[str], size: int, page: int, rows: int, what: str,
               timeout: float, retries: int, literal_details: bool) -> pd.DataFrame:
-    """One page of the query's rows, read from the endpoint."""
-    answer = request(endpoint, page_query(query, variables, size, page), what, timeout, retries)
-    rows = [[_term(b.get(v)) for v in variables] for b in answer["results"]["bindings"]]
-    return results_frame(variables, rows, literal_details)
+    """Page ``page`` of the query's ``rows`` (as counted), read from the endpoint.
+
+    A page must hold the rows the count promised it, no more and no fewer: the
+    last page asks for one row more, so that rows added since the count are
+    seen; an endpoint that gives more than a page's LIMIT, or fewer rows than
+    counted, is an error (the data changed while it was read, or the endpoint
+    pages otherwise than it counts), never a silently different set.
+    """
+    expected = max(0, min(size, rows - page * size))
+    last = (page + 1) * size >= rows
+    limit = expected + 1 if last else size
+    answer = request(endpoint, page_query(query, variables, size, page, limit), what, timeout, retries)
+    bindings = answer["results"]["bindings"]
+    pages = max(1, -(-rows // size))
+    if len(bindings) > limit:
+        raise InputError(f"{what}: the SPARQL endpoint {endpoint} gave {len(bindings)} rows for page {page + 1} "
+                         f"of {pages}, asked with LIMIT {limit}: it does not honour LIMIT")
+    if len(bindings) != expected:
+        raise InputError(f"{what}: the SPARQL endpoint {endpoint} gave {len(bindings)} rows"
+                         f"{' or more' if len(bindings) > expected else ''} for page {page + 1} of {pages} where "
+                         f"its count of {rows} rows promised {expected}: the data changed while it was read, or "
+                         "the endpoint counts otherwise than it pages; run again")
+    table = [[_term(b.get(v)) for v in variables] for b in bindings]
+    return results_frame(variables, table, literal_details)
 
 
 # -- RDF files -----------------------------------------------------------------

@@ -290,3 +290,123 @@ def test_the_web_application_samples_a_set_from_an_endpoint(tmp_path, endpoint):
     sample = page[page.index('id="sample-targetset"'):]
     assert "<th>writer</th><th>name</th>" in sample and "over the first 100 records" in sample
     assert "<td>http://fr.dbpedia.org/resource/Adrien_Bertrand</td><td>Adrien Bertrand</td>" in sample
+
+
+class _Lying(http.server.ThreadingHTTPServer):
+    """A proxy in front of the endpoint that changes what it is told: ``count`` (the number its count query
+    answers, or any text), ``limit_times`` (pages asked with LIMIT × this), or ``answer`` (a fixed body with
+    its status and type for every query), ``trickle`` (the answer one byte a second)."""
+
+    def __init__(self, upstream: str, count=None, limit_times=1, answer=None, trickle=False):
+        self.upstream, self.count, self.limit_times, self.answer, self.trickle = (
+            upstream, count, limit_times, answer, trickle)
+        self.asked = threading.Event()
+        super().__init__(("127.0.0.1", 0), _LyingHandler)
+
+
+class _LyingHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        import json
+        import re
+        import urllib.parse
+
+        proxy: _Lying = self.server  # type: ignore[assignment]
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        proxy.asked.set()
+        if proxy.answer is not None:
+            status, kind, answer = proxy.answer
+        else:
+            query = urllib.parse.parse_qs(body.decode())["query"][0]
+            if proxy.limit_times != 1:
+                query = re.sub(r"LIMIT (\d+)", lambda m: f"LIMIT {int(m.group(1)) * proxy.limit_times}", query)
+            request = urllib.request.Request(proxy.upstream, urllib.parse.urlencode({"query": query}).encode(),
+                                             {"Accept": "application/sparql-results+json"})
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                status, kind, answer = 200, "application/sparql-results+json", reply.read()
+            if proxy.count is not None and "COUNT(*)" in query:
+                answer = json.dumps({"head": {"vars": ["rows"]}, "results": {"bindings": [
+                    {"rows": {"type": "literal", "value": str(proxy.count)}}]}}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        try:
+            if proxy.trickle and (proxy.trickle is True or proxy.trickle.encode() in body):
+                for byte in answer:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(1)
+            else:
+                self.wfile.write(answer)
+        except OSError:
+            pass
+
+
+@pytest.mark.parametrize("lie, message", [
+    ({"count": 30}, "gave 31 rows or more for page 1 of 1 where its count of 30 rows promised 30: the data "
+                    "changed while it was read"),
+    ({"count": 60}, "gave 31 rows or more for page 2 of 2 where its count of 60 rows promised 30"),
+    ({"count": 300}, "gave 10 rows for page 4 of 10 where its count of 300 rows promised 30"),
+    ({"limit_times": 10}, "rows for page 1 of 4, asked with LIMIT 30: it does not honour LIMIT"),
+    ({"count": "many"}, "counted the query's rows as 'many', not a number"),
+    ({"answer": (200, "application/json", b'{"hello": "world"}')},
+     "answered JSON that is not SPARQL results (no 'head')"),
+    ({"answer": (200, "application/sparql-results+json", b'{"head": {"vars": ["a"]}, "results": {"bindings": '
+                                                         b'[{"a": 3}]}}')},
+     "answered JSON that is not SPARQL results (bindings that are not terms with a type and a value)"),
+    ({"answer": (200, "application/sparql-results+json", b'\xff\xfe{"head": 1}')}, "text that is not UTF-8"),
+    ({"answer": (404, "text/html", b"<html><body>internal admin page: SECRET-INTERNAL</body></html>")},
+     "rejected the query (HTTP 404)\n"),
+])
+def test_an_endpoint_that_says_what_it_does_not_give_is_an_error(tmp_path, endpoint, scheduler, lie, message):
+    """Counts are checked against the pages (a page is never over its LIMIT, never short of what was counted),
+    answers against the shape of SPARQL results; an error page's HTML is never shown."""
+    proxy = _Lying(endpoint, **lie)
+    try:
+        job = local_job(tmp_path, "goncourt", _serve(proxy), "retries = 0", page_size=30)
+        result = bigalign("run", job, "--scheduler", scheduler, "--output", tmp_path / "links.nt", check=False)
+    finally:
+        proxy.shutdown()
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "SECRET" not in result.stderr
+    assert not (tmp_path / "links.nt").exists()
+
+
+def test_an_endpoint_that_trickles_its_answer_is_cut_off_at_the_timeout(tmp_path, endpoint):
+    import signal
+
+    proxy = _Lying(endpoint, trickle=True)
+    try:
+        job = local_job(tmp_path, "goncourt", _serve(proxy), "retries = 0\ntimeout = 3")
+        result = bigalign("validate", job, check=False)  # (within the test's time limit: no hang)
+        assert result.returncode == 2 and "the answer took longer than the timeout, 3 s" in result.stderr
+        # Ctrl-C while it trickles: the command stops at once, the first time
+        job.write_text(job.read_text().replace("timeout = 3", "timeout = 300"))
+        proxy.asked.clear()
+        process = subprocess.Popen([sys.executable, "-m", "bigalign", "validate", str(job)], cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proxy.asked.wait(60)
+        time.sleep(1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+        assert process.returncode == 130 and "bigalign: interrupted" in stderr
+    finally:
+        proxy.shutdown()
+    # a run whose pages trickle (read by Dask's threads, no cluster): the same
+    proxy = _Lying(endpoint, trickle="OFFSET")
+    try:
+        job = local_job(tmp_path, "goncourt", _serve(proxy), "retries = 0\ntimeout = 300")
+        process = subprocess.Popen([sys.executable, "-m", "bigalign", "run", str(job), "--output",
+                                    str(tmp_path / "links.nt")], cwd=ROOT, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        assert proxy.asked.wait(60)
+        time.sleep(8)  # (the probe and the count, then the pages: trickling)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+        assert process.returncode == 130 and "bigalign: interrupted" in stderr, stderr
+        assert not (tmp_path / "links.nt").exists()
+    finally:
+        proxy.shutdown()
