@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import dataclasses
 import json
 import logging
 import os
@@ -40,7 +41,13 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _load(args: argparse.Namespace, resolve: bool = True) -> Job:
-    return load_job(args.job, _overrides(args), allow_modules=args.allow_module, resolve=resolve)
+    job = load_job(args.job, _overrides(args), allow_modules=args.allow_module, resolve=resolve)
+    if (getattr(args, "workers", None) is not None or getattr(args, "dashboard", False)) \
+            and job.cluster.processes is None:
+        # Asked for on the command line: a local cluster of worker processes and its dashboard, whatever the
+        # size of the inputs (a small job would otherwise run in this process, without one).
+        job = dataclasses.replace(job, cluster=dataclasses.replace(job.cluster, processes=True))
+    return job
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -129,7 +136,11 @@ def _job_arguments(command: argparse.ArgumentParser, cluster: bool = True) -> No
     if cluster:
         command.add_argument("--scheduler", help="scheduler address or scheduler file (default: the job's, "
                                                  "DASK_SCHEDULER_ADDRESS, else a local cluster)")
-        command.add_argument("--workers", type=int, help="workers of the local cluster")
+        command.add_argument("--workers", type=int, help="start a local cluster of this many worker processes "
+                                                          "(and its dashboard), whatever the inputs' size")
+        command.add_argument("--dashboard", action="store_true",
+                             help="start a local cluster and print its dashboard's link, however small the job "
+                                  "(a small job otherwise runs in this process, without one)")
         command.add_argument("--connect-timeout", type=float, metavar="SECONDS",
                              help="seconds to reach a running scheduler (default 10)")
         command.add_argument("--quiet", action="store_true",

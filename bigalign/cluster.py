@@ -15,6 +15,7 @@ client that bigalign calls.
 
 from __future__ import annotations
 
+import _thread
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -256,8 +258,8 @@ def names_a_scheduler(client: Any) -> bool:
 def no_cluster(threads: int) -> Iterator[NoCluster]:
     """A :class:`NoCluster` of ``threads`` threads, said in the log, closed when done."""
     active = NoCluster(threads)
-    logger.info("no cluster: Dask's threads in this process, for inputs this small (for Dask's dashboard, name "
-                "a cluster: a client, or a job's [cluster] processes = false)")
+    logger.info("no cluster: Dask's threads in this process, for inputs this small (for Dask's dashboard: "
+                "--dashboard, --workers N or --scheduler ADDR, or a job's [cluster] processes = true)")
     try:
         yield active
     except BaseException:
@@ -377,11 +379,65 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
         owned.insert(0, active)
     active.register_plugin(AllocatorTuning())
     logger.info("Dask dashboard at %s", active.dashboard_link)
+    watch = PausedWorkers(active)
     try:
         yield active
+    except KeyboardInterrupt:
+        if watch.stalled:  # (the watch interrupted the wait: its reason, not an interrupt)
+            raise ClusterError(watch.stalled) from None
+        raise
     finally:
+        watch.stop()
         for thing in owned:
             close_within(thing)
+
+
+# Seconds workers may stay paused (over their memory's pause threshold) with nothing running anywhere before
+# a run gives up: Dask would wait for ever.
+PAUSED_SECONDS = 60.0
+
+
+class PausedWorkers:
+    """Watch a client's workers from a thread; when some are paused and none executes anything for
+    :data:`PAUSED_SECONDS` (Dask leaves the tasks it gave a paused worker with it: the others idle),
+    interrupt the main thread with the reason in :attr:`stalled` (turned into a :class:`ClusterError`
+    by :func:`connect`). Only where the main thread waits on the client."""
+
+    def __init__(self, client: Any, every: float = 1.0):
+        self.client, self.every = client, every
+        self.stalled: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if threading.current_thread() is threading.main_thread():
+            self._thread = threading.Thread(target=self._watch, daemon=True, name="bigalign-paused-workers")
+            self._thread.start()
+
+    def _watch(self) -> None:
+        since: float | None = None
+        while not self._stop.wait(self.every):
+            try:
+                workers = self.client.scheduler_info()["workers"]
+            except Exception:  # (the client closing, the scheduler gone: said elsewhere)
+                return
+            paused = [w for w in workers.values() if w.get("status") == "paused"]
+            executing = sum((w.get("metrics") or {}).get("task_counts", {}).get("executing", 0)
+                            for w in workers.values())
+            if not paused or executing:
+                since = None
+                continue
+            since = since if since is not None else time.monotonic()
+            if time.monotonic() - since >= PAUSED_SECONDS:
+                limits = sorted({w.get("memory_limit") or 0 for w in paused})
+                shown = ", ".join(f"{limit / 2**20:,.0f} MiB" for limit in limits)
+                self.stalled = (f"{len(paused)} of {len(workers)} workers paused over their memory's pause threshold "
+                                f"(memory limit {shown}) and nothing running for {PAUSED_SECONDS:.0f} s: the run "
+                                "cannot go on. Give the workers more memory ([cluster] memory_limit, or fewer "
+                                "workers on this machine); 'bigalign plan' estimates what a worker needs")
+                _thread.interrupt_main()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 # Seconds a client or a local cluster gets to close: its worker processes end with this one anyway.

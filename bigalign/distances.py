@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, Indel, JaroWinkler, Levenshtein
 
-from .errors import InvalidValueError
+from .errors import InvalidValueError, UserCodeError
 from .records import arrow_text
 from .values.columns import is_missing
 from .values.dates import EPOCH_ORDINAL, parse_dates, year_and_month
@@ -803,13 +803,22 @@ class CallableMetric(Metric):
     def is_missing(self, encoded):
         return encoded["v"].map(is_missing).to_numpy(dtype=bool)
 
+    def _distance(self, x: Any, y: Any) -> float:
+        try:
+            return float(self.func(x, y))
+        except Exception as err:  # (the user's code: said as such, with the values, not as bigalign's bug)
+            raise UserCodeError(f"the metric {self.name!r} failed on {x!r} and {y!r}: {type(err).__name__}: "
+                                f"{err}") from None
+
     def _cdist(self, a, b, normalized):
         va, vb = a["v"].tolist(), b["v"].tolist()
-        return np.array([[self.func(x, y) for y in vb] for x in va], dtype=np.float64).reshape(len(va), len(vb))
+        return np.array([[self._distance(x, y) for y in vb] for x in va],
+                        dtype=np.float64).reshape(len(va), len(vb))
 
     def _cpdist(self, a, b, ia, ib, normalized):
         va, vb = a["v"].tolist(), b["v"].tolist()
-        return np.array([self.func(va[i], vb[j]) for i, j in zip(ia.tolist(), ib.tolist())], dtype=np.float64)
+        return np.array([self._distance(va[i], vb[j]) for i, j in zip(ia.tolist(), ib.tolist())],
+                        dtype=np.float64)
 
 
 METRICS: dict[str, type[Metric]] = {

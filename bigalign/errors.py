@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BigalignError", "ClusterError", "InputError", "InvalidValueError", "JobError", "RecordError"]
+__all__ = ["BigalignError", "ClusterError", "InputError", "InvalidValueError", "JobError", "RecordError",
+           "UserCodeError"]
 
 
 class BigalignError(ValueError):
@@ -33,6 +34,11 @@ class InputError(BigalignError):
 
 class RecordError(BigalignError):
     """A value of one record that cannot be read; names the set, id and column."""
+
+
+class UserCodeError(BigalignError):
+    """A job's own function (a metric, a normalizer named by import path) that failed on a value: which, on
+    what, and its error."""
 
 
 class ClusterError(BigalignError):

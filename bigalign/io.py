@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import glob
 import os
+import socket
 import tempfile
 import urllib.parse
 from collections.abc import Iterator, Sequence
@@ -428,10 +429,15 @@ _UMASK = _umask()  # read once, at import: os.umask can only be read by setting 
 @contextmanager
 def atomic_path(path: str, private: bool = False) -> Iterator[str]:
     """A temporary name beside ``path``, renamed to it only on success;
-    ``private`` files (raw records) are readable by the user only."""
+    ``private`` files (raw records) are readable by the user only.
+
+    The temporary name holds this host and process: what a killed process
+    left beside ``path`` (its process gone) is removed by the next write."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    owner = f"{socket.gethostname()}-{os.getpid()}"
+    _remove_leftovers(directory, os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{owner}.", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
         yield tmp
@@ -442,6 +448,28 @@ def atomic_path(path: str, private: bool = False) -> Iterator[str]:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _remove_leftovers(directory: str, name: str) -> None:
+    """Remove the temporary files of writes to ``name`` whose process, on this host, is gone."""
+    host = socket.gethostname()
+    for leftover in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(name)}.{glob.escape(host)}-*.tmp")):
+        pid = os.path.basename(leftover)[len(name) + len(host) + 3:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                os.remove(leftover)
+            except OSError:
+                pass  # (removed by another write meanwhile, or not ours to remove)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # (another user's process)
+        return True
+    return True
 
 
 # Characters an IRI keeps as they are; everything else (spaces, <, >, quotes) is escaped.

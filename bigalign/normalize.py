@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .errors import UserCodeError
 from .records import TEXT, arrow_text
 from .values.columns import is_missing, map_distinct
 from .values.text import strip_accents
@@ -295,7 +296,11 @@ class _ValueFunction(Normalizer):
         self.name = getattr(func, "__name__", type(func).__name__)
 
     def normalize_value(self, value: Any) -> Any:
-        return self.func(value)
+        try:
+            return self.func(value)
+        except Exception as err:  # (the user's code: said as such, with the value, not as bigalign's bug)
+            raise UserCodeError(f"the normalizer {self.name!r} failed on {value!r}: {type(err).__name__}: "
+                                f"{err}") from None
 
     def __repr__(self) -> str:
         return self.name

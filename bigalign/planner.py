@@ -11,8 +11,9 @@ import numpy as np
 
 from .cluster import NoCluster
 from .io import atomic_path
-from .jobs import Job, check_inputs
+from .jobs import WORKER_LIBRARIES, Job, check_inputs
 from .pipeline import encode_records, run_alignment, timed
+from .pipeline.candidates import MAX_TASK_PAIRS
 from .runner import (
     alignment_inputs,
     check_unblocked,
@@ -25,7 +26,7 @@ from .runner import (
 )
 from .treatments import global_pair_distances
 
-__all__ = ["model_lines", "plan_job", "plan_lines", "scoring_rate"]
+__all__ = ["model_lines", "peak_bytes_per_worker", "plan_job", "plan_lines", "scoring_rate"]
 
 
 def scoring_rate(job: Job, align_sample: Any, target_sample: Any, pairs: int = 50_000) -> float:
@@ -40,6 +41,18 @@ def scoring_rate(job: Job, align_sample: Any, target_sample: Any, pairs: int = 5
     global_pair_distances(job.treatments, [e.iloc[ia].reset_index(drop=True) for e in a],
                           [e.iloc[ib].reset_index(drop=True) for e in b])
     return pairs / max(1e-9, time.perf_counter() - clock)
+
+
+def peak_bytes_per_worker(bytes_per_record: float, records: int, dedupe: bool, candidate_pairs: int,
+                          largest_block_pairs: int, n_workers: int) -> int:
+    """A worker's peak memory in a run, estimated: its libraries, its share of the encoded records (three
+    copies: read, encoded, shuffled; a deduplicated set is encoded on both sides) and of the candidate pairs
+    joined with both records' values, and the pairs of one task of the largest block (at most
+    ``MAX_TASK_PAIRS``)."""
+    pair_bytes = 16 + 2 * bytes_per_record
+    records_bytes = 3 * bytes_per_record * records * (2 if dedupe else 1)
+    largest_task = min(largest_block_pairs, MAX_TASK_PAIRS) * pair_bytes
+    return int(WORKER_LIBRARIES + (records_bytes + candidate_pairs * pair_bytes) / n_workers + largest_task)
 
 
 def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
@@ -82,10 +95,14 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
         "excluded_blocks": stats.excluded_blocks, "excluded_pairs": stats.excluded_pairs,
         "workers": n_workers, "where": where, "scoring_pairs_per_second_per_worker": rate,
         "estimated_seconds": seconds["blocking"] + stats.candidate_pairs / (rate * n_workers),
-        # (a deduplicated set is encoded on both sides)
-        "estimated_peak_bytes_per_worker": int(3 * bytes_per_record * sum(kept.values()) * (2 if job.dedupe else 1)
-                                               / n_workers),
+        "estimated_peak_bytes_per_worker": peak_bytes_per_worker(bytes_per_record, sum(kept.values()), job.dedupe,
+                                                                 stats.candidate_pairs, stats.largest_block_pairs,
+                                                                 n_workers),
     }
+    if job.cluster.memory_limit not in (None, "auto") and not isinstance(active, NoCluster):
+        from dask.utils import parse_bytes
+
+        plan["memory_limit_bytes"] = parse_bytes(job.cluster.memory_limit)
     if truth is not None:
         plan["true_pairs"] = len(truth)
         plan["pair_completeness"] = stats.true_pairs_kept / max(1, len(truth))
@@ -111,6 +128,11 @@ def plan_lines(plan: dict) -> list[str]:
     lines.append(f"estimate for the full run {plan['where']}: {plan['estimated_seconds']:.0f} s, "
                  f"~{plan['estimated_peak_bytes_per_worker'] / 2**20:.0f} MiB per worker "
                  f"(scoring {plan['scoring_pairs_per_second_per_worker']:,.0f} pairs/s per worker)")
+    limit = plan.get("memory_limit_bytes")
+    if limit and 0.8 * limit < plan["estimated_peak_bytes_per_worker"]:
+        lines.append(f"memory_limit {limit / 2**20:,.0f} MiB per worker is below what this estimate needs with the "
+                     f"pause at 80% (~{plan['estimated_peak_bytes_per_worker'] / 0.8 / 2**20:,.0f} MiB): workers "
+                     "would pause, and the run stop; raise it, or use fewer workers")
     return lines
 
 

@@ -87,6 +87,11 @@ def _without_passwords(value: Any) -> Any:
     return redact(value) if isinstance(value, str) else value
 
 
+def _linked(distance: float | None, threshold: float) -> str:
+    """Whether a pair of this distance is linked (a pair whose every value is missing has no distance: never)."""
+    return "yes" if distance is not None and distance <= threshold else "no"
+
+
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
@@ -430,7 +435,7 @@ def write_report(run_dir: str) -> str:
         headers = ["align id", "target id", "distance", "linked"] + [
             k.replace(" distance", f" distance (weight {weights.get(k[:-len(' distance')], '')})")
             if k.endswith(" distance") else k for k in keys]
-        rows = [[r["align_id"], r["target_id"], r["distance"], "yes" if r["distance"] <= data["threshold"] else "no"]
+        rows = [[r["align_id"], r["target_id"], r["distance"], _linked(r["distance"], data["threshold"])]
                 + [r[k] for k in keys] for r in data["near_threshold"]]
         parts.append(_table(headers, rows, "near-threshold"))
         parts.append('<p class="note">Per-attribute distances are weighted; their sum is the global distance. '

@@ -521,7 +521,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
         if job.output.dask_report or (job.output.dask_report is None and remote):
             from distributed import performance_report
 
-            reporting.enter_context(performance_report(filename=paths["dask_report"]))
+            # (bokeh's scripts inside the file: the report opens offline and on an air-gapped cluster)
+            reporting.enter_context(performance_report(filename=paths["dask_report"], mode="inline"))
         else:
             del paths["dask_report"]
         summary = RunSummary(job=os.path.abspath(job.path), dashboard=active.dashboard_link or "", files=paths)

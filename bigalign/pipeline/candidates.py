@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 
 from ..blocking.base import Blocking
+from ..errors import JobError
 from ..evaluate import LINK_AND_DEDUPE, LINK_ONLY, isin_sorted
 from .schema import KEY_PREFIX, SET, CandidateResult, columns_with_prefix, combined_hashes, extra_columns, sides
 from .stats import REPORT_BLOCKS, BlockStats
 
-__all__ = ["CHUNK_PAIRS", "DENSE_BLOCK_PAIRS", "MAX_TASK_PAIRS", "candidate_pairs", "candidate_tile",
-           "first_slot_pairs"]
+__all__ = ["CHUNK_PAIRS", "DENSE_BLOCK_PAIRS", "LARGEST_BLOCK_PAIRS", "MAX_TASK_PAIRS", "candidate_pairs",
+           "candidate_tile", "first_slot_pairs"]
 
 
 # Block pairs generated at once inside a task: bounds a task's memory.
@@ -22,6 +23,12 @@ CHUNK_PAIRS = 2_000_000
 
 # A block with more pairs than this is paired by several tasks.
 MAX_TASK_PAIRS = 5_000_000
+
+
+# Without ``max_block_pairs``, a block of more pairs than this stops the run before any pair is formed (a key
+# that most records share: 10k records alike on both sides make 100M pairs, 6 GB and more). With it, blocks
+# over it are left out and counted, and a larger value pairs larger blocks, tiled.
+LARGEST_BLOCK_PAIRS = 20_000_000
 
 
 # A block with at least this many pairs (and at most MAX_TASK_PAIRS) is scored as one
@@ -133,6 +140,8 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
         row_a, row_b = np.flatnonzero(code_a == k)[0], np.flatnonzero(code_b == k)[0]
         stats.largest_blocks.append((int(pairs[k]), int(size_a[k]), int(size_b[k]), int(a["slot"].iloc[row_a]),
                                      int(a["rid"].iloc[row_a]), int(b["rid"].iloc[row_b])))
+    if max_block_pairs is None and len(pairs) and pairs.max() > LARGEST_BLOCK_PAIRS:
+        _too_large(blocking, a, code_a, size_a, size_b, pairs, itself)
     usable = pairs > 0
     if max_block_pairs is not None:
         too_large = pairs > max_block_pairs
@@ -167,6 +176,24 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
     found = [_pair_chunk(a, np.flatnonzero(valid_a & (chunk_a == c)), b, np.flatnonzero(valid_b & (chunk_b == c)),
                          blocking, dedupe, stats, truth_hashes, rules, link_type) for c in range(n_chunks)]
     return CandidateResult(pd.concat(found, ignore_index=True), stats, heavy, members)
+
+
+def _too_large(blocking: Blocking, a: pd.DataFrame, code_a: np.ndarray, size_a: np.ndarray, size_b: np.ndarray,
+               pairs: np.ndarray, itself: bool) -> None:
+    """Stop: the largest block of this partition, named, is over :data:`LARGEST_BLOCK_PAIRS`."""
+    k = int(np.argmax(pairs))
+    slot = int(a["slot"].iloc[int(np.flatnonzero(code_a == k)[0])])
+    members, start = blocking.blockings(), 0
+    for i, member in enumerate(members):
+        if slot < start + member.n_slots:
+            break
+        start += member.n_slots
+    where = f"of blocking.of[{i}] ({member!r})" if len(members) > 1 else f"of the blocking ({member!r})"
+    records = f"{size_a[k]:,} records" if itself else f"{size_a[k]:,} × {size_b[k]:,} records"
+    raise JobError(f"one block {where} holds {records}: {pairs[k]:,} pairs, over the {LARGEST_BLOCK_PAIRS:,} a "
+                   "block may hold unless max_block_pairs says otherwise (its pairs would not fit in memory); "
+                   "split it with a key of more columns, or set max_block_pairs: blocks over it are then left out "
+                   "and counted (a value above this block's pairs pairs it, in tiles)", field="blocking")
 
 
 def candidate_tile(heavy: tuple[pd.DataFrame, pd.DataFrame], key: int, tile: int, tiles: int, blocking: Blocking,
