@@ -1,5 +1,66 @@
+"""Fixtures shared by the tests, and the tiers they run in.
+
+Three tiers (``pytest -m fast`` is what a developer runs on every change; ``pytest`` and ``.ci/run`` run
+them all, in this order):
+
+- ``fast``: functions and objects in this process — no process started (no worker, no command), no
+  server, no browser;
+- ``integration``: real Dask clusters of worker processes on loopback, the ``bigalign`` command in
+  subprocesses;
+- ``system``: real servers and programs beside bigalign — Chromium, PostgreSQL, Oxigraph — and the
+  benchmark runners.
+
+A test is ``integration`` when it uses a cluster fixture or is marked so; ``system`` when its module
+or itself is marked so; ``fast`` otherwise — and a fast test that starts a process fails, saying to
+mark it (so the fast tier stays what it says).
+"""
+
+import multiprocessing.process
+import os
+import subprocess
+
 import pytest
 from distributed import Client, LocalCluster
+
+# (scikit-learn's joblib would run lscpu to count physical cores: a process of its own, in any tier)
+os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count() or 1))
+
+TIERS = ("fast", "integration", "system")
+# Fixtures that start worker processes or servers: a test using one is not fast.
+CLUSTER_FIXTURES = {"client", "scheduler"}
+
+
+def pytest_collection_modifyitems(config, items):
+    tiers = {}
+    for item in items:
+        marked = {m.name for m in item.iter_markers()} & set(TIERS)
+        if not marked:
+            marked = {"integration"} if CLUSTER_FIXTURES & set(item.fixturenames) else {"fast"}
+            for tier in marked:
+                item.add_marker(tier)
+        if len(marked) > 1:
+            raise pytest.UsageError(f"{item.nodeid}: in one tier only, not {sorted(marked)}")
+        tiers[item.nodeid] = TIERS.index(marked.pop())
+    items.sort(key=lambda item: tiers[item.nodeid])  # (stable: the fast tier first, then the others)
+
+
+class _ProcessStarted(AssertionError):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_start_no_process(request, monkeypatch):
+    """In the fast tier, starting a process (a command, a worker) fails the test."""
+    if request.node.get_closest_marker("fast") is None:
+        yield
+        return
+
+    def refuse(*args, **kwargs):
+        raise _ProcessStarted(f"{request.node.nodeid} starts a process: mark it integration or system")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from bigalign.app.workspace import Workspace
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+pytestmark = pytest.mark.system
 
 JOB = """threshold = 0.3
 [alignset]

@@ -13,6 +13,8 @@ import pytest
 from bigalign.evaluate import link_quality
 from bigalign.jobs import load_job
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 BIGALIGN = [sys.executable, "-m", "bigalign"]
 

@@ -17,6 +17,8 @@ from distributed import Client
 from distributed.security import Security
 from test_cli import demo_text
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 DASK = str(Path(sys.executable).parent / "dask")
 QUIET = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -92,7 +94,6 @@ def worker_process(cluster, client, address):
     return next(p for p in cluster.workers if p.pid == pids[address])
 
 
-@pytest.mark.slow
 def test_a_worker_killed_during_alignment_changes_no_link(tmp_path):
     cluster = HandCluster(tmp_path, 3)
     try:
@@ -165,7 +166,6 @@ def test_a_job_runs_over_tls_and_a_client_without_certificates_is_refused(tmp_pa
         cluster.close()
 
 
-@pytest.mark.slow
 def test_a_run_interrupted_after_blocking_resumes_from_its_checkpoint(tmp_path, client):
     address = client.scheduler.address
     job = person_job(tmp_path, 20_000, extra="checkpoint = true")

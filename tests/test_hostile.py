@@ -27,6 +27,8 @@ from bigalign.errors import RecordError
 from bigalign.io import InputError
 from bigalign.jobs import JobError, load_job
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def scheduler(client):

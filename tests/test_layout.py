@@ -85,6 +85,7 @@ def test_no_private_name_is_imported_across_modules():
     assert not offenders
 
 
+@pytest.mark.integration
 def test_the_command_line_does_not_load_dask_to_say_what_it_does():
     code = ("import runpy, sys\nsys.argv = ['bigalign', '--help']\ntry:\n    runpy.run_module('bigalign', "
             "run_name='__main__')\nexcept SystemExit:\n    pass\nprint(sorted(m for m in sys.modules "
@@ -93,6 +94,7 @@ def test_the_command_line_does_not_load_dask_to_say_what_it_does():
     assert "usage: bigalign" in out and out.strip().endswith("[]")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("chosen", [None, "mimalloc"])
 def test_the_command_puts_arrow_on_the_c_allocator_unless_the_user_chose(chosen):
     # Arrow reads the variable when first imported: the command sets it before anything imports Arrow.

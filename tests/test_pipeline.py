@@ -186,7 +186,6 @@ def test_unreadable_value_names_set_record_and_column(client):
                        blocking=KeyBlocking("dob", "year"), client=client)
 
 
-@pytest.mark.slow
 def test_person_records_blocking_and_links_quality(client):
     data = person_records(20_000, seed=1)
     a, t = to_dask(data.alignset, None, "a", 4), to_dask(data.targetset, None, "t", 4)
@@ -202,6 +201,7 @@ def test_person_records_blocking_and_links_quality(client):
     assert link_quality(links, data.truth).f1 >= 0.98
 
 
+@pytest.mark.integration
 def test_dask_scheduler_and_workers_started_by_hand(tmp_path, people, monkeypatch):
     scheduler_file = tmp_path / "scheduler.json"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}

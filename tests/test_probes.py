@@ -19,6 +19,8 @@ import bigalign as ba
 from bigalign.datasets import person_records
 from bigalign.errors import ClusterError
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def scheduler(client):

@@ -40,6 +40,7 @@ def dom(path: Path) -> tuple[str, str]:
     return result.stdout, result.stderr
 
 
+@pytest.mark.system
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
 def test_report_renders_in_chromium_with_every_plot_drawn(run_dir):
     page, log = dom(run_dir / "report.html")

@@ -21,7 +21,8 @@ from bigalign.sparql import page_query, projected_variables, split_query
 
 # the server's command, beside this interpreter (a virtual environment's bin need not be on PATH)
 OXIGRAPH = shutil.which("oxigraph", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
-pytestmark = pytest.mark.skipif(OXIGRAPH is None, reason="needs the oxigraph package (pip install -e '.[test]')")
+pytestmark = [pytest.mark.system,
+              pytest.mark.skipif(OXIGRAPH is None, reason="needs the oxigraph package (pip install -e '.[test]')")]
 
 PREFIXES = ("@prefix dcterms: <http://purl.org/dc/terms/> .\n@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
             "@prefix dbr: <http://dbpedia.org/resource/> .\n@prefix dbo: <http://dbpedia.org/ontology/> .\n"

@@ -18,8 +18,8 @@ from test_cli import demo_text
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))[::-1]), None) \
     or (os.path.dirname(shutil.which("initdb")) if shutil.which("initdb") else None)
-pytestmark = pytest.mark.skipif(BIN is None, reason="needs PostgreSQL's server (Debian's postgresql; .ci/run "
-                                                    "installs it)")
+pytestmark = [pytest.mark.system, pytest.mark.skipif(BIN is None, reason="needs PostgreSQL's server (Debian's "
+                                                                         "postgresql; .ci/run installs it)")]
 SECRET = "BIGALIGN_TEST_PG_PASSWORD"
 
 
