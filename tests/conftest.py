@@ -16,14 +16,10 @@ mark it (so the fast tier stays what it says).
 """
 
 import multiprocessing.process
-import os
 import subprocess
 
 import pytest
 from distributed import Client, LocalCluster
-
-# (scikit-learn's joblib would run lscpu to count physical cores: a process of its own, in any tier)
-os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count() or 1))
 
 TIERS = ("fast", "integration", "system")
 # Fixtures that start worker processes or servers: a test using one is not fast.
