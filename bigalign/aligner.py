@@ -88,8 +88,10 @@ def _explained(links: pd.DataFrame, treatments: list[Treatment], encoded_a: list
     ia = pd.Index(align_ids).get_indexer(links["align_id"])
     ib = pd.Index(target_ids).get_indexer(links["target_id"])
     distances = treatment_pair_distances(treatments, encoded_a, encoded_b, ia, ib)
-    terms = None if model is None else {k: h[ia] for k, h in model.term_hashes(encoded_a).items()}
-    return links.assign(**explanation_columns(treatments, distances, model, terms))
+    if model is None:
+        return links.assign(**explanation_columns(treatments, distances))
+    terms = {k: h[ia] for k, h in model.term_hashes(encoded_a).items()}
+    return links.assign(**model.explanation_columns(treatments, distances, terms))
 
 
 # What a set of records may be: a frame, a dask frame, or Nazca's nested lists.

@@ -32,8 +32,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, Indel, JaroWinkler, Levenshtein
 
 from .errors import InvalidValueError, UserCodeError
-from .records import arrow_text
-from .values.columns import is_missing
+from .values.columns import arrow_text, is_missing
 from .values.dates import EPOCH_ORDINAL, parse_dates, year_and_month
 from .values.geo import EARTH_RADIUS_KM, coordinates, haversine_angle, unreadable_points
 from .values.soundex import SOUNDEX_CODES, soundex_code

@@ -446,6 +446,20 @@ class FellegiSunter:
             out[known, k] += np.log2(m[levels[known, k]])
         return out
 
+    def explanation_columns(self, treatments: Sequence[Treatment], distances: np.ndarray,
+                            terms: Mapping[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """The columns that explain pairs' match weights: ``prior_weight``, then per treatment its
+        ``": distance"``, ``": level"`` and ``": weight"`` (log2(m/u)); the weights and the prior's add
+        up to the match weight (``terms``: as :meth:`contributions` reads them)."""
+        levels = self.levels(distances)
+        contributions = self.contributions(levels, terms)
+        columns = {"prior_weight": np.full(len(distances), self.prior_weight_)}
+        for k, t in enumerate(treatments):
+            columns[f"{t}: distance"] = distances[:, k]
+            columns[f"{t}: level"] = levels[:, k]
+            columns[f"{t}: weight"] = contributions[:, k]
+        return columns
+
     @property
     def prior_weight_(self) -> float:
         """The prior's log-odds: every pair's weight starts there."""

@@ -29,8 +29,9 @@ import pyarrow.parquet as pq
 
 from . import sparql
 from .errors import InputError
-from .records import TEXT, attribute_columns, record_hashes
+from .records import attribute_columns, record_hashes
 from .treatments import Treatment
+from .values.columns import TEXT
 
 __all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths", "is_url", "parquet_types",
            "read_pairs", "read_table", "stage_file", "write_clusters", "write_links", "REJECT_COLUMNS"]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from .records import arrow_text
+from .values.columns import arrow_text
 
 __all__ = ["LINK_COLUMNS", "links_under_threshold", "best_match_per_item", "one_to_one", "set_names", "sort_links"]
 

@@ -24,8 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import UserCodeError
-from .records import TEXT, arrow_text
-from .values.columns import is_missing, map_distinct
+from .values.columns import TEXT, arrow_text, is_missing, map_distinct
 from .values.text import strip_accents
 
 __all__ = [

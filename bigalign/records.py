@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .values.columns import arrow_text
 from .values.hashing import text_hashes
 
 AttributeKey = Union[Hashable, tuple]
 
-__all__ = ["AttributeKey", "TEXT", "arrow_text", "as_records", "attribute_values", "attribute_columns", "is_dask",
+__all__ = ["AttributeKey", "as_records", "attribute_values", "attribute_columns", "is_dask",
            "record_hashes", "text_or_str"]
 
 
@@ -106,22 +107,6 @@ def attribute_values(frame: pd.DataFrame, key: AttributeKey) -> pd.Series | pd.D
 # Text as Arrow strings: pandas 3's default (NaN when missing); under pandas 2 the
 # NA-semantics variant, the one Dask's P2P shuffle hands back as Arrow strings rather
 # than as Python objects (dask.dataframe.backends.get_pandas_dataframe_from_pyarrow).
-TEXT = (pd.StringDtype("pyarrow", na_value=np.nan) if int(pd.__version__.split(".")[0]) >= 3
-        else pd.StringDtype("pyarrow"))
-
-
-def arrow_text(values: Any) -> pa.Array | None:
-    """Values (a Series, an array) as one Arrow string array, missing ones
-    null; None when they are not all text."""
-    if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
-        return None
-    try:
-        text = pa.array(values, type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
-    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
-
-
 def is_dask(obj: Any) -> bool:
     """Whether ``obj`` is a dask collection (records to align on the cluster)."""
     return type(obj).__module__.startswith("dask")

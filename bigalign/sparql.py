@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import InputError
-from .records import TEXT
+from .values.columns import TEXT
 
 RESULTS_JSON = "application/sparql-results+json"
 # File name extensions of RDF files, and the formats pyoxigraph reads them in.

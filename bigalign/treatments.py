@@ -8,7 +8,7 @@ alignment matrix is the weighted sum of the treatments' distance matrices.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,9 +16,6 @@ import pandas as pd
 from .distances import Metric, make_metric
 from .normalize import Normalizer, make_normalizer, normalize_column
 from .records import AttributeKey, attribute_columns, attribute_values
-
-if TYPE_CHECKING:
-    from .fellegi_sunter import FellegiSunter
 
 __all__ = ["Treatment", "global_alignment_matrix", "global_pair_distances", "make_treatments", "plain",
            "set_aside_invalid", "explanation_columns", "global_distances", "treatment_pair_distances"]
@@ -261,23 +258,8 @@ def global_distances(treatments: Sequence[Treatment], distances: np.ndarray) -> 
     return _weighted_sum(treatments, (t.weight * distances[:, k] for k, t in enumerate(treatments)))
 
 
-def explanation_columns(treatments: Sequence[Treatment], distances: np.ndarray,
-                        model: FellegiSunter | None = None,
-                        terms: Mapping[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """The columns that explain pairs' scores: per treatment ``"{attribute}:
-    distance"`` (the metric's, before the weight; NaN: a value missing); with
-    a fitted ``model``, first ``prior_weight``, then per treatment also
-    ``": level"`` and ``": weight"`` (log2(m/u)); the weights and the prior's
-    add up to the match weight (``terms``: the pairs' value hashes of the
-    treatments with term frequencies, see
-    :meth:`~bigalign.fellegi_sunter.FellegiSunter.contributions`)."""
-    if model is None:
-        return {f"{t}: distance": distances[:, k] for k, t in enumerate(treatments)}
-    levels = model.levels(distances)
-    contributions = model.contributions(levels, terms)
-    columns = {"prior_weight": np.full(len(distances), model.prior_weight_)}
-    for k, t in enumerate(treatments):
-        columns[f"{t}: distance"] = distances[:, k]
-        columns[f"{t}: level"] = levels[:, k]
-        columns[f"{t}: weight"] = contributions[:, k]
-    return columns
+def explanation_columns(treatments: Sequence[Treatment], distances: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns that explain pairs' weighted distances: per treatment ``"{attribute}: distance"``
+    (the metric's, before the weight; NaN: a value missing). A learned model adds its own (see
+    :meth:`~bigalign.fellegi_sunter.FellegiSunter.explanation_columns`)."""
+    return {f"{t}: distance": distances[:, k] for k, t in enumerate(treatments)}

@@ -18,8 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..normalize import make_normalizer, normalize_distinct
-from ..records import arrow_text
-from ..values.columns import is_missing, map_distinct
+from ..values.columns import arrow_text, is_missing, map_distinct
 from ..values.dates import iso_dates, parse_dates, year_and_month
 from ..values.hashing import fold64, mix64
 from ..values.soundex import ascii_soundex_codes, soundex_codes

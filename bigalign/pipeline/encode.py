@@ -13,8 +13,9 @@ import pyarrow as pa
 
 from ..blocking.base import Blocking, mix64
 from ..errors import InvalidValueError, RecordError
-from ..records import TEXT, as_records, attribute_columns
+from ..records import as_records, attribute_columns
 from ..treatments import Treatment, plain
+from ..values.columns import TEXT
 from .schema import (
     ALIGN,
     EXTRA_PREFIX,

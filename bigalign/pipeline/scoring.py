@@ -190,7 +190,7 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
         terms = {k: hashes[ra] for k, hashes in model.term_hashes(encoded_a).items()}
         distance = weight_distance(model.match_weights(model.levels(each), terms))
         if explain:
-            explanation = explanation_columns(treatments, each, model, terms)
+            explanation = model.explanation_columns(treatments, each, terms)
     links = _scored(stats, treatments, records_a, records_b, encoded_a, encoded_b, ra, rb, distance, threshold,
                     uniq, truth_hashes, dedupe, explanation, model)
     return ScoredLinks(best_match_per_item(links) if uniq else links, stats)

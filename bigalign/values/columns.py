@@ -1,7 +1,8 @@
-"""Columns of values: what a missing value is, and work done once per distinct value.
+"""Columns of values: what a missing value is, text as Arrow, and work done once per distinct value.
 
 One definition of *missing* for the whole library: None, NA, NaT, NaN and
-text that is blank (white space only) say nothing about a record.
+text that is blank (white space only) say nothing about a record. Text
+columns are Arrow strings (:data:`TEXT`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-__all__ = ["is_missing", "map_distinct"]
+__all__ = ["TEXT", "arrow_text", "is_missing", "map_distinct"]
+
+# The dtype of text columns: Arrow strings, missing values NaN (pandas 3's default string dtype).
+TEXT = (pd.StringDtype("pyarrow", na_value=np.nan) if int(pd.__version__.split(".")[0]) >= 3
+        else pd.StringDtype("pyarrow"))
+
+
+def arrow_text(values: Any) -> pa.Array | None:
+    """Values (a Series, an array) as one Arrow string array, missing ones
+    null; None when they are not all text."""
+    if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
+        return None
+    try:
+        text = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
 def is_missing(value: Any) -> bool:

@@ -17,8 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..records import arrow_text
-from .columns import is_missing
+from .columns import arrow_text, is_missing
 from .text import strip_accents
 
 __all__ = ["EPOCH_ORDINAL", "iso_dates", "parse_date", "parse_dates", "year_and_month"]

@@ -16,8 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..records import TEXT, arrow_text
-from .columns import is_missing, map_distinct
+from .columns import TEXT, arrow_text, is_missing, map_distinct
 
 __all__ = ["APOSTROPHES", "PY_WHITESPACE", "as_text", "joined_text", "nazca_words", "split_after_apostrophes",
            "strip_accents", "text_array"]
