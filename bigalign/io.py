@@ -1,11 +1,11 @@
-"""Reading records (with their rejects) and writing links, atomically.
+"""Files: how a set is described (:class:`SetSpec`), files read (with their rejects), links written atomically.
 
-Inputs are *staged*: each input file is read by one task, on a worker,
-batch by batch; values that a treatment cannot read (unparsable dates,
-coordinates out of range), rows a CSV parser cannot split and bytes that do
-not decode are set aside as *rejects*, each with its file, row and column;
-the good rows are written as Parquet. The staged Parquet is what the
-alignment reads — and a checkpoint a run can resume from.
+Local paths and fsspec URLs alike. CSV files are read by Arrow batch by
+batch, as bytes decoded per column, so that rows a parser cannot split and
+bytes that do not decode are set aside as *rejects*, each with its file,
+row and column. What reads a set's records as a whole, whatever its source
+(files, RDF, an endpoint, a database), and stages them as Parquet, is
+:mod:`bigalign.sources`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,14 +27,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from . import sparql
 from .errors import InputError
-from .records import attribute_columns, record_hashes
-from .treatments import Treatment
 from .values.columns import TEXT
 
-__all__ = ["InputError", "SetSpec", "StagedFile", "atomic_path", "expand_paths", "is_url", "parquet_types",
-           "read_pairs", "read_table", "stage_file", "write_clusters", "write_links", "REJECT_COLUMNS"]
+__all__ = ["BATCH_ROWS", "InputError", "REJECT_COLUMNS", "ROW_GROUP_ROWS", "SetSpec", "atomic_path", "csv_records",
+           "expand_paths", "file_header", "is_url", "open_file", "parquet_types", "read_pairs", "read_table",
+           "write_clusters", "write_links"]
 
 REJECT_COLUMNS = ["set", "file", "row", "column", "reason", "value"]
 # Rows read at once while staging.
@@ -72,27 +70,9 @@ class SetSpec:
     index_col: str | None = None
     npartitions: int | None = None
 
-    @property
-    def reads_query(self) -> bool:
-        """Whether the set is a SPARQL query's rows (its columns are the query's variables)."""
-        return self.sparql is not None or self.format == "rdf"
-
     def pages(self) -> int:
         """The pages of an endpoint's rows (at least one: an empty result is read too)."""
         return max(1, -(-(self.rows or 0) // self.page_size))
-
-
-@dataclass
-class StagedFile:
-    """What staging one input file produced."""
-
-    source: str
-    parquet: str | None
-    rows_read: int = 0
-    rows_kept: int = 0
-    rejects: list[dict] = field(default_factory=list)
-    # hashes of the kept records' ids: distinct hashes prove distinct ids, cheaply
-    id_hashes: np.ndarray | None = None
 
 
 # The object stores' fsspec backends that bigalign's extras install: extra → (package, protocols).
@@ -135,7 +115,8 @@ def expand_paths(path: str) -> list[str]:
 
 
 @contextmanager
-def _open(path: str, mode: str = "rb") -> Iterator[Any]:
+def open_file(path: str, mode: str = "rb") -> Iterator[Any]:
+    """A local file or an fsspec URL, opened."""
     if is_url(path):
         with _filesystem(path).open(path, mode) as f:
             yield f
@@ -144,21 +125,17 @@ def _open(path: str, mode: str = "rb") -> Iterator[Any]:
             yield f
 
 
-def read_header(spec: SetSpec, path: str) -> list[str]:
-    """Column names of one input file (of a query: its variables, read by :func:`bigalign.jobs.check_inputs`)."""
-    if spec.reads_query or spec.sql is not None:
-        if spec.columns is None:
-            raise ValueError(f"{spec.name}: the query's columns are read by check_inputs first")
-        return sparql.columns(spec.columns, spec.literal_details) if spec.reads_query else list(spec.columns)
+def file_header(spec: SetSpec, path: str) -> list[str]:
+    """Column names of one input file (CSV or Parquet)."""
     if spec.format == "parquet":
-        with _open(path) as f:
+        with open_file(path) as f:
             names = list(pq.ParquetFile(f).schema_arrow.names)
     elif not spec.header:
         if not spec.columns:
             raise InputError(f"{path}: without a header, 'columns' must name the columns")
         names = list(spec.columns)
     else:
-        with _open(path) as f:
+        with open_file(path) as f:
             first = f.readline()
         try:
             # (a byte order mark is not part of the first name: Arrow's reader skips it too)
@@ -177,7 +154,7 @@ def read_header(spec: SetSpec, path: str) -> list[str]:
 
 def parquet_types(path: str) -> dict[str, str]:
     """The Arrow type of each column of a Parquet file."""
-    with _open(path) as f:
+    with open_file(path) as f:
         schema = pq.ParquetFile(f).schema_arrow
     return {name: str(schema.field(name).type) for name in schema.names}
 
@@ -202,7 +179,7 @@ def _csv_batches(spec: SetSpec, path: str, names: list[str],
     convert = pacsv.ConvertOptions(column_types={n: pa.binary() for n in names}, strings_can_be_null=False,
                                    quoted_strings_can_be_null=False)
     first_row = 2 if spec.header else 1
-    with _open(path) as f:
+    with open_file(path) as f:
         reader = pacsv.open_csv(f, read_options=read, parse_options=parse, convert_options=convert)
         line = first_row
         for batch in reader:
@@ -248,131 +225,12 @@ def _decode(batch: pa.RecordBatch, encoding: str, spec: SetSpec, path: str, numb
     return pd.DataFrame(out)[~bad].reset_index(drop=True), numbers[~bad]
 
 
-def _validate(frame: pd.DataFrame, numbers: np.ndarray, id_column: str, treatments: Sequence[Treatment],
-              spec: SetSpec, path: str, rejects: list[dict]) -> tuple[pd.DataFrame, np.ndarray]:
-    bad = np.zeros(len(frame), dtype=bool)
-    ids = frame[id_column]
-    text = ids.astype(TEXT)  # (Arrow's string kernels: str would give Python objects, ten times slower)
-    missing_id = ids.isna().to_numpy() | (text.str.strip() == "").fillna(False).to_numpy(dtype=bool)
-    for i in np.flatnonzero(missing_id):
-        rejects.append({"set": spec.name, "file": path, "row": int(numbers[i]), "column": id_column,
-                        "reason": "missing identifier", "value": ""})
-    nul = text.str.contains("\x00", regex=False).fillna(False).to_numpy(dtype=bool) & ~missing_id
-    for i in np.flatnonzero(nul):
-        rejects.append({"set": spec.name, "file": path, "row": int(numbers[i]), "column": id_column,
-                        "reason": "identifier with a NUL byte", "value": repr(text.iloc[i])[:200]})
-    bad |= missing_id | nul
-    side = "target" if spec.name == "targetset" else "align"
-    for t in treatments:
-        if t.metric.reads_every_value:
-            continue
-        columns = attribute_columns(frame, t.side_attribute(side))
-        values = t.normalize(frame, side)
-        reasons = t.metric.reject_reasons(values)
-        invalid = (reasons != None) & ~bad  # noqa: E711 (element-wise)
-        shown = [tuple(values.iloc[i]) if isinstance(values, pd.DataFrame) else values.iloc[i]
-                 for i in np.flatnonzero(invalid)]
-        if t.invalid == "error" and shown:
-            first = int(np.flatnonzero(invalid)[0])
-            raise InputError(f"{path}: row {int(numbers[first])}, column {', '.join(columns)}: {reasons[first]}: "
-                             f"{shown[0]!r} (the treatment says invalid = \"error\")")
-        for i, value in zip(np.flatnonzero(invalid), shown):
-            rejects.append({"set": spec.name, "file": path, "row": int(numbers[i]), "column": ", ".join(columns),
-                            "reason": reasons[i], "value": str(value)[:200]})
-        bad |= invalid
-    return frame[~bad].reset_index(drop=True), numbers[~bad]
-
-
-def record_batches(spec: SetSpec, path: str, index: int, names: list[str], rejects: list[dict],
-                   rows: pd.DataFrame | None = None) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-    """The records of one source of a set (a file, a page of an endpoint's
-    rows, a partition of a database's ``rows``) in frames, with each row's
-    number in its source; rows that cannot be read at all go to ``rejects``."""
-    if rows is not None:
-        numbers = rows[spec.index_col] if spec.index_col in rows else pd.Series(dtype=object)
-        yield rows, (numbers.to_numpy(np.int64) if pd.api.types.is_integer_dtype(numbers)
-                     else np.arange(1, len(rows) + 1))
-    elif spec.sparql is not None:
-        assert spec.query is not None and spec.columns is not None
-        frame = sparql.read_page(spec.sparql, spec.query, spec.columns, spec.page_size, index, spec.rows or 0,
-                                 spec.name, spec.timeout, spec.retries, spec.literal_details)
-        start = index * spec.page_size + 1  # rows numbered in the ordered result
-        yield frame, np.arange(start, start + len(frame))
-    elif spec.format == "rdf":
-        assert spec.query is not None
-        start = 1
-        for frame in sparql.read_rdf(expand_paths(path), spec.query, spec.literal_details, _open, BATCH_ROWS):
-            yield frame, np.arange(start, start + len(frame))
-            start += len(frame)
-    elif spec.format == "parquet":
-        start = 1
-        with _open(path) as f:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS):
-                frame = batch.to_pandas()
-                yield frame, np.arange(start, start + len(frame))
-                start += len(frame)
-    else:
-        for frame, numbers in _csv_batches(spec, path, names, rejects):
-            yield _decode(frame, spec.encoding, spec, path, numbers, rejects)
-
-
-def stage_file(spec: SetSpec, path: str, index: int, treatments: Sequence[Treatment], staging_dir: str,
-               columns: Sequence[str] | None = None, rows: pd.DataFrame | None = None) -> StagedFile:
-    """Read one input file, set its rejects aside, write the good rows as Parquet.
-
-    ``path`` names the source in messages: a file, a page of an endpoint's
-    rows, a partition of a database's (whose ``rows`` are given, as read by
-    Dask; each row is numbered by its ``index_col``, where an integer).
-
-    The staged frame has the id first, the attribute columns as text (CSV)
-    or as stored (Parquet), then ``_file`` and ``_row`` (where each record
-    came from, for messages). With ``columns`` (the columns the job reads),
-    only those are staged; all are when one is missing (an attribute given
-    by position counts every column).
-    """
-    result = StagedFile(source=path, parquet=None)
-    names = read_header(spec, path)
-    id_column = spec.id or names[0]
-    if id_column not in names:
-        raise InputError(f"{path}: id column {id_column!r} not found; columns are {names}")
-    if columns is not None and not set(columns) <= set(names):
-        columns = None
-    keep = [id_column] + [c for c in names if c != id_column and (columns is None or c in columns)]
-    target = os.path.join(staging_dir, f"{spec.name}-{index:05d}.parquet")
-    writer = None
-    hashes = []
-    try:
-        for frame, numbers in record_batches(spec, path, index, names, result.rejects, rows):
-            result.rows_read += len(frame)
-            frame = frame[keep]
-            if spec.reads_query and frame[id_column].isna().any():  # (a query's identifier is never missing)
-                row = int(numbers[np.flatnonzero(frame[id_column].isna().to_numpy())[0]])
-                raise InputError(f"{spec.name}: row {row} of the query's results ({path}) has no value for the "
-                                 f"identifier ?{id_column}; make it required in the query, or choose another id")
-            frame, numbers = _validate(frame, numbers, id_column, treatments, spec, path, result.rejects)
-            frame["_file"] = np.int32(index)
-            frame["_row"] = numbers
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if writer is None:
-                # Written once and read once, on local disk: no dictionaries, no compression, no
-                # statistics (nothing filters on them) — written in a third of LZ4's time, read
-                # faster, twice as large (the demo's 1M records: 123 MB instead of 60).
-                writer = pq.ParquetWriter(target + ".part", table.schema, use_dictionary=False, compression="none",
-                                          write_statistics=False)
-            writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP_ROWS)
-            result.rows_kept += len(frame)
-            hashes.append(record_hashes(frame[id_column]))
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is not None:
-        os.chmod(target + ".part", 0o600)  # raw records: for the user only
-        os.replace(target + ".part", target)
-        result.parquet = target
-    # Rows set aside before validation were read too.
-    result.rows_read += sum(1 for r in result.rejects if r["reason"].startswith(("malformed", "bytes that are not")))
-    result.id_hashes = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
-    return result
+def csv_records(spec: SetSpec, path: str, names: list[str],
+                rejects: list[dict]) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """The records of a CSV file in frames of text columns, with their 1-based file row numbers; malformed
+    rows and undecodable bytes go to ``rejects``."""
+    for batch, numbers in _csv_batches(spec, path, names, rejects):
+        yield _decode(batch, spec.encoding, spec, path, numbers, rejects)
 
 
 def _read_text_csv(f: Any) -> pd.DataFrame:
@@ -388,7 +246,7 @@ def _read_text_csv(f: Any) -> pd.DataFrame:
 def read_table(path: str, columns: Sequence[str], what: str) -> pd.DataFrame:
     """A CSV or Parquet file (CSV as text) that must have ``columns``."""
     try:
-        with _open(path) as f:
+        with open_file(path) as f:
             if path.endswith((".parquet", ".pq")):
                 frame = pd.read_parquet(f)
             else:

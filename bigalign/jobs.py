@@ -28,10 +28,11 @@ from .distances import metric_class
 from .errors import BigalignError, InputError, JobError
 from .evaluate import DEDUPE_ONLY, LINK_AND_DEDUPE, LINK_ONLY, LINK_TYPES, cross_product
 from .fellegi_sunter import FellegiSunter
-from .io import SetSpec, expand_paths, is_url, parquet_types, read_header, read_pairs
+from .io import SetSpec, expand_paths, is_url, read_pairs
 from .records import attribute_columns
-from .sparql import RDF_EXTENSIONS, describe_endpoint, query_variables, split_query
-from .sql import ROWS_PER_PARTITION, check_query, describe, redact
+from .sources import source_of
+from .sparql import RDF_EXTENSIONS, split_query
+from .sql import check_query, redact
 from .treatments import Treatment
 
 __all__ = ["ClusterSpec", "ClustersSpec", "Job", "JobError", "NotImported", "OutputSpec", "check_inputs",
@@ -791,52 +792,21 @@ def check_inputs(job: Job, remote: bool = True) -> dict[str, list[str]]:
     """
     files: dict[str, list[str]] = {}
     for spec in job.sets():
-        if not remote and (spec.sparql is not None or spec.sql is not None):
+        source = source_of(spec)
+        if not remote and source.remote:
             continue
         try:
-            _check_set(job, spec, files)
+            files[spec.name] = source.describe(job.path)
+            for where, names in source.headers(files[spec.name]):
+                _check_columns(job, spec, where, names, source.kind_of_column)
         except BigalignError as err:  # (the web application shows it beside the set's source)
-            err.field = err.field or f"{spec.name}.{'sparql' if spec.sparql else 'sql' if spec.sql else 'path'}"
+            err.field = err.field or f"{spec.name}.{source.key}"
             raise
     return files
 
 
-def _check_set(job: Job, spec: SetSpec, files: dict[str, list[str]]) -> None:
-    """One set's source is there and has the job's columns; its files (or pages, or partitions) into ``files``."""
-    if spec.sql is not None:
-        spec.columns, spec.rows = describe(spec.sql, spec.table, spec.query, spec.name)
-        what = f"{spec.name}: {'table ' + repr(spec.table) if spec.table else 'the query'} of {spec.path}"
-        if spec.index_col not in spec.columns:
-            raise InputError(f"{what}: index_col {spec.index_col!r} not found; columns are {spec.columns}")
-        spec.npartitions = spec.npartitions or max(1, -(-spec.rows // ROWS_PER_PARTITION))
-        files[spec.name] = [f"{what} (partition {k + 1} of {spec.npartitions} by {spec.index_col})"
-                            for k in range(spec.npartitions)]
-        _check_columns(job, spec, what, spec.columns)
-        return
-    if spec.sparql is not None:
-        # The endpoint tells the variables and counts the rows: the pages are the set's "files".
-        spec.columns, spec.rows = describe_endpoint(spec.sparql, spec.query or "", spec.name, spec.timeout,
-                                                    spec.retries)
-        files[spec.name] = [f"{spec.sparql} (page {k + 1} of {spec.pages()})" for k in range(spec.pages())]
-        _check_columns(job, spec, f"{spec.name}: the query on {spec.sparql}", read_header(spec, spec.path))
-        return
-    paths = expand_paths(spec.path)
-    if not paths:
-        raise InputError(f"{job.path}: {spec.name}.path: no file matches {spec.path!r}", field=f"{spec.name}.path")
-    files[spec.name] = paths
-    if spec.format == "rdf":  # (the files are read together, by one query)
-        spec.columns = query_variables(spec.query or "", spec.name)
-        _check_columns(job, spec, f"{spec.name}: the query on {spec.path}", read_header(spec, spec.path))
-        return
-    for path in paths:
-        _check_columns(job, spec, path, read_header(spec, path))
-    if spec.format == "parquet" and len(paths) > 1:
-        _check_same_types(spec, paths)
-
-
-def _check_columns(job: Job, spec: SetSpec, where: str, names: list[str]) -> None:
-    """The id, the treatments' and the blocking's columns are among ``names``."""
-    kind = "variable" if spec.reads_query else "column"
+def _check_columns(job: Job, spec: SetSpec, where: str, names: list[str], kind: str) -> None:
+    """The id, the treatments' and the blocking's columns (``kind``: or variables) are among ``names``."""
     if spec.id is not None and spec.id not in names:
         raise InputError(f"{where}: id {kind} {spec.id!r} not found; {kind}s are {names}", field=f"{spec.name}.id")
     for i, t in enumerate(job.treatments):
@@ -850,17 +820,6 @@ def _check_columns(job: Job, spec: SetSpec, where: str, names: list[str]) -> Non
         if column not in names:
             raise InputError(f"{where}: blocking: {kind} {column!r} not found; {kind}s are {names}",
                              field="blocking")
-
-
-def _check_same_types(spec: SetSpec, paths: list[str]) -> None:
-    """The files of one Parquet set agree on the type of each column (else Arrow fails mid-run)."""
-    first = parquet_types(paths[0])
-    for path in paths[1:]:
-        types = parquet_types(path)
-        for column, kind in types.items():
-            if column in first and first[column] != kind:
-                raise InputError(f"{spec.name}: column {column!r} is {first[column]} in {paths[0]} but {kind} "
-                                 f"in {path}; the files of a set must agree")
 
 
 class _Header:

@@ -43,22 +43,13 @@ from .entities import cluster_links
 from .errors import JobError
 from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
 from .fellegi_sunter import FellegiSunter, level_names, weighted_links
-from .io import (
-    REJECT_COLUMNS,
-    InputError,
-    StagedFile,
-    atomic_path,
-    read_table,
-    stage_file,
-    write_clusters,
-    write_links,
-)
+from .io import REJECT_COLUMNS, InputError, atomic_path, read_table, write_clusters, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one, set_names
 from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment, timed
 from .pipeline.encode import set_union
 from .pipeline.schema import combined_hashes, record_keys
-from .sql import read as read_sql
+from .sources import StagedFile, source_of, stage_file
 from .sql import write_links as write_links_to_table
 
 __all__ = ["RunSummary", "check_unblocked", "generate_inputs", "local_cluster", "run_job"]
@@ -75,8 +66,6 @@ NO_CLUSTER_BYTES = 256 << 20
 MAX_PARTITION_ROWS = 1_000_000
 # A learned model expecting fewer matches than this share of the smaller set's records says so.
 ALMOST_NO_MATCHES = 0.01
-# What a row of a query's results counts for, against NO_CLUSTER_BYTES (a record of the demo's CSV is ~120 bytes).
-QUERY_ROW_BYTES = 200
 
 
 @dataclass
@@ -210,26 +199,22 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
     # Only what the job reads is staged (unless an attribute is a position, which counts every column).
     columns = None if any(isinstance(a, int) for a in attributes) else sorted(
         {str(a) for a in attributes} | {str(c) for c in job.blocking.columns})
-    mapped = []  # (set, spec, source, index) of every file, staged by one map: at once, without a cluster too
+    mapped = []  # (set, source, unit, index) of every unit, staged by one map: at once, without a cluster too
     for spec in job.sets():
         futures[spec.name] = []  # (the sets' order)
-        if spec.sql is not None:  # a task per partition that Dask reads from the database
-            assert spec.columns is not None and spec.index_col is not None and spec.npartitions is not None
-            wanted = [c for c in spec.columns if columns is None or c in columns or c in (spec.id or spec.columns[0],
-                                                                                           spec.index_col)]
-            parts = read_sql(spec.sql, spec.table, spec.query, spec.index_col, wanted, spec.npartitions,
-                             spec.name).to_delayed()
+        source = source_of(spec)
+        parts = source.partitions(columns)
+        if parts is not None:  # a task per partition that Dask reads (from a database)
             stage = dask.delayed(stage_file, pure=False)
-            futures[spec.name] = client.compute([stage(spec, label, k, job.treatments, staging_dir, columns, part,
+            futures[spec.name] = client.compute([stage(source, label, k, job.treatments, staging_dir, columns, part,
                                                        dask_key_name=f"stage_file-{spec.name}-{k}-{run}")
                                                  for k, (label, part) in enumerate(zip(files[spec.name], parts))])
             continue
         # a task per file, per page of an endpoint's rows; RDF files in one, queried together
-        sources = [spec.path] if spec.format == "rdf" and spec.sparql is None else files[spec.name]
-        mapped += [(spec.name, spec, source, i) for i, source in enumerate(sources)]
+        mapped += [(spec.name, source, unit, i) for i, unit in enumerate(source.staged_units(files[spec.name]))]
     if mapped:
-        names, specs, paths, indexes = zip(*mapped)
-        for name, future in zip(names, client.map(stage_file, specs, paths, indexes, treatments=job.treatments,
+        names, sources, units, indexes = zip(*mapped)
+        for name, future in zip(names, client.map(stage_file, sources, units, indexes, treatments=job.treatments,
                                                   staging_dir=staging_dir, columns=columns, pure=False,
                                                   key=[f"stage_file-{set_name}-{i}-{run}"
                                                        for set_name, _, _, i in mapped])):
@@ -322,14 +307,12 @@ def local_cluster(job: Job, files: dict[str, list[str]]) -> str:
         return "processes" if job.cluster.processes else "threads"
     if job.output.dask_report:
         return "processes"
-    size = 0
+    size = 0.0
     for spec in job.sets():
-        if spec.sparql is not None or spec.sql is not None:
-            size += (spec.rows or 0) * QUERY_ROW_BYTES
-        elif any("://" in p for p in files[spec.name]):
+        weight = source_of(spec).input_bytes(files[spec.name])
+        if weight is None:  # (an object store: read by workers)
             return "processes"
-        else:
-            size += sum(os.path.getsize(p) for p in files[spec.name])
+        size += weight
     return "none" if under_cut(size, NO_CLUSTER_BYTES) else "processes"
 
 
@@ -357,8 +340,7 @@ def _fingerprint(job: Job, files: dict[str, list[str]]) -> str:
     scoring) and the inputs' names, sizes and modification times."""
     relevant = {k: v for k, v in job.raw.items() if k not in ("output", "cluster", "threshold", "uniq",
                                                                 "one_to_one", "truth", "checkpoint")}
-    stats = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for paths in files.values() for p in paths
-             if "://" not in p]
+    stats = [item for spec in job.sets() for item in source_of(spec).fingerprint(files[spec.name])]
     text = json.dumps([relevant, stats, __version__], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

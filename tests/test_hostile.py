@@ -469,15 +469,16 @@ def test_inputs_that_deserve_a_clear_word(tmp_path, scheduler):
 
 
 def test_rejected_rows_are_numbered_whatever_the_threads(tmp_path):
-    from bigalign.io import SetSpec, stage_file
+    from bigalign.io import SetSpec
+    from bigalign.sources import FileSource
 
     lines = ["id,name,dob,lat,lon"] + [f"{i},N{i},01/01/1990,1,1" for i in range(1, 60001)]
     bad = {1000: "x,y", 45000: "a,b,c,d,e,f,g"}
     for number, text in bad.items():
         lines[number - 1] = text  # row `number` of the file (the header is row 1)
     (tmp_path / "big.csv").write_text("\n".join(lines) + "\n")
-    staged = stage_file(SetSpec(name="alignset", path=str(tmp_path / "big.csv")), str(tmp_path / "big.csv"), 0,
-                        [], str(tmp_path))
+    source = FileSource(SetSpec(name="alignset", path=str(tmp_path / "big.csv")))
+    staged = source.stage(str(tmp_path / "big.csv"), 0, [], str(tmp_path))
     assert [r["row"] for r in staged.rejects] == sorted(bad)
     assert staged.rows_read == 60000 and staged.rows_kept == 59998
 

@@ -165,11 +165,11 @@ def test_rdf_files_answer_the_same_query_locally(tmp_path, endpoint, scheduler, 
         results[name] = sorted((tmp_path / f"{name}.nt").read_text().splitlines())
     assert results["ttl"] == results["nt"] == frozen_goncourt
     # each literal's language and datatype, when asked
-    from bigalign.io import _open
+    from bigalign.io import open_file
     from bigalign.sparql import read_rdf
 
     query = (ROOT / "jobs/goncourt.toml").read_text().split('query = """')[1].split('"""')[0]
-    [rows] = list(read_rdf([str(tmp_path / "dump.ttl")], query, True, _open, 1000))
+    [rows] = list(read_rdf([str(tmp_path / "dump.ttl")], query, True, open_file, 1000))
     assert list(rows.columns) == ["writer", "writer_lang", "writer_datatype", "name", "name_lang", "name_datatype"]
     assert len(rows) == 100 and set(rows["name_lang"]) == {"fr"} and rows["writer_lang"].isna().all()
     assert set(rows["name_datatype"]) == {"http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"}

@@ -39,6 +39,7 @@ import tornado.web
 from ..errors import BigalignError, JobError
 from ..io import expand_paths, is_url, write_links
 from ..jobs import load_job, treatment_spec
+from ..sources import source_of
 from ..treatments import treatment_pair_distances
 from .commands import Command
 from .review import Labels, LinksPager, RecordIndex, marks_of
@@ -118,7 +119,7 @@ class App:
     def sample(self, side: str) -> pd.DataFrame:
         """The first records of a set (see :func:`~.workspace.sample`), read again when its source changes."""
         spec = self.workspace.spec(side)
-        files = [] if spec.sparql or spec.sql else expand_paths(spec.path)
+        files = [] if source_of(spec).remote else expand_paths(spec.path)
         key = repr(spec) + repr([(f, os.path.getmtime(f)) for f in files if not is_url(f)])
         if self._samples.get(side, ("",))[0] != key:
             self._samples[side] = (key, sample(spec))

@@ -23,12 +23,12 @@ import pandas as pd
 
 from ..blocking import BLOCKINGS
 from ..distances import METRICS
-from ..errors import BigalignError, InputError, JobError
-from ..io import SetSpec, atomic_path, expand_paths, read_header, record_batches
+from ..errors import BigalignError, JobError
+from ..io import SetSpec, atomic_path
 from ..jobs import check_inputs, load_job, set_spec
 from ..normalize import NORMALIZERS
 from ..records import attribute_values
-from ..sparql import describe_endpoint
+from ..sources import source_of
 from ..treatments import Treatment
 from .toml import dumps, value
 
@@ -343,27 +343,7 @@ def set_errors(errors: Mapping[str, str], raw: Mapping[str, Any]) -> dict[str, s
 def sample(spec: SetSpec, rows: int = SAMPLE_ROWS) -> pd.DataFrame:
     """The first ``rows`` records of a set (of its first file, or the
     endpoint's first page), as read for staging."""
-    if spec.sql is not None:
-        raise InputError(f"{spec.name}: a database's table is sampled when it runs; no preview here")
-    if spec.sparql is not None:
-        spec.columns, spec.rows = describe_endpoint(spec.sparql, spec.query or "", spec.name, spec.timeout,
-                                                    spec.retries)
-        spec.page_size = rows
-        paths = [spec.sparql]
-    else:
-        paths = expand_paths(spec.path)
-        if not paths:
-            raise InputError(f"{spec.name}.path: no file matches {spec.path!r}", field=f"{spec.name}.path")
-    names = read_header(spec, paths[0])
-    frames, count = [], 0
-    for frame, _ in record_batches(spec, paths[0], 0, names, []):
-        frames.append(frame.head(rows - count))
-        count += len(frames[-1])
-        if count >= rows:
-            break
-    records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
-    id_column = spec.id or names[0]
-    return records[[id_column] + [c for c in records.columns if c != id_column]]
+    return source_of(spec).sample(rows)
 
 
 def profile(records: pd.DataFrame) -> list[dict[str, Any]]:
