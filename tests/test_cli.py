@@ -45,7 +45,7 @@ def test_goncourt_job_links_winners_to_their_uris(tmp_path, scheduler):
 
 
 def test_run_starts_its_own_local_cluster_or_none_for_small_inputs(tmp_path):
-    result = bigalign("run", "jobs/cities_offline.toml", "--workers", "2", "--output", tmp_path / "cities.csv")
+    result = bigalign("run", "jobs/cities_offline.toml", "--output", tmp_path / "cities.csv")
     assert "no cluster: Dask's threads in this process" in result.stderr and "dashboard at" not in result.stderr
     assert "F1 1.0000" in result.stdout and len(pd.read_csv(tmp_path / "cities.csv")) == 46
     # Written under a temporary name, then given the umask's permissions (not mkstemp's 0600).
