@@ -258,18 +258,22 @@ def test_tokens_never_crash_nor_reach_the_log(tmp_path, caplog):
         with pytest.raises(urllib.error.HTTPError, match="403"):  # (a cookie the token is not)
             urllib.request.urlopen(urllib.request.Request(f"{url}/data", headers={
                 "Cookie": "bigalign_token=wrong"}), timeout=10)
+        caplog.set_level(logging.INFO)
+        caplog.set_level(logging.INFO, logger="tornado")  # (Dask's logging settings quiet Tornado's)
+        with pytest.raises(urllib.error.HTTPError, match="404"):  # (logged by Tornado: its URI masked)
+            urllib.request.urlopen(f"{url}/download/links.csv?token={app.token}", timeout=10)
 
         def broken(*args):
             raise RuntimeError("a bug")
 
         app.labels.mark = broken
-        caplog.set_level(logging.INFO)
         request = urllib.request.Request(f"{url}/mark?token={app.token}", method="POST", headers={
             "X-XSRFToken": app.xsrf, "Content-Type": "application/json"},
             data=b'{"align_id": "1", "target_id": "2", "match": 1}')
         with pytest.raises(urllib.error.HTTPError, match="500"):
             urllib.request.urlopen(request, timeout=10)
     assert "a bug" in caplog.text and "/mark?token=***" in caplog.text
+    assert "/download/links.csv?token=***: no links yet" in caplog.text
     assert app.token not in caplog.text
 
 

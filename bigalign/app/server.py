@@ -190,10 +190,14 @@ class Page(tornado.web.RequestHandler):
             raise tornado.web.HTTPError(403, "the form's token is missing or wrong: reload the page")
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Tornado's log of a failed request, the access token masked in its URI."""
+        uri = _redacted(self.request.uri or "")
         if isinstance(value, tornado.web.HTTPError):
-            return super().log_exception(typ, value, tb)
-        logger.error("uncaught exception %s %s", self.request.method, _redacted(self.request.uri or ""),
-                     exc_info=(typ, value, tb))
+            if value.log_message:
+                logging.getLogger("tornado.general").warning("%d %s %s: %s", value.status_code, self.request.method,
+                                                             uri, value.log_message)
+            return
+        logger.error("uncaught exception %s %s", self.request.method, uri, exc_info=(typ, value, tb))
 
     async def off_loop(self, work: Callable[..., T], *args: Any) -> T:
         """``work(*args)`` in a thread: what may wait (an endpoint, a large file) never holds the pages."""
