@@ -211,7 +211,9 @@ def _multipart(url: str, filename: str, body, length: int, xsrf: str, cookie: st
         yield from ([body] if isinstance(body, bytes) else body)
         yield tail
 
-    request = urllib.request.Request(f"{url}?_xsrf={xsrf}", data=chunks(), method="POST", headers={
+    # (a small body goes with the headers, in one write: a refusal that closes the connection finds it sent)
+    data = head + body + tail if isinstance(body, bytes) else chunks()
+    request = urllib.request.Request(f"{url}?_xsrf={xsrf}", data=data, method="POST", headers={
         "Content-Type": f"multipart/form-data; boundary={boundary}", "Cookie": cookie,
         "Content-Length": str(len(head) + length + len(tail))})
     return urllib.request.build_opener(_NoRedirect).open(request, timeout=120)
