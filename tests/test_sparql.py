@@ -351,7 +351,7 @@ class _LyingHandler(http.server.BaseHTTPRequestHandler):
                     "changed while it was read"),
     ({"count": 60}, "gave 31 rows or more for page 2 of 2 where its count of 60 rows promised 30"),
     ({"count": 300}, "of 10 where its count of 300 rows promised 30"),  # (page 4 with 10 rows, or a later empty one)
-    ({"limit_times": 10}, "rows for page 1 of 4, asked with LIMIT 30: it does not honour LIMIT"),
+    ({"limit_times": 10}, "of 4, asked with LIMIT 30: it does not honour LIMIT"),  # (pages 1-3, read in parallel)
     ({"count": "many"}, "counted the query's rows as 'many', not a number"),
     ({"answer": (200, "application/json", b'{"hello": "world"}')},
      "answered JSON that is not SPARQL results (no 'head')"),
