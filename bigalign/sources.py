@@ -9,7 +9,8 @@ only calls the interface:
 - :meth:`Source.describe`: the source is there, its *units* (files, pages,
   partitions: a task each), its columns (a query's variables, a table's
   columns) and rows where it tells them;
-- :meth:`Source.headers` and :meth:`Source.batches`: each unit's column
+- :meth:`Source.headers` (what the job's columns are checked against),
+  :meth:`Source.header` and :meth:`Source.batches`: each unit's column
   names and records, with each row's number in its unit;
 - :meth:`Source.stage`: one unit read, its rejects set aside, its good rows
   written as Parquet (the task a run maps over the units);
@@ -17,8 +18,8 @@ only calls the interface:
   run needs a cluster) and :meth:`Source.fingerprint` (what a checkpoint
   depends on).
 
-A new source is one class: the four methods a kind reads with, and its
-name in :data:`SOURCES`.
+A new source is one class: the four abstract methods a kind reads with,
+and its name in :data:`SOURCES`.
 """
 
 from __future__ import annotations
@@ -102,9 +103,9 @@ class Source(ABC):
         """The records of unit ``index`` in frames, with each row's number in its unit; rows that cannot be
         read at all go to ``rejects``."""
 
+    @abstractmethod
     def header(self, unit: str) -> list[str]:
         """The column names of one unit."""
-        return next(iter(self.headers([unit])))[1]
 
     def staged_units(self, units: list[str]) -> list[str]:
         """The units staging reads, a task each."""
