@@ -10,27 +10,20 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import pandas as pd
 
+from .em import add_pattern_counts, pattern_counts
 from .evaluate import isin_sorted
-from .fellegi_sunter import (
-    FellegiSunter,
-    add_pattern_counts,
-    match_probability,
-    pattern_counts,
-    term_counts,
-    weight_distance,
-    weighted_links,
-)
+from .fellegi_sunter import FellegiSunter, term_counts, value_hashes
 from .matching import LINK_COLUMNS, best_match_per_item, links_under_threshold, one_to_one, sort_links
 from .records import as_records, is_dask, record_hashes
+from .scorers import Scorer, WeightedDistance
 from .treatments import (
     Treatment,
-    explanation_columns,
     global_alignment_matrix,
     make_treatments,
     set_aside_invalid,
@@ -51,10 +44,11 @@ __all__ = ["Records", "Treatments", "align", "align_in_memory", "align_learned",
 _CHUNK_CELLS = 8_000_000
 
 
-def _check_threshold(threshold: Any) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or np.isnan(threshold):
-        raise ValueError(f"'threshold' must be a number, got {threshold!r}")
-    return float(threshold)
+def _checked_threshold(scorer: Scorer, threshold: Any) -> float | str:
+    try:
+        return scorer.check_threshold(threshold)
+    except ValueError as err:
+        raise ValueError(f"'threshold': {err}") from None
 
 
 def align_in_memory(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: list[Treatment],
@@ -78,20 +72,20 @@ def align_in_memory(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments:
         parts.append(pd.DataFrame({"align_id": align_ids[i + start], "target_id": target_ids[j], "distance": d}))
     links = pd.concat(parts, ignore_index=True)[LINK_COLUMNS]
     links = one_to_one(links) if one_to_one_links else best_match_per_item(links) if uniq else sort_links(links)
-    return _explained(links, treatments, encoded_a, encoded_b, align_ids, target_ids) if explain else links
+    if explain:
+        return _explained(links, treatments, encoded_a, encoded_b, align_ids, target_ids, WeightedDistance())
+    return links
 
 
 def _explained(links: pd.DataFrame, treatments: list[Treatment], encoded_a: list[pd.DataFrame],
                encoded_b: list[pd.DataFrame], align_ids: np.ndarray, target_ids: np.ndarray,
-               model: FellegiSunter | None = None) -> pd.DataFrame:
-    """Links with :func:`~bigalign.treatments.explanation_columns` (computed for the links alone)."""
+               scorer: Scorer) -> pd.DataFrame:
+    """Links with the ``scorer``'s explanation columns (computed for the links alone)."""
     ia = pd.Index(align_ids).get_indexer(links["align_id"])
     ib = pd.Index(target_ids).get_indexer(links["target_id"])
     distances = treatment_pair_distances(treatments, encoded_a, encoded_b, ia, ib)
-    if model is None:
-        return links.assign(**explanation_columns(treatments, distances))
-    terms = {k: h[ia] for k, h in model.term_hashes(encoded_a).items()}
-    return links.assign(**model.explanation_columns(treatments, distances, terms))
+    terms = {k: h[ia] for k, h in scorer.term_hashes(encoded_a).items()}
+    return links.assign(**scorer.explanation_columns(treatments, distances, terms))
 
 
 # What a set of records may be: a frame, a dask frame, or Nazca's nested lists.
@@ -100,12 +94,12 @@ Records = Union[pd.DataFrame, "dd.DataFrame", Sequence[Sequence[Any]]]
 Treatments = Union[Mapping[Any, Mapping[str, Any]], Sequence[Union[Treatment, Mapping[str, Any]]], Treatment]
 
 
-def _cross_product_levels(model: FellegiSunter, treatments: list[Treatment], encoded_a: list[pd.DataFrame],
-                          encoded_b: list[pd.DataFrame], keep: Any) -> Iterator[tuple[np.ndarray, np.ndarray,
-                                                                                      np.ndarray]]:
-    """Rows of the align side, rows of the target side and comparison levels
-    of every pair of the cross product, chunk by chunk (``keep(i, j)``: the
-    pairs to consider)."""
+def _cross_product_distances(treatments: list[Treatment], encoded_a: list[pd.DataFrame],
+                             encoded_b: list[pd.DataFrame], keep: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                             ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Rows of the align side, rows of the target side and each treatment's
+    distance of every pair of the cross product, chunk by chunk (``keep(i,
+    j)``: the pairs to consider)."""
     n_b = len(encoded_b[0])
     rows = max(1, _CHUNK_CELLS // max(1, n_b))
     for start in range(0, len(encoded_a[0]), rows):
@@ -115,65 +109,102 @@ def _cross_product_levels(model: FellegiSunter, treatments: list[Treatment], enc
         i = np.repeat(np.arange(len(chunk[0])), n_b) + start
         j = np.tile(np.arange(n_b), len(chunk[0]))
         mask = keep(i, j)
-        yield i[mask], j[mask], model.levels(distances[mask])
+        yield i[mask], j[mask], distances[mask]
+
+
+class _CrossProduct:
+    """What a scorer is fitted on in memory (see :class:`~bigalign.scorers.FitData`): every pair of the
+    two sets is a candidate (a deduplication's unordered pairs once, smaller id first)."""
+
+    # (no blocking rules; the candidates are the whole population)
+    left_out: list[set[int]] | None = None
+    population: float | None = None
+
+    def __init__(self, treatments: list[Treatment], encoded_a: list[pd.DataFrame], encoded_b: list[pd.DataFrame],
+                 align_ids: np.ndarray, target_ids: np.ndarray, dedupe: bool, scorer: Scorer):
+        self.treatments, self.encoded_a, self.encoded_b = treatments, encoded_a, encoded_b
+        self.align_ids, self.target_ids, self.dedupe, self.scorer = align_ids, target_ids, dedupe, scorer
+        self.records = (len(align_ids), len(target_ids))
+        self.positions: Sequence[int] = []
+
+    def keep(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        # a deduplication's unordered pairs once (smaller id first), never a record with itself
+        return self.align_ids[i] < self.target_ids[j] if self.dedupe else np.ones(len(i), dtype=bool)
+
+    def pairs(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        return _cross_product_distances(self.treatments, self.encoded_a, self.encoded_b, self.keep)
+
+    def random_distances(self) -> np.ndarray:
+        return treatment_pair_distances(self.treatments, self.encoded_a, self.encoded_b,
+                                        *self.scorer.random_rows(*self.records))
+
+    def candidate_sample(self, positions: Sequence[int]) -> None:
+        # (the candidates are the cross product: its near misses are the random pairs' own)
+        self.positions = positions
+        return None
+
+    def known_hashes(self, labels: pd.DataFrame | None) -> np.ndarray | None:
+        if labels is None:
+            return None
+        from .pipeline.schema import pair_hashes
+
+        return np.sort(pair_hashes(labels["align_id"], labels["target_id"], self.dedupe))
+
+    def pattern_counts(self, levels: Callable[[np.ndarray], np.ndarray], known: np.ndarray | None,
+                       per_rule: bool) -> pd.DataFrame:
+        from .pipeline.schema import combined_hashes
+
+        rid_a, rid_b = record_hashes(pd.Series(self.align_ids)), record_hashes(pd.Series(self.target_ids))
+
+        def counted(i: np.ndarray, j: np.ndarray, level: np.ndarray) -> pd.DataFrame:
+            if known is None:
+                return pattern_counts(level)
+            is_known = isin_sorted(combined_hashes(rid_a[i], rid_b[j], self.dedupe), known)
+            return pattern_counts(np.column_stack([level, is_known])).rename(columns={level.shape[1]: "known"})
+
+        return add_pattern_counts([counted(i, j, levels(distances)) for i, j, distances in self.pairs()])
+
+    def term_counts(self, positions: Sequence[int]) -> tuple[dict[int, pd.Series], int]:
+        sets = [self.encoded_a] if self.dedupe else [self.encoded_a, self.encoded_b]
+        n_a, n_b = self.records
+        return {k: term_counts([encoded[k] for encoded in sets]) for k in positions}, n_a if self.dedupe else n_a + n_b
+
+    def candidate_weights(self, weights: Callable[[np.ndarray, Mapping[int, np.ndarray]], np.ndarray]
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        hashes = {k: value_hashes(self.encoded_a[k]) for k in self.positions}
+        every = [weights(distances, {k: h[i] for k, h in hashes.items()}) for i, _, distances in self.pairs()]
+        return np.concatenate(every), np.ones(1)
 
 
 def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: list[Treatment],
-                  model: FellegiSunter, threshold: float | str, uniq: bool = True, one_to_one_links: bool = False,
-                  dedupe: bool = False, explain: bool = False) -> pd.DataFrame:
-    """Every pair of the two frames scored by a Fellegi–Sunter model fitted on them (in memory).
+                  scorer: Scorer, threshold: float | str, uniq: bool = True, one_to_one_links: bool = False,
+                  dedupe: bool = False, explain: bool = False) -> tuple[pd.DataFrame, Scorer]:
+    """Every pair of the two frames scored by a scorer fitted on them (in memory): the links, and the
+    fitted scorer.
 
-    Links are the pairs whose match probability is at least ``threshold``
-    (``"auto"``: the one the model expects to give the best F1), with their
-    ``match_weight`` and ``match_probability``; with ``explain``, the
-    prior's weight and each treatment's distance, level and weight (they add
-    up, with the prior's weight, to the match weight).
+    With a Fellegi–Sunter model, links are the pairs whose match probability is at least ``threshold``
+    (``"auto"``: the one the model expects to give the best F1), with their ``match_weight`` and
+    ``match_probability``; with ``explain``, the prior's weight and each treatment's distance, level and
+    weight (they add up, with the prior's weight, to the match weight).
     """
     encoded_a = [t.encode(alignset) for t in treatments]
     encoded_b = encoded_a if dedupe else [t.encode(targetset, "target") for t in treatments]
     align_ids = alignset.iloc[:, 0].to_numpy()
     target_ids = targetset.iloc[:, 0].to_numpy()
-
-    def keep(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        # a deduplication's unordered pairs once (smaller id first), never a record with itself
-        return align_ids[i] < target_ids[j] if dedupe else np.ones(len(i), dtype=bool)
-
-    random_distances = model.random_distances(treatments, encoded_a, encoded_b)
-    model.choose_cuts(treatments, random_distances)
-    if model.labels is not None:  # the labelled pairs are marked: m is theirs
-        from .pipeline.schema import combined_hashes, pair_hashes
-
-        labelled = np.sort(pair_hashes(model.labels["align_id"], model.labels["target_id"], dedupe))
-        rid_a, rid_b = record_hashes(pd.Series(align_ids)), record_hashes(pd.Series(target_ids))
-
-    def counted(i: np.ndarray, j: np.ndarray, levels: np.ndarray) -> pd.DataFrame:
-        if model.labels is None:
-            return pattern_counts(levels)
-        known = isin_sorted(combined_hashes(rid_a[i], rid_b[j], dedupe), labelled)
-        return pattern_counts(np.column_stack([levels, known])).rename(columns={len(treatments): "known"})
-
-    patterns = add_pattern_counts([counted(i, j, levels) for i, j, levels in
-                                   _cross_product_levels(model, treatments, encoded_a, encoded_b, keep)])
-    model.fit_levels(model.levels(random_distances), patterns, records=min(len(alignset), len(targetset)))
-    positions = model.term_treatments(treatments)
-    model.count_terms(treatments, {k: term_counts([encoded_a[k]] if dedupe else [encoded_a[k], encoded_b[k]])
-                                   for k in positions}, len(alignset) if dedupe else len(alignset) + len(targetset))
-    hashes = model.term_hashes(encoded_a)
-    if hashes:  # (the weights then depend on the values, not only on the patterns)
-        every = [model.match_weights(levels, {k: h[i] for k, h in hashes.items()})
-                 for i, _, levels in _cross_product_levels(model, treatments, encoded_a, encoded_b, keep)]
-        model.expect_weights(np.concatenate(every), np.ones(1))
-    probability_threshold = model.probability_threshold(threshold)
+    data = _CrossProduct(treatments, encoded_a, encoded_b, align_ids, target_ids, dedupe, scorer)
+    fitted = scorer.fitted(data, treatments, threshold)
+    hashes = fitted.term_hashes(encoded_a)
     parts = []
-    for i, j, levels in _cross_product_levels(model, treatments, encoded_a, encoded_b, keep):
-        weights = model.match_weights(levels, {k: h[i] for k, h in hashes.items()})
-        linked = match_probability(weights) >= probability_threshold
+    for i, j, distances in data.pairs():
+        distance = fitted.pair_scores(treatments, distances, {k: h[i] for k, h in hashes.items()})
+        linked = distance <= fitted.distance_threshold_
         parts.append(pd.DataFrame({"align_id": align_ids[i[linked]], "target_id": target_ids[j[linked]],
-                                   "distance": weight_distance(weights[linked])}))  # what the matching reads
+                                   "distance": distance[linked]}))
     links = pd.concat(parts, ignore_index=True)
     links = one_to_one(links) if one_to_one_links else best_match_per_item(links) if uniq else sort_links(links)
-    links = weighted_links(links)
-    return _explained(links, treatments, encoded_a, encoded_b, align_ids, target_ids, model) if explain else links
+    if explain:
+        links = _explained(links, treatments, encoded_a, encoded_b, align_ids, target_ids, fitted)
+    return fitted.as_written(links), fitted
 
 
 def align(alignset: Records, targetset: Records, treatments: Treatments, threshold: float | str,
@@ -223,6 +254,8 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         ``threshold`` is then a match probability, or ``"auto"``, and links
         carry ``match_weight`` and ``match_probability`` (see
         :func:`align_learned`; with a blocking, fitted on the candidates).
+        The model passed is not changed: the fitted copy is
+        ``links.attrs["model"]``.
     explain : bool
         Each link carries, per treatment, ``"{attribute}: distance"`` (the
         metric's, before the weight); with a model also ``": level"`` and
@@ -238,12 +271,8 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         column, reason, value); with the default, an unreadable value is an
         error that names the set, record and column.
     """
-    if model is not None:
-        if threshold != "auto" and not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
-            raise ValueError(f"with a model, 'threshold' is a match probability in (0, 1) or 'auto', "
-                             f"got {threshold!r}")
-    else:
-        distance_threshold = _check_threshold(threshold)
+    scorer: Scorer = model or WeightedDistance()
+    threshold = _checked_threshold(scorer, threshold)
     treatment_list = make_treatments(treatments)
     dedupe = alignset is targetset
     if dedupe and (uniq or one_to_one):
@@ -261,22 +290,22 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         targetset, set_aside = set_aside_invalid(as_records(targetset, id_column, "targetset"), treatment_list,
                                                  "targetset", "target")
         rejects.append(set_aside)
-    if model is not None and blocking is None and not (is_dask(alignset) or is_dask(targetset)):
-        links = align_learned(alignset, targetset, treatment_list, model, threshold, uniq=uniq,
-                              one_to_one_links=one_to_one, dedupe=dedupe, explain=explain)
-    elif blocking is not None or is_dask(alignset) or is_dask(targetset):
+    if blocking is not None or is_dask(alignset) or is_dask(targetset):
         from .pipeline import align_distributed
 
-        links = align_distributed(alignset, targetset, treatment_list,
-                                  threshold if model is not None else distance_threshold, uniq=uniq,
-                                  model=model, blocking=blocking,
-                                  id_column=id_column if is_dask(alignset) else None, one_to_one=one_to_one,
-                                  client=client, npartitions=npartitions, dedupe=dedupe,
-                                  max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs,
-                                  explain=explain)
-    else:
-        links = align_in_memory(alignset, targetset, treatment_list, distance_threshold, uniq=uniq,
+        run = align_distributed(alignset, targetset, treatment_list, threshold, uniq=uniq, scorer=scorer,
+                                blocking=blocking, id_column=id_column if is_dask(alignset) else None,
+                                one_to_one=one_to_one, client=client, npartitions=npartitions, dedupe=dedupe,
+                                max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs, explain=explain)
+        links, scorer = run.links, run.scorer
+    elif scorer.learns:
+        links, scorer = align_learned(alignset, targetset, treatment_list, scorer, threshold, uniq=uniq,
+                                      one_to_one_links=one_to_one, dedupe=dedupe, explain=explain)
+    else:  # (the weighted distance in memory: the global alignment matrix, chunk by chunk)
+        links = align_in_memory(alignset, targetset, treatment_list, float(threshold), uniq=uniq,
                                 one_to_one_links=one_to_one, dedupe=dedupe, explain=explain)
+    if scorer.learns:
+        links.attrs["model"] = scorer
     set_aside = [r for frame in rejects for r in frame.to_dict("records")]
     if set_aside:  # (records, not a frame: pandas compares the attrs of frames it combines)
         links.attrs["rejects"] = set_aside
@@ -315,8 +344,8 @@ def align_sets(sets: Mapping[str, Records], treatments: Treatments, threshold: f
         raise ValueError(f"sets: at least two, with distinct names, got {names}")
     if link_type not in LINK_TYPES:
         raise ValueError(f"link_type must be one of {list(LINK_TYPES)}, got {link_type!r}")
-    if model is None:
-        threshold = _check_threshold(threshold)
+    scorer: Scorer = model or WeightedDistance()
+    threshold = _checked_threshold(scorer, threshold)
     treatment_list = make_treatments(treatments)
     if any(t.target_attribute != t.attribute for t in treatment_list):
         raise ValueError("several sets: a treatment names one column, the same in every set")
@@ -331,8 +360,8 @@ def align_sets(sets: Mapping[str, Records], treatments: Treatments, threshold: f
     in_memory = None if any(is_dask(records) for records in sets.values()) else sum(map(len, sets.values()))
     with connect_for_records(client, in_memory) as active:
         run = run_alignment(active, union, union, treatment_list, threshold, blocking or CrossProductBlocking(),
-                            uniq=False, dedupe=True, model=model, explain=explain, link_type=link_type)
-    links = set_names(run.links if model is None else weighted_links(run.links), names)
+                            uniq=False, dedupe=True, scorer=scorer, explain=explain, link_type=link_type)
+    links = set_names(run.scorer.as_written(run.links), names)
     if rejects:
         links.attrs["rejects"] = rejects
     return links

@@ -23,101 +23,47 @@ explains the link.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .em import (
+    MISSING,
+    choose_cuts,
+    comparison_levels,
+    em_fit,
+    level_frequencies,
+    level_names,
+    levels_of,
+    pattern_counts,
+    population_prior,
+    summed_patterns,
+)
+from .scorers import FitData, Scorer
 from .treatments import Treatment, treatment_pair_distances
 
 logger = logging.getLogger("bigalign")
 
-__all__ = ["MISSING", "FellegiSunter", "add_pattern_counts", "choose_cuts", "comparison_levels", "level_names",
-           "match_probability",
-           "pattern_counts", "term_counts", "value_hashes", "weight_distance", "weighted_links"]
+__all__ = ["FellegiSunter", "match_probability", "term_counts", "value_hashes", "weight_distance", "weighted_links"]
 
-# The level of a pair where either value is missing.
-MISSING = -1
 # Two treatments are dependent when random pairs are close on both this many times more often than
 # if they were independent (a zip code and its city, an e-mail address and the name it is made of).
 DEPENDENCE_FACTOR = 2.0
 # ... and at least this many random pairs are close on both (fewer: too few to tell).
 DEPENDENCE_MIN_PAIRS = 20
-# Cut points chosen from the data: where so few random pairs (non-matches, nearly all) are this
-# close that agreeing this well says something.
-AUTO_QUANTILES = (0.01, 0.1)
-# Near misses among the candidates needed to give them a level of their own.
-MIN_NEAR_MISSES = 50
 # The least match probability ``threshold = "auto"`` links at: a link is at least as likely as not.
 AUTO_THRESHOLD_FLOOR = 0.5
+# Points of the expected-quality curve a summary keeps (a curve to draw: a few hundred are plenty).
+SUMMARY_CURVE_POINTS = 400
 
 
-def choose_cuts(random_distances: np.ndarray, candidate_distances: np.ndarray | None = None) -> list[float]:
-    """Cut points for one treatment from the distances of random record
-    pairs: equal (0), then the distances that only 1% and 10% of random
-    pairs reach, when they lie between equal and the farthest (a metric that
-    says 0 or 1 gets one cut). With the distances of (a sample of) the
-    candidate pairs, one more cut splits the near misses (closer than all
-    but 1% of random pairs) at their median: among the candidates they are
-    mostly matches with a typo, whose weight should not be that of a pair
-    barely closer than chance."""
-    known = random_distances[np.isfinite(random_distances)]
-    cuts = [0.0]
-    if not len(known):
-        return cuts
-    top = known.max()
-    quantiles = np.quantile(known, AUTO_QUANTILES)
-    points = list(quantiles)
-    if candidate_distances is not None:
-        near = candidate_distances[(candidate_distances > 0) & (candidate_distances < quantiles[0])]
-        if len(near) >= MIN_NEAR_MISSES:
-            points.insert(0, float(np.median(near)))
-    for cut in points:
-        if cuts[-1] < cut < top:
-            cuts.append(float(cut))
-    return cuts
-
-
-def level_names(cuts: Sequence[float]) -> list[str]:
-    """What each level of a treatment is, as people read it: ``≤ 0``, ``≤ 0.3``…, ``farther``."""
-    return [f"≤ {cut:.4g}" for cut in cuts] + ["farther"]
-
-
-def comparison_levels(distances: np.ndarray, cuts: Sequence[float]) -> np.ndarray:
-    """The level of each distance: the number of cut points below it (≤ the
-    first cut: level 0), ``MISSING`` where the distance is NaN."""
-    levels = np.searchsorted(np.asarray(cuts, dtype=np.float64), distances, side="left").astype(np.int8)
-    levels[np.isnan(distances)] = MISSING
-    return levels
-
-
-def add_pattern_counts(counts: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """The sum of several :func:`pattern_counts` (of the partitions of the candidates)."""
-    both = pd.concat(counts, ignore_index=True)
-    levels = [c for c in both.columns if c != "count"]
-    return both.groupby(levels, sort=True, as_index=False)["count"].sum()
-
-
-def pattern_counts(levels: np.ndarray) -> pd.DataFrame:
-    """The distinct agreement patterns (rows of ``levels``, one column per
-    treatment) and how many pairs have each: what EM reads."""
-    frame = pd.DataFrame(levels)
-    counts = frame.value_counts(sort=False).rename("count").reset_index()
-    return counts.sort_values(list(frame.columns), kind="mergesort").reset_index(drop=True)
-
-
-@dataclass
-class _Fit:
-    m: list[np.ndarray]
-    prior: float
-    iterations: int
-
-
-class FellegiSunter:
-    """A Fellegi–Sunter model of the treatments' comparison levels.
+class FellegiSunter(Scorer):
+    """A Fellegi–Sunter model of the treatments' comparison levels: a :class:`~bigalign.scorers.Scorer`
+    that ``learns``.
 
     Parameters
     ----------
@@ -170,6 +116,8 @@ class FellegiSunter:
         member after the first is scored with its u given an earlier
         member's level (``conditional_u_``, see :meth:`log_u`).
     """
+
+    learns = True
 
     def __init__(self, cuts: Mapping[Any, Sequence[float]] | Sequence[Sequence[float] | None] | None = None, *,
                  max_iterations: int = 200, tolerance: float = 1e-6, random_pairs: int = 200_000, seed: int = 0,
@@ -255,6 +203,38 @@ class FellegiSunter:
         return self.fit_levels(self.levels(random_distances), pattern_counts(candidate_levels),
                                records=min(len(encoded_a[0]), len(encoded_b[0])))
 
+    def fitted(self, data: FitData | None, treatments: Sequence[Treatment],
+               threshold: float | str) -> "FellegiSunter":
+        """A copy fitted on a run's ``data``: cut points from random pairs and a sample of the candidates,
+        u from the random pairs, m and the prior from the candidates' pattern counts (EM per blocking rule),
+        term frequencies from the records; linking at ``threshold`` (a match probability, or ``"auto"``)."""
+        if data is None:
+            raise ValueError("FellegiSunter: fitting needs the run's records and candidates")
+        model = copy.copy(self)
+        positions = model.term_treatments(treatments)
+        random_distances = data.random_distances()
+        model.choose_cuts(treatments, random_distances, data.candidate_sample(positions))
+        counts = data.pattern_counts(model.levels, data.known_hashes(model.labels), data.left_out is not None)
+        n_a, n_b = data.records
+        model.fit_levels(model.levels(random_distances), counts, records=min(n_a, n_b), left_out=data.left_out,
+                         population=data.population)
+        if positions:  # how common each value is, then what the model expects of its links with them
+            term_counts, records = data.term_counts(positions)
+            model.count_terms(treatments, term_counts, records)
+            model.expect_weights(*data.candidate_weights(
+                lambda distances, terms: model.match_weights(model.levels(distances), terms)))
+        model.threshold_ = model.probability_threshold(threshold)
+        model.distance_threshold_ = 1.0 - model.threshold_  # (the matching reads 1 − p: see weight_distance)
+        return model
+
+    def check_threshold(self, threshold: Any) -> float | str:
+        if threshold == "auto":
+            return "auto"
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) \
+                or not 0 < threshold < 1:
+            raise ValueError(f"with a learned model, a match probability in (0, 1) or 'auto', got {threshold!r}")
+        return float(threshold)
+
     def random_distances(self, treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
                          encoded_b: Sequence[pd.DataFrame]) -> np.ndarray:
         """The distances of ``random_pairs`` pairs drawn from the cross product (with ``seed``)."""
@@ -305,7 +285,7 @@ class FellegiSunter:
         estimated it (weighted by their expected matches).
         """
         n_levels = [len(c) + 1 for c in self.cuts_]
-        self.u_ = [_frequencies(random_levels[:, k], n) for k, n in enumerate(n_levels)]
+        self.u_ = [level_frequencies(random_levels[:, k], n) for k, n in enumerate(n_levels)]
         self._dependence(random_levels, n_levels)
         pairs = float(candidate_patterns["count"].sum())
         start = min(records or pairs / 10, pairs / 2)
@@ -315,22 +295,23 @@ class FellegiSunter:
             self.known_pairs_ = int(known["count"].sum())
             if self.known_pairs_:
                 counts = known["count"].to_numpy(np.float64)
-                self.known_m_ = [_frequencies(known[k].to_numpy(np.int64), n, counts) for k, n in enumerate(n_levels)]
-            candidate_patterns = _summed(candidate_patterns.drop(columns="known"))
-        patterns = _summed(candidate_patterns.drop(columns="rules", errors="ignore"))
+                self.known_m_ = [level_frequencies(known[k].to_numpy(np.int64), n, counts)
+                                 for k, n in enumerate(n_levels)]
+            candidate_patterns = summed_patterns(candidate_patterns.drop(columns="known"))
+        patterns = summed_patterns(candidate_patterns.drop(columns="rules", errors="ignore"))
         iterations = 0
         if self.labels is not None:
             if self.known_m_ is None:
                 raise ValueError("FellegiSunter: none of the labelled pairs is a candidate pair")
             self.m_ = self.known_m_
         elif left_out is None:
-            fit = _em(patterns, self.log_u(_levels_of(patterns)), n_levels, self.max_iterations, self.tolerance,
+            fit = em_fit(patterns, self.log_u(levels_of(patterns)), n_levels, self.max_iterations, self.tolerance,
                       start)
             self.m_, iterations = fit.m, fit.iterations
         else:
             self.m_, iterations = self._m_per_rule(candidate_patterns, n_levels, left_out, start)
         self.patterns_ = patterns
-        self.prior_, more = _population_prior(patterns, self.m_, self.log_u(_levels_of(patterns)),
+        self.prior_, more = population_prior(patterns, self.m_, self.log_u(levels_of(patterns)),
                                               population or pairs, start, self.max_iterations)
         self.iterations_ = iterations + more
         self.expected_matches_ = float((patterns["count"] * self.probabilities(patterns)).sum())
@@ -354,15 +335,15 @@ class FellegiSunter:
             for k in excluded:
                 own[level_columns[k]] = MISSING
             share = float(own["count"].sum()) / pairs
-            fit = _em(own, self.log_u(_levels_of(own)), n_levels, self.max_iterations, self.tolerance,
+            fit = em_fit(own, self.log_u(levels_of(own)), n_levels, self.max_iterations, self.tolerance,
                       start * share)
             iterations += fit.iterations
             matches = fit.prior * float(own["count"].sum())
             for k in set(range(len(n_levels))) - set(excluded):
                 mass[k] += matches * fit.m[k]
         # a treatment no rule could estimate: EM over all the candidates, as without rules
-        every = _summed(patterns)
-        overall = _em(every, self.log_u(_levels_of(every)), n_levels, self.max_iterations, self.tolerance, start)
+        every = summed_patterns(patterns)
+        overall = em_fit(every, self.log_u(levels_of(every)), n_levels, self.max_iterations, self.tolerance, start)
         m = [total / total.sum() if total.sum() > 0 else m for total, m in zip(mass, overall.m)]
         return m, iterations + overall.iterations
 
@@ -459,6 +440,37 @@ class FellegiSunter:
             columns[f"{t}: level"] = levels[:, k]
             columns[f"{t}: weight"] = contributions[:, k]
         return columns
+
+    def pair_scores(self, treatments: Sequence[Treatment], distances: np.ndarray,
+                    terms: Mapping[int, np.ndarray]) -> np.ndarray:
+        return weight_distance(self.match_weights(self.levels(distances), terms))
+
+    def report_weights(self, distances: np.ndarray, terms: Mapping[int, np.ndarray]) -> tuple[float, np.ndarray]:
+        return self.prior_weight_, self.contributions(self.levels(distances), terms)
+
+    def as_written(self, links: pd.DataFrame) -> pd.DataFrame:
+        return weighted_links(links)
+
+    def summary(self, treatments: Sequence[Treatment], auto: bool) -> dict[str, Any]:
+        """Per treatment, its levels' cut points, m, u and weight (and m among the candidates known to match,
+        when some are), and the precision and recall the model expects at each threshold."""
+        curve = self.expected_quality()
+        if len(curve) > SUMMARY_CURVE_POINTS:
+            curve = curve.iloc[np.unique(np.linspace(0, len(curve) - 1, SUMMARY_CURVE_POINTS).astype(int))]
+        known_m: list[np.ndarray | None] = list(self.known_m_) if self.known_m_ else [None] * len(treatments)
+        return {"prior": self.prior_, "prior_weight": self.prior_weight_, "iterations": self.iterations_,
+                "expected_matches": self.expected_matches_, "threshold": self.threshold_, "auto_threshold": auto,
+                "m_from": "labels" if self.labels is not None else "EM", "known_pairs": self.known_pairs_,
+                "treatments": [{"attribute": str(t), "cuts": cuts, "levels": level_names(cuts), "m": m.tolist(),
+                                "u": u.tolist(), "weights": np.log2(m / u).tolist(),
+                                "known_m": None if k is None else k.tolist(),
+                                "term_frequencies": i in self.term_frequencies_,
+                                "distinct_values": len(self.term_frequencies_[i][0])
+                                if i in self.term_frequencies_ else None,
+                                "depends_on": next((g[:g.index(i)] for g in self.groups_ if i in g[1:]), [])}
+                               for i, (t, cuts, m, u, k) in enumerate(zip(treatments, self.cuts_, self.m_, self.u_,
+                                                                          known_m))],
+                "expected": {k: curve[k].tolist() for k in curve.columns}}
 
     @property
     def prior_weight_(self) -> float:
@@ -574,86 +586,3 @@ def match_probability(weights: np.ndarray) -> np.ndarray:
     """2^w / (1 + 2^w) (0 where 2^−w overflows)."""
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp2(-np.asarray(weights, dtype=np.float64)))
-
-
-def _frequencies(levels: np.ndarray, n_levels: int, counts: np.ndarray | None = None) -> np.ndarray:
-    """Share of each level among the known ones (rows of pairs, or of
-    patterns with their ``counts``); a level never seen gets half a pair, so
-    that no weight is infinite."""
-    known = levels != MISSING
-    counts = np.bincount(levels[known], weights=None if counts is None else counts[known],
-                         minlength=n_levels).astype(np.float64)
-    counts[counts == 0] = 0.5
-    return counts / counts.sum()
-
-
-def _em(patterns: pd.DataFrame, log_u: np.ndarray, n_levels: list[int], max_iterations: int,
-        tolerance: float, expected_matches: float) -> _Fit:
-    """m and the share of matches among the patterns' pairs by EM, u held
-    fixed (``log_u``: ln u of each pattern's levels), missing levels neutral."""
-    levels = _levels_of(patterns)
-    counts = patterns["count"].to_numpy(np.float64)
-    # A start that says "matches mostly agree": 0.9 on the closest level, the rest falling with the level;
-    # and as many matches as the smaller set has records (a record has at most one counterpart), which
-    # keeps EM from settling on a large class of pairs that merely share a few attributes (a postcode).
-    m = [np.r_[0.9, 0.1 * np.geomspace(1.0, 0.1, n - 1) / np.geomspace(1.0, 0.1, n - 1).sum()] for n in n_levels]
-    prior = float(np.clip(expected_matches / max(counts.sum(), 1.0), 1e-9, 0.5))
-    iterations = 0
-    for iterations in range(1, max_iterations + 1):
-        p = 1.0 / (1.0 + np.exp(-(np.log(prior / (1 - prior)) + _log_ratios(levels, m, log_u))))
-        expected = counts * p
-        new_prior = float(np.clip(expected.sum() / counts.sum(), 1e-12, 1 - 1e-12))
-        new_m = []
-        for k, n in enumerate(n_levels):
-            known = levels[:, k] != MISSING
-            if not known.any():  # (a treatment left out: its m stays)
-                new_m.append(m[k])
-                continue
-            mass = np.bincount(levels[known, k], weights=expected[known], minlength=n)
-            mass = np.maximum(mass, 1e-12)
-            new_m.append(mass / mass.sum())
-        change = max([abs(new_prior - prior)] + [float(np.abs(a - b).max()) for a, b in zip(new_m, m)])
-        m, prior = new_m, new_prior
-        if change < tolerance:
-            break
-    return _Fit(m=m, prior=prior, iterations=iterations)
-
-
-def _log_ratios(levels: np.ndarray, m: list[np.ndarray], log_u: np.ndarray) -> np.ndarray:
-    """Σ ln(m/u) of each row of levels (a missing level adds 0)."""
-    total = -log_u.sum(axis=1)
-    for k in range(levels.shape[1]):
-        known = levels[:, k] != MISSING
-        total[known] += np.log(m[k][levels[known, k]])
-    return total
-
-
-def _population_prior(patterns: pd.DataFrame, m: list[np.ndarray], log_u: np.ndarray, population: float,
-                      expected_matches: float, max_iterations: int) -> tuple[float, int]:
-    """The probability that a pair of the population matches, m and u held:
-    EM's fixed point λ = Σ count × P(match | pattern, λ) / population, the
-    population's pairs that are not among the patterns' counting as
-    non-matches; and the iterations it took."""
-    counts = patterns["count"].to_numpy(np.float64)
-    log_ratio = _log_ratios(_levels_of(patterns), m, log_u)
-    prior = float(np.clip(expected_matches / population, 1e-300, 0.5))
-    iterations = 0
-    for iterations in range(1, max_iterations + 1):
-        with np.errstate(over="ignore"):  # (a pattern far below any match: p = 0)
-            p = 1.0 / (1.0 + np.exp(-(np.log(prior / (1 - prior)) + log_ratio)))
-        new_prior = float(np.clip((counts * p).sum() / population, 1e-300, 1 - 1e-12))
-        change = abs(new_prior - prior) / prior  # (relative: a prior over a cross product is tiny)
-        prior = new_prior
-        if change < 1e-9:
-            break
-    return prior, iterations
-
-
-def _levels_of(patterns: pd.DataFrame) -> np.ndarray:
-    """The level columns of pattern counts, as a matrix."""
-    return patterns.drop(columns="count").to_numpy()
-
-
-def _summed(patterns: pd.DataFrame) -> pd.DataFrame:
-    """Pattern counts with equal patterns summed (after a column was dropped)."""
-    return patterns.groupby([c for c in patterns.columns if c != "count"], sort=True, as_index=False)["count"].sum()

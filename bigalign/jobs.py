@@ -30,6 +30,7 @@ from .evaluate import DEDUPE_ONLY, LINK_AND_DEDUPE, LINK_ONLY, LINK_TYPES, cross
 from .fellegi_sunter import FellegiSunter
 from .io import SetSpec, expand_paths, is_url, read_pairs
 from .records import attribute_columns
+from .scorers import Scorer, WeightedDistance
 from .sources import source_of
 from .sparql import RDF_EXTENSIONS, split_query
 from .sql import check_query, redact
@@ -84,7 +85,7 @@ class Job:
     """A validated job."""
 
     path: str
-    threshold: float | str  # a distance; with a model, a match probability or "auto"
+    threshold: float | str  # a distance; with a learned scorer, a match probability or "auto"
     alignset: SetSpec
     targetset: SetSpec | None
     treatments: list[Treatment]
@@ -101,7 +102,7 @@ class Job:
     generate: dict | None = None
     raw: dict = field(default_factory=dict)
     user_code: list[str] = field(default_factory=list)  # import paths the job names
-    model: FellegiSunter | None = None  # a learned model, or the weighted distance
+    scorer: Scorer = field(default_factory=WeightedDistance)  # the weighted distance, or a learned model
     clusters: ClustersSpec | None = None
     # [[sets]]: several sets (then aligned as one deduplicated set, pairs chosen by link_type)
     several: list[SetSpec] | None = None
@@ -355,7 +356,7 @@ def _levels(reader: _Reader) -> list[float] | None:
     return None if levels is None else [float(c) for c in levels]
 
 
-def _model(reader: _Reader, cuts: list[list[float] | None], terms: list[int], job_dir: str) -> FellegiSunter | None:
+def _scorer(reader: _Reader, cuts: list[list[float] | None], terms: list[int], job_dir: str) -> Scorer:
     """``[model]``: kind = "distance" (the weighted distance, the default) or "fellegi-sunter"."""
     kind = reader.get("kind", str, "distance")
     if kind not in ("distance", "fellegi-sunter"):
@@ -365,7 +366,7 @@ def _model(reader: _Reader, cuts: list[list[float] | None], terms: list[int], jo
         if any(c is not None for c in cuts) or terms:
             raise JobError(f"{reader.job_path}: treatments: 'levels' and 'term_frequency' belong to a [model] of "
                            "kind 'fellegi-sunter'")
-        return None
+        return WeightedDistance()
     options: dict[str, Any] = {key: value for key, kinds in (("max_iterations", int), ("tolerance", float),
                                                              ("random_pairs", int), ("seed", int))
                                if (value := reader.get(key, kinds)) is not None}
@@ -686,12 +687,11 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     cuts = [_levels(r) for r in readers]
     terms = [i for i, r in enumerate(readers) if r.get("term_frequency", bool, False)]
     treatments = [_treatment(r, code) for r in readers]
-    model = _model(_Reader(path, top.get("model", dict, {}), "model"), cuts, terms, job_dir)
-    if model is not None and not (threshold == "auto" or 0 < threshold < 1):
-        raise top.error("threshold", f"with a learned model, a match probability in (0, 1) or 'auto', got "
-                                     f"{threshold!r}")
-    if model is None and threshold == "auto":
-        raise top.error("threshold", "'auto' needs a learned model: [model] kind = \"fellegi-sunter\"")
+    scorer = _scorer(_Reader(path, top.get("model", dict, {}), "model"), cuts, terms, job_dir)
+    try:
+        threshold = scorer.check_threshold(threshold)
+    except ValueError as err:
+        raise top.error("threshold", str(err)) from None
     for i, t in enumerate(treatments):
         if dedupe and t.target_attribute != t.attribute:
             raise JobError(f"{path}: treatments[{i}].column: a deduplication has one set, so one column",
@@ -704,7 +704,7 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     cluster = _cluster(_Reader(path, top.get("cluster", dict, {}), "cluster"), job_dir)
     clusters_table = top.get("clusters", dict)
     clusters = None if clusters_table is None else _clusters(_Reader(path, clusters_table, "clusters"), output,
-                                                              job_dir, model is not None, threshold)
+                                                              job_dir, scorer.learns, threshold)
     truth = top.get("truth", str)
     generate = top.get("generate", dict)
     if generate is not None:
@@ -721,7 +721,7 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     max_block_pairs, max_task_pairs = top.get("max_block_pairs", int), top.get("max_task_pairs", int)
     _positive(top, "max_block_pairs", max_block_pairs, 1, strict=False)
     _positive(top, "max_task_pairs", max_task_pairs, 1, strict=False)
-    job = Job(path=path, threshold=threshold if model is not None else float(threshold), model=model,
+    job = Job(path=path, threshold=threshold, scorer=scorer,
               alignset=alignset, targetset=targetset, treatments=treatments,
               blocking=blocking, output=output, cluster=cluster, uniq=uniq,
               one_to_one=top.get("one_to_one", bool, False), dedupe=dedupe, max_block_pairs=max_block_pairs,

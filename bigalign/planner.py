@@ -19,7 +19,6 @@ from .runner import (
     check_unblocked,
     cluster_for,
     generate_inputs,
-    model_summary,
     read_truth,
     stage_inputs,
     truth_hashes,
@@ -74,7 +73,7 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
             align_records, target_records = alignment_inputs(job, records)
             run = run_alignment(active, align_records, target_records, job.treatments, job.threshold, job.blocking,
                                 uniq=False, dedupe=job.dedupe, max_block_pairs=job.max_block_pairs,
-                                show_progress=show_progress, score=False, truth_hashes=truth, model=job.model,
+                                show_progress=show_progress, score=False, truth_hashes=truth, scorer=job.scorer,
                                 link_type=job.link_type)
         align_sample = align_records.head(2000, npartitions=-1)
         target_sample = target_records.head(2000, npartitions=-1)
@@ -106,8 +105,9 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
     if truth is not None:
         plan["true_pairs"] = len(truth)
         plan["pair_completeness"] = stats.true_pairs_kept / max(1, len(truth))
-    if run.model is not None:
-        plan["model"] = model_summary(run.model, job.treatments, run.probability_threshold, job.threshold == "auto")
+    model = run.scorer.summary(job.treatments, job.threshold == "auto")
+    if model is not None:
+        plan["model"] = model
         plan["model_seconds"] = run.seconds.get("model", 0.0)
     with atomic_path(os.path.join(job.run_dir, "candidates.json")) as tmp, open(tmp, "w") as f:
         json.dump(plan, f, indent=2)

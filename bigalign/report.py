@@ -45,7 +45,7 @@ def save_report_data(job: Job, run: Any, links: Any, run_dir: str) -> str:
 
     stats = run.stats
     # (with a learned model, the distance is 1 − the match probability, and so is the threshold)
-    threshold = float(run.score_threshold if run.model is not None else job.threshold)
+    threshold = run.scorer.distance_threshold_
 
     def histogram(values: Any) -> list[int]:
         return distance_histogram(values, threshold).tolist()

@@ -42,7 +42,6 @@ from .cluster import (
 from .entities import cluster_links
 from .errors import JobError
 from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
-from .fellegi_sunter import FellegiSunter, level_names, weighted_links
 from .io import REJECT_COLUMNS, InputError, atomic_path, read_table, write_clusters, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one, set_names
@@ -135,31 +134,6 @@ class RunSummary:
         if "dask_report" in self.files:
             out.append(f"Dask performance report: {self.files['dask_report']}")
         return out
-
-
-def model_summary(model: FellegiSunter, treatments: list, threshold: float | None, auto: bool) -> dict[str, Any]:
-    """A fitted model as the summary (and the report) show it: per treatment, its levels' cut points, m, u and
-    weight (and m among the candidates known to match, when some are), and the precision and recall the model
-    expects at each threshold."""
-    curve = model.expected_quality()
-    if len(curve) > 400:  # (a curve to draw: a few hundred points are plenty)
-        curve = curve.iloc[np.unique(np.linspace(0, len(curve) - 1, 400).astype(int))]
-    known_m: list[np.ndarray | None] = list(model.known_m_) if model.known_m_ else [None] * len(treatments)
-    return {"prior": model.prior_, "prior_weight": model.prior_weight_, "iterations": model.iterations_,
-            "expected_matches": model.expected_matches_,
-            "threshold": threshold, "auto_threshold": auto,
-            "m_from": "labels" if model.labels is not None else "EM",
-            "known_pairs": model.known_pairs_,
-            "treatments": [{"attribute": str(t), "cuts": cuts, "levels": level_names(cuts), "m": m.tolist(),
-                            "u": u.tolist(),
-                            "weights": np.log2(m / u).tolist(), "known_m": None if k is None else k.tolist(),
-                            "term_frequencies": i in model.term_frequencies_,
-                            "distinct_values": len(model.term_frequencies_[i][0]) if i in model.term_frequencies_
-                            else None,
-                            "depends_on": next((g[:g.index(i)] for g in model.groups_ if i in g[1:]), [])}
-                           for i, (t, cuts, m, u, k) in enumerate(zip(treatments, model.cuts_, model.m_, model.u_,
-                                                                      known_m))],
-            "expected": {k: curve[k].tolist() for k in curve.columns}}
 
 
 def generate_inputs(job: Job) -> None:
@@ -449,9 +423,7 @@ def _uris(job: Job) -> dict[str, str]:
 def _as_written(job: Job, parts: list) -> dd.DataFrame:
     """Links' partitions on the workers (futures, as scored) as the run writes them: a
     model's weights, the sets' names."""
-    links = dd.from_delayed(parts, verify_meta=False)
-    if job.model is not None:
-        links = links.map_partitions(weighted_links)
+    links = dd.from_delayed(parts, verify_meta=False).map_partitions(job.scorer.as_written)
     if job.several:
         links = links.map_partitions(set_names, [spec.name for spec in job.several])
     return links
@@ -539,20 +511,18 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                                 max_block_pairs=job.max_block_pairs,
                                 max_task_pairs=job.max_task_pairs or MAX_TASK_PAIRS,
                                 show_progress=show_progress, checkpoint=checkpoint, truth_hashes=true_hashes,
-                                model=job.model, explain=job.output.explain, link_type=job.link_type,
+                                scorer=job.scorer, explain=job.output.explain, link_type=job.link_type,
                                 final_links=cluster_parts)
         seconds.update(run.seconds)
         links = one_to_one(run.links) if job.one_to_one else run.links
-        written = links if run.model is None else weighted_links(links)
+        written = run.scorer.as_written(links)
         if job.several:
             written = set_names(written, [spec.name for spec in job.several])
         if job.clusters is not None:
             if not clustered:  # (uniq, one_to_one: the links are final here only)
                 clustered.append(aside.submit(_cluster, job, active, written, staged, entities, seconds))
             paths["clusters"] = job.clusters.path
-        if run.model is not None:
-            summary.model = model_summary(run.model, job.treatments, run.probability_threshold,
-                                          job.threshold == "auto")
+        summary.model = run.scorer.summary(job.treatments, job.threshold == "auto")
         # (the links scored against the truth while they are written: writing holds the interpreter little)
         quality = None if truth is None else aside.submit(link_quality, _set_qualified(written),
                                                            _set_qualified(truth), unordered=job.dedupe)

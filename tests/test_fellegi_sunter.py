@@ -10,8 +10,9 @@ import pytest
 import bigalign
 from bigalign.cluster import NoCluster
 from bigalign.datasets import person_records
+from bigalign.em import MISSING, comparison_levels, pattern_counts
 from bigalign.evaluate import link_quality
-from bigalign.fellegi_sunter import MISSING, FellegiSunter, comparison_levels, pattern_counts
+from bigalign.fellegi_sunter import FellegiSunter
 from bigalign.treatments import make_treatments, treatment_pair_distances
 
 PERSON_TREATMENTS = [
@@ -151,7 +152,8 @@ def test_on_a_cluster_the_same_model_and_links_whatever_the_workers(client, peop
         model = FellegiSunter(term_frequencies=["suburb"])
         links = bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold="auto",
                                model=model, blocking=blocking(), client=c, npartitions=npartitions, explain=True)
-        return model, links
+        assert not hasattr(model, "m_")  # (the model passed is not changed: the fitted one is the links')
+        return links.attrs["model"], links
 
     model, links = run(client, 3)
     with LocalCluster(n_workers=3, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0") as cluster, \
@@ -207,8 +209,9 @@ def test_term_frequencies_weigh_a_common_value_less_than_a_rare_one():
     register = people.assign(id=[f"r{k}" for k in range(n)])
     treatments = [{"column": "surname", "metric": "exact"}, {"column": "born", "metric": "temporal"},
                   {"column": "town", "metric": "exact"}]
-    model = FellegiSunter(term_frequencies=["surname"])
-    links = bigalign.align(people, register, treatments, threshold="auto", model=model, explain=True)
+    links = bigalign.align(people, register, treatments, threshold="auto",
+                           model=FellegiSunter(term_frequencies=["surname"]), explain=True)
+    model = links.attrs["model"]
     assert len(links) == n and (links["align_id"].str[1:] == links["target_id"].str[1:]).all()
     weight = links.set_index("align_id")["surname: weight"]
     m_equal = model.m_[0][0]
@@ -224,8 +227,9 @@ def test_term_frequencies_weigh_a_common_value_less_than_a_rare_one():
 def test_labelled_pairs_give_m(people):
     """m from labelled pairs is their levels' frequencies, exactly; the prior is still fitted."""
     labels = people.truth.iloc[::3]
-    model = FellegiSunter(labels=labels)
-    links = bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold="auto", model=model)
+    links = bigalign.align(people.alignset, people.targetset, PERSON_TREATMENTS, threshold="auto",
+                           model=FellegiSunter(labels=labels))
+    model = links.attrs["model"]
     treatments = make_treatments(PERSON_TREATMENTS)
     a, b = people.alignset.reset_index(drop=True), people.targetset.reset_index(drop=True)
     ia = pd.Index(a.iloc[:, 0].astype(str)).get_indexer(labels["align_id"].astype(str))
@@ -336,13 +340,12 @@ def test_people_generated_otherwise_with_levels_and_threshold_chosen_by_the_mode
     ]
     blocking = UnionBlocking([MinHashLSHBlocking(["first", "last"], threshold=0.5), KeyBlocking("phone"),
                               KeyBlocking(["born", "zip"]), KeyBlocking("email")])
-    model = FellegiSunter()
-    links = bigalign.align(data.alignset, data.targetset, treatments, threshold="auto", model=model,
+    links = bigalign.align(data.alignset, data.targetset, treatments, threshold="auto", model=FellegiSunter(),
                            blocking=blocking, client=client)
     quality = link_quality(links.astype({"align_id": str, "target_id": str}), data.truth)
     assert quality.f1 >= 0.99, quality
     # the name and the e-mail address made of it, the city and its zip code: found dependent
-    assert model.groups_ == [[0, 3], [4, 5]]
+    assert links.attrs["model"].groups_ == [[0, 3], [4, 5]]
 
 
 def test_deduplication_and_one_to_one_with_a_learned_model(client):

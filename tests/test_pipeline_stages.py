@@ -7,8 +7,9 @@ import pytest
 
 from bigalign.aligner import align_in_memory
 from bigalign.blocking import KeyBlocking, UnionBlocking
+from bigalign.em import pattern_counts
 from bigalign.errors import RecordError
-from bigalign.fellegi_sunter import FellegiSunter, pattern_counts
+from bigalign.fellegi_sunter import FellegiSunter
 from bigalign.pipeline import best_match, block_rows, candidate_pairs, candidate_tile, encode_records, score_pairs
 from bigalign.pipeline.encode import sample_records
 from bigalign.pipeline.schema import ALIGN_SIDE, TARGET_SIDE, part_of
@@ -142,7 +143,7 @@ def test_candidate_patterns_count_the_levels_of_the_pairs():
     model = FellegiSunter([[0.0, 0.3], [0.0]])
     model.cuts_ = [[0.0, 0.3], [0.0]]
     joined = joined_pairs(encoded_a, encoded_b, pairs)
-    counts = candidate_patterns(joined, pair_distances(joined, TREATMENTS, dedupe=False), model, dedupe=False)
+    counts = candidate_patterns(joined, pair_distances(joined, TREATMENTS, dedupe=False), model.levels, dedupe=False)
     names = dict(zip(ALIGNSET.id, ALIGNSET.name)) | dict(zip(TARGETSET.id, TARGETSET.name))
     cities = dict(zip(ALIGNSET.id, ALIGNSET.city)) | dict(zip(TARGETSET.id, TARGETSET.city))
 

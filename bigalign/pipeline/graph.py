@@ -7,7 +7,7 @@ import math
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -21,11 +21,12 @@ import pyarrow as pa
 
 from ..blocking.base import Blocking
 from ..cluster import connect_for_records, progress_bars, shuffle_method, worker_threads
+from ..em import add_pattern_counts
 from ..evaluate import LINK_AND_DEDUPE, cross_product
-from ..fellegi_sunter import FellegiSunter, add_pattern_counts, weighted_links
 from ..matching import best_match_per_item, sort_links
 from ..matching import one_to_one as one_to_one_links
 from ..records import is_dask
+from ..scorers import Scorer, WeightedDistance
 from ..treatments import Treatment
 from .candidates import DENSE_BLOCK_PAIRS, MAX_TASK_PAIRS, candidate_pairs, candidate_tile
 from .checkpoint import Checkpoint
@@ -102,11 +103,8 @@ class AlignmentRun:
     shuffle_partitions: int = 0
     # with uniq: the distance of each align record's best candidate when over the threshold
     best_rejected: np.ndarray | None = None
-    # with a model: the fitted model, and the match probability links have at least
-    model: FellegiSunter | None = None
-    probability_threshold: float | None = None
-    # the threshold on ``distance`` (with a model: 1 − the match probability)
-    score_threshold: float = 0.0
+    # the scorer as fitted: its threshold_ (as the user reads it) and distance_threshold_ (on ``distance``)
+    scorer: Scorer = field(default_factory=WeightedDistance)
 
 
 def _encoded_sets(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
@@ -268,7 +266,7 @@ def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedu
     return pairs, members, sum(partition_stats, BlockStats())
 
 
-def _random_pair_distances(model: FellegiSunter, treatments: Sequence[Treatment], encoded_a: dd.DataFrame,
+def _random_pair_distances(scorer: Scorer, treatments: Sequence[Treatment], encoded_a: dd.DataFrame,
                            encoded_b: dd.DataFrame, counts: tuple[int, int]) -> Any:
     """The distances of the random pairs that give a model's ``u`` (delayed):
     pairs of samples of both sets, chosen by id hash and ordered by it (so the
@@ -282,7 +280,7 @@ def _random_pair_distances(model: FellegiSunter, treatments: Sequence[Treatment]
         samples.append(dask.delayed(_sample_set, pure=True)(
             encoded.map_partitions(sample_records, share, meta=encoded._meta).to_delayed()))
     distances = dask.delayed(_sample_pair_distances, pure=True)
-    return dask.delayed(np.column_stack, pure=True)([distances(model, treatments, k, *samples)
+    return dask.delayed(np.column_stack, pure=True)([distances(scorer.random_rows, treatments, k, *samples)
                                                      for k in range(len(treatments))])
 
 
@@ -290,59 +288,74 @@ def _sample_set(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True).sort_values("rid", kind="mergesort").reset_index(drop=True)
 
 
-def _sample_pair_distances(model: FellegiSunter, treatments: Sequence[Treatment], k: int, sample_a: pd.DataFrame,
+def _sample_pair_distances(rows: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
+                           treatments: Sequence[Treatment], k: int, sample_a: pd.DataFrame,
                            sample_b: pd.DataFrame) -> np.ndarray:
-    """Treatment ``k``'s distances of the model's random pairs of the samples."""
+    """Treatment ``k``'s distances of the random pairs (``rows``) of the samples."""
     a, b = treatment_value(sample_a, k), treatment_value(sample_b, k)
-    return treatments[k].metric.cpdist(a, b, treatments[k].normalized,
-                                       *model.random_rows(len(sample_a), len(sample_b)))
+    return treatments[k].metric.cpdist(a, b, treatments[k].normalized, *rows(len(sample_a), len(sample_b)))
 
 
-def _fit_model(client: Any, model: FellegiSunter, treatments: Sequence[Treatment], blocking: Blocking,
-               encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, joined: dd.DataFrame, distances: dd.DataFrame,
-               dedupe: bool, threshold: float | str, truth_hashes: Any, candidates: int, counts: tuple[int, int],
-               random_pairs: Any) -> float:
-    """Fit ``model`` on the candidates; return the match probability links need.
+class _CandidateData:
+    """What a scorer that learns is fitted on (see :class:`~bigalign.scorers.FitData`), from a run's
+    candidates on the cluster: the pairs with their values (``joined``) and treatment distances
+    (``distances``), kept on the workers, read there; only counts, a sample and term tables come back."""
 
-    ``u`` comes from the random pairs' distances (``random_pairs``, a future
-    of :func:`_random_pair_distances`; ``counts``: the records of both sets);
-    ``m`` and the prior from the pattern counts of the candidates, summed on
-    the client: no pair crosses the network. The model's labels (or else the
-    run's truth, to check m) mark the candidates known to match.
-    """
-    n_a, n_b = counts
-    share = min(1.0, MODEL_SAMPLE_PAIRS / max(1, candidates))
-    parts = list(zip(joined.to_delayed(), distances.to_delayed()))
-    sample_of = dask.delayed(candidate_sample, pure=True)
-    sampled = client.gather(client.compute([sample_of(part, each, treatments, dedupe, share, model)
-                                            for part, each in parts]))
-    random_distances = random_pairs.result()
-    sample_distances = np.concatenate([drawn for drawn, _ in sampled])
-    model.choose_cuts(treatments, random_distances, sample_distances)
-    # EM per rule of the blocking (a union's members), without the treatments that read its columns
-    members = blocking.blockings()
-    left_out = [{k for k, t in enumerate(treatments) if _columns_of(t) & set(map(str, m.columns))} for m in members]
-    known = truth_hashes
-    if model.labels is not None:
-        known = np.sort(pair_hashes(model.labels["align_id"], model.labels["target_id"], dedupe))
-    patterns = dask.delayed(candidate_patterns, pure=True)
-    counts = client.gather(client.compute([patterns(part, each, model, dedupe, True, known) for part, each in parts]))
-    model.fit_levels(model.levels(random_distances), add_pattern_counts(counts), records=min(n_a, n_b),
-                     left_out=left_out, population=cross_product(n_a, n_b, dedupe))
-    positions = model.term_treatments(treatments)
-    if positions:  # how many records of both sets hold each value
-        sets = [encoded_a] if dedupe else [encoded_a, encoded_b]
+    def __init__(self, client: Any, treatments: Sequence[Treatment], blocking: Blocking, encoded: tuple,
+                 joined: dd.DataFrame, distances: dd.DataFrame, dedupe: bool, truth_hashes: Any,
+                 candidates: int, counts: tuple[int, int], random_pairs: Any):
+        self.client, self.treatments, self.dedupe, self.truth_hashes = client, treatments, dedupe, truth_hashes
+        self.encoded, self.candidates, self.random_pairs = encoded, candidates, random_pairs
+        self.records = counts
+        self.population: float | None = float(cross_product(*counts, dedupe))
+        self.parts = list(zip(joined.to_delayed(), distances.to_delayed()))
+        # EM per rule of the blocking (a union's members), without the treatments that read its columns
+        self.left_out: list[set[int]] | None = [
+            {k for k, t in enumerate(treatments) if _columns_of(t) & set(map(str, m.columns))}
+            for m in blocking.blockings()]
+        self.sampled: list[tuple[np.ndarray, dict[int, np.ndarray]]] = []
+
+    def random_distances(self) -> np.ndarray:
+        return self.random_pairs.result()
+
+    def candidate_sample(self, positions: Sequence[int]) -> np.ndarray:
+        share = min(1.0, MODEL_SAMPLE_PAIRS / max(1, self.candidates))
+        sample_of = dask.delayed(candidate_sample, pure=True)
+        self.sampled = self.client.gather(self.client.compute([
+            sample_of(part, each, self.treatments, self.dedupe, share, positions) for part, each in self.parts]))
+        return np.concatenate([drawn for drawn, _ in self.sampled])
+
+    def known_hashes(self, labels: pd.DataFrame | None) -> np.ndarray | None:
+        if labels is None:
+            return self.truth_hashes
+        return np.sort(pair_hashes(labels["align_id"], labels["target_id"], self.dedupe))
+
+    def pattern_counts(self, levels: Callable[[np.ndarray], np.ndarray], known: np.ndarray | None,
+                       per_rule: bool) -> pd.DataFrame:
+        patterns = dask.delayed(candidate_patterns, pure=True)
+        return add_pattern_counts(self.client.gather(self.client.compute([
+            patterns(part, each, levels, self.dedupe, per_rule, known) for part, each in self.parts])))
+
+    def term_counts(self, positions: Sequence[int]) -> tuple[dict[int, pd.Series], int]:
+        """How many records of both sets hold each value."""
+        encoded_a, encoded_b = self.encoded
+        sets = [encoded_a] if self.dedupe else [encoded_a, encoded_b]
         count = dask.delayed(partition_term_counts, pure=True)
-        every = pd.concat(client.gather(client.compute([count(part, treatments, positions)
-                                                        for encoded in sets for part in encoded.to_delayed()])),
+        every = pd.concat(self.client.gather(self.client.compute([count(part, self.treatments, positions)
+                                                                  for encoded in sets
+                                                                  for part in encoded.to_delayed()])),
                           ignore_index=True)
-        model.count_terms(treatments, {k: every[every["treatment"] == k].groupby("hash")["count"].sum()
-                                       for k in positions}, n_a if dedupe else n_a + n_b)
-        # what the model expects of its links, from the sampled candidates' weights with their values
-        terms = {k: np.concatenate([hashes[k] for _, hashes in sampled]) for k in positions}
-        weights = model.match_weights(model.levels(sample_distances), terms)
-        model.expect_weights(weights, np.full(1, candidates / max(1, len(weights))))
-    return model.probability_threshold(threshold)
+        n_a, n_b = self.records
+        return ({k: every[every["treatment"] == k].groupby("hash")["count"].sum() for k in positions},
+                n_a if self.dedupe else n_a + n_b)
+
+    def candidate_weights(self, weights: Callable[[np.ndarray, Mapping[int, np.ndarray]], np.ndarray]
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """The sampled candidates' weights with their values, each standing for candidates / sampled."""
+        positions = self.sampled[0][1].keys() if self.sampled else []
+        terms = {k: np.concatenate([hashes[k] for _, hashes in self.sampled]) for k in positions}
+        drawn = weights(np.concatenate([drawn for drawn, _ in self.sampled]), terms)
+        return drawn, np.full(1, self.candidates / max(1, len(drawn)))
 
 
 def _value(value: Any) -> Any:
@@ -376,6 +389,69 @@ def _columns_of(treatment: Treatment) -> set[str]:
             for c in (a if isinstance(a, tuple) else (a,))}
 
 
+@dataclass
+class _Blocked:
+    """What the blocking stage leaves to the scoring: the candidate pairs (and members of dense blocks),
+    both sets encoded, the figures, and (for a scorer that learns) the random pairs' distances."""
+
+    pairs: dd.DataFrame | None
+    members: dd.DataFrame | None
+    encoded_a: dd.DataFrame
+    encoded_b: dd.DataFrame
+    stats: BlockStats
+    counts: tuple[int, int]
+    shuffle_partitions: int = 0
+    random_pairs: Any = None
+
+
+def _blocked(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame | None,
+             treatments: Sequence[Treatment], blocking: Blocking, scorer: Scorer, dedupe: bool,
+             options: dict[str, Any], checkpoint: Checkpoint | None, seconds: dict[str, float],
+             with_pairs: bool) -> _Blocked:
+    """The candidate pairs of a run: from the ``checkpoint`` when it holds them, else blocked (and written
+    to it); ``options``: :func:`_compute_candidates`' own. Without ``with_pairs`` (a plan whose scorer
+    learns nothing), the pairs are counted, not kept."""
+    if checkpoint is not None and checkpoint.has_candidates():
+        logger.info("resuming from the checkpoint in %s (candidate pairs already computed)", checkpoint.directory)
+        pairs_dd, members_dd, encoded_a, encoded_b, stats = checkpoint.read()
+        counts = tuple(f.result() for f in client.compute([encoded_a.shape[0], encoded_b.shape[0]]))
+        random_pairs = (client.compute(_random_pair_distances(scorer, treatments, encoded_a, encoded_b, counts))
+                        if scorer.learns else None)
+        return _Blocked(pairs_dd, members_dd, encoded_a, encoded_b, stats, counts, options["shuffle_partitions"],
+                        random_pairs)
+    if align_dd is None or target_dd is None:
+        raise ValueError("the records are needed when no checkpoint holds the candidate pairs")
+    with timed(seconds, "fit"):
+        blocking.fit(align_dd, target_dd)
+    with timed(seconds, "candidates"):
+        # Counted before encoding (Parquet metadata gives it), so that the shuffle starts
+        # as the first partitions are encoded; on this client, not the default one.
+        counts = tuple(f.result() for f in client.compute([align_dd.shape[0], target_dd.shape[0]]))
+        encoded_a, encoded_b = _encoded_sets(client, align_dd, target_dd, treatments, blocking, dedupe)
+        random_pairs = (client.compute(_random_pair_distances(scorer, treatments, encoded_a, encoded_b, counts))
+                        if scorer.learns else None)
+        threads = worker_threads(client)
+        blocks, n = _shuffled_blocks(encoded_a, encoded_b, blocking, options["shuffle_partitions"], sum(counts),
+                                     threads, shuffle_method(client))
+        pairs, members, stats = _compute_candidates(client, blocks.to_delayed(), blocking, dedupe,
+                                                    options["max_block_pairs"], options["max_task_pairs"],
+                                                    options["truth_hashes"], options["dense_block_pairs"],
+                                                    options["show_progress"], scorer.learns, options["link_type"])
+        _with_ids(client, stats, encoded_a, encoded_b)
+    if not with_pairs:
+        return _Blocked(None, None, encoded_a, encoded_b, stats, counts, n)
+    meta = pd.DataFrame({"rid_a": np.empty(0, np.uint64), "rid_b": np.empty(0, np.uint64)})
+    if scorer.learns:
+        meta["rules"] = np.empty(0, np.uint32)
+    pairs_dd = dd.from_delayed(pairs, meta=meta, verify_meta=False)
+    members_dd = dd.from_delayed(members, meta=client.gather(members[0]).iloc[:0], verify_meta=False)
+    if checkpoint is not None:
+        with timed(seconds, "checkpoint"):
+            checkpoint.write(client, {"pairs": pairs, "members": members, "encoded-a": encoded_a.to_delayed(),
+                                      "encoded-b": encoded_b.to_delayed()}, stats, options["show_progress"])
+    return _Blocked(pairs_dd, members_dd, encoded_a, encoded_b, stats, counts, n, random_pairs)
+
+
 def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame | None,
                   treatments: Sequence[Treatment],
                   threshold: float | str, blocking: Blocking, uniq: bool = True, dedupe: bool = False,
@@ -384,7 +460,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
                   show_progress: bool = False, score: bool = True,
                   truth_hashes: np.ndarray | None = None, checkpoint: "Checkpoint | None" = None,
                   dense_block_pairs: int | None = DENSE_BLOCK_PAIRS,
-                  model: FellegiSunter | None = None, explain: bool = False,
+                  scorer: Scorer | None = None, explain: bool = False,
                   link_type: str = LINK_AND_DEDUPE,
                   final_links: Callable[[list], Any] | None = None) -> AlignmentRun:
     """Build and run the graph on ``client``; return the links (sorted) and stats.
@@ -394,96 +470,88 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     are candidates (across the sets, within each, or both), and the links
     carry ``align_set`` and ``target_set``.
 
-    With a Fellegi–Sunter ``model``, it is fitted on the candidates (see
-    :func:`_fit_model`), ``threshold`` is a match probability or ``"auto"``,
-    and the links' ``distance`` is 1 − their match probability.
+    The ``scorer`` (by default the weighted distance) is fitted on the run's
+    candidates when it learns (a Fellegi–Sunter model: ``threshold`` is then
+    a match probability or ``"auto"``, and the links' ``distance`` is 1 −
+    their match probability); the run holds the fitted copy.
 
     ``score=False`` is a plan: the blocking alone, candidates counted (and
-    known pairs among them, with ``truth_hashes``), the ``model`` fitted,
+    known pairs among them, with ``truth_hashes``), the scorer fitted,
     nothing scored. With a
     ``checkpoint``, the candidate pairs and encoded sets are written there
     before they are scored, or read from there when a previous run wrote them.
     Blocks of at least ``dense_block_pairs`` pairs are scored as dense matrices
     (``None``: every block by pairs); the links are the same either way.
-    With ``explain``, links carry the columns of
-    :func:`~bigalign.treatments.explanation_columns`. Without ``uniq``,
-    ``final_links`` is called with the futures of the links' partitions (as
-    scored: unsorted, a model's ``distance``) before this process gathers
-    and sorts them: a next stage can start on the cluster meanwhile.
+    With ``explain``, links carry the scorer's explanation columns. Without
+    ``uniq``, ``final_links`` is called with the futures of the links'
+    partitions (as scored: unsorted, a model's ``distance``) before this
+    process gathers and sorts them: a next stage can start on the cluster
+    meanwhile.
     """
+    scorer = scorer or WeightedDistance()
     seconds: dict[str, float] = {}
-    threads = worker_threads(client)
-    method = shuffle_method(client)
-    if model is not None or explain:
+    if scorer.learns or explain:
         dense_block_pairs = None  # (a model, an explanation: per pair; every block goes the pair path)
     if truth_hashes is not None:
         truth_hashes = np.sort(np.asarray(truth_hashes, dtype=np.uint64))  # searched, not hashed, by the tasks
         truth_hashes = _held(client, truth_hashes)
-    n = shuffle_partitions or 0
-    if checkpoint is not None and checkpoint.has_candidates():
-        logger.info("resuming from the checkpoint in %s (candidate pairs already computed)", checkpoint.directory)
-        pairs_dd, members_dd, encoded_a, encoded_b, stats = checkpoint.read()
-        counts = tuple(f.result() for f in client.compute([encoded_a.shape[0], encoded_b.shape[0]]))
-        if model is not None:
-            random_pairs = client.compute(_random_pair_distances(model, treatments, encoded_a, encoded_b, counts))
-    else:
-        if align_dd is None or target_dd is None:
-            raise ValueError("the records are needed when no checkpoint holds the candidate pairs")
-        with timed(seconds, "fit"):
-            blocking.fit(align_dd, target_dd)
-        with timed(seconds, "candidates"):
-            # Counted before encoding (Parquet metadata gives it), so that the shuffle starts
-            # as the first partitions are encoded; on this client, not the default one.
-            counts = tuple(f.result() for f in client.compute([align_dd.shape[0], target_dd.shape[0]]))
-            encoded_a, encoded_b = _encoded_sets(client, align_dd, target_dd, treatments, blocking, dedupe)
-            if model is not None:
-                random_pairs = client.compute(_random_pair_distances(model, treatments, encoded_a, encoded_b,
-                                                                     counts))
-            blocks, n = _shuffled_blocks(encoded_a, encoded_b, blocking, shuffle_partitions, sum(counts), threads,
-                                         method)
-            pairs, members, stats = _compute_candidates(client, blocks.to_delayed(), blocking, dedupe,
-                                                        max_block_pairs, max_task_pairs or MAX_TASK_PAIRS,
-                                                        truth_hashes, dense_block_pairs, show_progress,
-                                                        model is not None, link_type)
-            _with_ids(client, stats, encoded_a, encoded_b)
-        if not score and model is None:
-            return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n)
-        meta = pd.DataFrame({"rid_a": np.empty(0, np.uint64), "rid_b": np.empty(0, np.uint64)})
-        if model is not None:
-            meta["rules"] = np.empty(0, np.uint32)
-        pairs_dd = dd.from_delayed(pairs, meta=meta, verify_meta=False)
-        members_dd = dd.from_delayed(members, meta=client.gather(members[0]).iloc[:0], verify_meta=False)
-        if checkpoint is not None:
-            with timed(seconds, "checkpoint"):
-                checkpoint.write(client, {"pairs": pairs, "members": members, "encoded-a": encoded_a.to_delayed(),
-                                          "encoded-b": encoded_b.to_delayed()}, stats, show_progress)
-    npartitions = max(2 * threads, math.ceil(stats.candidate_pairs / SCORE_PAIRS_PER_PARTITION))
-    joined = _joined_pairs(pairs_dd, encoded_a, encoded_b, npartitions, method)
-    if model is not None:
+    options = {"max_block_pairs": max_block_pairs, "max_task_pairs": max_task_pairs or MAX_TASK_PAIRS,
+               "truth_hashes": truth_hashes, "dense_block_pairs": dense_block_pairs, "show_progress": show_progress,
+               "link_type": link_type, "shuffle_partitions": shuffle_partitions}
+    found = _blocked(client, align_dd, target_dd, treatments, blocking, scorer, dedupe, options, checkpoint, seconds,
+                     with_pairs=score or scorer.learns)
+    empty = pd.DataFrame(columns=["align_id", "target_id", "distance"])
+    if found.pairs is None:
+        return AlignmentRun(empty, found.stats, seconds, found.shuffle_partitions,
+                            scorer=scorer.fitted(None, treatments, threshold))
+    method = shuffle_method(client)
+    npartitions = max(2 * worker_threads(client), math.ceil(found.stats.candidate_pairs / SCORE_PAIRS_PER_PARTITION))
+    joined = _joined_pairs(found.pairs, found.encoded_a, found.encoded_b, npartitions, method)
+    distances = None
+    if scorer.learns:
         with timed(seconds, "model"):
             # The pairs and their distances are read three times (a sample for the cut points, the
             # patterns, the scores): computed once, kept on the workers.
             joined = client.persist(joined)
             meta = pd.DataFrame({str(k): np.empty(0, np.float64) for k in range(len(treatments))})
             distances = client.persist(joined.map_partitions(pair_distances, treatments, dedupe, meta=meta))
-            probability = _fit_model(client, model, treatments, blocking, encoded_a, encoded_b, joined, distances,
-                                     dedupe, threshold, truth_hashes, stats.candidate_pairs, counts, random_pairs)
-            threshold = 1.0 - probability  # the matching reads 1 - p (see weight_distance)
-        if not score:
-            return AlignmentRun(pd.DataFrame(columns=["align_id", "target_id", "distance"]), stats, seconds, n,
-                                model=model, probability_threshold=probability, score_threshold=threshold)
+            fitted = scorer.fitted(_CandidateData(client, treatments, blocking, (found.encoded_a, found.encoded_b),
+                                                  joined, distances, dedupe, truth_hashes,
+                                                  found.stats.candidate_pairs, found.counts, found.random_pairs),
+                                   treatments, threshold)
+    else:
+        fitted = scorer.fitted(None, treatments, threshold)
+    if not score:
+        return AlignmentRun(empty, found.stats, seconds, found.shuffle_partitions, scorer=fitted)
+    links, stats, best_rejected = _scored_links(client, found, joined, distances, treatments, blocking, fitted, uniq,
+                                                dedupe, truth_hashes, explain, final_links, show_progress, seconds)
+    return AlignmentRun(links, stats, seconds, found.shuffle_partitions, best_rejected, fitted)
+
+
+def _scored_links(client: Any, found: _Blocked, joined: dd.DataFrame, distances: dd.DataFrame | None,
+                  treatments: Sequence[Treatment], blocking: Blocking, scorer: Scorer, uniq: bool, dedupe: bool,
+                  truth_hashes: Any, explain: bool, final_links: Callable[[list], Any] | None, show_progress: bool,
+                  seconds: dict[str, float]) -> tuple[pd.DataFrame, BlockStats, np.ndarray | None]:
+    """Score the joined pairs (and dense blocks) with the fitted ``scorer``, keep the best per align record
+    (with ``uniq``); return the links under the threshold, the figures, and (with ``uniq``) the distance of
+    each align record's best candidate over the threshold."""
+    assert found.members is not None  # (blocked with its pairs)
+    threads, method = worker_threads(client), shuffle_method(client)
+    threshold = scorer.distance_threshold_
+    stats = found.stats
     with timed(seconds, "score"):
-        # (a model with term frequency tables goes to the workers once, not in every task)
-        shipped = _held(client, model) if model and model.term_frequencies_ else model
+        # (the scorer goes to the workers once, not in every task: a model's term tables are large)
+        shipped = _held(client, scorer)
         scored = dask.delayed(score_pairs, pure=True)
         futures = client.compute([scored(part, treatments, threshold, uniq, dedupe, truth_hashes, shipped, explain,
                                          each)
-                                  for part, each in zip(joined.to_delayed(), distances.to_delayed()
-                                                        if model is not None else repeat(None))])
+                                  for part, each in zip(joined.to_delayed(), repeat(None) if distances is None
+                                                        else distances.to_delayed())])
         if stats.dense_blocks:
             futures += client.compute([
                 dask.delayed(score_dense_blocks, pure=True)(part, treatments, blocking, threshold, uniq, truth_hashes)
-                for part in _dense_members(members_dd, encoded_a, encoded_b, 2 * threads, method).to_delayed()])
+                for part in _dense_members(found.members, found.encoded_a, found.encoded_b, 2 * threads,
+                                           method).to_delayed()])
         progress_bars(futures, show_progress)
         stats = stats + sum(client.gather(client.map(part_of, futures, part="stats")), BlockStats())
         parts = client.map(part_of, futures, part="links")
@@ -510,16 +578,15 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
         linked = links["distance"].to_numpy() <= threshold
         best_rejected = links["distance"].to_numpy()[~linked]
         links = links[linked].reset_index(drop=True)
-    return AlignmentRun(links, stats, seconds, n, best_rejected, model,
-                        None if model is None else probability, float(threshold))
+    return links, stats, best_rejected
 
 
 def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatment], threshold: Any, *,
                       uniq: bool, blocking: Blocking | None, id_column: Hashable | None, one_to_one: bool,
                       client: Any, npartitions: int | None, dedupe: bool,
                       max_block_pairs: int | None = None, max_task_pairs: int | None = None,
-                      model: FellegiSunter | None = None, explain: bool = False) -> pd.DataFrame:
-    """:func:`bigalign.align` on Dask; see its documentation."""
+                      scorer: Scorer | None = None, explain: bool = False) -> AlignmentRun:
+    """:func:`bigalign.align` on Dask (see its documentation): the run, its links as the scorer writes them."""
     if blocking is None:
         raise ValueError("aligning dask DataFrames needs a blocking")
     a = to_dask(alignset, id_column, "alignset", npartitions)
@@ -528,9 +595,10 @@ def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatm
     with connect_for_records(client, in_memory) as active:
         run = run_alignment(active, a, b, treatments, threshold, blocking, uniq=uniq or one_to_one, dedupe=dedupe,
                             max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs or MAX_TASK_PAIRS,
-                            model=model, explain=explain)
+                            scorer=scorer, explain=explain)
     links = one_to_one_links(run.links) if one_to_one else run.links
-    return links if model is None else weighted_links(links)
+    run.links = run.scorer.as_written(links)
+    return run
 
 
 def run_clustering(client: Any, link_parts: Sequence[Any], id_parts: dict[int, Sequence[Any]],

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..blocking.base import Blocking
+from ..em import pattern_counts
 from ..evaluate import isin_sorted
-from ..fellegi_sunter import FellegiSunter, pattern_counts, term_counts, value_hashes, weight_distance
+from ..fellegi_sunter import term_counts, value_hashes
 from ..matching import best_match_per_item
-from ..treatments import (
-    Treatment,
-    explanation_columns,
-    global_alignment_matrix,
-    global_distances,
-    treatment_pair_distances,
-)
+from ..scorers import Scorer, WeightedDistance
+from ..treatments import Treatment, global_alignment_matrix, treatment_pair_distances
 from .candidates import first_slot_pairs
 from .schema import (
     ALIGN_SIDE,
@@ -48,8 +44,8 @@ def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]
 
 def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.DataFrame, records_b: pd.DataFrame,
             encoded_a: list, encoded_b: list, ra: np.ndarray, rb: np.ndarray, distance: np.ndarray,
-            threshold: float, uniq: bool, truth_hashes: np.ndarray | None, dedupe: bool = False,
-            explanation: dict[str, np.ndarray] | None = None, model: FellegiSunter | None = None) -> pd.DataFrame:
+            threshold: float, uniq: bool, truth_hashes: np.ndarray | None, scorer: Scorer, dedupe: bool = False,
+            explanation: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Pairs ``(ra, rb)`` with their distances (and ``explanation``'s columns),
     counted and sampled for the report: all of them with ``uniq`` (reduced
     later), else those under the threshold."""
@@ -62,7 +58,7 @@ def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.Da
     under = distance <= threshold
     stats.links_under_threshold += int(under.sum())
     record_for_report(stats, treatments, encoded_a, encoded_b, ra, rb, distance, threshold,
-                       align_ids, target_ids, true, model)
+                       align_ids, target_ids, true, scorer)
     keep = slice(None) if uniq else under
     sets = {} if SET not in records_a.columns else {"align_set": records_a[SET].to_numpy()[ra[keep]],
                                                      "target_set": records_b[SET].to_numpy()[rb[keep]]}
@@ -113,15 +109,15 @@ def pair_distances(joined: pd.DataFrame, treatments: Sequence[Treatment], dedupe
                         columns=[str(k) for k in range(len(treatments))])
 
 
-def candidate_patterns(joined: pd.DataFrame, distances: pd.DataFrame, model: FellegiSunter, dedupe: bool,
-                       per_rule: bool = False, known_hashes: np.ndarray | None = None) -> pd.DataFrame:
+def candidate_patterns(joined: pd.DataFrame, distances: pd.DataFrame, levels_of: Callable[[np.ndarray], np.ndarray],
+                       dedupe: bool, per_rule: bool = False, known_hashes: np.ndarray | None = None) -> pd.DataFrame:
     """The agreement patterns of candidate pairs (their :func:`pair_distances`
-    cut at the model's cut points) and their counts; with ``per_rule``, also
+    cut into levels by ``levels_of``: a model's cut points) and their counts; with ``per_rule``, also
     by the blocking rules that selected them (a column ``"rules"``, a bit
     mask); with ``known_hashes`` (sorted
     :func:`~bigalign.pipeline.pair_hashes` of pairs known to match), also by
     whether the pair is one of them (a column ``"known"``)."""
-    levels = model.levels(distances.to_numpy(np.float64))
+    levels = levels_of(distances.to_numpy(np.float64))
     columns: dict[int | str, np.ndarray] = dict(enumerate(levels.T))
     if per_rule:
         columns["rules"] = joined["rules"].to_numpy(np.int64)
@@ -133,14 +129,13 @@ def candidate_patterns(joined: pd.DataFrame, distances: pd.DataFrame, model: Fel
 
 
 def candidate_sample(joined: pd.DataFrame, distances: pd.DataFrame, treatments: Sequence[Treatment], dedupe: bool,
-                     share: float, model: FellegiSunter) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+                     share: float, positions: Sequence[int]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """The :func:`pair_distances` of the candidate pairs whose pair hash
     falls in the first ``share`` of the hash range — a sample that depends
     on the pairs only, not on how they are partitioned — and their value
-    hashes of the model's treatments with term frequencies."""
+    hashes of the treatments at ``positions`` (a model's, with term frequencies)."""
     hashes = combined_hashes(joined["rid_a"].to_numpy(np.uint64), joined["rid_b"].to_numpy(np.uint64), dedupe)
     chosen = (hashes >> np.uint64(11)).astype(np.float64) < share * 2.0 ** 53
-    positions = model.term_treatments(treatments)
     if not positions or not chosen.any():
         return distances.to_numpy(np.float64)[chosen], {k: np.zeros(0, np.uint64) for k in positions}
     records_a, ra, _, _ = _oriented(joined[chosen], dedupe)
@@ -161,13 +156,14 @@ def partition_term_counts(encoded: pd.DataFrame, treatments: Sequence[Treatment]
 
 def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold: float, uniq: bool,
                 dedupe: bool, truth_hashes: np.ndarray | None = None,
-                model: FellegiSunter | None = None, explain: bool = False,
+                scorer: Scorer | None = None, explain: bool = False,
                 distances: pd.DataFrame | None = None) -> ScoredLinks:
-    """The global distance of candidate pairs joined with both records'
-    encoded values (``a:…``, ``b:…``); with a fitted ``model``, 1 − their
-    match probability (lower is better either way). With ``explain``, each
-    link carries :func:`~bigalign.treatments.explanation_columns`. The
-    pairs' :func:`pair_distances`, when already computed, are not again.
+    """The ``distance`` of candidate pairs joined with both records'
+    encoded values (``a:…``, ``b:…``), as the fitted ``scorer`` gives it
+    (by default the weighted distance; a model's: 1 − the match
+    probability; lower is better either way). With ``explain``, each link
+    carries the scorer's explanation columns. The pairs'
+    :func:`pair_distances`, when already computed, are not again.
 
     Returns the pairs under the threshold; with ``uniq``, the best pair of
     each align record, linked or not (its best rejected candidate is shown in
@@ -179,20 +175,14 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
         return ScoredLinks(pd.DataFrame({"align_id": records_a["id"].iloc[:0], "target_id": records_b["id"].iloc[:0],
                                          "distance": np.empty(0, np.float64)}), stats)
     encoded_a, encoded_b = _values_of(records_a, records_b, treatments)
+    scorer = scorer or WeightedDistance()
     each = (treatment_pair_distances(treatments, encoded_a, encoded_b, ra, rb) if distances is None
             else distances.to_numpy(np.float64))
-    explanation = None
-    if model is None:
-        distance = global_distances(treatments, each)
-        if explain:
-            explanation = explanation_columns(treatments, each)
-    else:
-        terms = {k: hashes[ra] for k, hashes in model.term_hashes(encoded_a).items()}
-        distance = weight_distance(model.match_weights(model.levels(each), terms))
-        if explain:
-            explanation = model.explanation_columns(treatments, each, terms)
+    terms = {k: hashes[ra] for k, hashes in scorer.term_hashes(encoded_a).items()}
+    distance = scorer.pair_scores(treatments, each, terms)
+    explanation = scorer.explanation_columns(treatments, each, terms) if explain else None
     links = _scored(stats, treatments, records_a, records_b, encoded_a, encoded_b, ra, rb, distance, threshold,
-                    uniq, truth_hashes, dedupe, explanation, model)
+                    uniq, truth_hashes, scorer, dedupe, explanation)
     return ScoredLinks(best_match_per_item(links) if uniq else links, stats)
 
 
@@ -200,7 +190,8 @@ def score_dense_blocks(members: pd.DataFrame, treatments: Sequence[Treatment], b
                        threshold: float, uniq: bool,
                        truth_hashes: np.ndarray | None = None) -> ScoredLinks:
     """Score whole large blocks (their members joined with the encoded
-    records, shuffled on the block) with the dense global alignment matrix,
+    records, shuffled on the block) with the dense global alignment matrix
+    (the weighted distance: a scorer that learns scores pair by pair),
     keeping the pairs whose first shared slot is the block's: the same pairs
     and distances as the pair path, bit for bit."""
     stats = BlockStats()
@@ -211,7 +202,7 @@ def score_dense_blocks(members: pd.DataFrame, treatments: Sequence[Treatment], b
         encoded_a, encoded_b = treatment_values(a, treatments), treatment_values(b, treatments)
         distance = global_alignment_matrix(treatments, encoded_a, encoded_b)[ia, ib]
         found.append(_scored(stats, treatments, a, b, encoded_a, encoded_b, ia, ib, distance, threshold, uniq,
-                             truth_hashes))
+                             truth_hashes, WeightedDistance()))
     if not found:
         return ScoredLinks(pd.DataFrame({"align_id": members["id"].iloc[:0], "target_id": members["id"].iloc[:0],
                                          "distance": np.empty(0, np.float64)}), stats)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..fellegi_sunter import FellegiSunter
+from ..scorers import Scorer
 from ..treatments import Treatment, treatment_pair_distances
 
 __all__ = ["BlockStats", "distance_bins", "distance_histogram", "record_for_report"]
@@ -110,10 +110,10 @@ def _shown(values: pd.DataFrame) -> list[str]:
 def record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encoded_a: list, encoded_b: list,
                        ra: np.ndarray, rb: np.ndarray, distance: np.ndarray, threshold: float,
                        align_ids: pd.Series, target_ids: pd.Series, true: np.ndarray | None,
-                       model: FellegiSunter | None = None) -> None:
+                       scorer: Scorer) -> None:
     """Add pairs' distances to the histograms and keep those nearest the
     threshold, with their values and per-treatment distances (with a
-    ``model``: levels and weights too, the report's waterfalls)."""
+    learned ``scorer``: weights too, the report's waterfalls)."""
     groups = {"all": np.ones(len(distance), dtype=bool)}
     if true is not None:
         groups.update({"true": true, "false": ~true})
@@ -134,14 +134,14 @@ def record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encode
     values_a = [e.iloc[ra[nearest]].reset_index(drop=True) for e in encoded_a]
     values_b = [e.iloc[rb[nearest]].reset_index(drop=True) for e in encoded_b]
     each = treatment_pair_distances(treatments, values_a, values_b)
-    if model is not None:
-        sample["prior_weight"] = np.full(len(nearest), model.prior_weight_)
-        weights = model.contributions(model.levels(each), model.term_hashes(values_a))
+    weighted = scorer.report_weights(each, scorer.term_hashes(values_a))
+    if weighted is not None:
+        sample["prior_weight"] = np.full(len(nearest), weighted[0])
     for i, t in enumerate(treatments):
         name = f"{i}: {t}"
         sample[f"{name} distance"] = t.weight * each[:, i]  # (weighted, as the global distance adds it)
-        if model is not None:
-            sample[f"{name} weight"] = weights[:, i]
+        if weighted is not None:
+            sample[f"{name} weight"] = weighted[1][:, i]
         sample[f"{name} values"] = [f"{x} | {y}" for x, y in zip(_shown(values_a[i]), _shown(values_b[i]))]
     frame = pd.DataFrame(sample)
     stats.near_threshold = frame if stats.near_threshold is None else pd.concat([stats.near_threshold, frame])

@@ -1,0 +1,174 @@
+"""Comparison levels and the estimation of a Fellegi–Sunter model's parameters from them.
+
+A treatment's distances are cut into levels (:func:`choose_cuts`,
+:func:`comparison_levels`); pairs are counted by agreement pattern
+(:func:`pattern_counts`); :func:`em_fit` finds m and the share of matches
+among the patterns' pairs with u held, :func:`population_prior` the prior of
+the cross product. Pure functions of numpy arrays and pattern counts: the
+model (:mod:`bigalign.fellegi_sunter`) drives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["MISSING", "EMFit", "add_pattern_counts", "choose_cuts", "comparison_levels", "em_fit", "level_frequencies",
+           "level_names", "levels_of", "log_ratios", "pattern_counts", "population_prior", "summed_patterns"]
+
+# The level of a pair where either value is missing.
+MISSING = -1
+# Cut points chosen from the data: where so few random pairs (non-matches, nearly all) are this
+# close that agreeing this well says something.
+AUTO_QUANTILES = (0.01, 0.1)
+# Near misses among the candidates needed to give them a level of their own.
+MIN_NEAR_MISSES = 50
+
+
+
+def choose_cuts(random_distances: np.ndarray, candidate_distances: np.ndarray | None = None) -> list[float]:
+    """Cut points for one treatment from the distances of random record
+    pairs: equal (0), then the distances that only 1% and 10% of random
+    pairs reach, when they lie between equal and the farthest (a metric that
+    says 0 or 1 gets one cut). With the distances of (a sample of) the
+    candidate pairs, one more cut splits the near misses (closer than all
+    but 1% of random pairs) at their median: among the candidates they are
+    mostly matches with a typo, whose weight should not be that of a pair
+    barely closer than chance."""
+    known = random_distances[np.isfinite(random_distances)]
+    cuts = [0.0]
+    if not len(known):
+        return cuts
+    top = known.max()
+    quantiles = np.quantile(known, AUTO_QUANTILES)
+    points = list(quantiles)
+    if candidate_distances is not None:
+        near = candidate_distances[(candidate_distances > 0) & (candidate_distances < quantiles[0])]
+        if len(near) >= MIN_NEAR_MISSES:
+            points.insert(0, float(np.median(near)))
+    for cut in points:
+        if cuts[-1] < cut < top:
+            cuts.append(float(cut))
+    return cuts
+
+
+def level_names(cuts: Sequence[float]) -> list[str]:
+    """What each level of a treatment is, as people read it: ``≤ 0``, ``≤ 0.3``…, ``farther``."""
+    return [f"≤ {cut:.4g}" for cut in cuts] + ["farther"]
+
+
+def comparison_levels(distances: np.ndarray, cuts: Sequence[float]) -> np.ndarray:
+    """The level of each distance: the number of cut points below it (≤ the
+    first cut: level 0), ``MISSING`` where the distance is NaN."""
+    levels = np.searchsorted(np.asarray(cuts, dtype=np.float64), distances, side="left").astype(np.int8)
+    levels[np.isnan(distances)] = MISSING
+    return levels
+
+
+def add_pattern_counts(counts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The sum of several :func:`pattern_counts` (of the partitions of the candidates)."""
+    both = pd.concat(counts, ignore_index=True)
+    levels = [c for c in both.columns if c != "count"]
+    return both.groupby(levels, sort=True, as_index=False)["count"].sum()
+
+
+def pattern_counts(levels: np.ndarray) -> pd.DataFrame:
+    """The distinct agreement patterns (rows of ``levels``, one column per
+    treatment) and how many pairs have each: what EM reads."""
+    frame = pd.DataFrame(levels)
+    counts = frame.value_counts(sort=False).rename("count").reset_index()
+    return counts.sort_values(list(frame.columns), kind="mergesort").reset_index(drop=True)
+
+
+@dataclass
+class EMFit:
+    m: list[np.ndarray]
+    prior: float
+    iterations: int
+
+
+
+def level_frequencies(levels: np.ndarray, n_levels: int, counts: np.ndarray | None = None) -> np.ndarray:
+    """Share of each level among the known ones (rows of pairs, or of
+    patterns with their ``counts``); a level never seen gets half a pair, so
+    that no weight is infinite."""
+    known = levels != MISSING
+    counts = np.bincount(levels[known], weights=None if counts is None else counts[known],
+                         minlength=n_levels).astype(np.float64)
+    counts[counts == 0] = 0.5
+    return counts / counts.sum()
+
+
+def em_fit(patterns: pd.DataFrame, log_u: np.ndarray, n_levels: list[int], max_iterations: int,
+        tolerance: float, expected_matches: float) -> EMFit:
+    """m and the share of matches among the patterns' pairs by EM, u held
+    fixed (``log_u``: ln u of each pattern's levels), missing levels neutral."""
+    levels = levels_of(patterns)
+    counts = patterns["count"].to_numpy(np.float64)
+    # A start that says "matches mostly agree": 0.9 on the closest level, the rest falling with the level;
+    # and as many matches as the smaller set has records (a record has at most one counterpart), which
+    # keeps EM from settling on a large class of pairs that merely share a few attributes (a postcode).
+    m = [np.r_[0.9, 0.1 * np.geomspace(1.0, 0.1, n - 1) / np.geomspace(1.0, 0.1, n - 1).sum()] for n in n_levels]
+    prior = float(np.clip(expected_matches / max(counts.sum(), 1.0), 1e-9, 0.5))
+    iterations = 0
+    for iterations in range(1, max_iterations + 1):
+        p = 1.0 / (1.0 + np.exp(-(np.log(prior / (1 - prior)) + log_ratios(levels, m, log_u))))
+        expected = counts * p
+        new_prior = float(np.clip(expected.sum() / counts.sum(), 1e-12, 1 - 1e-12))
+        new_m = []
+        for k, n in enumerate(n_levels):
+            known = levels[:, k] != MISSING
+            if not known.any():  # (a treatment left out: its m stays)
+                new_m.append(m[k])
+                continue
+            mass = np.bincount(levels[known, k], weights=expected[known], minlength=n)
+            mass = np.maximum(mass, 1e-12)
+            new_m.append(mass / mass.sum())
+        change = max([abs(new_prior - prior)] + [float(np.abs(a - b).max()) for a, b in zip(new_m, m)])
+        m, prior = new_m, new_prior
+        if change < tolerance:
+            break
+    return EMFit(m=m, prior=prior, iterations=iterations)
+
+
+def log_ratios(levels: np.ndarray, m: list[np.ndarray], log_u: np.ndarray) -> np.ndarray:
+    """Σ ln(m/u) of each row of levels (a missing level adds 0)."""
+    total = -log_u.sum(axis=1)
+    for k in range(levels.shape[1]):
+        known = levels[:, k] != MISSING
+        total[known] += np.log(m[k][levels[known, k]])
+    return total
+
+
+def population_prior(patterns: pd.DataFrame, m: list[np.ndarray], log_u: np.ndarray, population: float,
+                      expected_matches: float, max_iterations: int) -> tuple[float, int]:
+    """The probability that a pair of the population matches, m and u held:
+    EM's fixed point λ = Σ count × P(match | pattern, λ) / population, the
+    population's pairs that are not among the patterns' counting as
+    non-matches; and the iterations it took."""
+    counts = patterns["count"].to_numpy(np.float64)
+    log_ratio = log_ratios(levels_of(patterns), m, log_u)
+    prior = float(np.clip(expected_matches / population, 1e-300, 0.5))
+    iterations = 0
+    for iterations in range(1, max_iterations + 1):
+        with np.errstate(over="ignore"):  # (a pattern far below any match: p = 0)
+            p = 1.0 / (1.0 + np.exp(-(np.log(prior / (1 - prior)) + log_ratio)))
+        new_prior = float(np.clip((counts * p).sum() / population, 1e-300, 1 - 1e-12))
+        change = abs(new_prior - prior) / prior  # (relative: a prior over a cross product is tiny)
+        prior = new_prior
+        if change < 1e-9:
+            break
+    return prior, iterations
+
+
+def levels_of(patterns: pd.DataFrame) -> np.ndarray:
+    """The level columns of pattern counts, as a matrix."""
+    return patterns.drop(columns="count").to_numpy()
+
+
+def summed_patterns(patterns: pd.DataFrame) -> pd.DataFrame:
+    """Pattern counts with equal patterns summed (after a column was dropped)."""
+    return patterns.groupby([c for c in patterns.columns if c != "count"], sort=True, as_index=False)["count"].sum()
