@@ -24,6 +24,7 @@ from bigalign.cluster import connect
 from bigalign.datasets import person_records
 from bigalign.jobs import load_job
 from bigalign.pipeline import DENSE_BLOCK_PAIRS, run_alignment, to_dask
+from bigalign.spec import make_alignment
 
 JOB = os.path.join(os.path.dirname(__file__), "..", "jobs", "demo.toml")
 # Dense blocks serve the weighted distance (a model scores pair by pair): the demo's treatments
@@ -45,9 +46,10 @@ def main() -> None:
         for _ in range(args.repeat):
             for name, dense in (("pair by pair", None), ("dense blocks", args.dense_block_pairs)):
                 clock = time.perf_counter()
+                alignment = make_alignment(job.alignment.treatments, blocking=KeyBlocking("date_of_birth", "year"),
+                                           threshold=DISTANCE_THRESHOLD)
                 run = run_alignment(client, to_dask(data.alignset, "rec_id", "a"),
-                                    to_dask(data.targetset, "rec_id", "t"), job.treatments, DISTANCE_THRESHOLD,
-                                    KeyBlocking("date_of_birth", "year"), dense_block_pairs=dense)
+                                    to_dask(data.targetset, "rec_id", "t"), alignment, dense_block_pairs=dense)
                 rows.append({"scoring": name, "records per side": args.n, "wall s": time.perf_counter() - clock,
                              "candidate pairs": run.stats.candidate_pairs, "dense blocks": run.stats.dense_blocks,
                              "links": len(run.links)})

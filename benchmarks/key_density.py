@@ -35,7 +35,7 @@ CHUNK = 50_000
 
 
 def _members(job: str) -> list[KeyBlocking]:
-    members = load_job(job).blocking.blockings()
+    members = load_job(job).alignment.blocking.blockings()
     if not all(isinstance(m, KeyBlocking) for m in members):
         raise SystemExit(f"{job}: its blocking is not made of keys (kind = \"key\")")
     return members
@@ -43,7 +43,7 @@ def _members(job: str) -> list[KeyBlocking]:
 
 def file_keys(job: str, path: str) -> tuple[np.ndarray, np.ndarray]:
     """The ids and keys of every record of one file (a column per key of the job's union; 0: no key)."""
-    blocking = load_job(job).blocking
+    blocking = load_job(job).alignment.blocking
     records = pq.read_table(path).to_pandas()
     keys = [blocking.keys(records.iloc[s:s + CHUNK], "align") for s in range(0, len(records), CHUNK)]
     return records.iloc[:, 0].astype(str).to_numpy(object), np.vstack(keys)

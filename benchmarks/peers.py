@@ -54,6 +54,7 @@ def run_bigalign(data: str, workers: int, learned: bool = True) -> dict:
 
     from bigalign.jobs import OutputSpec, load_job
     from bigalign.runner import run_job
+    from bigalign.spec import make_alignment
 
     job = load_job(os.path.join(os.path.dirname(__file__), "..", "jobs", "demo.toml"))
     job = dataclasses.replace(
@@ -63,7 +64,8 @@ def run_bigalign(data: str, workers: int, learned: bool = True) -> dict:
         output=OutputSpec(path=os.path.join(data, "bigalign", "links.parquet")),
         cluster=dataclasses.replace(job.cluster, workers=workers, dashboard_address="127.0.0.1:0"))
     if not learned:
-        job = dataclasses.replace(job, model=None, threshold=3.5)
+        job = dataclasses.replace(job, alignment=make_alignment(job.alignment.treatments,
+                                                                blocking=job.alignment.blocking, threshold=3.5))
     summary = run_job(job, show_progress=False)
     print("\n".join(summary.lines()), file=sys.stderr)
     scoring = ("Fellegi–Sunter learned by EM, threshold 'auto'" if learned

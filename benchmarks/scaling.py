@@ -155,8 +155,7 @@ def measure(directory: str, truth: pd.DataFrame, workers: int, job_path: str = J
         with PeakMemory(cluster) as memory:
             clock = time.perf_counter()
             cpu = _worker_cpu(client)
-            run = run_alignment(client, a, b, job.treatments, job.threshold, job.blocking, uniq=True,
-                                truth_hashes=truth_hashes, model=job.model)
+            run = run_alignment(client, a, b, job.alignment, truth_hashes=truth_hashes)
             wall = time.perf_counter() - clock
             cpu = _worker_cpu(client) - cpu
     quality = link_quality(run.links, truth)

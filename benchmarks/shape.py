@@ -56,8 +56,8 @@ def _arrow_bytes(frame: pd.DataFrame) -> int:
 def record_weights(directory: str, job) -> dict[str, float]:
     """Bytes of one record's narrow rows (all its keys) and of its encoded values, as Arrow, on a sample."""
     sample = pd.read_parquet(sorted(glob.glob(os.path.join(directory, "targetset-*.parquet")))[0]).head(20_000)
-    encoded = encode_records(sample, job.treatments, job.blocking, "target", "targetset")
-    narrow = block_rows(encoded, job.blocking, "target")
+    encoded = encode_records(sample, job.alignment.treatments, job.alignment.blocking, "target", "targetset")
+    narrow = block_rows(encoded, job.alignment.blocking, "target")
     values = [c for c in encoded.columns if not c.startswith(("k:", "x:"))]
     return {"narrow": _arrow_bytes(narrow) / len(sample), "narrow rows": len(narrow) / len(sample),
             "encoded": _arrow_bytes(encoded[values]) / len(sample)}
@@ -77,8 +77,8 @@ def main() -> None:
             a, b = (read_staged(sorted(glob.glob(os.path.join(directory, f"{name}-*.parquet"))), args.workers)
                     for name in ("alignset", "targetset"))
             with get_task_stream(client) as stream:
-                run = run_alignment(client, a, b, job.treatments, job.threshold, job.blocking, uniq=True,
-                                    truth_hashes=pair_hashes(truth["align_id"], truth["target_id"]), model=job.model)
+                run = run_alignment(client, a, b, job.alignment,
+                                    truth_hashes=pair_hashes(truth["align_id"], truth["target_id"]))
             sent = client.run(lambda dask_worker: sum(v for k, v in dask_worker.digests_total.items()
                                                       if k[0] == "p2p" and k[2:] == ("background-comms", "process",
                                                                                     "bytes")))
@@ -92,7 +92,7 @@ def main() -> None:
     joins = pairs * (2 * (20 + 8) + weights["encoded"]) + records * (weights["encoded"] + 8)
     reported = int(sum(sent.values()))
     # Partitions the graph chooses (graph.py): shuffled blocks by block rows, scored pairs by pairs.
-    predicted = {"candidates": max(2 * args.workers, math.ceil(records * job.blocking.n_slots
+    predicted = {"candidates": max(2 * args.workers, math.ceil(records * job.alignment.blocking.n_slots
                                                                  / BLOCK_ROWS_PER_PARTITION)),
                  "score": max(2 * args.workers, math.ceil(pairs / SCORE_PAIRS_PER_PARTITION))}
     predicted["model: patterns"] = predicted["score"]

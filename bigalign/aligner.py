@@ -22,10 +22,10 @@ from .fellegi_sunter import FellegiSunter, term_counts, value_hashes
 from .matching import LINK_COLUMNS, best_match_per_item, links_under_threshold, one_to_one, sort_links
 from .records import as_records, is_dask, record_hashes
 from .scorers import Scorer, WeightedDistance
+from .spec import Alignment, SpecError, make_alignment
 from .treatments import (
     Treatment,
     global_alignment_matrix,
-    make_treatments,
     set_aside_invalid,
     treatment_pair_distances,
 )
@@ -44,11 +44,13 @@ __all__ = ["Records", "Treatments", "align", "align_in_memory", "align_learned",
 _CHUNK_CELLS = 8_000_000
 
 
-def _checked_threshold(scorer: Scorer, threshold: Any) -> float | str:
+def _alignment(treatments: Treatments, **values: Any) -> Alignment:
+    """The :class:`~bigalign.spec.Alignment` of the Python entry points' arguments; an error names the
+    argument."""
     try:
-        return scorer.check_threshold(threshold)
-    except ValueError as err:
-        raise ValueError(f"'threshold': {err}") from None
+        return make_alignment(treatments, **values)
+    except SpecError as err:
+        raise ValueError(f"{err.name}: {err}") from None
 
 
 def align_in_memory(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: list[Treatment],
@@ -176,23 +178,23 @@ class _CrossProduct:
         return np.concatenate(every), np.ones(1)
 
 
-def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: list[Treatment],
-                  scorer: Scorer, threshold: float | str, uniq: bool = True, one_to_one_links: bool = False,
-                  dedupe: bool = False, explain: bool = False) -> tuple[pd.DataFrame, Scorer]:
-    """Every pair of the two frames scored by a scorer fitted on them (in memory): the links, and the
-    fitted scorer.
+def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, alignment: Alignment
+                  ) -> tuple[pd.DataFrame, Scorer]:
+    """Every pair of the two frames scored by the alignment's scorer fitted on them (in memory): the links,
+    and the fitted scorer.
 
-    With a Fellegi–Sunter model, links are the pairs whose match probability is at least ``threshold``
+    With a Fellegi–Sunter model, links are the pairs whose match probability is at least the threshold
     (``"auto"``: the one the model expects to give the best F1), with their ``match_weight`` and
     ``match_probability``; with ``explain``, the prior's weight and each treatment's distance, level and
     weight (they add up, with the prior's weight, to the match weight).
     """
+    treatments, dedupe = list(alignment.treatments), alignment.dedupe
     encoded_a = [t.encode(alignset) for t in treatments]
     encoded_b = encoded_a if dedupe else [t.encode(targetset, "target") for t in treatments]
     align_ids = alignset.iloc[:, 0].to_numpy()
     target_ids = targetset.iloc[:, 0].to_numpy()
-    data = _CrossProduct(treatments, encoded_a, encoded_b, align_ids, target_ids, dedupe, scorer)
-    fitted = scorer.fitted(data, treatments, threshold)
+    data = _CrossProduct(treatments, encoded_a, encoded_b, align_ids, target_ids, dedupe, alignment.scorer)
+    fitted = alignment.scorer.fitted(data, treatments, alignment.threshold)
     hashes = fitted.term_hashes(encoded_a)
     parts = []
     for i, j, distances in data.pairs():
@@ -201,8 +203,9 @@ def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, treatments: l
         parts.append(pd.DataFrame({"align_id": align_ids[i[linked]], "target_id": target_ids[j[linked]],
                                    "distance": distance[linked]}))
     links = pd.concat(parts, ignore_index=True)
-    links = one_to_one(links) if one_to_one_links else best_match_per_item(links) if uniq else sort_links(links)
-    if explain:
+    links = one_to_one(links) if alignment.one_to_one else best_match_per_item(links) if alignment.uniq \
+        else sort_links(links)
+    if alignment.explain:
         links = _explained(links, treatments, encoded_a, encoded_b, align_ids, target_ids, fitted)
     return fitted.as_written(links), fitted
 
@@ -271,14 +274,11 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         column, reason, value); with the default, an unreadable value is an
         error that names the set, record and column.
     """
-    scorer: Scorer = model or WeightedDistance()
-    threshold = _checked_threshold(scorer, threshold)
-    treatment_list = make_treatments(treatments)
     dedupe = alignset is targetset
-    if dedupe and (uniq or one_to_one):
-        raise ValueError("deduplicating one set returns every pair under the threshold: pass uniq=False")
-    if dedupe and any(t.target_attribute != t.attribute for t in treatment_list):
-        raise ValueError("deduplicating one set: a treatment cannot name a column per set")
+    alignment = _alignment(treatments, scorer=model, blocking=blocking, threshold=threshold, uniq=uniq,
+                           one_to_one=one_to_one, dedupe=dedupe, max_block_pairs=max_block_pairs,
+                           max_task_pairs=max_task_pairs, explain=explain)
+    treatment_list = list(alignment.treatments)
     rejects = []
     if not is_dask(alignset):  # values checked here, before any cluster starts
         alignset, set_aside = set_aside_invalid(as_records(alignset, id_column, "alignset"), treatment_list,
@@ -290,19 +290,17 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         targetset, set_aside = set_aside_invalid(as_records(targetset, id_column, "targetset"), treatment_list,
                                                  "targetset", "target")
         rejects.append(set_aside)
+    scorer = alignment.scorer
     if blocking is not None or is_dask(alignset) or is_dask(targetset):
         from .pipeline import align_distributed
 
-        run = align_distributed(alignset, targetset, treatment_list, threshold, uniq=uniq, scorer=scorer,
-                                blocking=blocking, id_column=id_column if is_dask(alignset) else None,
-                                one_to_one=one_to_one, client=client, npartitions=npartitions, dedupe=dedupe,
-                                max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs, explain=explain)
+        run = align_distributed(alignset, targetset, alignment, id_column=id_column if is_dask(alignset) else None,
+                                client=client, npartitions=npartitions)
         links, scorer = run.links, run.scorer
     elif scorer.learns:
-        links, scorer = align_learned(alignset, targetset, treatment_list, scorer, threshold, uniq=uniq,
-                                      one_to_one_links=one_to_one, dedupe=dedupe, explain=explain)
+        links, scorer = align_learned(alignset, targetset, alignment)
     else:  # (the weighted distance in memory: the global alignment matrix, chunk by chunk)
-        links = align_in_memory(alignset, targetset, treatment_list, float(threshold), uniq=uniq,
+        links = align_in_memory(alignset, targetset, treatment_list, float(alignment.threshold), uniq=uniq,
                                 one_to_one_links=one_to_one, dedupe=dedupe, explain=explain)
     if scorer.learns:
         links.attrs["model"] = scorer
@@ -334,7 +332,6 @@ def align_sets(sets: Mapping[str, Records], treatments: Treatments, threshold: f
     """
     from .blocking import CrossProductBlocking
     from .cluster import connect_for_records
-    from .evaluate import LINK_TYPES
     from .matching import set_names
     from .pipeline import run_alignment, to_dask
     from .pipeline.encode import set_union
@@ -342,13 +339,9 @@ def align_sets(sets: Mapping[str, Records], treatments: Treatments, threshold: f
     names = [str(name) for name in sets]
     if len(names) < 2 or len(set(names)) != len(names):
         raise ValueError(f"sets: at least two, with distinct names, got {names}")
-    if link_type not in LINK_TYPES:
-        raise ValueError(f"link_type must be one of {list(LINK_TYPES)}, got {link_type!r}")
-    scorer: Scorer = model or WeightedDistance()
-    threshold = _checked_threshold(scorer, threshold)
-    treatment_list = make_treatments(treatments)
-    if any(t.target_attribute != t.attribute for t in treatment_list):
-        raise ValueError("several sets: a treatment names one column, the same in every set")
+    alignment = _alignment(treatments, scorer=model, blocking=blocking or CrossProductBlocking(), several_sets=True,
+                           threshold=threshold, uniq=False, link_type=link_type, explain=explain)
+    treatment_list = list(alignment.treatments)
     frames, rejects = [], []
     for name, records in sets.items():
         if not is_dask(records):  # (as align: checked here, set aside as the treatments say)
@@ -359,8 +352,7 @@ def align_sets(sets: Mapping[str, Records], treatments: Treatments, threshold: f
     union = set_union(frames)
     in_memory = None if any(is_dask(records) for records in sets.values()) else sum(map(len, sets.values()))
     with connect_for_records(client, in_memory) as active:
-        run = run_alignment(active, union, union, treatment_list, threshold, blocking or CrossProductBlocking(),
-                            uniq=False, dedupe=True, scorer=scorer, explain=explain, link_type=link_type)
+        run = run_alignment(active, union, union, alignment)
     links = set_names(run.scorer.as_written(run.links), names)
     if rejects:
         links.attrs["rejects"] = rejects

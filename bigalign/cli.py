@@ -66,7 +66,7 @@ def _validate(args: argparse.Namespace) -> int:
     files = check_inputs(job)
     for name, paths in files.items():
         print(f"{name}: {len(paths)} file(s): {', '.join(paths)}")
-    print(f"treatments: {len(job.treatments)}; blocking: {job.blocking!r}")
+    print(f"treatments: {len(job.alignment.treatments)}; blocking: {job.alignment.blocking!r}")
     if job.user_code:
         print(f"user code (allowed, not imported by validate): {', '.join(job.user_code)}")
     print(f"{args.job}: valid")
@@ -91,7 +91,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 0
     links, truth = read_pairs(args.links), read_pairs(args.truth)
     job = load_job(args.job, allow_modules=args.allow_module, resolve=False) if args.job else None
-    quality = link_quality(links, truth, unordered=bool(job and job.dedupe)).as_dict()
+    quality = link_quality(links, truth, unordered=bool(job and job.alignment.dedupe)).as_dict()
     if job:
         summary_path = job.run_dir + "/candidates.json"
         try:

@@ -227,6 +227,10 @@ class FellegiSunter(Scorer):
         model.distance_threshold_ = 1.0 - model.threshold_  # (the matching reads 1 − p: see weight_distance)
         return model
 
+    def check_treatments(self, treatments: Sequence[Treatment]) -> None:
+        self.term_treatments(treatments)
+        self._given_cuts(treatments)
+
     def check_threshold(self, threshold: Any) -> float | str:
         if threshold == "auto":
             return "auto"

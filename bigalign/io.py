@@ -43,7 +43,7 @@ ROW_GROUP_ROWS = 25_000
 LINK_ROW_GROUP_ROWS = 65_536
 
 
-@dataclass
+@dataclass(frozen=True)
 class SetSpec:
     """How to read one set of records."""
 
@@ -54,7 +54,7 @@ class SetSpec:
     delimiter: str = ","
     encoding: str = "utf-8"
     header: bool = True
-    columns: list[str] | None = None  # names when there is no header; a query's variables
+    columns: tuple[str, ...] | None = None  # the names of the columns of files without a header
     # A SPARQL SELECT: run on the endpoint ``sparql``, or over the RDF files at ``path`` (format "rdf").
     sparql: str | None = None
     query: str | None = None
@@ -62,17 +62,12 @@ class SetSpec:
     timeout: float = 60.0  # seconds per request to an endpoint
     retries: int = 3  # more tries of a request that failed for want of an answer
     literal_details: bool = False  # each variable's language and datatype, as <var>_lang and <var>_datatype
-    rows: int | None = None  # the rows an endpoint's query (or a database's table) gives, counted before staging
     # A database (a SQLAlchemy URL): its ``table``, or ``query`` (a SQL SELECT), read in ``npartitions``
-    # ranges of ``index_col``.
+    # ranges of ``index_col`` (by default: as many as its rows need).
     sql: str | None = None
     table: str | None = None
     index_col: str | None = None
     npartitions: int | None = None
-
-    def pages(self) -> int:
-        """The pages of an endpoint's rows (at least one: an empty result is read too)."""
-        return max(1, -(-(self.rows or 0) // self.page_size))
 
 
 # The object stores' fsspec backends that bigalign's extras install: extra → (package, protocols).

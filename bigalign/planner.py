@@ -11,7 +11,8 @@ import numpy as np
 
 from .cluster import NoCluster
 from .io import atomic_path
-from .jobs import WORKER_LIBRARIES, Job, check_inputs
+from .job_tables import WORKER_LIBRARIES
+from .jobs import Job, check_inputs
 from .pipeline import encode_records, run_alignment, timed
 from .pipeline.candidates import MAX_TASK_PAIRS
 from .runner import (
@@ -32,12 +33,12 @@ def scoring_rate(job: Job, align_sample: Any, target_sample: Any, pairs: int = 5
     """Pairs per second one worker thread scores with the job's treatments,
     measured on random pairs of sampled records."""
     rng = np.random.default_rng(0)
-    a = [t.encode(align_sample) for t in job.treatments]
-    b = [t.encode(target_sample, "target" if job.targetset else "align") for t in job.treatments]
+    a = [t.encode(align_sample) for t in job.alignment.treatments]
+    b = [t.encode(target_sample, "target" if job.targetset else "align") for t in job.alignment.treatments]
     ia = rng.integers(0, len(align_sample), pairs)
     ib = rng.integers(0, len(target_sample), pairs)
     clock = time.perf_counter()
-    global_pair_distances(job.treatments, [e.iloc[ia].reset_index(drop=True) for e in a],
+    global_pair_distances(job.alignment.treatments, [e.iloc[ia].reset_index(drop=True) for e in a],
                           [e.iloc[ib].reset_index(drop=True) for e in b])
     return pairs / max(1e-9, time.perf_counter() - clock)
 
@@ -71,15 +72,13 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
                                            show_progress)
             check_unblocked(job, counts)
             align_records, target_records = alignment_inputs(job, records)
-            run = run_alignment(active, align_records, target_records, job.treatments, job.threshold, job.blocking,
-                                uniq=False, dedupe=job.dedupe, max_block_pairs=job.max_block_pairs,
-                                show_progress=show_progress, score=False, truth_hashes=truth, scorer=job.scorer,
-                                link_type=job.link_type)
+            run = run_alignment(active, align_records, target_records, job.alignment, show_progress=show_progress,
+                                score=False, truth_hashes=truth)
         align_sample = align_records.head(2000, npartitions=-1)
         target_sample = target_records.head(2000, npartitions=-1)
     rate = scoring_rate(job, align_sample, target_sample)
     # (the target side: its records have the most block keys)
-    encoded = encode_records(target_sample, job.treatments, job.blocking, "target",
+    encoded = encode_records(target_sample, job.alignment.treatments, job.alignment.blocking, "target",
                              "targetset" if job.targetset else "alignset")
     bytes_per_record = encoded.memory_usage(deep=True).sum() / max(1, len(target_sample))
     kept = {name: r["kept"] for name, r in counts.items()}
@@ -94,9 +93,9 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
         "excluded_blocks": stats.excluded_blocks, "excluded_pairs": stats.excluded_pairs,
         "workers": n_workers, "where": where, "scoring_pairs_per_second_per_worker": rate,
         "estimated_seconds": seconds["blocking"] + stats.candidate_pairs / (rate * n_workers),
-        "estimated_peak_bytes_per_worker": peak_bytes_per_worker(bytes_per_record, sum(kept.values()), job.dedupe,
-                                                                 stats.candidate_pairs, stats.largest_block_pairs,
-                                                                 n_workers),
+        "estimated_peak_bytes_per_worker": peak_bytes_per_worker(bytes_per_record, sum(kept.values()),
+                                                                 job.alignment.dedupe, stats.candidate_pairs,
+                                                                 stats.largest_block_pairs, n_workers),
     }
     if job.cluster.memory_limit not in (None, "auto") and not isinstance(active, NoCluster):
         from dask.utils import parse_bytes
@@ -105,7 +104,7 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
     if truth is not None:
         plan["true_pairs"] = len(truth)
         plan["pair_completeness"] = stats.true_pairs_kept / max(1, len(truth))
-    model = run.scorer.summary(job.treatments, job.threshold == "auto")
+    model = run.scorer.summary(job.alignment.treatments, job.alignment.threshold == "auto")
     if model is not None:
         plan["model"] = model
         plan["model_seconds"] = run.seconds.get("model", 0.0)

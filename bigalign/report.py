@@ -31,7 +31,7 @@ _PACKAGES = ["bigalign", "dask", "distributed", "numpy", "pandas", "pyarrow", "r
 
 def _describe_blocking(job: Job) -> list[dict]:
     members, start = [], 0
-    for b in job.blocking.blockings():
+    for b in job.alignment.blocking.blockings():
         members.append({**b.describe(), "first_slot": start, "slots": b.n_slots})
         start += b.n_slots
     return members
@@ -59,10 +59,10 @@ def save_report_data(job: Job, run: Any, links: Any, run_dir: str) -> str:
     else:
         near_records = []
     data = {
-        "job": _without_passwords(job.raw), "threshold": threshold, "uniq": job.uniq,
+        "job": _without_passwords(job.raw), "threshold": threshold, "uniq": job.alignment.uniq,
         "versions": {p: _version(p) for p in _PACKAGES},
         "treatments": [{"attribute": str(t), "metric": t.metric.name, "weight": t.weight,
-                        "normalized": t.normalized} for t in job.treatments],
+                        "normalized": t.normalized} for t in job.alignment.treatments],
         "blocking": _describe_blocking(job),
         "block_size_histogram": {str(k): v for k, v in sorted(stats.block_size_histogram.items())},
         "largest_blocks": [list(map(_plain, b)) for b in stats.largest_blocks],

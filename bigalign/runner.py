@@ -45,10 +45,10 @@ from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
 from .io import REJECT_COLUMNS, InputError, atomic_path, read_table, write_clusters, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one, set_names
-from .pipeline import MAX_TASK_PAIRS, Checkpoint, pair_hashes, run_alignment, timed
+from .pipeline import Checkpoint, pair_hashes, run_alignment, timed
 from .pipeline.encode import set_union
 from .pipeline.schema import combined_hashes, record_keys
-from .sources import StagedFile, source_of, stage_file
+from .sources import StagedFile, stage_file
 from .sql import write_links as write_links_to_table
 
 __all__ = ["RunSummary", "check_unblocked", "generate_inputs", "local_cluster", "run_job"]
@@ -168,19 +168,20 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
     futures: dict[str, list[Any]] = {}
     # Keys of this run only: a scheduler takes equal keys from two clients for one task.
     run = uuid.uuid4().hex
-    attributes = [k for t in job.treatments for a in (t.attribute, t.target_attribute)
+    attributes = [k for t in job.alignment.treatments for a in (t.attribute, t.target_attribute)
                   for k in (a if isinstance(a, tuple) else (a,))]
     # Only what the job reads is staged (unless an attribute is a position, which counts every column).
     columns = None if any(isinstance(a, int) for a in attributes) else sorted(
-        {str(a) for a in attributes} | {str(c) for c in job.blocking.columns})
+        {str(a) for a in attributes} | {str(c) for c in job.alignment.blocking.columns})
     mapped = []  # (set, source, unit, index) of every unit, staged by one map: at once, without a cluster too
     for spec in job.sets():
         futures[spec.name] = []  # (the sets' order)
-        source = source_of(spec)
+        source = job.sources[spec.name]
         parts = source.partitions(columns)
         if parts is not None:  # a task per partition that Dask reads (from a database)
             stage = dask.delayed(stage_file, pure=False)
-            futures[spec.name] = client.compute([stage(source, label, k, job.treatments, staging_dir, columns, part,
+            treatments = job.alignment.treatments
+            futures[spec.name] = client.compute([stage(source, label, k, treatments, staging_dir, columns, part,
                                                        dask_key_name=f"stage_file-{spec.name}-{k}-{run}")
                                                  for k, (label, part) in enumerate(zip(files[spec.name], parts))])
             continue
@@ -188,7 +189,8 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
         mapped += [(spec.name, source, unit, i) for i, unit in enumerate(source.staged_units(files[spec.name]))]
     if mapped:
         names, sources, units, indexes = zip(*mapped)
-        for name, future in zip(names, client.map(stage_file, sources, units, indexes, treatments=job.treatments,
+        for name, future in zip(names, client.map(stage_file, sources, units, indexes,
+                                                  treatments=job.alignment.treatments,
                                                   staging_dir=staging_dir, columns=columns, pure=False,
                                                   key=[f"stage_file-{set_name}-{i}-{run}"
                                                        for set_name, _, _, i in mapped])):
@@ -258,7 +260,7 @@ def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_pat
 def check_unblocked(job: Job, counts: dict[str, dict[str, Any]]) -> None:
     """A job without ``[blocking]`` compares every pair: refuse when that is
     more than :data:`MAX_UNBLOCKED_PAIRS`, before any pair is formed."""
-    if not isinstance(job.blocking, CrossProductBlocking):
+    if not isinstance(job.alignment.blocking, CrossProductBlocking):
         return
     kept = {name: r["kept"] for name, r in counts.items()}
     pairs = job.cross_product(kept)
@@ -283,7 +285,7 @@ def local_cluster(job: Job, files: dict[str, list[str]]) -> str:
         return "processes"
     size = 0.0
     for spec in job.sets():
-        weight = source_of(spec).input_bytes(files[spec.name])
+        weight = job.sources[spec.name].input_bytes(files[spec.name])
         if weight is None:  # (an object store: read by workers)
             return "processes"
         size += weight
@@ -314,7 +316,7 @@ def _fingerprint(job: Job, files: dict[str, list[str]]) -> str:
     scoring) and the inputs' names, sizes and modification times."""
     relevant = {k: v for k, v in job.raw.items() if k not in ("output", "cluster", "threshold", "uniq",
                                                                 "one_to_one", "truth", "checkpoint")}
-    stats = [item for spec in job.sets() for item in source_of(spec).fingerprint(files[spec.name])]
+    stats = [item for spec in job.sets() for item in job.sources[spec.name].fingerprint(files[spec.name])]
     text = json.dumps([relevant, stats, __version__], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -350,10 +352,10 @@ def read_truth(job: Job) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     swap = (index[first] > index[second]) | ((index[first] == index[second]) & (ids[first] > ids[second]))
     first, second = np.where(swap, second, first), np.where(swap, first, second)
     across = index[first] != index[second]
-    if not job.dedupe:
+    if not job.alignment.dedupe:
         keep = (index[first] == 0) & (index[second] == 1)
     else:
-        keep = {LINK_ONLY: across, DEDUPE_ONLY: ~across}.get(job.link_type, np.ones(len(first), dtype=bool))
+        keep = {LINK_ONLY: across, DEDUPE_ONLY: ~across}.get(job.alignment.link_type, np.ones(len(first), dtype=bool))
     keep &= (index[first] != index[second]) | (ids[first] != ids[second])  # (a record given twice: no pair)
     first, second = first[keep], second[keep]
     found = pd.DataFrame({"align_id": ids[first], "target_id": ids[second]})
@@ -390,7 +392,7 @@ def _truth_and_hashes(job: Job) -> tuple[pd.DataFrame, pd.DataFrame | None, np.n
 def truth_hashes(job: Job, truth: pd.DataFrame) -> np.ndarray:
     """The pipeline's hashes of the true pairs (see :func:`~bigalign.pipeline.pair_hashes`)."""
     if not job.several:
-        return pair_hashes(truth["align_id"], truth["target_id"], dedupe=job.dedupe)
+        return pair_hashes(truth["align_id"], truth["target_id"], dedupe=job.alignment.dedupe)
     sets = [spec.name for spec in job.several]
     keys = [record_keys(truth[f"{side}_id"].astype(str), truth[f"{side}_set"].map(sets.index).to_numpy())
             for side in ("align", "target")]
@@ -423,7 +425,7 @@ def _uris(job: Job) -> dict[str, str]:
 def _as_written(job: Job, parts: list) -> dd.DataFrame:
     """Links' partitions on the workers (futures, as scored) as the run writes them: a
     model's weights, the sets' names."""
-    links = dd.from_delayed(parts, verify_meta=False).map_partitions(job.scorer.as_written)
+    links = dd.from_delayed(parts, verify_meta=False).map_partitions(job.alignment.scorer.as_written)
     if job.several:
         links = links.map_partitions(set_names, [spec.name for spec in job.several])
     return links
@@ -437,12 +439,56 @@ def _cluster(job: Job, client: Any, links: Any, records: dict[str, dd.DataFrame]
     with timed(seconds, "clusters"):
         names = [spec.name for spec in job.sets()]
         ids = None if records is None else {name: records[name][records[name].columns[0]] for name in names}
-        clusters = cluster_links(links, ids, dedupe=job.dedupe, sets=names, threshold=job.clusters.threshold,
+        clusters = cluster_links(links, ids, dedupe=job.alignment.dedupe, sets=names, threshold=job.clusters.threshold,
                                  max_size=job.clusters.max_size, client=client)
         figures = dict(clusters.attrs["clusters"])
         if entities is not None:
             figures["quality"] = cluster_quality(clusters, entities).as_dict()
         write_clusters(clusters, job.clusters.path, job.clusters.format, _uris(job))
+    return figures
+
+
+def _memory_sampler(active: Any) -> Any:
+    """What samples the memory of a run's stages: the cluster's workers, or this process."""
+    if isinstance(active, NoCluster):
+        return ProcessMemory()
+    from distributed.diagnostics import MemorySampler
+
+    return MemorySampler()
+
+
+def _staged(active: Any, job: Job, files: dict[str, list[str]], checkpoint: Checkpoint | None, rejects: str,
+            show_progress: bool) -> tuple[dict[str, dd.DataFrame] | None, dict[str, dict[str, Any]]]:
+    """The sets staged, and their counts; after a checkpoint that holds the candidates, the counts alone (the
+    blocks are read from it, and the clusters of the linked records alone)."""
+    counts_path = os.path.join(job.run_dir, "checkpoint", "records.json")
+    if checkpoint is not None and checkpoint.has_candidates() and os.path.exists(counts_path):
+        with open(counts_path) as f:
+            return None, json.load(f)
+    records, counts = stage_inputs(active, job, files, rejects, show_progress)
+    check_unblocked(job, counts)
+    if checkpoint is not None:
+        os.makedirs(checkpoint.directory, exist_ok=True)
+        with atomic_path(counts_path) as tmp, open(tmp, "w") as f:
+            json.dump(counts, f)
+    return records, counts
+
+
+def _blocking_figures(job: Job, counts: dict[str, dict[str, Any]], stats: Any, true_pairs: int | None
+                      ) -> dict[str, Any]:
+    """What the summary says of the blocking (with the truth's ``true_pairs``: its pair completeness)."""
+    cross = job.cross_product({name: r["kept"] for name, r in counts.items()})
+    figures = {
+        "cross_product": cross, "blocks": stats.blocks, "block_pairs": stats.block_pairs,
+        "candidate_pairs": stats.candidate_pairs,
+        "candidate_share_of_cross_product": stats.candidate_pairs / max(1, cross),
+        "largest_block_pairs": stats.largest_block_pairs,
+        "largest_block_share": stats.largest_block_pairs / max(1, stats.block_pairs),
+        "excluded_blocks": stats.excluded_blocks, "excluded_pairs": stats.excluded_pairs,
+        "links_under_threshold": stats.links_under_threshold,
+    }
+    if true_pairs is not None:
+        figures["pair_completeness"] = stats.true_pairs_kept / max(1, true_pairs)
     return figures
 
 
@@ -452,19 +498,13 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
     with timed(seconds, "validate"):
         generate_inputs(job)
         files = check_inputs(job)
-    run_dir = job.run_dir
-    os.makedirs(run_dir, exist_ok=True)
+    os.makedirs(run_dir := job.run_dir, exist_ok=True)
     paths = {"links": job.output.path, "rejects": os.path.join(run_dir, "rejects.csv"),
              "summary": os.path.join(run_dir, "summary.json"), "report": os.path.join(run_dir, "report.html"),
              "dask_report": os.path.join(run_dir, "dask-report.html")}
     with cluster_for(job, client, files) as active, ExitStack() as reporting, \
             ThreadPoolExecutor(2, thread_name_prefix="bigalign-aside") as aside:
-        if isinstance(active, NoCluster):
-            memory: Any = ProcessMemory()
-        else:
-            from distributed.diagnostics import MemorySampler
-
-            memory = MemorySampler()
+        memory = _memory_sampler(active)
         # Work of this process done aside while the cluster works: the truth (seconds for a million
         # records) while it stages the sets — once it is up: the reading holds the interpreter often,
         # and would slow its start —, the clusters and the links' quality while this process writes them.
@@ -482,39 +522,23 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
         summary = RunSummary(job=os.path.abspath(job.path), dashboard=active.dashboard_link or "", files=paths)
         checkpoint = Checkpoint(os.path.join(run_dir, "checkpoint"), _fingerprint(job, files)) if job.checkpoint \
             else None
-        counts_path = os.path.join(run_dir, "checkpoint", "records.json")
         with memory.sample("stage", client=active, interval=0.2), timed(seconds, "stage"):
-            if checkpoint is not None and checkpoint.has_candidates() and os.path.exists(counts_path):
-                with open(counts_path) as f:
-                    summary.records = json.load(f)
-                align_records = target_records = None  # the blocks are read from the checkpoint
-            else:
-                records, summary.records = stage_inputs(active, job, files, paths["rejects"], show_progress)
-                check_unblocked(job, summary.records)
-                if checkpoint is not None:
-                    os.makedirs(checkpoint.directory, exist_ok=True)
-                    with atomic_path(counts_path) as tmp, open(tmp, "w") as f:
-                        json.dump(summary.records, f)
-                align_records, target_records = alignment_inputs(job, records)
+            staged, summary.records = _staged(active, job, files, checkpoint, paths["rejects"], show_progress)
+        align_records, target_records = (None, None) if staged is None else alignment_inputs(job, staged)
         truth, entities, true_hashes = truth_read.result() if truth_read is not None else (None, None, None)
-        staged = None if align_records is None else records  # (a resumed run clusters the linked records alone)
         clustered: list[Future] = []  # (a deduplication's: from the links its tasks left on the workers)
 
         def cluster_parts(parts: list) -> None:
-            if job.clusters is not None and not job.one_to_one:
+            if job.clusters is not None and not job.alignment.one_to_one:
                 clustered.append(aside.submit(_cluster, job, active, _as_written(job, parts), staged,
                                               entities, seconds))
 
         with memory.sample("align", client=active, interval=0.2):
-            run = run_alignment(active, align_records, target_records, job.treatments, job.threshold,
-                                job.blocking, uniq=job.uniq or job.one_to_one, dedupe=job.dedupe,
-                                max_block_pairs=job.max_block_pairs,
-                                max_task_pairs=job.max_task_pairs or MAX_TASK_PAIRS,
-                                show_progress=show_progress, checkpoint=checkpoint, truth_hashes=true_hashes,
-                                scorer=job.scorer, explain=job.output.explain, link_type=job.link_type,
+            run = run_alignment(active, align_records, target_records, job.alignment, show_progress=show_progress,
+                                checkpoint=checkpoint, truth_hashes=true_hashes,
                                 final_links=cluster_parts)
         seconds.update(run.seconds)
-        links = one_to_one(run.links) if job.one_to_one else run.links
+        links = one_to_one(run.links) if job.alignment.one_to_one else run.links
         written = run.scorer.as_written(links)
         if job.several:
             written = set_names(written, [spec.name for spec in job.several])
@@ -522,10 +546,10 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
             if not clustered:  # (uniq, one_to_one: the links are final here only)
                 clustered.append(aside.submit(_cluster, job, active, written, staged, entities, seconds))
             paths["clusters"] = job.clusters.path
-        summary.model = run.scorer.summary(job.treatments, job.threshold == "auto")
+        summary.model = run.scorer.summary(job.alignment.treatments, job.alignment.threshold == "auto")
         # (the links scored against the truth while they are written: writing holds the interpreter little)
         quality = None if truth is None else aside.submit(link_quality, _set_qualified(written),
-                                                           _set_qualified(truth), unordered=job.dedupe)
+                                                           _set_qualified(truth), unordered=job.alignment.dedupe)
         with timed(seconds, "write"):
             if job.output.sql is not None:
                 write_links_to_table(written, job.output.sql, job.output.table or "links")
@@ -536,19 +560,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
             summary.quality = quality.result().as_dict()
         if clustered:
             summary.clusters = clustered[0].result()
-    cross = job.cross_product({name: r["kept"] for name, r in summary.records.items()})
-    stats = run.stats
-    summary.blocking = {
-        "cross_product": cross, "blocks": stats.blocks, "block_pairs": stats.block_pairs,
-        "candidate_pairs": stats.candidate_pairs,
-        "candidate_share_of_cross_product": stats.candidate_pairs / max(1, cross),
-        "largest_block_pairs": stats.largest_block_pairs,
-        "largest_block_share": stats.largest_block_pairs / max(1, stats.block_pairs),
-        "excluded_blocks": stats.excluded_blocks, "excluded_pairs": stats.excluded_pairs,
-        "links_under_threshold": stats.links_under_threshold,
-    }
-    if truth is not None:
-        summary.blocking["pair_completeness"] = stats.true_pairs_kept / max(1, len(truth))
+    summary.blocking = _blocking_figures(job, summary.records, run.stats, None if truth is None else len(truth))
     summary.links = len(links)
     summary.seconds = seconds
     samples = memory.to_pandas()

@@ -79,6 +79,9 @@ class Scorer(ABC):
     def check_threshold(self, threshold: Any) -> float | str:
         """``threshold`` if this scorer can link at it; else a ValueError that says what it can."""
 
+    def check_treatments(self, treatments: Sequence[Treatment]) -> None:
+        """A ValueError if this scorer names treatments that are not among ``treatments``."""
+
     @abstractmethod
     def fitted(self, data: FitData | None, treatments: Sequence[Treatment], threshold: float | str) -> "Scorer":
         """A copy fitted on ``data`` (read only by a scorer that ``learns``), linking at ``threshold``."""
@@ -125,8 +128,10 @@ class WeightedDistance(Scorer):
         if threshold == "auto":
             raise ValueError("'auto' needs a learned model: [model] kind = \"fellegi-sunter\" in a job, "
                              "model=FellegiSunter() in Python")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or np.isnan(threshold):
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
             raise ValueError(f"must be a number, or 'auto' with a learned model, got {threshold!r}")
+        if not threshold >= 0:  # (NaN too)
+            raise ValueError(f"must be at least 0, got {threshold!r}")
         return float(threshold)
 
     def fitted(self, data: FitData | None, treatments: Sequence[Treatment],

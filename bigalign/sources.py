@@ -87,11 +87,16 @@ class Source(ABC):
 
     def __init__(self, spec: SetSpec):
         self.spec = spec
+        # What describe() learns when the source tells it (the spec, the job's, stays as written).
+        self.columns: list[str] | None = None if spec.columns is None else list(spec.columns)
+        self.rows: int | None = None
+        self.npartitions: int | None = spec.npartitions
+        self.page_size = spec.page_size
 
     @abstractmethod
     def describe(self, job_path: str | None = None) -> list[str]:
-        """Check that the source is there; its units (labels for messages, a task each). The spec learns its
-        columns and rows when the source tells them."""
+        """Check that the source is there; its units (labels for messages, a task each). The source learns
+        its columns and rows when it tells them."""
 
     @abstractmethod
     def headers(self, units: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
@@ -117,7 +122,7 @@ class Source(ABC):
 
     def input_bytes(self, units: Sequence[str]) -> float | None:
         """What the set weighs against a run's no-cluster cut; None: not known here (an object store)."""
-        return (self.spec.rows or 0) * QUERY_ROW_BYTES
+        return (self.rows or 0) * QUERY_ROW_BYTES
 
     def fingerprint(self, units: Sequence[str]) -> list:
         """What the set's records depend on, beside the job: a checkpoint made of other inputs is not read."""
@@ -249,9 +254,9 @@ class _QuerySource(Source):
     kind_of_column = "variable"
 
     def header(self, unit: str) -> list[str]:
-        if self.spec.columns is None:
+        if self.columns is None:
             raise ValueError(f"{self.spec.name}: the query's columns are read by describe() first")
-        return sparql.columns(self.spec.columns, self.spec.literal_details)
+        return sparql.columns(self.columns, self.spec.literal_details)
 
     def check_ids(self, frame: pd.DataFrame, numbers: np.ndarray, id_column: str, unit: str) -> None:
         if frame[id_column].isna().any():
@@ -265,7 +270,7 @@ class RdfSource(_QuerySource):
 
     def describe(self, job_path: str | None = None) -> list[str]:
         paths = FileSource(self.spec).describe(job_path)
-        self.spec.columns = sparql.query_variables(self.spec.query or "", self.spec.name)
+        self.columns = sparql.query_variables(self.spec.query or "", self.spec.name)
         return paths
 
     def headers(self, units: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
@@ -299,9 +304,13 @@ class EndpointSource(_QuerySource):
     def describe(self, job_path: str | None = None) -> list[str]:
         spec = self.spec
         # The endpoint tells the variables and counts the rows: the pages are the set's "files".
-        spec.columns, spec.rows = sparql.describe_endpoint(spec.sparql or "", spec.query or "", spec.name,
+        self.columns, self.rows = sparql.describe_endpoint(spec.sparql or "", spec.query or "", spec.name,
                                                            spec.timeout, spec.retries)
-        return [f"{spec.sparql} (page {k + 1} of {spec.pages()})" for k in range(spec.pages())]
+        return [f"{spec.sparql} (page {k + 1} of {self.pages()})" for k in range(self.pages())]
+
+    def pages(self) -> int:
+        """The pages of the rows (at least one: an empty result is read too)."""
+        return max(1, -(-(self.rows or 0) // self.page_size))
 
     def headers(self, units: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
         yield f"{self.spec.name}: the query on {self.spec.sparql}", self.header(self.spec.path)
@@ -309,19 +318,19 @@ class EndpointSource(_QuerySource):
     def batches(self, unit: str, index: int, names: list[str], rejects: list[dict],
                 rows: pd.DataFrame | None = None) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
         spec = self.spec
-        assert spec.sparql is not None and spec.query is not None and spec.columns is not None
-        frame = sparql.read_page(spec.sparql, spec.query, spec.columns, spec.page_size, index, spec.rows or 0,
+        assert spec.sparql is not None and spec.query is not None and self.columns is not None
+        frame = sparql.read_page(spec.sparql, spec.query, self.columns, self.page_size, index, self.rows or 0,
                                  spec.name, spec.timeout, spec.retries, spec.literal_details)
-        start = index * spec.page_size + 1  # rows numbered in the ordered result
+        start = index * self.page_size + 1  # rows numbered in the ordered result
         yield frame, np.arange(start, start + len(frame))
 
     def sample(self, rows: int) -> pd.DataFrame:
         self.describe()
-        self.spec.page_size = rows  # (the first page is the sample)
+        self.page_size = rows  # (the first page is the sample)
         return super().sample(rows)
 
     def fingerprint(self, units: Sequence[str]) -> list:
-        return [self.spec.sparql, self.spec.query, self.spec.rows]
+        return [self.spec.sparql, self.spec.query, self.rows]
 
 
 class DatabaseSource(Source):
@@ -337,28 +346,29 @@ class DatabaseSource(Source):
     def describe(self, job_path: str | None = None) -> list[str]:
         spec = self.spec
         assert spec.sql is not None
-        spec.columns, spec.rows = describe(spec.sql, spec.table, spec.query, spec.name)
-        if spec.index_col not in spec.columns:
-            raise InputError(f"{self._where()}: index_col {spec.index_col!r} not found; columns are {spec.columns}")
-        spec.npartitions = spec.npartitions or max(1, -(-spec.rows // ROWS_PER_PARTITION))
-        return [f"{self._where()} (partition {k + 1} of {spec.npartitions} by {spec.index_col})"
-                for k in range(spec.npartitions)]
+        self.columns, rows = describe(spec.sql, spec.table, spec.query, spec.name)
+        if spec.index_col not in self.columns:
+            raise InputError(f"{self._where()}: index_col {spec.index_col!r} not found; columns are {self.columns}")
+        self.rows = rows
+        self.npartitions = spec.npartitions or max(1, -(-rows // ROWS_PER_PARTITION))
+        return [f"{self._where()} (partition {k + 1} of {self.npartitions} by {spec.index_col})"
+                for k in range(self.npartitions)]
 
     def headers(self, units: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
         yield self._where(), self.header("")
 
     def header(self, unit: str) -> list[str]:
-        if self.spec.columns is None:
+        if self.columns is None:
             raise ValueError(f"{self.spec.name}: the table's columns are read by describe() first")
-        return list(self.spec.columns)
+        return list(self.columns)
 
     def partitions(self, columns: list[str] | None) -> list | None:
         spec = self.spec
-        assert spec.sql is not None and spec.columns is not None and spec.index_col is not None
-        assert spec.npartitions is not None
-        wanted = [c for c in spec.columns if columns is None or c in columns or c in (spec.id or spec.columns[0],
+        assert spec.sql is not None and self.columns is not None and spec.index_col is not None
+        assert self.npartitions is not None
+        wanted = [c for c in self.columns if columns is None or c in columns or c in (spec.id or self.columns[0],
                                                                                        spec.index_col)]
-        return read_sql(spec.sql, spec.table, spec.query, spec.index_col, wanted, spec.npartitions,
+        return read_sql(spec.sql, spec.table, spec.query, spec.index_col, wanted, self.npartitions,
                         spec.name).to_delayed()
 
     def batches(self, unit: str, index: int, names: list[str], rejects: list[dict],
@@ -372,7 +382,7 @@ class DatabaseSource(Source):
         raise InputError(f"{self.spec.name}: a database's table is sampled when it runs; no preview here")
 
     def fingerprint(self, units: Sequence[str]) -> list:
-        return [self.spec.path, self.spec.table, self.spec.query, self.spec.rows]
+        return [self.spec.path, self.spec.table, self.spec.query, self.rows]
 
 
 # The kinds of source, by name: what a set's table says it reads (see source_of).

@@ -172,9 +172,9 @@ def test_build_plan_run_review_download(client, data, tmp_path, browser):
         toml_path.parent.mkdir()
         download.value.save_as(toml_path)
         job = load_job(str(toml_path))
-        assert [str(t) for t in job.treatments] == ["given_name+surname", "date_of_birth"]
-        assert job.treatments[1].options == {"scale": 365} and job.threshold == 0.5
-        assert job.blocking.columns == ["date_of_birth"]
+        assert [str(t) for t in job.alignment.treatments] == ["given_name+surname", "date_of_birth"]
+        assert job.alignment.treatments[1].options == {"scale": 365} and job.alignment.threshold == 0.5
+        assert job.alignment.blocking.columns == ["date_of_birth"]
 
 
 def test_a_run_is_cancelled_from_the_page_and_leaves_no_links(client, tmp_path, browser):

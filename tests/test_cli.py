@@ -267,8 +267,8 @@ def test_a_composite_key_in_a_job_file(tmp_path, scheduler):
     blocking = 'kind = "key"\ncolumns = ["name", "dob"]\ntransform = ["prefix:2", "date"]'
     job = write_job(tmp_path, GOOD, [r.replace("Ann", "Anne") for r in GOOD], TREATMENTS, threshold="1.5",
                     blocking=blocking)
-    loaded = load_job(str(job))
-    assert loaded.blocking.parts == ["name", "dob"] and loaded.blocking.transform == ["prefix:2", "date"]
+    blocking = load_job(str(job)).alignment.blocking
+    assert blocking.parts == ["name", "dob"] and blocking.transform == ["prefix:2", "date"]
     bigalign("run", job, "--scheduler", scheduler)
     links = pd.read_csv(tmp_path / "out/links.csv", dtype=str)
     # "Ann" and "Anne" share the key (first two letters, same date) and are 1 apart
@@ -292,7 +292,7 @@ def test_a_job_without_blocking_compares_every_pair(tmp_path, scheduler):
     pd.testing.assert_frame_equal(in_process, pd.read_parquet(tmp_path / "links.parquet"))
     a = pd.read_csv(tmp_path / "people_a.csv", dtype=str, keep_default_na=False).replace("", None)
     b = pd.read_parquet(tmp_path / "people_b.parquet")
-    expected = align(a, b, load_job(str(job)).treatments, 3.5, id_column="rec_id")
+    expected = align(a, b, load_job(str(job)).alignment.treatments, 3.5, id_column="rec_id")
     pd.testing.assert_frame_equal(in_process, expected.astype({"align_id": in_process["align_id"].dtype,
                                                                "target_id": in_process["target_id"].dtype}))
     (tmp_path / "big").mkdir()

@@ -259,7 +259,7 @@ def test_align_sets_links_three_sets_in_python_and_cluster_links_makes_their_ent
                              max_size=8)
     quality = cluster_quality(clusters, people.entities)
     assert quality.records == 3000 and quality.pair_f1 >= 0.9 and quality.bcubed_f1 >= 0.95
-    with pytest.raises(ValueError, match="link_type must be one of"):
+    with pytest.raises(ValueError, match="link_type: must be one of"):
         align_sets(people.sets, treatments, 1.5, link_type="both")
 
 

@@ -11,6 +11,7 @@ import pytest
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from bigalign import InvalidValueError, cdist, cpdist, distances
+from bigalign.distances import text as string_metrics
 from bigalign.values.soundex import soundex_code
 
 AWKWARD = ["", "a", "Élodie", "elodie", "Jean-Pierre", "O'Brien", "d'Artagnan", "Москва", "Moskva",
@@ -87,10 +88,10 @@ def present(values):
 def test_nazca_levenshtein_random_multiword(words, monkeypatch):
     # word pairs one by one (each distinct pair once), in slices, or a matrix of every word against every other
     # (a byte a cell: distances over 254, between the long words added below, are computed again)
-    monkeypatch.setattr(distances, "DENSE_WORD_CELLS", 1 << 30 if words == "dense" else 0)
+    monkeypatch.setattr(string_metrics, "DENSE_WORD_CELLS", 1 << 30 if words == "dense" else 0)
     if words == "pairwise, a few at a time":
         monkeypatch.setattr(distances.NazcaLevenshtein, "max_token_pairs", 64 * 7)
-        monkeypatch.setattr(distances, "PAIRS_PER_CALL", 5)
+        monkeypatch.setattr(string_metrics, "PAIRS_PER_CALL", 5)
     rng = random.Random(1)
     a = present(random_strings(rng, 40, "abc d", 14)) + present(AWKWARD)
     b = present(random_strings(rng, 30, "abcd ", 14)) + present(AWKWARD)
@@ -106,7 +107,7 @@ def test_nazca_levenshtein_random_multiword(words, monkeypatch):
 @pytest.mark.parametrize("pairs_per_call", [None, 7])
 def test_char_levenshtein_and_damerau_against_references(pairs_per_call, monkeypatch):
     if pairs_per_call:  # rapidfuzz given the pairs a few at a time
-        monkeypatch.setattr(distances, "PAIRS_PER_CALL", pairs_per_call)
+        monkeypatch.setattr(string_metrics, "PAIRS_PER_CALL", pairs_per_call)
     rng = random.Random(2)
     a = present(random_strings(rng, 30)) + present(AWKWARD)
     b = present(random_strings(rng, 25)) + present(AWKWARD)

@@ -514,8 +514,9 @@ def test_a_metric_and_a_blocking_of_ones_own_named_in_a_job(tmp_path):
     links = pd.read_csv(tmp_path / "out/links.csv")
     assert links[["align_id", "target_id"]].values.tolist() == [[1, 7], [2, 7], [3, 8]]
     loaded = load_job(str(job), allow_modules=["bigalign_plugins"])
-    assert type(loaded.treatments[0].metric).__name__ == "FirstLetters" and loaded.treatments[0].metric.letters == 3
-    assert type(loaded.blocking).__name__ == "ByInitial"
+    metric = loaded.alignment.treatments[0].metric
+    assert type(metric).__name__ == "FirstLetters" and metric.letters == 3
+    assert type(loaded.alignment.blocking).__name__ == "ByInitial"
     with pytest.raises(JobError, match=r"treatments\[0\]\.leters: unknown key"):
         job.write_text(job.read_text().replace("letters = 3", "leters = 3"))
         load_job(str(job), allow_modules=["bigalign_plugins"])

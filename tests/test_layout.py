@@ -95,6 +95,30 @@ def test_the_values_library_imports_nothing_above_it():
     assert not climbing
 
 
+# The size a room keeps: a module a reader holds whole, a function read on one screen or two.
+MAX_MODULE_LINES = 600
+MAX_FUNCTION_LINES = 80
+
+
+def test_modules_and_functions_stay_readable():
+    """No module over 600 lines; no function over 80 lines of code (its docstring aside: the public entry
+    points document every argument)."""
+    too_long = []
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text()
+        if text.count("\n") > MAX_MODULE_LINES:
+            too_long.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = node.body[0]
+                documented = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str)
+                start = first.end_lineno + 1 if documented and len(node.body) > 1 else node.lineno
+                if node.end_lineno - start + 1 > MAX_FUNCTION_LINES:
+                    too_long.append(f"{path.relative_to(ROOT)}: {node.name}: {node.end_lineno - start + 1} lines")
+    assert not too_long
+
+
 def test_no_private_name_is_imported_across_modules():
     offenders = []
     for path in PACKAGE.rglob("*.py"):

@@ -16,6 +16,7 @@ from bigalign.cluster import NoCluster
 from bigalign.datasets import person_records
 from bigalign.evaluate import blocking_quality, link_quality
 from bigalign.pipeline import RecordError, pair_hashes, run_alignment, to_dask
+from bigalign.spec import make_alignment
 
 PERSON_TREATMENTS = [
     {"column": ["given_name", "surname"], "metric": "levenshtein", "normalized": True, "weight": 3,
@@ -97,7 +98,7 @@ def test_same_links_whatever_the_partitions_and_workers(client, people):
 
 def test_each_candidate_pair_scored_once_across_a_union(client, people):
     run = run_alignment(client, to_dask(people.alignset, None, "a", 4), to_dask(people.targetset, None, "t", 4),
-                        bigalign.aligner.make_treatments(PERSON_TREATMENTS), np.inf, person_blocking(), uniq=False)
+                        make_alignment(PERSON_TREATMENTS, blocking=person_blocking(), threshold=np.inf, uniq=False))
     pairs = run.links[["align_id", "target_id"]]
     assert not pairs.duplicated().any()
     assert run.stats.candidate_pairs == len(pairs) < run.stats.block_pairs
@@ -119,7 +120,7 @@ def test_deduplication_of_one_set(client):
     found = [link_quality(links.astype(str), data.truth.astype(str), unordered=True).true_positives
              for links in (blocked, brute)]
     assert found[1] == len(data.truth) and found[0] >= 0.98 * found[1]
-    with pytest.raises(ValueError, match="uniq=False"):
+    with pytest.raises(ValueError, match="uniq: .* uniq must be false"):
         bigalign.align(both, both, PERSON_TREATMENTS, 3.5)
 
 
@@ -139,8 +140,8 @@ def test_a_deduplication_pairs_each_block_with_itself_once(client):
     found = []
     for partitions in (1, 4):
         records = to_dask(both, None, "a", partitions)
-        run = run_alignment(client, records, records, bigalign.make_treatments(PERSON_TREATMENTS), 10.0, blocking,
-                            uniq=False, dedupe=True)
+        alignment = make_alignment(PERSON_TREATMENTS, blocking=blocking, threshold=10.0, uniq=False, dedupe=True)
+        run = run_alignment(client, records, records, alignment)
         assert run.stats.candidate_pairs == len(expected) > 1000
         found.append(run.links)
     pd.testing.assert_frame_equal(found[0], found[1])
@@ -149,9 +150,10 @@ def test_a_deduplication_pairs_each_block_with_itself_once(client):
 
 def test_oversized_blocks_are_excluded_and_counted(client):
     frame = pd.DataFrame({"id": range(200), "city": ["paris"] * 150 + [f"c{i}" for i in range(50)]})
-    treatments = bigalign.aligner.make_treatments([{"column": "city", "metric": "exact"}])
+    treatments = bigalign.make_treatments([{"column": "city", "metric": "exact"}])
     run = run_alignment(client, to_dask(frame, None, "a", 2), to_dask(frame.assign(id=frame.id + 1000), None, "t", 2),
-                        treatments, 0.0, KeyBlocking("city"), uniq=False, max_block_pairs=1000)
+                        make_alignment(treatments, blocking=KeyBlocking("city"), threshold=0.0, uniq=False,
+                                       max_block_pairs=1000))
     assert run.stats.excluded_blocks == 1 and run.stats.excluded_pairs == 150 * 150
     assert run.stats.largest_block_pairs == 150 * 150
     assert len(run.links) == 50
@@ -172,8 +174,7 @@ def test_a_large_block_is_split_into_tiles_on_several_tasks(client):
                                               == brute.target_id.str[1:].astype(int).map(lambda i: names[i])]
                                   .reset_index(drop=True))
     run = run_alignment(client, to_dask(a, None, "a", 3), to_dask(b, None, "b", 3),
-                        bigalign.aligner.make_treatments(treatments), 0.05, KeyBlocking("city"), uniq=True,
-                        max_task_pairs=10_000)
+                        make_alignment(treatments, blocking=KeyBlocking("city"), threshold=0.05, max_task_pairs=10_000))
     assert [p for _, p in run.stats.split_blocks] == [90_000]
     assert run.stats.candidate_pairs == 90_000 + 100 and run.stats.largest_block_pairs == 90_000
 
@@ -189,8 +190,9 @@ def test_unreadable_value_names_set_record_and_column(client):
 def test_person_records_blocking_and_links_quality(client):
     data = person_records(20_000, seed=1)
     a, t = to_dask(data.alignset, None, "a", 4), to_dask(data.targetset, None, "t", 4)
-    treatments = bigalign.aligner.make_treatments(PERSON_TREATMENTS)
-    everything = run_alignment(client, a, t, treatments, np.inf, person_blocking(), uniq=False,
+    treatments = bigalign.make_treatments(PERSON_TREATMENTS)
+    alignment = make_alignment(treatments, blocking=person_blocking(), threshold=np.inf, uniq=False)
+    everything = run_alignment(client, a, t, alignment,
                                truth_hashes=pair_hashes(data.truth["align_id"], data.truth["target_id"]))
     kept = len(everything.links.merge(data.truth))
     assert everything.stats.true_pairs_kept == kept  # every candidate is a link here: the tasks' count is exact
@@ -240,12 +242,13 @@ def test_dask_scheduler_and_workers_started_by_hand(tmp_path, people, monkeypatc
 
 def test_dense_blocks_give_the_pairs_and_distances_of_the_pair_path(client, people):
     """Large blocks scored as dense matrices: the same links, distances and counts as pair by pair."""
-    treatments = bigalign.aligner.make_treatments(PERSON_TREATMENTS)
+    treatments = bigalign.make_treatments(PERSON_TREATMENTS)
     blocking = UnionBlocking([KeyBlocking("soc_sec_id"), KeyBlocking("date_of_birth", "year")])
     truth = pair_hashes(people.truth["align_id"], people.truth["target_id"])
     for uniq, threshold in ((True, 3.5), (False, 4.0)):
         runs = [run_alignment(client, to_dask(people.alignset, None, "a", 3), to_dask(people.targetset, None, "t", 3),
-                              treatments, threshold, blocking, uniq=uniq, truth_hashes=truth, dense_block_pairs=dense)
+                              make_alignment(treatments, blocking=blocking, threshold=threshold, uniq=uniq),
+                              truth_hashes=truth, dense_block_pairs=dense)
                 for dense in (None, 500)]
         pairwise, dense = runs
         assert pairwise.stats.dense_blocks == 0 and dense.stats.dense_blocks > 50
@@ -254,9 +257,10 @@ def test_dense_blocks_give_the_pairs_and_distances_of_the_pair_path(client, peop
         for count in ("candidate_pairs", "true_pairs_kept", "links_under_threshold"):
             assert getattr(dense.stats, count) == getattr(pairwise.stats, count), count
     a, b = places(1500, 0)
-    geo = bigalign.aligner.make_treatments([{"column": ("latitude", "longitude"), "metric": "geographical",
+    geo = bigalign.make_treatments([{"column": ("latitude", "longitude"), "metric": "geographical",
                                              "units": "km"}])
-    runs = [run_alignment(client, to_dask(a, "id", "a", 2), to_dask(b, "id", "b", 2), geo, 8.0,
-                          KDTreeBlocking(radius_km=8), uniq=False, dense_block_pairs=dense) for dense in (None, 4)]
+    alignment = make_alignment(geo, blocking=KDTreeBlocking(radius_km=8), threshold=8.0, uniq=False)
+    runs = [run_alignment(client, to_dask(a, "id", "a", 2), to_dask(b, "id", "b", 2), alignment,
+                          dense_block_pairs=dense) for dense in (None, 4)]
     assert runs[1].stats.dense_blocks > 0
     pd.testing.assert_frame_equal(runs[1].links, runs[0].links)

@@ -51,7 +51,7 @@ def test_rdf_files_are_one_unit_read_by_one_query(tmp_path):
                    query="SELECT ?who ?name WHERE { ?who <http://x/name> ?name }")
     source = source_of(spec)
     units = source.describe()
-    assert units == [str(tmp_path / "d.ttl")] and spec.columns == ["who", "name"]
+    assert units == [str(tmp_path / "d.ttl")] and source.columns == ["who", "name"] and spec.columns is None
     assert source.staged_units(units) == [spec.path] and source.kind_of_column == "variable"
     assert list(source.headers(units)) == [(f"targetset: the query on {spec.path}", ["who", "name"])]
     staged = source.stage(spec.path, 0, [], str(tmp_path))

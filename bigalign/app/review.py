@@ -15,7 +15,7 @@ import glob
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +26,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..errors import InputError
+from ..errors import BigalignError, InputError
 from ..io import LINK_ROW_GROUP_ROWS, atomic_path
+from ..treatments import Treatment, treatment_pair_distances
+from .workspace import value_text
 
-__all__ = ["Labels", "LinksPage", "LinksPager", "RecordIndex", "marks_of"]
+__all__ = ["Labels", "LinksPage", "LinksPager", "RecordIndex", "float_or_none", "marks_of", "records_of_side",
+           "side_by_side", "unlinked_candidates"]
 
 # Row groups kept decoded between pages (pages sorted by score touch the same ones): a bounded
 # memory, whatever the size of the file (16 of 65,536 rows: a million links).
@@ -230,3 +233,60 @@ class Labels:
 
 def marks_of(marks: Mapping[tuple[str, str], int], rows: pd.DataFrame) -> list[int | None]:
     return [marks.get((str(a), str(t))) for a, t in zip(rows["align_id"], rows["target_id"])]
+
+
+def records_of_side(rows: pd.DataFrame, side: str, default: str,
+                    records: Callable[[str], RecordIndex]) -> list[dict[str, Any]]:
+    """The records of one side of a page's links, from the staged set each belongs to (``records``: a set's
+    :class:`RecordIndex` by name)."""
+    ids = rows[f"{side}_id"].astype(str).tolist()
+    names = rows[f"{side}_set"].astype(str).tolist() if f"{side}_set" in rows else [default] * len(ids)
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for name in sorted(set(names)):
+        mine = [i for i, n in zip(ids, names) if n == name]
+        found.update({(name, i): record for i, record in records(name).records(mine).items()})
+    return [found.get((n, i), {}) for n, i in zip(names, ids)]
+
+
+def side_by_side(rows: pd.DataFrame, score: str, found_a: list[dict], found_b: list[dict],
+                 treatments: Sequence[Treatment], side: str, marks: Sequence[Any]) -> list[dict[str, Any]]:
+    """Each link of a page (``rows``) with its two records, its mark, and per treatment both normalized
+    values and the distance (none when the records no longer fit the treatments)."""
+    a, b = pd.DataFrame(found_a), pd.DataFrame(found_b)
+    attributes = []
+    try:
+        distances = treatment_pair_distances(treatments, [t.encode(a) for t in treatments],
+                                             [t.encode(b, side) for t in treatments])
+        for k, t in enumerate(treatments):
+            attributes.append({"name": str(t), "align": t.normalize(a), "target": t.normalize(b, side),
+                               "distances": distances[:, k]})
+    except (BigalignError, KeyError, ValueError, TypeError):
+        attributes = []  # (records the job no longer describes: the records themselves are still shown)
+    return [{"align_id": align_id, "target_id": target_id, "score": float(rows[score].iloc[i]),
+             "mark": marks[i], "align": found_a[i], "target": found_b[i],
+             "attributes": [{"name": at["name"], "align": value_text(at["align"], i),
+                             "target": value_text(at["target"], i), "distance": float(at["distances"][i])}
+                            for at in attributes]}
+            for i, (align_id, target_id) in enumerate(zip(rows["align_id"].astype(str),
+                                                          rows["target_id"].astype(str)))]
+
+
+def unlinked_candidates(near: list[dict], pager: LinksPager, labels: pd.DataFrame) -> list[dict[str, Any]]:
+    """Candidates near the threshold that are not links (from the report's data), with their marks
+    (``labels``: :meth:`Labels.read`), to mark as matches."""
+    pairs = pd.DataFrame(near)
+    if pairs.empty or not {"align_id", "target_id"} <= set(pairs.columns):
+        return []
+    pairs["align_id"], pairs["target_id"] = pairs["align_id"].astype(str), pairs["target_id"].astype(str)
+    pairs = pairs[~pager.linked(pairs["align_id"], pairs["target_id"])]
+    marks = marks_of(labels, pairs)
+    return [{"align_id": a, "target_id": t, "distance": d, "mark": m}
+            for a, t, d, m in zip(pairs["align_id"], pairs["target_id"], pairs.get("distance", np.nan), marks)]
+
+
+def float_or_none(text: str | None) -> float | None:
+    """A page's number argument (a bound of the scores shown), or None when empty or not a number."""
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None

@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import jinja2
-import numpy as np
 import pandas as pd
 import tornado.escape
 import tornado.httputil
@@ -36,11 +35,20 @@ import tornado.web
 
 from ..errors import BigalignError, JobError
 from ..io import expand_paths, is_url, write_links
-from ..jobs import load_job, treatment_spec
+from ..job_tables import treatment_spec
+from ..jobs import load_job
 from ..sources import source_of
-from ..treatments import treatment_pair_distances
 from .commands import Command
-from .review import Labels, LinksPager, RecordIndex, marks_of
+from .review import (
+    Labels,
+    LinksPager,
+    RecordIndex,
+    float_or_none,
+    marks_of,
+    records_of_side,
+    side_by_side,
+    unlinked_candidates,
+)
 from .uploads import MultipartFile, multipart_boundary, upload_name
 from .workspace import (
     BLOCKING_KINDS,
@@ -53,7 +61,6 @@ from .workspace import (
     sample,
     set_errors,
     treatments_form,
-    value_text,
 )
 
 __all__ = ["App", "make_app", "running"]
@@ -426,13 +433,6 @@ def _read_json(path: str) -> Any:
         return None
 
 
-def _float(text: str | None) -> float | None:
-    try:
-        return float(text) if text not in (None, "") else None
-    except ValueError:
-        return None
-
-
 class ReviewPage(Page):
     name = "review"
 
@@ -447,10 +447,10 @@ class ReviewPage(Page):
         threshold = self._threshold(pager)
         near = threshold if query["near"] else None
         page = pager.page(number, PAGE_SIZE, sort=query["sort"], descending=bool(query["desc"]),
-                          low=_float(query["low"]), high=_float(query["high"]), near=near)
+                          low=float_or_none(query["low"]), high=float_or_none(query["high"]), near=near)
         links = await self.off_loop(self._side_by_side, page.rows, page.score)
         report_data = _read_json(os.path.join(self.ws.run_dir(), "report-data.json")) or {}
-        unlinked = self._unlinked(report_data.get("near_threshold", []), pager)
+        unlinked = unlinked_candidates(report_data.get("near_threshold", []), pager, self.app.labels.read())
         await self.show(page=page, links=links, number=number, pages=max(1, -(-page.total // PAGE_SIZE)), query=query,
                   distances=pager.distances, threshold=threshold, unlinked=unlinked,
                   total_links=pager.rows)
@@ -463,61 +463,21 @@ class ReviewPage(Page):
         threshold = self.ws.raw().get("threshold")
         return float(threshold) if isinstance(threshold, (int, float)) else None
 
-    def _records_of(self, rows: pd.DataFrame, side: str, default: str) -> list[dict[str, Any]]:
-        """The records of one side of a page's links, from the staged set each belongs to."""
-        ids = rows[f"{side}_id"].astype(str).tolist()
-        names = rows[f"{side}_set"].astype(str).tolist() if f"{side}_set" in rows else [default] * len(ids)
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        for name in sorted(set(names)):
-            mine = [i for i, n in zip(ids, names) if n == name]
-            found.update({(name, i): record for i, record in self.app.records(name).records(mine).items()})
-        return [found.get((n, i), {}) for n, i in zip(names, ids)]
-
     def _side_by_side(self, rows: pd.DataFrame, score: str) -> list[dict[str, Any]]:
         """Each link's two records, and per treatment both normalized values and the distance."""
         if rows.empty:
             return []
         raw = self.ws.raw()
         one_set = bool(raw.get("dedupe")) or "sets" in raw  # (all the records have the alignset's columns)
-        align_ids = rows["align_id"].astype(str).tolist()
-        target_ids = rows["target_id"].astype(str).tolist()
         try:
-            found_a = self._records_of(rows, "align", "alignset")
-            found_b = self._records_of(rows, "target", "alignset" if one_set else "targetset")
-            job = load_job(self.ws.job_path, resolve=False)
+            found_a = records_of_side(rows, "align", "alignset", self.app.records)
+            found_b = records_of_side(rows, "target", "alignset" if one_set else "targetset", self.app.records)
+            treatments = list(load_job(self.ws.job_path, resolve=False).alignment.treatments)
         except BigalignError as err:
-            return [{"align_id": a, "target_id": t, "error": str(err)} for a, t in zip(align_ids, target_ids)]
-        a, b = pd.DataFrame(found_a), pd.DataFrame(found_b)
-        side = "align" if one_set else "target"
-        attributes = []
-        try:
-            encoded_a = [t.encode(a) for t in job.treatments]
-            encoded_b = [t.encode(b, side) for t in job.treatments]
-            distances = treatment_pair_distances(job.treatments, encoded_a, encoded_b)
-            for k, t in enumerate(job.treatments):
-                attributes.append({"name": str(t), "align": t.normalize(a), "target": t.normalize(b, side),
-                                   "distances": distances[:, k]})
-        except (BigalignError, KeyError, ValueError, TypeError):
-            attributes = []  # (records the job no longer describes: the records themselves are still shown)
-        marks = marks_of(self.app.labels.read(), rows)
-        return [{"align_id": align_id, "target_id": target_id, "score": float(rows[score].iloc[i]),
-                 "mark": marks[i], "align": found_a[i], "target": found_b[i],
-                 "attributes": [{"name": at["name"], "align": value_text(at["align"], i),
-                                 "target": value_text(at["target"], i), "distance": float(at["distances"][i])}
-                                for at in attributes]}
-                for i, (align_id, target_id) in enumerate(zip(align_ids, target_ids))]
-
-    def _unlinked(self, near: list[dict], pager: LinksPager) -> list[dict[str, Any]]:
-        """Candidates near the threshold that are not links (from the report's data), to mark as matches."""
-        pairs = pd.DataFrame(near)
-        if pairs.empty or not {"align_id", "target_id"} <= set(pairs.columns):
-            return []
-        pairs["align_id"], pairs["target_id"] = pairs["align_id"].astype(str), pairs["target_id"].astype(str)
-        linked = pager.linked(pairs["align_id"], pairs["target_id"])
-        pairs = pairs[~linked]
-        marks = marks_of(self.app.labels.read(), pairs)
-        return [{"align_id": a, "target_id": t, "distance": d, "mark": m}
-                for a, t, d, m in zip(pairs["align_id"], pairs["target_id"], pairs.get("distance", np.nan), marks)]
+            return [{"align_id": a, "target_id": t, "error": str(err)}
+                    for a, t in zip(rows["align_id"].astype(str), rows["target_id"].astype(str))]
+        return side_by_side(rows, score, found_a, found_b, treatments, "align" if one_set else "target",
+                            marks_of(self.app.labels.read(), rows))
 
 
 class Mark(Page):
@@ -604,16 +564,14 @@ def make_app(app: App) -> tornado.web.Application:
                                    log_function=_log_request)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def running(app: App, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``app`` from a thread of its own while the block runs; yield its URL."""
-    port = port or free_port(host)
+    """Serve ``app`` from a thread of its own while the block runs (on ``port``, or a free one); yield its
+    URL."""
+    if not port:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
     ready = threading.Event()
     state: dict[str, Any] = {}
 

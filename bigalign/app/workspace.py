@@ -25,7 +25,8 @@ from ..blocking import BLOCKINGS
 from ..distances import METRICS
 from ..errors import BigalignError, JobError
 from ..io import SetSpec, atomic_path
-from ..jobs import check_inputs, load_job, set_spec
+from ..job_tables import set_spec
+from ..jobs import check_inputs, load_job
 from ..normalize import NORMALIZERS
 from ..records import attribute_values
 from ..sources import source_of

@@ -1,13 +1,14 @@
-"""The Dask graph of an alignment, built from the stage functions, and nothing else."""
+"""The Dask graph of an alignment, built from the stage functions (what a learning scorer reads: fit_data)."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -21,12 +22,11 @@ import pyarrow as pa
 
 from ..blocking.base import Blocking
 from ..cluster import connect_for_records, progress_bars, shuffle_method, worker_threads
-from ..em import add_pattern_counts
-from ..evaluate import LINK_AND_DEDUPE, cross_product
 from ..matching import best_match_per_item, sort_links
 from ..matching import one_to_one as one_to_one_links
 from ..records import is_dask
 from ..scorers import Scorer, WeightedDistance
+from ..spec import Alignment
 from ..treatments import Treatment
 from .candidates import DENSE_BLOCK_PAIRS, MAX_TASK_PAIRS, candidate_pairs, candidate_tile
 from .checkpoint import Checkpoint
@@ -44,7 +44,8 @@ from .clusters import (
     split_oversized,
     strong_links,
 )
-from .encode import block_rows, encode_records, sample_records, to_dask
+from .encode import block_rows, encode_records, to_dask
+from .fit_data import CandidateData, random_pair_distances
 from .reduce import best_match
 from .schema import (
     ALIGN,
@@ -53,15 +54,10 @@ from .schema import (
     KEY_PREFIX,
     TARGET,
     TARGET_SIDE,
-    pair_hashes,
     part_of,
-    treatment_value,
 )
 from .scoring import (
-    candidate_patterns,
-    candidate_sample,
     pair_distances,
-    partition_term_counts,
     score_dense_blocks,
     score_pairs,
 )
@@ -73,10 +69,6 @@ logger = logging.getLogger("bigalign")
 
 # Candidate pairs per partition of the scoring stage.
 SCORE_PAIRS_PER_PARTITION = 150_000
-# Records of each set whose random pairs give a model's u (pairs are drawn among them).
-MODEL_SAMPLE_RECORDS = 5_000
-# Candidate pairs whose distances place the cut points a model chooses.
-MODEL_SAMPLE_PAIRS = 200_000
 # Narrow rows (record × block key) per partition of the block shuffle.
 BLOCK_ROWS_PER_PARTITION = 1_000_000
 
@@ -266,98 +258,6 @@ def _compute_candidates(client: Any, block_parts: list, blocking: Blocking, dedu
     return pairs, members, sum(partition_stats, BlockStats())
 
 
-def _random_pair_distances(scorer: Scorer, treatments: Sequence[Treatment], encoded_a: dd.DataFrame,
-                           encoded_b: dd.DataFrame, counts: tuple[int, int]) -> Any:
-    """The distances of the random pairs that give a model's ``u`` (delayed):
-    pairs of samples of both sets, chosen by id hash and ordered by it (so the
-    same records and pairs whatever the partitions). They need the encoded
-    sets only, so a cluster computes them while the blocking runs; a task per
-    treatment (the two word-level Levenshteins of the demo took 86% of one
-    task's second at 100k, the other thread idle without a cluster)."""
-    samples = []
-    for encoded, n in zip((encoded_a, encoded_b), counts):
-        share = min(1.0, MODEL_SAMPLE_RECORDS / max(1, n))
-        samples.append(dask.delayed(_sample_set, pure=True)(
-            encoded.map_partitions(sample_records, share, meta=encoded._meta).to_delayed()))
-    distances = dask.delayed(_sample_pair_distances, pure=True)
-    return dask.delayed(np.column_stack, pure=True)([distances(scorer.random_rows, treatments, k, *samples)
-                                                     for k in range(len(treatments))])
-
-
-def _sample_set(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(parts, ignore_index=True).sort_values("rid", kind="mergesort").reset_index(drop=True)
-
-
-def _sample_pair_distances(rows: Callable[[int, int], tuple[np.ndarray, np.ndarray]],
-                           treatments: Sequence[Treatment], k: int, sample_a: pd.DataFrame,
-                           sample_b: pd.DataFrame) -> np.ndarray:
-    """Treatment ``k``'s distances of the random pairs (``rows``) of the samples."""
-    a, b = treatment_value(sample_a, k), treatment_value(sample_b, k)
-    return treatments[k].metric.cpdist(a, b, treatments[k].normalized, *rows(len(sample_a), len(sample_b)))
-
-
-class _CandidateData:
-    """What a scorer that learns is fitted on (see :class:`~bigalign.scorers.FitData`), from a run's
-    candidates on the cluster: the pairs with their values (``joined``) and treatment distances
-    (``distances``), kept on the workers, read there; only counts, a sample and term tables come back."""
-
-    def __init__(self, client: Any, treatments: Sequence[Treatment], blocking: Blocking, encoded: tuple,
-                 joined: dd.DataFrame, distances: dd.DataFrame, dedupe: bool, truth_hashes: Any,
-                 candidates: int, counts: tuple[int, int], random_pairs: Any):
-        self.client, self.treatments, self.dedupe, self.truth_hashes = client, treatments, dedupe, truth_hashes
-        self.encoded, self.candidates, self.random_pairs = encoded, candidates, random_pairs
-        self.records = counts
-        self.population: float | None = float(cross_product(*counts, dedupe))
-        self.parts = list(zip(joined.to_delayed(), distances.to_delayed()))
-        # EM per rule of the blocking (a union's members), without the treatments that read its columns
-        self.left_out: list[set[int]] | None = [
-            {k for k, t in enumerate(treatments) if _columns_of(t) & set(map(str, m.columns))}
-            for m in blocking.blockings()]
-        self.sampled: list[tuple[np.ndarray, dict[int, np.ndarray]]] = []
-
-    def random_distances(self) -> np.ndarray:
-        return self.random_pairs.result()
-
-    def candidate_sample(self, positions: Sequence[int]) -> np.ndarray:
-        share = min(1.0, MODEL_SAMPLE_PAIRS / max(1, self.candidates))
-        sample_of = dask.delayed(candidate_sample, pure=True)
-        self.sampled = self.client.gather(self.client.compute([
-            sample_of(part, each, self.treatments, self.dedupe, share, positions) for part, each in self.parts]))
-        return np.concatenate([drawn for drawn, _ in self.sampled])
-
-    def known_hashes(self, labels: pd.DataFrame | None) -> np.ndarray | None:
-        if labels is None:
-            return self.truth_hashes
-        return np.sort(pair_hashes(labels["align_id"], labels["target_id"], self.dedupe))
-
-    def pattern_counts(self, levels: Callable[[np.ndarray], np.ndarray], known: np.ndarray | None,
-                       per_rule: bool) -> pd.DataFrame:
-        patterns = dask.delayed(candidate_patterns, pure=True)
-        return add_pattern_counts(self.client.gather(self.client.compute([
-            patterns(part, each, levels, self.dedupe, per_rule, known) for part, each in self.parts])))
-
-    def term_counts(self, positions: Sequence[int]) -> tuple[dict[int, pd.Series], int]:
-        """How many records of both sets hold each value."""
-        encoded_a, encoded_b = self.encoded
-        sets = [encoded_a] if self.dedupe else [encoded_a, encoded_b]
-        count = dask.delayed(partition_term_counts, pure=True)
-        every = pd.concat(self.client.gather(self.client.compute([count(part, self.treatments, positions)
-                                                                  for encoded in sets
-                                                                  for part in encoded.to_delayed()])),
-                          ignore_index=True)
-        n_a, n_b = self.records
-        return ({k: every[every["treatment"] == k].groupby("hash")["count"].sum() for k in positions},
-                n_a if self.dedupe else n_a + n_b)
-
-    def candidate_weights(self, weights: Callable[[np.ndarray, Mapping[int, np.ndarray]], np.ndarray]
-                          ) -> tuple[np.ndarray, np.ndarray]:
-        """The sampled candidates' weights with their values, each standing for candidates / sampled."""
-        positions = self.sampled[0][1].keys() if self.sampled else []
-        terms = {k: np.concatenate([hashes[k] for _, hashes in self.sampled]) for k in positions}
-        drawn = weights(np.concatenate([drawn for drawn, _ in self.sampled]), terms)
-        return drawn, np.full(1, self.candidates / max(1, len(drawn)))
-
-
 def _value(value: Any) -> Any:
     return value
 
@@ -381,12 +281,6 @@ def _sent_once() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sending large graph")
         yield
-
-
-def _columns_of(treatment: Treatment) -> set[str]:
-    """The columns a treatment reads, on either side."""
-    return {str(c) for a in (treatment.attribute, treatment.target_attribute)
-            for c in (a if isinstance(a, tuple) else (a,))}
 
 
 @dataclass
@@ -415,7 +309,7 @@ def _blocked(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame
         logger.info("resuming from the checkpoint in %s (candidate pairs already computed)", checkpoint.directory)
         pairs_dd, members_dd, encoded_a, encoded_b, stats = checkpoint.read()
         counts = tuple(f.result() for f in client.compute([encoded_a.shape[0], encoded_b.shape[0]]))
-        random_pairs = (client.compute(_random_pair_distances(scorer, treatments, encoded_a, encoded_b, counts))
+        random_pairs = (client.compute(random_pair_distances(scorer, treatments, encoded_a, encoded_b, counts))
                         if scorer.learns else None)
         return _Blocked(pairs_dd, members_dd, encoded_a, encoded_b, stats, counts, options["shuffle_partitions"],
                         random_pairs)
@@ -428,7 +322,7 @@ def _blocked(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame
         # as the first partitions are encoded; on this client, not the default one.
         counts = tuple(f.result() for f in client.compute([align_dd.shape[0], target_dd.shape[0]]))
         encoded_a, encoded_b = _encoded_sets(client, align_dd, target_dd, treatments, blocking, dedupe)
-        random_pairs = (client.compute(_random_pair_distances(scorer, treatments, encoded_a, encoded_b, counts))
+        random_pairs = (client.compute(random_pair_distances(scorer, treatments, encoded_a, encoded_b, counts))
                         if scorer.learns else None)
         threads = worker_threads(client)
         blocks, n = _shuffled_blocks(encoded_a, encoded_b, blocking, options["shuffle_partitions"], sum(counts),
@@ -453,27 +347,22 @@ def _blocked(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame
 
 
 def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame | None,
-                  treatments: Sequence[Treatment],
-                  threshold: float | str, blocking: Blocking, uniq: bool = True, dedupe: bool = False,
-                  max_block_pairs: int | None = None, max_task_pairs: int | None = MAX_TASK_PAIRS,
-                  shuffle_partitions: int | None = None,
-                  show_progress: bool = False, score: bool = True,
-                  truth_hashes: np.ndarray | None = None, checkpoint: "Checkpoint | None" = None,
-                  dense_block_pairs: int | None = DENSE_BLOCK_PAIRS,
-                  scorer: Scorer | None = None, explain: bool = False,
-                  link_type: str = LINK_AND_DEDUPE,
+                  alignment: Alignment, *, show_progress: bool = False, score: bool = True,
+                  truth_hashes: np.ndarray | None = None, checkpoint: Checkpoint | None = None,
+                  shuffle_partitions: int | None = None, dense_block_pairs: int | None = DENSE_BLOCK_PAIRS,
                   final_links: Callable[[list], Any] | None = None) -> AlignmentRun:
-    """Build and run the graph on ``client``; return the links (sorted) and stats.
+    """Build and run the graph of ``alignment`` on ``client``; return the links (sorted) and stats.
 
     Records of several sets come as one deduplicated set whose records carry
-    their set's index (column ``_set``); ``link_type`` then says which pairs
-    are candidates (across the sets, within each, or both), and the links
-    carry ``align_set`` and ``target_set``.
+    their set's index (column ``_set``); the alignment's ``link_type`` then
+    says which pairs are candidates (across the sets, within each, or both),
+    and the links carry ``align_set`` and ``target_set``.
 
-    The ``scorer`` (by default the weighted distance) is fitted on the run's
-    candidates when it learns (a Fellegi–Sunter model: ``threshold`` is then
-    a match probability or ``"auto"``, and the links' ``distance`` is 1 −
-    their match probability); the run holds the fitted copy.
+    The alignment's scorer is fitted on the run's candidates when it learns
+    (a Fellegi–Sunter model: the threshold is then a match probability or
+    ``"auto"``, and the links' ``distance`` is 1 − their match probability);
+    the run holds the fitted copy. One-to-one links are chosen by the caller,
+    among the best per align record.
 
     ``score=False`` is a plan: the blocking alone, candidates counted (and
     known pairs among them, with ``truth_hashes``), the scorer fitted,
@@ -482,28 +371,31 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     before they are scored, or read from there when a previous run wrote them.
     Blocks of at least ``dense_block_pairs`` pairs are scored as dense matrices
     (``None``: every block by pairs); the links are the same either way.
-    With ``explain``, links carry the scorer's explanation columns. Without
-    ``uniq``, ``final_links`` is called with the futures of the links'
-    partitions (as scored: unsorted, a model's ``distance``) before this
-    process gathers and sorts them: a next stage can start on the cluster
-    meanwhile.
+    With the alignment's ``explain``, links carry the scorer's explanation
+    columns. Without ``uniq``, ``final_links`` is called with the futures of
+    the links' partitions (as scored: unsorted, a model's ``distance``) before
+    this process gathers and sorts them: a next stage can start on the
+    cluster meanwhile.
     """
-    scorer = scorer or WeightedDistance()
+    treatments, scorer = alignment.treatments, alignment.scorer
+    blocking = copy.deepcopy(alignment.blocking)  # (fitted for this run: the alignment's stays as it was given)
+    uniq, dedupe, explain = alignment.uniq or alignment.one_to_one, alignment.dedupe, alignment.explain
     seconds: dict[str, float] = {}
     if scorer.learns or explain:
         dense_block_pairs = None  # (a model, an explanation: per pair; every block goes the pair path)
     if truth_hashes is not None:
         truth_hashes = np.sort(np.asarray(truth_hashes, dtype=np.uint64))  # searched, not hashed, by the tasks
         truth_hashes = _held(client, truth_hashes)
-    options = {"max_block_pairs": max_block_pairs, "max_task_pairs": max_task_pairs or MAX_TASK_PAIRS,
-               "truth_hashes": truth_hashes, "dense_block_pairs": dense_block_pairs, "show_progress": show_progress,
-               "link_type": link_type, "shuffle_partitions": shuffle_partitions}
+    options = {"max_block_pairs": alignment.max_block_pairs,
+               "max_task_pairs": alignment.max_task_pairs or MAX_TASK_PAIRS, "truth_hashes": truth_hashes,
+               "dense_block_pairs": dense_block_pairs, "show_progress": show_progress,
+               "link_type": alignment.link_type, "shuffle_partitions": shuffle_partitions}
     found = _blocked(client, align_dd, target_dd, treatments, blocking, scorer, dedupe, options, checkpoint, seconds,
                      with_pairs=score or scorer.learns)
     empty = pd.DataFrame(columns=["align_id", "target_id", "distance"])
     if found.pairs is None:
         return AlignmentRun(empty, found.stats, seconds, found.shuffle_partitions,
-                            scorer=scorer.fitted(None, treatments, threshold))
+                            scorer=scorer.fitted(None, treatments, alignment.threshold))
     method = shuffle_method(client)
     npartitions = max(2 * worker_threads(client), math.ceil(found.stats.candidate_pairs / SCORE_PAIRS_PER_PARTITION))
     joined = _joined_pairs(found.pairs, found.encoded_a, found.encoded_b, npartitions, method)
@@ -515,12 +407,12 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
             joined = client.persist(joined)
             meta = pd.DataFrame({str(k): np.empty(0, np.float64) for k in range(len(treatments))})
             distances = client.persist(joined.map_partitions(pair_distances, treatments, dedupe, meta=meta))
-            fitted = scorer.fitted(_CandidateData(client, treatments, blocking, (found.encoded_a, found.encoded_b),
+            fitted = scorer.fitted(CandidateData(client, treatments, blocking, (found.encoded_a, found.encoded_b),
                                                   joined, distances, dedupe, truth_hashes,
                                                   found.stats.candidate_pairs, found.counts, found.random_pairs),
-                                   treatments, threshold)
+                                   treatments, alignment.threshold)
     else:
-        fitted = scorer.fitted(None, treatments, threshold)
+        fitted = scorer.fitted(None, treatments, alignment.threshold)
     if not score:
         return AlignmentRun(empty, found.stats, seconds, found.shuffle_partitions, scorer=fitted)
     links, stats, best_rejected = _scored_links(client, found, joined, distances, treatments, blocking, fitted, uniq,
@@ -581,22 +473,18 @@ def _scored_links(client: Any, found: _Blocked, joined: dd.DataFrame, distances:
     return links, stats, best_rejected
 
 
-def align_distributed(alignset: Any, targetset: Any, treatments: Sequence[Treatment], threshold: Any, *,
-                      uniq: bool, blocking: Blocking | None, id_column: Hashable | None, one_to_one: bool,
-                      client: Any, npartitions: int | None, dedupe: bool,
-                      max_block_pairs: int | None = None, max_task_pairs: int | None = None,
-                      scorer: Scorer | None = None, explain: bool = False) -> AlignmentRun:
+def align_distributed(alignset: Any, targetset: Any, alignment: Alignment, *, id_column: Hashable | None,
+                      client: Any, npartitions: int | None) -> AlignmentRun:
     """:func:`bigalign.align` on Dask (see its documentation): the run, its links as the scorer writes them."""
-    if blocking is None:
+    if alignment.blocking is None:
         raise ValueError("aligning dask DataFrames needs a blocking")
+    dedupe = alignment.dedupe
     a = to_dask(alignset, id_column, "alignset", npartitions)
     b = a if dedupe else to_dask(targetset, id_column, "targetset", npartitions)
     in_memory = None if is_dask(alignset) or is_dask(targetset) else len(alignset) + (not dedupe) * len(targetset)
     with connect_for_records(client, in_memory) as active:
-        run = run_alignment(active, a, b, treatments, threshold, blocking, uniq=uniq or one_to_one, dedupe=dedupe,
-                            max_block_pairs=max_block_pairs, max_task_pairs=max_task_pairs or MAX_TASK_PAIRS,
-                            scorer=scorer, explain=explain)
-    links = one_to_one_links(run.links) if one_to_one else run.links
+        run = run_alignment(active, a, b, alignment)
+    links = one_to_one_links(run.links) if alignment.one_to_one else run.links
     run.links = run.scorer.as_written(links)
     return run
 
