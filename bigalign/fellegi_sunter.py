@@ -39,12 +39,11 @@ from .em import (
     level_frequencies,
     level_names,
     levels_of,
-    pattern_counts,
     population_prior,
     summed_patterns,
 )
 from .scorers import FitData, Scorer
-from .treatments import Treatment, treatment_pair_distances
+from .treatments import Treatment
 
 logger = logging.getLogger("bigalign")
 
@@ -192,17 +191,6 @@ class FellegiSunter(Scorer):
         return np.column_stack([comparison_levels(distances[:, k], cuts) for k, cuts in enumerate(self.cuts_)])
 
     # -- fitting ------------------------------------------------------------
-    def fit(self, treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
-            encoded_b: Sequence[pd.DataFrame], candidates: tuple[np.ndarray, np.ndarray]) -> "FellegiSunter":
-        """Fit on encoded records (each treatment's, as :meth:`Treatment.encode`
-        gives them) and candidate pairs of their rows ``(ia, ib)``."""
-        ia, ib = candidates
-        random_distances = self.random_distances(treatments, encoded_a, encoded_b)
-        self.choose_cuts(treatments, random_distances)
-        candidate_levels = self.levels(treatment_pair_distances(treatments, encoded_a, encoded_b, ia, ib))
-        return self.fit_levels(self.levels(random_distances), pattern_counts(candidate_levels),
-                               records=min(len(encoded_a[0]), len(encoded_b[0])))
-
     def fitted(self, data: FitData | None, treatments: Sequence[Treatment],
                threshold: float | str) -> "FellegiSunter":
         """A copy fitted on a run's ``data``: cut points from random pairs and a sample of the candidates,
@@ -238,12 +226,6 @@ class FellegiSunter(Scorer):
                 or not 0 < threshold < 1:
             raise ValueError(f"with a learned model, a match probability in (0, 1) or 'auto', got {threshold!r}")
         return float(threshold)
-
-    def random_distances(self, treatments: Sequence[Treatment], encoded_a: Sequence[pd.DataFrame],
-                         encoded_b: Sequence[pd.DataFrame]) -> np.ndarray:
-        """The distances of ``random_pairs`` pairs drawn from the cross product (with ``seed``)."""
-        return treatment_pair_distances(treatments, encoded_a, encoded_b,
-                                        *self.random_rows(len(encoded_a[0]), len(encoded_b[0])))
 
     def random_rows(self, n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the ``random_pairs`` pairs drawn (with ``seed``) from sets of ``n_a`` and ``n_b`` records."""

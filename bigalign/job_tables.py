@@ -542,18 +542,14 @@ def read_clusters(reader: TableReader, output: OutputSpec, job_dir: str, learned
 
 
 def read_cluster(reader: TableReader, job_dir: str) -> ClusterSpec:
+    files = {key: job_relative(job_dir, value) for key in ("scheduler_file", "tls_ca_file", "tls_cert", "tls_key")
+             if (value := reader.get(key, str))}
     cluster = ClusterSpec(
         workers=reader.get("workers", int), threads=reader.get("threads", int, 1),
         memory_limit=reader.get("memory_limit", str), scheduler=reader.get("scheduler", str),
-        scheduler_file=reader.get("scheduler_file", str),
         dashboard_address=reader.get("dashboard_address", str, "127.0.0.1:8787"),
-        tls_ca_file=reader.get("tls_ca_file", str), tls_cert=reader.get("tls_cert", str),
-        tls_key=reader.get("tls_key", str), connect_timeout=reader.get("connect_timeout", (int, float), 10),
-        processes=reader.get("processes", bool),
-    )
-    for key in ("scheduler_file", "tls_ca_file", "tls_cert", "tls_key"):
-        if getattr(cluster, key):
-            setattr(cluster, key, job_relative(job_dir, getattr(cluster, key)))
+        connect_timeout=reader.get("connect_timeout", (int, float), 10), processes=reader.get("processes", bool),
+        **files)
     _positive(reader, "workers", cluster.workers, 1, strict=False)
     _positive(reader, "threads", cluster.threads, 1, strict=False)
     _positive(reader, "connect_timeout", cluster.connect_timeout)

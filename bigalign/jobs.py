@@ -103,10 +103,12 @@ def _alignment(top: TableReader, output_table: Mapping[str, Any], treatments: li
     :data:`~bigalign.spec.PARAMETERS` declares them, each error named by its key."""
     values = {}
     for name, parameter in PARAMETERS.items():
-        table, key = (output_table, "explain") if parameter.key == "output.explain" else (top.table, parameter.key)
+        where, _, key = parameter.key.rpartition(".")
+        table = output_table if where == "output" else top.table
+        if not where:
+            top.used.add(key)  # (a key of the top level: known, given or not)
         if key in table:
             values[name] = table[key]
-            top.used.add(key) if table is top.table else None
     try:
         return make_alignment(treatments, scorer=scorer, blocking=blocking, several_sets=several, **values)
     except SpecError as err:

@@ -88,15 +88,19 @@ def test_u_from_random_pairs_is_the_u_of_the_cross_product():
     a, b = data.alignset.reset_index(drop=True), data.targetset.reset_index(drop=True)
     encoded_a, encoded_b = [t.encode(a) for t in treatments], [t.encode(b) for t in treatments]
     cuts = [[0.0, 0.2], [0.0, 0.05], [0.0, 0.3], [0.0, 0.1], [0.0], [0.0, 0.2]]
-    model = FellegiSunter(cuts, random_pairs=300_000, seed=3)
+
+    def fitted():  # (in memory: every pair of the cross product is a candidate)
+        model = FellegiSunter(cuts, random_pairs=300_000, seed=3)
+        return bigalign.align(a, b, treatments, threshold="auto", model=model).attrs["model"]
+
+    model = fitted()
     ia, ib = np.repeat(np.arange(len(a)), len(b)), np.tile(np.arange(len(b)), len(a))
-    model.fit(treatments, encoded_a, encoded_b, (ia, ib))
     exact = model.levels(treatment_pair_distances(treatments, encoded_a, encoded_b, ia, ib))
     for k, u in enumerate(model.u_):
         known = exact[:, k][exact[:, k] != MISSING]
         np.testing.assert_allclose(u, np.bincount(known, minlength=len(u)) / len(known), atol=0.005)
     # the same seed, the same model
-    again = FellegiSunter(cuts, random_pairs=300_000, seed=3).fit(treatments, encoded_a, encoded_b, (ia, ib))
+    again = fitted()
     assert again.prior_ == model.prior_ and all((x == y).all() for x, y in zip(again.m_, model.m_))
 
 
