@@ -1,4 +1,4 @@
-"""The command line: ``bigalign run | validate | plan | evaluate | report``."""
+"""The command line: ``bigalign run | validate | plan | index | link | evaluate | report | serve``."""
 
 from __future__ import annotations
 
@@ -78,6 +78,23 @@ def _plan(args: argparse.Namespace) -> int:
 
     plan = plan_job(_load(args), show_progress=not args.quiet and sys.stderr.isatty())
     print("\n".join(plan_lines(plan)))
+    return 0
+
+
+def _index(args: argparse.Namespace) -> int:
+    from .index import build_index, index_lines
+
+    to = args.to if "://" in args.to else os.path.abspath(args.to)
+    manifest = build_index(_load(args), to, show_progress=not args.quiet and sys.stderr.isatty())
+    print("\n".join(index_lines(manifest, to)))
+    return 0
+
+
+def _link(args: argparse.Namespace) -> int:
+    from .index import link_batch
+
+    summary = link_batch(_load(args), args.index, args.records, show_progress=not args.quiet and sys.stderr.isatty())
+    print("\n".join(summary.lines()))
     return 0
 
 
@@ -162,6 +179,20 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="dry run of the blocking: blocks, candidate pairs, estimates")
     _job_arguments(plan)
     plan.set_defaults(func=_plan)
+    index = commands.add_parser("index", help="index the job's targetset once (its records encoded, their block "
+                                              "keys, a learned model): batches are then linked against it")
+    _job_arguments(index)
+    index.add_argument("--to", required=True, help="the index's directory (or an fsspec URL); a new version "
+                                                   "when one is there")
+    index.set_defaults(func=_index)
+    link = commands.add_parser("link", help="link new records against an index of the job's targetset, as a "
+                                            "run of the job would")
+    _job_arguments(link)
+    link.add_argument("--index", required=True, help="the index (see 'bigalign index')")
+    link.add_argument("--records", required=True, help="the new records: a file, files (a glob) or URL, read "
+                                                       "as the job reads its alignset")
+    link.add_argument("--output", help="where to write the links (overrides [output] path)")
+    link.set_defaults(func=_link)
     evaluate = commands.add_parser("evaluate", help="precision, recall and F1 of links against known pairs, or "
                                                     "of clusters against known entities")
     evaluate.add_argument("links", help="links (align_id, target_id), or clusters (set, id, cluster_id)")

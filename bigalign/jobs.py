@@ -89,7 +89,8 @@ class Job:
     def cross_product(self, kept: Mapping[str, int]) -> int:
         """The pairs a blocking chooses from, with ``kept`` records per set."""
         if not self.several:
-            return cross_product(kept["alignset"], kept.get("targetset", kept["alignset"]), self.alignment.dedupe)
+            return cross_product(kept["alignset"], kept.get("targetset", kept["alignset"]),
+                                 self.alignment.dedupe)
         sizes = [kept[spec.name] for spec in self.several]
         within = sum(n * (n - 1) // 2 for n in sizes)
         across = (sum(sizes) ** 2 - sum(n * n for n in sizes)) // 2
@@ -253,16 +254,19 @@ def _outputs_are_not_inputs(job: Job, raw: Mapping[str, Any]) -> None:
                            f"{os.path.basename(path)}: name the file otherwise", field=key)
 
 
-def check_inputs(job: Job, remote: bool = True) -> dict[str, list[str]]:
+def check_inputs(job: Job, remote: bool = True, sets: Collection[str] | None = None) -> dict[str, list[str]]:
     """Files present and columns present, before any cluster starts.
 
-    Returns the files of each set. Raises :class:`InputError` naming the file
-    and the column at fault. ``remote=False`` leaves endpoints and databases
-    unasked (what a page shows while it is typed).
+    Returns the files of each set (of the sets named in ``sets``, by default all).
+    Raises :class:`InputError` naming the file and the column at fault.
+    ``remote=False`` leaves endpoints and databases unasked (what a page
+    shows while it is typed).
     """
     files: dict[str, list[str]] = {}
     for spec in job.sets():
         source = job.sources[spec.name]
+        if sets is not None and spec.name not in sets:
+            continue
         if not remote and source.remote:
             continue
         try:

@@ -175,6 +175,8 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
         {str(a) for a in attributes} | {str(c) for c in job.alignment.blocking.columns})
     mapped = []  # (set, source, unit, index) of every unit, staged by one map: at once, without a cluster too
     for spec in job.sets():
+        if spec.name not in files:  # (a set this stage does not read: an index's other side)
+            continue
         futures[spec.name] = []  # (the sets' order)
         source = job.sources[spec.name]
         parts = source.partitions(columns)
@@ -285,6 +287,8 @@ def local_cluster(job: Job, files: dict[str, list[str]]) -> str:
         return "processes"
     size = 0.0
     for spec in job.sets():
+        if spec.name not in files:  # (a set this run does not read)
+            continue
         weight = job.sources[spec.name].input_bytes(files[spec.name])
         if weight is None:  # (an object store: read by workers)
             return "processes"

@@ -1,0 +1,132 @@
+"""An index of the targetset, and batches linked against it: the links a full run gives, byte for byte."""
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bigalign import index as index_module
+from bigalign.datasets import person_records
+from bigalign.errors import JobError
+from bigalign.index import Index, build_index, link_batch
+from bigalign.jobs import load_job
+from bigalign.runner import run_job
+
+ROOT = Path(__file__).resolve().parents[1]
+# The demo job's treatments, blocking and model: the job a user indexes a register with.
+DEMO = (ROOT / "jobs" / "demo.toml").read_text()
+TREATMENTS_AND_BLOCKING = DEMO[DEMO.index("# Names: word order free"):DEMO.index("# What agreeing at each level")]
+
+
+def write_job(tmp_path: Path, alignset: str, learned: bool, explain: bool = False, extra: str = "") -> Path:
+    threshold = '"auto"' if learned else "3.5"
+    model = '[model]\nkind = "fellegi-sunter"\nseed = 1\n' if learned else ""
+    job = tmp_path / "job.toml"
+    job.write_text(f'threshold = {threshold}\n{extra}\n[alignset]\npath = "{alignset}"\nid = "rec_id"\n\n'
+                   f'[targetset]\npath = "register.csv"\nid = "rec_id"\n\n{TREATMENTS_AND_BLOCKING}\n{model}\n'
+                   f'[output]\npath = "out/links.parquet"\nexplain = {str(explain).lower()}\n')
+    return job
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("people")
+    data = person_records(3000, seed=21)
+    data.targetset.to_csv(folder / "register.csv", index=False)
+    data.alignset.to_csv(folder / "people.csv", index=False)
+    data.alignset.iloc[:700].to_csv(folder / "batch.csv", index=False)
+    return folder
+
+
+def copy_inputs(people: Path, tmp_path: Path) -> None:
+    for name in ("register.csv", "people.csv", "batch.csv"):
+        (tmp_path / name).write_bytes((people / name).read_bytes())
+
+
+def full_run(job_path: Path, alignset: str, tmp_path: Path) -> bytes:
+    """The links of a full run of the job with ``alignset`` as its alignset."""
+    job = load_job(str(job_path))
+    job = dataclasses.replace(job, alignset=dataclasses.replace(job.alignset, path=str(tmp_path / alignset)),
+                              output=dataclasses.replace(job.output, path=str(tmp_path / "full" / "links.parquet")))
+    run_job(job, show_progress=False)
+    return (tmp_path / "full" / "links.parquet").read_bytes()
+
+
+def test_a_batch_gets_the_links_of_a_full_run(people, tmp_path, monkeypatch):
+    """Weighted distance: a batch of 700 new records against an index of 3,000 gives the links a full
+    run of 700 × 3,000 gives, byte for byte; and reads only the buckets of its keys."""
+    monkeypatch.setattr(index_module, "ROWS_PER_BUCKET", 1000)  # (a few rows a bucket: many buckets)
+    copy_inputs(people, tmp_path)
+    job_path = write_job(tmp_path, "people.csv", learned=False)
+    manifest = build_index(load_job(str(job_path)), str(tmp_path / "index"))
+    assert manifest["records"] == 3000 and manifest["key_buckets"] > 10 and manifest["model"] is None
+    summary = link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / "batch.csv"),
+                         output=str(tmp_path / "batch" / "links.parquet"))
+    batch = (tmp_path / "batch" / "links.parquet").read_bytes()
+    assert batch == full_run(job_path, "batch.csv", tmp_path)
+    assert 500 < summary.links <= 700 and summary.records["alignset"]["kept"] == 700
+    read = summary.blocking["index"]["block_rows_read"]
+    assert 0 < read < manifest["block_rows"] / 2  # (the rows of the batch's keys, not the index)
+    assert (tmp_path / "batch" / "report.html").exists() and (tmp_path / "batch" / "summary.json").exists()
+
+
+def test_a_learned_model_is_stored_with_the_index_and_scores_the_batch(people, tmp_path):
+    """Fellegi–Sunter: the model fitted when indexing (on the job's alignset and register) scores a batch;
+    a batch of the job's own alignset gets the links and explanations of a full run, byte for byte."""
+    copy_inputs(people, tmp_path)
+    job_path = write_job(tmp_path, "people.csv", learned=True, explain=True)
+    manifest = build_index(load_job(str(job_path)), str(tmp_path / "index"))
+    assert manifest["model"]["m_from"] == "EM" and 0 < manifest["model"]["threshold"] < 1
+    stored = Index.open(str(tmp_path / "index")).scorer(load_job(str(job_path)))
+    assert stored.cuts_ == [t["cuts"] for t in manifest["model"]["treatments"]]
+    link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / "people.csv"),
+               output=str(tmp_path / "batch" / "links.parquet"))
+    assert (tmp_path / "batch" / "links.parquet").read_bytes() == full_run(job_path, "people.csv", tmp_path)
+
+
+def test_a_batch_of_another_job_is_refused_with_what_differs(people, tmp_path):
+    copy_inputs(people, tmp_path)
+    job_path = write_job(tmp_path, "people.csv", learned=False)
+    build_index(load_job(str(job_path)), str(tmp_path / "index"))
+    job_path.write_text(job_path.read_text().replace('normalizers = ["lunormalize", "simplify"]',
+                                                     'normalizers = ["lunormalize"]', 1))
+    with pytest.raises(JobError, match=r"built for another job \(treatments\[0\]\.normalizers: the index has "
+                                       r"\['lunormalize', 'simplify'\], the job \['lunormalize'\]\)"):
+        link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / "batch.csv"))
+    # weights and the threshold act on scores only: the same index serves
+    job_path.write_text(job_path.read_text().replace('normalizers = ["lunormalize"]',
+                                                     'normalizers = ["lunormalize", "simplify"]', 1)
+                        .replace("weight = 3", "weight = 4").replace("threshold = 3.5", "threshold = 2.5"))
+    assert link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / "batch.csv")).links > 500
+
+
+def test_an_index_needs_keys_each_record_gives_alone(people, tmp_path):
+    copy_inputs(people, tmp_path)
+    job_path = write_job(tmp_path, "people.csv", learned=False)
+    text = job_path.read_text()
+    start, end = text.index("[blocking]"), text.index("[output]")
+    job_path.write_text(text[:start] + '[blocking]\nkind = "kmeans"\ncolumns = ["street_number"]\nn_clusters = 4\n\n'
+                        + text[end:])
+    with pytest.raises(JobError, match="learns its keys from both sets"):
+        build_index(load_job(str(job_path)), str(tmp_path / "index"))
+
+
+@pytest.mark.integration
+def test_the_commands_index_and_link(people, tmp_path):
+    copy_inputs(people, tmp_path)
+    job_path = write_job(tmp_path, "people.csv", learned=False)
+    command = [sys.executable, "-m", "bigalign"]
+    built = subprocess.run(command + ["index", str(job_path), "--to", str(tmp_path / "index")], capture_output=True,
+                           text=True, timeout=600, cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert "indexed: 3000 records of the targetset" in built.stdout and "version 1" in built.stdout
+    linked = subprocess.run(command + ["link", str(job_path), "--index", "index", "--records", "batch.csv",
+                                       "--output", "batch/links.parquet"], capture_output=True, text=True,
+                            timeout=600, cwd=tmp_path)
+    assert linked.returncode == 0, linked.stderr
+    assert "links written:" in linked.stdout and (tmp_path / "batch" / "links.parquet").exists()
+    missing = subprocess.run(command + ["link", str(job_path), "--index", "nowhere", "--records", "batch.csv"],
+                             capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert missing.returncode == 2 and "no index here" in missing.stderr and "Traceback" not in missing.stderr
