@@ -82,10 +82,13 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from .index import build_index, index_lines
+    from .index import build_index, index_lines, update_index
 
     to = args.to if "://" in args.to else os.path.abspath(args.to)
-    manifest = build_index(_load(args), to, show_progress=not args.quiet and sys.stderr.isatty())
+    if args.add or args.remove:
+        manifest = update_index(_load(args), to, add=args.add, remove=args.remove, replace=args.replace)
+    else:
+        manifest = build_index(_load(args), to, show_progress=not args.quiet and sys.stderr.isatty())
     print("\n".join(index_lines(manifest, to)))
     return 0
 
@@ -93,7 +96,9 @@ def _index(args: argparse.Namespace) -> int:
 def _link(args: argparse.Namespace) -> int:
     from .index import link_batch
 
-    summary = link_batch(_load(args), args.index, args.records, show_progress=not args.quiet and sys.stderr.isatty())
+    summary = link_batch(_load(args), args.index, args.records, show_progress=not args.quiet and sys.stderr.isatty(),
+                         output=args.output and (args.output if "://" in args.output else os.path.abspath(args.output)),
+                         add=args.add, replace=args.replace)
     print("\n".join(summary.lines()))
     return 0
 
@@ -184,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     _job_arguments(index)
     index.add_argument("--to", required=True, help="the index's directory (or an fsspec URL); a new version "
                                                    "when one is there")
+    index.add_argument("--add", metavar="RECORDS", help="add these records (read as the job's targetset) to the "
+                                                        "index instead of building it")
+    index.add_argument("--remove", action="append", default=[], metavar="ID", help="remove this record from the "
+                                                                                  "index; repeat for several")
+    index.add_argument("--replace", action="store_true", help="with --add: records whose id the index holds "
+                                                              "replace the old ones (else they are refused)")
     index.set_defaults(func=_index)
     link = commands.add_parser("link", help="link new records against an index of the job's targetset, as a "
                                             "run of the job would")
@@ -192,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--records", required=True, help="the new records: a file, files (a glob) or URL, read "
                                                        "as the job reads its alignset")
     link.add_argument("--output", help="where to write the links (overrides [output] path)")
+    link.add_argument("--add", action="store_true", help="then add the records to the index (a new version)")
+    link.add_argument("--replace", action="store_true", help="with --add: records whose id the index holds "
+                                                             "replace the old ones (else they are refused)")
     link.set_defaults(func=_link)
     evaluate = commands.add_parser("evaluate", help="precision, recall and F1 of links against known pairs, or "
                                                     "of clusters against known entities")

@@ -10,11 +10,13 @@ row and column. What reads a set's records as a whole, whatever its source
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import os
 import socket
 import tempfile
+import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,8 +33,8 @@ from .errors import InputError
 from .values.columns import TEXT
 
 __all__ = ["BATCH_ROWS", "InputError", "REJECT_COLUMNS", "ROW_GROUP_ROWS", "SetSpec", "atomic_path", "csv_records",
-           "expand_paths", "file_header", "is_url", "open_file", "parquet_types", "read_pairs", "read_table",
-           "write_clusters", "write_links"]
+           "expand_paths", "file_header", "is_url", "open_file", "parquet_types", "process_lock", "read_pairs",
+           "read_table", "write_clusters", "write_links"]
 
 REJECT_COLUMNS = ["set", "file", "row", "column", "reason", "value"]
 # Rows read at once while staging.
@@ -314,6 +316,39 @@ def _remove_leftovers(directory: str, name: str) -> None:
                 os.remove(leftover)
             except OSError:
                 pass  # (removed by another write meanwhile, or not ours to remove)
+
+
+@contextmanager
+def process_lock(path: str, what: str, timeout: float = 600.0) -> Iterator[None]:
+    """Hold the lock file ``path`` (host and process inside) while the block runs: one holder at a time,
+    the others wait up to ``timeout`` seconds; a lock whose process, on this host, is gone (killed) is
+    taken over. ``what`` names the locked thing in the error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            break
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    host, _, pid = f.read().partition(" ")
+            except OSError:
+                continue  # (released meanwhile)
+            if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.remove(path)  # (its holder was killed)
+                continue
+            if time.monotonic() > deadline:
+                raise InputError(f"{what}: process {pid or '?'} on {host or '?'} has held it for over {timeout:.0f} "
+                                 f"s ({path}); remove that file if no such process runs") from None
+            time.sleep(0.05)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{socket.gethostname()} {os.getpid()}")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 def _alive(pid: int) -> bool:

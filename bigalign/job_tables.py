@@ -31,7 +31,7 @@ from .treatments import Treatment
 __all__ = ["ClusterSpec", "ClustersSpec", "NotImported", "NotImportedBlocking", "OutputSpec", "TableReader",
            "UserCode", "import_object", "job_relative", "read_blocking", "read_cluster", "read_clusters",
            "read_levels", "read_output", "read_scorer", "read_set", "read_several_sets", "read_treatment",
-           "set_spec", "treatment_spec"]
+           "read_treatments", "set_spec", "treatment_spec"]
 
 # A worker process's memory before any record (Python, pandas, Arrow, Dask, rapidfuzz, scikit-learn and
 # bigalign imported: 286 MiB measured on a local cluster's worker), and the least memory_limit a job may give
@@ -375,6 +375,15 @@ def read_treatment(reader: TableReader, code: UserCode) -> Treatment:
         if isinstance(err, JobError):
             raise
         raise JobError(f"{reader.job_path}: {reader.where}: {err}", field=reader.where) from None
+
+
+def read_treatments(job_path: str, tables: list, code: UserCode) -> tuple[list[Treatment], list, list[int]]:
+    """The ``[[treatments]]`` tables: the treatments, their cut points for a learned model, and the
+    positions of those with term frequencies."""
+    readers = [TableReader(job_path, t, f"treatments[{i}]") for i, t in enumerate(tables)]
+    cuts = [read_levels(r) for r in readers]
+    terms = [i for i, r in enumerate(readers) if r.get("term_frequency", bool, False)]
+    return [read_treatment(r, code) for r in readers], cuts, terms
 
 
 def read_blocking(reader: TableReader, code: UserCode) -> Blocking:

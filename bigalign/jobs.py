@@ -33,12 +33,11 @@ from .job_tables import (
     read_blocking,
     read_cluster,
     read_clusters,
-    read_levels,
     read_output,
     read_scorer,
     read_set,
     read_several_sets,
-    read_treatment,
+    read_treatments,
 )
 from .records import attribute_columns
 from .scorers import Scorer
@@ -181,10 +180,7 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     treatment_tables = top.get("treatments", list, required=True)
     if not treatment_tables:
         raise top.error("treatments", "needs at least one [[treatments]] table")
-    readers = [TableReader(path, t, f"treatments[{i}]") for i, t in enumerate(treatment_tables)]
-    cuts = [read_levels(r) for r in readers]
-    terms = [i for i, r in enumerate(readers) if r.get("term_frequency", bool, False)]
-    treatments = [read_treatment(r, code) for r in readers]
+    treatments, cuts, terms = read_treatments(path, treatment_tables, code)
     scorer = read_scorer(TableReader(path, top.get("model", dict, {}), "model"), cuts, terms, job_dir)
     blocking_table = top.get("blocking", dict)
     # without one: the cross product, when the sets are small enough (checked once they are read)

@@ -5,12 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bigalign import index as index_module
 from bigalign.datasets import person_records
-from bigalign.errors import JobError
-from bigalign.index import Index, build_index, link_batch
+from bigalign.errors import InputError, JobError
+from bigalign.index import Index, build_index, link_batch, update_index
 from bigalign.jobs import load_job
 from bigalign.runner import run_job
 
@@ -61,7 +62,7 @@ def test_a_batch_gets_the_links_of_a_full_run(people, tmp_path, monkeypatch):
     copy_inputs(people, tmp_path)
     job_path = write_job(tmp_path, "people.csv", learned=False)
     manifest = build_index(load_job(str(job_path)), str(tmp_path / "index"))
-    assert manifest["records"] == 3000 and manifest["key_buckets"] > 10 and manifest["model"] is None
+    assert manifest["records"] == 3000 and manifest["layers"][0]["key_buckets"] > 10 and manifest["model"] is None
     summary = link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / "batch.csv"),
                          output=str(tmp_path / "batch" / "links.parquet"))
     batch = (tmp_path / "batch" / "links.parquet").read_bytes()
@@ -70,6 +71,23 @@ def test_a_batch_gets_the_links_of_a_full_run(people, tmp_path, monkeypatch):
     read = summary.blocking["index"]["block_rows_read"]
     assert 0 < read < manifest["block_rows"] / 2  # (the rows of the batch's keys, not the index)
     assert (tmp_path / "batch" / "report.html").exists() and (tmp_path / "batch" / "summary.json").exists()
+    # one record at a time, without a job nor a cluster: the same best target and distance as the batch's
+    links = pd.read_parquet(tmp_path / "batch" / "links.parquet").set_index("align_id")
+    records = pd.read_csv(tmp_path / "batch.csv", dtype=str, keep_default_na=False)
+    index = Index.open(str(tmp_path / "index"))
+    for _, record in records.iloc[:40].iterrows():
+        found = index.match(record.to_dict(), k=3)
+        assert len(found) <= 3 and (found["align_id"] == record["rec_id"]).all()  # (none: no shared key)
+        assert found["distance"].is_monotonic_increasing
+        assert "given_name+surname: distance" in found.columns or found.empty
+        if record["rec_id"] in links.index:
+            best = found.iloc[0]
+            assert best["linked"] and best["target_id"] == links.loc[record["rec_id"], "target_id"]
+            assert best["distance"] == links.loc[record["rec_id"], "distance"]
+        else:
+            assert not found["linked"].any()
+    anonymous = index.match(records.iloc[:5].drop(columns="rec_id"), k=1)
+    assert anonymous["align_id"].tolist() == ["0", "1", "2", "3", "4"][:len(anonymous)]
 
 
 def test_a_learned_model_is_stored_with_the_index_and_scores_the_batch(people, tmp_path):
@@ -130,3 +148,78 @@ def test_the_commands_index_and_link(people, tmp_path):
     missing = subprocess.run(command + ["link", str(job_path), "--index", "nowhere", "--records", "batch.csv"],
                              capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert missing.returncode == 2 and "no index here" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_the_index_grows_and_shrinks_in_versions(people, tmp_path, monkeypatch):
+    """Records added after a batch are linked by the next batch as a full run against the register and
+    them would link them; ids are refused or replaced; records are removed by id; a failed update leaves
+    the version readers had; a killed updater's lock is taken over."""
+    copy_inputs(people, tmp_path)
+    job_path = write_job(tmp_path, "people.csv", learned=False)
+    job = load_job(str(job_path))
+    build_index(job, str(tmp_path / "index"))
+    everyone = pd.read_csv(tmp_path / "people.csv", dtype=str, keep_default_na=False)
+    everyone.iloc[700:1400].to_csv(tmp_path / "second.csv", index=False)
+    summary = link_batch(job, str(tmp_path / "index"), str(tmp_path / "batch.csv"),
+                         output=str(tmp_path / "first" / "links.parquet"), add=True)
+    assert summary.blocking["index"]["added_as_version"] == 2
+    assert Index.open(str(tmp_path / "index")).manifest["records"] == 3700
+    link_batch(job, str(tmp_path / "index"), str(tmp_path / "second.csv"),
+               output=str(tmp_path / "second" / "links.parquet"))
+    register = pd.read_csv(tmp_path / "register.csv", dtype=str, keep_default_na=False)
+    pd.concat([register, everyone.iloc[:700]]).to_csv(tmp_path / "grown.csv", index=False)
+    grown = dataclasses.replace(job, targetset=dataclasses.replace(job.targetset, path=str(tmp_path / "grown.csv")))
+    grown = dataclasses.replace(grown, alignset=dataclasses.replace(job.alignset, path=str(tmp_path / "second.csv")),
+                                output=dataclasses.replace(job.output, path=str(tmp_path / "full" / "links.parquet")))
+    run_job(grown, show_progress=False)
+    assert (tmp_path / "second" / "links.parquet").read_bytes() == (tmp_path / "full" / "links.parquet").read_bytes()
+    # an id the index holds: refused, or replacing the old record
+    moved = everyone.iloc[[3]].assign(suburb="elsewhere")
+    with pytest.raises(InputError, match=r"1 of the records to add are already in the index \(ids \['a3'\]\)"):
+        update_index(job, str(tmp_path / "index"), add=moved)
+    update_index(job, str(tmp_path / "index"), add=moved, replace=True)
+    index = Index.open(str(tmp_path / "index"))
+    assert index.manifest["records"] == 3700 and index.manifest["version"] == 3
+    from bigalign.pipeline.schema import record_keys
+
+    assert "elsewhere" in index.records(record_keys(pd.Series(["a3"]))).astype(str).values.ravel().tolist()
+    # removed by id
+    update_index(job, str(tmp_path / "index"), remove=["t5", "a3"])
+    index = Index.open(str(tmp_path / "index"))
+    assert index.manifest["records"] == 3698 and not len(index.records(record_keys(pd.Series(["t5", "a3"]))))
+    with pytest.raises(InputError, match="1 of the ids to remove are not in the index"):
+        update_index(job, str(tmp_path / "index"), remove=["t5"])
+    # a failed update: the version readers had, and no lock left
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(index_module, "_write_json", broken)
+    with pytest.raises(OSError, match="disk full"):
+        update_index(job, str(tmp_path / "index"), remove=["t6"])
+    monkeypatch.undo()
+    assert Index.open(str(tmp_path / "index")).manifest["version"] == 4
+    assert not (tmp_path / "index" / ".update.lock").exists()
+    # a lock whose process is gone (killed) is taken over
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import socket
+
+    (tmp_path / "index" / ".update.lock").write_text(f"{socket.gethostname()} {dead.stdout.strip()}")
+    assert update_index(job, str(tmp_path / "index"), remove=["t6"])["version"] == 5
+
+
+@pytest.mark.integration
+def test_two_processes_adding_at_once_take_turns(people, tmp_path):
+    copy_inputs(people, tmp_path)
+    job_path = write_job(tmp_path, "people.csv", learned=False)
+    build_index(load_job(str(job_path)), str(tmp_path / "index"))
+    everyone = pd.read_csv(tmp_path / "people.csv", dtype=str, keep_default_na=False)
+    everyone.iloc[:500].to_csv(tmp_path / "one.csv", index=False)
+    everyone.iloc[500:1200].to_csv(tmp_path / "two.csv", index=False)
+    command = [sys.executable, "-m", "bigalign", "index", str(job_path), "--to", str(tmp_path / "index")]
+    adding = [subprocess.Popen(command + ["--add", name], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for name in ("one.csv", "two.csv")]
+    results = [process.communicate(timeout=600) for process in adding]
+    assert [process.returncode for process in adding] == [0, 0], results
+    index = Index.open(str(tmp_path / "index"))
+    assert index.manifest["version"] == 3 and index.manifest["records"] == 3000 + 500 + 700
+    assert len(index.records(index_module.record_keys(everyone["rec_id"].iloc[:1200]))) == 1200
