@@ -389,6 +389,12 @@ class Index:
         would link the pair), and each treatment's part (its distance; with a model, level and weight)."""
         frame = pd.DataFrame([dict(records)]) if isinstance(records, Mapping) else records.reset_index(drop=True)
         alignment, scorer = self.stored_alignment()
+        needed = {str(c) for t in alignment.treatments
+                  for c in (t.attribute if isinstance(t.attribute, tuple) else (t.attribute,))}
+        missing = sorted((needed | set(map(str, alignment.blocking.columns))) - set(map(str, frame.columns)))
+        if missing:
+            raise InputError(f"a record to match needs the columns {missing} (the indexed job's treatments and "
+                             f"blocking read them); it has {list(map(str, frame.columns))}")
         id_column = self.manifest["scoring"].get("alignset_id")
         if id_column in frame.columns:
             frame = frame[[id_column] + [c for c in frame.columns if c != id_column]]

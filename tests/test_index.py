@@ -15,6 +15,9 @@ from bigalign.index import Index, build_index, link_batch, update_index
 from bigalign.jobs import load_job
 from bigalign.runner import run_job
 
+# Whole builds and batches, a server: not the tier a developer runs on every change.
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 # The demo job's treatments, blocking and model: the job a user indexes a register with.
 DEMO = (ROOT / "jobs" / "demo.toml").read_text()
@@ -86,6 +89,8 @@ def test_a_batch_gets_the_links_of_a_full_run(people, tmp_path, monkeypatch):
             assert best["distance"] == links.loc[record["rec_id"], "distance"]
         else:
             assert not found["linked"].any()
+    with pytest.raises(InputError, match=r"needs the columns \['address', 'date_of_birth'"):
+        index.match({"given_name": "paul", "surname": "smith"})
     anonymous = index.match(records.iloc[:5].drop(columns="rec_id"), k=1)
     assert anonymous["align_id"].tolist() == ["0", "1", "2", "3", "4"][:len(anonymous)]
 
@@ -131,7 +136,6 @@ def test_an_index_needs_keys_each_record_gives_alone(people, tmp_path):
         build_index(load_job(str(job_path)), str(tmp_path / "index"))
 
 
-@pytest.mark.integration
 def test_the_commands_index_and_link(people, tmp_path):
     copy_inputs(people, tmp_path)
     job_path = write_job(tmp_path, "people.csv", learned=False)
@@ -207,7 +211,6 @@ def test_the_index_grows_and_shrinks_in_versions(people, tmp_path, monkeypatch):
     assert update_index(job, str(tmp_path / "index"), remove=["t6"])["version"] == 5
 
 
-@pytest.mark.integration
 def test_two_processes_adding_at_once_take_turns(people, tmp_path):
     copy_inputs(people, tmp_path)
     job_path = write_job(tmp_path, "people.csv", learned=False)
@@ -223,3 +226,42 @@ def test_two_processes_adding_at_once_take_turns(people, tmp_path):
     index = Index.open(str(tmp_path / "index"))
     assert index.manifest["version"] == 3 and index.manifest["records"] == 3000 + 500 + 700
     assert len(index.records(index_module.record_keys(everyone["rec_id"].iloc[:1200]))) == 1200
+
+
+def test_the_web_application_answers_one_record_from_the_index(people, tmp_path):
+    """``POST /match`` (the access token in the URL, a JSON record): the index's best matches, as
+    ``Index.match`` gives them; refused without the token; a clear error without an index."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from bigalign.app.server import App, running
+    from bigalign.app.workspace import Workspace
+
+    copy_inputs(people, tmp_path)
+    job_path = write_job(tmp_path, "people.csv", learned=False)
+    app = App(Workspace(str(tmp_path)), None, None)
+    people_a = pd.read_csv(tmp_path / "people.csv", dtype=str, keep_default_na=False)
+
+    def post(url, body, token=app.token):
+        request = urllib.request.Request(f"{url}/match?k=2&token={token}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    with running(app) as url:
+        status, body = post(url, people_a.iloc[0].to_dict())
+        assert status == 404 and "no index here" in body
+        build_index(load_job(str(job_path)), str(tmp_path / "index"))
+        index = Index.open(str(tmp_path / "index"))
+        found = index.match(people_a.iloc[:50], k=2)  # (a frame: its records matched together)
+        record = people_a[people_a["rec_id"] == found["align_id"].iloc[0]].iloc[0].to_dict()
+        status, body = post(url, record)
+        expected = index.match(record, k=2)
+        assert status == 200 and [m["target_id"] for m in body["matches"]] == expected["target_id"].tolist()
+        assert body["matches"][0]["linked"] and "given_name+surname: distance" in body["matches"][0]
+        assert post(url, record, token="wrong")[0] == 403
+        assert post(url, "not a record")[0] == 400

@@ -11,14 +11,12 @@ review marks without reloading.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import json
 import logging
 import math
 import os
 import re
-import secrets
 import socket
 import threading
 import urllib.parse
@@ -34,31 +32,26 @@ import tornado.ioloop
 import tornado.web
 
 from ..errors import BigalignError, JobError
-from ..io import expand_paths, is_url, write_links
+from ..io import write_links
 from ..job_tables import treatment_spec
 from ..jobs import load_job
-from ..sources import source_of
-from .commands import Command
 from .review import (
-    Labels,
     LinksPager,
-    RecordIndex,
     float_or_none,
     marks_of,
     records_of_side,
     side_by_side,
     unlinked_candidates,
 )
+from .state import App
 from .uploads import MultipartFile, multipart_boundary, upload_name
 from .workspace import (
     BLOCKING_KINDS,
     METRIC_NAMES,
     NORMALIZER_NAMES,
     SIDES,
-    Workspace,
     preview,
     profile,
-    sample,
     set_errors,
     treatments_form,
 )
@@ -67,7 +60,6 @@ __all__ = ["App", "make_app", "running"]
 
 HERE = os.path.dirname(__file__)
 PAGE_SIZE = 50
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # An upload is streamed to disk, so its size is bounded by the disk, not by memory; past this, a clear 413.
 MAX_UPLOAD_BYTES = 64 << 30
 logger = logging.getLogger("bigalign")
@@ -87,64 +79,6 @@ def _format(value: Any, digits: int = 4) -> str:
 _templates = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(HERE, "templates")),
                                 autoescape=True, trim_blocks=True, lstrip_blocks=True)
 _templates.filters["fmt"] = _format
-
-
-class App:
-    """What the handlers share: the workspace, the cluster's address, the command running.
-
-    ``token`` (random when not given) is asked of every request, on loopback
-    too: any page a browser shows, from any port of this host, can send
-    requests to the application. ``host`` is the address it is bound to:
-    requests naming another host (a DNS name rebound to this address) are
-    refused, unless it listens on every address (then the token alone guards).
-    """
-
-    def __init__(self, workspace: Workspace, scheduler: str | None, dashboard: str | None, token: str | None = None,
-                 host: str = "127.0.0.1"):
-        self.workspace, self.scheduler, self.dashboard = workspace, scheduler, dashboard
-        self.token = token or secrets.token_urlsafe(24)
-        self.hosts = None if host in ("0.0.0.0", "::", "") else {host.strip("[]").lower(), *LOOPBACK}
-        # Forms carry a token derived from the access token: a page of another origin can set cookies for this
-        # host (cookies know no port), but cannot read this one.
-        self.xsrf = hmac.new(self.token.encode(), b"bigalign-xsrf", hashlib.sha256).hexdigest()
-        self.commands: dict[str, Command] = {}  # the last plan and the last run
-        self.labels = Labels(workspace.labels_path)
-        self._pagers: dict[str, LinksPager] = {}
-        self._records: dict[tuple[str, str, float], RecordIndex] = {}
-        self._samples: dict[str, tuple[str, pd.DataFrame]] = {}
-        self._lock = threading.Lock()
-
-    def start(self, kind: str) -> Command:
-        with self._lock:
-            for command in self.commands.values():
-                if command.state in ("running", "cancelling"):
-                    raise JobError(f"a {command.kind} is already running: cancel it first", field="task")
-            self.commands[kind] = Command(kind, self.workspace.job_path, self.scheduler)
-            return self.commands[kind]
-
-    def sample(self, side: str) -> pd.DataFrame:
-        """The first records of a set (see :func:`~.workspace.sample`), read again when its source changes."""
-        spec = self.workspace.spec(side)
-        files = [] if source_of(spec).remote else expand_paths(spec.path)
-        key = repr(spec) + repr([(f, os.path.getmtime(f)) for f in files if not is_url(f)])
-        if self._samples.get(side, ("",))[0] != key:
-            self._samples[side] = (key, sample(spec))
-        return self._samples[side][1]
-
-    def pager(self) -> LinksPager:
-        path = self.workspace.links_path()
-        pager = self._pagers.get(path)
-        if pager is None or not os.path.exists(path) or os.path.getmtime(path) != pager.mtime:
-            pager = self._pagers[path] = LinksPager(path, self.workspace.run_dir())
-        return pager
-
-    def records(self, name: str) -> RecordIndex:
-        staging = os.path.join(self.workspace.run_dir(), "staging")
-        key = (staging, name, os.path.getmtime(staging) if os.path.exists(staging) else 0.0)
-        if key not in self._records:
-            self._records = {k: v for k, v in self._records.items() if k[:2] != key[:2]}
-            self._records[key] = RecordIndex(staging, name)
-        return self._records[key]
 
 
 class Page(tornado.web.RequestHandler):
@@ -183,14 +117,19 @@ class Page(tornado.web.RequestHandler):
     def xsrf_token(self) -> bytes:
         return self.app.xsrf.encode()
 
-    def check_xsrf_cookie(self) -> None:
-        """A request that changes anything comes from the application's own pages: its Origin (when the
-        browser says it) is the page's, and it carries the form token only those pages show."""
+    def check_origin(self) -> None:
+        """A request from another site's page (its Origin, or Sec-Fetch-Site, when the browser says it) is
+        refused."""
         origin = self.request.headers.get("Origin")
         if origin is not None and origin != f"{self.request.protocol}://{self.request.host}":
             raise tornado.web.HTTPError(403, "a request from another site's page is refused")
         if self.request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
             raise tornado.web.HTTPError(403, "a request from another site's page is refused")
+
+    def check_xsrf_cookie(self) -> None:
+        """A request that changes anything comes from the application's own pages: its Origin is the page's,
+        and it carries the form token only those pages show."""
+        self.check_origin()
         given = self.get_argument("_xsrf", None) or self.request.headers.get("X-Xsrftoken") or ""
         if not hmac.compare_digest(given.encode(), self.xsrf_token):
             raise tornado.web.HTTPError(403, "the form's token is missing or wrong: reload the page")
@@ -493,6 +432,38 @@ class Mark(Page):
         self.finish({"marks": len(marks)})
 
 
+class Match(Page):
+    """``POST /match?k=5``: a JSON record, or a list of records (column → value), and its best matches in the
+    workspace's index, as :meth:`bigalign.index.Index.match` gives them. It changes nothing: the access token
+    is asked (in the URL, ``token=``), not the form token, so that other programs can ask."""
+
+    def check_xsrf_cookie(self) -> None:
+        self.check_origin()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None))[1]
+        self.finish({"error": error.log_message if isinstance(error, tornado.web.HTTPError) and error.log_message
+                     else self._reason})
+
+    async def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            raise tornado.web.HTTPError(400, "the body is a JSON record (column → value), or a list of them") from None
+        records = body if isinstance(body, list) else [body]
+        if not records or not all(isinstance(r, dict) for r in records):
+            raise tornado.web.HTTPError(400, "the body is a JSON record (column → value), or a list of them")
+        try:
+            index = self.app.index()
+        except BigalignError as err:
+            raise tornado.web.HTTPError(404, str(err)) from None
+        try:  # (a record the treatments cannot read, a k that is no number)
+            found = await self.off_loop(index.match, pd.DataFrame(records), max(1, int(self.get_argument("k", "5"))))
+        except (BigalignError, ValueError) as err:
+            raise tornado.web.HTTPError(400, str(err)) from None
+        self.finish({"matches": json.loads(found.to_json(orient="records"))})
+
+
 class JobPage(Page):
     name = "job"
 
@@ -557,7 +528,8 @@ def make_app(app: App) -> tornado.web.Application:
         (r"/data", DataPage), (r"/upload/(\w+)", Upload), (r"/treatments", TreatmentsPage),
         (r"/treatments/preview", Preview), (r"/blocking", BlockingPage), (r"/start/(plan|run)", Start),
         (r"/cancel/(plan|run)", Cancel), (r"/task/(plan|run)", Task), (r"/run", RunPage),
-        (r"/review", ReviewPage), (r"/mark", Mark), (r"/job", JobPage), (r"/download/([\w.]+)", Download),
+        (r"/review", ReviewPage), (r"/mark", Mark), (r"/match", Match), (r"/job", JobPage),
+        (r"/download/([\w.]+)", Download),
     ]
     routes = [r if len(r) == 3 else (r[0], r[1], {"app": app}) for r in routes]
     return tornado.web.Application(routes, static_path=os.path.join(HERE, "static"), xsrf_cookies=True,

@@ -1,0 +1,95 @@
+"""What the pages of the web application share: :class:`App`, the workspace and what is read from it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+
+import pandas as pd
+
+from ..errors import InputError, JobError
+from ..index import Index
+from ..io import expand_paths, is_url
+from ..sources import source_of
+from .commands import Command
+from .review import Labels, LinksPager, RecordIndex
+from .workspace import Workspace, sample
+
+__all__ = ["LOOPBACK", "App"]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class App:
+    """What the handlers share: the workspace, the cluster's address, the command running.
+
+    ``token`` (random when not given) is asked of every request, on loopback
+    too: any page a browser shows, from any port of this host, can send
+    requests to the application. ``host`` is the address it is bound to:
+    requests naming another host (a DNS name rebound to this address) are
+    refused, unless it listens on every address (then the token alone guards).
+    """
+
+    def __init__(self, workspace: Workspace, scheduler: str | None, dashboard: str | None, token: str | None = None,
+                 host: str = "127.0.0.1"):
+        self.workspace, self.scheduler, self.dashboard = workspace, scheduler, dashboard
+        self.token = token or secrets.token_urlsafe(24)
+        self.hosts = None if host in ("0.0.0.0", "::", "") else {host.strip("[]").lower(), *LOOPBACK}
+        # Forms carry a token derived from the access token: a page of another origin can set cookies for this
+        # host (cookies know no port), but cannot read this one.
+        self.xsrf = hmac.new(self.token.encode(), b"bigalign-xsrf", hashlib.sha256).hexdigest()
+        self.commands: dict[str, Command] = {}  # the last plan and the last run
+        self.labels = Labels(workspace.labels_path)
+        self._pagers: dict[str, LinksPager] = {}
+        self._records: dict[tuple[str, str, float], RecordIndex] = {}
+        self._samples: dict[str, tuple[str, pd.DataFrame]] = {}
+        self._index: tuple[float, Index] | None = None
+        self._lock = threading.Lock()
+
+    def start(self, kind: str) -> Command:
+        with self._lock:
+            for command in self.commands.values():
+                if command.state in ("running", "cancelling"):
+                    raise JobError(f"a {command.kind} is already running: cancel it first", field="task")
+            self.commands[kind] = Command(kind, self.workspace.job_path, self.scheduler)
+            return self.commands[kind]
+
+    def sample(self, side: str) -> pd.DataFrame:
+        """The first records of a set (see :func:`~.workspace.sample`), read again when its source changes."""
+        spec = self.workspace.spec(side)
+        files = [] if source_of(spec).remote else expand_paths(spec.path)
+        key = repr(spec) + repr([(f, os.path.getmtime(f)) for f in files if not is_url(f)])
+        if self._samples.get(side, ("",))[0] != key:
+            self._samples[side] = (key, sample(spec))
+        return self._samples[side][1]
+
+    def pager(self) -> LinksPager:
+        path = self.workspace.links_path()
+        pager = self._pagers.get(path)
+        if pager is None or not os.path.exists(path) or os.path.getmtime(path) != pager.mtime:
+            pager = self._pagers[path] = LinksPager(path, self.workspace.run_dir())
+        return pager
+
+    def records(self, name: str) -> RecordIndex:
+        staging = os.path.join(self.workspace.run_dir(), "staging")
+        key = (staging, name, os.path.getmtime(staging) if os.path.exists(staging) else 0.0)
+        if key not in self._records:
+            self._records = {k: v for k, v in self._records.items() if k[:2] != key[:2]}
+            self._records[key] = RecordIndex(staging, name)
+        return self._records[key]
+
+    def index(self) -> Index:
+        """The workspace's index (``index/``, built by ``bigalign index job.toml --to index``), opened again
+        when a new version is written."""
+        path = os.path.join(self.workspace.root, "index")
+        manifest = os.path.join(path, "manifest.json")
+        if not os.path.exists(manifest):
+            raise InputError(f"{path}: no index here; build one with 'bigalign index job.toml --to index' in "
+                             f"{self.workspace.root}")
+        stamp = os.path.getmtime(manifest)
+        if self._index is None or self._index[0] != stamp:
+            self._index = (stamp, Index.open(path))
+        return self._index[1]
