@@ -265,3 +265,18 @@ def test_the_web_application_answers_one_record_from_the_index(people, tmp_path)
         assert body["matches"][0]["linked"] and "given_name+surname: distance" in body["matches"][0]
         assert post(url, record, token="wrong")[0] == 403
         assert post(url, "not a record")[0] == 400
+
+
+def test_an_index_on_an_fsspec_url(people, tmp_path):
+    """The same index on an fsspec URL (memory://): built, linked against, grown, opened, asked."""
+    copy_inputs(people, tmp_path)
+    job = load_job(str(write_job(tmp_path, "people.csv", learned=False)))
+    url = f"memory://bigalign-test-{tmp_path.name}/index"
+    build_index(job, url)
+    summary = link_batch(job, url, str(tmp_path / "batch.csv"), output=str(tmp_path / "url" / "links.parquet"),
+                         add=True)
+    build_index(job, str(tmp_path / "index"))
+    link_batch(job, str(tmp_path / "index"), str(tmp_path / "batch.csv"),
+               output=str(tmp_path / "disk" / "links.parquet"))
+    assert (tmp_path / "url" / "links.parquet").read_bytes() == (tmp_path / "disk" / "links.parquet").read_bytes()
+    assert summary.blocking["index"]["added_as_version"] == 2 and Index.open(url).manifest["records"] == 3700
