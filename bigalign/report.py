@@ -367,6 +367,16 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}.plot{margin:1em 0}.plo
 """
 
 
+def _index_read(index: dict | None) -> list[str]:
+    """A batch linked against an index: which version it read, and how much of it."""
+    if index is None:
+        return []
+    added = f"; the batch was then added as version {index['added_as_version']}" if "added_as_version" in index \
+        else ""
+    return [f'<p id="index-read">Linked against the index at {html.escape(str(index["path"]))}, version '
+            f'{index["version"]}: the batch\'s keys touched {index["block_rows_read"]:,} of its block rows{added}.</p>']
+
+
 def write_report(run_dir: str) -> str:
     """Build ``report.html`` in ``run_dir`` from its ``summary.json`` and
     ``report-data.json``; return its path."""
@@ -402,6 +412,7 @@ def write_report(run_dir: str) -> str:
         parts.append(f'<p>Dask\'s own account of the run: <a href="{html.escape(report_link)}">performance report</a>.'
                      '</p>')
     parts.append("<h2>Blocking</h2>")
+    parts += _index_read(b.get("index"))
     records = summary["records"]
     parts.append(_table(["set", "rows read", "kept", "rejected"],
                         [[k, v["read"], v["kept"], v["rejected"]] for k, v in records.items()], "records"))

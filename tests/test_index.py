@@ -73,7 +73,8 @@ def test_a_batch_gets_the_links_of_a_full_run(people, tmp_path, monkeypatch):
     assert 500 < summary.links <= 700 and summary.records["alignset"]["kept"] == 700
     read = summary.blocking["index"]["block_rows_read"]
     assert 0 < read < manifest["block_rows"] / 2  # (the rows of the batch's keys, not the index)
-    assert (tmp_path / "batch" / "report.html").exists() and (tmp_path / "batch" / "summary.json").exists()
+    report = (tmp_path / "batch" / "report.html").read_text()
+    assert f"version 1: the batch's keys touched {read:,} of its block rows" in report
     # one record at a time, without a job nor a cluster: the same best target and distance as the batch's
     links = pd.read_parquet(tmp_path / "batch" / "links.parquet").set_index("align_id")
     records = pd.read_csv(tmp_path / "batch.csv", dtype=str, keep_default_na=False)
