@@ -16,36 +16,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 import pandas as pd
-import psutil
 
-from benchmarks import markdown_table
-from bigalign.__main__ import PROCESS_ENVIRONMENT
+from benchmarks import markdown_table, measured_process
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
 def measured(args: list[str], cwd: str) -> tuple[float, float]:
     """Wall seconds and peak MiB of the process tree of ``bigalign ARGS``."""
-    clock = time.perf_counter()
-    process = psutil.Popen([sys.executable, "-m", "bigalign", *args, "--quiet"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, cwd=cwd,
-                           env={**PROCESS_ENVIRONMENT, **os.environ, "PYTHONWARNINGS": "ignore"})
-    peak = 0
-    while process.poll() is None:
-        try:
-            peak = max(peak, sum(p.memory_info().rss for p in [process] + process.children(recursive=True)))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    if process.returncode:
-        raise RuntimeError(f"bigalign {' '.join(args)} failed: {process.stderr.read().decode()[-2000:]}")
-    return time.perf_counter() - clock, peak / 2**20
+    return measured_process([sys.executable, "-m", "bigalign", *args, "--quiet"], cwd)
 
 
 def job_text(alignset: str, output: str) -> str:

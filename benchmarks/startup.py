@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 import pandas as pd
-import psutil
 
-from benchmarks import markdown_table
-from bigalign.__main__ import PROCESS_ENVIRONMENT
+from benchmarks import markdown_table, measured_process
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 WAYS = {"no cluster": "", "cluster of 2 threads in-process": "processes = false\n",
@@ -38,20 +34,7 @@ RUN = ("import sys, bigalign.runner; bigalign.runner.NO_CLUSTER_BYTES = 1 << 62;
 
 def run(job: str) -> tuple[float, float]:
     """Wall seconds and peak MiB of the process tree of ``bigalign run JOB``."""
-    clock = time.perf_counter()
-    process = psutil.Popen([sys.executable, "-c", RUN, "run", job, "--quiet"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, cwd=ROOT,
-                           env={**PROCESS_ENVIRONMENT, **os.environ, "PYTHONWARNINGS": "ignore"})
-    peak = 0
-    while process.poll() is None:
-        try:
-            peak = max(peak, sum(p.memory_info().rss for p in [process] + process.children(recursive=True)))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    if process.returncode:
-        raise RuntimeError(f"bigalign run {job} failed ({process.returncode})")
-    return time.perf_counter() - clock, peak / 2**20
+    return measured_process([sys.executable, "-c", RUN, "run", job, "--quiet"], ROOT)
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ from .pipeline.graph import AlignmentRun, timed
 from .pipeline.schema import ALIGN_SIDE, EXTRA_PREFIX, KEY_PREFIX, TARGET_SIDE, record_keys
 from .pipeline.scoring import score_pairs
 from .pipeline.stats import BlockStats
-from .runner import RunSummary, cluster_for, generate_inputs, stage_inputs
+from .runner import RunSummary, blocking_figures, cluster_for, generate_inputs, stage_inputs
 from .scorers import Scorer, WeightedDistance
 from .spec import Alignment, make_alignment
 
@@ -493,14 +493,7 @@ def link_batch(job: Job, index_path: str, records: str, client: Any = None, show
     summary = RunSummary(job=os.path.abspath(job.path), files=paths, links=len(links), seconds=seconds)
     summary.records = {**counts, "targetset": {**index.manifest["staged"], "indexed": index.manifest["records"]}}
     summary.model = index.manifest["model"]
-    cross = len(batch) * index.manifest["records"]
-    summary.blocking = {"cross_product": cross, "blocks": stats.blocks, "block_pairs": stats.block_pairs,
-                        "candidate_pairs": stats.candidate_pairs,
-                        "candidate_share_of_cross_product": stats.candidate_pairs / max(1, cross),
-                        "largest_block_pairs": stats.largest_block_pairs,
-                        "largest_block_share": stats.largest_block_pairs / max(1, stats.block_pairs),
-                        "excluded_blocks": stats.excluded_blocks, "excluded_pairs": stats.excluded_pairs,
-                        "links_under_threshold": stats.links_under_threshold,
+    summary.blocking = {**blocking_figures(len(batch) * index.manifest["records"], stats),
                         "index": {"path": index.root, "version": index.manifest["version"],
                                   "block_rows_read": touched}}
     if add:

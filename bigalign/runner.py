@@ -478,10 +478,9 @@ def _staged(active: Any, job: Job, files: dict[str, list[str]], checkpoint: Chec
     return records, counts
 
 
-def _blocking_figures(job: Job, counts: dict[str, dict[str, Any]], stats: Any, true_pairs: int | None
-                      ) -> dict[str, Any]:
-    """What the summary says of the blocking (with the truth's ``true_pairs``: its pair completeness)."""
-    cross = job.cross_product({name: r["kept"] for name, r in counts.items()})
+def blocking_figures(cross: int, stats: Any, true_pairs: int | None = None) -> dict[str, Any]:
+    """What the summary says of the blocking, of a cross product of ``cross`` pairs (with the truth's
+    ``true_pairs``: its pair completeness)."""
     figures = {
         "cross_product": cross, "blocks": stats.blocks, "block_pairs": stats.block_pairs,
         "candidate_pairs": stats.candidate_pairs,
@@ -564,7 +563,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
             summary.quality = quality.result().as_dict()
         if clustered:
             summary.clusters = clustered[0].result()
-    summary.blocking = _blocking_figures(job, summary.records, run.stats, None if truth is None else len(truth))
+    summary.blocking = blocking_figures(job.cross_product({name: r["kept"] for name, r in summary.records.items()}),
+                                        run.stats, None if truth is None else len(truth))
     summary.links = len(links)
     summary.seconds = seconds
     samples = memory.to_pandas()
