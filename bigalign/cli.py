@@ -184,8 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="dry run of the blocking: blocks, candidate pairs, estimates")
     _job_arguments(plan)
     plan.set_defaults(func=_plan)
-    index = commands.add_parser("index", help="index the job's targetset once (its records encoded, their block "
-                                              "keys, a learned model): batches are then linked against it")
+    index = commands.add_parser("index", help="index the job's targetset (or deduplicated set) once: its records "
+                                              "encoded, their block keys, a learned model, a deduplication's "
+                                              "entities; batches are then linked against it")
     _job_arguments(index)
     index.add_argument("--to", required=True, help="the index's directory (or an fsspec URL); a new version "
                                                    "when one is there")
@@ -201,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     _job_arguments(link)
     link.add_argument("--index", required=True, help="the index (see 'bigalign index')")
     link.add_argument("--records", required=True, help="the new records: a file, files (a glob) or URL, read "
-                                                       "as the job reads its alignset")
+                                                       "as the job reads its alignset; or a .toml file holding a "
+                                                       "set's table (any source: SPARQL, SQL, files)")
     link.add_argument("--output", help="where to write the links (overrides [output] path)")
     link.add_argument("--add", action="store_true", help="then add the records to the index (a new version)")
     link.add_argument("--replace", action="store_true", help="with --add: records whose id the index holds "

@@ -80,6 +80,7 @@ class RunSummary:
     files: dict[str, str] = field(default_factory=dict)
     model: dict[str, Any] | None = None  # a learned model's parameters
     clusters: dict[str, Any] | None = None  # see ClusterStats
+    entities: dict[str, Any] | None = None  # a batch against a deduplication's index: its lasting entity ids
     dashboard: str = ""
     memory: dict[str, float] = field(default_factory=dict)  # peak cluster memory (bytes) per stage
 
@@ -122,6 +123,12 @@ class RunSummary:
                 q = c["quality"]
                 out.append(f"clusters against the entities: pairwise precision {q['pair_precision']:.4f}, recall "
                            f"{q['pair_recall']:.4f}, F1 {q['pair_f1']:.4f}; B-cubed F1 {q['bcubed_f1']:.4f}")
+        if self.entities:
+            e = self.entities
+            changes = ", ".join(f"{n} {why}" for why, n in e["changes"].items()) or "none"
+            out.append(f"entities: {e['joined']} of the batch's {e['records']} records in existing clusters, "
+                       f"{e['new_clusters']} new clusters; ids changed: {changes} → {e['changes_file']}"
+                       + ("" if e["added"] else " (not added: what adding the batch would do)"))
         out.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
         if self.quality:
             q = self.quality

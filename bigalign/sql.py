@@ -17,6 +17,7 @@ file can write to a database it reads.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import urllib.parse
@@ -26,6 +27,8 @@ from typing import Any
 import pandas as pd
 
 from .errors import InputError
+
+logger = logging.getLogger("bigalign")
 
 # Rows per partition when a set does not say how many partitions to read.
 ROWS_PER_PARTITION = 250_000
@@ -172,19 +175,42 @@ def read(url: str, table: str | None, query: str | None, index_col: str, columns
     """The set as a Dask DataFrame of ``npartitions`` partitions by ranges of
     ``index_col`` (Dask asks the database for its bounds), the index column
     back among the columns."""
+    import dask
     import dask.dataframe as dd
     import sqlalchemy as sa
 
     connect = connection_url(url, what)
-    if table is not None:
-        frame = dd.read_sql_table(table, connect, index_col, npartitions=npartitions,
-                                  columns=[c for c in columns if c != index_col], engine_kwargs=read_only(url))
-    else:
-        check_query(query or "", what)
-        select: Any = sa.select(*[sa.column(c) for c in columns]).select_from(sa.text(source(None, query)))
-        frame = dd.read_sql_query(select, connect, index_col, npartitions=npartitions,
-                                  engine_kwargs=read_only(url))
+    if query is not None:
+        check_query(query, what)
+    select: Any = sa.select(*[sa.column(c) for c in columns]).select_from(
+        sa.table(table) if table is not None else sa.text(source(None, query)))
+    try:
+        if table is not None:
+            frame = dd.read_sql_table(table, connect, index_col, npartitions=npartitions,
+                                      columns=[c for c in columns if c != index_col], engine_kwargs=read_only(url))
+        else:
+            frame = dd.read_sql_query(select, connect, index_col, npartitions=npartitions,
+                                      engine_kwargs=read_only(url))
+    except TypeError:
+        # Dask cuts ranges of a numeric or date column only; the ranges of a text column (an id such as
+        # "rec-12") follow the database's collation, not Python's order: such a set is read in one query.
+        logger.info("%s: index_col %r is neither a number nor a date: read in one partition (name a numeric "
+                    "index_col to read it in parallel)", what, index_col)
+        meta = _read_whole(select.limit(1), connect, read_only(url)).iloc[:0]  # (types as a row gives them)
+        return dd.from_delayed([dask.delayed(_read_whole)(select, connect, read_only(url))], meta=meta,
+                               verify_meta=False)
     return frame.reset_index()
+
+
+def _read_whole(select: Any, url: str, engine_kwargs: dict[str, Any]) -> pd.DataFrame:
+    import sqlalchemy as sa
+
+    db = sa.create_engine(url, **engine_kwargs)
+    try:
+        with db.connect() as connection:
+            return pd.read_sql(select, connection)
+    finally:
+        db.dispose()
 
 
 def _message(err: Exception) -> str:

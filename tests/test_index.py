@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bigalign import index as index_module
 from bigalign.datasets import person_records
 from bigalign.errors import InputError, JobError
-from bigalign.index import Index, build_index, link_batch, update_index
+from bigalign.index import Index, build_index, link_batch, store, update_index
+from bigalign.index import batch as batch_module
 from bigalign.jobs import load_job
+from bigalign.pipeline.schema import record_keys
 from bigalign.runner import run_job
 
 # Whole builds and batches, a server: not the tier a developer runs on every change.
@@ -61,7 +62,7 @@ def full_run(job_path: Path, alignset: str, tmp_path: Path) -> bytes:
 def test_a_batch_gets_the_links_of_a_full_run(people, tmp_path, monkeypatch):
     """Weighted distance: a batch of 700 new records against an index of 3,000 gives the links a full
     run of 700 × 3,000 gives, byte for byte; and reads only the buckets of its keys."""
-    monkeypatch.setattr(index_module, "ROWS_PER_BUCKET", 1000)  # (a few rows a bucket: many buckets)
+    monkeypatch.setattr(store, "ROWS_PER_BUCKET", 1000)  # (a few rows a bucket: many buckets)
     copy_inputs(people, tmp_path)
     job_path = write_job(tmp_path, "people.csv", learned=False)
     manifest = build_index(load_job(str(job_path)), str(tmp_path / "index"))
@@ -185,8 +186,6 @@ def test_the_index_grows_and_shrinks_in_versions(people, tmp_path, monkeypatch):
     update_index(job, str(tmp_path / "index"), add=moved, replace=True)
     index = Index.open(str(tmp_path / "index"))
     assert index.manifest["records"] == 3700 and index.manifest["version"] == 3
-    from bigalign.pipeline.schema import record_keys
-
     assert "elsewhere" in index.records(record_keys(pd.Series(["a3"]))).astype(str).values.ravel().tolist()
     # removed by id
     update_index(job, str(tmp_path / "index"), remove=["t5", "a3"])
@@ -198,7 +197,7 @@ def test_the_index_grows_and_shrinks_in_versions(people, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(index_module, "_write_json", broken)
+    monkeypatch.setattr(batch_module, "write_json", broken)
     with pytest.raises(OSError, match="disk full"):
         update_index(job, str(tmp_path / "index"), remove=["t6"])
     monkeypatch.undo()
@@ -226,7 +225,7 @@ def test_two_processes_adding_at_once_take_turns(people, tmp_path):
     assert [process.returncode for process in adding] == [0, 0], results
     index = Index.open(str(tmp_path / "index"))
     assert index.manifest["version"] == 3 and index.manifest["records"] == 3000 + 500 + 700
-    assert len(index.records(index_module.record_keys(everyone["rec_id"].iloc[:1200]))) == 1200
+    assert len(index.records(record_keys(everyone["rec_id"].iloc[:1200]))) == 1200
 
 
 def test_the_web_application_answers_one_record_from_the_index(people, tmp_path):
@@ -281,3 +280,27 @@ def test_an_index_on_an_fsspec_url(people, tmp_path):
                output=str(tmp_path / "disk" / "links.parquet"))
     assert (tmp_path / "url" / "links.parquet").read_bytes() == (tmp_path / "disk" / "links.parquet").read_bytes()
     assert summary.blocking["index"]["added_as_version"] == 2 and Index.open(url).manifest["records"] == 3700
+
+
+def test_a_batch_read_from_a_database_through_a_set_table(people, tmp_path):
+    """``--records batch.toml``: the batch is read as any set can be (here a SQLite table); its links are
+    those of the same records read from a file."""
+    import sqlalchemy
+
+    copy_inputs(people, tmp_path)
+    job_path = write_job(tmp_path, "people.csv", learned=False)
+    build_index(load_job(str(job_path)), str(tmp_path / "index"))
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'arrivals.db'}")
+    pd.read_csv(tmp_path / "batch.csv", dtype=str, keep_default_na=False).to_sql("people", engine, index=False)
+    (tmp_path / "batch.toml").write_text(f'sql = "sqlite:///{tmp_path / "arrivals.db"}"\ntable = "people"\n'
+                                         'id = "rec_id"\n')
+    done = subprocess.run([sys.executable, "-m", "bigalign", "link", str(job_path), "--index", str(tmp_path / "index"),
+                           "--records", str(tmp_path / "batch.toml"), "--output",
+                           str(tmp_path / "from-sql" / "links.parquet")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / "batch.csv"),
+               output=str(tmp_path / "from-file" / "links.parquet"))
+    from_sql, from_file = (pd.read_parquet(tmp_path / d / "links.parquet") for d in ("from-sql", "from-file"))
+    assert len(from_file) > 500
+    pd.testing.assert_frame_equal(from_sql.astype({"align_id": str, "target_id": str}),
+                                  from_file.astype({"align_id": str, "target_id": str}))

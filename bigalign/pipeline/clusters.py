@@ -192,7 +192,7 @@ def cluster_ids(forest: pd.DataFrame, sets: Sequence[str]) -> pd.DataFrame:
     """Each node's ``cluster_id``: the id of its cluster's first record (the
     first set that has one, then its smallest id); with several sets, as
     ``"set:id"``. Columns node, set, id, cluster_id, size, sorted by node."""
-    canonical = []
+    canonical = [pd.DataFrame({"root": np.empty(0, np.uint64), "cluster_id": np.empty(0, object)})]  # (no link)
     for s in np.unique(forest["set"].to_numpy()):  # (ids of two sets may not compare with each other)
         of_set = forest[forest["set"].to_numpy() == s]
         first = _smallest_ids(of_set)

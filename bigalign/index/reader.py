@@ -1,0 +1,266 @@
+"""An index opened at one version, and records paired and scored against it as a run pairs and scores them."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from ..blocking import CrossProductBlocking
+from ..errors import InputError, JobError
+from ..job_tables import TableReader, UserCode, read_blocking, read_treatments
+from ..jobs import Job
+from ..matching import sort_links
+from ..pipeline.candidates import candidate_pairs
+from ..pipeline.encode import block_rows, encode_records
+from ..pipeline.schema import ALIGN, ALIGN_SIDE, EXTRA_PREFIX, KEY_PREFIX, TARGET, TARGET_SIDE
+from ..pipeline.scoring import score_pairs
+from ..pipeline.stats import BlockStats
+from ..scorers import Scorer, WeightedDistance
+from ..spec import Alignment, make_alignment
+from .store import BUCKETS, differences, filesystem, job_tables, read_manifest, read_model
+
+__all__ = ["Index", "encode_alignset", "link_pairs"]
+
+
+class Index:
+    """An index opened at one version (see :func:`build_index`): its block rows and records read by key and
+    by id hash; in a deduplication's index, its links by id hash and its entities."""
+
+    def __init__(self, path: str, allow_modules: Collection[str] = ()):
+        self.fs, self.root = filesystem(path)
+        manifest = read_manifest(self.fs, self.root)
+        assert manifest is not None
+        self.manifest, self.layers = manifest, manifest["layers"]
+        self.allow_modules = allow_modules
+        # Per layer, the id hashes the later layers removed or replaced (sorted): its rows of those are gone.
+        removed = [self._removed_by(layer) for layer in self.layers]
+        self._gone = [np.unique(np.concatenate(removed[i + 1:] + [np.empty(0, np.uint64)]))
+                      for i in range(len(self.layers))]
+        # buckets read by lookups, kept: (layer, part, bucket) → the column's sorted values, the rows in that order
+        self._buckets: dict[tuple[int, str, int], tuple[np.ndarray, pd.DataFrame]] = {}
+        self._stored: tuple[Alignment, Scorer] | None = None
+
+    @classmethod
+    def open(cls, path: str, allow_modules: Collection[str] = ()) -> "Index":
+        """The index at ``path``, at its current version (``allow_modules``: as a job's, for user code its
+        treatments name)."""
+        return cls(path, allow_modules)
+
+    @property
+    def dedupe(self) -> bool:
+        """Whether this is the index of a deduplication (records with entities) rather than of a targetset."""
+        return bool(self.manifest["job"].get("dedupe"))
+
+    def _removed_by(self, layer: Mapping[str, Any]) -> np.ndarray:
+        if not layer["removed"]:
+            return np.empty(0, np.uint64)
+        with self.fs.open(f"{self.root}/{layer['path']}/removed.parquet", "rb") as f:
+            return pq.read_table(f)["rid"].to_numpy().astype(np.uint64)
+
+    def _live(self, rows: pd.DataFrame, i: int) -> pd.DataFrame:
+        """The rows of layer ``i`` whose records (a link's two) no later layer removed."""
+        if not len(self._gone[i]) or not len(rows):
+            return rows
+        gone = np.zeros(len(rows), dtype=bool)
+        for column in ("rid", "rid_a", "rid_b"):
+            if column in rows.columns:
+                gone |= np.isin(rows[column].to_numpy(np.uint64), self._gone[i])
+        return rows[~gone]
+
+    def _parts(self, part: str) -> list[tuple[int, int, str]]:
+        """The layers holding rows of ``part``: (layer, its buckets, its directory)."""
+        count = {"keys": "records", "records": "records", "edges": "edges"}[part]
+        return [(i, layer[BUCKETS[part]], f"{self.root}/{layer['path']}/{part}")
+                for i, layer in enumerate(self.layers) if layer.get(count)]
+
+    def _read(self, part: str, column: str, wanted: np.ndarray) -> pd.DataFrame:
+        """The live rows of ``part`` whose ``column`` is among ``wanted``, from their buckets alone."""
+        wanted = np.unique(np.asarray(wanted, dtype=np.uint64))
+        found = []
+        for i, buckets, directory in self._parts(part):
+            chosen = np.unique((wanted % np.uint64(buckets)).astype(np.int64)).tolist()
+            dataset = pads.dataset(directory, filesystem=self.fs, format="parquet", partitioning="hive")
+            table = dataset.to_table(filter=pads.field("bucket").isin(chosen)
+                                     & pads.field(column).isin(pa.array(wanted, pa.uint64())))
+            found.append(self._live(table.drop_columns(["bucket"]).to_pandas(), i))
+        return pd.concat(found, ignore_index=True) if found else pd.DataFrame({column: np.empty(0, np.uint64),
+                                                                              "rid": np.empty(0, np.uint64)})
+
+    def block_rows(self, keys: np.ndarray) -> pd.DataFrame:
+        """The indexed records' block rows of these routing keys."""
+        return self._read("keys", "key", keys)
+
+    def records(self, rids: np.ndarray) -> pd.DataFrame:
+        """The indexed records (id, id hash, encoded values) of these id hashes."""
+        return self._read("records", "rid", rids)
+
+    def links_of(self, rids: np.ndarray) -> pd.DataFrame:
+        """A deduplication's index: the live links of these records (each once)."""
+        found = self._read("edges", "node", rids)
+        if "rid_a" not in found.columns:
+            return found.iloc[:0]
+        return found.drop(columns="node").drop_duplicates(["rid_a", "rid_b"]).reset_index(drop=True)
+
+    def entities(self) -> pd.DataFrame:
+        """A deduplication's index: every record (``id``) with its entity's lasting ``cluster_id`` (and the
+        ``rid`` and ``component`` that updates read)."""
+        if not self.dedupe:
+            raise InputError(f"{self.root}: the index of a targetset has no entities (those of a deduplication)")
+        with self.fs.open(f"{self.root}/{self.manifest['entities']}/entities.parquet", "rb") as f:
+            return pq.read_table(f).to_pandas()
+
+    def issued(self) -> pd.DataFrame:
+        """A deduplication's index: every cluster id ever given (``cluster_id``) and the version (``born``)."""
+        with self.fs.open(f"{self.root}/{self.manifest['entities']}/issued.parquet", "rb") as f:
+            return pq.read_table(f).to_pandas()
+
+    def scorer(self, job: Job) -> Scorer:
+        """The scorer a batch scores with: the stored model, or the job's weighted distance at its threshold."""
+        if job.alignment.scorer.learns:
+            return read_model(self.fs, f"{self.root}/{self.manifest['model_path']}")
+        return job.alignment.scorer.fitted(None, job.alignment.treatments, job.alignment.threshold)
+
+    def stored_alignment(self) -> tuple[Alignment, Scorer]:
+        """The indexed job's alignment (its treatments, blocking and threshold, every pair's explanation) and
+        the scorer it was indexed with (the stored model, or the weighted distance at the job's threshold)."""
+        if self._stored is None:
+            tables, where = self.manifest["scoring"], f"{self.root}/manifest.json"
+            code = UserCode(self.allow_modules, True)
+            treatments, _, _ = read_treatments(where, tables["treatments"], code)
+            blocking = CrossProductBlocking() if not tables["blocking"] else \
+                read_blocking(TableReader(where, tables["blocking"], "blocking"), code)
+            learned = (tables.get("model") or {}).get("kind") == "fellegi-sunter"
+            scorer = read_model(self.fs, f"{self.root}/{self.manifest['model_path']}") if learned \
+                else WeightedDistance()
+            alignment = make_alignment(treatments, scorer=scorer, blocking=blocking, threshold=tables["threshold"],
+                                       uniq=False, explain=True)
+            self._stored = alignment, scorer if learned else scorer.fitted(None, treatments, tables["threshold"])
+        return self._stored
+
+    def _kept(self, part: str, column: str, wanted: np.ndarray) -> pd.DataFrame:
+        """As :meth:`_read`, from buckets read once and kept in memory, sorted (what lookups read)."""
+        wanted = np.unique(np.asarray(wanted, dtype=np.uint64))
+        found = []
+        for i, buckets_, directory in self._parts(part):
+            buckets = np.uint64(buckets_)
+            for bucket in np.unique((wanted % buckets).astype(np.int64)).tolist():
+                if (i, part, bucket) not in self._buckets:
+                    here = f"{directory}/bucket={bucket}"
+                    rows = pads.dataset(here, filesystem=self.fs, format="parquet").to_table().to_pandas() \
+                        if self.fs.exists(here) else pd.DataFrame({column: np.empty(0, np.uint64),
+                                                                   "rid": np.empty(0, np.uint64)})
+                    rows = self._live(rows, i)
+                    values = rows[column].to_numpy(np.uint64)
+                    order = np.argsort(values, kind="stable")
+                    self._buckets[(i, part, bucket)] = values[order], rows.iloc[order].reset_index(drop=True)
+                values, rows = self._buckets[(i, part, bucket)]
+                mine = wanted[(wanted % buckets).astype(np.int64) == bucket]
+                starts, stops = np.searchsorted(values, mine, "left"), np.searchsorted(values, mine, "right")
+                at = [np.arange(start, stop) for start, stop in zip(starts, stops)]
+                found.append(rows.iloc[np.concatenate(at).astype(np.int64) if at else np.empty(0, np.int64)])
+        return pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+
+    def match(self, records: Mapping[str, Any] | pd.DataFrame, k: int = 5) -> pd.DataFrame:
+        """The ``k`` best matches in the index of a record (a mapping of column to value) or of each record
+        of a frame, without a cluster: ``align_id`` (the record's id, or its position), ``target_id``, the
+        score (``distance``, or ``match_weight`` and ``match_probability``), ``linked`` (whether the job
+        would link the pair), each treatment's part (its distance; with a model, level and weight), and in a
+        deduplication's index the ``cluster_id`` of the matched record's entity."""
+        frame = pd.DataFrame([dict(records)]) if isinstance(records, Mapping) else records.reset_index(drop=True)
+        alignment, scorer = self.stored_alignment()
+        needed = {str(c) for t in alignment.treatments
+                  for c in (t.attribute if isinstance(t.attribute, tuple) else (t.attribute,))}
+        missing = sorted((needed | set(map(str, alignment.blocking.columns))) - set(map(str, frame.columns)))
+        if missing:
+            raise InputError(f"a record to match needs the columns {missing} (the indexed job's treatments and "
+                             f"blocking read them); it has {list(map(str, frame.columns))}")
+        id_column = self.manifest["scoring"].get("alignset_id")
+        if id_column in frame.columns:
+            frame = frame[[id_column] + [c for c in frame.columns if c != id_column]]
+        else:
+            frame = frame.assign(_record=np.arange(len(frame)).astype(str))[["_record", *frame.columns]]
+        links = link_pairs(self, encode_alignset(frame, alignment), alignment, scorer, self._kept, np.inf, False)[0]
+        links = sort_links(links).groupby("align_id", sort=False).head(k).reset_index(drop=True)
+        links.insert(3, "linked", links["distance"].to_numpy() <= scorer.distance_threshold_)
+        if self.dedupe:
+            entities = self.entities().set_index("id")["cluster_id"]
+            links.insert(4, "cluster_id", entities.reindex(links["target_id"].astype(str)).to_numpy())
+        return scorer.as_written(links)
+
+    def check(self, job: Job) -> None:
+        """Refuse a job the index was not built for, saying what differs."""
+        found = differences(self.manifest["job"], job_tables(job))
+        if found:
+            raise JobError(f"{job.path}: the index at {self.root} was built for another job ("
+                           + "; ".join(found[:5]) + "); build the index again for this job")
+
+
+def encode_alignset(records: pd.DataFrame, alignment: Alignment) -> pd.DataFrame:
+    """Records (the id first) encoded as a run encodes its alignset (and a deduplication's one set)."""
+    return encode_records(records, alignment.treatments, alignment.blocking, "align", "alignset")
+
+
+def _values(encoded: pd.DataFrame, side: str) -> pd.DataFrame:
+    return encoded.rename(columns={c: f"{side}:{c}" for c in encoded.columns})
+
+
+def _record_values(encoded: pd.DataFrame) -> pd.DataFrame:
+    return encoded[[c for c in encoded.columns if not c.startswith((KEY_PREFIX, EXTRA_PREFIX))]]
+
+
+def link_pairs(index: Index, encoded: pd.DataFrame, alignment: Alignment, scorer: Scorer, read: Any,
+               threshold: float, uniq: bool, gone: np.ndarray | None = None
+               ) -> tuple[pd.DataFrame, BlockStats, int]:
+    """The candidate pairs of records (``encoded`` as a run encodes its alignset: :func:`encode_alignset`) in
+    ``index``, scored as a run scores them: paired
+    as its candidate stage pairs them (the index rows of their keys, read by ``read``: the index's
+    ``_read`` or ``_kept``), each pair's ``distance`` (and explanation, with the alignment's ``explain``),
+    with ``uniq`` the best of each record, else those under ``threshold``; the blocking's and scoring's
+    figures; and how many index rows the records' keys touched.
+
+    In a deduplication's index (``alignment.dedupe``), the records are also paired with each other, and
+    each link is written as the run writes it (smaller id first), with its records' id hashes (``rid_a``,
+    ``rid_b``); index records whose id hash is in ``gone`` (removed or replaced by this batch) are left out.
+    """
+    dedupe = alignment.dedupe
+    mine = block_rows(encoded, alignment.blocking, "align")
+    theirs = read("keys", "key", mine["key"].to_numpy(np.uint64))
+    theirs = theirs[mine.columns].astype(mine.dtypes.to_dict()) if len(theirs) else mine.iloc[:0]
+    theirs = theirs.assign(side=np.int8(TARGET))
+    if gone is not None and len(gone):
+        theirs = theirs[~np.isin(theirs["rid"].to_numpy(np.uint64), gone)]
+    found = candidate_pairs(pd.concat([mine, theirs], ignore_index=True), alignment.blocking, False,
+                            alignment.max_block_pairs, None, dense_block_pairs=None, rules=scorer.learns,
+                            link_type=alignment.link_type)
+    pairs, stats = found.pairs, found.stats
+    if dedupe:  # (and the new records with each other, as the run pairs one set with itself)
+        among = candidate_pairs(mine.assign(side=np.int8(ALIGN)), alignment.blocking, True,
+                                alignment.max_block_pairs, None, dense_block_pairs=None, rules=scorer.learns)
+        pairs, stats = pd.concat([pairs, among.pairs], ignore_index=True), stats + among.stats
+    if not len(pairs):
+        empty = {"rid_a": np.empty(0, np.uint64), "rid_b": np.empty(0, np.uint64)} if dedupe else {}
+        return (pd.DataFrame({"align_id": encoded["id"].iloc[:0], "target_id": encoded["id"].iloc[:0],
+                              "distance": np.empty(0, np.float64), **empty}), stats, len(theirs))
+    targets = read("records", "rid", pairs["rid_b"].to_numpy(np.uint64))
+    if dedupe:  # (either record of a pair may be new or indexed: one table of both)
+        targets = pd.concat([_record_values(encoded), targets[~np.isin(targets["rid"].to_numpy(np.uint64),
+                                                                       encoded["rid"].to_numpy(np.uint64))]],
+                            ignore_index=True)
+        values = [_values(targets, TARGET_SIDE), _values(targets, ALIGN_SIDE)]
+    else:
+        values = [_values(targets, TARGET_SIDE), _values(_record_values(encoded), ALIGN_SIDE)]
+    joined = pairs.merge(values[0], left_on="rid_b", right_on=f"{TARGET_SIDE}:rid", how="inner").merge(
+        values[1], left_on="rid_a", right_on=f"{ALIGN_SIDE}:rid", how="inner")
+    scored = score_pairs(joined, alignment.treatments, threshold, uniq, dedupe, None, scorer, alignment.explain)
+    links = scored.links
+    if dedupe:
+        by_id = pd.Series(targets["rid"].to_numpy(np.uint64), index=targets["id"].astype(str).to_numpy())
+        links = links.assign(rid_a=by_id.reindex(links["align_id"].astype(str)).to_numpy(np.uint64),
+                             rid_b=by_id.reindex(links["target_id"].astype(str)).to_numpy(np.uint64))
+    return links, stats + scored.stats, len(theirs)
