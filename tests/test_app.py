@@ -211,6 +211,77 @@ path = "out/links.parquet"
     assert not os.path.exists(workspace.links_path())
 
 
+def test_the_run_page_indexes_the_register_and_links_batches_against_it(client, data, tmp_path, browser):
+    """Index the targetset, upload a batch of new records and link it (the links of `bigalign link`), then
+    link another and add it: a new version of the index, said on the page."""
+    workspace = Workspace(str(tmp_path / "ws"))
+    workspace.open_text(f"""threshold = 0.4
+[alignset]
+path = "{data / 'people_a.csv'}"
+id = "rec_id"
+[targetset]
+path = "{data / 'people_b.parquet'}"
+id = "rec_id"
+[[treatments]]
+column = ["given_name", "surname"]
+normalizers = ["lunormalize", "simplify"]
+metric = "levenshtein"
+normalized = true
+[[treatments]]
+column = "date_of_birth"
+metric = "temporal"
+normalized = true
+scale = 365
+[blocking]
+kind = "key"
+columns = "date_of_birth"
+transform = "date"
+[output]
+path = "out/links.parquet"
+""")
+    people = pd.read_csv(data / "people_a.csv", dtype=str, keep_default_na=False)
+    people.iloc[:300].to_csv(tmp_path / "monday.csv", index=False)
+    people.iloc[300:400].assign(rec_id=lambda f: "new-" + f["rec_id"]).to_csv(tmp_path / "tuesday.csv", index=False)
+    app = App(workspace, client.scheduler.address, client.dashboard_link)
+    with running(app) as url:
+        page = browser.new_page(accept_downloads=True)
+        page.goto(f"{url}/run?token={app.token}")
+        assert page.inner_text("#index-state").startswith("No index yet")
+        with page.expect_navigation():
+            page.click("#start-index")
+        _wait_for_state(page, "succeeded")
+        page.wait_for_function("document.getElementById('index-state').textContent.startsWith('Index version 1')")
+        assert page.inner_text("#index-state") == "Index version 1: 1500 records."
+
+        page.set_input_files("#batch-file", str(tmp_path / "monday.csv"))
+        with page.expect_navigation():
+            page.click("#link-batch")
+        _wait_for_state(page, "succeeded")
+        page.wait_for_selector("#batch-summary")
+        links = pd.read_parquet(tmp_path / "ws" / "out" / "batch" / "links.parquet")
+        assert 150 < len(links) <= 300 * 3
+        assert page.inner_text("#batch-summary").startswith(
+            f"Last batch: 300 records, {len(links)} links, against index version 1 (its keys touched")
+        done = subprocess.run([sys.executable, "-m", "bigalign", "link", workspace.job_path, "--index",
+                               str(tmp_path / "ws" / "index"), "--records", str(tmp_path / "monday.csv"), "--output",
+                               str(tmp_path / "cli" / "links.parquet"), "--quiet"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        pd.testing.assert_frame_equal(links, pd.read_parquet(tmp_path / "cli" / "links.parquet"))
+        with page.expect_download() as download:
+            page.click("#batch-links")
+        download.value.save_as(tmp_path / "downloaded.parquet")
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "downloaded.parquet"), links)
+
+        page.set_input_files("#batch-file", str(tmp_path / "tuesday.csv"))
+        with page.expect_navigation():
+            page.click("#link-and-add")
+        _wait_for_state(page, "succeeded")
+        page.wait_for_function("document.getElementById('index-state').textContent.startsWith('Index version 2')")
+        assert page.inner_text("#index-state") == "Index version 2: 1600 records."
+        assert "against index version 1" in page.inner_text("#batch-summary")
+        assert "added as version 2" in page.inner_text("#batch-summary")
+
+
 def test_an_upload_and_a_job_file_opened_in_the_page(tmp_path, data, browser):
     workspace = Workspace(str(tmp_path / "ws"))
     app = App(workspace, None, None)

@@ -1,5 +1,5 @@
-"""``bigalign plan`` and ``bigalign run`` started from the page: the command
-line itself, in a process of its own, followed line by line.
+"""``bigalign plan``, ``run``, ``index`` and ``link`` started from the page: the
+command line itself, in a process of its own, followed line by line.
 
 The page runs exactly what a user would type, on the saved job file, so the
 application can do nothing the command line cannot; cancelling is the
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["Command"]
@@ -29,9 +30,9 @@ STAGE_PREFIX = "bigalign: stage: "
 class Command:
     """One ``bigalign`` command running (or ran) in a process of its own."""
 
-    def __init__(self, kind: str, job_path: str, scheduler: str | None):
+    def __init__(self, kind: str, job_path: str, scheduler: str | None, arguments: Sequence[str] = ()):
         self.kind = kind
-        args = [sys.executable, "-m", "bigalign", kind, job_path, "--quiet"]
+        args = [sys.executable, "-m", "bigalign", kind, job_path, *arguments, "--quiet"]
         if scheduler:
             args += ["--scheduler", scheduler]
         self.lines: list[str] = []

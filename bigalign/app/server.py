@@ -62,6 +62,9 @@ HERE = os.path.dirname(__file__)
 PAGE_SIZE = 50
 # An upload is streamed to disk, so its size is bounded by the disk, not by memory; past this, a clear 413.
 MAX_UPLOAD_BYTES = 64 << 30
+# A batch of new records uploaded on the run page (to uploads/batch/), linked against the workspace's index;
+# its links, report and summary go to batch/ in the run's directory.
+BATCH = "batch"
 logger = logging.getLogger("bigalign")
 T = TypeVar("T")
 NAV = [("data", "Data"), ("treatments", "Treatments"), ("blocking", "Blocking & plan"), ("run", "Run"),
@@ -241,7 +244,7 @@ class Upload(Page):
     def prepare(self) -> None:
         super().prepare()
         side = self.path_args[0]
-        if side not in SIDES:
+        if side not in (*SIDES, BATCH):
             raise tornado.web.HTTPError(404)
         length = int(self.request.headers.get("Content-Length") or 0)
         if length > MAX_UPLOAD_BYTES:
@@ -255,16 +258,25 @@ class Upload(Page):
     def data_received(self, chunk: bytes) -> None:
         self.parts.feed(chunk)
 
-    def post(self, side: str) -> None:
+    async def post(self, side: str) -> None:
         upload = self.parts.finish()
+        back = "/run" if side == BATCH else "/data"
         if upload is None:
-            self.redirect("/data", status=303)
+            self.redirect(back, status=303)
             return
         filename, tmp = upload
         name = upload_name(filename, side)
         os.replace(tmp, os.path.join(self.ws.root, "uploads", side, name))
-        self.ws.set_path(side, f"uploads/{side}/{name}")
-        self.redirect("/data", status=303)
+        if side != BATCH:
+            self.ws.set_path(side, f"uploads/{side}/{name}")
+        else:  # (a batch of new records: linked against the workspace's index at once)
+            try:
+                self.app.link_batch(f"uploads/{side}/{name}", add=self.get_argument("add", "") == "1")
+            except JobError as err:
+                self.name = "run"
+                await self.show(errors={"task": str(err)}, **RunPage.context(self.app))
+                return
+        self.redirect(back, status=303)
 
     def on_finish(self) -> None:
         parts = getattr(self, "parts", None)
@@ -329,12 +341,13 @@ class Start(Page):
         errors = await self.off_loop(self.ws.errors, True)
         if not errors:
             try:
-                self.app.start(kind)
+                self.app.start(kind, ["--to", "index"] if kind == "index" else [])
             except JobError as err:
                 errors = {"task": str(err)}
         if errors:
             self.name = back.strip("/")
-            await self.show(errors=set_errors(errors, self.ws.raw()), rows=self.ws.blocking_rows())
+            await self.show(errors=set_errors(errors, self.ws.raw()), rows=self.ws.blocking_rows(),
+                            **RunPage.context(self.app))
             return
         self.redirect(back, status=303)
 
@@ -355,10 +368,17 @@ class Task(Page):
 class RunPage(Page):
     name = "run"
 
+    @staticmethod
+    def context(app: App) -> dict[str, Any]:
+        """The last run's and the last batch's summaries, the index's manifest, the command the page follows."""
+        run_dir = app.workspace.run_dir()
+        return {"summary": _read_json(os.path.join(run_dir, "summary.json")),
+                "report": os.path.exists(os.path.join(run_dir, "report.html")),
+                "batch": _read_json(os.path.join(run_dir, BATCH, "summary.json")), "index": app.index_manifest(),
+                "followed": app.latest(("run", "index", "link"))}
+
     async def get(self) -> None:
-        summary = os.path.join(self.ws.run_dir(), "summary.json")
-        report = os.path.exists(os.path.join(self.ws.run_dir(), "report.html"))
-        await self.show(summary=_read_json(summary), report=report)
+        await self.show(**self.context(self.app))
 
     async def post(self) -> None:
         await self.apply(lambda: self.ws.set_output(self.form()))
@@ -482,7 +502,8 @@ class JobPage(Page):
 
 
 class Download(Page):
-    """The job, the marks, the report, and the links as CSV, Parquet or N-Triples (converted on the server)."""
+    """The job, the marks, the report, the links as CSV, Parquet or N-Triples (converted on the server), and
+    the last batch's report, links, clusters and changes."""
 
     def get(self, name: str) -> None:
         ws = self.ws
@@ -491,8 +512,10 @@ class Download(Page):
             return self._send(ws.job_path, "application/toml", name)
         if name == "labels.csv":
             return self._send(ws.labels_path, "text/csv", name)
-        if name == "report.html":
-            return self._send(os.path.join(run_dir, name), "text/html", None)
+        if name in ("report.html", "batch-report.html"):
+            return self._send(os.path.join(run_dir, *name.split("-")), "text/html", None)
+        if re.fullmatch(r"batch-(links|clusters)\.(csv|parquet|nt)|batch-changes\.csv", name):
+            return self._send(os.path.join(run_dir, *name.split("-")), "application/octet-stream", name)
         match = re.fullmatch(r"links\.(csv|parquet|nt)", name)
         if not match:
             raise tornado.web.HTTPError(404)
@@ -526,10 +549,10 @@ def make_app(app: App) -> tornado.web.Application:
     routes: list[Any] = [
         (r"/", Home),
         (r"/data", DataPage), (r"/upload/(\w+)", Upload), (r"/treatments", TreatmentsPage),
-        (r"/treatments/preview", Preview), (r"/blocking", BlockingPage), (r"/start/(plan|run)", Start),
-        (r"/cancel/(plan|run)", Cancel), (r"/task/(plan|run)", Task), (r"/run", RunPage),
+        (r"/treatments/preview", Preview), (r"/blocking", BlockingPage), (r"/start/(plan|run|index)", Start),
+        (r"/cancel/(plan|run|index|link)", Cancel), (r"/task/(plan|run|index|link)", Task), (r"/run", RunPage),
         (r"/review", ReviewPage), (r"/mark", Mark), (r"/match", Match), (r"/job", JobPage),
-        (r"/download/([\w.]+)", Download),
+        (r"/download/([\w.-]+)", Download),
     ]
     routes = [r if len(r) == 3 else (r[0], r[1], {"app": app}) for r in routes]
     return tornado.web.Application(routes, static_path=os.path.join(HERE, "static"), xsrf_cookies=True,

@@ -7,6 +7,7 @@ import hmac
 import os
 import secrets
 import threading
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -49,13 +50,29 @@ class App:
         self._index: tuple[float, Index] | None = None
         self._lock = threading.Lock()
 
-    def start(self, kind: str) -> Command:
+    def start(self, kind: str, arguments: Sequence[str] = ()) -> Command:
+        """Start ``bigalign KIND job.toml ARGUMENTS`` (one command at a time)."""
         with self._lock:
             for command in self.commands.values():
                 if command.state in ("running", "cancelling"):
                     raise JobError(f"a {command.kind} is already running: cancel it first", field="task")
-            self.commands[kind] = Command(kind, self.workspace.job_path, self.scheduler)
+            self.commands[kind] = Command(kind, self.workspace.job_path, self.scheduler, arguments)
             return self.commands[kind]
+
+    def latest(self, kinds: Sequence[str]) -> str:
+        """Of these kinds of command, the one started last (the first kind when none was)."""
+        started = [(self.commands[k].started, k) for k in kinds if k in self.commands]
+        return max(started)[1] if started else kinds[0]
+
+    def link_batch(self, records: str, add: bool) -> Command:
+        """Start ``bigalign link`` of the workspace's job on ``records`` (a path in the workspace) against its
+        index, writing the batch's links, report and summary to ``batch/`` in the run's directory."""
+        output = self.workspace.raw().get("output", {})
+        extension = ".csv" if str(output.get("path", "")).endswith(".csv") else ".parquet"
+        batch = os.path.relpath(os.path.join(self.workspace.run_dir(), "batch", "links" + extension),
+                                self.workspace.root)
+        return self.start("link", ["--index", "index", "--records", records, "--output", batch]
+                          + (["--add"] if add else []))
 
     def sample(self, side: str) -> pd.DataFrame:
         """The first records of a set (see :func:`~.workspace.sample`), read again when its source changes."""
@@ -80,6 +97,13 @@ class App:
             self._records = {k: v for k, v in self._records.items() if k[:2] != key[:2]}
             self._records[key] = RecordIndex(staging, name)
         return self._records[key]
+
+    def index_manifest(self) -> dict | None:
+        """The workspace's index's manifest, when there is one."""
+        try:
+            return self.index().manifest
+        except InputError:
+            return None
 
     def index(self) -> Index:
         """The workspace's index (``index/``, built by ``bigalign index job.toml --to index``), opened again

@@ -13,7 +13,7 @@ async function post(url, body, json) {
   return response.json();
 }
 
-// A plan or a run: its stages and output, every second while it runs.
+// A plan, a run, an index or a batch: its stages and output, every second while it runs.
 function followTask() {
   const panel = document.getElementById("task");
   if (!panel) return;
@@ -39,8 +39,8 @@ function followTask() {
     if (running) {
       wasRunning = true;
       setTimeout(poll, 1000);
-    } else if (wasRunning && kind === "run") {
-      location.reload();  // (the summary and the downloads of the finished run)
+    } else if (wasRunning && kind !== "plan") {
+      location.reload();  // (the summary and the downloads of the finished run, index or batch)
     }
   }
   poll();
