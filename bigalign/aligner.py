@@ -211,7 +211,7 @@ def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, alignment: Al
 
 
 def align(alignset: Records, targetset: Records, treatments: Treatments, threshold: float | str,
-          uniq: bool = True, id_column: Hashable | None = None, *, blocking: Blocking | None = None,
+          uniq: bool = True, id_column: Hashable | None = None, *, blocking: Blocking | str | None = None,
           one_to_one: bool = False, client: Client | str | os.PathLike | None = None,
           npartitions: int | None = None, max_block_pairs: int | None = None, max_task_pairs: int | None = None,
           model: FellegiSunter | None = None, explain: bool = False) -> pd.DataFrame:
@@ -234,9 +234,11 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         id); otherwise every pair under the threshold.
     id_column : label, optional
         The identifier column of frames, when not the first.
-    blocking : Blocking, optional
+    blocking : Blocking or "auto", optional
         Without one, every pair is compared in memory. With one, the
-        alignment runs on Dask (see :func:`bigalign.pipeline.align_distributed`).
+        alignment runs on Dask (see :func:`bigalign.pipeline.align_distributed`);
+        ``"auto"`` chooses a union of keys from the treatments and the data
+        (see :mod:`bigalign.pipeline.choose`).
     one_to_one : bool
         No target used twice (greedy on distance); implies ``uniq``.
     client : distributed.Client, str, optional
@@ -275,6 +277,10 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
         error that names the set, record and column.
     """
     dedupe = alignset is targetset
+    if isinstance(blocking, str) and blocking == "auto":  # (chosen on the cluster from the data: see choose.py)
+        from .blocking import AutoBlocking
+
+        blocking = AutoBlocking()
     alignment = _alignment(treatments, scorer=model, blocking=blocking, threshold=threshold, uniq=uniq,
                            one_to_one=one_to_one, dedupe=dedupe, max_block_pairs=max_block_pairs,
                            max_task_pairs=max_task_pairs, explain=explain)
@@ -293,9 +299,10 @@ def align(alignset: Records, targetset: Records, treatments: Treatments, thresho
     scorer = alignment.scorer
     if blocking is not None or is_dask(alignset) or is_dask(targetset):
         from .pipeline import align_distributed
+        from .pipeline.choose import resolve_blocking
 
         run = align_distributed(alignset, targetset, alignment, id_column=id_column if is_dask(alignset) else None,
-                                client=client, npartitions=npartitions)
+                                client=client, npartitions=npartitions, prepare=resolve_blocking)
         links, scorer = run.links, run.scorer
     elif scorer.learns:
         links, scorer = align_learned(alignset, targetset, alignment)

@@ -76,7 +76,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from .planner import plan_job, plan_lines
 
-    plan = plan_job(_load(args), show_progress=not args.quiet and sys.stderr.isatty())
+    plan = plan_job(_load(args), show_progress=not args.quiet and sys.stderr.isatty(), suggest=args.suggest)
     print("\n".join(plan_lines(plan)))
     return 0
 
@@ -183,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=_validate)
     plan = commands.add_parser("plan", help="dry run of the blocking: blocks, candidate pairs, estimates")
     _job_arguments(plan)
+    plan.add_argument("--suggest", action="store_true", help="choose a blocking from the job's treatments and "
+                                                            "data (as kind = \"auto\" does): the rules ranked, the "
+                                                            "union chosen, its [blocking] to paste, and the job's own "
+                                                            "blocking measured on the same likely matches")
     plan.set_defaults(func=_plan)
     index = commands.add_parser("index", help="index the job's targetset (or deduplicated set) once: its records "
                                               "encoded, their block keys, a learned model, a deduplication's "

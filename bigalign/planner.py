@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -9,12 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from .blocking import AutoBlocking
+from .blocking.auto import choice_lines, suggestion_lines
 from .cluster import NoCluster
 from .io import atomic_path
 from .job_tables import WORKER_LIBRARIES
 from .jobs import Job, check_inputs
 from .pipeline import encode_records, run_alignment, timed
 from .pipeline.candidates import MAX_TASK_PAIRS
+from .pipeline.choose import choose_blocking
 from .runner import (
     alignment_inputs,
     check_unblocked,
@@ -55,10 +59,13 @@ def peak_bytes_per_worker(bytes_per_record: float, records: int, dedupe: bool, c
     return int(WORKER_LIBRARIES + (records_bytes + candidate_pairs * pair_bytes) / n_workers + largest_task)
 
 
-def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
+def plan_job(job: Job, client: Any = None, show_progress: bool = True, suggest: bool = False) -> dict:
     """Measure the blocking of a job and estimate its full run; write
     ``candidates.json`` beside the output (``bigalign evaluate --job``
-    reads it)."""
+    reads it). A blocking of kind ``"auto"`` is chosen first; with ``suggest``,
+    a blocking is chosen for the job whatever its own (see
+    :mod:`bigalign.pipeline.choose`), and its own is measured against the same
+    likely matches."""
     generate_inputs(job)
     files = check_inputs(job)
     os.makedirs(job.run_dir, exist_ok=True)
@@ -72,13 +79,21 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
                                            show_progress)
             check_unblocked(job, counts)
             align_records, target_records = alignment_inputs(job, records)
-            run = run_alignment(active, align_records, target_records, job.alignment, show_progress=show_progress,
+            alignment, choice = job.alignment, None
+            if suggest or isinstance(alignment.blocking, AutoBlocking):
+                auto = alignment.blocking if isinstance(alignment.blocking, AutoBlocking) else AutoBlocking()
+                own = None if isinstance(alignment.blocking, AutoBlocking) else alignment.blocking
+                choice = choose_blocking(active, align_records, target_records,
+                                         dataclasses.replace(alignment, blocking=auto), own)
+                if own is None:
+                    alignment = dataclasses.replace(alignment, blocking=choice.blocking)
+            run = run_alignment(active, align_records, target_records, alignment, show_progress=show_progress,
                                 score=False, truth_hashes=truth)
         align_sample = align_records.head(2000, npartitions=-1)
         target_sample = target_records.head(2000, npartitions=-1)
     rate = scoring_rate(job, align_sample, target_sample)
     # (the target side: its records have the most block keys)
-    encoded = encode_records(target_sample, job.alignment.treatments, job.alignment.blocking, "target",
+    encoded = encode_records(target_sample, alignment.treatments, alignment.blocking, "target",
                              "targetset" if job.targetset else "alignset")
     bytes_per_record = encoded.memory_usage(deep=True).sum() / max(1, len(target_sample))
     kept = {name: r["kept"] for name, r in counts.items()}
@@ -101,6 +116,9 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True) -> dict:
         from dask.utils import parse_bytes
 
         plan["memory_limit_bytes"] = parse_bytes(job.cluster.memory_limit)
+    if choice is not None:
+        plan["blocking_choice"] = choice.as_dict()
+        plan["blocking_choice_lines"] = suggestion_lines(choice) if suggest else choice_lines(choice.as_dict())
     if truth is not None:
         plan["true_pairs"] = len(truth)
         plan["pair_completeness"] = stats.true_pairs_kept / max(1, len(truth))
@@ -132,7 +150,7 @@ def plan_lines(plan: dict) -> list[str]:
         lines.append(f"memory_limit {limit / 2**20:,.0f} MiB per worker is below what this estimate needs with the "
                      f"pause at 80% (~{plan['estimated_peak_bytes_per_worker'] / 0.8 / 2**20:,.0f} MiB): workers "
                      "would pause, and the run stop; raise it, or use fewer workers")
-    return lines
+    return lines + plan.get("blocking_choice_lines", [])  # (last: a suggestion ends with the TOML to paste)
 
 
 def model_lines(model: dict) -> list[str]:

@@ -29,9 +29,9 @@ _PACKAGES = ["bigalign", "dask", "distributed", "numpy", "pandas", "pyarrow", "r
              "scikit-learn"]
 
 
-def _describe_blocking(job: Job) -> list[dict]:
+def _describe_blocking(blocking: Any) -> list[dict]:
     members, start = [], 0
-    for b in job.alignment.blocking.blockings():
+    for b in blocking.blockings():
         members.append({**b.describe(), "first_slot": start, "slots": b.n_slots})
         start += b.n_slots
     return members
@@ -63,7 +63,7 @@ def save_report_data(job: Job, run: Any, links: Any, run_dir: str) -> str:
         "versions": {p: _version(p) for p in _PACKAGES},
         "treatments": [{"attribute": str(t), "metric": t.metric.name, "weight": t.weight,
                         "normalized": t.normalized} for t in job.alignment.treatments],
-        "blocking": _describe_blocking(job),
+        "blocking": _describe_blocking(getattr(run, "blocking", None) or job.alignment.blocking),
         "block_size_histogram": {str(k): v for k, v in sorted(stats.block_size_histogram.items())},
         "largest_blocks": [list(map(_plain, b)) for b in stats.largest_blocks],
         "distance_edges": distance_bins(threshold).tolist(),

@@ -28,7 +28,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from . import __version__
-from .blocking import CrossProductBlocking
+from .blocking import AutoBlocking, CrossProductBlocking
+from .blocking.auto import choice_lines
 from .cluster import (
     NoCluster,
     ProcessMemory,
@@ -46,6 +47,7 @@ from .io import REJECT_COLUMNS, InputError, atomic_path, read_table, write_clust
 from .jobs import Job, check_inputs
 from .matching import one_to_one, set_names
 from .pipeline import Checkpoint, pair_hashes, run_alignment, timed
+from .pipeline.choose import resolve_blocking
 from .pipeline.encode import set_union
 from .pipeline.schema import combined_hashes, record_keys
 from .sources import StagedFile, stage_file
@@ -97,6 +99,8 @@ class RunSummary:
                    f"({b['candidate_share_of_cross_product']:.3g} of the cross product)")
         out.append(f"largest block: {b['largest_block_pairs']} pairs, {b['largest_block_share']:.2%} of block pairs; "
                    f"excluded blocks: {b['excluded_blocks']} ({b['excluded_pairs']} pairs)")
+        if "chosen" in b:
+            out += choice_lines(b["chosen"])
         if self.model:
             m = self.model
             chosen = "chosen as the best F1 the model expects" if m["auto_threshold"] else "given"
@@ -502,6 +506,19 @@ def blocking_figures(cross: int, stats: Any, true_pairs: int | None = None) -> d
     return figures
 
 
+def _dask_report(job: Job, active: Any, reporting: ExitStack, paths: dict[str, str]) -> None:
+    """Dask's performance report when asked, or when the cluster is remote (its dashboard may be gone when
+    the run is read): rendering it costs about a second."""
+    remote = not isinstance(active, NoCluster) and active.cluster is None
+    if job.output.dask_report or (job.output.dask_report is None and remote):
+        from distributed import performance_report
+
+        # (bokeh's scripts inside the file: the report opens offline and on an air-gapped cluster)
+        reporting.enter_context(performance_report(filename=paths["dask_report"], mode="inline"))
+    else:
+        del paths["dask_report"]
+
+
 def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSummary:
     """Run a validated job; return its summary (``summary.lines()`` is what the command line prints)."""
     seconds: dict[str, float] = {}
@@ -519,16 +536,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
         # records) while it stages the sets — once it is up: the reading holds the interpreter often,
         # and would slow its start —, the clusters and the links' quality while this process writes them.
         truth_read = aside.submit(_truth_and_hashes, job) if job.truth else None
-        # Dask's performance report when asked, or when the cluster is remote (its dashboard may be gone
-        # when the run is read): rendering it costs about a second.
-        remote = not isinstance(active, NoCluster) and active.cluster is None
-        if job.output.dask_report or (job.output.dask_report is None and remote):
-            from distributed import performance_report
-
-            # (bokeh's scripts inside the file: the report opens offline and on an air-gapped cluster)
-            reporting.enter_context(performance_report(filename=paths["dask_report"], mode="inline"))
-        else:
-            del paths["dask_report"]
+        _dask_report(job, active, reporting, paths)
         summary = RunSummary(job=os.path.abspath(job.path), dashboard=active.dashboard_link or "", files=paths)
         checkpoint = Checkpoint(os.path.join(run_dir, "checkpoint"), _fingerprint(job, files)) if job.checkpoint \
             else None
@@ -543,8 +551,12 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                 clustered.append(aside.submit(_cluster, job, active, _as_written(job, parts), staged,
                                               entities, seconds))
 
+        alignment, choice = job.alignment, None
+        if isinstance(alignment.blocking, AutoBlocking) and staged is not None:  # (resumed: its blocks are read)
+            with timed(seconds, "choose blocking"):
+                alignment, choice = resolve_blocking(active, align_records, target_records, alignment)
         with memory.sample("align", client=active, interval=0.2):
-            run = run_alignment(active, align_records, target_records, job.alignment, show_progress=show_progress,
+            run = run_alignment(active, align_records, target_records, alignment, show_progress=show_progress,
                                 checkpoint=checkpoint, truth_hashes=true_hashes,
                                 final_links=cluster_parts)
         seconds.update(run.seconds)
@@ -572,6 +584,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
             summary.clusters = clustered[0].result()
     summary.blocking = blocking_figures(job.cross_product({name: r["kept"] for name, r in summary.records.items()}),
                                         run.stats, None if truth is None else len(truth))
+    if choice is not None:
+        summary.blocking["chosen"] = choice.as_dict()
     summary.links = len(links)
     summary.seconds = seconds
     samples = memory.to_pandas()

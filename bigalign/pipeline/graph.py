@@ -97,6 +97,8 @@ class AlignmentRun:
     best_rejected: np.ndarray | None = None
     # the scorer as fitted: its threshold_ (as the user reads it) and distance_threshold_ (on ``distance``)
     scorer: Scorer = field(default_factory=WeightedDistance)
+    # the blocking as the run used it (fitted: k-means centroids), None: the job's as given
+    blocking: Blocking | None = None
 
 
 def _encoded_sets(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],
@@ -395,7 +397,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     empty = pd.DataFrame(columns=["align_id", "target_id", "distance"])
     if found.pairs is None:
         return AlignmentRun(empty, found.stats, seconds, found.shuffle_partitions,
-                            scorer=scorer.fitted(None, treatments, alignment.threshold))
+                            scorer=scorer.fitted(None, treatments, alignment.threshold), blocking=blocking)
     method = shuffle_method(client)
     npartitions = max(2 * worker_threads(client), math.ceil(found.stats.candidate_pairs / SCORE_PAIRS_PER_PARTITION))
     joined = _joined_pairs(found.pairs, found.encoded_a, found.encoded_b, npartitions, method)
@@ -414,10 +416,10 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     else:
         fitted = scorer.fitted(None, treatments, alignment.threshold)
     if not score:
-        return AlignmentRun(empty, found.stats, seconds, found.shuffle_partitions, scorer=fitted)
+        return AlignmentRun(empty, found.stats, seconds, found.shuffle_partitions, scorer=fitted, blocking=blocking)
     links, stats, best_rejected = _scored_links(client, found, joined, distances, treatments, blocking, fitted, uniq,
                                                 dedupe, truth_hashes, explain, final_links, show_progress, seconds)
-    return AlignmentRun(links, stats, seconds, found.shuffle_partitions, best_rejected, fitted)
+    return AlignmentRun(links, stats, seconds, found.shuffle_partitions, best_rejected, fitted, blocking)
 
 
 def _scored_links(client: Any, found: _Blocked, joined: dd.DataFrame, distances: dd.DataFrame | None,
@@ -474,8 +476,11 @@ def _scored_links(client: Any, found: _Blocked, joined: dd.DataFrame, distances:
 
 
 def align_distributed(alignset: Any, targetset: Any, alignment: Alignment, *, id_column: Hashable | None,
-                      client: Any, npartitions: int | None) -> AlignmentRun:
-    """:func:`bigalign.align` on Dask (see its documentation): the run, its links as the scorer writes them."""
+                      client: Any, npartitions: int | None,
+                      prepare: Callable[..., tuple[Alignment, Any]] | None = None) -> AlignmentRun:
+    """:func:`bigalign.align` on Dask (see its documentation): the run, its links as the scorer writes them.
+    ``prepare(client, a, b, alignment)`` gives the alignment to run once the sets are on the cluster (a
+    blocking of kind ``"auto"`` chosen: :func:`~bigalign.pipeline.choose.resolve_blocking`)."""
     if alignment.blocking is None:
         raise ValueError("aligning dask DataFrames needs a blocking")
     dedupe = alignment.dedupe
@@ -483,6 +488,8 @@ def align_distributed(alignset: Any, targetset: Any, alignment: Alignment, *, id
     b = a if dedupe else to_dask(targetset, id_column, "targetset", npartitions)
     in_memory = None if is_dask(alignset) or is_dask(targetset) else len(alignset) + (not dedupe) * len(targetset)
     with connect_for_records(client, in_memory) as active:
+        if prepare is not None:
+            alignment = prepare(active, a, b, alignment)[0]
         run = run_alignment(active, a, b, alignment)
     links = one_to_one_links(run.links) if alignment.one_to_one else run.links
     run.links = run.scorer.as_written(links)

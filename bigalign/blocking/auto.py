@@ -1,0 +1,242 @@
+"""Blocking without guessing: key rules drawn from the job's treatments, each rule's pairs counted from key
+frequencies, and the union chosen to cover the most likely matches within a budget of pairs.
+
+Pure functions of records and counts (the choice on a cluster is :mod:`bigalign.pipeline.choose`):
+
+* :func:`candidate_rules` — keys on each treatment's columns with the transforms that suit its metric
+  (exact and Soundex for text, a word-order-free Soundex for a name of several columns, the date and the
+  year for dates), and every two of them from different treatments together;
+* :func:`choose_rules` — a greedy set cover: while the budget allows, add the rule that covers the most
+  likely-match weight not yet covered per pair it adds (pairs it shares with the rules already chosen
+  are not counted again), until no rule adds :data:`MIN_GAIN` of the weight (and :data:`MIN_MATCHES`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .base import Blocking
+from .key import KeyBlocking
+from .union import UnionBlocking
+
+__all__ = ["DEFAULT_PAIRS_PER_RECORD", "AutoBlocking", "BlockingChoice", "Rule", "candidate_rules", "choice_lines",
+           "choose_rules", "suggestion_lines"]
+
+# The budget when a job gives none: candidate pairs per record of the alignset. The demo's hand-written keys
+# make about one; a learned model needs a few more non-matches than matches to learn from.
+DEFAULT_PAIRS_PER_RECORD = 5.0
+# A rule is added while it covers at least this share of the likely matches that the chosen rules miss, and
+# at least MIN_MATCHES of them (fewer is the sample's noise; each rule costs a key per record in the shuffle).
+MIN_GAIN = 0.002
+MIN_MATCHES = 3
+# Text metrics whose values a Soundex key suits (names, words); others get exact keys only.
+_SOUNDEX_METRICS = ("levenshtein", "jaro_winkler", "damerau_levenshtein", "char_levenshtein", "difflib", "soundex",
+                    "jaccard")
+
+
+class AutoBlocking(Blocking):
+    """``[blocking] kind = "auto"``: a union of key rules chosen for each run from the job's treatments and
+    its data (see :mod:`bigalign.pipeline.choose`), within ``max_pairs_per_record`` candidate pairs per
+    record of the alignset (or ``max_pairs`` in all)."""
+
+    name = "auto"
+    parameters = {"max_pairs_per_record": (int, float), "max_pairs": int}
+
+    def __init__(self, max_pairs_per_record: float = DEFAULT_PAIRS_PER_RECORD, max_pairs: int | None = None):
+        if isinstance(max_pairs_per_record, bool) or not 0 < max_pairs_per_record < math.inf:
+            raise ValueError(f"max_pairs_per_record must be a positive number, got {max_pairs_per_record!r}")
+        if max_pairs is not None and (isinstance(max_pairs, bool) or max_pairs < 1):
+            raise ValueError(f"max_pairs must be a positive integer, got {max_pairs!r}")
+        self.max_pairs_per_record, self.max_pairs = float(max_pairs_per_record), max_pairs
+
+    def budget(self, align_records: int) -> float:
+        """The candidate pairs the chosen union may make."""
+        return float(self.max_pairs) if self.max_pairs is not None else self.max_pairs_per_record * align_records
+
+    @property
+    def n_slots(self) -> int:
+        raise TypeError("kind = \"auto\" is a blocking chosen for each run: it has no keys of its own")
+
+    def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
+        raise TypeError("kind = \"auto\" is a blocking chosen for each run: it has no keys of its own")
+
+    def __repr__(self) -> str:
+        return f"AutoBlocking(max_pairs_per_record={self.max_pairs_per_record}, max_pairs={self.max_pairs})"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A candidate rule: a key on parts (a column, or columns joined) with one transform each."""
+
+    parts: tuple[Any, ...]
+    transforms: tuple[str, ...]
+
+    @property
+    def blocking(self) -> KeyBlocking:
+        return KeyBlocking(self.columns, transform=list(self.transforms))
+
+    @property
+    def columns(self) -> list[Any]:
+        return [list(p) if isinstance(p, tuple) else p for p in self.parts]
+
+    @property
+    def label(self) -> str:
+        return " & ".join(f"{t}({'+'.join(p) if isinstance(p, tuple) else p})"
+                          for p, t in zip(self.parts, self.transforms))
+
+    def toml(self) -> str:
+        one = len(self.parts) == 1 and not isinstance(self.parts[0], tuple)
+        columns = _toml(self.columns[0] if one else self.columns)
+        transform = _toml(self.transforms[0] if one else list(self.transforms))
+        return f"[[blocking.of]]\nkind = \"key\"\ncolumns = {columns}\ntransform = {transform}\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def candidate_rules(treatments: Sequence[Any]) -> list[Rule]:
+    """The rules to choose from, drawn from the treatments that read the same columns in both sets: each
+    treatment's keys, then every two of different treatments together (deterministic order)."""
+    singles: list[tuple[int, Any, str]] = []
+    for i, t in enumerate(treatments):
+        if t.attribute != t.target_attribute:
+            continue
+        metric = t.metric.name
+        columns = t.attribute
+        if metric == "temporal" and not isinstance(columns, tuple):
+            singles += [(i, columns, "date"), (i, columns, "year")]
+        elif metric in ("geographical", "euclidean"):
+            continue  # (coordinates and numbers: a kd-tree's neighbourhoods, not keys; not chosen yet)
+        elif isinstance(columns, tuple):
+            singles += [(i, columns, "soundex-set")] + [(i, c, "exact") for c in columns]
+        else:
+            singles.append((i, columns, "exact"))
+            if metric in _SOUNDEX_METRICS:
+                singles.append((i, columns, "soundex"))
+    rules = [Rule((part,), (transform,)) for _, part, transform in singles]
+    for (i, p, s), (j, q, u) in itertools.combinations(singles, 2):
+        if i != j:
+            rules.append(Rule((p, q), (s, u)))
+    return list(dict.fromkeys(rules))
+
+
+@dataclass
+class BlockingChoice:
+    """What :func:`choose_rules` chose, and why: every rule's figures, the union, its estimated pairs and
+    pair completeness (with a 95% interval), and what the estimate stood on."""
+
+    rules: pd.DataFrame  # label, pairs, pairs_per_record, largest, recall, chosen (order, or -1), marginal_recall
+    chosen: list[Rule]
+    budget: float
+    estimated_pairs: float
+    pair_completeness: float
+    interval: tuple[float, float]
+    likely_matches: int
+    sample: int
+    align_records: int
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    compared: float | None = None  # another blocking's estimated pair completeness, on the same likely matches
+
+    @property
+    def blocking(self) -> UnionBlocking:
+        return UnionBlocking([rule.blocking for rule in self.chosen])
+
+    def toml(self) -> str:
+        return "[blocking]\nkind = \"union\"\n" + "".join(rule.toml() for rule in self.chosen)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"chosen": [rule.label for rule in self.chosen], "budget": self.budget,
+                "estimated_pairs": self.estimated_pairs, "pair_completeness": self.pair_completeness,
+                "interval": list(self.interval), "likely_matches": self.likely_matches, "sample": self.sample,
+                "seconds": self.seconds, "notes": self.notes, "compared": self.compared,
+                "rules": self.rules.head(40).to_dict("records")}
+
+
+def choose_rules(rules: Sequence[Rule], costs: pd.DataFrame, covered: np.ndarray, weights: np.ndarray,
+                 sample_pairs: Sequence[np.ndarray], sample: int, align_records: int, budget: float,
+                 largest_allowed: float) -> BlockingChoice:
+    """The union within ``budget`` pairs that covers the most likely-match weight (greedy).
+
+    ``costs``: per rule (index), its exact ``pairs`` and ``largest`` block; ``covered``: which rule puts
+    each likely match (row) in a block; ``weights``: each likely match's weight (its match probability);
+    ``sample_pairs``: per rule, the sorted hashes of the pairs it makes for the sampled records, whose
+    overlap with the rules already chosen discounts a rule's pairs."""
+    total = float(weights.sum())
+    usable = (costs["pairs"].to_numpy(np.float64) <= budget) & (costs["largest"].to_numpy(np.float64)
+                                                                   <= largest_allowed)
+    recall = (weights @ covered) / total if total else np.zeros(len(rules))
+    chosen: list[int] = []
+    marginal = np.full(len(rules), np.nan)
+    taken = np.zeros(len(weights), dtype=bool)
+    union = np.empty(0, np.uint64)
+    spent = 0.0
+    while True:
+        best, best_score, best_cost = -1, 0.0, 0.0
+        for r in np.flatnonzero(usable).tolist():
+            if r in chosen:
+                continue
+            adds = covered[:, r] & ~taken
+            gain = float(weights[adds].sum()) / total if total else 0.0
+            own = sample_pairs[r]
+            new_share = 1.0 if not len(own) else float((~np.isin(own, union, assume_unique=True)).mean())
+            cost = float(costs["pairs"].iloc[r]) * new_share
+            if gain < MIN_GAIN or adds.sum() < MIN_MATCHES or spent + cost > budget:
+                continue
+            score = gain / max(cost, 1.0)
+            if score > best_score:
+                best, best_score, best_cost = int(r), score, cost
+        if best < 0:
+            break
+        marginal[best] = float(weights[covered[:, best] & ~taken].sum()) / total
+        chosen.append(best)
+        taken |= covered[:, best]
+        union = np.union1d(union, sample_pairs[best])
+        spent += best_cost
+    completeness = float(weights[taken].sum()) / total if total else 0.0
+    # (the likely matches' weights as draws: their effective number sets the interval's width)
+    effective = total ** 2 / float((weights ** 2).sum()) if total else 0.0
+    half = 1.96 * math.sqrt(max(completeness * (1 - completeness), 0.25 / max(effective, 1)) / max(effective, 1))
+    table = pd.DataFrame({
+        "rule": [rule.label for rule in rules], "pairs": costs["pairs"].to_numpy(np.int64),
+        "pairs_per_record": costs["pairs"].to_numpy(np.float64) / max(1, align_records),
+        "largest": costs["largest"].to_numpy(np.int64), "recall": recall,
+        "chosen": [chosen.index(r) if r in chosen else -1 for r in range(len(rules))], "marginal_recall": marginal})
+    table = table.assign(_order=np.where(table["chosen"] >= 0, table["chosen"], len(rules))).sort_values(
+        ["_order", "recall", "pairs"], ascending=[True, False, True], kind="stable").drop(columns="_order")
+    return BlockingChoice(table.reset_index(drop=True), [rules[r] for r in chosen], budget, spent, completeness,
+                          (max(0.0, completeness - half), min(1.0, completeness + half)), int(len(weights)),
+                          sample, align_records)
+
+
+def choice_lines(chosen: dict[str, Any]) -> list[str]:
+    """What a run prints of the blocking it chose (``BlockingChoice.as_dict()``)."""
+    low, high = chosen["interval"]
+    return [f"blocking chosen (kind = \"auto\", {chosen['seconds']:.1f} s): " + " | ".join(chosen["chosen"]),
+            f"  estimated pair completeness {chosen['pair_completeness']:.4f} (95%: {low:.4f}–{high:.4f}) on "
+            f"{chosen['likely_matches']} likely matches of {chosen['sample']} sampled records; at most "
+            f"{chosen['estimated_pairs']:,.0f} pairs of a budget of {chosen['budget']:,.0f}"]
+
+
+def suggestion_lines(choice: BlockingChoice, shown: int = 25) -> list[str]:
+    """What ``bigalign plan --suggest`` prints: the rules ranked, the union chosen, and its TOML."""
+    lines = [f"{'rule':<58} {'pairs':>12} {'per record':>10} {'recall':>7} {'chosen':>6} {'adds':>7}"]
+    for row in choice.rules.head(shown).itertuples():
+        chosen = f"{row.chosen + 1}" if row.chosen >= 0 else ""
+        adds = f"{row.marginal_recall:.4f}" if row.chosen >= 0 else ""
+        lines.append(f"{row.rule[:58]:<58} {row.pairs:>12,} {row.pairs_per_record:>10.2f} {row.recall:>7.4f} "
+                     f"{chosen:>6} {adds:>7}")
+    if len(choice.rules) > shown:
+        lines.append(f"(and {len(choice.rules) - shown} more rules)")
+    lines += choice_lines(choice.as_dict()) + [*choice.notes, "", "# paste into the job:", choice.toml().rstrip()]
+    return lines

@@ -1,0 +1,155 @@
+"""``[blocking] kind = "auto"`` and ``bigalign plan --suggest``: rules drawn from the treatments, their pairs
+counted exactly, the union chosen to cover the likely matches, and the recall estimated without labels."""
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+
+from bigalign.blocking import AutoBlocking, UnionBlocking
+from bigalign.blocking.auto import Rule, candidate_rules, choose_rules
+from bigalign.cluster import NoCluster
+from bigalign.datasets import person_records
+from bigalign.jobs import load_job
+from bigalign.pipeline import run_alignment
+from bigalign.pipeline.choose import _rule_costs, choose_blocking
+from bigalign.runner import run_job
+from bigalign.scorers import WeightedDistance
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = (ROOT / "jobs" / "demo.toml").read_text()
+
+
+def demo_job(folder: Path, blocking: str) -> Path:
+    """The demo job (learned model, threshold auto) on the generated files in ``folder``, with ``blocking``."""
+    text = DEMO[:DEMO.index("[blocking]")] + blocking + "\n" + DEMO[DEMO.index("# What agreeing at each level"):]
+    text = text.replace("../out/demo/", "").replace('path = "links.parquet"', 'path = "out/links.parquet"')
+    text = text[:text.index("[generate]")] + text[text.index("[alignset]"):]
+    job = folder / f"job-{abs(hash(blocking)) % 10**6}.toml"
+    job.write_text(text)
+    return job
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("people")
+    data = person_records(6000, seed=11)
+    data.alignset.to_csv(folder / "people_a.csv", index=False)
+    data.targetset.to_parquet(folder / "people_b.parquet", index=False)
+    data.truth.to_csv(folder / "truth.csv", index=False)
+    return folder, data
+
+
+def test_the_rules_come_from_the_treatments(people):
+    job = load_job(str(demo_job(people[0], '[blocking]\nkind = "auto"\n')))
+    assert isinstance(job.alignment.blocking, AutoBlocking) and job.alignment.blocking.max_pairs_per_record == 5
+    rules = candidate_rules(job.alignment.treatments)
+    labels = [rule.label for rule in rules]
+    assert labels[:6] == ["soundex-set(given_name+surname)", "exact(given_name)", "exact(surname)",
+                          "date(date_of_birth)", "year(date_of_birth)", "soundex-set(street_number+address)"]
+    assert "date(date_of_birth) & exact(suburb)" in labels and len(labels) == len(set(labels))
+    assert not any("given_name) & exact(surname)" in label for label in labels)  # (one treatment's keys apart)
+    toml = Rule((("given_name", "surname"), "date_of_birth"), ("soundex-set", "date")).toml()
+    assert toml == ('[[blocking.of]]\nkind = "key"\ncolumns = [["given_name", "surname"], "date_of_birth"]\n'
+                    'transform = ["soundex-set", "date"]\n')
+
+
+@pytest.mark.integration
+def test_counted_pairs_are_the_pairs_the_pipeline_forms(people):
+    """Each rule's pairs, counted from the sampled records' keys in the targetset, equal the candidates a run
+    of that rule makes when the sample is the whole alignset (a deduplication's too); from a third of it,
+    within 15%."""
+    folder, data = people
+    job = load_job(str(demo_job(folder, '[blocking]\nkind = "auto"\n')))
+    rules = candidate_rules(job.alignment.treatments)
+    picked = [rules[i] for i in (1, 3, 4, 9)] + [r for r in rules if len(r.parts) == 2][:4]
+    a = dd.from_pandas(data.alignset, npartitions=3, sort=False)
+    b = dd.from_pandas(data.targetset, npartitions=2, sort=False)
+    client = NoCluster(2)
+    third = data.alignset.iloc[::3].reset_index(drop=True)
+    for dedupe, (left, right) in ((False, (a, b)), (True, (a, a))):
+        exact = _rule_costs(client, data.alignset, right, picked, len(data.alignset), dedupe)
+        estimated = _rule_costs(client, third, right, picked, len(data.alignset), dedupe)
+        for r, rule in enumerate(picked):
+            alignment = dataclasses.replace(job.alignment, blocking=rule.blocking, dedupe=dedupe, uniq=False,
+                                            scorer=WeightedDistance(), threshold=3.5)
+            formed = run_alignment(client, left, right, alignment, score=False).stats
+            assert exact["pairs"].iloc[r] == formed.candidate_pairs, (rule.label, dedupe)
+            assert exact["largest"].iloc[r] == formed.largest_block_pairs, (rule.label, dedupe)
+            assert abs(estimated["pairs"].iloc[r] - formed.candidate_pairs) <= 0.15 * formed.candidate_pairs + 30
+
+
+def test_the_greedy_cover_counts_shared_pairs_once():
+    """Two rules finding the same matches with the same pairs: the second adds nothing and is not chosen;
+    a third, covering the rest, is, while the budget allows."""
+    rules = [Rule(("a",), ("exact",)), Rule(("b",), ("exact",)), Rule(("c",), ("exact",))]
+    costs = pd.DataFrame({"pairs": [100, 100, 300], "largest": [2, 2, 2]})
+    covered = np.array([[1, 1, 0]] * 90 + [[0, 0, 1]] * 10, dtype=bool)
+    same = np.arange(10, dtype=np.uint64)
+    choice = choose_rules(rules, costs, covered, np.ones(100), [same, same, np.arange(10, 40, dtype=np.uint64)],
+                          10, 1000, budget=500, largest_allowed=100)
+    assert [r.label for r in choice.chosen] == ["exact(a)", "exact(c)"]
+    assert choice.pair_completeness == 1.0 and choice.estimated_pairs == 400
+    poorer = choose_rules(rules, costs, covered, np.ones(100), [same, same, np.arange(10, 40, dtype=np.uint64)], 10,
+                          1000, budget=350, largest_allowed=100)
+    assert [r.label for r in poorer.chosen] == ["exact(a)"] and poorer.pair_completeness == 0.9
+    low, high = poorer.interval
+    assert low < 0.9 < high
+
+
+@pytest.mark.integration
+def test_auto_chooses_a_blocking_that_finds_the_matches_and_estimates_its_recall(people, tmp_path):
+    """kind = "auto", learned model, threshold auto: the links' F1 within 0.002 of the demo's hand-written
+    keys, at most twice their candidates; the estimated pair completeness within 0.01 of the true one."""
+    folder, _ = people
+    for name in ("people_a.csv", "people_b.parquet", "truth.csv"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    hand_job = demo_job(tmp_path, DEMO[DEMO.index("[blocking]"):DEMO.index("# What agreeing at each level")])
+    hand = run_job(load_job(str(hand_job)), show_progress=False)
+    (tmp_path / "out" / "links.parquet").rename(tmp_path / "hand.parquet")
+    auto = run_job(load_job(str(demo_job(tmp_path, '[blocking]\nkind = "auto"\n'))), show_progress=False)
+    chosen = auto.blocking["chosen"]
+    assert chosen["chosen"] and auto.quality["f1"] >= hand.quality["f1"] - 0.002
+    assert auto.blocking["candidate_pairs"] <= 2 * hand.blocking["candidate_pairs"]
+    assert abs(chosen["pair_completeness"] - auto.blocking["pair_completeness"]) <= 0.01
+    assert "choose blocking" in auto.seconds
+
+
+@pytest.mark.integration
+def test_plan_suggest_prints_the_rules_the_union_and_its_toml(people, tmp_path):
+    folder, _ = people
+    for name in ("people_a.csv", "people_b.parquet", "truth.csv"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    hand_job = demo_job(tmp_path, DEMO[DEMO.index("[blocking]"):DEMO.index("# What agreeing at each level")])
+    done = subprocess.run([sys.executable, "-m", "bigalign", "plan", str(hand_job), "--suggest", "--quiet"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.index("rule ") < out.index("blocking chosen (kind = \"auto\"") < out.index("# paste into the job:")
+    own = float(out.split("the job's own blocking: estimated pair completeness ")[1].split()[0])
+    true = float(out.split("pair completeness: ")[1].split()[0])
+    assert abs(own - true) <= 0.01
+    pasted = out[out.index("[blocking]\nkind = \"union\""):]
+    job = demo_job(tmp_path, pasted)
+    assert isinstance(load_job(str(job)).alignment.blocking, UnionBlocking)
+
+
+@pytest.mark.integration
+def test_the_same_blocking_on_one_and_three_workers(people):
+    folder, data = people
+    job = load_job(str(demo_job(folder, '[blocking]\nkind = "auto"\n')))
+    chosen = []
+    for workers in (1, 3):
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
+            a = dd.from_pandas(data.alignset, npartitions=4, sort=False)
+            b = dd.from_pandas(data.targetset, npartitions=3, sort=False)
+            choice = choose_blocking(client, a, b, job.alignment)
+        chosen.append(([rule.label for rule in choice.chosen], choice.pair_completeness, choice.estimated_pairs))
+    assert chosen[0] == chosen[1] and len(chosen[0][0]) >= 2
