@@ -6,11 +6,13 @@ loopback). Playwright drives Debian's Chromium, as a person would: forms,
 buttons, downloads.
 """
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -260,6 +262,33 @@ def test_the_run_page_indexes_the_register_and_links_batches_against_it(client, 
         assert page.inner_text("#index-state") == "Index version 2: 1600 records."
         assert "against index version 1" in page.inner_text("#batch-summary")
         assert "added as version 2" in page.inner_text("#batch-summary")
+
+
+def test_the_blocking_page_suggests_a_blocking_and_uses_it(client, data, tmp_path, browser):
+    """Suggest: `bigalign plan --suggest` on the saved job; the keys it chose, their estimated pair
+    completeness, and the job's blocking replaced by them on request (the form then shows them)."""
+    workspace = Workspace(str(tmp_path / "ws"))
+    for name in ("people_a.csv", "people_b.parquet"):
+        shutil.copy(data / name, tmp_path / "ws" / name)
+    workspace.open_text(SCREENSHOTS_JOB)
+    app = App(workspace, client.scheduler.address, client.dashboard_link)
+    with running(app) as url:
+        page = browser.new_page()
+        page.goto(f"{url}/blocking?token={app.token}")
+        with page.expect_navigation():
+            page.click("#suggest")
+        _wait_for_state(page, "succeeded")
+        page.wait_for_selector("#suggestion")
+        shown = page.inner_text("#suggestion")
+        chosen = json.loads((Path(workspace.run_dir()) / "candidates.json").read_text())["blocking_choice"]
+        assert f"Suggested: {len(chosen['chosen'])} keys" in shown and "the job's own blocking" in shown
+        assert "blocking chosen (kind = \"auto\"" in page.inner_text("#output")
+        with page.expect_navigation():
+            page.click("#use-suggestion")
+        blocking = workspace.raw()["blocking"]
+        assert blocking == chosen["blocking"] and blocking["kind"] == "union"
+        assert page.locator("fieldset.member").count() == len(chosen["chosen"])
+        assert load_job(workspace.job_path).alignment.blocking.blockings()[0].columns
 
 
 def test_an_upload_and_a_job_file_opened_in_the_page(tmp_path, data, browser):

@@ -153,3 +153,12 @@ def test_the_same_blocking_on_one_and_three_workers(people):
             choice = choose_blocking(client, a, b, job.alignment)
         chosen.append(([rule.label for rule in choice.chosen], choice.pair_completeness, choice.estimated_pairs))
     assert chosen[0] == chosen[1] and len(chosen[0][0]) >= 2
+
+
+def test_an_index_of_an_auto_blocking_is_refused(people, tmp_path):
+    from bigalign.errors import JobError
+    from bigalign.index import build_index
+
+    job = load_job(str(demo_job(people[0], '[blocking]\nkind = "auto"\n')))
+    with pytest.raises(JobError, match="write them in the job"):
+        build_index(job, str(tmp_path / "index"))

@@ -31,7 +31,7 @@ class Command:
     """One ``bigalign`` command running (or ran) in a process of its own."""
 
     def __init__(self, kind: str, job_path: str, scheduler: str | None, arguments: Sequence[str] = ()):
-        self.kind = kind
+        self.kind, self.arguments = kind, list(arguments)
         args = [sys.executable, "-m", "bigalign", kind, job_path, *arguments, "--quiet"]
         if scheduler:
             args += ["--scheduler", scheduler]
@@ -88,5 +88,7 @@ class Command:
         return self.state
 
     def as_dict(self) -> dict[str, Any]:
+        # (the page shows what a finished command wrote — a run's summary, a suggestion —: read again then)
         return {"kind": self.kind, "state": self.state, "stages": self.stages, "lines": self.lines,
-                "seconds": round((self.ended or time.time()) - self.started, 1)}
+                "seconds": round((self.ended or time.time()) - self.started, 1),
+                "reload": self.kind != "plan" or "--suggest" in self.arguments}

@@ -43,7 +43,7 @@ from .review import (
     side_by_side,
     unlinked_candidates,
 )
-from .state import App
+from .state import BATCH, App, read_json
 from .uploads import MultipartFile, multipart_boundary, upload_name
 from .workspace import (
     BLOCKING_KINDS,
@@ -62,9 +62,6 @@ HERE = os.path.dirname(__file__)
 PAGE_SIZE = 50
 # An upload is streamed to disk, so its size is bounded by the disk, not by memory; past this, a clear 413.
 MAX_UPLOAD_BYTES = 64 << 30
-# A batch of new records uploaded on the run page (to uploads/batch/), linked against the workspace's index;
-# its links, report and summary go to batch/ in the run's directory.
-BATCH = "batch"
 logger = logging.getLogger("bigalign")
 T = TypeVar("T")
 NAV = [("data", "Data"), ("treatments", "Treatments"), ("blocking", "Blocking & plan"), ("run", "Run"),
@@ -274,7 +271,7 @@ class Upload(Page):
                 self.app.link_batch(f"uploads/{side}/{name}", add=self.get_argument("add", "") == "1")
             except JobError as err:
                 self.name = "run"
-                await self.show(errors={"task": str(err)}, **RunPage.context(self.app))
+                await self.show(errors={"task": str(err)}, **self.app.run_page())
                 return
         self.redirect(back, status=303)
 
@@ -326,28 +323,37 @@ class Preview(Page):
 class BlockingPage(Page):
     name = "blocking"
 
+    def suggestion(self) -> dict[str, Any] | None:
+        """The blocking the last ``plan --suggest`` chose (``candidates.json``), if any."""
+        return (read_json(os.path.join(self.ws.run_dir(), "candidates.json")) or {}).get("blocking_choice")
+
     async def get(self) -> None:
-        await self.show(rows=self.ws.blocking_rows())
+        await self.show(rows=self.ws.blocking_rows(), suggestion=self.suggestion())
 
     async def post(self) -> None:
-        await self.apply(lambda: self.ws.set_blocking(self.form(), self.get_body_argument("action", "")))
+        action, suggestion = self.get_body_argument("action", ""), self.suggestion()
+        if action == "use-suggestion" and suggestion:
+            await self.apply(lambda: self.ws.use_blocking(suggestion["blocking"]))
+            return
+        await self.apply(lambda: self.ws.set_blocking(self.form(), action))
 
 
 class Start(Page):
     """Start ``plan`` or ``run`` on the saved job, when it is valid."""
 
     async def post(self, kind: str) -> None:
-        back = "/blocking" if kind == "plan" else "/run"
+        back = "/blocking" if kind in ("plan", "suggest") else "/run"
         errors = await self.off_loop(self.ws.errors, True)
         if not errors:
-            try:
-                self.app.start(kind, ["--to", "index"] if kind == "index" else [])
+            try:  # (a suggestion is `bigalign plan --suggest`)
+                arguments = {"index": ["--to", "index"], "suggest": ["--suggest"]}.get(kind, [])
+                self.app.start("plan" if kind == "suggest" else kind, arguments)
             except JobError as err:
                 errors = {"task": str(err)}
         if errors:
             self.name = back.strip("/")
             await self.show(errors=set_errors(errors, self.ws.raw()), rows=self.ws.blocking_rows(),
-                            **RunPage.context(self.app))
+                            **self.app.run_page())
             return
         self.redirect(back, status=303)
 
@@ -368,28 +374,11 @@ class Task(Page):
 class RunPage(Page):
     name = "run"
 
-    @staticmethod
-    def context(app: App) -> dict[str, Any]:
-        """The last run's and the last batch's summaries, the index's manifest, the command the page follows."""
-        run_dir = app.workspace.run_dir()
-        return {"summary": _read_json(os.path.join(run_dir, "summary.json")),
-                "report": os.path.exists(os.path.join(run_dir, "report.html")),
-                "batch": _read_json(os.path.join(run_dir, BATCH, "summary.json")), "index": app.index_manifest(),
-                "followed": app.latest(("run", "index", "link"))}
-
     async def get(self) -> None:
-        await self.show(**self.context(self.app))
+        await self.show(**self.app.run_page())
 
     async def post(self) -> None:
         await self.apply(lambda: self.ws.set_output(self.form()))
-
-
-def _read_json(path: str) -> Any:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 class ReviewPage(Page):
@@ -408,14 +397,14 @@ class ReviewPage(Page):
         page = pager.page(number, PAGE_SIZE, sort=query["sort"], descending=bool(query["desc"]),
                           low=float_or_none(query["low"]), high=float_or_none(query["high"]), near=near)
         links = await self.off_loop(self._side_by_side, page.rows, page.score)
-        report_data = _read_json(os.path.join(self.ws.run_dir(), "report-data.json")) or {}
+        report_data = read_json(os.path.join(self.ws.run_dir(), "report-data.json")) or {}
         unlinked = unlinked_candidates(report_data.get("near_threshold", []), pager, self.app.labels.read())
         await self.show(page=page, links=links, number=number, pages=max(1, -(-page.total // PAGE_SIZE)), query=query,
                   distances=pager.distances, threshold=threshold, unlinked=unlinked,
                   total_links=pager.rows)
 
     def _threshold(self, pager: LinksPager) -> float | None:
-        summary = _read_json(os.path.join(self.ws.run_dir(), "summary.json")) or {}
+        summary = read_json(os.path.join(self.ws.run_dir(), "summary.json")) or {}
         model = summary.get("model") or {}
         if pager.score == "match_probability":
             return model.get("threshold")
@@ -549,7 +538,7 @@ def make_app(app: App) -> tornado.web.Application:
     routes: list[Any] = [
         (r"/", Home),
         (r"/data", DataPage), (r"/upload/(\w+)", Upload), (r"/treatments", TreatmentsPage),
-        (r"/treatments/preview", Preview), (r"/blocking", BlockingPage), (r"/start/(plan|run|index)", Start),
+        (r"/treatments/preview", Preview), (r"/blocking", BlockingPage), (r"/start/(plan|run|index|suggest)", Start),
         (r"/cancel/(plan|run|index|link)", Cancel), (r"/task/(plan|run|index|link)", Task), (r"/run", RunPage),
         (r"/review", ReviewPage), (r"/mark", Mark), (r"/match", Match), (r"/job", JobPage),
         (r"/download/([\w.-]+)", Download),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -19,9 +21,21 @@ from .commands import Command
 from .review import Labels, LinksPager, RecordIndex
 from .workspace import Workspace, sample
 
-__all__ = ["LOOPBACK", "App"]
+__all__ = ["BATCH", "LOOPBACK", "App", "read_json"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# A batch of new records uploaded on the run page (to uploads/batch/), linked against the workspace's index;
+# its links, report and summary go to batch/ in the run's directory.
+BATCH = "batch"
+
+
+def read_json(path: str) -> Any:
+    """A JSON file's value; None when it is missing or unreadable (not written yet, or being replaced)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 class App:
@@ -69,7 +83,7 @@ class App:
         index, writing the batch's links, report and summary to ``batch/`` in the run's directory."""
         output = self.workspace.raw().get("output", {})
         extension = ".csv" if str(output.get("path", "")).endswith(".csv") else ".parquet"
-        batch = os.path.relpath(os.path.join(self.workspace.run_dir(), "batch", "links" + extension),
+        batch = os.path.relpath(os.path.join(self.workspace.run_dir(), BATCH, "links" + extension),
                                 self.workspace.root)
         return self.start("link", ["--index", "index", "--records", records, "--output", batch]
                           + (["--add"] if add else []))
@@ -97,6 +111,15 @@ class App:
             self._records = {k: v for k, v in self._records.items() if k[:2] != key[:2]}
             self._records[key] = RecordIndex(staging, name)
         return self._records[key]
+
+    def run_page(self) -> dict[str, Any]:
+        """What the run page shows: the last run's and the last batch's summaries, the index's manifest, the
+        command it follows."""
+        run_dir = self.workspace.run_dir()
+        return {"summary": read_json(os.path.join(run_dir, "summary.json")),
+                "report": os.path.exists(os.path.join(run_dir, "report.html")),
+                "batch": read_json(os.path.join(run_dir, BATCH, "summary.json")), "index": self.index_manifest(),
+                "followed": self.latest(("run", "index", "link"))}
 
     def index_manifest(self) -> dict | None:
         """The workspace's index's manifest, when there is one."""

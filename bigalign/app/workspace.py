@@ -217,6 +217,13 @@ class Workspace:
 
     def set_blocking(self, form: Mapping[str, str], action: str = "") -> None:
         self.save(blocking_form(self.raw(), form, action))
+
+    def use_blocking(self, table: Mapping[str, Any]) -> None:
+        """The job's blocking replaced by ``table`` (a suggestion's)."""
+        raw = self.raw()
+        raw["blocking"] = copy.deepcopy(dict(table))
+        self.save(raw)
+
     def set_output(self, form: Mapping[str, str]) -> None:
         raw = self.raw()
         output = raw.setdefault("output", {})

@@ -33,9 +33,13 @@ __all__ = ["DEFAULT_PAIRS_PER_RECORD", "AutoBlocking", "BlockingChoice", "Rule",
 # make about one; a learned model needs a few more non-matches than matches to learn from.
 DEFAULT_PAIRS_PER_RECORD = 5.0
 # A rule is added while it covers at least this share of the likely matches that the chosen rules miss, and
-# at least MIN_MATCHES of them (fewer is the sample's noise; each rule costs a key per record in the shuffle).
-MIN_GAIN = 0.002
+# at least MIN_MATCHES of them (fewer is the sample's noise).
+MIN_GAIN = 0.003
 MIN_MATCHES = 3
+# What a rule costs beside its pairs, in pairs per record of both sets: its block row for each record, which
+# the block shuffle carries (measured on the demo at 1M: a key's rows cost about what half a pair a record
+# costs to score).
+ROW_PAIRS = 0.5
 # Text metrics whose values a Soundex key suits (names, words); others get exact keys only.
 _SOUNDEX_METRICS = ("levenshtein", "jaro_winkler", "damerau_levenshtein", "char_levenshtein", "difflib", "soundex",
                     "jaccard")
@@ -91,11 +95,16 @@ class Rule:
         return " & ".join(f"{t}({'+'.join(p) if isinstance(p, tuple) else p})"
                           for p, t in zip(self.parts, self.transforms))
 
-    def toml(self) -> str:
+    def table(self) -> dict[str, Any]:
+        """The rule as a job's ``[[blocking.of]]`` table."""
         one = len(self.parts) == 1 and not isinstance(self.parts[0], tuple)
-        columns = _toml(self.columns[0] if one else self.columns)
-        transform = _toml(self.transforms[0] if one else list(self.transforms))
-        return f"[[blocking.of]]\nkind = \"key\"\ncolumns = {columns}\ntransform = {transform}\n"
+        return {"kind": "key", "columns": self.columns[0] if one else self.columns,
+                "transform": self.transforms[0] if one else list(self.transforms)}
+
+    def toml(self) -> str:
+        table = self.table()
+        return (f"[[blocking.of]]\nkind = \"key\"\ncolumns = {_toml(table['columns'])}\n"
+                f"transform = {_toml(table['transform'])}\n")
 
 
 def _toml(value: Any) -> str:
@@ -157,6 +166,7 @@ class BlockingChoice:
 
     def as_dict(self) -> dict[str, Any]:
         return {"chosen": [rule.label for rule in self.chosen], "budget": self.budget,
+                "blocking": {"kind": "union", "of": [rule.table() for rule in self.chosen]},
                 "estimated_pairs": self.estimated_pairs, "pair_completeness": self.pair_completeness,
                 "interval": list(self.interval), "likely_matches": self.likely_matches, "sample": self.sample,
                 "seconds": self.seconds, "notes": self.notes, "compared": self.compared,
@@ -165,13 +175,14 @@ class BlockingChoice:
 
 def choose_rules(rules: Sequence[Rule], costs: pd.DataFrame, covered: np.ndarray, weights: np.ndarray,
                  sample_pairs: Sequence[np.ndarray], sample: int, align_records: int, budget: float,
-                 largest_allowed: float) -> BlockingChoice:
+                 largest_allowed: float, records: int = 0) -> BlockingChoice:
     """The union within ``budget`` pairs that covers the most likely-match weight (greedy).
 
     ``costs``: per rule (index), its exact ``pairs`` and ``largest`` block; ``covered``: which rule puts
     each likely match (row) in a block; ``weights``: each likely match's weight (its match probability);
     ``sample_pairs``: per rule, the sorted hashes of the pairs it makes for the sampled records, whose
-    overlap with the rules already chosen discounts a rule's pairs."""
+    overlap with the rules already chosen discounts a rule's pairs; ``records``: of both sets (each rule
+    also costs their block rows: :data:`ROW_PAIRS`)."""
     total = float(weights.sum())
     usable = (costs["pairs"].to_numpy(np.float64) <= budget) & (costs["largest"].to_numpy(np.float64)
                                                                    <= largest_allowed)
@@ -193,7 +204,7 @@ def choose_rules(rules: Sequence[Rule], costs: pd.DataFrame, covered: np.ndarray
             cost = float(costs["pairs"].iloc[r]) * new_share
             if gain < MIN_GAIN or adds.sum() < MIN_MATCHES or spent + cost > budget:
                 continue
-            score = gain / max(cost, 1.0)
+            score = gain / max(cost + ROW_PAIRS * records, 1.0)
             if score > best_score:
                 best, best_score, best_cost = int(r), score, cost
         if best < 0:

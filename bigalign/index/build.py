@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..blocking import AutoBlocking
 from ..blocking.base import Blocking
 from ..errors import JobError
 from ..fellegi_sunter import FellegiSunter
@@ -40,6 +41,9 @@ def check_indexable(job: Job) -> None:
     if job.several:
         raise JobError(f"{job.path}: an index is of one set (a targetset, or a deduplicated set); this job links "
                        "several sets (their index is not built yet)")
+    if isinstance(job.alignment.blocking, AutoBlocking):
+        raise JobError(f"{job.path}: blocking: kind = \"auto\" is chosen again by each run; an index keeps its "
+                       "keys: write them in the job (bigalign plan JOB --suggest prints the [blocking] to paste)")
     learned = [b.name for b in job.alignment.blocking.blockings() if type(b).fit is not Blocking.fit]
     if learned:
         raise JobError(f"{job.path}: blocking: {learned[0]} learns its keys from both sets; an index needs "

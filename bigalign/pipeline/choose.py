@@ -252,8 +252,9 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
     with timed(steps, "overlaps"):
         usable = [r for r in range(len(rules)) if 0 < pairs[r] <= budget and largest[r] <= largest_allowed]
         sample_pairs = _sample_pairs(client, sample, b, rules, usable, dedupe)
+    n_b = n_a if dedupe else int(client.compute(b.shape[0]).result())
     choice = choose_rules(rules, costs, covered, likely["weight"].to_numpy(np.float64), sample_pairs, len(sample),
-                          n_a, budget, largest_allowed)
+                          n_a, budget, largest_allowed, n_a + (0 if dedupe else n_b))
     if not choice.chosen:
         raise JobError(f"blocking: kind = \"auto\" found no rule within the budget ({budget:,.0f} pairs) that "
                        f"puts the {len(likely)} likely matches of {len(sample)} sampled records in blocks; raise "

@@ -39,8 +39,8 @@ function followTask() {
     if (running) {
       wasRunning = true;
       setTimeout(poll, 1000);
-    } else if (wasRunning && kind !== "plan") {
-      location.reload();  // (the summary and the downloads of the finished run, index or batch)
+    } else if (wasRunning && command.reload) {
+      location.reload();  // (the summary and the downloads of the finished run, index or batch; a suggestion)
     }
   }
   poll();
