@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMNS", "PersonEntities", "PersonRecords", "person_entities", "person_records"]
+__all__ = ["COLUMNS", "PersonEntities", "PersonRecords", "company_records", "person_entities", "person_records"]
 
 COLUMNS = ["rec_id", "given_name", "surname", "date_of_birth", "street_number", "address", "suburb", "postcode",
            "soc_sec_id"]
@@ -271,16 +271,22 @@ def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: 
     n_corruptions = np.maximum(1, rng.poisson(corruptions, n_dup))
     for k, row in enumerate(rows):
         _corrupt(row, date_of_birth[k], int(styles[k]), int(n_corruptions[k]), r)
-    others = frame.iloc[n:].to_dict("records")
-    target_rows = rows + others
+    return _linked_sets(align, rows, frame.iloc[n:].to_dict("records"), truth_align, rng, "at")
+
+
+def _linked_sets(align: pd.DataFrame, copies: list[dict], others: list[dict], copied: np.ndarray,
+                 rng: np.random.Generator, prefixes: str) -> PersonRecords:
+    """The alignset, the targetset of the ``copies`` (of the align records at ``copied``) and ``others``
+    shuffled, ids ``{prefix}{row}``, and the true pairs."""
+    target_rows = copies + others
     order = rng.permutation(len(target_rows))
-    target = pd.DataFrame([target_rows[i] for i in order], columns=frame.columns)
+    target = pd.DataFrame([target_rows[i] for i in order], columns=align.columns)
     position = np.empty(len(order), dtype=np.int64)
     position[order] = np.arange(len(order))
-    align.insert(0, "rec_id", [f"a{i}" for i in range(n)])
-    target.insert(0, "rec_id", [f"t{i}" for i in range(len(target))])
-    truth = pd.DataFrame({"align_id": align["rec_id"].to_numpy()[truth_align],
-                          "target_id": target["rec_id"].to_numpy()[position[:n_dup]]})
+    align.insert(0, "rec_id", [f"{prefixes[0]}{i}" for i in range(len(align))])
+    target.insert(0, "rec_id", [f"{prefixes[1]}{i}" for i in range(len(target))])
+    truth = pd.DataFrame({"align_id": align["rec_id"].to_numpy()[copied],
+                          "target_id": target["rec_id"].to_numpy()[position[:len(copies)]]})
     return PersonRecords(align, target, truth.sort_values("align_id", kind="mergesort").reset_index(drop=True))
 
 
@@ -330,3 +336,79 @@ def person_entities(n: int, seed: int = 0, sets: tuple[str, ...] = ("records",),
         out[name] = records
         truth.append(pd.DataFrame({"set": name, "id": records["rec_id"], "entity": entity[chosen]}))
     return PersonEntities(out, pd.concat(truth, ignore_index=True))
+
+
+_LEGAL_FORMS = {"sa": "societe anonyme", "sarl": "societe a responsabilite limitee", "sas": "societe par actions",
+                "ltd": "limited", "gmbh": "gesellschaft mit beschrankter haftung", "inc": "incorporated",
+                "llc": "limited liability company", "bv": "besloten vennootschap"}
+_SECTORS = ("bakery builders carpentry catering chemicals clothing consulting dairy dentistry electronics "
+            "engineering farming fisheries freight furniture glassworks haulage hotels insurance jewellery "
+            "logistics machinery metalworks mining optics pharmacy plumbing printing publishing textiles").split()
+
+
+def company_records(n: int, seed: int = 0, duplicates: float = 0.7, corruptions: float = 1.5) -> PersonRecords:
+    """``n`` registered companies and ``n`` records of another register, ``duplicates`` of them copies of the
+    first's with other noise than people's: a company name of one to three coined words and a legal form
+    (written out, abbreviated or left out), a city, a street address, a phone number, a year of foundation
+    and a sector. A copy loses a word of its name or has them in another order, its phone written with a
+    digit wrong or missing, its year off by one, its city or street misspelt. Columns: ``rec_id``, ``name``,
+    ``legal_form``, ``city``, ``street``, ``phone``, ``founded``, ``sector``."""
+    if n < 1:
+        raise ValueError("n must be positive")
+    rng = np.random.default_rng(seed)
+    r = random.Random(seed)
+    n_dup = int(round(n * duplicates))
+    total = n + (n - n_dup)
+    words = _pool(rng, 30_000 + total // 20, 2)
+    cities = _pool(rng, 2_000 + total // 500, 2)
+    streets = _pool(rng, 8_000 + total // 100, 2)
+    counts = rng.integers(1, 4, total)
+    name_words = _zipf(rng, len(words), int(counts.sum()), 0.8)
+    names, at = [], 0
+    for k in counts.tolist():
+        names.append(" ".join(words[w] for w in name_words[at:at + k]))
+        at += k
+    forms = np.array(list(_LEGAL_FORMS))[rng.integers(0, len(_LEGAL_FORMS), total)]
+    frame = pd.DataFrame({
+        "name": names, "legal_form": forms,
+        "city": np.array(cities, dtype=object)[_zipf(rng, len(cities), total, 1.0)],
+        "street": [f"{number} {streets[s]} {_STREET_TYPES[t]}" for number, s, t in zip(
+            rng.integers(1, 300, total).tolist(), _zipf(rng, len(streets), total, 0.9).tolist(),
+            rng.integers(0, len(_STREET_TYPES), total).tolist())],
+        "phone": ["0" + "".join(map(str, digits)) for digits in rng.integers(0, 10, (total, 9)).tolist()],
+        "founded": rng.integers(1890, 2025, total).astype(str),
+        "sector": np.array(_SECTORS, dtype=object)[rng.integers(0, len(_SECTORS), total)]})
+    align = frame.iloc[:n].reset_index(drop=True)
+    chosen = rng.permutation(n)[:n_dup]
+    rows = align.iloc[chosen].to_dict("records")
+    for row, k in zip(rows, np.maximum(1, rng.poisson(corruptions, n_dup)).tolist()):
+        for _ in range(k):
+            _corrupt_company(row, r)
+    return _linked_sets(align, rows, frame.iloc[n:].to_dict("records"), chosen, rng, "cr")
+
+
+def _corrupt_company(row: dict, r: random.Random) -> None:
+    field = r.choice(["name", "name", "legal_form", "city", "street", "phone", "phone", "founded"])
+    value = row[field]
+    if not value:
+        return
+    if field == "name":
+        words = value.split()
+        kind = r.random()
+        if len(words) > 1 and kind < 0.35:
+            words.pop(r.randrange(len(words)))
+        elif len(words) > 1 and kind < 0.6:
+            r.shuffle(words)
+        else:
+            i = r.randrange(len(words))
+            words[i] = _corrupt_text(words[i], r)
+        row[field] = " ".join(words)
+    elif field == "legal_form":
+        row[field] = r.choice([_LEGAL_FORMS.get(value, value), value.upper(), ""])
+    elif field in ("city", "street"):
+        row[field] = "" if r.random() < 0.2 else _corrupt_text(value, r)
+    elif field == "phone":
+        i = r.randrange(1, len(value))
+        row[field] = "" if r.random() < 0.3 else value[:i] + str(r.randrange(10)) + value[i + 1:]
+    else:
+        row[field] = str(int(value) + r.choice([-1, 1]))

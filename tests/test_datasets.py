@@ -3,6 +3,7 @@
 import hashlib
 
 import numpy as np
+import pandas as pd
 
 from bigalign.datasets import POOL_PEOPLE, _people, _value_pools, person_entities, person_records
 
@@ -47,3 +48,20 @@ def test_entities_have_several_records_spread_over_the_sets():
     assert min(map(len, people.sets.values())) > 1800 and sum(map(len, people.sets.values())) == 4000
     assert (people.entities.groupby("entity")["set"].nunique() == 2).sum() > 300
     assert people.entities.merge(people.sets["x"], left_on="id", right_on="rec_id").shape[0] == len(people.sets["x"])
+
+
+def test_companies_are_another_kind_of_records_with_other_noise():
+    """The second generated data set: companies, copies with dropped or shuffled name words, phone digits,
+    years off by one; the same seed, the same records."""
+    from bigalign.datasets import company_records
+
+    first, again = company_records(3000, seed=4), company_records(3000, seed=4)
+    pd.testing.assert_frame_equal(first.targetset, again.targetset)
+    assert list(first.alignset.columns) == ["rec_id", "name", "legal_form", "city", "street", "phone", "founded",
+                                            "sector"]
+    assert len(first.truth) == 2100 and len(first.targetset) == 3000 and first.alignset["rec_id"].is_unique
+    pairs = first.truth.merge(first.alignset, left_on="align_id", right_on="rec_id").merge(
+        first.targetset, left_on="target_id", right_on="rec_id", suffixes=("_a", "_b"))
+    changed = {c: float((pairs[f"{c}_a"] != pairs[f"{c}_b"]).mean()) for c in ("name", "phone", "founded", "city")}
+    assert 0.2 < changed["name"] < 0.6 and 0.1 < changed["phone"] < 0.5 and 0.05 < changed["founded"] < 0.3
+    assert (pairs["name_a"] != pairs["name_b"]).sum() > (pairs["sector_a"] != pairs["sector_b"]).sum() == 0

@@ -1,8 +1,8 @@
 """``kind = "auto"``: the blocking chosen on the cluster from the job's treatments and data.
 
 A sample of the alignset (:data:`SAMPLE_RECORDS` records, chosen by their id's hash: the same whatever the
-partitioning) stands for it; the targetset is read where it is, three times (counts and a sample travel,
-records do not):
+partitioning) stands for it; the targetset is read where it is, twice (counts and samples travel, records
+do not):
 
 1. each candidate rule's keys of the sampled records counted in the whole targetset: each rule's pairs
    (exact when the sample is the whole alignset, else the sample's pairs scaled to the alignset: the error
@@ -12,8 +12,9 @@ records do not):
    job's scorer fitted on it as a run fits it: its links are the likely matches, weighted by their match
    probability (the weighted distance: 1 each); which rules put each one in a block is read from the keys
    of its two records;
-3. each affordable rule's pairs for the sampled records (the target rows holding their keys), so that a
-   rule's pairs already made by the chosen rules are not counted twice.
+3. (in the first pass) each affordable rule's pairs for :data:`SAMPLE_RECORDS` of the sampled records (the
+   target rows holding their keys), so that a rule's pairs already made by the chosen rules are not
+   counted twice.
 
 Then :func:`~bigalign.blocking.auto.choose_rules` chooses the union. The recall it estimates is relative
 to the net: a match that no rule of the net finds is not seen.
@@ -48,8 +49,12 @@ from .schema import combined_hashes, record_keys
 
 __all__ = ["NET_PAIRS_PER_RECORD", "SAMPLE_RECORDS", "choose_blocking", "resolve_blocking"]
 
-# Records of the alignset the likely matches are found for.
+# Likely matches are sought for about as many align records as this, among a sample of the targetset (both
+# drawn by id hash, of √(SAMPLE_RECORDS · targets) records each: the align sample grows as the target
+# sample's share falls, so that about as many of their matches are in it, and the two together are as small
+# as they can be): a match's rules do not depend on which pairs are drawn.
 SAMPLE_RECORDS = 2000
+ALIGN_SALT, TARGET_SALT = 0x616C69676E, 0x746172676574
 # The net's rules: at most this many pairs per record each (at least four times the budget's).
 NET_PAIRS_PER_RECORD = 100
 
@@ -75,79 +80,91 @@ def _key_table(sample: pd.DataFrame, rules: list[Rule]) -> list[tuple[np.ndarray
     return table
 
 
-def _target_counts(part: pd.DataFrame, rules: list[Rule], distinct: list[np.ndarray]) -> list[np.ndarray]:
-    """Per rule, how many records of a target partition hold each of the sample's keys."""
+def _sample_hits(own: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``own`` (keys of target records) holding one of ``keys`` (sorted), and where in ``keys``.
+    Keys are hashes: their low bits first rule out most rows (a sample's keys fill about 2% of 2²⁰ slots),
+    and only the rest is searched (7× faster than searching every row at 1M records)."""
+    slots = np.zeros(1 << 20, dtype=bool)
+    slots[(keys & np.uint64(0xFFFFF)).astype(np.int64)] = True
+    maybe = np.flatnonzero(slots[(own & np.uint64(0xFFFFF)).astype(np.int64)] & (own != 0))
+    at = np.minimum(np.searchsorted(keys, own[maybe]), max(0, len(keys) - 1))
+    hit = keys[at] == own[maybe] if len(keys) else np.zeros(len(maybe), dtype=bool)
+    return maybe[hit], at[hit]
+
+
+def _target_pass(part: pd.DataFrame, rules: list[Rule], distinct: list[np.ndarray],
+                 cap: int) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """Per rule, how many records of a target partition hold each of the sample's keys (``distinct``); and
+    those records (rule, key, rid) for the rules that have at most ``cap`` of them here (the others make
+    too many pairs to be chosen; a row of key 0 says so)."""
     shared: dict = {}
-    found = []
-    for rule, keys in zip(rules, distinct):
+    counts, rows = [], []
+    rid = record_keys(part.iloc[:, 0])
+    for r, (rule, keys) in enumerate(zip(rules, distinct)):
         own = rule.blocking.keys(part, "target", shared)[:, 0]
-        at = np.minimum(np.searchsorted(keys, own), max(0, len(keys) - 1))
-        hit = (keys[at] == own) & (own != 0) if len(keys) else np.zeros(len(own), dtype=bool)
-        found.append(np.bincount(at[hit], minlength=len(keys)).astype(np.int64))
-    return found
+        found, at = _sample_hits(own, keys)
+        counts.append(np.bincount(at, minlength=len(keys)).astype(np.int64))
+        if len(found) > cap:
+            found = np.empty(0, np.int64)
+            rows.append(pd.DataFrame({"rule": [r], "key": [np.uint64(0)], "rid": [np.uint64(0)]}))
+        rows.append(pd.DataFrame({"rule": np.full(len(found), r, np.int32), "key": own[found], "rid": rid[found]}))
+    return counts, pd.concat(rows, ignore_index=True).astype({"rule": np.int32, "key": np.uint64, "rid": np.uint64})
 
 
-def _rule_costs(client: Any, sample: pd.DataFrame, b: dd.DataFrame, rules: list[Rule], n_a: int,
-                dedupe: bool) -> pd.DataFrame:
-    """Each rule's pairs and largest block, from the sample's keys counted in the whole targetset: exact when
-    the sample is the whole alignset, else the sample's pairs scaled to the alignset (a record's pairs are
-    its key's targets: the error is the sampling of the alignset's records alone)."""
+def _rule_costs(client: Any, sample: pd.DataFrame, targets: dd.DataFrame, rules: list[Rule],
+                sizes: tuple[int, int, int], dedupe: bool, cap: int,
+                both: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each rule's pairs and largest block, from the align sample's keys counted in ``targets`` (the
+    targetset, or a sample of it), scaled to the two sets (``sizes``: the alignset's records, the
+    targetset's, and those of ``targets``): exact when both are whole. In a deduplication, ``both`` says
+    which sampled records are also among ``targets`` (a record is not paired with itself). Also the target
+    rows holding the sampled records' keys (see :func:`_target_pass`)."""
+    n_a, n_b, t = sizes
     table = _key_table(sample, rules)
     distinct = [keys for _, keys, _ in table]
-    results = [f.result() for f in client.compute([dask.delayed(_target_counts)(part, rules, distinct)
-                                                   for part in b.to_delayed()])]
-    scale = n_a / max(1, len(sample))
-    rows = []
-    for r, (_, _, held) in enumerate(table):
-        in_b = np.sum([result[r] for result in results], axis=0) if results else np.zeros(len(held), np.int64)
-        if dedupe:  # (the targetset is the set itself: its counts are the keys' whole blocks)
-            pairs = float((held * (in_b - 1)).sum()) * scale / 2
-            largest = float((in_b * (in_b - 1) // 2).max()) if len(in_b) else 0.0
+    results = [f.result() for f in client.compute([dask.delayed(_target_pass)(part, rules, distinct, cap)
+                                                   for part in targets.to_delayed()])]
+    scale_a, scale_b = n_a / max(1, len(sample)), n_b / max(1, t)
+    costs = []
+    for r, (keys, _, held) in enumerate(table):
+        in_b = np.sum([counts[r] for counts, _ in results], axis=0) if results else np.zeros(len(held), np.int64)
+        if dedupe:  # (ordered pairs of two samples of one set, less each record with itself, halved)
+            itself = int(((keys != 0) & both).sum()) if both is not None else 0
+            pairs = (float((held * in_b).sum()) - itself) * scale_a * scale_b / 2
+            whole = in_b * scale_b
+            largest = float((whole * np.maximum(whole - 1, 0) / 2).max()) if len(in_b) else 0.0
         else:
-            pairs = float((held * in_b).sum()) * scale
-            largest = float((np.maximum(1.0, held * scale) * in_b).max()) if len(in_b) else 0.0
-        rows.append((pairs, largest))
-    return pd.DataFrame(rows, columns=["pairs", "largest"])
+            pairs = float((held * in_b).sum()) * scale_a * scale_b
+            largest = float((np.maximum(1.0, held * scale_a) * in_b * scale_b).max()) if len(in_b) else 0.0
+        costs.append((pairs, largest))
+    rows = pd.concat([frame for _, frame in results], ignore_index=True) if results else \
+        pd.DataFrame({"rule": np.empty(0, np.int32), "key": np.empty(0, np.uint64), "rid": np.empty(0, np.uint64)})
+    return pd.DataFrame(costs, columns=["pairs", "largest"]), rows
+
+
+def _drawn(part: pd.DataFrame, share: float, salt: int) -> pd.DataFrame:
+    """The records whose id hash (mixed with ``salt``: the two sets are drawn apart, even where their ids are
+    the same) falls in the first ``share`` of the hash range: the same whatever the partitioning."""
+    draw = mix64(record_keys(part.iloc[:, 0]) ^ np.uint64(salt)) >> np.uint64(11)
+    return part[draw.astype(np.float64) < share * 2.0 ** 53]
 
 
 def _sampled(client: Any, a: dd.DataFrame, share: float) -> pd.DataFrame:
-    """The alignset's records whose id hash falls in the first ``share`` of the hash range (whatever the
-    partitioning)."""
-
-    def chosen(part: pd.DataFrame) -> pd.DataFrame:
-        draw = mix64(record_keys(part.iloc[:, 0])) >> np.uint64(11)
-        return part[draw.astype(np.float64) < share * 2.0 ** 53]
-
-    sample = client.compute(a.map_partitions(chosen, meta=a._meta)).result()
+    """The alignset's sample (see :func:`_drawn`), in this process, ordered by id."""
+    sample = client.compute(a.map_partitions(_drawn, share, ALIGN_SALT, meta=a._meta)).result()
     return sample.sort_values(sample.columns[0], kind="stable").reset_index(drop=True)
 
 
-def _rows_with_keys(part: pd.DataFrame, rules: list[Rule], wanted: dict[int, np.ndarray]) -> pd.DataFrame:
-    """A target partition's rows holding one of the sampled records' keys of a rule (rule, key, rid)."""
-    shared: dict = {}
-    nothing = np.empty(0, np.uint64)
-    found = [pd.DataFrame({"rule": np.empty(0, np.int32), "key": nothing, "rid": nothing})]
-    rid = record_keys(part.iloc[:, 0])
-    for r, keys in wanted.items():
-        own = rules[r].blocking.keys(part, "target", shared)[:, 0]
-        hit = np.isin(own, keys)
-        found.append(pd.DataFrame({"rule": np.full(int(hit.sum()), r, np.int32), "key": own[hit], "rid": rid[hit]}))
-    return pd.concat(found, ignore_index=True)
-
-
-def _sample_pairs(client: Any, sample: pd.DataFrame, b: dd.DataFrame, rules: list[Rule], usable: list[int],
+def _sample_pairs(sample: pd.DataFrame, rows: pd.DataFrame, rules: list[Rule], usable: list[int],
                   dedupe: bool) -> list[np.ndarray]:
-    """Per rule, the sorted hashes of the pairs it makes for the sampled records (only ``usable`` rules)."""
+    """Per rule, the sorted hashes of the pairs it makes between the sampled records and the target ``rows``
+    holding their keys (see :func:`_target_pass`); only ``usable`` rules."""
     rid = record_keys(sample.iloc[:, 0])
-    keys = {r: rules[r].blocking.keys(sample, "align")[:, 0] for r in usable}
-    wanted = {r: np.unique(k[k != 0]) for r, k in keys.items()}
-    meta = _rows_with_keys(b._meta, rules, {})
-    rows = client.compute(b.map_partitions(_rows_with_keys, rules, wanted, meta=meta)).result()
     pairs = [np.empty(0, np.uint64) for _ in rules]
     for r in usable:
-        mine = pd.DataFrame({"key": keys[r], "rid_a": rid})[keys[r] != 0]
-        theirs = rows[rows["rule"] == r]
-        met = mine.merge(theirs, on="key")
+        keys = rules[r].blocking.keys(sample, "align")[:, 0]
+        mine = pd.DataFrame({"key": keys, "rid_a": rid})[keys != 0]
+        met = mine.merge(rows[rows["rule"] == r], on="key")
         if dedupe:
             met = met[met["rid_a"] != met["rid"]]
         pairs[r] = np.unique(combined_hashes(met["rid_a"].to_numpy(np.uint64), met["rid"].to_numpy(np.uint64),
@@ -157,8 +174,9 @@ def _sample_pairs(client: Any, sample: pd.DataFrame, b: dd.DataFrame, rules: lis
 
 def _likely_matches(client: Any, sample: pd.DataFrame, b: dd.DataFrame, alignment: Alignment,
                     net: list[Rule]) -> pd.DataFrame:
-    """The sample's links to the targetset through the net, the job's scorer fitted on them: align_id,
-    target_id, weight (the match probability; 1 with the weighted distance)."""
+    """The sample's links to the targetset's sample ``b`` through the net, the job's scorer fitted on them
+    (u from their random pairs, as a run draws them from its sets): align_id, target_id, weight (the match
+    probability; 1 with the weighted distance)."""
     narrowed = dataclasses.replace(alignment, blocking=UnionBlocking([rule.blocking for rule in net]), uniq=False,
                                    one_to_one=False, explain=False, dedupe=False, link_type="link_only")
     sample_dd = dd.from_pandas(sample, npartitions=max(1, min(8, len(sample) // 250)), sort=False)
@@ -233,12 +251,21 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
         raise JobError("blocking: kind = \"auto\" chooses keys on the treatments' columns, and no treatment "
                        "reads text or dates under one name in both sets; name the blocking", field="blocking")
     dedupe = alignment.dedupe
-    n_a = int(client.compute(a.shape[0]).result())
+    n_a, n_b = (int(f.result()) for f in client.compute([a.shape[0], b.shape[0]]))
+    target_share = min(1.0, math.sqrt(SAMPLE_RECORDS * max(1, n_b)) / max(1, n_b))
     steps: dict[str, float] = {}
-    with timed(steps, "count"):
-        sample = _sampled(client, a, min(1.0, SAMPLE_RECORDS / max(1, n_a)))
-        costs = _rule_costs(client, sample, b, rules, n_a, dedupe)
     budget = auto.budget(n_a)
+    with timed(steps, "count"):  # (and the pairs the samples make, for the rules' overlaps)
+        sample = _sampled(client, a, min(1.0, SAMPLE_RECORDS / max(1, n_a * target_share)))
+        targets_drawn = client.persist(b.map_partitions(_drawn, target_share, TARGET_SALT, meta=b._meta))
+        t = int(client.compute(targets_drawn.shape[0]).result())
+        # (a rule within the budget makes about this many pairs of the two samples at most)
+        cap = int(4 * len(sample) * target_share * max(1.0, budget / max(1, n_a))) + 100
+        both = None
+        if dedupe:
+            both = np.zeros(len(sample), dtype=bool)
+            both[_drawn(sample, target_share, TARGET_SALT).index.to_numpy()] = True
+        costs, rows = _rule_costs(client, sample, targets_drawn, rules, (n_a, n_b, t), dedupe, cap, both)
     largest_allowed = alignment.max_block_pairs or LARGEST_BLOCK_PAIRS
     pairs, largest = costs["pairs"].to_numpy(np.float64), costs["largest"].to_numpy(np.float64)
     net_cap = max(NET_PAIRS_PER_RECORD, 4 * budget / max(1, n_a)) * n_a
@@ -247,12 +274,12 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
         raise JobError("blocking: kind = \"auto\" found no rule of the treatments' columns that makes pairs "
                        f"within {net_cap:,.0f}; name the blocking", field="blocking")
     with timed(steps, "likely matches"):
-        likely = _likely_matches(client, sample, b, alignment, net)
-        covered, targets, at_a, at_b = _coverage(client, sample, b, rules, likely)
-    with timed(steps, "overlaps"):
-        usable = [r for r in range(len(rules)) if 0 < pairs[r] <= budget and largest[r] <= largest_allowed]
-        sample_pairs = _sample_pairs(client, sample, b, rules, usable, dedupe)
-    n_b = n_a if dedupe else int(client.compute(b.shape[0]).result())
+        likely = _likely_matches(client, sample, targets_drawn, alignment, net)
+        covered, targets, at_a, at_b = _coverage(client, sample, targets_drawn, rules, likely)
+    overflowed = set(rows["rule"][rows["key"] == 0].tolist())
+    usable = [r for r in range(len(rules))
+              if 0 < pairs[r] <= budget and largest[r] <= largest_allowed and r not in overflowed]
+    sample_pairs = _sample_pairs(sample, rows[rows["key"] != 0], rules, usable, dedupe)
     choice = choose_rules(rules, costs, covered, likely["weight"].to_numpy(np.float64), sample_pairs, len(sample),
                           n_a, budget, largest_allowed, n_a + (0 if dedupe else n_b))
     if not choice.chosen:
@@ -266,8 +293,9 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
                             "matches")
     choice.seconds = time.perf_counter() - clock
     choice.notes.append(f"{len(rules)} rules: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
-    choice.notes.append(f"likely matches: {len(likely)} links of {len(sample)} sampled records through {len(net)} "
-                        f"rules of at most {net_cap / max(1, n_a):,.0f} pairs a record")
+    choice.notes.append(f"likely matches: {len(likely)} links of {len(sample)} sampled records to "
+                        f"{target_share:.1%} of the targetset, through {len(net)} rules of at most "
+                        f"{net_cap / max(1, n_a):,.0f} pairs a record")
     if math.isfinite(choice.pair_completeness) and choice.pair_completeness < 0.95:
         choice.notes.append("the union misses more than 5% of the likely matches within the budget: raise "
                             "max_pairs_per_record to find more")
