@@ -61,6 +61,8 @@ class UnionBlocking(Blocking):
         return pd.concat([b.extra(frame).add_prefix(f"u{i}:") for i, b in enumerate(self.of)], axis=1)
 
     def member_extra(self, i: int, extra: pd.DataFrame) -> pd.DataFrame:
+        if not len(extra.columns):  # (keys alone: nothing to select, and this is called per pair chunk)
+            return extra
         prefix = f"u{i}:"
         own = extra[[c for c in extra.columns if c.startswith(prefix)]]
         return own.rename(columns=lambda c: c[len(prefix):])

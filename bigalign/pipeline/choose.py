@@ -8,7 +8,7 @@ do not):
    (exact when the sample is the whole alignset, else the sample's pairs scaled to the alignset: the error
    is the sampling of align records alone) and its largest block;
 2. the sample aligned with the whole targetset through a wide net — each key of at most
-   :data:`NET_PAIRS_PER_RECORD` pairs a record, and two keys together where each alone is over it —, the
+   :data:`NET_PAIRS_PER_RECORD` pairs a record, and each key over it with its most selective partner —, the
    job's scorer fitted on it as a run fits it: its links are the likely matches, weighted by their match
    probability (the weighted distance: 1 each); which rules put each one in a block is read from the keys
    of its two records;
@@ -212,18 +212,23 @@ def _coverage(client: Any, sample: pd.DataFrame, b: dd.DataFrame, rules: list[Ru
 
 
 def _net(rules: list[Rule], pairs: np.ndarray, largest: np.ndarray, cap: float, largest_allowed: float) -> list[int]:
-    """The wide net's rules: each single key within ``cap`` pairs, and each two keys together whose parts are
-    each over it (two keys of the net together find nothing it does not)."""
+    """The wide net's rules: each single key within ``cap`` pairs; each single key over it, with the key of
+    another treatment that makes the fewest pairs together within it (a key of the net finds what any two
+    keys holding it would; one partner per key keeps the net's keys few: each is a block row per record
+    and an EM run of the model fitted on it)."""
     fits = (pairs > 0) & (pairs <= cap) & (largest <= largest_allowed)
     single = {(rule.parts[0], rule.transforms[0]): r for r, rule in enumerate(rules) if len(rule.parts) == 1}
-    chosen = []
-    for r, rule in enumerate(rules):
-        if not fits[r]:
+    chosen = [r for r, rule in enumerate(rules) if len(rule.parts) == 1 and fits[r]]
+    for s, rule in enumerate(rules):
+        if len(rule.parts) != 1 or fits[s]:
             continue
-        members = [single.get(member) for member in zip(rule.parts, rule.transforms)]
-        if len(members) == 1 or not any(m is not None and fits[m] for m in members):
-            chosen.append(r)
-    return chosen
+        key = (rule.parts[0], rule.transforms[0])
+        partners = [r for r, other in enumerate(rules) if len(other.parts) == 2 and fits[r]
+                    and key in zip(other.parts, other.transforms)
+                    and not any(fits[single[m]] for m in zip(other.parts, other.transforms) if m in single)]
+        if partners:
+            chosen.append(min(partners, key=lambda r: (pairs[r], r)))
+    return sorted(set(chosen))
 
 
 def _completeness_of(blocking: Blocking, sample: pd.DataFrame, targets: pd.DataFrame, at_a: np.ndarray,
