@@ -1,20 +1,18 @@
 """``kind = "auto"``: the blocking chosen on the cluster from the job's treatments and data.
 
-A sample of the alignset (:data:`SAMPLE_RECORDS` records, chosen by their id's hash: the same whatever the
-partitioning) stands for it; the targetset is read where it is, twice (counts and samples travel, records
-do not):
+Two samples stand for the sets: align records and target records drawn by their id's hash (the same
+whatever the partitioning), √(:data:`SAMPLE_RECORDS` × targets) of each, so that about
+:data:`SAMPLE_RECORDS` of the sampled align records have their match among the sampled targets. Only the
+samples' counts, keys and likely matches come back to this process (and the align sample itself):
 
-1. each candidate rule's keys of the sampled records counted in the whole targetset: each rule's pairs
-   (exact when the sample is the whole alignset, else the sample's pairs scaled to the alignset: the error
-   is the sampling of align records alone) and its largest block;
-2. the sample aligned with the whole targetset through a wide net — each key of at most
-   :data:`NET_PAIRS_PER_RECORD` pairs a record, and each key over it with its most selective partner —, the
-   job's scorer fitted on it as a run fits it: its links are the likely matches, weighted by their match
-   probability (the weighted distance: 1 each); which rules put each one in a block is read from the keys
-   of its two records;
-3. (in the first pass) each affordable rule's pairs for :data:`SAMPLE_RECORDS` of the sampled records (the
-   target rows holding their keys), so that a rule's pairs already made by the chosen rules are not
-   counted twice.
+1. each candidate rule's keys of the align sample counted among the target sample (through a filter of
+   2²⁰ slots, then a search): each rule's pairs and largest block, scaled to the two sets (exact when the
+   samples are whole), and the pairs of the samples, so that a rule's pairs already made by the chosen
+   rules are not counted twice;
+2. the two samples aligned through a wide net — each key of at most :data:`NET_PAIRS_PER_RECORD` pairs a
+   record, and each key over it with its most selective partner —, the job's scorer fitted on them as a
+   run fits it: its links are the likely matches, weighted by their match probability (the weighted
+   distance: 1 each); which rules put each one in a block is read from the keys of its two records.
 
 Then :func:`~bigalign.blocking.auto.choose_rules` chooses the union. The recall it estimates is relative
 to the net: a match that no rule of the net finds is not seen.
