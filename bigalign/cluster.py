@@ -382,8 +382,8 @@ def connect(client: Any = None, *, n_workers: int | None = None, threads_per_wor
     watch = PausedWorkers(active)
     try:
         yield active
-    except KeyboardInterrupt:
-        if watch.stalled:  # (the watch interrupted the wait: its reason, not an interrupt)
+    except BaseException:
+        if watch.stalled:  # (the watch interrupted the wait, or cancelled it: its reason, not an interrupt)
             raise ClusterError(watch.stalled) from None
         raise
     finally:
@@ -417,8 +417,10 @@ class PausedWorkers:
         while not self._stop.wait(self.every):
             try:
                 workers = self.client.scheduler_info()["workers"]
-            except Exception:  # (the client closing, the scheduler gone: said elsewhere)
-                return
+            except Exception:
+                if self.client.status in ("closing", "closed"):  # (the scheduler gone: said elsewhere)
+                    return
+                continue  # (a busy scheduler's answer late: asked again; a watch that stopped here let a run hang)
             paused = [w for w in workers.values() if w.get("status") == "paused"]
             executing = sum((w.get("metrics") or {}).get("task_counts", {}).get("executing", 0)
                             for w in workers.values())
@@ -434,7 +436,19 @@ class PausedWorkers:
                                 "cannot go on. Give the workers more memory ([cluster] memory_limit, or fewer "
                                 "workers on this machine); 'bigalign plan' estimates what a worker needs")
                 _thread.interrupt_main()
+                self._cancel_all()
                 return
+
+    def _cancel_all(self) -> None:
+        """Cancel what the client waits on: the main thread's wait then ends even where the interrupt is not
+        seen (it is only a flag, read when the main thread runs Python again)."""
+        from distributed import Future
+
+        try:
+            self.client.cancel([Future(key, self.client) for key in list(self.client.futures)],
+                               reason="workers paused", msg=self.stalled)
+        except Exception:  # (the client closing: the interrupt alone then)
+            pass
 
     def stop(self) -> None:
         self._stop.set()

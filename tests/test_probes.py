@@ -101,14 +101,19 @@ def test_one_block_too_large_to_pair_stops_the_plan_and_the_run_before_any_pair(
     assert "excluded blocks: 1 (25000000 pairs)" in result.stdout and "links written: 5000" in result.stdout
 
 
-def test_workers_paused_with_nothing_running_stop_the_run_with_the_reason(monkeypatch):
-    """A worker paused by its memory monitor keeps the tasks it was given: the others idle, for ever."""
+@pytest.mark.parametrize("interrupt_seen", [True, False])
+def test_workers_paused_with_nothing_running_stop_the_run_with_the_reason(monkeypatch, interrupt_seen):
+    """A worker paused by its memory monitor keeps the tasks it was given: the others idle, for ever. The
+    watch interrupts the wait and cancels what it waits on: where the interrupt is not seen (a flag the
+    main thread reads only when it runs Python), the cancellation ends the wait."""
     from distributed import Client, LocalCluster
     from distributed.core import Status
 
     import bigalign.cluster
 
     monkeypatch.setattr(bigalign.cluster, "PAUSED_SECONDS", 3.0)
+    if not interrupt_seen:
+        monkeypatch.setattr(bigalign.cluster._thread, "interrupt_main", lambda: None)
     people = person_records(3000, seed=1)
     # (the memory monitor would resume it at once: the process uses little memory)
     with dask.config.set({"distributed.worker.memory.pause": False}), \
