@@ -16,7 +16,9 @@ mark it (so the fast tier stays what it says).
 """
 
 import multiprocessing.process
+import signal
 import subprocess
+import warnings
 
 import pytest
 from distributed import Client, LocalCluster
@@ -57,6 +59,21 @@ def _fast_tests_start_no_process(request, monkeypatch):
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_as_python_sets_it(request):
+    """Each test starts with Python's own Ctrl-C (SIGINT handled, not blocked). A test or library that leaves
+    it ignored or blocked makes every command a later test starts ignore Ctrl-C (children inherit it: a
+    `bigalign serve` that never stops), and `_thread.interrupt_main` do nothing (a run on paused workers
+    that never ends): restored here, and the test that left it named in the warnings."""
+    yield
+    handler = signal.getsignal(signal.SIGINT)
+    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    if handler is not signal.default_int_handler or blocked:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+        warnings.warn(f"{request.node.nodeid} left SIGINT {'blocked' if blocked else repr(handler)}: restored")
 
 
 @pytest.fixture(scope="session")
