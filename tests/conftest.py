@@ -28,6 +28,14 @@ TIERS = ("fast", "integration", "system")
 CLUSTER_FIXTURES = {"client", "scheduler"}
 
 
+def pytest_configure(config):
+    """A command started in the background by a shell without job control (``cmd &`` in a script, as CI
+    may start the suite) begins with SIGINT ignored, and every process it starts inherits that: the tests
+    that stop a server or a run with Ctrl-C would wait for ever. The suite starts from Python's own."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def pytest_collection_modifyitems(config, items):
     tiers = {}
     for item in items:
