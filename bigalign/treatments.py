@@ -92,7 +92,8 @@ class Treatment:
         if not self.normalizers:
             return values
         if isinstance(values, pd.DataFrame):
-            return values.apply(lambda column: normalize_column(column, self.normalizers))
+            return pd.DataFrame({c: normalize_column(values[c], self.normalizers) for c in values.columns},
+                                index=values.index)
         return normalize_column(values, self.normalizers)
 
     def encode(self, frame: pd.DataFrame, side: str = "align") -> pd.DataFrame:

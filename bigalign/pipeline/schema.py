@@ -40,12 +40,19 @@ def columns_with_prefix(frame: pd.DataFrame, prefix: str) -> list[str]:
     return [c for c in frame.columns if isinstance(c, str) and c.startswith(prefix)]
 
 
-def strip_prefix(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
-    return frame.rename(columns=lambda c: c[len(prefix):]).reset_index(drop=True)
+def strip_prefix(frame: pd.DataFrame, prefix: str, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """The columns of ``frame`` named with ``prefix``, without it (of ``rows`` only, if given), on a new
+    range index."""
+    # (built from the columns' arrays, not by selecting, renaming and re-indexing a frame: a fifth of the
+    # time, which a lookup of one record pays a dozen times)
+    columns = {c[len(prefix):]: frame[c].array for c in columns_with_prefix(frame, prefix)}
+    if rows is not None:
+        columns = {c: values.take(rows) for c, values in columns.items()}
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(frame) if rows is None else len(rows)))
 
 
 def extra_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    return strip_prefix(frame[columns_with_prefix(frame, EXTRA_PREFIX)], EXTRA_PREFIX)
+    return strip_prefix(frame, EXTRA_PREFIX)
 
 
 def sides(blocks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -110,4 +117,4 @@ def treatment_values(records: pd.DataFrame, treatments: Sequence[Any]) -> list[p
 
 def treatment_value(records: pd.DataFrame, i: int) -> pd.DataFrame:
     """Treatment ``i``'s encoded values of ``records`` (their ``t{i}:`` columns)."""
-    return strip_prefix(records[columns_with_prefix(records, treatment_prefix(i))], treatment_prefix(i))
+    return strip_prefix(records, treatment_prefix(i))

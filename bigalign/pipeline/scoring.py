@@ -20,7 +20,6 @@ from .schema import (
     SET,
     TARGET_SIDE,
     ScoredLinks,
-    columns_with_prefix,
     combined_hashes,
     sides,
     strip_prefix,
@@ -39,7 +38,7 @@ def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]
     first = np.full(len(uniques), len(frame), dtype=np.int64)
     np.minimum.at(first, codes, np.arange(len(frame)))
     prefix = f"{side}:"
-    return strip_prefix(frame[columns_with_prefix(frame, prefix)].iloc[first], prefix), codes
+    return strip_prefix(frame, prefix, first), codes
 
 
 def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.DataFrame, records_b: pd.DataFrame,
