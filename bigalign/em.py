@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["MISSING", "EMFit", "add_pattern_counts", "choose_cuts", "comparison_levels", "em_fit", "level_frequencies",
+__all__ = ["MISSING", "EMFit", "add_pattern_counts", "choose_cuts", "comparison_levels", "dependence", "em_fit",
+           "level_frequencies",
            "level_names", "levels_of", "log_ratios", "pattern_counts", "population_prior", "summed_patterns"]
 
 # The level of a pair where either value is missing.
@@ -26,6 +27,11 @@ MISSING = -1
 AUTO_QUANTILES = (0.01, 0.1)
 # Near misses among the candidates needed to give them a level of their own.
 MIN_NEAR_MISSES = 50
+# Two treatments are dependent when random pairs are close on both this many times more often than
+# if they were independent (a zip code and its city, an e-mail address and the name it is made of).
+DEPENDENCE_FACTOR = 2.0
+# ... and at least this many random pairs are close on both (fewer: too few to tell).
+DEPENDENCE_MIN_PAIRS = 20
 
 
 
@@ -100,6 +106,51 @@ def level_frequencies(levels: np.ndarray, n_levels: int, counts: np.ndarray | No
                          minlength=n_levels).astype(np.float64)
     counts[counts == 0] = 0.5
     return counts / counts.sum()
+
+
+def dependence(random_levels: np.ndarray, n_levels: Sequence[int], weights: np.ndarray | None = None
+               ) -> tuple[list[list[int]], dict[tuple[int, int], np.ndarray]]:
+    """The treatments that depend on each other among random pairs (see :data:`DEPENDENCE_FACTOR`; the
+    pairs far on every other treatment: not matches), as groups; and for each member after the first of a
+    group, its u given each earlier member's level (``[(earlier, member)]``: a levels × levels table).
+    With ``weights``, each random pair counts as much (as much as it is not a match)."""
+    # Each pair's treatments where it is close, as the bits of one number: the pairs of every
+    # closeness pattern counted once, and each couple of treatments read from four of the counts.
+    close = np.zeros(len(random_levels), dtype=np.int64)
+    for k, n in enumerate(n_levels):
+        close |= ((random_levels[:, k] != MISSING) & (random_levels[:, k] < n - 1)).astype(np.int64) << k
+    patterns = np.bincount(close, weights=weights, minlength=1 << len(n_levels))
+    group_of = list(range(len(n_levels)))
+
+    def root(k: int) -> int:
+        while group_of[k] != k:
+            k = group_of[k]
+        return k
+
+    for i in range(len(n_levels)):
+        for j in range(i + 1, len(n_levels)):
+            # Among the random pairs far on every other treatment: the few matches a small cross
+            # product holds agree on everything, and would make every treatment look dependent.
+            neither, only_i, only_j, both = (float(patterns[p]) for p in (0, 1 << i, 1 << j, (1 << i) | (1 << j)))
+            far = neither + only_i + only_j + both
+            if both >= DEPENDENCE_MIN_PAIRS and both > DEPENDENCE_FACTOR * ((only_i + both) / far) * (
+                    (only_j + both) / far) * far:
+                group_of[root(j)] = root(i)
+    members: dict[int, list[int]] = {}
+    for k in range(len(n_levels)):
+        members.setdefault(root(k), []).append(k)
+    groups = [g for g in members.values() if len(g) > 1]
+    conditional_u = {}
+    for group in groups:
+        for position, j in enumerate(group[1:], start=1):
+            for k in group[:position]:
+                known = (random_levels[:, k] != MISSING) & (random_levels[:, j] != MISSING)
+                cells = random_levels[known, k].astype(np.int64) * n_levels[j] + random_levels[known, j]
+                table = 0.5 + np.bincount(cells, weights=None if weights is None else weights[known],
+                                          minlength=n_levels[k] * n_levels[j]).reshape(
+                    n_levels[k], n_levels[j])  # (half a pair: no u is 0)
+                conditional_u[(k, j)] = table / table.sum(axis=1, keepdims=True)
+    return groups, conditional_u
 
 
 def em_fit(patterns: pd.DataFrame, log_u: np.ndarray, n_levels: list[int], max_iterations: int,

@@ -35,10 +35,12 @@ from .em import (
     MISSING,
     choose_cuts,
     comparison_levels,
+    dependence,
     em_fit,
     level_frequencies,
     level_names,
     levels_of,
+    log_ratios,
     population_prior,
     summed_patterns,
 )
@@ -47,13 +49,12 @@ from .treatments import Treatment
 
 logger = logging.getLogger("bigalign")
 
-__all__ = ["FellegiSunter", "match_probability", "term_counts", "value_hashes", "weight_distance", "weighted_links"]
+__all__ = ["FellegiSunter", "distance_threshold", "match_probability", "term_counts", "value_hashes", "weight_distance",
+           "weighted_links"]
 
-# Two treatments are dependent when random pairs are close on both this many times more often than
-# if they were independent (a zip code and its city, an e-mail address and the name it is made of).
-DEPENDENCE_FACTOR = 2.0
-# ... and at least this many random pairs are close on both (fewer: too few to tell).
-DEPENDENCE_MIN_PAIRS = 20
+# Times u and the dependence among non-matches are counted again on the random pairs, each weighted by
+# how little it looks like a match (see FellegiSunter.fit_levels).
+U_CORRECTIONS = 2
 # The least match probability ``threshold = "auto"`` links at: a link is at least as likely as not.
 AUTO_THRESHOLD_FLOOR = 0.5
 # Points of the expected-quality curve a summary keeps (a curve to draw: a few hundred are plenty).
@@ -212,7 +213,7 @@ class FellegiSunter(Scorer):
             model.expect_weights(*data.candidate_weights(
                 lambda distances, terms: model.match_weights(model.levels(distances), terms)))
         model.threshold_ = model.probability_threshold(threshold)
-        model.distance_threshold_ = 1.0 - model.threshold_  # (the matching reads 1 − p: see weight_distance)
+        model.distance_threshold_ = distance_threshold(model.threshold_)
         return model
 
     def check_treatments(self, treatments: Sequence[Treatment]) -> None:
@@ -251,7 +252,8 @@ class FellegiSunter(Scorer):
 
         The prior is the probability that two records drawn at random match
         — the population ``u`` was drawn from, of ``population`` pairs (the
-        cross product; by default the candidates are all of it): it is
+        cross product; by default the candidates are all of it, and the
+        random pairs are taken as non-matches): it is
         fitted with m and u held, the pairs that are not candidates counting
         as non-matches. (The share of matches among the candidates would
         count the agreement on the blocked columns twice: once in being a
@@ -271,8 +273,6 @@ class FellegiSunter(Scorer):
         estimated it (weighted by their expected matches).
         """
         n_levels = [len(c) + 1 for c in self.cuts_]
-        self.u_ = [level_frequencies(random_levels[:, k], n) for k, n in enumerate(n_levels)]
-        self._dependence(random_levels, n_levels)
         pairs = float(candidate_patterns["count"].sum())
         start = min(records or pairs / 10, pairs / 2)
         self.known_m_, self.known_pairs_ = None, 0
@@ -285,17 +285,37 @@ class FellegiSunter(Scorer):
                                  for k, n in enumerate(n_levels)]
             candidate_patterns = summed_patterns(candidate_patterns.drop(columns="known"))
         patterns = summed_patterns(candidate_patterns.drop(columns="rules", errors="ignore"))
-        iterations = 0
-        if self.labels is not None:
-            if self.known_m_ is None:
-                raise ValueError("FellegiSunter: none of the labelled pairs is a candidate pair")
-            self.m_ = self.known_m_
-        elif left_out is None:
-            fit = em_fit(patterns, self.log_u(levels_of(patterns)), n_levels, self.max_iterations, self.tolerance,
-                      start)
-            self.m_, iterations = fit.m, fit.iterations
-        else:
-            self.m_, iterations = self._m_per_rule(candidate_patterns, n_levels, left_out, start)
+        if self.labels is not None and self.known_m_ is None:
+            raise ValueError("FellegiSunter: none of the labelled pairs is a candidate pair")
+        iterations, not_matches = 0, None
+        for correction in range(U_CORRECTIONS + 1):
+            self.u_ = [level_frequencies(random_levels[:, k], n, not_matches) for k, n in enumerate(n_levels)]
+            self._dependence(random_levels, n_levels, not_matches)
+            if self.labels is not None:
+                assert self.known_m_ is not None
+                self.m_, matches = self.known_m_, float(self.known_pairs_)
+            elif left_out is None:
+                fit = em_fit(patterns, self.log_u(levels_of(patterns)), n_levels, self.max_iterations,
+                             self.tolerance, start)
+                self.m_, matches = fit.m, fit.prior * pairs
+                iterations += fit.iterations
+            else:
+                self.m_, more, matches = self._m_per_rule(candidate_patterns, n_levels, left_out, start)
+                iterations += more
+            # The random pairs of a small cross product hold matches (3,000 × 4,500 records with 3,000
+            # matches: one random pair in 5,000, a third of those close on a title): u counted on them
+            # takes matches for chance agreement, and their agreeing on everything for dependence, and
+            # the evidence of a match falls below the prior. The matches the candidates hold, over the
+            # population, are the share to expect among random pairs: each counts in u as a non-match
+            # only as much as it is not one — judged with the treatments independent, or the matches'
+            # agreeing on all of them, taken for dependence, would hide them.
+            share = min(0.5, matches / max(population or pairs, 1.0))
+            if correction == U_CORRECTIONS or population is None or share * len(random_levels) < 1:
+                break
+            random_log_u = self.log_u(random_levels, dependent=False)
+            with np.errstate(over="ignore"):
+                not_matches = 1.0 - 1.0 / (1.0 + np.exp(-(np.log(share / (1 - share))
+                                                          + log_ratios(random_levels, self.m_, random_log_u))))
         self.patterns_ = patterns
         self.prior_, more = population_prior(patterns, self.m_, self.log_u(levels_of(patterns)),
                                               population or pairs, start, self.max_iterations)
@@ -304,8 +324,9 @@ class FellegiSunter(Scorer):
         return self
 
     def _m_per_rule(self, candidate_patterns: pd.DataFrame, n_levels: list[int], left_out: Sequence[set[int]],
-                    start: float) -> tuple[list[np.ndarray], int]:
-        """m by EM per blocking rule (see :meth:`fit_levels`), and the iterations it took."""
+                    start: float) -> tuple[list[np.ndarray], int, float]:
+        """m by EM per blocking rule (see :meth:`fit_levels`), the iterations it took, and the matches EM
+        over all the candidates expects among them."""
         rules = candidate_patterns["rules"].to_numpy(np.int64)
         patterns = candidate_patterns.drop(columns="rules")
         level_columns = [c for c in patterns.columns if c != "count"]
@@ -331,60 +352,23 @@ class FellegiSunter(Scorer):
         every = summed_patterns(patterns)
         overall = em_fit(every, self.log_u(levels_of(every)), n_levels, self.max_iterations, self.tolerance, start)
         m = [total / total.sum() if total.sum() > 0 else m for total, m in zip(mass, overall.m)]
-        return m, iterations + overall.iterations
+        return m, iterations + overall.iterations, overall.prior * float(every["count"].sum())
 
     # -- scores -------------------------------------------------------------
-    def _dependence(self, random_levels: np.ndarray, n_levels: list[int]) -> None:
-        """``groups_``: the treatments that depend on each other among random
-        pairs (see :data:`DEPENDENCE_FACTOR`; the pairs far on every other
-        treatment: not matches), and for each member after the
-        first of a group, its u given each earlier member's level
-        (``conditional_u_[(earlier, member)]``, a levels × levels table)."""
-        # Each pair's treatments where it is close, as the bits of one number: the pairs of every
-        # closeness pattern counted once, and each couple of treatments read from four of the counts.
-        close = np.zeros(len(random_levels), dtype=np.int64)
-        for k, n in enumerate(n_levels):
-            close |= ((random_levels[:, k] != MISSING) & (random_levels[:, k] < n - 1)).astype(np.int64) << k
-        patterns = np.bincount(close, minlength=1 << len(n_levels))
-        group_of = list(range(len(n_levels)))
+    def _dependence(self, random_levels: np.ndarray, n_levels: list[int], weights: np.ndarray | None = None) -> None:
+        """``groups_`` and ``conditional_u_``: see :func:`~bigalign.em.dependence`."""
+        self.groups_, self.conditional_u_ = dependence(random_levels, n_levels, weights)
 
-        def root(k: int) -> int:
-            while group_of[k] != k:
-                k = group_of[k]
-            return k
-
-        for i in range(len(n_levels)):
-            for j in range(i + 1, len(n_levels)):
-                # Among the random pairs far on every other treatment: the few matches a small cross
-                # product holds agree on everything, and would make every treatment look dependent.
-                neither, only_i, only_j, both = (int(patterns[p]) for p in (0, 1 << i, 1 << j, (1 << i) | (1 << j)))
-                far = neither + only_i + only_j + both
-                if both >= DEPENDENCE_MIN_PAIRS and both > DEPENDENCE_FACTOR * ((only_i + both) / far) * (
-                        (only_j + both) / far) * far:
-                    group_of[root(j)] = root(i)
-        members: dict[int, list[int]] = {}
-        for k in range(len(n_levels)):
-            members.setdefault(root(k), []).append(k)
-        self.groups_ = [g for g in members.values() if len(g) > 1]
-        self.conditional_u_ = {}
-        for group in self.groups_:
-            for position, j in enumerate(group[1:], start=1):
-                for k in group[:position]:
-                    both = (random_levels[:, k] != MISSING) & (random_levels[:, j] != MISSING)
-                    cells = random_levels[both, k].astype(np.int64) * n_levels[j] + random_levels[both, j]
-                    table = 0.5 + np.bincount(cells, minlength=n_levels[k] * n_levels[j]).reshape(
-                        n_levels[k], n_levels[j])  # (half a pair: no u is 0)
-                    self.conditional_u_[(k, j)] = table / table.sum(axis=1, keepdims=True)
-
-    def log_u(self, levels: np.ndarray) -> np.ndarray:
+    def log_u(self, levels: np.ndarray, dependent: bool = True) -> np.ndarray:
         """``(pairs, treatments)`` ln u of each treatment's level (0 where
         missing): a member of a dependent group after its first takes its u
-        given the level of the nearest earlier member whose value is known."""
+        given the level of the nearest earlier member whose value is known
+        (unless not ``dependent``)."""
         out = np.zeros(levels.shape, dtype=np.float64)
         for k, u in enumerate(self.u_):
             known = levels[:, k] != MISSING
             out[known, k] = np.log(u[levels[known, k]])
-        for group in self.groups_:
+        for group in self.groups_ if dependent else []:
             for position, j in enumerate(group[1:], start=1):
                 given = np.full(len(levels), -1)
                 for k in group[:position]:  # the nearest earlier known member wins
@@ -554,6 +538,21 @@ def weight_distance(weights: np.ndarray) -> np.ndarray:
     probability, lower is better, computed as 1 / (1 + 2^w) so that strong
     matches keep their order (1 − p would round them all to 0)."""
     return 1.0 / (1.0 + np.exp2(np.asarray(weights, dtype=np.float64)))
+
+
+# Links need a match weight at least this far below the threshold's: a pattern whose probability the
+# automatic threshold is, computed again for a pair through other roundings, is linked (to 3 decimals,
+# the weights the expected quality is counted on, the same evidence).
+THRESHOLD_SLACK_BITS = 0.0005
+
+
+def distance_threshold(probability: float) -> float:
+    """What the matching compares a model's scores with (:func:`weight_distance`, lower is better): that of
+    the threshold's match weight, less :data:`THRESHOLD_SLACK_BITS` (1 − p, computed apart, left out the
+    very pairs whose probability an automatic threshold is)."""
+    with np.errstate(divide="ignore"):
+        weight = np.log2(probability) - np.log2(1.0 - probability)
+    return float(weight_distance(weight - THRESHOLD_SLACK_BITS))
 
 
 def weighted_links(links: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from bigalign.cluster import NoCluster
 from bigalign.datasets import person_records
 from bigalign.em import MISSING, comparison_levels, pattern_counts
 from bigalign.evaluate import link_quality
-from bigalign.fellegi_sunter import FellegiSunter
+from bigalign.fellegi_sunter import THRESHOLD_SLACK_BITS, FellegiSunter
 from bigalign.treatments import make_treatments, treatment_pair_distances
 
 PERSON_TREATMENTS = [
@@ -80,6 +80,61 @@ def test_dependent_treatments_are_found_and_their_u_is_joint():
     # agreeing on both is worth what agreeing on both is worth, not the sum of two independent agreements
     both = model.contributions(np.array([[2, 0, 0, 1]]))[0, 1:3].sum()
     assert both == pytest.approx(np.log2(m[1][0] * m[2][0] / (0.1 * 0.95)), abs=0.1)
+
+
+def test_the_matches_among_random_pairs_of_a_small_cross_product_are_not_taken_for_chance(monkeypatch):
+    """3,000 × 4,500 records with 3,000 matches: one random pair in 4,500 matches, a third of the random
+    pairs close on the first treatment are matches, and they agree on the second too. Counted as
+    non-matches, they made the first treatment's agreement look like chance and the two treatments look
+    dependent (so the second said nothing), and the prior fell to nothing: no link at all. Weighted by
+    how little they look like matches, u is that of the non-matches, no dependence is found, and the
+    matches expected are the matches there are."""
+    import bigalign.fellegi_sunter as fs
+
+    rng = np.random.default_rng(4)
+    m = [np.array([0.9, 0.1]), np.array([0.8, 0.2])]
+    u = [np.array([0.0005, 0.9995]), np.array([0.004, 0.996])]
+    population, matches = 3000 * 4500, 3000
+
+    def drawn(n, match):
+        return np.column_stack([np.where(match, rng.choice(2, n, p=mk), rng.choice(2, n, p=uk))
+                                for mk, uk in zip(m, u)])
+
+    random_levels = drawn(200_000, rng.random(200_000) < matches / population)
+    candidates = pattern_counts(np.vstack([drawn(matches, np.ones(matches, bool)), drawn(6000, np.zeros(6000, bool))]))
+
+    def fitted():
+        model = FellegiSunter()
+        model.cuts_ = [[0.0], [0.0]]
+        return model.fit_levels(random_levels, candidates, records=3000, population=population)
+
+    model = fitted()
+    # (the matches that disagree on one of the two and agree on the other are about as likely chance)
+    assert model.groups_ == [] and 0.7 * matches < model.expected_matches_ < 1.05 * matches
+    for fitted_m, true in zip(model.m_, m):
+        np.testing.assert_allclose(fitted_m, true, atol=0.02)
+    assert model.u_[0][0] < 0.0006  # (the random pairs' own share close on it is ~0.0007)
+    # the automatic threshold is the probability of a pattern: that pattern's pairs are linked, scored apart
+    threshold, _ = model.auto_threshold()
+    weights = model.match_weights(fs.levels_of(model.patterns_))
+    at = np.isclose(fs.match_probability(weights), threshold, rtol=0, atol=1e-12)
+    assert at.any() and (fs.weight_distance(weights[at]) <= fs.distance_threshold(threshold)).all()
+    assert (fs.weight_distance(weights[weights < weights[at].min()]) > fs.distance_threshold(threshold)).all()
+    monkeypatch.setattr(fs, "U_CORRECTIONS", 0)
+    uncorrected = fitted()
+    assert uncorrected.groups_ == [[0, 1]] and uncorrected.expected_matches_ < 1
+
+
+def test_a_pair_as_probable_as_the_threshold_is_linked():
+    """A link's score (1 / (1 + 2^w)) and the threshold's (from a probability) are computed apart: a pair
+    whose probability is the threshold — the automatic one is always a pattern's — is linked (1 − p left
+    out a third of them), and one 0.001 bit below it is not."""
+    from bigalign.fellegi_sunter import distance_threshold, match_probability, weight_distance
+
+    weights = np.linspace(-10, 12, 20_001)
+    thresholds = np.array([distance_threshold(p) for p in match_probability(weights)])
+    assert (weight_distance(weights) <= thresholds).all()
+    assert (weight_distance(weights - 0.001) > thresholds).all()
 
 
 def test_u_from_random_pairs_is_the_u_of_the_cross_product():
@@ -290,7 +345,9 @@ def test_a_job_with_a_learned_model_and_an_automatic_threshold(tmp_path, client)
     assert list(links.columns[:5]) == ["align_id", "target_id", "match_weight", "match_probability", "prior_weight"]
     weights = links[[c for c in links.columns if c.endswith(": weight")]].sum(axis=1) + links["prior_weight"]
     np.testing.assert_allclose(weights, links["match_weight"], rtol=1e-12)
-    assert (links["match_probability"] >= model["threshold"] - 1e-12).all()
+    # (links at the threshold's match weight, less a slack of rounding: see distance_threshold)
+    threshold = model["threshold"]
+    assert (links["match_weight"] >= np.log2(threshold / (1 - threshold)) - THRESHOLD_SLACK_BITS - 1e-9).all()
     page = (tmp_path / "report.html").read_text()
     assert "The learned model (Fellegi–Sunter)" in page and 'id="model"' in page
     assert "m among the" in page and "true candidate pairs" in page

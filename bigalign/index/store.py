@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from ..blocking.base import Blocking
 from ..errors import InputError
-from ..fellegi_sunter import FellegiSunter
+from ..fellegi_sunter import FellegiSunter, distance_threshold
 from ..io import atomic_path, is_url
 from ..jobs import Job
 from ..pipeline.encode import block_rows
@@ -195,7 +195,7 @@ def read_model(fs: Any, base: str) -> FellegiSunter:
     model.prior_, model.groups_ = state["prior"], state["groups"]
     model.conditional_u_ = {(k, j): np.asarray(table) for k, j, table in state["conditional_u"]}
     model.threshold_ = state["threshold"]
-    model.distance_threshold_ = 1.0 - model.threshold_
+    model.distance_threshold_ = distance_threshold(model.threshold_)
     model.term_frequencies_ = {}
     if state["term_frequencies"]:
         with fs.open(f"{base}/model-terms.parquet", "rb") as f:
