@@ -22,6 +22,20 @@ def test_signatures_are_bit_identical_to_datasketch():
             assert row.dtype == reference.hashvalues.dtype
 
 
+@pytest.mark.parametrize("words", [False, True])
+def test_a_blockings_signatures_are_those_of_its_records_shingles(words):
+    """Signatures taken from each distinct word's (the minimum over a record's words) are those of the
+    record's whole shingle set: pooled columns, repeated and missing values, blank text, a record of none."""
+    frame = pd.DataFrame({"id": range(7),
+                          "first": ["Jean", "jean", None, "Zoé", "  ", "Ann Marie", None],
+                          "last": ["Dupont", "Dupont Dupont", "Martin", None, "Lee", "Marie Ann", None]})
+    blocking = MinHashLSHBlocking(["first", "last"], num_perm=32, words=words)
+    expected = minhash_signatures(blocking.shingle_sets(frame), 32, 1)
+    np.testing.assert_array_equal(blocking.signatures(frame), expected)
+    assert (expected[6] == 0xFFFFFFFF).all() and (blocking.keys(frame, "align")[6] == 0).all()
+    np.testing.assert_array_equal(blocking.signatures(frame)[5], blocking.signatures(frame.iloc[::-1])[1])
+
+
 @pytest.mark.parametrize("threshold,num_perm", [(0.3, 64), (0.5, 128), (0.8, 128), (0.9, 32)])
 def test_bands_and_rows_match_datasketch(threshold, num_perm):
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)

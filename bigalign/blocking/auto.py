@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from .base import Blocking
+from .kdtree import KDTreeBlocking
 from .key import KeyBlocking
+from .minhash import MinHashLSHBlocking
 from .union import UnionBlocking
 
 __all__ = ["DEFAULT_PAIRS_PER_RECORD", "AutoBlocking", "BlockingChoice", "Rule", "candidate_rules", "choice_lines",
@@ -40,6 +42,11 @@ MIN_MATCHES = 3
 # the block shuffle carries (measured on the demo at 1M: a key's rows cost about what half a pair a record
 # costs to score).
 ROW_PAIRS = 0.5
+# MinHash LSH candidates on each text treatment: two S-curves (pairs of 3-gram Jaccard similarity 0.5 become
+# candidates with probability 0.94 at the looser, 0.15 at the tighter), on signatures of 64 permutations
+# (computed once for both: half the time of 128, the S-curves about as steep).
+MINHASH_THRESHOLDS = (0.3, 0.6)
+MINHASH_PERMUTATIONS = 64
 # Text metrics whose values a Soundex key suits (names, words); others get exact keys only.
 _SOUNDEX_METRICS = ("levenshtein", "jaro_winkler", "damerau_levenshtein", "char_levenshtein", "difflib", "soundex",
                     "jaccard")
@@ -77,13 +84,25 @@ class AutoBlocking(Blocking):
 
 @dataclass(frozen=True)
 class Rule:
-    """A candidate rule: a key on parts (a column, or columns joined) with one transform each."""
+    """A candidate rule: a key on parts (a column, or columns joined) with one transform each; or, with the
+    transform ``"minhash"`` (one part: text columns pooled) or ``"kdtree"`` (one part: latitude and
+    longitude), a MinHash LSH or a neighbourhood blocking, with ``options`` (threshold and permutations;
+    radius)."""
 
     parts: tuple[Any, ...]
     transforms: tuple[str, ...]
+    options: tuple[tuple[str, Any], ...] = ()
 
     @property
-    def blocking(self) -> KeyBlocking:
+    def kind(self) -> str:
+        return {"minhash": "minhash_lsh", "kdtree": "kdtree"}.get(self.transforms[0], "key")
+
+    @property
+    def blocking(self) -> Blocking:
+        if self.kind == "minhash_lsh":
+            return MinHashLSHBlocking(list(_columns(self.parts[0])), **dict(self.options))
+        if self.kind == "kdtree":
+            return KDTreeBlocking(list(self.parts[0]), **dict(self.options))
         return KeyBlocking(self.columns, transform=list(self.transforms))
 
     @property
@@ -92,31 +111,43 @@ class Rule:
 
     @property
     def label(self) -> str:
+        if self.kind == "minhash_lsh":
+            return f"minhash({'+'.join(_columns(self.parts[0]))}, {dict(self.options)['threshold']:g})"
+        if self.kind == "kdtree":
+            return f"kdtree({'+'.join(self.parts[0])}, {dict(self.options)['radius_km']:g} km)"
         return " & ".join(f"{t}({'+'.join(p) if isinstance(p, tuple) else p})"
                           for p, t in zip(self.parts, self.transforms))
 
     def table(self) -> dict[str, Any]:
         """The rule as a job's ``[[blocking.of]]`` table."""
+        if self.kind != "key":
+            return {"kind": self.kind, "columns": list(_columns(self.parts[0])), **dict(self.options)}
         one = len(self.parts) == 1 and not isinstance(self.parts[0], tuple)
         return {"kind": "key", "columns": self.columns[0] if one else self.columns,
                 "transform": self.transforms[0] if one else list(self.transforms)}
 
     def toml(self) -> str:
-        table = self.table()
-        return (f"[[blocking.of]]\nkind = \"key\"\ncolumns = {_toml(table['columns'])}\n"
-                f"transform = {_toml(table['transform'])}\n")
+        return "[[blocking.of]]\n" + "".join(f"{name} = {_toml(value)}\n" for name, value in self.table().items())
+
+
+def _columns(part: Any) -> tuple[Any, ...]:
+    return part if isinstance(part, tuple) else (part,)
 
 
 def _toml(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def candidate_rules(treatments: Sequence[Any]) -> list[Rule]:
     """The rules to choose from, drawn from the treatments that read the same columns in both sets: each
-    treatment's keys, then every two of different treatments together (deterministic order)."""
+    treatment's keys, then every two keys of different treatments together, then MinHash LSH on each text
+    treatment and neighbourhoods on coordinates (deterministic order)."""
     singles: list[tuple[int, Any, str]] = []
+    others: list[Rule] = []
     for i, t in enumerate(treatments):
         if t.attribute != t.target_attribute:
             continue
@@ -124,19 +155,35 @@ def candidate_rules(treatments: Sequence[Any]) -> list[Rule]:
         columns = t.attribute
         if metric == "temporal" and not isinstance(columns, tuple):
             singles += [(i, columns, "date"), (i, columns, "year")]
-        elif metric in ("geographical", "euclidean"):
-            continue  # (coordinates and numbers: a kd-tree's neighbourhoods, not keys; not chosen yet)
-        elif isinstance(columns, tuple):
-            singles += [(i, columns, "soundex-set")] + [(i, c, "exact") for c in columns]
+        elif metric == "geographical":
+            if isinstance(columns, tuple) and len(columns) == 2:
+                others += [Rule((columns,), ("kdtree",), (("radius_km", radius),)) for radius in _radii(t.metric)]
+        elif metric == "euclidean":
+            continue  # (numbers: a k-means' neighbourhoods would suit them; not chosen yet)
         else:
-            singles.append((i, columns, "exact"))
+            if isinstance(columns, tuple):
+                singles += [(i, columns, "soundex-set")] + [(i, c, "exact") for c in columns]
+            else:
+                singles.append((i, columns, "exact"))
+                if metric in _SOUNDEX_METRICS:
+                    singles.append((i, columns, "soundex"))
             if metric in _SOUNDEX_METRICS:
-                singles.append((i, columns, "soundex"))
+                others += [Rule((columns,), ("minhash",), (("threshold", at), ("num_perm", MINHASH_PERMUTATIONS)))
+                           for at in MINHASH_THRESHOLDS]
     rules = [Rule((part,), (transform,)) for _, part, transform in singles]
     for (i, p, s), (j, q, u) in itertools.combinations(singles, 2):
         if i != j:
             rules.append(Rule((p, q), (s, u)))
-    return list(dict.fromkeys(rules))
+    return list(dict.fromkeys(rules + others))
+
+
+def _radii(metric: Any) -> list[float]:
+    """Neighbourhood radii (km) for a geographical treatment: its scale (beyond which a pair's distance says
+    no more) and a fifth of it; without a scale, 5 and 25 km."""
+    if metric.scale is None:
+        return [5.0, 25.0]
+    scale_km = float(metric.scale) / (1000.0 if metric.units == "m" else 1.0)
+    return [scale_km / 5, scale_km]
 
 
 @dataclass
@@ -175,18 +222,19 @@ class BlockingChoice:
 
 def choose_rules(rules: Sequence[Rule], costs: pd.DataFrame, covered: np.ndarray, weights: np.ndarray,
                  sample_pairs: Sequence[np.ndarray], sample: int, align_records: int, budget: float,
-                 largest_allowed: float, records: int = 0) -> BlockingChoice:
+                 largest_allowed: float) -> BlockingChoice:
     """The union within ``budget`` pairs that covers the most likely-match weight (greedy).
 
-    ``costs``: per rule (index), its exact ``pairs`` and ``largest`` block; ``covered``: which rule puts
-    each likely match (row) in a block; ``weights``: each likely match's weight (its match probability);
+    ``costs``: per rule (index), its exact ``pairs`` and ``largest`` block, and the block ``rows`` it adds
+    to a run (each costs :data:`ROW_PAIRS`; none if not given); ``covered``: which rule puts each likely
+    match (row) in a block; ``weights``: each likely match's weight (its match probability);
     ``sample_pairs``: per rule, the sorted hashes of the pairs it makes for the sampled records, whose
-    overlap with the rules already chosen discounts a rule's pairs; ``records``: of both sets (each rule
-    also costs their block rows: :data:`ROW_PAIRS`)."""
+    overlap with the rules already chosen discounts a rule's pairs."""
     total = float(weights.sum())
     usable = (costs["pairs"].to_numpy(np.float64) <= budget) & (costs["largest"].to_numpy(np.float64)
                                                                    <= largest_allowed)
     recall = (weights @ covered) / total if total else np.zeros(len(rules))
+    rows = costs["rows"].to_numpy(np.float64) if "rows" in costs.columns else np.zeros(len(rules))
     chosen: list[int] = []
     marginal = np.full(len(rules), np.nan)
     taken = np.zeros(len(weights), dtype=bool)
@@ -204,7 +252,7 @@ def choose_rules(rules: Sequence[Rule], costs: pd.DataFrame, covered: np.ndarray
             cost = float(costs["pairs"].iloc[r]) * new_share
             if gain < MIN_GAIN or adds.sum() < MIN_MATCHES or spent + cost > budget:
                 continue
-            score = gain / max(cost + ROW_PAIRS * records, 1.0)
+            score = gain / max(cost + ROW_PAIRS * rows[r], 1.0)
             if score > best_score:
                 best, best_score, best_cost = int(r), score, cost
         if best < 0:

@@ -12,7 +12,7 @@ P(two records become candidates | Jaccard s) = 1 − (1 − s^r)^b.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -62,14 +62,16 @@ def shingles(text: str, ngram: int = 3, words: bool = False) -> set[str]:
     tokens = text.split()
     if words:
         return set(tokens)
-    result: set[str] = set()
-    for token in tokens:
-        padded = f"^{token}$"
-        if len(padded) <= ngram:
-            result.add(padded)
-        else:
-            result.update(padded[i:i + ngram] for i in range(len(padded) - ngram + 1))
-    return result
+    return set().union(*(_word_shingles(token, ngram) for token in tokens))
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_shingles(token: str, ngram: int) -> frozenset[str]:
+    # (cached: names and words repeat across records, and this loop is most of a signature's cost)
+    padded = f"^{token}$"
+    if len(padded) <= ngram:
+        return frozenset((padded,))
+    return frozenset(padded[i:i + ngram] for i in range(len(padded) - ngram + 1))
 
 
 @lru_cache(maxsize=16)
@@ -93,7 +95,7 @@ def _sha1_32(text: str) -> int:
     return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:4], "little")
 
 
-def minhash_signatures(shingle_sets: Sequence[set[str]], num_perm: int = 128, seed: int = 1) -> np.ndarray:
+def minhash_signatures(shingle_sets: Sequence[Collection[str]], num_perm: int = 128, seed: int = 1) -> np.ndarray:
     """``(n, num_perm)`` uint32 signatures; rows of empty sets are all 2^32−1."""
     counts = np.fromiter(map(len, shingle_sets), np.int64, len(shingle_sets))
     flat = [s for shingle_set in shingle_sets for s in shingle_set]
@@ -169,22 +171,64 @@ class MinHashLSHBlocking(Blocking):
     def n_slots(self) -> int:
         return self.bands
 
-    def shingle_sets(self, frame: pd.DataFrame) -> list[set[str]]:
-        texts = [normalize_column(frame[c], self.normalizers).tolist() for c in self.columns]
-        return [
-            set().union(*(shingles(v, self.ngram, self.words) for v in values if not is_missing(v)))
-            for values in zip(*texts)
-        ]
+    def _columns(self, frame: pd.DataFrame) -> list[pd.Series]:
+        return [normalize_column(frame[c], self.normalizers) for c in self.columns]
 
-    def signatures(self, frame: pd.DataFrame) -> np.ndarray:
-        return minhash_signatures(self.shingle_sets(frame), self.num_perm, self.seed)
+    def _shingles(self, text: str) -> set[str]:
+        return shingles(text, self.ngram, self.words)
+
+    def shingle_sets(self, frame: pd.DataFrame) -> list[set[str]]:
+        return [set().union(*(self._shingles(v) for v in values if not is_missing(v)))
+                for values in zip(*(column.tolist() for column in self._columns(frame)))]
+
+    def signatures(self, frame: pd.DataFrame, shared: dict | None = None) -> np.ndarray:
+        """Each record's signature (those of :func:`minhash_signatures` of its :meth:`shingle_sets`), and
+        with ``shared``, once for every MinHash blocking of the same columns and permutations.
+
+        A signature is the minimum of each permuted hash over the record's shingles, so it is the minimum
+        of its words' signatures: each distinct word's is computed once (names and streets repeat), and a
+        record's taken from its words' in numpy."""
+        name = ("minhash signatures", repr(self.columns), repr(self.normalizers), self.ngram, self.words,
+                self.num_perm, self.seed)
+        if shared is not None and name in shared:
+            return shared[name]
+        words: dict[str, int] = {}
+        records, word_ids = [], []
+        for column in self._columns(frame):
+            codes, values = pd.factorize(column, use_na_sentinel=True)
+            split = [[] if is_missing(v) else [words.setdefault(w, len(words)) for w in str(v).split()]
+                     for v in values]
+            counts = np.fromiter(map(len, split), np.int64, len(split))
+            flat = np.fromiter((w for ids in split for w in ids), np.int64, int(counts.sum()))
+            # (each record's words: its value's run of ``flat``; a missing value, code -1, reads the last: none)
+            per_record = np.append(counts, 0)[codes]
+            starts = np.append(np.cumsum(counts) - counts, 0)[codes]
+            records.append(np.repeat(np.arange(len(frame)), per_record))
+            offsets = np.arange(int(per_record.sum())) - np.repeat(np.cumsum(per_record) - per_record, per_record)
+            word_ids.append(flat[np.repeat(starts, per_record) + offsets])
+        record_of = np.concatenate(records) if records else np.empty(0, np.int64)
+        order = np.argsort(record_of, kind="stable")
+        record_of, word_of = record_of[order], np.concatenate(word_ids)[order] if word_ids else record_of
+        word_signatures = minhash_signatures([{w} if self.words else _word_shingles(w, self.ngram)
+                                              for w in words], self.num_perm, self.seed)
+        signatures = np.full((len(frame), self.num_perm), _EMPTY, dtype=np.uint32)
+        held = np.flatnonzero(np.bincount(record_of, minlength=len(frame)))
+        starts = np.searchsorted(record_of, held)
+        step = max(1, _CHUNK_CELLS // self.num_perm)
+        for lo in range(0, len(held), step):  # (a chunk of records at a time: bounded memory)
+            stop = starts[lo + step] if lo + step < len(held) else len(record_of)
+            block = word_signatures[word_of[starts[lo]:stop]]
+            signatures[held[lo:lo + step]] = np.minimum.reduceat(block, starts[lo:lo + step] - starts[lo], axis=0)
+        if shared is not None:
+            shared[name] = signatures
+        return signatures
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "kind": self.name, "bands": self.bands, "rows": self.rows,
                 "threshold": self.threshold}
 
     def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
-        signatures = self.signatures(frame)
+        signatures = self.signatures(frame, shared)
         present = (signatures != _EMPTY).any(axis=1)
         keys = np.empty((len(frame), self.bands), dtype=np.uint64)
         for band in range(self.bands):

@@ -55,6 +55,8 @@ SAMPLE_RECORDS = 2000
 ALIGN_SALT, TARGET_SALT = 0x616C69676E, 0x746172676574
 # The net's rules: at most this many pairs per record each (at least four times the budget's).
 NET_PAIRS_PER_RECORD = 100
+# MinHash LSH is a candidate on text of at least this many words a record, on average in the sample.
+MINHASH_MIN_WORDS = 1.5
 
 
 def resolve_blocking(client: Any, align_dd: Any, target_dd: Any,
@@ -67,15 +69,26 @@ def resolve_blocking(client: Any, align_dd: Any, target_dd: Any,
 
 
 def _key_table(sample: pd.DataFrame, rules: list[Rule]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per rule, the sampled records' keys: each record's key (0: none), the distinct keys (sorted), and how
-    many sampled records hold each."""
+    """Per rule, the sampled records' keys: each record's keys (a column a slot, 0: none; a key rule has one,
+    a MinHash rule one a band), the distinct keys (sorted), and how many sampled records hold each."""
     shared: dict = {}
     table = []
     for rule in rules:
-        keys = rule.blocking.keys(sample, "align", shared)[:, 0]
+        keys = rule.blocking.keys(sample, "align", shared)
         distinct, counts = np.unique(keys[keys != 0], return_counts=True)
         table.append((keys, distinct, counts.astype(np.int64)))
     return table
+
+
+def _with_itself(rule: Rule, sample: pd.DataFrame, align_keys: np.ndarray, both: np.ndarray) -> int:
+    """In a deduplication, the blocks the sampled records that are also among the targets share with
+    themselves (pairs of a record with itself, which the counts hold and a run does not make)."""
+    target_keys = rule.blocking.keys(sample, "target")
+    own = 0
+    for s in range(align_keys.shape[1]):
+        mine = align_keys[both, s]
+        own += int(((target_keys[both] == mine[:, None]) & (mine[:, None] != 0)).any(axis=1).sum())
+    return own
 
 
 def _sample_hits(own: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,24 +112,26 @@ def _target_pass(part: pd.DataFrame, rules: list[Rule], distinct: list[np.ndarra
     counts, rows = [], []
     rid = record_keys(part.iloc[:, 0])
     for r, (rule, keys) in enumerate(zip(rules, distinct)):
-        own = rule.blocking.keys(part, "target", shared)[:, 0]
-        found, at = _sample_hits(own, keys)
+        own = rule.blocking.keys(part, "target", shared)  # (a column a slot: a record's keys in a row)
+        found, at = _sample_hits(own.ravel(), keys)
         counts.append(np.bincount(at, minlength=len(keys)).astype(np.int64))
         if len(found) > cap:
             found = np.empty(0, np.int64)
             rows.append(pd.DataFrame({"rule": [r], "key": [np.uint64(0)], "rid": [np.uint64(0)]}))
-        rows.append(pd.DataFrame({"rule": np.full(len(found), r, np.int32), "key": own[found], "rid": rid[found]}))
+        rows.append(pd.DataFrame({"rule": np.full(len(found), r, np.int32), "key": own.ravel()[found],
+                                  "rid": rid[found // own.shape[1]]}))
     return counts, pd.concat(rows, ignore_index=True).astype({"rule": np.int32, "key": np.uint64, "rid": np.uint64})
 
 
 def _rule_costs(client: Any, sample: pd.DataFrame, targets: dd.DataFrame, rules: list[Rule],
                 sizes: tuple[int, int, int], dedupe: bool, cap: int,
-                both: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                both: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[np.ndarray]]:
     """Each rule's pairs and largest block, from the align sample's keys counted in ``targets`` (the
     targetset, or a sample of it), scaled to the two sets (``sizes``: the alignset's records, the
     targetset's, and those of ``targets``): exact when both are whole. In a deduplication, ``both`` says
     which sampled records are also among ``targets`` (a record is not paired with itself). Also the target
-    rows holding the sampled records' keys (see :func:`_target_pass`)."""
+    rows holding the sampled records' keys (see :func:`_target_pass`), and the sampled records' keys of
+    each rule (computed once: a MinHash rule's are the costly part)."""
     n_a, n_b, t = sizes
     table = _key_table(sample, rules)
     distinct = [keys for _, keys, _ in table]
@@ -127,7 +142,7 @@ def _rule_costs(client: Any, sample: pd.DataFrame, targets: dd.DataFrame, rules:
     for r, (keys, _, held) in enumerate(table):
         in_b = np.sum([counts[r] for counts, _ in results], axis=0) if results else np.zeros(len(held), np.int64)
         if dedupe:  # (ordered pairs of two samples of one set, less each record with itself, halved)
-            itself = int(((keys != 0) & both).sum()) if both is not None else 0
+            itself = _with_itself(rules[r], sample, keys, both) if both is not None else 0
             pairs = (float((held * in_b).sum()) - itself) * scale_a * scale_b / 2
             whole = in_b * scale_b
             largest = float((whole * np.maximum(whole - 1, 0) / 2).max()) if len(in_b) else 0.0
@@ -137,7 +152,7 @@ def _rule_costs(client: Any, sample: pd.DataFrame, targets: dd.DataFrame, rules:
         costs.append((pairs, largest))
     rows = pd.concat([frame for _, frame in results], ignore_index=True) if results else \
         pd.DataFrame({"rule": np.empty(0, np.int32), "key": np.empty(0, np.uint64), "rid": np.empty(0, np.uint64)})
-    return pd.DataFrame(costs, columns=["pairs", "largest"]), rows
+    return pd.DataFrame(costs, columns=["pairs", "largest"]), rows, [keys for keys, _, _ in table]
 
 
 def _drawn(part: pd.DataFrame, share: float, salt: int) -> pd.DataFrame:
@@ -153,21 +168,28 @@ def _sampled(client: Any, a: dd.DataFrame, share: float) -> pd.DataFrame:
     return sample.sort_values(sample.columns[0], kind="stable").reset_index(drop=True)
 
 
-def _sample_pairs(sample: pd.DataFrame, rows: pd.DataFrame, rules: list[Rule], usable: list[int],
-                  dedupe: bool) -> list[np.ndarray]:
+def _sample_pairs(sample: pd.DataFrame, sample_keys: list[np.ndarray], rows: pd.DataFrame, usable: list[int],
+                  dedupe: bool) -> tuple[list[np.ndarray], np.ndarray]:
     """Per rule, the sorted hashes of the pairs it makes between the sampled records and the target ``rows``
-    holding their keys (see :func:`_target_pass`); only ``usable`` rules."""
+    holding their keys (see :func:`_target_pass`; ``sample_keys``: the sampled records' keys of each
+    rule); and how many blocks each of those pairs shares on
+    average (1 for a key; a MinHash rule's similar pairs share several bands, and its counted pairs are
+    block pairs); only ``usable`` rules."""
     rid = record_keys(sample.iloc[:, 0])
-    pairs = [np.empty(0, np.uint64) for _ in rules]
+    pairs = [np.empty(0, np.uint64) for _ in sample_keys]
+    shared_blocks = np.ones(len(sample_keys))
     for r in usable:
-        keys = rules[r].blocking.keys(sample, "align")[:, 0]
-        mine = pd.DataFrame({"key": keys, "rid_a": rid})[keys != 0]
+        keys = sample_keys[r]
+        present = keys != 0
+        mine = pd.DataFrame({"key": keys[present], "rid_a": np.broadcast_to(rid[:, None], keys.shape)[present]})
         met = mine.merge(rows[rows["rule"] == r], on="key")
         if dedupe:
             met = met[met["rid_a"] != met["rid"]]
-        pairs[r] = np.unique(combined_hashes(met["rid_a"].to_numpy(np.uint64), met["rid"].to_numpy(np.uint64),
-                                             dedupe))
-    return pairs
+        rid_a, rid_b = met["rid_a"].to_numpy(np.uint64), met["rid"].to_numpy(np.uint64)
+        pairs[r] = np.unique(combined_hashes(rid_a, rid_b, dedupe))
+        if keys.shape[1] > 1 and len(met):
+            shared_blocks[r] = len(met) / len(np.unique(combined_hashes(rid_a, rid_b, False)))
+    return pairs, shared_blocks
 
 
 def _likely_matches(client: Any, sample: pd.DataFrame, b: dd.DataFrame, alignment: Alignment,
@@ -187,10 +209,11 @@ def _likely_matches(client: Any, sample: pd.DataFrame, b: dd.DataFrame, alignmen
         object), "weight": weight})
 
 
-def _coverage(client: Any, sample: pd.DataFrame, b: dd.DataFrame, rules: list[Rule],
+def _coverage(client: Any, sample: pd.DataFrame, sample_keys: list[np.ndarray], b: dd.DataFrame, rules: list[Rule],
               likely: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, np.ndarray]:
-    """Which rule puts each likely match in a block (likely matches × rules); the matched targets, and each
-    likely match's rows in the sample and in them."""
+    """Which rule puts each likely match in a block (likely matches × rules; ``sample_keys``: the sampled
+    records' keys of each rule); the matched targets, and each likely match's rows in the sample and in
+    them."""
     ids = set(likely["target_id"].astype(str))
 
     def matched(part: pd.DataFrame) -> pd.DataFrame:
@@ -200,12 +223,12 @@ def _coverage(client: Any, sample: pd.DataFrame, b: dd.DataFrame, rules: list[Ru
     at_a = pd.Index(sample.iloc[:, 0].astype(str)).get_indexer(likely["align_id"].astype(str))
     at_b = pd.Index(targets.iloc[:, 0].astype(str)).get_indexer(likely["target_id"].astype(str))
     covered = np.zeros((len(likely), len(rules)), dtype=bool)
-    shared_a: dict = {}
-    shared_b: dict = {}
+    shared: dict = {}
     for r, rule in enumerate(rules):
-        keys_a = rule.blocking.keys(sample, "align", shared_a)[:, 0][at_a]
-        keys_b = rule.blocking.keys(targets, "target", shared_b)[:, 0][at_b]
-        covered[:, r] = (keys_a == keys_b) & (keys_a != 0)
+        blocking = rule.blocking
+        keys_b = blocking.keys(targets, "target", shared)
+        covered[:, r] = blocking.first_shared_slot(sample_keys[r], keys_b, blocking.extra(sample),
+                                                   blocking.extra(targets), at_a, at_b) < blocking.n_slots
     return covered, targets, at_a, at_b
 
 
@@ -227,6 +250,33 @@ def _net(rules: list[Rule], pairs: np.ndarray, largest: np.ndarray, cap: float, 
         if partners:
             chosen.append(min(partners, key=lambda r: (pairs[r], r)))
     return sorted(set(chosen))
+
+
+def _worth_hashing(rules: list[Rule], sample: pd.DataFrame) -> tuple[list[Rule], list[str]]:
+    """The rules without MinHash LSH on text of one word a record or less (in the sample): keys and their
+    Soundex suit a word; a MinHash rule is for names and titles of several words, which lose, gain or
+    swap words, and its signatures are the costliest keys to compute."""
+    kept, dropped = [], []
+    for rule in rules:
+        if rule.kind == "minhash_lsh":
+            columns = rule.columns[0] if isinstance(rule.columns[0], list) else [rule.columns[0]]
+            words = sum(sample[c].astype("string").str.split().str.len().fillna(0).to_numpy(np.float64).mean()
+                        for c in columns) if len(sample) else 0.0
+            if words < MINHASH_MIN_WORDS:
+                dropped.append(rule.label)
+                continue
+        kept.append(rule)
+    notes = [f"MinHash LSH left out on one word a record or less: {', '.join(dropped)}"] if dropped else []
+    return kept, notes
+
+
+def _block_rows(rule: Rule, n_a: int, n_b: int) -> int:
+    """The block rows a rule adds to a run (what the block shuffle carries): a row per record and slot it
+    holds a key in (a neighbourhood's targets, one per cell around theirs)."""
+    blocking = rule.blocking
+    target_slots = blocking.n_slots
+    align_slots = 1 if blocking.asymmetric else blocking.n_slots
+    return n_a * align_slots + n_b * target_slots
 
 
 def _completeness_of(blocking: Blocking, sample: pd.DataFrame, targets: pd.DataFrame, at_a: np.ndarray,
@@ -260,6 +310,7 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
     budget = auto.budget(n_a)
     with timed(steps, "count"):  # (and the pairs the samples make, for the rules' overlaps)
         sample = _sampled(client, a, min(1.0, SAMPLE_RECORDS / max(1, n_a * target_share)))
+        rules, notes = _worth_hashing(rules, sample)
         targets_drawn = client.persist(b.map_partitions(_drawn, target_share, TARGET_SALT, meta=b._meta))
         t = int(client.compute(targets_drawn.shape[0]).result())
         # (a rule within the budget makes about this many pairs of the two samples at most)
@@ -268,7 +319,8 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
         if dedupe:
             both = np.zeros(len(sample), dtype=bool)
             both[_drawn(sample, target_share, TARGET_SALT).index.to_numpy()] = True
-        costs, rows = _rule_costs(client, sample, targets_drawn, rules, (n_a, n_b, t), dedupe, cap, both)
+        costs, rows, sample_keys = _rule_costs(client, sample, targets_drawn, rules, (n_a, n_b, t), dedupe, cap,
+                                               both)
     largest_allowed = alignment.max_block_pairs or LARGEST_BLOCK_PAIRS
     pairs, largest = costs["pairs"].to_numpy(np.float64), costs["largest"].to_numpy(np.float64)
     net_cap = max(NET_PAIRS_PER_RECORD, 4 * budget / max(1, n_a)) * n_a
@@ -278,13 +330,17 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
                        f"within {net_cap:,.0f}; name the blocking", field="blocking")
     with timed(steps, "likely matches"):
         likely = _likely_matches(client, sample, targets_drawn, alignment, net)
-        covered, targets, at_a, at_b = _coverage(client, sample, targets_drawn, rules, likely)
+        covered, targets, at_a, at_b = _coverage(client, sample, sample_keys, targets_drawn, rules, likely)
     overflowed = set(rows["rule"][rows["key"] == 0].tolist())
-    usable = [r for r in range(len(rules))
-              if 0 < pairs[r] <= budget and largest[r] <= largest_allowed and r not in overflowed]
-    sample_pairs = _sample_pairs(sample, rows[rows["key"] != 0], rules, usable, dedupe)
+    several = [r for r, rule in enumerate(rules) if rule.kind == "minhash_lsh"]
+    usable = [r for r in range(len(rules)) if 0 < pairs[r] and largest[r] <= largest_allowed
+              and r not in overflowed and (pairs[r] <= budget or r in several)]
+    sample_pairs, shared_blocks = _sample_pairs(sample, sample_keys, rows[rows["key"] != 0], usable, dedupe)
+    # (a MinHash rule's pairs as the run counts its candidates: each once, however many bands it shares)
+    costs = costs.assign(pairs=pairs / shared_blocks, rows=[_block_rows(rule, n_a, 0 if dedupe else n_b)
+                                                            for rule in rules])
     choice = choose_rules(rules, costs, covered, likely["weight"].to_numpy(np.float64), sample_pairs, len(sample),
-                          n_a, budget, largest_allowed, n_a + (0 if dedupe else n_b))
+                          n_a, budget, largest_allowed)
     if not choice.chosen:
         raise JobError(f"blocking: kind = \"auto\" found no rule within the budget ({budget:,.0f} pairs) that "
                        f"puts the {len(likely)} likely matches of {len(sample)} sampled records in blocks; raise "
@@ -294,6 +350,7 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
         choice.compared = own
         choice.notes.append(f"the job's own blocking: estimated pair completeness {own:.4f} on the same likely "
                             "matches")
+    choice.notes += notes
     choice.seconds = time.perf_counter() - clock
     choice.notes.append(f"{len(rules)} rules: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
     choice.notes.append(f"likely matches: {len(likely)} links of {len(sample)} sampled records to "
