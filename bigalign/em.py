@@ -154,9 +154,12 @@ def dependence(random_levels: np.ndarray, n_levels: Sequence[int], weights: np.n
 
 
 def em_fit(patterns: pd.DataFrame, log_u: np.ndarray, n_levels: list[int], max_iterations: int,
-        tolerance: float, expected_matches: float) -> EMFit:
+           tolerance: float, expected_matches: float, pseudo_matches: Sequence[np.ndarray] | None = None) -> EMFit:
     """m and the share of matches among the patterns' pairs by EM, u held
-    fixed (``log_u``: ln u of each pattern's levels), missing levels neutral."""
+    fixed (``log_u``: ln u of each pattern's levels), missing levels neutral.
+    With ``pseudo_matches`` (per treatment, per level), m is the posterior
+    mean under that Dirichlet prior: a level the matches never reach keeps
+    what the prior gives it, and its weight stays finite."""
     levels = levels_of(patterns)
     counts = patterns["count"].to_numpy(np.float64)
     # A start that says "matches mostly agree": 0.9 on the closest level, the rest falling with the level;
@@ -176,7 +179,7 @@ def em_fit(patterns: pd.DataFrame, log_u: np.ndarray, n_levels: list[int], max_i
                 new_m.append(m[k])
                 continue
             mass = np.bincount(levels[known, k], weights=expected[known], minlength=n)
-            mass = np.maximum(mass, 1e-12)
+            mass = np.maximum(mass + (0.0 if pseudo_matches is None else pseudo_matches[k]), 1e-12)
             new_m.append(mass / mass.sum())
         change = max([abs(new_prior - prior)] + [float(np.abs(a - b).max()) for a, b in zip(new_m, m)])
         m, prior = new_m, new_prior

@@ -55,6 +55,8 @@ __all__ = ["FellegiSunter", "distance_threshold", "match_probability", "term_cou
 # Times u and the dependence among non-matches are counted again on the random pairs, each weighted by
 # how little it looks like a match (see FellegiSunter.fit_levels).
 U_CORRECTIONS = 2
+# The weight of m's prior, in matches (see FellegiSunter._pseudo_matches).
+PSEUDO_MATCHES = 1.0
 # The least match probability ``threshold = "auto"`` links at: a link is at least as likely as not.
 AUTO_THRESHOLD_FLOOR = 0.5
 # Points of the expected-quality curve a summary keeps (a curve to draw: a few hundred are plenty).
@@ -296,7 +298,7 @@ class FellegiSunter(Scorer):
                 self.m_, matches = self.known_m_, float(self.known_pairs_)
             elif left_out is None:
                 fit = em_fit(patterns, self.log_u(levels_of(patterns)), n_levels, self.max_iterations,
-                             self.tolerance, start)
+                             self.tolerance, start, self._pseudo_matches())
                 self.m_, matches = fit.m, fit.prior * pairs
                 iterations += fit.iterations
             else:
@@ -343,18 +345,24 @@ class FellegiSunter(Scorer):
                 own[level_columns[k]] = MISSING
             share = float(own["count"].sum()) / pairs
             fit = em_fit(own, self.log_u(levels_of(own)), n_levels, self.max_iterations, self.tolerance,
-                      start * share)
+                         start * share, self._pseudo_matches())
             iterations += fit.iterations
             matches = fit.prior * float(own["count"].sum())
             for k in set(range(len(n_levels))) - set(excluded):
                 mass[k] += matches * fit.m[k]
         # a treatment no rule could estimate: EM over all the candidates, as without rules
         every = summed_patterns(patterns)
-        overall = em_fit(every, self.log_u(levels_of(every)), n_levels, self.max_iterations, self.tolerance, start)
+        overall = em_fit(every, self.log_u(levels_of(every)), n_levels, self.max_iterations, self.tolerance, start,
+                         self._pseudo_matches())
         m = [total / total.sum() if total.sum() > 0 else m for total, m in zip(mass, overall.m)]
         return m, iterations + overall.iterations, overall.prior * float(every["count"].sum())
 
     # -- scores -------------------------------------------------------------
+    def _pseudo_matches(self) -> list[np.ndarray]:
+        """m's prior: :data:`PSEUDO_MATCHES` matches spread over the levels as non-matches spread (u), which
+        says nothing either way — so a level no match reaches weighs about −log2(matches), not −40 bits."""
+        return [PSEUDO_MATCHES * u for u in self.u_]
+
     def _dependence(self, random_levels: np.ndarray, n_levels: list[int], weights: np.ndarray | None = None) -> None:
         """``groups_`` and ``conditional_u_``: see :func:`~bigalign.em.dependence`."""
         self.groups_, self.conditional_u_ = dependence(random_levels, n_levels, weights)

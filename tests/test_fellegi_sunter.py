@@ -125,6 +125,35 @@ def test_the_matches_among_random_pairs_of_a_small_cross_product_are_not_taken_f
     assert uncorrected.groups_ == [[0, 1]] and uncorrected.expected_matches_ < 1
 
 
+def test_a_level_no_match_reaches_weighs_what_the_matches_can_say(monkeypatch):
+    """Matches that never disagree on a treatment (a generated identifier never corrupted), and four
+    treatments that tell matches from non-matches: m of its farthest level is not ~0 (a veto of -22 bits
+    here, -40 to -50 on the demo, which one typo in real data would meet) but what one pseudo-match
+    spread as u gives: its weight about -log2(matches + 1), and never below."""
+    import bigalign.fellegi_sunter as fs
+
+    rng = np.random.default_rng(7)
+    m = [np.array([0.9, 0.1, 0.0])] + [np.array([0.9, 0.1])] * 3
+    u = [np.array([0.01, 0.09, 0.9])] + [np.array([0.02, 0.98])] * 3
+    n, prior = 100_000, 0.05
+    match = rng.random(n) < prior
+    levels = np.column_stack([np.where(match, rng.choice(len(mk), n, p=mk), rng.choice(len(uk), n, p=uk))
+                              for mk, uk in zip(m, u)])
+    random_levels = np.column_stack([rng.choice(len(uk), 500_000, p=uk) for uk in u])
+
+    def farthest_weight() -> tuple[float, float]:
+        model = FellegiSunter()
+        model.cuts_ = [[0.0, 0.1], [0.0], [0.0], [0.0]]
+        model.fit_levels(random_levels, pattern_counts(levels))
+        np.testing.assert_allclose(model.m_[0][:2], m[0][:2], atol=0.01)
+        return model.contributions(np.array([[2, 0, 0, 0]]))[0, 0], model.expected_matches_
+
+    weight, matches = farthest_weight()
+    assert -np.log2(matches + 1) - 0.01 <= weight <= -np.log2(matches + 1) + 0.5
+    monkeypatch.setattr(fs, "PSEUDO_MATCHES", 0.0)
+    assert farthest_weight()[0] < weight - 5
+
+
 def test_a_pair_as_probable_as_the_threshold_is_linked():
     """A link's score (1 / (1 + 2^w)) and the threshold's (from a probability) are computed apart: a pair
     whose probability is the threshold — the automatic one is always a pattern's — is linked (1 − p left
