@@ -168,6 +168,8 @@ def test_a_batch_not_added_says_what_adding_it_would_do(tmp_path):
     assert index.manifest["version"] == 1 and len(index.entities()) == 3
     best = index.match({"name": "aaaa", "group": "g"}, k=1)
     assert best[["target_id", "cluster_id"]].values.tolist() == [["q5", "q5"]]
+    again = index.match({"name": "aabc", "group": "g"}, k=1)  # (the entities read once, for every lookup)
+    assert again[["target_id", "cluster_id"]].values.tolist() == [["a0", "a0"]]
 
 
 def test_an_index_of_several_sets_is_refused(tmp_path):

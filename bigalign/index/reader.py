@@ -45,6 +45,7 @@ class Index:
         # buckets read by lookups, kept: (layer, part, bucket) → the column's sorted values, the rows in that order
         self._buckets: dict[tuple[int, str, int], tuple[np.ndarray, pd.DataFrame]] = {}
         self._stored: tuple[Alignment, Scorer] | None = None
+        self._entity_of: pd.Series | None = None  # (a dedup's lookups: each record's entity id, read once)
 
     @classmethod
     def open(cls, path: str, allow_modules: Collection[str] = ()) -> "Index":
@@ -189,8 +190,9 @@ class Index:
         links = sort_links(links).groupby("align_id", sort=False).head(k).reset_index(drop=True)
         links.insert(3, "linked", links["distance"].to_numpy() <= scorer.distance_threshold_)
         if self.dedupe:
-            entities = self.entities().set_index("id")["cluster_id"]
-            links.insert(4, "cluster_id", entities.reindex(links["target_id"].astype(str)).to_numpy())
+            if self._entity_of is None:  # (the version opened does not change: its entities neither)
+                self._entity_of = self.entities().set_index("id")["cluster_id"]
+            links.insert(4, "cluster_id", self._entity_of.reindex(links["target_id"].astype(str)).to_numpy())
         return scorer.as_written(links)
 
     def check(self, job: Job) -> None:
