@@ -19,7 +19,7 @@ from bigalign.cluster import NoCluster
 from bigalign.datasets import person_records
 from bigalign.jobs import load_job
 from bigalign.pipeline import run_alignment
-from bigalign.pipeline.choose import _rule_costs, choose_blocking
+from bigalign.pipeline.choose import _rule_costs, _sample_pairs, choose_blocking
 from bigalign.runner import run_job
 from bigalign.scorers import WeightedDistance
 
@@ -69,7 +69,8 @@ def test_counted_pairs_are_the_pairs_the_pipeline_forms(people):
     folder, data = people
     job = load_job(str(demo_job(folder, '[blocking]\nkind = "auto"\n')))
     rules = candidate_rules(job.alignment.treatments)
-    picked = [rules[i] for i in (1, 3, 4, 9)] + [r for r in rules if len(r.parts) == 2][:4]
+    picked = [rules[i] for i in (1, 3, 4, 9)] + [r for r in rules if len(r.parts) == 2][:4] + [
+        r for r in rules if r.label == "minhash(given_name+surname, 0.6)"]
     a = dd.from_pandas(data.alignset, npartitions=3, sort=False)
     b = dd.from_pandas(data.targetset, npartitions=2, sort=False)
     client = NoCluster(2)
@@ -77,12 +78,19 @@ def test_counted_pairs_are_the_pairs_the_pipeline_forms(people):
     for dedupe, (left, right) in ((False, (a, b)), (True, (a, a))):
         whole = (len(data.alignset), len(right), len(right))
         both = np.ones(len(data.alignset), dtype=bool) if dedupe else None
-        exact = _rule_costs(client, data.alignset, right, picked, whole, dedupe, 10**9, both)[0]
+        exact, rows, keys = _rule_costs(client, data.alignset, right, picked, whole, dedupe, 10**9, both)
+        # (MinHash: block pairs, of which the samples' pairs tell the share made: each pair once)
+        made = _sample_pairs(data.alignset, keys, rows, picked, list(range(len(picked))), dedupe)[1]
         estimated = _rule_costs(client, third, right, picked, whole, dedupe, 10**9, both[::3] if dedupe else None)[0]
         for r, rule in enumerate(picked):
             alignment = dataclasses.replace(job.alignment, blocking=rule.blocking, dedupe=dedupe, uniq=False,
                                             scorer=WeightedDistance(), threshold=3.5)
             formed = run_alignment(client, left, right, alignment, score=False).stats
+            if rule.kind == "minhash_lsh":
+                assert exact["pairs"].iloc[r] == formed.block_pairs, (rule.label, dedupe)
+                assert round(exact["pairs"].iloc[r] * made[r]) == formed.candidate_pairs, (rule.label, dedupe)
+                assert exact["largest"].iloc[r] == formed.largest_block_pairs, (rule.label, dedupe)
+                continue
             assert exact["pairs"].iloc[r] == formed.candidate_pairs, (rule.label, dedupe)
             assert exact["largest"].iloc[r] == formed.largest_block_pairs, (rule.label, dedupe)
             assert abs(estimated["pairs"].iloc[r] - formed.candidate_pairs) <= 0.15 * formed.candidate_pairs + 30
@@ -195,17 +203,20 @@ def test_auto_chooses_minhash_where_no_key_finds_the_matches(tmp_path):
 @pytest.mark.integration
 def test_auto_chooses_neighbourhoods_on_coordinates(tmp_path):
     """The seed's cities: kind = "auto" draws kd-tree neighbourhoods from the geographical treatment (its
-    scale, 25 km, and a fifth of it) and finds the links of the hand-written 25 km neighbourhoods."""
+    scale, 25 km, and a fifth of it), counts their pairs as the run makes them (within the radius, not
+    every pair of the cells around), and finds the links of the hand-written 25 km neighbourhoods."""
     text = (ROOT / "jobs" / "cities_offline.toml").read_text().replace('"data/', f'"{ROOT / "jobs" / "data"}/')
     hand = text.replace('path = "../out/cities_offline/links.nt"', 'path = "hand/links.csv"')
     auto = hand[:hand.index("[blocking]")] + '[blocking]\nkind = "auto"\n\n' + hand[hand.index("[output]"):]
     (tmp_path / "hand.toml").write_text(hand)
     (tmp_path / "auto.toml").write_text(auto.replace("hand/links.csv", "auto/links.csv"))
     summary = run_job(load_job(str(tmp_path / "auto.toml")), show_progress=False)
-    run_job(load_job(str(tmp_path / "hand.toml")), show_progress=False)
+    hand_run = run_job(load_job(str(tmp_path / "hand.toml")), show_progress=False)
     assert any(label.startswith("kdtree(latitude+longitude") for label in summary.blocking["chosen"]["chosen"])
-    labels = [row["rule"] for row in summary.blocking["chosen"]["rules"]]
-    assert {"kdtree(latitude+longitude, 5 km)", "kdtree(latitude+longitude, 25 km)"} <= set(labels)
+    pairs = {row["rule"]: row["pairs"] for row in summary.blocking["chosen"]["rules"]}
+    # (counted as the run makes them, within the radius: the samples are the whole sets)
+    assert pairs["kdtree(latitude+longitude, 25 km)"] == hand_run.blocking["candidate_pairs"]
+    assert "kdtree(latitude+longitude, 5 km)" in pairs
     assert (tmp_path / "auto" / "links.csv").read_text() == (tmp_path / "hand" / "links.csv").read_text()
 
 

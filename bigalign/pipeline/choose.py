@@ -30,7 +30,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from ..blocking import Blocking, UnionBlocking
+from ..blocking import Blocking, KDTreeBlocking, UnionBlocking
 from ..blocking.auto import (
     AutoBlocking,
     BlockingChoice,
@@ -106,8 +106,9 @@ def _sample_hits(own: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndar
 def _target_pass(part: pd.DataFrame, rules: list[Rule], distinct: list[np.ndarray],
                  cap: int) -> tuple[list[np.ndarray], pd.DataFrame]:
     """Per rule, how many records of a target partition hold each of the sample's keys (``distinct``); and
-    those records (rule, key, rid) for the rules that have at most ``cap`` of them here (the others make
-    too many pairs to be chosen; a row of key 0 says so)."""
+    those records (rule, key, rid; and a neighbourhood's their coordinates, lat and lon) for the rules that
+    have at most ``cap`` of them here (the others make too many pairs to be chosen; a row of key 0 says
+    so)."""
     shared: dict = {}
     counts, rows = [], []
     rid = record_keys(part.iloc[:, 0])
@@ -118,9 +119,13 @@ def _target_pass(part: pd.DataFrame, rules: list[Rule], distinct: list[np.ndarra
         if len(found) > cap:
             found = np.empty(0, np.int64)
             rows.append(pd.DataFrame({"rule": [r], "key": [np.uint64(0)], "rid": [np.uint64(0)]}))
+        record = found // own.shape[1]
+        coordinates = rule.blocking.extra(part).to_numpy(np.float64)[record] if rule.kind == "kdtree" \
+            else np.full((len(found), 2), np.nan)
         rows.append(pd.DataFrame({"rule": np.full(len(found), r, np.int32), "key": own.ravel()[found],
-                                  "rid": rid[found // own.shape[1]]}))
-    return counts, pd.concat(rows, ignore_index=True).astype({"rule": np.int32, "key": np.uint64, "rid": np.uint64})
+                                  "rid": rid[record], "lat": coordinates[:, 0], "lon": coordinates[:, 1]}))
+    return counts, pd.concat(rows, ignore_index=True).astype({"rule": np.int32, "key": np.uint64, "rid": np.uint64,
+                                                              "lat": np.float64, "lon": np.float64})
 
 
 def _rule_costs(client: Any, sample: pd.DataFrame, targets: dd.DataFrame, rules: list[Rule],
@@ -168,28 +173,35 @@ def _sampled(client: Any, a: dd.DataFrame, share: float) -> pd.DataFrame:
     return sample.sort_values(sample.columns[0], kind="stable").reset_index(drop=True)
 
 
-def _sample_pairs(sample: pd.DataFrame, sample_keys: list[np.ndarray], rows: pd.DataFrame, usable: list[int],
-                  dedupe: bool) -> tuple[list[np.ndarray], np.ndarray]:
+def _sample_pairs(sample: pd.DataFrame, sample_keys: list[np.ndarray], rows: pd.DataFrame, rules: list[Rule],
+                  usable: list[int], dedupe: bool) -> tuple[list[np.ndarray], np.ndarray]:
     """Per rule, the sorted hashes of the pairs it makes between the sampled records and the target ``rows``
     holding their keys (see :func:`_target_pass`; ``sample_keys``: the sampled records' keys of each
-    rule); and how many blocks each of those pairs shares on
-    average (1 for a key; a MinHash rule's similar pairs share several bands, and its counted pairs are
-    block pairs); only ``usable`` rules."""
+    rule); and the share of its counted pairs (block pairs) that are pairs the run makes: 1 for a key, less
+    for a MinHash rule (a similar pair shares several bands, and is made once) and for a neighbourhood
+    (the pairs of its cells farther apart than the radius are not made); only ``usable`` rules."""
     rid = record_keys(sample.iloc[:, 0])
     pairs = [np.empty(0, np.uint64) for _ in sample_keys]
-    shared_blocks = np.ones(len(sample_keys))
+    made = np.ones(len(sample_keys))
     for r in usable:
         keys = sample_keys[r]
         present = keys != 0
-        mine = pd.DataFrame({"key": keys[present], "rid_a": np.broadcast_to(rid[:, None], keys.shape)[present]})
+        at = np.broadcast_to(np.arange(len(sample))[:, None], keys.shape)[present]
+        mine = pd.DataFrame({"key": keys[present], "rid_a": rid[at], "row_a": at})
         met = mine.merge(rows[rows["rule"] == r], on="key")
-        if dedupe:
+        if dedupe:  # (a record with itself: neither counted nor made)
             met = met[met["rid_a"] != met["rid"]]
+        counted = len(met)
+        blocking = rules[r].blocking
+        if isinstance(blocking, KDTreeBlocking) and counted:
+            targets = pd.DataFrame({"_lat": met["lat"].to_numpy(), "_lon": met["lon"].to_numpy()})
+            met = met[blocking.within_radius(blocking.extra(sample), targets, met["row_a"].to_numpy(),
+                                             np.arange(counted))]
         rid_a, rid_b = met["rid_a"].to_numpy(np.uint64), met["rid"].to_numpy(np.uint64)
         pairs[r] = np.unique(combined_hashes(rid_a, rid_b, dedupe))
-        if keys.shape[1] > 1 and len(met):
-            shared_blocks[r] = len(met) / len(np.unique(combined_hashes(rid_a, rid_b, False)))
-    return pairs, shared_blocks
+        if (keys.shape[1] > 1 or rules[r].kind == "kdtree") and counted:
+            made[r] = len(np.unique(combined_hashes(rid_a, rid_b, False))) / counted
+    return pairs, made
 
 
 def _likely_matches(client: Any, sample: pd.DataFrame, b: dd.DataFrame, alignment: Alignment,
@@ -332,13 +344,12 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
         likely = _likely_matches(client, sample, targets_drawn, alignment, net)
         covered, targets, at_a, at_b = _coverage(client, sample, sample_keys, targets_drawn, rules, likely)
     overflowed = set(rows["rule"][rows["key"] == 0].tolist())
-    several = [r for r, rule in enumerate(rules) if rule.kind == "minhash_lsh"]
+    counted_over = [r for r, rule in enumerate(rules) if rule.kind != "key"]  # (block pairs: more than made)
     usable = [r for r in range(len(rules)) if 0 < pairs[r] and largest[r] <= largest_allowed
-              and r not in overflowed and (pairs[r] <= budget or r in several)]
-    sample_pairs, shared_blocks = _sample_pairs(sample, sample_keys, rows[rows["key"] != 0], usable, dedupe)
-    # (a MinHash rule's pairs as the run counts its candidates: each once, however many bands it shares)
-    costs = costs.assign(pairs=pairs / shared_blocks, rows=[_block_rows(rule, n_a, 0 if dedupe else n_b)
-                                                            for rule in rules])
+              and r not in overflowed and (pairs[r] <= budget or r in counted_over)]
+    sample_pairs, made = _sample_pairs(sample, sample_keys, rows[rows["key"] != 0], rules, usable, dedupe)
+    # (a MinHash rule's and a neighbourhood's pairs as the run makes them: see _sample_pairs)
+    costs = costs.assign(pairs=pairs * made, rows=[_block_rows(rule, n_a, 0 if dedupe else n_b) for rule in rules])
     choice = choose_rules(rules, costs, covered, likely["weight"].to_numpy(np.float64), sample_pairs, len(sample),
                           n_a, budget, largest_allowed)
     if not choice.chosen:
