@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["MISSING", "EMFit", "add_pattern_counts", "choose_cuts", "comparison_levels", "dependence", "em_fit",
-           "level_frequencies",
-           "level_names", "levels_of", "log_ratios", "pattern_counts", "population_prior", "summed_patterns"]
+           "level_frequencies", "level_names", "levels_of", "log_ratios", "pattern_counts", "population_prior",
+           "summed_patterns"]
 
 # The level of a pair where either value is missing.
 MISSING = -1

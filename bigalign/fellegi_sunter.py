@@ -292,7 +292,7 @@ class FellegiSunter(Scorer):
         iterations, not_matches = 0, None
         for correction in range(U_CORRECTIONS + 1):
             self.u_ = [level_frequencies(random_levels[:, k], n, not_matches) for k, n in enumerate(n_levels)]
-            self._dependence(random_levels, n_levels, not_matches)
+            self.groups_, self.conditional_u_ = dependence(random_levels, n_levels, not_matches)
             if self.labels is not None:
                 assert self.known_m_ is not None
                 self.m_, matches = self.known_m_, float(self.known_pairs_)
@@ -362,10 +362,6 @@ class FellegiSunter(Scorer):
         """m's prior: :data:`PSEUDO_MATCHES` matches spread over the levels as non-matches spread (u), which
         says nothing either way — so a level no match reaches weighs about −log2(matches), not −40 bits."""
         return [PSEUDO_MATCHES * u for u in self.u_]
-
-    def _dependence(self, random_levels: np.ndarray, n_levels: list[int], weights: np.ndarray | None = None) -> None:
-        """``groups_`` and ``conditional_u_``: see :func:`~bigalign.em.dependence`."""
-        self.groups_, self.conditional_u_ = dependence(random_levels, n_levels, weights)
 
     def log_u(self, levels: np.ndarray, dependent: bool = True) -> np.ndarray:
         """``(pairs, treatments)`` ln u of each treatment's level (0 where

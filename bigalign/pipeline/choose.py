@@ -80,10 +80,11 @@ def _key_table(sample: pd.DataFrame, rules: list[Rule]) -> list[tuple[np.ndarray
     return table
 
 
-def _with_itself(rule: Rule, sample: pd.DataFrame, align_keys: np.ndarray, both: np.ndarray) -> int:
+def _with_itself(rule: Rule, sample: pd.DataFrame, align_keys: np.ndarray, both: np.ndarray, shared: dict) -> int:
     """In a deduplication, the blocks the sampled records that are also among the targets share with
-    themselves (pairs of a record with itself, which the counts hold and a run does not make)."""
-    target_keys = rule.blocking.keys(sample, "target")
+    themselves (pairs of a record with itself, which the counts hold and a run does not make); ``shared``:
+    as for :meth:`~bigalign.blocking.Blocking.keys`, across the rules."""
+    target_keys = rule.blocking.keys(sample, "target", shared)
     own = 0
     for s in range(align_keys.shape[1]):
         mine = align_keys[both, s]
@@ -144,10 +145,11 @@ def _rule_costs(client: Any, sample: pd.DataFrame, targets: dd.DataFrame, rules:
                                                    for part in targets.to_delayed()])]
     scale_a, scale_b = n_a / max(1, len(sample)), n_b / max(1, t)
     costs = []
+    shared: dict = {}  # (the sample's keys as targets, in a deduplication: a date parsed once for every rule)
     for r, (keys, _, held) in enumerate(table):
         in_b = np.sum([counts[r] for counts, _ in results], axis=0) if results else np.zeros(len(held), np.int64)
         if dedupe:  # (ordered pairs of two samples of one set, less each record with itself, halved)
-            itself = _with_itself(rules[r], sample, keys, both) if both is not None else 0
+            itself = _with_itself(rules[r], sample, keys, both, shared) if both is not None else 0
             pairs = (float((held * in_b).sum()) - itself) * scale_a * scale_b / 2
             whole = in_b * scale_b
             largest = float((whole * np.maximum(whole - 1, 0) / 2).max()) if len(in_b) else 0.0
