@@ -18,7 +18,7 @@ import pandas as pd
 
 from .em import add_pattern_counts, pattern_counts
 from .evaluate import isin_sorted
-from .fellegi_sunter import FellegiSunter, term_counts, value_hashes
+from .fellegi_sunter import FellegiSunter
 from .matching import LINK_COLUMNS, best_match_per_item, links_under_threshold, one_to_one, sort_links
 from .records import as_records, is_dask, record_hashes
 from .scorers import Scorer, WeightedDistance
@@ -29,6 +29,7 @@ from .treatments import (
     set_aside_invalid,
     treatment_pair_distances,
 )
+from .weights import term_counts, value_hashes
 
 if TYPE_CHECKING:  # (dask and the blockings load only when a blocking is used)
     import dask.dataframe as dd

@@ -237,7 +237,7 @@ def _corrupt(row: dict, date_of_birth: dt.date, style: int, corruptions: int, r:
 
 
 def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: float = 2.0,
-                   population: int | None = None) -> PersonRecords:
+                   population: int | None = None, movers: float = 0.0) -> PersonRecords:
     """Generate ``n`` align records and ``n`` target records.
 
     Parameters
@@ -254,9 +254,15 @@ def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: 
         The people these records are a sample of (their names and places
         drawn from its pools): samples of a larger set, generated apart, are
         then as dense as the whole. By default, the records' own people.
+    movers : float
+        Share of the copies whose person moved between the two sets: street
+        number, street, suburb and postcode all those of another address
+        (fields that disagree together, as in real registers).
     """
     if n < 1:
         raise ValueError("n must be positive")
+    if not 0 <= movers <= 1:
+        raise ValueError("movers must be a share in [0, 1]")
     rng = np.random.default_rng(seed)
     r = random.Random(seed)
     n_dup = int(round(n * duplicates))
@@ -271,7 +277,24 @@ def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: 
     n_corruptions = np.maximum(1, rng.poisson(corruptions, n_dup))
     for k, row in enumerate(rows):
         _corrupt(row, date_of_birth[k], int(styles[k]), int(n_corruptions[k]), r)
+    if movers:  # (a stream of its own: without movers, the same records as before)
+        _move(rows, movers, np.random.default_rng([seed, 38]), max(len(frame), population or 0))
     return _linked_sets(align, rows, frame.iloc[n:].to_dict("records"), truth_align, rng, "at")
+
+
+def _move(rows: list[dict], movers: float, rng: np.random.Generator, population: int) -> None:
+    """A share ``movers`` of ``rows`` move: a new street number, street, suburb and postcode, drawn from
+    the pools of places (an address nobody had, not a neighbour's: the records of someone who moved do
+    not meet a stranger's)."""
+    moved = np.flatnonzero(rng.random(len(rows)) < movers)
+    _, _, streets, suburbs, postcodes = _value_pools(population)
+    street = rng.integers(0, len(streets), len(moved))
+    kind = rng.integers(0, len(_STREET_TYPES), len(moved))
+    suburb = rng.integers(0, len(suburbs), len(moved))
+    number = rng.integers(400, 800, len(moved))  # (numbers nobody had: people live at 1 to 399)
+    for i, k in enumerate(moved.tolist()):
+        rows[k].update(street_number=str(number[i]), address=f"{streets[street[i]]} {_STREET_TYPES[kind[i]]}",
+                       suburb=suburbs[suburb[i]], postcode=str(postcodes[suburb[i]]))
 
 
 def _linked_sets(align: pd.DataFrame, copies: list[dict], others: list[dict], copied: np.ndarray,

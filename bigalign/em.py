@@ -10,15 +10,15 @@ model (:mod:`bigalign.fellegi_sunter`) drives them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["MISSING", "EMFit", "add_pattern_counts", "choose_cuts", "comparison_levels", "dependence", "em_fit",
-           "level_frequencies", "level_names", "levels_of", "log_ratios", "pattern_counts", "population_prior",
-           "summed_patterns"]
+__all__ = ["MISSING", "EMFit", "add_pattern_counts", "bic", "choose_cuts", "comparison_levels", "dependence", "em_fit",
+           "level_frequencies", "level_names", "levels_of", "log_ratios", "m_per_rule", "pattern_counts",
+           "population_prior", "summed_patterns"]
 
 # The level of a pair where either value is missing.
 MISSING = -1
@@ -216,6 +216,62 @@ def population_prior(patterns: pd.DataFrame, m: list[np.ndarray], log_u: np.ndar
         if change < 1e-9:
             break
     return prior, iterations
+
+
+def bic(patterns: pd.DataFrame, m: list[np.ndarray], log_u: np.ndarray, expected_matches: float) -> float:
+    """The Bayesian information criterion of a fit on pattern counts (higher is better): ln L of the two
+    classes at the share of matches it expects (m and u held; a missing level weighs 1 in both), less
+    ½ ln(pairs) for each m a pattern reaches (u comes from random pairs, not from these)."""
+    levels = levels_of(patterns)
+    counts = patterns["count"].to_numpy(np.float64)
+    share = min(max(expected_matches / counts.sum(), 1e-12), 1 - 1e-12)
+    log_m = np.zeros(levels.shape)
+    for k in range(levels.shape[1]):
+        known = levels[:, k] != MISSING
+        log_m[known, k] = np.log(m[k][levels[known, k]])
+    mixture = np.logaddexp(np.log(share) + log_m.sum(axis=1), np.log1p(-share) + log_u.sum(axis=1))
+    parameters = sum(len(np.unique(levels[:, k][levels[:, k] != MISSING])) - 1 for k in range(levels.shape[1]))
+    return float((counts * mixture).sum()) - 0.5 * parameters * float(np.log(counts.sum()))
+
+
+def m_per_rule(candidate_patterns: pd.DataFrame, n_levels: list[int], left_out: Sequence[set[int]],
+               groups: Sequence[Sequence[int]], start: float, log_u: Callable[[np.ndarray], np.ndarray],
+               pseudo_matches: Sequence[np.ndarray], max_iterations: int, tolerance: float
+               ) -> tuple[list[np.ndarray], int, float, list[tuple[np.ndarray, np.ndarray, float]]]:
+    """m by EM per blocking rule (``rules`` bits of the pattern counts; ``left_out``: per rule, the
+    comparisons that read a column it blocked on, and with them those dependent on them among random
+    pairs, ``groups``), each m the average of the rules that estimated it, weighted by their expected
+    matches (a comparison no rule could estimate: EM over all the candidates); the iterations it took;
+    the matches EM over all the candidates expects; and each rule's pairs as its EM saw them (levels,
+    counts shared among the rules that selected them, share of matches: what
+    :func:`~bigalign.comparisons.dependent_among_matches` reads)."""
+    rules = candidate_patterns["rules"].to_numpy(np.int64)
+    patterns = candidate_patterns.drop(columns="rules")
+    level_columns = [c for c in patterns.columns if c != "count"]
+    pairs = float(patterns["count"].sum())
+    mass = [np.zeros(n) for n in n_levels]
+    iterations, views = 0, []
+    selected_by = sum((rules >> rule) & 1 for rule in range(len(left_out)))  # (rules a pair is a candidate of)
+    for rule, excluded in enumerate(left_out):
+        # (a comparison dependent on one the rule blocked on agrees with the rule as much)
+        excluded = set(excluded) | {k for group in groups if set(group) & set(excluded) for k in group}
+        mine = (rules >> rule) & 1 == 1
+        own = patterns[mine].copy()
+        if not len(own) or len(excluded) == len(n_levels):
+            continue
+        for k in excluded:
+            own[level_columns[k]] = MISSING
+        share = float(own["count"].sum()) / pairs
+        fit = em_fit(own, log_u(levels_of(own)), n_levels, max_iterations, tolerance, start * share, pseudo_matches)
+        iterations += fit.iterations
+        views.append((levels_of(own), own["count"].to_numpy(np.float64) / selected_by[mine], fit.prior))
+        matches = fit.prior * float(own["count"].sum())
+        for k in set(range(len(n_levels))) - set(excluded):
+            mass[k] += matches * fit.m[k]
+    every = summed_patterns(patterns)
+    overall = em_fit(every, log_u(levels_of(every)), n_levels, max_iterations, tolerance, start, pseudo_matches)
+    m = [total / total.sum() if total.sum() > 0 else m for total, m in zip(mass, overall.m)]
+    return m, iterations + overall.iterations, overall.prior * float(every["count"].sum()), views
 
 
 def levels_of(patterns: pd.DataFrame) -> np.ndarray:

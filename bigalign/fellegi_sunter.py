@@ -25,40 +25,43 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .em import (
-    MISSING,
-    choose_cuts,
-    comparison_levels,
-    dependence,
-    em_fit,
-    level_frequencies,
-    level_names,
-    levels_of,
-    log_ratios,
-    population_prior,
-    summed_patterns,
+from . import em
+from .comparisons import (
+    Comparison,
+    compared,
+    compared_patterns,
+    dependent_among_matches,
+    group_level_names,
+    make_comparisons,
 )
+from .em import MISSING, levels_of
 from .scorers import FitData, Scorer
 from .treatments import Treatment
+from .weights import (
+    best_threshold,
+    distance_threshold,
+    match_probability,
+    quality_curve,
+    value_hashes,
+    weight_distance,
+    weighted_links,
+)
 
 logger = logging.getLogger("bigalign")
 
-__all__ = ["FellegiSunter", "distance_threshold", "match_probability", "term_counts", "value_hashes", "weight_distance",
-           "weighted_links"]
+__all__ = ["FellegiSunter"]
 
 # Times u and the dependence among non-matches are counted again on the random pairs, each weighted by
 # how little it looks like a match (see FellegiSunter.fit_levels).
 U_CORRECTIONS = 2
 # The weight of m's prior, in matches (see FellegiSunter._pseudo_matches).
 PSEUDO_MATCHES = 1.0
-# The least match probability ``threshold = "auto"`` links at: a link is at least as likely as not.
-AUTO_THRESHOLD_FLOOR = 0.5
 # Points of the expected-quality curve a summary keeps (a curve to draw: a few hundred are plenty).
 SUMMARY_CURVE_POINTS = 400
 
@@ -91,12 +94,22 @@ class FellegiSunter(Scorer):
         common surname agree by chance more often than two that share a
         rare one. Their ``u`` for that pair is the value's frequency among
         the records of both sets, not the level's average.
+    groups : mapping, "suggest" or "auto"
+        Per group name, treatments (by position or name) weighed as one
+        comparison, their joint agreement (:mod:`bigalign.comparisons`).
+        ``"suggest"`` (the default): those the likely matches show dependent
+        after a first fit are said (when, grouped, they explain the
+        candidates better), not applied; ``"auto"``: applied; ``{}``: none.
 
     Attributes (after fitting)
     --------------------------
     cuts_ : list of list of float
+        Per treatment.
+    comparisons_ : list of Comparison
+        The terms of the match weight: each treatment, or a group in place
+        of its members (``grouped_by_``: ``"job"``, ``"data"`` or None).
     m_, u_ : list of numpy.ndarray
-        Per treatment, the probability of each level among matches and non-matches.
+        Per comparison, the probability of each level among matches and non-matches.
     prior_ : float
         The probability that two records drawn at random (from the cross
         product) match.
@@ -114,16 +127,21 @@ class FellegiSunter(Scorer):
         Per treatment with term frequencies, the sorted hashes of its
         values and each one's frequency (see :meth:`count_terms`).
     groups_ : list of list of int
-        Treatments that depend on each other among random pairs; each
+        Comparisons that depend on each other among random pairs; each
         member after the first is scored with its u given an earlier
         member's level (``conditional_u_``, see :meth:`log_u`).
     """
 
     learns = True
+    grouped_by_: str | None
+    suggested_groups_: list[list[str]] = []  # (groups said, not applied: see with_groups_found)
+    # per blocking rule (or for all the candidates): its pattern levels, counts and share of matches
+    _views: list[tuple[np.ndarray, np.ndarray, float]]
 
     def __init__(self, cuts: Mapping[Any, Sequence[float]] | Sequence[Sequence[float] | None] | None = None, *,
                  max_iterations: int = 200, tolerance: float = 1e-6, random_pairs: int = 200_000, seed: int = 0,
-                 labels: pd.DataFrame | None = None, term_frequencies: Sequence[int | str] | None = None):
+                 labels: pd.DataFrame | None = None, term_frequencies: Sequence[int | str] | None = None,
+                 groups: Mapping[str, Sequence[int | str]] | str = "suggest"):
         if not isinstance(max_iterations, int) or max_iterations < 1:
             raise ValueError(f"FellegiSunter: 'max_iterations' must be a positive integer, got {max_iterations!r}")
         if not 0 < tolerance < 1:
@@ -135,6 +153,13 @@ class FellegiSunter(Scorer):
                 raise ValueError("FellegiSunter: 'labels' must be a DataFrame with columns align_id and target_id")
             if not len(labels):
                 raise ValueError("FellegiSunter: 'labels' holds no pair")
+        if not (groups in ("suggest", "auto") or isinstance(groups, Mapping) and all(
+                isinstance(name, str) and isinstance(members, Sequence) and not isinstance(members, str)
+                for name, members in groups.items())):
+            raise ValueError(f"FellegiSunter: 'groups' must be 'suggest', 'auto' or a mapping of a group's name "
+                             f"to its treatments, got {groups!r}")
+        self.groups: str | dict[str, list[int | str]] = groups if isinstance(groups, str) else {
+            name: list(members) for name, members in groups.items()}
         self.cuts, self.max_iterations, self.tolerance = cuts, max_iterations, tolerance
         self.random_pairs, self.seed, self.labels = random_pairs, seed, labels
         self.term_frequencies = list(term_frequencies or [])
@@ -172,6 +197,21 @@ class FellegiSunter(Scorer):
             frequencies = ordered.to_numpy(np.float64) / max(records, 1)
             self.term_frequencies_[k] = (ordered.index.to_numpy(np.uint64), frequencies)
 
+    def _given_comparisons(self, treatments: Sequence[Treatment]) -> list[Comparison]:
+        """The treatments as comparisons, in the groups given (none with ``"suggest"`` or ``"auto"``)."""
+        by_name = self._positions(treatments)
+        groups = []
+        for name, members in ({} if isinstance(self.groups, str) else self.groups).items():
+            unknown = [k for k in members if k not in by_name]
+            if unknown:
+                raise ValueError(f"FellegiSunter: group {name!r} names {unknown[0]!r}, which is no treatment; "
+                                 f"treatments are {[str(t) for t in treatments]}")
+            groups.append((name, sorted({by_name[k] for k in members})))
+        try:
+            return make_comparisons([str(t) for t in treatments], groups, self.term_treatments(treatments))
+        except ValueError as err:
+            raise ValueError(f"FellegiSunter: {err}") from None
+
     def _given_cuts(self, treatments: Sequence[Treatment]) -> list[list[float] | None]:
         if self.cuts is None:
             return [None] * len(treatments)
@@ -191,7 +231,20 @@ class FellegiSunter(Scorer):
 
     def levels(self, distances: np.ndarray) -> np.ndarray:
         """``(pairs, treatments)`` comparison levels of distances, with the fitted cut points."""
-        return np.column_stack([comparison_levels(distances[:, k], cuts) for k, cuts in enumerate(self.cuts_)])
+        return np.column_stack([em.comparison_levels(distances[:, k], cuts) for k, cuts in enumerate(self.cuts_)])
+
+    def compared(self, levels: np.ndarray) -> np.ndarray:
+        """``(pairs, comparisons)`` levels of ``(pairs, treatments)`` levels (a group's: its joint agreement)."""
+        return compared(levels, self.comparisons_, [len(c) + 1 for c in self.cuts_])
+
+    def _comparison_levels(self) -> list[int]:
+        """How many levels each comparison has."""
+        return [len(self.cuts_[c.members[0]]) + 1 if not c.grouped else 4 ** len(c.members)
+                for c in self.comparisons_]
+
+    def _comparison_of(self, k: int) -> int:
+        """The comparison of treatment ``k``."""
+        return next(c for c, comparison in enumerate(self.comparisons_) if k in comparison.members)
 
     # -- fitting ------------------------------------------------------------
     def fitted(self, data: FitData | None, treatments: Sequence[Treatment],
@@ -203,12 +256,19 @@ class FellegiSunter(Scorer):
             raise ValueError("FellegiSunter: fitting needs the run's records and candidates")
         model = copy.copy(self)
         positions = model.term_treatments(treatments)
+        model.comparisons_ = model._given_comparisons(treatments)
         random_distances = data.random_distances()
         model.choose_cuts(treatments, random_distances, data.candidate_sample(positions))
         counts = data.pattern_counts(model.levels, data.known_hashes(model.labels), data.left_out is not None)
         n_a, n_b = data.records
-        model.fit_levels(model.levels(random_distances), counts, records=min(n_a, n_b), left_out=data.left_out,
-                         population=data.population)
+
+        def fit(fitting: FellegiSunter) -> None:
+            fitting.fit_levels(model.levels(random_distances), counts, records=min(n_a, n_b),
+                               left_out=data.left_out, population=data.population)
+
+        fit(model)
+        if isinstance(model.groups, str):  # ("suggest", "auto": the groups the likely matches show)
+            model = model.with_groups_found(treatments, positions, fit, min(n_a, n_b))
         if positions:  # how common each value is, then what the model expects of its links with them
             term_counts, records = data.term_counts(positions)
             model.count_terms(treatments, term_counts, records)
@@ -218,9 +278,46 @@ class FellegiSunter(Scorer):
         model.distance_threshold_ = distance_threshold(model.threshold_)
         return model
 
+    def with_groups_found(self, treatments: Sequence[Treatment], apart: Sequence[int],
+                          refit: Callable[["FellegiSunter"], None], records: int) -> "FellegiSunter":
+        """After a fit without groups: the treatments that disagree together among the likely matches
+        (:func:`~bigalign.comparisons.dependent_among_matches` of each blocking rule's pairs as its EM saw
+        them; those ``apart``, with term frequencies, left alone), grouped and fitted again by ``refit``.
+        The groups hold when they explain the candidates better (:meth:`bic`) and the matches expected
+        stay within ``records`` (a record has one counterpart: more, and the model took households or
+        namesakes for matches). With ``groups = "auto"``, the model with them; else this one, the groups
+        said (logged, and in ``suggested_groups_``)."""
+        found = dependent_among_matches(self._views, self._contributions, self._comparison_levels(), apart)
+        if not found:
+            return self
+        names = [str(t) for t in treatments]
+        grouped = copy.copy(self)
+        grouped.comparisons_ = make_comparisons(names, [(" & ".join(names[k] for k in g), g) for g in found])
+        grouped.grouped_by_ = "data"
+        refit(grouped)
+        said = "; ".join(", ".join(names[k] for k in g) for g in found)
+        if grouped.expected_matches_ > records or grouped.bic() <= self.bic():
+            logger.info("treatments %s disagree together among likely matches, but as one comparison they explain "
+                        "the candidates no better: weighed apart", said)
+            return self
+        if self.groups == "auto":
+            logger.info("treatments %s disagree together among likely matches: weighed as one comparison, their "
+                        "joint agreement ([model] groups = \"auto\")", said)
+            return grouped
+        self.suggested_groups_ = [[names[k] for k in g] for g in found]
+        logger.warning("treatments %s disagree together among likely matches (people who moved?), and as one "
+                       "comparison explain the candidates better: to weigh them so, name a group (group = \"...\" "
+                       "in each of their [[treatments]]), or set [model] groups = \"auto\"", said)
+        return self
+
+    def bic(self) -> float:
+        """:func:`~bigalign.em.bic` of the fit on its candidates' pattern counts (higher is better)."""
+        return em.bic(self.patterns_, self.m_, self.log_u(levels_of(self.patterns_)), self.expected_matches_)
+
     def check_treatments(self, treatments: Sequence[Treatment]) -> None:
         self.term_treatments(treatments)
         self._given_cuts(treatments)
+        self._given_comparisons(treatments)
 
     def check_threshold(self, threshold: Any) -> float | str:
         if threshold == "auto":
@@ -240,9 +337,9 @@ class FellegiSunter(Scorer):
         """``cuts_``: the given ones, or :func:`choose_cuts` of the distances
         of random pairs (and of a sample of the candidates, when given)."""
         given = self._given_cuts(treatments)
-        self.cuts_ = [g if g is not None else choose_cuts(random_distances[:, k], None if candidate_distances is None
-                                                          else candidate_distances[:, k])
-                      for k, g in enumerate(given)]
+        self.cuts_ = [g if g is not None else em.choose_cuts(
+            random_distances[:, k], None if candidate_distances is None else candidate_distances[:, k])
+            for k, g in enumerate(given)]
 
     def fit_levels(self, random_levels: np.ndarray, candidate_patterns: pd.DataFrame,
                    records: int | None = None, left_out: Sequence[set[int]] | None = None,
@@ -274,7 +371,16 @@ class FellegiSunter(Scorer):
         trains per blocking rule; each m is the average of the rules that
         estimated it (weighted by their expected matches).
         """
-        n_levels = [len(c) + 1 for c in self.cuts_]
+        if getattr(self, "comparisons_", None) is None:  # (fitted apart from a run: each treatment on its own)
+            self.comparisons_ = make_comparisons([str(k) for k in range(len(self.cuts_))], [])
+        if not hasattr(self, "grouped_by_"):
+            self.grouped_by_ = "job" if any(c.grouped for c in self.comparisons_) else None
+        random_levels = self.compared(random_levels)
+        candidate_patterns = compared_patterns(candidate_patterns, self.comparisons_, [len(c) + 1 for c in self.cuts_])
+        if left_out is not None:  # (a group is left out with any of its members)
+            left_out = [{c for c, comparison in enumerate(self.comparisons_) if set(comparison.members) & out}
+                        for out in left_out]
+        n_levels = self._comparison_levels()
         pairs = float(candidate_patterns["count"].sum())
         start = min(records or pairs / 10, pairs / 2)
         self.known_m_, self.known_pairs_ = None, 0
@@ -283,26 +389,30 @@ class FellegiSunter(Scorer):
             self.known_pairs_ = int(known["count"].sum())
             if self.known_pairs_:
                 counts = known["count"].to_numpy(np.float64)
-                self.known_m_ = [level_frequencies(known[k].to_numpy(np.int64), n, counts)
+                self.known_m_ = [em.level_frequencies(known[k].to_numpy(np.int64), n, counts)
                                  for k, n in enumerate(n_levels)]
-            candidate_patterns = summed_patterns(candidate_patterns.drop(columns="known"))
-        patterns = summed_patterns(candidate_patterns.drop(columns="rules", errors="ignore"))
+            candidate_patterns = em.summed_patterns(candidate_patterns.drop(columns="known"))
+        patterns = em.summed_patterns(candidate_patterns.drop(columns="rules", errors="ignore"))
         if self.labels is not None and self.known_m_ is None:
             raise ValueError("FellegiSunter: none of the labelled pairs is a candidate pair")
         iterations, not_matches = 0, None
         for correction in range(U_CORRECTIONS + 1):
-            self.u_ = [level_frequencies(random_levels[:, k], n, not_matches) for k, n in enumerate(n_levels)]
-            self.groups_, self.conditional_u_ = dependence(random_levels, n_levels, not_matches)
+            self.u_ = [em.level_frequencies(random_levels[:, k], n, not_matches) for k, n in enumerate(n_levels)]
+            self.groups_, self.conditional_u_ = em.dependence(random_levels, n_levels, not_matches)
             if self.labels is not None:
                 assert self.known_m_ is not None
                 self.m_, matches = self.known_m_, float(self.known_pairs_)
+                self._views = []  # (m from labels: nothing to group from)
             elif left_out is None:
-                fit = em_fit(patterns, self.log_u(levels_of(patterns)), n_levels, self.max_iterations,
-                             self.tolerance, start, self._pseudo_matches())
+                fit = em.em_fit(patterns, self.log_u(levels_of(patterns)), n_levels, self.max_iterations,
+                                self.tolerance, start, self._pseudo_matches())
                 self.m_, matches = fit.m, fit.prior * pairs
+                self._views = [(levels_of(patterns), patterns["count"].to_numpy(np.float64), fit.prior)]
                 iterations += fit.iterations
             else:
-                self.m_, more, matches = self._m_per_rule(candidate_patterns, n_levels, left_out, start)
+                self.m_, more, matches, self._views = em.m_per_rule(
+                    candidate_patterns, n_levels, left_out, self.groups_, start, self.log_u, self._pseudo_matches(),
+                    self.max_iterations, self.tolerance)
                 iterations += more
             # The random pairs of a small cross product hold matches (3,000 × 4,500 records with 3,000
             # matches: one random pair in 5,000, a third of those close on a title): u counted on them
@@ -317,45 +427,13 @@ class FellegiSunter(Scorer):
             random_log_u = self.log_u(random_levels, dependent=False)
             with np.errstate(over="ignore"):
                 not_matches = 1.0 - 1.0 / (1.0 + np.exp(-(np.log(share / (1 - share))
-                                                          + log_ratios(random_levels, self.m_, random_log_u))))
-        self.patterns_ = patterns
-        self.prior_, more = population_prior(patterns, self.m_, self.log_u(levels_of(patterns)),
-                                              population or pairs, start, self.max_iterations)
+                                                          + em.log_ratios(random_levels, self.m_, random_log_u))))
+        self.patterns_: pd.DataFrame = patterns
+        self.prior_, more = em.population_prior(patterns, self.m_, self.log_u(levels_of(patterns)),
+                                                 population or pairs, start, self.max_iterations)
         self.iterations_ = iterations + more
         self.expected_matches_ = float((patterns["count"] * self.probabilities(patterns)).sum())
         return self
-
-    def _m_per_rule(self, candidate_patterns: pd.DataFrame, n_levels: list[int], left_out: Sequence[set[int]],
-                    start: float) -> tuple[list[np.ndarray], int, float]:
-        """m by EM per blocking rule (see :meth:`fit_levels`), the iterations it took, and the matches EM
-        over all the candidates expects among them."""
-        rules = candidate_patterns["rules"].to_numpy(np.int64)
-        patterns = candidate_patterns.drop(columns="rules")
-        level_columns = [c for c in patterns.columns if c != "count"]
-        pairs = float(patterns["count"].sum())
-        mass = [np.zeros(n) for n in n_levels]
-        iterations = 0
-        for rule, excluded in enumerate(left_out):
-            # (a treatment dependent on one the rule blocked on agrees with the rule as much)
-            excluded = set(excluded) | {k for group in self.groups_ if set(group) & set(excluded) for k in group}
-            own = patterns[(rules >> rule) & 1 == 1].copy()
-            if not len(own) or len(excluded) == len(n_levels):
-                continue
-            for k in excluded:
-                own[level_columns[k]] = MISSING
-            share = float(own["count"].sum()) / pairs
-            fit = em_fit(own, self.log_u(levels_of(own)), n_levels, self.max_iterations, self.tolerance,
-                         start * share, self._pseudo_matches())
-            iterations += fit.iterations
-            matches = fit.prior * float(own["count"].sum())
-            for k in set(range(len(n_levels))) - set(excluded):
-                mass[k] += matches * fit.m[k]
-        # a treatment no rule could estimate: EM over all the candidates, as without rules
-        every = summed_patterns(patterns)
-        overall = em_fit(every, self.log_u(levels_of(every)), n_levels, self.max_iterations, self.tolerance, start,
-                         self._pseudo_matches())
-        m = [total / total.sum() if total.sum() > 0 else m for total, m in zip(mass, overall.m)]
-        return m, iterations + overall.iterations, overall.prior * float(every["count"].sum())
 
     # -- scores -------------------------------------------------------------
     def _pseudo_matches(self) -> list[np.ndarray]:
@@ -364,7 +442,7 @@ class FellegiSunter(Scorer):
         return [PSEUDO_MATCHES * u for u in self.u_]
 
     def log_u(self, levels: np.ndarray, dependent: bool = True) -> np.ndarray:
-        """``(pairs, treatments)`` ln u of each treatment's level (0 where
+        """``(pairs, comparisons)`` ln u of each comparison's level (0 where
         missing): a member of a dependent group after its first takes its u
         given the level of the nearest earlier member whose value is known
         (unless not ``dependent``)."""
@@ -383,19 +461,24 @@ class FellegiSunter(Scorer):
         return out
 
     def contributions(self, levels: np.ndarray, terms: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
-        """``(pairs, treatments)`` weight of each treatment's level, log2(m/u)
-        (u given a dependent treatment's level, see :meth:`log_u`); 0 where
+        """``(pairs, comparisons)`` weight of each comparison's level (of the ``(pairs, treatments)``
+        ``levels``), log2(m/u) (u given a dependent comparison's level, see :meth:`log_u`); 0 where
         missing. With ``terms`` (per treatment with term frequencies, each
         pair's value hash, as :meth:`term_hashes` gives them), an equal
         level's u is the value's frequency."""
+        return self._contributions(self.compared(levels), terms)
+
+    def _contributions(self, levels: np.ndarray, terms: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
+        """:meth:`contributions` of comparisons' levels."""
         out = -self.log_u(levels) / np.log(2)
         for k, (hashes, frequencies) in self.term_frequencies_.items():
             if terms is None or k not in terms:
                 continue
-            equal = np.flatnonzero(levels[:, k] == 0)
+            c = self._comparison_of(k)
+            equal = np.flatnonzero(levels[:, c] == 0)
             at = np.minimum(np.searchsorted(hashes, terms[k][equal]), max(len(hashes) - 1, 0))
             found = hashes[at] == terms[k][equal] if len(hashes) else np.zeros(len(equal), dtype=bool)
-            out[equal[found], k] = -np.log2(frequencies[at[found]])
+            out[equal[found], c] = -np.log2(frequencies[at[found]])
         for k, m in enumerate(self.m_):
             known = levels[:, k] != MISSING
             out[known, k] += np.log2(m[levels[known, k]])
@@ -404,46 +487,61 @@ class FellegiSunter(Scorer):
     def explanation_columns(self, treatments: Sequence[Treatment], distances: np.ndarray,
                             terms: Mapping[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """The columns that explain pairs' match weights: ``prior_weight``, then per treatment its
-        ``": distance"``, ``": level"`` and ``": weight"`` (log2(m/u)); the weights and the prior's add
-        up to the match weight (``terms``: as :meth:`contributions` reads them)."""
+        ``": distance"`` and ``": level"``, and per comparison its ``": weight"`` (log2(m/u); a group's
+        after its members, with its own ``": level"``, the members' joint agreement); the weights and the
+        prior's add up to the match weight (``terms``: as :meth:`contributions` reads them)."""
         levels = self.levels(distances)
-        contributions = self.contributions(levels, terms)
+        joint = self.compared(levels)
+        contributions = self._contributions(joint, terms)
         columns = {"prior_weight": np.full(len(distances), self.prior_weight_)}
-        for k, t in enumerate(treatments):
-            columns[f"{t}: distance"] = distances[:, k]
-            columns[f"{t}: level"] = levels[:, k]
-            columns[f"{t}: weight"] = contributions[:, k]
+        for c, comparison in enumerate(self.comparisons_):
+            for k in comparison.members:
+                columns[f"{treatments[k]}: distance"] = distances[:, k]
+                columns[f"{treatments[k]}: level"] = levels[:, k]
+            if comparison.grouped:
+                columns[f"{comparison.name}: level"] = joint[:, c]
+            columns[f"{comparison.name}: weight"] = contributions[:, c]
         return columns
 
     def pair_scores(self, treatments: Sequence[Treatment], distances: np.ndarray,
                     terms: Mapping[int, np.ndarray]) -> np.ndarray:
         return weight_distance(self.match_weights(self.levels(distances), terms))
 
-    def report_weights(self, distances: np.ndarray, terms: Mapping[int, np.ndarray]) -> tuple[float, np.ndarray]:
-        return self.prior_weight_, self.contributions(self.levels(distances), terms)
+    def report_weights(self, distances: np.ndarray, terms: Mapping[int, np.ndarray]
+                       ) -> tuple[float, np.ndarray, list[str]]:
+        return self.prior_weight_, self.contributions(self.levels(distances), terms), \
+            [c.name for c in self.comparisons_]
 
     def as_written(self, links: pd.DataFrame) -> pd.DataFrame:
         return weighted_links(links)
 
     def summary(self, treatments: Sequence[Treatment], auto: bool) -> dict[str, Any]:
-        """Per treatment, its levels' cut points, m, u and weight (and m among the candidates known to match,
-        when some are), and the precision and recall the model expects at each threshold."""
+        """Per comparison (``"treatments"``: each treatment, or a group with its ``members``), its levels'
+        cut points, m, u, weight and candidate pairs (and m among the candidates known to match, when some
+        are), and the precision and recall the model expects at each threshold."""
         curve = self.expected_quality()
         if len(curve) > SUMMARY_CURVE_POINTS:
             curve = curve.iloc[np.unique(np.linspace(0, len(curve) - 1, SUMMARY_CURVE_POINTS).astype(int))]
-        known_m: list[np.ndarray | None] = list(self.known_m_) if self.known_m_ else [None] * len(treatments)
+        known_m = list(self.known_m_) if self.known_m_ else [None] * len(self.comparisons_)
+        levels, counts = levels_of(self.patterns_), self.patterns_["count"].to_numpy(np.float64)
+        comparisons = []
+        for i, (comparison, m, u, k) in enumerate(zip(self.comparisons_, self.m_, self.u_, known_m)):
+            members = [str(treatments[j]) for j in comparison.members]
+            cuts = [] if comparison.grouped else self.cuts_[comparison.members[0]]
+            term = comparison.members[0] if not comparison.grouped else None
+            comparisons.append({
+                "attribute": comparison.name, "members": members, "cuts": cuts,
+                "levels": group_level_names(members) if comparison.grouped else em.level_names(cuts), "m": m.tolist(),
+                "u": u.tolist(), "weights": np.log2(m / u).tolist(), "known_m": None if k is None else k.tolist(),
+                "pairs": np.bincount(levels[:, i][levels[:, i] != MISSING], counts[levels[:, i] != MISSING],
+                                     minlength=len(m)).tolist(),
+                "term_frequencies": term in self.term_frequencies_,
+                "distinct_values": len(self.term_frequencies_[term][0]) if term in self.term_frequencies_ else None,
+                "depends_on": next((g[:g.index(i)] for g in self.groups_ if i in g[1:]), [])})
         return {"prior": self.prior_, "prior_weight": self.prior_weight_, "iterations": self.iterations_,
                 "expected_matches": self.expected_matches_, "threshold": self.threshold_, "auto_threshold": auto,
                 "m_from": "labels" if self.labels is not None else "EM", "known_pairs": self.known_pairs_,
-                "treatments": [{"attribute": str(t), "cuts": cuts, "levels": level_names(cuts), "m": m.tolist(),
-                                "u": u.tolist(), "weights": np.log2(m / u).tolist(),
-                                "known_m": None if k is None else k.tolist(),
-                                "term_frequencies": i in self.term_frequencies_,
-                                "distinct_values": len(self.term_frequencies_[i][0])
-                                if i in self.term_frequencies_ else None,
-                                "depends_on": next((g[:g.index(i)] for g in self.groups_ if i in g[1:]), [])}
-                               for i, (t, cuts, m, u, k) in enumerate(zip(treatments, self.cuts_, self.m_, self.u_,
-                                                                          known_m))],
+                "grouped_by": self.grouped_by_, "suggested_groups": self.suggested_groups_, "treatments": comparisons,
                 "expected": {k: curve[k].tolist() for k in curve.columns}}
 
     @property
@@ -452,40 +550,23 @@ class FellegiSunter(Scorer):
         return float(np.log2(self.prior_ / (1 - self.prior_)))
 
     def match_weights(self, levels: np.ndarray, terms: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
-        """Log2 Bayes factor of each pair, prior included (``terms``: see :meth:`contributions`)."""
+        """Log2 Bayes factor of each pair (its ``(pairs, treatments)`` levels), prior included (``terms``:
+        see :meth:`contributions`)."""
         return self.prior_weight_ + self.contributions(levels, terms).sum(axis=1)
 
     def probabilities(self, patterns: pd.DataFrame) -> np.ndarray:
-        """The match probability of each agreement pattern (rows of pattern counts)."""
-        return match_probability(self.match_weights(patterns.drop(columns="count").to_numpy()))
+        """The match probability of each agreement pattern (rows of the comparisons' pattern counts)."""
+        return match_probability(self.prior_weight_ + self._contributions(levels_of(patterns)).sum(axis=1))
 
     def probability_threshold(self, threshold: float | str) -> float:
-        """The match probability links need: ``threshold``, or with ``"auto"``
-        :meth:`auto_threshold`'s (logged, with what the model expects of it)."""
+        """The match probability links need: ``threshold``, or with ``"auto"`` the best F1 the model expects
+        (:func:`~bigalign.weights.best_threshold`, logged with what it expects)."""
         if threshold != "auto":
             return float(threshold)
-        probability, expected = self.auto_threshold()
+        probability, expected = best_threshold(self.expected_quality())
         logger.info("threshold %.4g: the match probability with the best F1 the model expects (precision %.4f, "
                     "recall %.4f, F1 %.4f)", probability, expected["precision"], expected["recall"], expected["f1"])
         return probability
-
-    def auto_threshold(self) -> tuple[float, dict[str, float]]:
-        """The match probability that maximises the F1 the model expects of
-        its own candidates, and that expectation (precision, recall, F1).
-
-        Never below :data:`AUTO_THRESHOLD_FLOOR`: a link is at least as likely
-        as not. Where the F1 peaks lower, the model expects almost no match
-        (two sets without common entities, a blocking that finds none of
-        them), and the best it can do is to link the few that clear the floor.
-        """
-        curve = self.expected_quality()
-        probability = curve["probability"].to_numpy()
-        f1 = np.where(probability >= AUTO_THRESHOLD_FLOOR, curve["f1"].to_numpy(), -1.0)
-        if not len(f1) or f1.max() < 0:
-            return AUTO_THRESHOLD_FLOOR, {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-        best = int(np.argmax(f1))
-        return float(max(probability[best], AUTO_THRESHOLD_FLOOR)), {k: float(curve[k].iloc[best])
-                                                                     for k in ("precision", "recall", "f1")}
 
     def expect_weights(self, weights: np.ndarray, counts: np.ndarray) -> None:
         """The match weights of the candidates (term frequencies applied),
@@ -498,80 +579,13 @@ class FellegiSunter(Scorer):
         self.weight_counts_ = (summed.index.to_numpy(np.float64), summed.to_numpy(np.float64))
 
     def expected_quality(self) -> pd.DataFrame:
-        """What the model expects of links at each threshold, without any
-        truth: for each match probability its candidates reach (highest
-        first) and its match weight, the precision, recall and F1 of linking
-        every candidate at least that probable, the expected matches being Σ p
-        over them. With term frequencies, the candidates' weights are those
-        :meth:`expect_weights` was given (a pattern's weight then depends on
-        the values)."""
+        """What the model expects of links at each threshold, without any truth (:func:`quality_curve` of
+        its candidates' weights). With term frequencies, the candidates' weights are those
+        :meth:`expect_weights` was given (a pattern's weight then depends on the values)."""
         if self.term_frequencies_:
             if self.weight_counts_ is None:
                 raise ValueError("FellegiSunter: with term frequencies, expect_weights() gives the candidates' "
                                  "weights first")
-            weights, counts = self.weight_counts_
-        else:
-            weights = self.match_weights(self.patterns_.drop(columns="count").to_numpy())
-            counts = self.patterns_["count"].to_numpy(np.float64)
-        order = np.argsort(-weights, kind="stable")
-        probability = match_probability(weights[order])
-        expected_true = np.cumsum(counts[order] * probability)
-        precision = expected_true / np.maximum(np.cumsum(counts[order]), 1e-300)
-        recall = expected_true / max(expected_true[-1] if len(expected_true) else 0.0, 1e-300)
-        f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-300)
-        curve = pd.DataFrame({"match_weight": weights[order], "probability": probability, "precision": precision,
-                              "recall": recall, "f1": f1})
-        # (patterns of equal weight: one threshold, the last row counts them all)
-        return curve.drop_duplicates("match_weight", keep="last").reset_index(drop=True)
-
-
-def value_hashes(encoded: pd.DataFrame) -> np.ndarray:
-    """uint64 hash of each row of a treatment's encoded values: equal values, equal hashes."""
-    return pd.util.hash_pandas_object(encoded, index=False).to_numpy(np.uint64)
-
-
-def term_counts(values: Sequence[pd.DataFrame]) -> pd.Series:
-    """How many records hold each value (by :func:`value_hashes`), over
-    frames of one treatment's encoded values; missing values not counted."""
-    hashes = [value_hashes(v)[~v.isna().any(axis=1).to_numpy()] for v in values]
-    return pd.Series(np.concatenate(hashes), dtype=np.uint64).value_counts(sort=False)
-
-
-def weight_distance(weights: np.ndarray) -> np.ndarray:
-    """What the matching and the report read of a model's score: 1 − the match
-    probability, lower is better, computed as 1 / (1 + 2^w) so that strong
-    matches keep their order (1 − p would round them all to 0)."""
-    return 1.0 / (1.0 + np.exp2(np.asarray(weights, dtype=np.float64)))
-
-
-# Links need a match weight at least this far below the threshold's: a pattern whose probability the
-# automatic threshold is, computed again for a pair through other roundings, is linked (to 3 decimals,
-# the weights the expected quality is counted on, the same evidence).
-THRESHOLD_SLACK_BITS = 0.0005
-
-
-def distance_threshold(probability: float) -> float:
-    """What the matching compares a model's scores with (:func:`weight_distance`, lower is better): that of
-    the threshold's match weight, less :data:`THRESHOLD_SLACK_BITS` (1 − p, computed apart, left out the
-    very pairs whose probability an automatic threshold is)."""
-    with np.errstate(divide="ignore"):
-        weight = np.log2(probability) - np.log2(1.0 - probability)
-    return float(weight_distance(weight - THRESHOLD_SLACK_BITS))
-
-
-def weighted_links(links: pd.DataFrame) -> pd.DataFrame:
-    """Links scored by a model (``distance``: :func:`weight_distance`) with
-    ``match_weight`` and ``match_probability`` in its place."""
-    distance = links["distance"].to_numpy(np.float64)
-    with np.errstate(divide="ignore"):
-        weights = np.log2(1.0 / distance - 1.0)
-    links = links.drop(columns="distance")
-    links.insert(2, "match_weight", weights)
-    links.insert(3, "match_probability", 1.0 - distance)
-    return links
-
-
-def match_probability(weights: np.ndarray) -> np.ndarray:
-    """2^w / (1 + 2^w) (0 where 2^−w overflows)."""
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp2(-np.asarray(weights, dtype=np.float64)))
+            return quality_curve(*self.weight_counts_)
+        return quality_curve(self.prior_weight_ + self._contributions(levels_of(self.patterns_)).sum(axis=1),
+                             self.patterns_["count"].to_numpy(np.float64))

@@ -19,19 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .blocking import BLOCKINGS, Blocking, UnionBlocking
-from .distances import metric_class
 from .errors import InputError, JobError
-from .fellegi_sunter import FellegiSunter
-from .io import SetSpec, is_url, read_pairs
-from .scorers import Scorer, WeightedDistance
+from .io import SetSpec, is_url
 from .sparql import RDF_EXTENSIONS, split_query
 from .sql import check_query, redact
-from .treatments import Treatment
 
 __all__ = ["ClusterSpec", "ClustersSpec", "NotImported", "NotImportedBlocking", "OutputSpec", "TableReader",
-           "UserCode", "import_object", "job_relative", "read_blocking", "read_cluster", "read_clusters",
-           "read_levels", "read_output", "read_scorer", "read_set", "read_several_sets", "read_treatment",
-           "read_treatments", "set_spec", "treatment_spec"]
+           "UserCode", "import_object", "is_import_path", "job_relative", "read_blocking", "read_cluster",
+           "read_clusters", "read_output", "read_set", "read_several_sets", "set_spec"]
 
 # A worker process's memory before any record (Python, pandas, Arrow, Dask, rapidfuzz, scikit-learn and
 # bigalign imported: 286 MiB measured on a local cluster's worker), and the least memory_limit a job may give
@@ -114,7 +109,7 @@ class NotImportedBlocking(Blocking):
         self.path = path
 
 
-def _is_import_path(value: Any) -> bool:
+def is_import_path(value: Any) -> bool:
     return isinstance(value, str) and ":" in value and not value.startswith("prefix:")
 
 
@@ -276,114 +271,11 @@ def set_spec(job_path: str, name: str, table: Mapping[str, Any]) -> SetSpec:
     return read_set(TableReader(job_path, table, name), name, os.path.dirname(os.path.abspath(job_path)))
 
 
-def treatment_spec(job_path: str, index: int, table: Mapping[str, Any]) -> Treatment:
-    """Treatment ``index`` of a job (a ``[[treatments]]`` table) as :func:`load_job` reads it (built-ins only)."""
-    return read_treatment(TableReader(job_path, table, f"treatments[{index}]"), UserCode((), True))
-
-
 def _transform(value: Any, code: UserCode, reader: TableReader) -> Any:
     """A key transform by name ("soundex", "prefix:3"), by import path, or one per key part."""
     if isinstance(value, list):
         return [_transform(v, code, reader) for v in value]
-    return code.get(value, reader, "transform") if _is_import_path(value) else value
-
-
-def _normalizers(reader: TableReader, key: str, code: UserCode) -> list[Any]:
-    specs = reader.get(key, list, [])
-    result = []
-    for spec in specs:
-        if isinstance(spec, Mapping) and _is_import_path(spec.get("name")):
-            params = dict(spec)
-            factory = code.get(params.pop("name"), reader, key)
-            # a factory with parameters makes the normalizer: called only when resolving
-            result.append(factory(**params) if params and code.resolve else factory)
-        elif _is_import_path(spec):
-            result.append(code.get(spec, reader, key))
-        else:
-            result.append(spec)
-    return result
-
-
-def read_levels(reader: TableReader) -> list[float] | None:
-    """A treatment's cut points for the Fellegi–Sunter model (``levels = [0, 0.1]``)."""
-    levels = reader.get("levels", list)
-    if levels is not None and (not levels or not all(isinstance(c, (int, float)) and not isinstance(c, bool)
-                                                     and c >= 0 for c in levels)):
-        raise reader.error("levels", f"must be a list of distances ≥ 0 (the cut points), got {levels!r}")
-    return None if levels is None else [float(c) for c in levels]
-
-
-def read_scorer(reader: TableReader, cuts: list[list[float] | None], terms: list[int], job_dir: str) -> Scorer:
-    """``[model]``: kind = "distance" (the weighted distance, the default) or "fellegi-sunter"."""
-    kind = reader.get("kind", str, "distance")
-    if kind not in ("distance", "fellegi-sunter"):
-        raise reader.error("kind", f"must be 'distance' or 'fellegi-sunter', got {kind!r}")
-    if kind == "distance":
-        reader.done()
-        if any(c is not None for c in cuts) or terms:
-            raise JobError(f"{reader.job_path}: treatments: 'levels' and 'term_frequency' belong to a [model] of "
-                           "kind 'fellegi-sunter'")
-        return WeightedDistance()
-    options: dict[str, Any] = {key: value for key, kinds in (("max_iterations", int), ("tolerance", float),
-                                                             ("random_pairs", int), ("seed", int))
-                               if (value := reader.get(key, kinds)) is not None}
-    labels = reader.get("labels", str)
-    reader.done()
-    if labels is not None:  # pairs known to match: m is theirs
-        try:
-            options["labels"] = read_pairs(job_relative(job_dir, labels))
-        except InputError as err:
-            raise reader.error("labels", str(err)) from None
-    try:
-        return FellegiSunter(cuts, term_frequencies=terms, **options)
-    except ValueError as err:
-        raise JobError(f"{reader.job_path}: model: {err}") from None
-
-
-def read_treatment(reader: TableReader, code: UserCode) -> Treatment:
-    column = reader.get("column", (str, list, dict), required=True)
-    if column in ("", [], {}):
-        raise reader.error("column", "is empty: name the attribute's column (or columns)")
-    if isinstance(column, dict):  # a column per set: {align = "...", target = "..."}
-        if set(column) != {"align", "target"}:
-            raise reader.error("column", f"a column per set is {{ align = ..., target = ... }}, got {column!r}")
-        attribute: Any = {side: tuple(c) if isinstance(c, list) else c for side, c in column.items()}
-    else:
-        attribute = tuple(column) if isinstance(column, list) else column
-    metric = reader.get("metric", str, required=True)
-    metric = code.get(metric, reader, "metric") if _is_import_path(metric) else metric
-    normalizers = _normalizers(reader, "normalizers", code)
-    weight = reader.get("weight", (int, float), 1.0)
-    normalized = reader.get("normalized", bool, False)
-    invalid = reader.get("invalid", str)
-    try:
-        if isinstance(metric, NotImported):  # (validate: its options are its own, checked when it is imported)
-            reader.rest()
-            return Treatment(attribute, metric, normalizers=normalizers, weight=weight, normalized=normalized,
-                             invalid=invalid)
-        options = {}
-        for key, kinds in metric_class(metric).parameter_types().items():
-            value = reader.get(key, kinds)
-            if isinstance(value, float) and math.isnan(value):
-                raise reader.error(key, "must be a number, got nan")
-            if value is not None:
-                options[key] = value
-        reader.done()
-        return Treatment(attribute, metric, normalizers=normalizers, weight=weight, normalized=normalized,
-                         invalid=invalid, **options)
-    except (ValueError, TypeError) as err:
-        if isinstance(err, JobError):
-            raise
-        raise JobError(f"{reader.job_path}: {reader.where}: {err}", field=reader.where) from None
-
-
-def read_treatments(job_path: str, tables: list, code: UserCode) -> tuple[list[Treatment], list, list[int]]:
-    """The ``[[treatments]]`` tables: the treatments, their cut points for a learned model, and the
-    positions of those with term frequencies."""
-    readers = [TableReader(job_path, t, f"treatments[{i}]") for i, t in enumerate(tables)]
-    cuts = [read_levels(r) for r in readers]
-    terms = [i for i, r in enumerate(readers) if r.get("term_frequency", bool, False)]
-    return [read_treatment(r, code) for r in readers], cuts, terms
+    return code.get(value, reader, "transform") if is_import_path(value) else value
 
 
 def read_blocking(reader: TableReader, code: UserCode) -> Blocking:
@@ -397,7 +289,7 @@ def read_blocking(reader: TableReader, code: UserCode) -> Blocking:
                               for i, m in enumerate(members)])
     if kind in BLOCKINGS:
         cls: Any = BLOCKINGS[kind]
-    elif _is_import_path(kind):  # a Blocking of the user's
+    elif is_import_path(kind):  # a Blocking of the user's
         cls = code.get(kind, reader, "kind")
         if isinstance(cls, NotImported):  # (validate: checked, not imported; its keys are its own)
             return NotImportedBlocking(kind)

@@ -23,6 +23,7 @@ from .blocking import Blocking, CrossProductBlocking
 from .errors import BigalignError, InputError, JobError
 from .evaluate import DEDUPE_ONLY, LINK_ONLY, cross_product
 from .io import SetSpec, expand_paths, is_url
+from .job_scoring import read_scorer, read_treatments
 from .job_tables import (
     ClusterSpec,
     ClustersSpec,
@@ -34,10 +35,8 @@ from .job_tables import (
     read_cluster,
     read_clusters,
     read_output,
-    read_scorer,
     read_set,
     read_several_sets,
-    read_treatments,
 )
 from .records import attribute_columns
 from .scorers import Scorer
@@ -180,8 +179,8 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     treatment_tables = top.get("treatments", list, required=True)
     if not treatment_tables:
         raise top.error("treatments", "needs at least one [[treatments]] table")
-    treatments, cuts, terms = read_treatments(path, treatment_tables, code)
-    scorer = read_scorer(TableReader(path, top.get("model", dict, {}), "model"), cuts, terms, job_dir)
+    treatments, treatment_model = read_treatments(path, treatment_tables, code)
+    scorer = read_scorer(TableReader(path, top.get("model", dict, {}), "model"), treatment_model, job_dir)
     blocking_table = top.get("blocking", dict)
     # without one: the cross product, when the sets are small enough (checked once they are read)
     blocking = CrossProductBlocking() if blocking_table is None else read_blocking(TableReader(path, blocking_table,

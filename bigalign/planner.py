@@ -13,6 +13,7 @@ import numpy as np
 from .blocking import AutoBlocking
 from .blocking.auto import choice_lines, suggestion_lines
 from .cluster import NoCluster
+from .comparisons import shown_levels
 from .io import atomic_path
 from .job_tables import WORKER_LIBRARIES
 from .jobs import Job, check_inputs
@@ -161,7 +162,8 @@ def model_lines(model: dict) -> list[str]:
              f"candidates; links at match probability ≥ {model['threshold']:.4g}"
              f"{' (auto)' if model['auto_threshold'] else ''}",
              f"  {'attribute':<28} {'level':<12} {'m':>8} {'u':>10} {'weight':>8}"]
-    for t in model["treatments"]:
-        for name, m, u, w in zip(t["levels"], t["m"], t["u"], t["weights"]):
-            lines.append(f"  {t['attribute'][:28]:<28} {name:<12} {m:>8.4f} {u:>10.3g} {w:>+8.2f}")
+    for t in model["treatments"]:  # (a group: the levels its candidates reach)
+        for level in shown_levels(t):
+            lines.append(f"  {t['attribute'][:28]:<28} {t['levels'][level]:<12} {t['m'][level]:>8.4f} "
+                         f"{t['u'][level]:>10.3g} {t['weights'][level]:>+8.2f}")
     return lines

@@ -19,6 +19,7 @@ import numpy as np
 
 from .blocking.minhash import candidate_probability
 from .charts import Axis, Chart, svg
+from .comparisons import shown_levels
 from .io import atomic_path
 from .jobs import Job
 from .sql import redact
@@ -238,8 +239,8 @@ def _match_weights_plot(model: dict) -> str:
     """Splink's "match weights" chart: the prior's weight, then each level's log2(m/u), by treatment."""
     labels, weights = ["prior (starting match weight)"], [model["prior_weight"]]
     for t in model["treatments"]:
-        labels += [f"{t['attribute']}: {name}" for name in t["levels"]]
-        weights += t["weights"]
+        labels += [f"{t['attribute']}: {t['levels'][level]}" for level in shown_levels(t)]
+        weights += [t["weights"][level] for level in shown_levels(t)]
     # the first label at the top: categories count from the bottom
     chart = Chart("Match weights: what agreeing at each level is worth", x=Axis("match weight, log2(m / u)"),
                   y=Axis(categories=labels[::-1]), width=700, height=int(70 + 18 * len(labels)))
@@ -269,7 +270,8 @@ def _weight_of(probability: float) -> float:
 
 
 def _waterfalls_plot(pairs: list[dict], treatments: list[dict], threshold_weight: float) -> str:
-    """Pairs' match weights built up, one panel each: the prior's, then each treatment's."""
+    """Pairs' match weights built up, one panel each: the prior's, then each comparison's (``treatments``:
+    the model's, a group one)."""
     names = [f"{i}: {t['attribute']}" for i, t in enumerate(treatments)]
     charts = []
     for k, pair in enumerate(pairs):
@@ -304,7 +306,18 @@ def _model_section(model: dict, data: dict) -> list[str]:
              f"{' (chosen as the best F1 the model expects)' if model['auto_threshold'] else ''}. Below, a "
              "<em>distance</em> is 1 − the match probability.</p>"]
     notes = []
+    for group in model.get("suggested_groups", []):
+        notes.append(f"{', '.join(html.escape(m) for m in group)} disagree together among likely matches, and as "
+                     "one comparison explain the candidates better (people who moved?): to weigh them so, name a "
+                     "group (<code>group = \"...\"</code> in each of their treatments) or set <code>[model] groups = "
+                     "\"auto\"</code>")
     for t in model["treatments"]:
+        if len(t.get("members", [])) > 1:
+            why = "found in the data: likely matches disagree on them together" if model["grouped_by"] == "data" \
+                else "grouped by the job"
+            notes.append(f"{html.escape(t['attribute'])} is one comparison of "
+                         f"{', '.join(html.escape(m) for m in t['members'])} ({why}): its levels are which of them "
+                         "agree, each with its own m and u, so that disagreeing together counts once")
         if t["term_frequencies"]:
             notes.append(f"{html.escape(t['attribute'])}: an equal value's u is its frequency among the records "
                          f"({t['distinct_values']:,} distinct values), not the level's average")
@@ -317,7 +330,7 @@ def _model_section(model: dict, data: dict) -> list[str]:
     check = model["m_from"] == "EM" and model["known_pairs"] > 0
     rows = [[t["attribute"], level, t["levels"][level], t["m"][level], t["u"][level], t["weights"][level]]
             + ([t["known_m"][level]] if check else [])
-            for t in model["treatments"] for level in range(len(t["m"]))]
+            for t in model["treatments"] for level in shown_levels(t)]
     parts.append(_table(["attribute", "level", "distance", "m", "u", "weight log2(m/u)"]
                         + ([f"m among the {model['known_pairs']:,} true candidate pairs"] if check else []),
                         rows, "model"))
@@ -330,8 +343,40 @@ def _model_section(model: dict, data: dict) -> list[str]:
         threshold_weight = _weight_of(model["threshold"])
         parts.append("<h4>How a few pairs near the threshold got their weight</h4>")
         parts.append(f'<div class="plot" id="plot-waterfalls">'
-                     f'{_waterfalls_plot(pairs, data["treatments"], threshold_weight)}</div>')
+                     f'{_waterfalls_plot(pairs, model["treatments"], threshold_weight)}</div>')
     return parts
+
+
+def _calibration_section(histograms: dict) -> list[str]:
+    """A learned model's probabilities against the truth: by match weight, the share of candidates the
+    model expects to match and the share that do; and at the threshold, the precision and recall it
+    expected of its candidates against those the truth gives."""
+    from .pipeline.stats import CALIBRATION_EDGES
+
+    pairs, true, expected = (np.asarray(histograms[f"calibration: {k}"], dtype=np.float64)
+                             for k in ("pairs", "true", "expected"))
+    linked_pairs, linked_true, linked_expected = histograms["calibration: linked"]
+    seen = pairs > 0
+    centers = (CALIBRATION_EDGES[:-1] + CALIBRATION_EDGES[1:]) / 2
+    chart = Chart("Calibration: the match probability against the truth", x=Axis("match weight, log2(p / (1 − p))"),
+                  y=Axis("share of the candidates that match", limits=(0, 1.02)))
+    chart.line("calibration-expected", centers[seen], expected[seen] / pairs[seen], BLUE, label="the model's")
+    chart.line("calibration-true", centers[seen], true[seen] / pairs[seen], RUST, label="the truth's")
+    def weights(k: int) -> str:  # (the first and last bins take everything beyond)
+        edges = CALIBRATION_EDGES
+        return f"≤ {edges[1]:+g}" if k == 0 else f"> {edges[k]:+g}" if k == len(pairs) - 1 \
+            else f"{edges[k]:+g} to {edges[k + 1]:+g}"
+
+    rows = [[weights(int(k)), int(pairs[k]), float(expected[k]), int(true[k])] for k in np.flatnonzero(seen)]
+    share = {"precision": (linked_expected / max(linked_pairs, 1), linked_true / max(linked_pairs, 1)),
+             "recall": (linked_expected / max(expected.sum(), 1e-300), linked_true / max(true.sum(), 1))}
+    return ['<h3>Calibration against the truth</h3>',
+            f'<div class="plot" id="plot-calibration">{svg([chart])}</div>',
+            f'<p id="calibration-check">At the threshold, of its candidates, the model expected precision '
+            f'{share["precision"][0]:.4f} and recall {share["recall"][0]:.4f}; the truth gives precision '
+            f'{share["precision"][1]:.4f} and recall {share["recall"][1]:.4f} (before <code>uniq</code>; recall '
+            'of the true pairs among the candidates).</p>',
+            _table(["match weight", "candidates", "matches expected", "true matches"], rows, "calibration")]
 
 
 # -- page --------------------------------------------------------------------
@@ -439,6 +484,8 @@ def write_report(run_dir: str) -> str:
         parts.append(f'<div class="plot" id="plot-quality">{_quality_plot(curves, data["threshold"])}</div>')
         parts.append('<p class="note">Every candidate pair under a threshold counts as a link here (before '
                      '<code>uniq</code>); the table at the top is the run\'s own, after it.</p>')
+    if "calibration: pairs" in data["distance_histograms"]:
+        parts += _calibration_section(data["distance_histograms"])
     if data["near_threshold"]:
         parts.append("<h3>Candidates nearest the threshold</h3>")
         keys = [k for k in data["near_threshold"][0] if k not in ("align_id", "target_id", "distance")]

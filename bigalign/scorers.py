@@ -106,9 +106,9 @@ class Scorer(ABC):
         """The columns that explain each pair's score."""
 
     def report_weights(self, distances: np.ndarray, terms: Mapping[int, np.ndarray]
-                       ) -> tuple[float, np.ndarray] | None:
-        """For the report's pairs: the score's starting weight and each treatment's weight (``None``:
-        the weighted distances say it)."""
+                       ) -> tuple[float, np.ndarray, list[str]] | None:
+        """For the report's pairs: the score's starting weight, each term's weight and the terms' names (a
+        learned model's comparisons; ``None``: the weighted distances say it)."""
         return None
 
     def as_written(self, links: pd.DataFrame) -> pd.DataFrame:

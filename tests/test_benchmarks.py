@@ -111,3 +111,14 @@ def test_shape_benchmark_compares_the_model_with_what_dask_reports():
     assert rows["tasks: candidates"][0] == rows["tasks: candidates"][1]  # the partitions the graph chooses
     model, dask = (int(v.replace(",", "")) for v in rows["P2P bytes: all shuffles"][:2])
     assert 0.8 < model / dask < 1.2
+
+
+def test_movers_benchmark_compares_the_model_with_and_without_groups(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "benchmarks.movers", "--n", "3000", "--movers", "0.3", "--workers",
+                           "1", "--data", str(tmp_path)], cwd=ROOT, check=True, capture_output=True, text=True,
+                          timeout=600)
+    table = done.stdout[done.stdout.index("3,000 × 3,000"):]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| 0.3")]
+    assert [r[1] for r in rows] == ["none", "auto"]
+    assert rows[0][2] == "(none)" and "street_number & address & suburb & postcode" in rows[1][2]
+    assert float(rows[1][3]) > float(rows[0][3]) + 0.1  # F1: movers found with their address as one comparison

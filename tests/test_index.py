@@ -99,13 +99,17 @@ def test_a_batch_gets_the_links_of_a_full_run(people, tmp_path, monkeypatch):
 
 def test_a_learned_model_is_stored_with_the_index_and_scores_the_batch(people, tmp_path):
     """Fellegi–Sunter: the model fitted when indexing (on the job's alignset and register) scores a batch;
-    a batch of the job's own alignset gets the links and explanations of a full run, byte for byte."""
+    a batch of the job's own alignset gets the links and explanations of a full run, byte for byte — its
+    suburb and postcode weighed as one comparison (a group)."""
     copy_inputs(people, tmp_path)
     job_path = write_job(tmp_path, "people.csv", learned=True, explain=True)
+    grouped = job_path.read_text().replace('column = "suburb"\n', 'column = "suburb"\ngroup = "place"\n')
+    job_path.write_text(grouped.replace('column = "postcode"\n', 'column = "postcode"\ngroup = "place"\n'))
     manifest = build_index(load_job(str(job_path)), str(tmp_path / "index"))
     assert manifest["model"]["m_from"] == "EM" and 0 < manifest["model"]["threshold"] < 1
     stored = Index.open(str(tmp_path / "index")).scorer(load_job(str(job_path)))
-    assert stored.cuts_ == [t["cuts"] for t in manifest["model"]["treatments"]]
+    assert [c.name for c in stored.comparisons_] == [t["attribute"] for t in manifest["model"]["treatments"]]
+    assert stored.comparisons_[3].name == "place" and stored.comparisons_[3].members == (3, 4)
     link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / "people.csv"),
                output=str(tmp_path / "batch" / "links.parquet"))
     assert (tmp_path / "batch" / "links.parquet").read_bytes() == full_run(job_path, "people.csv", tmp_path)

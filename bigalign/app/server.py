@@ -33,7 +33,7 @@ import tornado.web
 
 from ..errors import BigalignError, JobError
 from ..io import write_links
-from ..job_tables import treatment_spec
+from ..job_scoring import treatment_spec
 from ..jobs import load_job
 from .review import (
     LinksPager,

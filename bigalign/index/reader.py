@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 
 from ..blocking import CrossProductBlocking
 from ..errors import InputError, JobError
-from ..job_tables import TableReader, UserCode, read_blocking, read_treatments
+from ..job_scoring import read_treatments
+from ..job_tables import TableReader, UserCode, read_blocking
 from ..jobs import Job
 from ..matching import sort_links
 from ..pipeline.candidates import candidate_pairs
@@ -133,7 +134,7 @@ class Index:
         if self._stored is None:
             tables, where = self.manifest["scoring"], f"{self.root}/manifest.json"
             code = UserCode(self.allow_modules, True)
-            treatments, _, _ = read_treatments(where, tables["treatments"], code)
+            treatments, _ = read_treatments(where, tables["treatments"], code)
             blocking = CrossProductBlocking() if not tables["blocking"] else \
                 read_blocking(TableReader(where, tables["blocking"], "blocking"), code)
             learned = (tables.get("model") or {}).get("kind") == "fellegi-sunter"

@@ -23,17 +23,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..blocking.base import Blocking
+from ..comparisons import Comparison
 from ..errors import InputError
-from ..fellegi_sunter import FellegiSunter, distance_threshold
+from ..fellegi_sunter import FellegiSunter
 from ..io import atomic_path, is_url
 from ..jobs import Job
 from ..pipeline.encode import block_rows
 from ..pipeline.schema import EXTRA_PREFIX, KEY_PREFIX
+from ..weights import distance_threshold
 
 __all__ = ["BUCKETS", "INDEX_FORMAT", "ROWS_PER_BUCKET", "differences", "filesystem", "job_tables", "read_manifest",
            "read_model", "scoring_tables", "write_edges", "write_json", "write_layer", "write_model"]
 
-INDEX_FORMAT = "bigalign-index/1"
+INDEX_FORMAT = "bigalign-index/2"  # (2: a learned model's comparisons, its groups of treatments)
 # Rows of a bucket, about: a batch reads whole buckets (the rows of its keys in them), so buckets are
 # small enough that a batch's few keys read little, large enough that a build writes few files.
 ROWS_PER_BUCKET = 200_000
@@ -176,7 +178,8 @@ def write_model(fs: Any, base: str, model: FellegiSunter) -> None:
     state = {"cuts": model.cuts_, "m": [m.tolist() for m in model.m_], "u": [u.tolist() for u in model.u_],
              "prior": model.prior_, "groups": model.groups_, "threshold": model.threshold_,
              "conditional_u": [[k, j, table.tolist()] for (k, j), table in model.conditional_u_.items()],
-             "term_frequencies": sorted(model.term_frequencies_)}
+             "term_frequencies": sorted(model.term_frequencies_), "grouped_by": model.grouped_by_,
+             "comparisons": [[c.name, list(c.members)] for c in model.comparisons_]}
     with fs.open(f"{base}/model.json", "w") as f:
         json.dump(state, f)
     if model.term_frequencies_:
@@ -191,6 +194,8 @@ def read_model(fs: Any, base: str) -> FellegiSunter:
         state = json.load(f)
     model = FellegiSunter()
     model.cuts_ = state["cuts"]
+    model.comparisons_ = [Comparison(name, tuple(members)) for name, members in state["comparisons"]]
+    model.grouped_by_ = state["grouped_by"]
     model.m_, model.u_ = [np.asarray(m) for m in state["m"]], [np.asarray(u) for u in state["u"]]
     model.prior_, model.groups_ = state["prior"], state["groups"]
     model.conditional_u_ = {(k, j): np.asarray(table) for k, j, table in state["conditional_u"]}

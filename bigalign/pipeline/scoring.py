@@ -10,10 +10,10 @@ import pandas as pd
 from ..blocking.base import Blocking
 from ..em import pattern_counts
 from ..evaluate import isin_sorted
-from ..fellegi_sunter import term_counts, value_hashes
 from ..matching import best_match_per_item
 from ..scorers import Scorer, WeightedDistance
 from ..treatments import Treatment, global_alignment_matrix, treatment_pair_distances
+from ..weights import term_counts, value_hashes
 from .candidates import first_slot_pairs
 from .schema import (
     ALIGN_SIDE,

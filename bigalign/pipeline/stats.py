@@ -24,6 +24,9 @@ REPORT_PAIRS = 20
 
 # Bins of the distance histograms: [0, 2 × threshold], the last bin taking everything above.
 HISTOGRAM_BINS = 60
+# With a learned model and a truth, candidates are also counted by match weight (2 bits a bin, the
+# first and last bins taking everything beyond): how many, how many true, how many the model expects.
+CALIBRATION_EDGES = np.arange(-24.0, 25.0, 2.0)
 
 
 @dataclass
@@ -107,6 +110,23 @@ def _shown(values: pd.DataFrame) -> list[str]:
     return [", ".join("∅" if pd.isna(v) else str(v) for v in row) for row in values.to_numpy(dtype=object)]
 
 
+def _count_calibration(stats: BlockStats, distance: np.ndarray, true: np.ndarray, threshold: float) -> None:
+    """A learned model's candidates against the truth (see :data:`CALIBRATION_EDGES`), and those it links:
+    ``"calibration: linked"`` is [pairs, true, expected] of the pairs at the threshold or under."""
+    probability = 1.0 - distance
+    with np.errstate(divide="ignore"):
+        weight = np.log2(1.0 / distance - 1.0)
+    bins = len(CALIBRATION_EDGES) - 1
+    at = np.clip(np.searchsorted(CALIBRATION_EDGES, weight, "right") - 1, 0, bins - 1)
+    linked = distance <= threshold
+    for name, counts in (("pairs", np.bincount(at, minlength=bins)),
+                         ("true", np.bincount(at, weights=true.astype(np.float64), minlength=bins)),
+                         ("expected", np.bincount(at, weights=probability, minlength=bins)),
+                         ("linked", np.array([linked.sum(), true[linked].sum(), probability[linked].sum()]))):
+        key = f"calibration: {name}"
+        stats.distance_histograms[key] = stats.distance_histograms.get(key, 0) + counts
+
+
 def record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encoded_a: list, encoded_b: list,
                        ra: np.ndarray, rb: np.ndarray, distance: np.ndarray, threshold: float,
                        align_ids: pd.Series, target_ids: pd.Series, true: np.ndarray | None,
@@ -120,6 +140,8 @@ def record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encode
     for name, mask in groups.items():
         counts = distance_histogram(distance[mask], threshold)
         stats.distance_histograms[name] = stats.distance_histograms.get(name, 0) + counts
+    if true is not None and scorer.learns:
+        _count_calibration(stats, distance, true, threshold)
     if not np.isfinite(threshold):
         return
     gap = np.abs(distance - threshold)
@@ -137,11 +159,12 @@ def record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encode
     weighted = scorer.report_weights(each, scorer.term_hashes(values_a))
     if weighted is not None:
         sample["prior_weight"] = np.full(len(nearest), weighted[0])
+    if weighted is not None:  # (a learned model's comparisons)
+        for c, term in enumerate(weighted[2]):
+            sample[f"{c}: {term} weight"] = weighted[1][:, c]
     for i, t in enumerate(treatments):
         name = f"{i}: {t}"
         sample[f"{name} distance"] = t.weight * each[:, i]  # (weighted, as the global distance adds it)
-        if weighted is not None:
-            sample[f"{name} weight"] = weighted[1][:, i]
         sample[f"{name} values"] = [f"{x} | {y}" for x, y in zip(_shown(values_a[i]), _shown(values_b[i]))]
     frame = pd.DataFrame(sample)
     stats.near_threshold = frame if stats.near_threshold is None else pd.concat([stats.near_threshold, frame])

@@ -1,0 +1,184 @@
+"""Treatments weighed as one comparison: a group's joint levels, the groups found among likely matches,
+and what they change on people who moved between the two sets (their address fields disagree together)."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+import bigalign
+from bigalign.comparisons import Comparison, compared, dependent_among_matches, group_level_names, make_comparisons
+from bigalign.datasets import person_records
+from bigalign.em import MISSING, pattern_counts
+from bigalign.errors import JobError
+from bigalign.evaluate import link_quality
+from bigalign.fellegi_sunter import FellegiSunter
+from bigalign.jobs import load_job
+
+# People compared field by field, as a newcomer writes it: no soc_sec_id (nothing that survives a move).
+TREATMENTS = [
+    {"column": "given_name", "metric": "jaro_winkler", "normalizers": ["lunormalize"]},
+    {"column": "surname", "metric": "jaro_winkler", "normalizers": ["lunormalize"]},
+    {"column": "date_of_birth", "metric": "temporal"},
+    {"column": "street_number", "metric": "exact"},
+    {"column": "address", "metric": "levenshtein", "normalized": True, "normalizers": ["lunormalize", "simplify"]},
+    {"column": "suburb", "metric": "jaro_winkler"},
+    {"column": "postcode", "metric": "exact"},
+]
+ADDRESS = ["street_number", "address", "suburb", "postcode"]
+
+
+def blocking():
+    from bigalign.blocking import KeyBlocking, UnionBlocking
+
+    return UnionBlocking([KeyBlocking(["surname", "date_of_birth"], ["soundex", "year"]),
+                          KeyBlocking(["given_name", "date_of_birth"], ["soundex", "date"]),
+                          KeyBlocking(["address", "street_number"])])
+
+
+def test_a_group_takes_its_first_member_s_place():
+    names = ["name", "born", "street", "city", "zip"]
+    comparisons = make_comparisons(names, [("home", [4, 2, 3])])
+    assert comparisons == [Comparison("name", (0,)), Comparison("born", (1,)), Comparison("home", (2, 3, 4))]
+    for groups, message in (([("name", [2, 3])], "name of a treatment"), ([("home", [2])], "2 to 5"),
+                            ([("home", [2, 3]), ("place", [3, 4])], "in two groups")):
+        with pytest.raises(ValueError, match=message):
+            make_comparisons(names, groups)
+    with pytest.raises(ValueError, match="term frequencies"):
+        make_comparisons(names, [("home", [2, 3])], with_terms=[3])
+
+
+def test_a_group_s_level_is_its_members_joint_state():
+    """Members' levels (an exact metric: 2 levels; a distance: 4) become one level per joint state:
+    all equal first, all far last, a missing member a state of its own, every member missing: missing."""
+    comparisons = [Comparison("home", (0, 1))]
+    levels = np.array([[0, 0], [0, 1], [0, 3], [1, 3], [MISSING, 0], [MISSING, MISSING], [1, 0]])
+    joint = compared(levels, comparisons, [2, 4])[:, 0]
+    names = group_level_names(["zip", "street"])
+    assert [names[level] if level != MISSING else None for level in joint] == [
+        "all equal", "zip equal, street close", "zip equal, street far", "all far", "zip missing, street equal",
+        None, "zip far, street equal"]
+    assert joint[0] == 0 and joint[3] == 15 and len(names) == 16
+
+
+def test_treatments_that_disagree_together_among_matches_are_found():
+    """Matches of which a fifth moved (treatments 2 and 3 far together): found, judged on the others;
+    treatments 0 and 1, independent among matches, are not grouped."""
+    rng = np.random.default_rng(0)
+    n = 20_000
+    moved = rng.random(n) < 0.2
+    levels = np.column_stack([(rng.random(n) < 0.1).astype(int), (rng.random(n) < 0.1).astype(int),
+                              np.where(moved, 1, (rng.random(n) < 0.05).astype(int)),
+                              np.where(moved, 1, (rng.random(n) < 0.05).astype(int)),
+                              (rng.random(n) < 0.1).astype(int)])
+    patterns = pattern_counts(levels)
+    pattern_levels = patterns.drop(columns="count").to_numpy()
+    counts = patterns["count"].to_numpy(np.float64)
+
+    def weigh(levels):  # an independent fit's weights: agreeing +5 bits, disagreeing -3 bits
+        return np.where(levels == MISSING, 0.0, np.where(levels == 0, 5.0, -3.0))
+
+    assert dependent_among_matches([(pattern_levels, counts, 0.5)], weigh, [2] * 5) == [[2, 3]]
+    assert dependent_among_matches([(pattern_levels, counts, 0.5)], weigh, [2] * 5, apart=[3]) == []
+    # two treatments too few to tell matches from non-matches: nothing grouped
+    assert dependent_among_matches([(pattern_levels[:, 2:4], counts, 0.5)], weigh, [2, 2]) == []
+
+
+@pytest.fixture(scope="module")
+def movers():
+    return person_records(3000, seed=1, movers=0.3)
+
+
+def f1(links, people) -> float:
+    return link_quality(links.astype({"align_id": str, "target_id": str}), people.truth.astype(str)).f1
+
+
+def test_people_who_moved_are_linked_when_their_address_is_one_comparison(movers):
+    """Under independence each of a mover's four address fields counts against the match and most movers
+    are lost; as one comparison, moving costs what it costs among matches, once. The groups the data
+    shows — the address's four fields, and the two names (swapped among matches) — are said by default,
+    and applied with ``groups="auto"``."""
+    def run(groups):
+        model = FellegiSunter(groups=groups)
+        links = bigalign.align(movers.alignset, movers.targetset, TREATMENTS, blocking=blocking(),
+                               threshold="auto", model=model, uniq=True, explain=True)
+        return links, f1(links, movers)
+
+    apart, f1_apart = run("suggest")
+    assert apart.attrs["model"].suggested_groups_ == [["given_name", "surname"], ADDRESS]
+    assert run({})[1] == f1_apart  # (said, not applied)
+    grouped, f1_grouped = run({"home": ADDRESS})
+    found, f1_found = run("auto")
+    assert f1_grouped > f1_apart + 0.1 and f1_found > f1_apart + 0.1, (f1_apart, f1_grouped, f1_found)
+    weight_columns = sorted(c for c in found.columns if c.endswith(": weight"))
+    assert weight_columns == ["date_of_birth: weight", "given_name & surname: weight",
+                              "street_number & address & suburb & postcode: weight"]
+    # a group is one term of the weight, its level beside its members' own
+    total = found[weight_columns].sum(axis=1) + found["prior_weight"]
+    np.testing.assert_allclose(total, found["match_weight"], rtol=1e-12)
+    assert {"home: level", "home: weight", "suburb: level", "suburb: distance"} <= set(grouped.columns)
+    # a mover, linked: all four fields far, one finite penalty
+    far = grouped[grouped["home: level"] == grouped["home: level"].max()]
+    assert len(far) > 300 and np.isfinite(far["home: weight"]).all() and (far["home: weight"] > -8).all()
+
+
+def test_data_without_dependence_keeps_its_treatments_apart():
+    """People who did not move, their names compared word order free (a swap is no disagreement): no
+    treatments disagree together among matches, and none is grouped."""
+    people = person_records(3000, seed=2)
+    treatments = [{"column": ["given_name", "surname"], "metric": "levenshtein", "normalized": True,
+                   "normalizers": ["lunormalize", "simplify"]}] + TREATMENTS[2:]
+    model = FellegiSunter(groups="auto")
+    links = bigalign.align(people.alignset, people.targetset, treatments, blocking=blocking(), threshold="auto",
+                           model=model, uniq=True, explain=True)
+    assert sorted(c for c in links.columns if c.endswith(": weight")) == sorted(
+        ["given_name+surname: weight"] + [f"{t['column']}: weight" for t in TREATMENTS[2:]])
+
+
+def test_a_job_groups_treatments_and_the_report_shows_the_group(tmp_path, movers):
+    movers.alignset.to_csv(tmp_path / "a.csv", index=False)
+    movers.targetset.to_csv(tmp_path / "b.csv", index=False)
+    movers.truth.to_csv(tmp_path / "truth.csv", index=False)
+    treatments = ""
+    for t in TREATMENTS:
+        column = t["column"]
+        treatments += f'[[treatments]]\ncolumn = "{column}"\nmetric = "{t["metric"]}"\n'
+        treatments += "".join(f"{k} = {json.dumps(v)}\n" for k, v in t.items() if k not in ("column", "metric"))
+        treatments += 'group = "home"\n' if column in ADDRESS else ""
+    job = tmp_path / "job.toml"
+    job.write_text(f'threshold = "auto"\nuniq = true\ntruth = "truth.csv"\n[alignset]\npath = "a.csv"\nid = "rec_id"\n'
+                   f'[targetset]\npath = "b.csv"\nid = "rec_id"\n{treatments}'
+                   '[blocking]\nkind = "key"\ncolumns = ["surname", "date_of_birth"]\ntransform = ["soundex", "year"]\n'
+                   '[model]\nkind = "fellegi-sunter"\n[output]\npath = "out/links.csv"\n')
+    from bigalign.runner import run_job
+
+    summary = run_job(load_job(str(job)), show_progress=False)
+    model = summary.model
+    home = next(t for t in model["treatments"] if t["attribute"] == "home")
+    assert model["grouped_by"] == "job" and home["members"] == ADDRESS and home["levels"][0] == "all equal"
+    assert sum(home["pairs"]) == summary.blocking["candidate_pairs"]
+    # `bigalign plan` and the report show the group's levels its candidates reach (of 4^4 joint states)
+    from bigalign.planner import model_lines
+
+    shown = [line for line in model_lines(model) if line.strip().startswith("home ")]
+    assert len(shown) == sum(pairs > 0 for pairs in home["pairs"]) < len(home["m"]) == 256
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "home is one comparison of street_number, address, suburb, postcode (grouped by the job)" in report
+    # what the automatic threshold expected of its candidates, checked against the truth
+    check = re.search(r"expected precision ([\d.]+) and recall ([\d.]+); the truth gives precision ([\d.]+) and "
+                      r"recall ([\d.]+)", report)
+    expected_precision, expected_recall, true_precision, true_recall = map(float, check.groups())
+    assert abs(expected_precision - true_precision) <= 0.01 and abs(expected_recall - true_recall) <= 0.01, \
+        check.groups()
+    # what a job may not say
+    alone = job.read_text().replace('group = "home"\n', "").replace('column = "surname"\n',
+                                                                     'column = "surname"\ngroup = "home"\n')
+    bad = tmp_path / "bad.toml"
+    for text, message in ((alone, "group 'home' has one treatment"),
+                          (job.read_text().replace('"home"', '"surname"'), "has the name of a treatment"),
+                          (job.read_text().replace('"fellegi-sunter"', '"fellegi-sunter"\ngroups = "none"'),
+                           "treatments name a 'group'")):
+        bad.write_text(text)
+        with pytest.raises(JobError, match=message):
+            load_job(str(bad))
