@@ -1,5 +1,5 @@
-"""People who moved between the two sets: the learned model with its treatments apart, and with the groups
-it finds (``[model] groups``), side by side in one run.
+"""People who moved between the two sets: the learned model with its treatments apart, with the groups it
+finds (``[model] groups = "auto"``), and with the address as a group, side by side in one run.
 
     python -m benchmarks.movers --n 200000 --movers 0,0.15,0.3 --data DIR
 
@@ -64,11 +64,19 @@ columns = ["address", "street_number"]
 """
 
 
+ADDRESS = ("street_number", "address", "suburb", "postcode")
+
+
 def job_text(share: str, groups: str) -> str:
+    """The job: treatments apart (``none``), grouped as found (``auto``), or the address a group (``home``)."""
+    treatments = TREATMENTS
+    if groups == "home":
+        for column in ADDRESS:
+            treatments = treatments.replace(f'column = "{column}"\n', f'column = "{column}"\ngroup = "home"\n')
+    found = "" if groups == "home" else f'groups = "{groups}"\n'
     return (f'threshold = "auto"\nuniq = true\ntruth = "truth-{share}.csv"\n[alignset]\npath = "a-{share}.csv"\n'
-            f'id = "rec_id"\n[targetset]\npath = "b-{share}.parquet"\nid = "rec_id"\n{TREATMENTS}\n'
-            f'[model]\nkind = "fellegi-sunter"\ngroups = "{groups}"\n'
-            f'[output]\npath = "out-{share}-{groups}/links.parquet"\n')
+            f'id = "rec_id"\n[targetset]\npath = "b-{share}.parquet"\nid = "rec_id"\n{treatments}\n'
+            f'[model]\nkind = "fellegi-sunter"\n{found}[output]\npath = "out-{share}-{groups}/links.parquet"\n')
 
 
 def calibration(run_dir: str) -> tuple[float, float, float, float]:
@@ -98,7 +106,7 @@ def main() -> None:
             data.targetset.drop(columns="soc_sec_id").to_parquet(os.path.join(args.data, f"b-{share}.parquet"),
                                                                  index=False)
             data.truth.to_csv(os.path.join(args.data, f"truth-{share}.csv"), index=False)
-        for groups in ("none", "auto"):
+        for groups in ("none", "auto", "home"):
             job = os.path.join(args.data, f"job-{share}-{groups}.toml")
             with open(job, "w") as f:
                 f.write(job_text(share, groups))

@@ -4,9 +4,9 @@ Under the Fellegi–Sunter model's independence, each disagreeing treatment is s
 against a match. Some fields move together: a person who moved disagrees on street number,
 street, suburb and postcode at once, and five penalties sink a true match below a stranger who
 lives at the address. A *group* makes those treatments one comparison whose levels are their
-joint agreement — each member equal (its first level), close (a level between), far (its farthest)
-or missing — each joint level with its own m and u: moving costs what moving costs among matches,
-once. A group is missing only when every member is.
+joint levels — each member at one of its own levels, or missing — each joint level with its own m
+and u: moving costs what moving costs among matches, once, and each member keeps the gradation of
+its levels. A group is missing only when every member is.
 
 Groups are the job's (``group = "address"`` on treatments) or, by default, found in the data:
 treatments that disagree together among likely matches far more often than independence says
@@ -25,14 +25,13 @@ import pandas as pd
 
 from .em import MISSING
 
-__all__ = ["MAX_GROUP", "Comparison", "compared", "compared_patterns", "dependent_among_matches", "group_level_names",
-           "make_comparisons", "shown_levels"]
+__all__ = ["MAX_GROUP", "MAX_JOINT_LEVELS", "Comparison", "compared", "compared_patterns", "dependent_among_matches",
+           "group_level_names", "joint_levels", "joint_size", "make_comparisons", "shown_levels"]
 
-# Members of a group at most: its levels are the 4^n joint states of its members.
+# Members of a group at most, and its joint levels at most (the product of its members' levels, each
+# with one more for missing): each has an m and a u, and a table of u given another comparison's level.
 MAX_GROUP = 5
-# A member's state in a group's level, and what people read of it.
-EQUAL, CLOSE, FAR, ABSENT = 0, 1, 2, 3
-STATE_NAMES = ("equal", "close", "far", "missing")
+MAX_JOINT_LEVELS = 2048
 # Treatments are grouped when likely matches disagree on both this many times more often than
 # independence says (more than among non-matches: the pairs the other treatments call matches hold
 # non-matches that agree on those, a household at one address, whose other fields all differ) ...
@@ -87,27 +86,35 @@ def make_comparisons(names: Sequence[str], groups: Sequence[tuple[str, Sequence[
     return out
 
 
-def _joint_levels(n: int) -> np.ndarray:
-    """The level of each joint state of ``n`` members (base 4, member ``i`` the digit ``i``): by fewer
-    members far, then fewer missing, then fewer close — all equal first, all far last."""
-    codes = np.arange(4 ** n)
-    states = (codes[:, None] // 4 ** np.arange(n)) % 4
-    order = np.lexsort((codes, (states == CLOSE).sum(axis=1), (states == ABSENT).sum(axis=1),
-                        (states == FAR).sum(axis=1)))
-    levels = np.empty(4 ** n, dtype=np.int16)
-    levels[order] = np.arange(4 ** n)
+def joint_levels(n_levels: Sequence[int]) -> np.ndarray:
+    """The level of each joint state of members of ``n_levels`` levels (mixed radix, member ``i`` the digit
+    ``i``, its state ``n_levels[i]`` missing): by fewer members at their farthest level, then fewer
+    missing, then the members' levels summed as shares of their range — all at their closest level
+    first, all at their farthest last."""
+    sizes = np.asarray(n_levels) + 1
+    codes = np.arange(int(np.prod(sizes)))
+    digits = (codes[:, None] // np.concatenate([[1], np.cumprod(sizes)[:-1]])) % sizes
+    missing = digits == sizes - 1
+    far = ~missing & (digits == sizes - 2)
+    closeness = np.where(missing, 0.0, digits / np.maximum(sizes - 2, 1)).sum(axis=1)
+    order = np.lexsort((codes, closeness, missing.sum(axis=1), far.sum(axis=1)))
+    levels = np.empty(len(codes), dtype=np.int16)
+    levels[order] = np.arange(len(codes))
     return levels
 
 
-def group_level_names(members: Sequence[str]) -> list[str]:
-    """What each level of a group of ``members`` is, as people read it: ``all equal``, ``street equal,
-    suburb far, postcode missing``…, ``all far`` (the all-missing state is the group's missing value)."""
-    n = len(members)
-    names = [""] * (4 ** n)
-    for code, level in enumerate(_joint_levels(n).tolist()):
-        states = [code // 4 ** i % 4 for i in range(n)]
-        names[level] = f"all {STATE_NAMES[states[0]]}" if len(set(states)) == 1 else \
-            ", ".join(f"{m} {STATE_NAMES[state]}" for m, state in zip(members, states))
+def group_level_names(members: Sequence[str], member_levels: Sequence[Sequence[str]]) -> list[str]:
+    """What each level of a group is, as people read it: each member's level (``street ≤ 0, suburb
+    farther, postcode missing``; its ``member_levels``' names); the all-missing state is the group's
+    missing value."""
+    sizes = [len(names) + 1 for names in member_levels]
+    names = [""] * int(np.prod(sizes))
+    for code, level in enumerate(joint_levels([len(n) for n in member_levels]).tolist()):
+        parts, rest = [], code
+        for member, own, size in zip(members, member_levels, sizes):
+            digit, rest = rest % size, rest // size
+            parts.append(f"{member} {'missing' if digit == size - 1 else own[digit]}")
+        names[level] = ", ".join(parts)
     return names
 
 
@@ -126,15 +133,20 @@ def compared(levels: np.ndarray, comparisons: Sequence[Comparison], n_levels: Se
         if not comparison.grouped:
             out[:, c] = levels[:, comparison.members[0]]
             continue
-        code = np.zeros(len(levels), dtype=np.int64)
-        for i, k in enumerate(comparison.members):
+        code, radix, everything_missing = np.zeros(len(levels), dtype=np.int64), 1, 0
+        for k in comparison.members:
             level = levels[:, k].astype(np.int64)
-            state = np.where(level == MISSING, ABSENT, np.where(level == 0, EQUAL,
-                                                                 np.where(level == n_levels[k] - 1, FAR, CLOSE)))
-            code += state * 4 ** i
-        everything_missing = sum(ABSENT * 4 ** i for i in range(len(comparison.members)))
-        out[:, c] = np.where(code == everything_missing, MISSING, _joint_levels(len(comparison.members))[code])
+            code += np.where(level == MISSING, n_levels[k], level) * radix
+            everything_missing += n_levels[k] * radix
+            radix *= n_levels[k] + 1
+        joint = joint_levels([n_levels[k] for k in comparison.members])
+        out[:, c] = np.where(code == everything_missing, MISSING, joint[code])
     return out
+
+
+def joint_size(members: Sequence[int], n_levels: Sequence[int]) -> int:
+    """How many levels a group of ``members`` has (treatments of ``n_levels`` levels)."""
+    return int(np.prod([n_levels[k] + 1 for k in members]))
 
 
 def compared_patterns(patterns: pd.DataFrame, comparisons: Sequence[Comparison], n_levels: Sequence[int]
@@ -166,7 +178,8 @@ def dependent_among_matches(views: Sequence[tuple[np.ndarray, np.ndarray, float]
     far on both (the farthest level) are more than :data:`MATCH_DEPENDENCE_FACTOR` times what
     independence gives, and at least :data:`MATCH_DEPENDENCE_MIN` and :data:`MATCH_DEPENDENCE_SHARE`
     of them. The strongest link is merged first, and the merged group is then judged as one unit
-    (its members all far: the unit far), until no link is left, a group of at most :data:`MAX_GROUP`,
+    (its members all far: the unit far) — with a treatment linked to one of its members on their own —,
+    until no link is left, a group of at most :data:`MAX_GROUP`,
     :data:`MIN_COMPARISONS` comparisons at least.
     """
     if not views:
@@ -201,12 +214,17 @@ def dependent_among_matches(views: Sequence[tuple[np.ndarray, np.ndarray, float]
 
     # Agglomerative: the strongest link first, then the merged unit judged as one (left out together:
     # a mover's other address fields would otherwise vote against the match each time).
+    # A merge also needs two of the units' treatments linked on their own: judged without a whole unit,
+    # the matches found grow with non-matches (relatives, neighbours) whose fields all differ.
+    linked = {(i, j) for i in range(n) for j in range(i + 1, n) if strength([i], [j]) is not None}
     units = [[k] for k in range(n)]
     while len(units) > MIN_COMPARISONS:
         best: tuple[float, int, int] | None = None
         for i in range(len(units)):
             for j in range(i + 1, len(units)):
-                if len(units[i]) + len(units[j]) <= MAX_GROUP:
+                if len(units[i]) + len(units[j]) <= MAX_GROUP \
+                        and joint_size(units[i] + units[j], n_levels) <= MAX_JOINT_LEVELS and any(
+                        (min(a, b), max(a, b)) in linked for a in units[i] for b in units[j]):
                     found = strength(units[i], units[j])
                     if found is not None and (best is None or found > best[0]):
                         best = (found, i, j)

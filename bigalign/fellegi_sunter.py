@@ -33,11 +33,13 @@ import pandas as pd
 
 from . import em
 from .comparisons import (
+    MAX_JOINT_LEVELS,
     Comparison,
     compared,
     compared_patterns,
     dependent_among_matches,
     group_level_names,
+    joint_size,
     make_comparisons,
 )
 from .em import MISSING, levels_of
@@ -239,8 +241,12 @@ class FellegiSunter(Scorer):
 
     def _comparison_levels(self) -> list[int]:
         """How many levels each comparison has."""
-        return [len(self.cuts_[c.members[0]]) + 1 if not c.grouped else 4 ** len(c.members)
-                for c in self.comparisons_]
+        sizes = [joint_size(c.members, [len(cuts) + 1 for cuts in self.cuts_]) for c in self.comparisons_]
+        for comparison, size in zip(self.comparisons_, sizes):
+            if size > MAX_JOINT_LEVELS:
+                raise ValueError(f"FellegiSunter: group {comparison.name!r} has {size:,} joint levels, more than "
+                                 f"{MAX_JOINT_LEVELS:,}: fewer members, or fewer levels (cut points)")
+        return [size if c.grouped else size - 1 for c, size in zip(self.comparisons_, sizes)]
 
     def _comparison_of(self, k: int) -> int:
         """The comparison of treatment ``k``."""
@@ -531,7 +537,8 @@ class FellegiSunter(Scorer):
             term = comparison.members[0] if not comparison.grouped else None
             comparisons.append({
                 "attribute": comparison.name, "members": members, "cuts": cuts,
-                "levels": group_level_names(members) if comparison.grouped else em.level_names(cuts), "m": m.tolist(),
+                "levels": group_level_names(members, [em.level_names(self.cuts_[j]) for j in comparison.members])
+                if comparison.grouped else em.level_names(cuts), "m": m.tolist(),
                 "u": u.tolist(), "weights": np.log2(m / u).tolist(), "known_m": None if k is None else k.tolist(),
                 "pairs": np.bincount(levels[:, i][levels[:, i] != MISSING], counts[levels[:, i] != MISSING],
                                      minlength=len(m)).tolist(),

@@ -119,6 +119,5 @@ def test_movers_benchmark_compares_the_model_with_and_without_groups(tmp_path):
                           timeout=600)
     table = done.stdout[done.stdout.index("3,000 × 3,000"):]
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| 0.3")]
-    assert [r[1] for r in rows] == ["none", "auto"]
-    assert rows[0][2] == "(none)" and "street_number & address & suburb & postcode" in rows[1][2]
-    assert float(rows[1][3]) > float(rows[0][3]) + 0.1  # F1: movers found with their address as one comparison
+    assert [r[1] for r in rows] == ["none", "auto", "home"] and rows[0][2] == "(none)" and rows[2][2] == "home"
+    assert float(rows[2][3]) > float(rows[0][3]) + 0.1  # F1: movers found with their address as one comparison
