@@ -236,7 +236,7 @@ class FellegiSunter(Scorer):
         return np.column_stack([em.comparison_levels(distances[:, k], cuts) for k, cuts in enumerate(self.cuts_)])
 
     def compared(self, levels: np.ndarray) -> np.ndarray:
-        """``(pairs, comparisons)`` levels of ``(pairs, treatments)`` levels (a group's: its joint agreement)."""
+        """``(pairs, comparisons)`` levels of ``(pairs, treatments)`` levels (a group's: its joint level)."""
         return compared(levels, self.comparisons_, [len(c) + 1 for c in self.cuts_])
 
     def _comparison_levels(self) -> list[int]:
@@ -308,7 +308,7 @@ class FellegiSunter(Scorer):
             return self
         if self.groups == "auto":
             logger.info("treatments %s disagree together among likely matches: weighed as one comparison, their "
-                        "joint agreement ([model] groups = \"auto\")", said)
+                        "joint levels ([model] groups = \"auto\")", said)
             return grouped
         self.suggested_groups_ = [[names[k] for k in g] for g in found]
         logger.warning("treatments %s disagree together among likely matches (people who moved?), and as one "
