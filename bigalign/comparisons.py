@@ -2,15 +2,16 @@
 
 Under the Fellegi–Sunter model's independence, each disagreeing treatment is separate evidence
 against a match. Some fields move together: a person who moved disagrees on street number,
-street, suburb and postcode at once, and five penalties sink a true match below a stranger who
+street, suburb and postcode at once, and four penalties sink a true match below a stranger who
 lives at the address. A *group* makes those treatments one comparison whose levels are their
 joint levels — each member at one of its own levels, or missing — each joint level with its own m
 and u: moving costs what moving costs among matches, once, and each member keeps the gradation of
 its levels. A group is missing only when every member is.
 
-Groups are the job's (``group = "address"`` on treatments) or, by default, found in the data:
-treatments that disagree together among likely matches far more often than independence says
-(:func:`dependent_among_matches`, read from the candidates' pattern counts after a first fit).
+Groups are the job's (``group = "home"`` on treatments) or found in the data: treatments that
+disagree together among likely matches far more often than independence says
+(:func:`dependent_among_matches`, read from the candidates' pattern counts after a first fit) —
+said by default, applied with ``[model] groups = "auto"``.
 Pure functions of level matrices and pattern counts; the model (:mod:`bigalign.fellegi_sunter`)
 drives them.
 """
