@@ -18,6 +18,7 @@ drives them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -68,7 +69,7 @@ def make_comparisons(names: Sequence[str], groups: Sequence[tuple[str, Sequence[
     for name, members in groups:
         if set(members) & set(with_terms):
             raise ValueError(f"{names[sorted(set(members) & set(with_terms))[0]]!r} has term frequencies and is "
-                             f"in group {name!r}: a group's levels are its members' joint agreement, not values")
+                             f"in group {name!r}: a group's levels are its members' joint levels, not values")
         if name in names:
             raise ValueError(f"group {name!r} has the name of a treatment; name it otherwise")
         if not 2 <= len(set(members)) <= MAX_GROUP:
@@ -87,11 +88,12 @@ def make_comparisons(names: Sequence[str], groups: Sequence[tuple[str, Sequence[
     return out
 
 
-def joint_levels(n_levels: Sequence[int]) -> np.ndarray:
+@functools.lru_cache(maxsize=64)
+def joint_levels(n_levels: tuple[int, ...]) -> np.ndarray:
     """The level of each joint state of members of ``n_levels`` levels (mixed radix, member ``i`` the digit
     ``i``, its state ``n_levels[i]`` missing): by fewer members at their farthest level, then fewer
     missing, then the members' levels summed as shares of their range — all at their closest level
-    first, all at their farthest last."""
+    first, all at their farthest last. (Kept per shape, read-only: every scored partition reads it.)"""
     sizes = np.asarray(n_levels) + 1
     codes = np.arange(int(np.prod(sizes)))
     digits = (codes[:, None] // np.concatenate([[1], np.cumprod(sizes)[:-1]])) % sizes
@@ -101,6 +103,7 @@ def joint_levels(n_levels: Sequence[int]) -> np.ndarray:
     order = np.lexsort((codes, closeness, missing.sum(axis=1), far.sum(axis=1)))
     levels = np.empty(len(codes), dtype=np.int16)
     levels[order] = np.arange(len(codes))
+    levels.flags.writeable = False
     return levels
 
 
@@ -110,7 +113,7 @@ def group_level_names(members: Sequence[str], member_levels: Sequence[Sequence[s
     missing value."""
     sizes = [len(names) + 1 for names in member_levels]
     names = [""] * int(np.prod(sizes))
-    for code, level in enumerate(joint_levels([len(n) for n in member_levels]).tolist()):
+    for code, level in enumerate(joint_levels(tuple(len(n) for n in member_levels)).tolist()):
         parts, rest = [], code
         for member, own, size in zip(members, member_levels, sizes):
             digit, rest = rest % size, rest // size
@@ -121,7 +124,7 @@ def group_level_names(members: Sequence[str], member_levels: Sequence[Sequence[s
 
 def shown_levels(comparison: dict) -> list[int]:
     """The levels of a comparison (as a model's summary describes it) worth showing: a treatment's all, a
-    group's those its candidates reach (of its members' 4^n joint states, most are never seen)."""
+    group's those its candidates reach (of its members' joint levels, most are never seen)."""
     if len(comparison.get("members", [])) < 2:
         return list(range(len(comparison["m"])))
     return [level for level, pairs in enumerate(comparison["pairs"]) if pairs > 0]
@@ -140,7 +143,7 @@ def compared(levels: np.ndarray, comparisons: Sequence[Comparison], n_levels: Se
             code += np.where(level == MISSING, n_levels[k], level) * radix
             everything_missing += n_levels[k] * radix
             radix *= n_levels[k] + 1
-        joint = joint_levels([n_levels[k] for k in comparison.members])
+        joint = joint_levels(tuple(n_levels[k] for k in comparison.members))
         out[:, c] = np.where(code == everything_missing, MISSING, joint[code])
     return out
 

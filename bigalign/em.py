@@ -225,11 +225,9 @@ def bic(patterns: pd.DataFrame, m: list[np.ndarray], log_u: np.ndarray, expected
     levels = levels_of(patterns)
     counts = patterns["count"].to_numpy(np.float64)
     share = min(max(expected_matches / counts.sum(), 1e-12), 1 - 1e-12)
-    log_m = np.zeros(levels.shape)
-    for k in range(levels.shape[1]):
-        known = levels[:, k] != MISSING
-        log_m[known, k] = np.log(m[k][levels[known, k]])
-    mixture = np.logaddexp(np.log(share) + log_m.sum(axis=1), np.log1p(-share) + log_u.sum(axis=1))
+    log_probability_u = log_u.sum(axis=1)  # (and of m: its ratio to u's, plus u's)
+    mixture = np.logaddexp(np.log(share) + log_ratios(levels, m, log_u) + log_probability_u,
+                           np.log1p(-share) + log_probability_u)
     parameters = sum(len(np.unique(levels[:, k][levels[:, k] != MISSING])) - 1 for k in range(levels.shape[1]))
     return float((counts * mixture).sum()) - 0.5 * parameters * float(np.log(counts.sum()))
 

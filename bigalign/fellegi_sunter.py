@@ -98,7 +98,7 @@ class FellegiSunter(Scorer):
         the records of both sets, not the level's average.
     groups : mapping, "suggest" or "auto"
         Per group name, treatments (by position or name) weighed as one
-        comparison, their joint agreement (:mod:`bigalign.comparisons`).
+        comparison, their joint levels (:mod:`bigalign.comparisons`).
         ``"suggest"`` (the default): those the likely matches show dependent
         after a first fit are said (when, grouped, they explain the
         candidates better), not applied; ``"auto"``: applied; ``{}``: none.
@@ -247,10 +247,6 @@ class FellegiSunter(Scorer):
                 raise ValueError(f"FellegiSunter: group {comparison.name!r} has {size:,} joint levels, more than "
                                  f"{MAX_JOINT_LEVELS:,}: fewer members, or fewer levels (cut points)")
         return [size if c.grouped else size - 1 for c, size in zip(self.comparisons_, sizes)]
-
-    def _comparison_of(self, k: int) -> int:
-        """The comparison of treatment ``k``."""
-        return next(c for c, comparison in enumerate(self.comparisons_) if k in comparison.members)
 
     # -- fitting ------------------------------------------------------------
     def fitted(self, data: FitData | None, treatments: Sequence[Treatment],
@@ -480,7 +476,7 @@ class FellegiSunter(Scorer):
         for k, (hashes, frequencies) in self.term_frequencies_.items():
             if terms is None or k not in terms:
                 continue
-            c = self._comparison_of(k)
+            c = next(c for c, comparison in enumerate(self.comparisons_) if k in comparison.members)  # (k's own)
             equal = np.flatnonzero(levels[:, c] == 0)
             at = np.minimum(np.searchsorted(hashes, terms[k][equal]), max(len(hashes) - 1, 0))
             found = hashes[at] == terms[k][equal] if len(hashes) else np.zeros(len(equal), dtype=bool)
@@ -494,7 +490,7 @@ class FellegiSunter(Scorer):
                             terms: Mapping[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """The columns that explain pairs' match weights: ``prior_weight``, then per treatment its
         ``": distance"`` and ``": level"``, and per comparison its ``": weight"`` (log2(m/u); a group's
-        after its members, with its own ``": level"``, the members' joint agreement); the weights and the
+        after its members, with its own ``": level"``, the members' joint level); the weights and the
         prior's add up to the match weight (``terms``: as :meth:`contributions` reads them)."""
         levels = self.levels(distances)
         joint = self.compared(levels)
@@ -563,7 +559,11 @@ class FellegiSunter(Scorer):
 
     def probabilities(self, patterns: pd.DataFrame) -> np.ndarray:
         """The match probability of each agreement pattern (rows of the comparisons' pattern counts)."""
-        return match_probability(self.prior_weight_ + self._contributions(levels_of(patterns)).sum(axis=1))
+        return match_probability(self._pattern_weights(patterns))
+
+    def _pattern_weights(self, patterns: pd.DataFrame) -> np.ndarray:
+        """:meth:`match_weights` of the comparisons' pattern counts (no term frequencies)."""
+        return self.prior_weight_ + self._contributions(levels_of(patterns)).sum(axis=1)
 
     def probability_threshold(self, threshold: float | str) -> float:
         """The match probability links need: ``threshold``, or with ``"auto"`` the best F1 the model expects
@@ -594,5 +594,4 @@ class FellegiSunter(Scorer):
                 raise ValueError("FellegiSunter: with term frequencies, expect_weights() gives the candidates' "
                                  "weights first")
             return quality_curve(*self.weight_counts_)
-        return quality_curve(self.prior_weight_ + self._contributions(levels_of(self.patterns_)).sum(axis=1),
-                             self.patterns_["count"].to_numpy(np.float64))
+        return quality_curve(self._pattern_weights(self.patterns_), self.patterns_["count"].to_numpy(np.float64))

@@ -316,8 +316,8 @@ def _model_section(model: dict, data: dict) -> list[str]:
             why = "found in the data: likely matches disagree on them together" if model["grouped_by"] == "data" \
                 else "grouped by the job"
             notes.append(f"{html.escape(t['attribute'])} is one comparison of "
-                         f"{', '.join(html.escape(m) for m in t['members'])} ({why}): its levels are which of them "
-                         "agree, each with its own m and u, so that disagreeing together counts once")
+                         f"{', '.join(html.escape(m) for m in t['members'])} ({why}): its levels are their joint "
+                         "levels, each with its own m and u, so that disagreeing together counts once")
         if t["term_frequencies"]:
             notes.append(f"{html.escape(t['attribute'])}: an equal value's u is its frequency among the records "
                          f"({t['distinct_values']:,} distinct values), not the level's average")

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["AUTO_THRESHOLD_FLOOR", "THRESHOLD_SLACK_BITS", "best_threshold", "distance_threshold", "match_probability",
-           "quality_curve", "term_counts", "value_hashes", "weight_distance", "weighted_links"]
+__all__ = ["AUTO_THRESHOLD_FLOOR", "THRESHOLD_SLACK_BITS", "best_threshold", "distance_threshold", "distance_weight",
+           "match_probability", "quality_curve", "term_counts", "value_hashes", "weight_distance", "weighted_links"]
 
 # The least match probability ``threshold = "auto"`` links at: a link is at least as likely as not.
 AUTO_THRESHOLD_FLOOR = 0.5
@@ -32,6 +32,12 @@ def weight_distance(weights: np.ndarray) -> np.ndarray:
 THRESHOLD_SLACK_BITS = 0.0005
 
 
+def distance_weight(distance: np.ndarray) -> np.ndarray:
+    """The match weight of :func:`weight_distance`'s distances (its inverse, log2(1/d − 1))."""
+    with np.errstate(divide="ignore"):
+        return np.log2(1.0 / np.asarray(distance, dtype=np.float64) - 1.0)
+
+
 def distance_threshold(probability: float) -> float:
     """What the matching compares a model's scores with (:func:`weight_distance`, lower is better): that of
     the threshold's match weight, less :data:`THRESHOLD_SLACK_BITS` (1 − p, computed apart, left out the
@@ -45,10 +51,8 @@ def weighted_links(links: pd.DataFrame) -> pd.DataFrame:
     """Links scored by a model (``distance``: :func:`weight_distance`) with
     ``match_weight`` and ``match_probability`` in its place."""
     distance = links["distance"].to_numpy(np.float64)
-    with np.errstate(divide="ignore"):
-        weights = np.log2(1.0 / distance - 1.0)
     links = links.drop(columns="distance")
-    links.insert(2, "match_weight", weights)
+    links.insert(2, "match_weight", distance_weight(distance))
     links.insert(3, "match_probability", 1.0 - distance)
     return links
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..scorers import Scorer
 from ..treatments import Treatment, treatment_pair_distances
+from ..weights import distance_weight
 
 __all__ = ["BlockStats", "distance_bins", "distance_histogram", "record_for_report"]
 
@@ -114,10 +115,8 @@ def _count_calibration(stats: BlockStats, distance: np.ndarray, true: np.ndarray
     """A learned model's candidates against the truth (see :data:`CALIBRATION_EDGES`), and those it links:
     ``"calibration: linked"`` is [pairs, true, expected] of the pairs at the threshold or under."""
     probability = 1.0 - distance
-    with np.errstate(divide="ignore"):
-        weight = np.log2(1.0 / distance - 1.0)
     bins = len(CALIBRATION_EDGES) - 1
-    at = np.clip(np.searchsorted(CALIBRATION_EDGES, weight, "right") - 1, 0, bins - 1)
+    at = np.clip(np.searchsorted(CALIBRATION_EDGES, distance_weight(distance), "right") - 1, 0, bins - 1)
     linked = distance <= threshold
     for name, counts in (("pairs", np.bincount(at, minlength=bins)),
                          ("true", np.bincount(at, weights=true.astype(np.float64), minlength=bins)),
@@ -157,9 +156,8 @@ def record_for_report(stats: BlockStats, treatments: Sequence[Treatment], encode
     values_b = [e.iloc[rb[nearest]].reset_index(drop=True) for e in encoded_b]
     each = treatment_pair_distances(treatments, values_a, values_b)
     weighted = scorer.report_weights(each, scorer.term_hashes(values_a))
-    if weighted is not None:
+    if weighted is not None:  # (a learned model: the prior's weight, then its comparisons')
         sample["prior_weight"] = np.full(len(nearest), weighted[0])
-    if weighted is not None:  # (a learned model's comparisons)
         for c, term in enumerate(weighted[2]):
             sample[f"{c}: {term} weight"] = weighted[1][:, c]
     for i, t in enumerate(treatments):
