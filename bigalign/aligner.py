@@ -173,10 +173,13 @@ class _CrossProduct:
         return {k: term_counts([encoded[k] for encoded in sets]) for k in positions}, n_a if self.dedupe else n_a + n_b
 
     def candidate_weights(self, weights: Callable[[np.ndarray, Mapping[int, np.ndarray]], np.ndarray]
-                          ) -> tuple[np.ndarray, np.ndarray]:
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         hashes = {k: value_hashes(self.encoded_a[k]) for k in self.positions}
-        every = [weights(distances, {k: h[i] for k, h in hashes.items()}) for i, _, distances in self.pairs()]
-        return np.concatenate(every), np.ones(1)
+        every, records = [], []
+        for i, _, distances in self.pairs():
+            every.append(weights(distances, {k: h[i] for k, h in hashes.items()}))
+            records.append(i)
+        return np.concatenate(every), np.ones(1), np.concatenate(records)
 
 
 def align_learned(alignset: pd.DataFrame, targetset: pd.DataFrame, alignment: Alignment

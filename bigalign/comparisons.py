@@ -8,27 +8,34 @@ joint levels — each member at one of its own levels, or missing — each joint
 and u: moving costs what moving costs among matches, once, and each member keeps the gradation of
 its levels. A group is missing only when every member is.
 
-Groups are the job's (``group = "home"`` on treatments) or found in the data: treatments that
-disagree together among likely matches far more often than independence says
-(:func:`dependent_among_matches`, read from the candidates' pattern counts after a first fit) —
-said by default, applied with ``[model] groups = "auto"``.
-Pure functions of level matrices and pattern counts; the model (:mod:`bigalign.fellegi_sunter`)
-drives them.
+Groups are the job's (``group = "home"`` on treatments) or found in the data, by default: treatments
+that disagree together among likely matches far more often than independence says
+(:class:`MatchDependence`, read from the candidates' pattern counts after a first fit), kept when the
+model fitted with them finds more records' counterparts, one each (:func:`record_matches` of each
+record's candidates: relatives at one address, taken for people who moved, would be a record's second
+counterpart) — :func:`grouped_as_found`. Pure functions of level matrices, pattern counts and match
+probabilities; the model (:mod:`bigalign.fellegi_sunter`) drives them.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .em import MISSING
 
-__all__ = ["MAX_GROUP", "MAX_JOINT_LEVELS", "Comparison", "compared", "compared_patterns", "dependent_among_matches",
-           "group_level_names", "joint_levels", "joint_size", "make_comparisons", "shown_levels"]
+logger = logging.getLogger("bigalign")
+
+__all__ = ["MAX_GROUP", "MAX_JOINT_LEVELS", "Comparison", "MatchDependence", "choose_groups", "compared",
+           "compared_patterns", "group_level_names", "grouped_as_found", "joint_levels", "joint_size",
+           "make_comparisons", "record_matches", "shown_levels"]
 
 # Members of a group at most, and its joint levels at most (the product of its members' levels, each
 # with one more for missing): each has an m and a u, and a table of u given another comparison's level.
@@ -46,6 +53,10 @@ MATCH_DEPENDENCE_SHARE = 0.02
 # Comparisons left at least, after grouping: EM tells matches from non-matches by conditionally
 # independent evidence, and two comparisons are too few to tell them apart.
 MIN_COMPARISONS = 3
+# A treatment may join a group when it is far with the group this many times more often than independence
+# says — fewer than to found one: the more of the matches the group is far on (a third of them moved), the
+# less room above independence is left (3× at most) — and it joins when the model is better for it.
+MATCH_EXTENSION_FACTOR = 1.5
 
 
 @dataclass(frozen=True)
@@ -167,42 +178,38 @@ def compared_patterns(patterns: pd.DataFrame, comparisons: Sequence[Comparison],
     return frame.groupby(keys, sort=True, as_index=False)["count"].sum()
 
 
-def dependent_among_matches(views: Sequence[tuple[np.ndarray, np.ndarray, float]],
-                            weigh: Callable[[np.ndarray], np.ndarray], n_levels: Sequence[int],
-                            apart: Sequence[int] = ()) -> list[list[int]]:
-    """Treatments that disagree together among likely matches. ``views``: per blocking rule (or for all
-    the candidates), its pairs' pattern levels (one column a treatment; missing where the rule blocked on
-    it: its pairs agree there by selection, matches or not), their counts and its share of matches, as
-    its EM saw them; ``weigh``: a fitted model's log2 m/u of each level of such levels. Treatments
-    ``apart`` are never grouped.
+class MatchDependence:
+    """Which treatments disagree together among likely matches, read from the candidates' pattern counts
+    after a fit under independence. ``views``: per blocking rule (or for all the candidates), its pairs'
+    pattern levels (one column a treatment; missing where the rule blocked on it: its pairs agree there by
+    selection, matches or not), their counts and its share of matches, as its EM saw them; ``weigh``: the
+    fit's log2 m/u of each level of such levels. Treatments ``apart`` are never grouped.
 
-    For two treatments, a pattern's likely matches are its pairs times its match probability judged on
-    the *other* treatments (the two tested would call the matches that disagree on both non-matches: a
-    fit under independence hides the very dependence looked for). They are linked when those matches
-    far on both (the farthest level) are more than :data:`MATCH_DEPENDENCE_FACTOR` times what
-    independence gives, and at least :data:`MATCH_DEPENDENCE_MIN` and :data:`MATCH_DEPENDENCE_SHARE`
-    of them. The strongest link is merged first, and the merged group is then judged as one unit
-    (its members all far: the unit far) — with a treatment linked to one of its members on their own —,
-    until no link is left, a group of at most :data:`MAX_GROUP`,
-    :data:`MIN_COMPARISONS` comparisons at least.
+    For two units (treatments, or groups of them), a pattern's likely matches are its pairs times its match
+    probability judged on the *other* treatments (the two tested would call the matches that disagree on
+    both non-matches: a fit under independence hides the very dependence looked for); the units are
+    far together when those matches are far on both (each unit's known members at their farthest level)
+    more than ``factor`` times as often as independence gives, at least :data:`MATCH_DEPENDENCE_MIN` and
+    :data:`MATCH_DEPENDENCE_SHARE` of them.
     """
-    if not views:
-        return []
-    levels = np.concatenate([view[0] for view in views])
-    counts = np.concatenate([view[1] for view in views])
-    contributions = weigh(levels)
-    levels[:, list(apart)] = MISSING
-    n = levels.shape[1]
-    far = levels == (np.asarray(n_levels) - 1)
-    known = levels != MISSING
-    total_weight = contributions.sum(axis=1) + np.concatenate(
-        [np.full(len(view[0]), np.log2(view[2] / (1 - view[2]))) for view in views])
 
-    def strength(a: list[int], b: list[int]) -> float | None:
-        """How much more often than independence says units ``a`` and ``b`` (treatments) are far
-        together among the matches the other treatments find; None below the thresholds."""
+    def __init__(self, views: Sequence[tuple[np.ndarray, np.ndarray, float]],
+                 weigh: Callable[[np.ndarray], np.ndarray], n_levels: Sequence[int], apart: Sequence[int] = ()):
+        self.n_levels, self.apart = list(n_levels), set(apart)
+        levels = np.concatenate([view[0] for view in views]) if views else np.zeros((0, len(n_levels)), np.int64)
+        self.counts = np.concatenate([view[1] for view in views]) if views else np.zeros(0)
+        self.contributions = weigh(levels)
+        levels[:, list(apart)] = MISSING
+        self.far, self.known = levels == (np.asarray(n_levels) - 1), levels != MISSING
+        self.total_weight = self.contributions.sum(axis=1) + np.concatenate(
+            [np.full(len(view[0]), np.log2(view[2] / (1 - view[2]))) for view in views] or [np.zeros(0)])
+
+    def strength(self, a: list[int], b: list[int], factor: float) -> float | None:
+        """How many times more often than independence says units ``a`` and ``b`` are far together among
+        the matches the other treatments find; None below ``factor`` or too few."""
         with np.errstate(over="ignore"):
-            likely = counts / (1.0 + np.exp2(-(total_weight - contributions[:, a + b].sum(axis=1))))
+            likely = self.counts / (1.0 + np.exp2(-(self.total_weight - self.contributions[:, a + b].sum(axis=1))))
+        known, far = self.known, self.far
         # a unit is far when its known members all are (and one is known)
         far_a, far_b = ((known[:, u].any(axis=1) & (far[:, u] | ~known[:, u]).all(axis=1)) for u in (a, b))
         both_known = known[:, a].any(axis=1) & known[:, b].any(axis=1)
@@ -211,29 +218,129 @@ def dependent_among_matches(views: Sequence[tuple[np.ndarray, np.ndarray, float]
             return None
         p_a, p_b = (float(likely[both_known & f].sum()) / total for f in (far_a, far_b))
         both = float(likely[both_known & far_a & far_b].sum())
-        if both < max(MATCH_DEPENDENCE_MIN, MATCH_DEPENDENCE_SHARE * total) \
-                or both <= MATCH_DEPENDENCE_FACTOR * p_a * p_b * total:
+        if both < max(MATCH_DEPENDENCE_MIN, MATCH_DEPENDENCE_SHARE * total) or both <= factor * p_a * p_b * total:
             return None
         return both / max(p_a * p_b * total, 1e-300)
 
-    # Agglomerative: the strongest link first, then the merged unit judged as one (left out together:
-    # a mover's other address fields would otherwise vote against the match each time).
-    # A merge also needs two of the units' treatments linked on their own: judged without a whole unit,
-    # the matches found grow with non-matches (relatives, neighbours) whose fields all differ.
-    linked = {(i, j) for i in range(n) for j in range(i + 1, n) if strength([i], [j]) is not None}
-    units = [[k] for k in range(n)]
-    while len(units) > MIN_COMPARISONS:
-        best: tuple[float, int, int] | None = None
-        for i in range(len(units)):
-            for j in range(i + 1, len(units)):
-                if len(units[i]) + len(units[j]) <= MAX_GROUP \
-                        and joint_size(units[i] + units[j], n_levels) <= MAX_JOINT_LEVELS and any(
-                        (min(a, b), max(a, b)) in linked for a in units[i] for b in units[j]):
-                    found = strength(units[i], units[j])
-                    if found is not None and (best is None or found > best[0]):
-                        best = (found, i, j)
-        if best is None:
-            break
-        _, i, j = best
-        units[i] = sorted(units[i] + units.pop(j))
-    return sorted(u for u in units if len(u) > 1)
+    def fits(self, group: Sequence[int], groups: Sequence[Sequence[int]] = ()) -> bool:
+        """Whether ``group`` may be one comparison beside ``groups``: at most :data:`MAX_GROUP` members and
+        :data:`MAX_JOINT_LEVELS` joint levels, :data:`MIN_COMPARISONS` comparisons left, none apart."""
+        members = sum(len(g) for g in groups) + len(group)
+        return (len(group) <= MAX_GROUP and joint_size(group, self.n_levels) <= MAX_JOINT_LEVELS
+                and not set(group) & self.apart
+                and len(self.n_levels) - members + len(groups) + 1 >= MIN_COMPARISONS)
+
+    def seeds(self) -> list[list[int]]:
+        """Groups of treatments far together (by :data:`MATCH_DEPENDENCE_FACTOR`): the strongest link
+        merged first, the merged group then judged as one unit (left out together: a mover's other address
+        fields would otherwise vote against the match each time) — a merge also needs two of its
+        treatments linked on their own (judged without a whole unit, the matches found grow with
+        non-matches, relatives and neighbours, whose fields all differ) — until no link is left."""
+        n = len(self.n_levels)
+        linked = {(i, j) for i in range(n) for j in range(i + 1, n)
+                  if self.strength([i], [j], MATCH_DEPENDENCE_FACTOR) is not None}
+        units = [[k] for k in range(n)]
+        while True:
+            best: tuple[float, int, int] | None = None
+            for i in range(len(units)):
+                for j in range(i + 1, len(units)):
+                    merged = units[i] + units[j]
+                    if self.fits(merged, [u for u in units if len(u) > 1 and u not in (units[i], units[j])]) and any(
+                            (min(a, b), max(a, b)) in linked for a in units[i] for b in units[j]):
+                        found = self.strength(units[i], units[j], MATCH_DEPENDENCE_FACTOR)
+                        if found is not None and (best is None or found > best[0]):
+                            best = (found, i, j)
+            if best is None:
+                return sorted(u for u in units if len(u) > 1)
+            _, i, j = best
+            units[i] = sorted(units[i] + units.pop(j))
+
+    def joinable(self, group: list[int], groups: Sequence[Sequence[int]]) -> list[int]:
+        """Treatments that may join ``group`` (beside ``groups``): far with it by
+        :data:`MATCH_EXTENSION_FACTOR`, the strongest first."""
+        taken = {k for g in groups for k in g} | set(group)
+        found = [(strength, k) for k in range(len(self.n_levels)) if k not in taken and self.fits(group + [k], groups)
+                 for strength in [self.strength(group, [k], MATCH_EXTENSION_FACTOR)] if strength is not None]
+        return [k for _, k in sorted(found, key=lambda f: (-f[0], f[1]))]
+
+
+def choose_groups(dependence: MatchDependence, gains: Callable[[list[list[int]]], float],
+                  least: float) -> tuple[list[list[int]], list[tuple[list[int], float]]]:
+    """Groups that a model weighing each as one comparison is better for: each seed of ``dependence``
+    kept when it raises ``gains`` (of a set of groups: how good the model fitted with them is, see
+    :func:`record_matches`) by ``least`` or more over the groups kept before it, grown by its joinable
+    treatments while each one added raises it by ``least`` or more again. Returns the groups kept, and each seed's group
+    as tried with what it gained."""
+    chosen: list[list[int]] = []
+    tried: list[tuple[list[int], float]] = []
+    score = gains([])
+    for seed in dependence.seeds():
+        if any(set(seed) & set(g) for g in chosen):
+            continue
+        group, best = seed, gains(chosen + [seed])
+        while best >= score + least:  # (a seed worth nothing grows no further)
+            grown = [(gains(chosen + [sorted(group + [k])]), k) for k in dependence.joinable(group, chosen)]
+            top = max(grown, key=lambda g: g[0], default=None)
+            if top is None or top[0] < best + least:
+                break
+            best, group = top[0], sorted(group + [top[1]])
+        tried.append((group, best - score))
+        if best >= score + least:
+            chosen, score = chosen + [group], best
+    return chosen, tried
+
+
+def record_matches(probabilities: np.ndarray, records: np.ndarray) -> tuple[float, float]:
+    """The matches a model expects of each record's best candidate, summed over the records, and beyond
+    its best (its other candidates' match probabilities). A record has one counterpart: what a group adds
+    to the first is people it finds, to the second relatives and neighbours it takes for them."""
+    if not len(records):
+        return 0.0, 0.0
+    order = np.argsort(records, kind="stable")
+    ordered = records[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    best = float(np.maximum.reduceat(probabilities[order], starts).sum())
+    return best, float(probabilities.sum()) - best
+
+
+def grouped_as_found(model: Any, names: Sequence[str], apart: Sequence[int], refit: Callable[[Any], None],
+                     records: int, matches_per_record: Callable[[Any], tuple[float, float]]) -> Any:
+    """A learned ``model`` (:class:`~bigalign.fellegi_sunter.FellegiSunter`, fitted without groups) with
+    the treatments that disagree together among its likely matches as groups (:class:`MatchDependence` of
+    each blocking rule's pairs as its EM saw them; those ``apart``, with term frequencies, left alone):
+    each group fitted again by ``refit`` and kept when the model finds more records' counterparts, one
+    each (``matches_per_record``: its expected matches of each record's best candidate, and beyond them —
+    relatives and neighbours taken for matches —: the first less the second, :data:`MATCH_DEPENDENCE_SHARE`
+    of them more at least), and expects no more matches than ``records``. The groups tried are said
+    (logged, and in the model's ``groups_found_``)."""
+    fitted: dict[tuple, tuple[Any, float]] = {}
+
+    def gains(groups: list[list[int]]) -> float:
+        key = tuple(sorted(tuple(g) for g in groups))
+        if key not in fitted:
+            grouped = model
+            if key:
+                grouped = copy.copy(model)
+                grouped.comparisons_ = make_comparisons(names, [(" & ".join(names[k] for k in g), g) for g in key])
+                grouped.grouped_by_ = "data"
+                refit(grouped)
+            best, beyond = matches_per_record(grouped)
+            fitted[key] = grouped, best - beyond if grouped.expected_matches_ <= records else -np.inf
+        return fitted[key][1]
+
+    dependence = MatchDependence(model._views, model._contributions, model._comparison_levels(), apart)
+    chosen, tried = choose_groups(dependence, gains, max(MATCH_DEPENDENCE_MIN,
+                                                         MATCH_DEPENDENCE_SHARE * max(gains([]), 0.0)))
+    found = fitted[tuple(sorted(tuple(g) for g in chosen))][0]
+    found.groups_found_ = [{"members": [names[k] for k in g], "records": round(gain, 1), "kept": g in chosen}
+                           for g, gain in tried]
+    for g, gain in tried:
+        said = ", ".join(names[k] for k in g)
+        if g in chosen:
+            logger.warning("treatments %s disagree together among likely matches (people who moved?): weighed as "
+                           "one comparison, their joint levels, the model finds %.0f more records' counterparts, "
+                           "one each ([model] groups = \"none\" to weigh them apart)", said, gain)
+        else:
+            logger.info("treatments %s disagree together among likely matches, but weighed as one comparison the "
+                        "model finds no more records' counterparts (%+.0f): weighed apart", said, gain)
+    return found

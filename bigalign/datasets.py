@@ -237,7 +237,7 @@ def _corrupt(row: dict, date_of_birth: dt.date, style: int, corruptions: int, r:
 
 
 def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: float = 2.0,
-                   population: int | None = None, movers: float = 0.0) -> PersonRecords:
+                   population: int | None = None, movers: float = 0.0, relatives: float = 0.0) -> PersonRecords:
     """Generate ``n`` align records and ``n`` target records.
 
     Parameters
@@ -258,11 +258,16 @@ def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: 
         Share of the copies whose person moved between the two sets: street
         number, street, suburb and postcode all those of another address
         (fields that disagree together, as in real registers).
+    relatives : float
+        Share of the targetset's other people who are relatives of a copied align person, at the address
+        they had (surname, street number, street, suburb and postcode): another given name, born one to
+        forty years apart — or the same day, a twin, one in five. Non-matches that agree on everything
+        but a name and a date.
     """
     if n < 1:
         raise ValueError("n must be positive")
-    if not 0 <= movers <= 1:
-        raise ValueError("movers must be a share in [0, 1]")
+    if not (0 <= movers <= 1 and 0 <= relatives <= 1):
+        raise ValueError("movers and relatives must be shares in [0, 1]")
     rng = np.random.default_rng(seed)
     r = random.Random(seed)
     n_dup = int(round(n * duplicates))
@@ -279,7 +284,38 @@ def person_records(n: int, seed: int = 0, duplicates: float = 0.8, corruptions: 
         _corrupt(row, date_of_birth[k], int(styles[k]), int(n_corruptions[k]), r)
     if movers:  # (a stream of its own: without movers, the same records as before)
         _move(rows, movers, np.random.default_rng([seed, 38]), max(len(frame), population or 0))
-    return _linked_sets(align, rows, frame.iloc[n:].to_dict("records"), truth_align, rng, "at")
+    others = frame.iloc[n:].to_dict("records")
+    if relatives:  # (a stream of its own, as movers)
+        _relate(others, align, truth_align, relatives, np.random.default_rng([seed, 39]))
+    return _linked_sets(align, rows, others, truth_align, rng, "at")
+
+
+# Among relatives at one address, the share of twins (born the same day).
+TWINS = 0.2
+
+
+def _relate(others: list[dict], align: pd.DataFrame, copied: np.ndarray, share: float,
+            rng: np.random.Generator) -> None:
+    """A ``share`` of ``others`` become relatives of the align people at ``copied``: their surname and
+    address, another given name, a birth date one to forty years apart or, for :data:`TWINS` of them,
+    the same."""
+    related = np.flatnonzero(rng.random(len(others)) < share)
+    of = copied[rng.integers(0, len(copied), len(related))]
+    given_pool = np.array(list(_GIVEN) + _PLAIN_GIVEN, dtype=object)
+    given = given_pool[rng.integers(0, len(given_pool), len(related))]
+    twin = rng.random(len(related)) < TWINS
+    years = rng.integers(1, 41, len(related)) * rng.choice([-1, 1], len(related))
+    days = rng.integers(0, 365, len(related))
+    for i, k in enumerate(related.tolist()):
+        person = align.iloc[int(of[i])]
+        born = dt.datetime.strptime(person["date_of_birth"], "%d/%m/%Y").date()  # (as _people writes it)
+        if not twin[i]:
+            born = dt.date.fromordinal(born.toordinal() + int(years[i]) * 365 + int(days[i]))
+        if given[i] == person["given_name"]:  # (another name: a relative named after the person is a namesake)
+            given[i] = given_pool[(int(np.flatnonzero(given_pool == given[i])[0]) + 1) % len(given_pool)]
+        others[k].update({column: person[column] for column in
+                          ("surname", "street_number", "address", "suburb", "postcode")},
+                         given_name=given[i], date_of_birth=_format_date(born, 2))
 
 
 def _move(rows: list[dict], movers: float, rng: np.random.Generator, population: int) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["MISSING", "EMFit", "add_pattern_counts", "bic", "choose_cuts", "comparison_levels", "dependence", "em_fit",
+__all__ = ["MISSING", "EMFit", "add_pattern_counts", "choose_cuts", "comparison_levels", "dependence", "em_fit",
            "level_frequencies", "level_names", "levels_of", "log_ratios", "m_per_rule", "pattern_counts",
            "population_prior", "summed_patterns"]
 
@@ -218,20 +218,6 @@ def population_prior(patterns: pd.DataFrame, m: list[np.ndarray], log_u: np.ndar
     return prior, iterations
 
 
-def bic(patterns: pd.DataFrame, m: list[np.ndarray], log_u: np.ndarray, expected_matches: float) -> float:
-    """The Bayesian information criterion of a fit on pattern counts (higher is better): ln L of the two
-    classes at the share of matches it expects (m and u held; a missing level weighs 1 in both), less
-    ½ ln(pairs) for each m a pattern reaches (u comes from random pairs, not from these)."""
-    levels = levels_of(patterns)
-    counts = patterns["count"].to_numpy(np.float64)
-    share = min(max(expected_matches / counts.sum(), 1e-12), 1 - 1e-12)
-    log_probability_u = log_u.sum(axis=1)  # (and of m: its ratio to u's, plus u's)
-    mixture = np.logaddexp(np.log(share) + log_ratios(levels, m, log_u) + log_probability_u,
-                           np.log1p(-share) + log_probability_u)
-    parameters = sum(len(np.unique(levels[:, k][levels[:, k] != MISSING])) - 1 for k in range(levels.shape[1]))
-    return float((counts * mixture).sum()) - 0.5 * parameters * float(np.log(counts.sum()))
-
-
 def m_per_rule(candidate_patterns: pd.DataFrame, n_levels: list[int], left_out: Sequence[set[int]],
                groups: Sequence[Sequence[int]], start: float, log_u: Callable[[np.ndarray], np.ndarray],
                pseudo_matches: Sequence[np.ndarray], max_iterations: int, tolerance: float
@@ -242,7 +228,7 @@ def m_per_rule(candidate_patterns: pd.DataFrame, n_levels: list[int], left_out: 
     matches (a comparison no rule could estimate: EM over all the candidates); the iterations it took;
     the matches EM over all the candidates expects; and each rule's pairs as its EM saw them (levels,
     counts shared among the rules that selected them, share of matches: what
-    :func:`~bigalign.comparisons.dependent_among_matches` reads)."""
+    :class:`~bigalign.comparisons.MatchDependence` reads)."""
     rules = candidate_patterns["rules"].to_numpy(np.int64)
     patterns = candidate_patterns.drop(columns="rules")
     level_columns = [c for c in patterns.columns if c != "count"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,10 +37,11 @@ from .comparisons import (
     Comparison,
     compared,
     compared_patterns,
-    dependent_among_matches,
     group_level_names,
+    grouped_as_found,
     joint_size,
     make_comparisons,
+    record_matches,
 )
 from .em import MISSING, levels_of
 from .scorers import FitData, Scorer
@@ -96,12 +97,13 @@ class FellegiSunter(Scorer):
         common surname agree by chance more often than two that share a
         rare one. Their ``u`` for that pair is the value's frequency among
         the records of both sets, not the level's average.
-    groups : mapping, "suggest" or "auto"
+    groups : mapping or "auto"
         Per group name, treatments (by position or name) weighed as one
         comparison, their joint levels (:mod:`bigalign.comparisons`).
-        ``"suggest"`` (the default): those the likely matches show dependent
-        after a first fit are said (when, grouped, they explain the
-        candidates better), not applied; ``"auto"``: applied; ``{}``: none.
+        ``"auto"`` (the default): those the likely matches show dependent
+        after a first fit, kept when the model then finds more records'
+        counterparts, one each (:func:`~bigalign.comparisons.grouped_as_found`);
+        ``{}``: none.
 
     Attributes (after fitting)
     --------------------------
@@ -136,14 +138,14 @@ class FellegiSunter(Scorer):
 
     learns = True
     grouped_by_: str | None
-    suggested_groups_: list[list[str]] = []  # (groups said, not applied: see with_groups_found)
+    groups_found_: list[dict[str, Any]] = []  # (groups tried, kept or not: see comparisons.grouped_as_found)
     # per blocking rule (or for all the candidates): its pattern levels, counts and share of matches
     _views: list[tuple[np.ndarray, np.ndarray, float]]
 
     def __init__(self, cuts: Mapping[Any, Sequence[float]] | Sequence[Sequence[float] | None] | None = None, *,
                  max_iterations: int = 200, tolerance: float = 1e-6, random_pairs: int = 200_000, seed: int = 0,
                  labels: pd.DataFrame | None = None, term_frequencies: Sequence[int | str] | None = None,
-                 groups: Mapping[str, Sequence[int | str]] | str = "suggest"):
+                 groups: Mapping[str, Sequence[int | str]] | str = "auto"):
         if not isinstance(max_iterations, int) or max_iterations < 1:
             raise ValueError(f"FellegiSunter: 'max_iterations' must be a positive integer, got {max_iterations!r}")
         if not 0 < tolerance < 1:
@@ -155,10 +157,10 @@ class FellegiSunter(Scorer):
                 raise ValueError("FellegiSunter: 'labels' must be a DataFrame with columns align_id and target_id")
             if not len(labels):
                 raise ValueError("FellegiSunter: 'labels' holds no pair")
-        if not (groups in ("suggest", "auto") or isinstance(groups, Mapping) and all(
+        if not (groups == "auto" or isinstance(groups, Mapping) and all(
                 isinstance(name, str) and isinstance(members, Sequence) and not isinstance(members, str)
                 for name, members in groups.items())):
-            raise ValueError(f"FellegiSunter: 'groups' must be 'suggest', 'auto' or a mapping of a group's name "
+            raise ValueError(f"FellegiSunter: 'groups' must be 'auto' or a mapping of a group's name "
                              f"to its treatments, got {groups!r}")
         self.groups: str | dict[str, list[int | str]] = groups if isinstance(groups, str) else {
             name: list(members) for name, members in groups.items()}
@@ -200,7 +202,7 @@ class FellegiSunter(Scorer):
             self.term_frequencies_[k] = (ordered.index.to_numpy(np.uint64), frequencies)
 
     def _given_comparisons(self, treatments: Sequence[Treatment]) -> list[Comparison]:
-        """The treatments as comparisons, in the groups given (none with ``"suggest"`` or ``"auto"``)."""
+        """The treatments as comparisons, in the groups given (none with ``"auto"``)."""
         by_name = self._positions(treatments)
         groups = []
         for name, members in ({} if isinstance(self.groups, str) else self.groups).items():
@@ -269,52 +271,27 @@ class FellegiSunter(Scorer):
                                left_out=data.left_out, population=data.population)
 
         fit(model)
-        if isinstance(model.groups, str):  # ("suggest", "auto": the groups the likely matches show)
-            model = model.with_groups_found(treatments, positions, fit, min(n_a, n_b))
+
+        def matches_per_record(fitting: FellegiSunter) -> tuple[float, float]:
+            weights, scale, records = data.candidate_weights(
+                lambda distances, _: fitting.match_weights(fitting.levels(distances)))
+            best, beyond = record_matches(match_probability(weights), records)
+            return best * float(scale[0]), beyond * float(scale[0])
+
+        # ("auto": the groups the likely matches show; not in a deduplication, where a record has as many
+        # counterparts as its entity has other records, and the best candidate's matches do not say more)
+        if model.groups == "auto" and not data.dedupe and model._views:
+            model = grouped_as_found(model, [str(t) for t in treatments], positions, fit, min(n_a, n_b),
+                                     matches_per_record)
         if positions:  # how common each value is, then what the model expects of its links with them
             term_counts, records = data.term_counts(positions)
             model.count_terms(treatments, term_counts, records)
-            model.expect_weights(*data.candidate_weights(
-                lambda distances, terms: model.match_weights(model.levels(distances), terms)))
+            weights, scale, _ = data.candidate_weights(
+                lambda distances, terms: model.match_weights(model.levels(distances), terms))
+            model.expect_weights(weights, scale)
         model.threshold_ = model.probability_threshold(threshold)
         model.distance_threshold_ = distance_threshold(model.threshold_)
         return model
-
-    def with_groups_found(self, treatments: Sequence[Treatment], apart: Sequence[int],
-                          refit: Callable[["FellegiSunter"], None], records: int) -> "FellegiSunter":
-        """After a fit without groups: the treatments that disagree together among the likely matches
-        (:func:`~bigalign.comparisons.dependent_among_matches` of each blocking rule's pairs as its EM saw
-        them; those ``apart``, with term frequencies, left alone), grouped and fitted again by ``refit``.
-        The groups hold when they explain the candidates better (:meth:`bic`) and the matches expected
-        stay within ``records`` (a record has one counterpart: more, and the model took households or
-        namesakes for matches). With ``groups = "auto"``, the model with them; else this one, the groups
-        said (logged, and in ``suggested_groups_``)."""
-        found = dependent_among_matches(self._views, self._contributions, self._comparison_levels(), apart)
-        if not found:
-            return self
-        names = [str(t) for t in treatments]
-        grouped = copy.copy(self)
-        grouped.comparisons_ = make_comparisons(names, [(" & ".join(names[k] for k in g), g) for g in found])
-        grouped.grouped_by_ = "data"
-        refit(grouped)
-        said = "; ".join(", ".join(names[k] for k in g) for g in found)
-        if grouped.expected_matches_ > records or grouped.bic() <= self.bic():
-            logger.info("treatments %s disagree together among likely matches, but as one comparison they explain "
-                        "the candidates no better: weighed apart", said)
-            return self
-        if self.groups == "auto":
-            logger.info("treatments %s disagree together among likely matches: weighed as one comparison, their "
-                        "joint levels ([model] groups = \"auto\")", said)
-            return grouped
-        self.suggested_groups_ = [[names[k] for k in g] for g in found]
-        logger.warning("treatments %s disagree together among likely matches (people who moved?), and as one "
-                       "comparison explain the candidates better: to weigh them so, name a group (group = \"...\" "
-                       "in each of their [[treatments]]), or set [model] groups = \"auto\"", said)
-        return self
-
-    def bic(self) -> float:
-        """:func:`~bigalign.em.bic` of the fit on its candidates' pattern counts (higher is better)."""
-        return em.bic(self.patterns_, self.m_, self.log_u(levels_of(self.patterns_)), self.expected_matches_)
 
     def check_treatments(self, treatments: Sequence[Treatment]) -> None:
         self.term_treatments(treatments)
@@ -544,7 +521,7 @@ class FellegiSunter(Scorer):
         return {"prior": self.prior_, "prior_weight": self.prior_weight_, "iterations": self.iterations_,
                 "expected_matches": self.expected_matches_, "threshold": self.threshold_, "auto_threshold": auto,
                 "m_from": "labels" if self.labels is not None else "EM", "known_pairs": self.known_pairs_,
-                "grouped_by": self.grouped_by_, "suggested_groups": self.suggested_groups_, "treatments": comparisons,
+                "grouped_by": self.grouped_by_, "groups_found": self.groups_found_, "treatments": comparisons,
                 "expected": {k: curve[k].tolist() for k in curve.columns}}
 
     @property

@@ -68,13 +68,13 @@ def read_scorer(reader: TableReader, treatment_model: TreatmentModel, job_dir: s
                                                              ("random_pairs", int), ("seed", int))
                                if (value := reader.get(key, kinds)) is not None}
     labels = reader.get("labels", str)
-    found = reader.get("groups", str, "suggest")
-    if found not in ("suggest", "auto", "none"):
-        raise reader.error("groups", f"must be 'suggest' (say which treatments likely matches show dependent), "
-                                     f"'auto' (group them) or 'none', got {found!r}")
-    if groups and found != "suggest":
+    found = reader.get("groups", str)
+    if found not in (None, "auto", "none"):
+        raise reader.error("groups", f"must be 'auto' (the treatments likely matches show dependent, grouped when "
+                                     f"the model is better for it: the default) or 'none', got {found!r}")
+    if groups and found is not None:
         raise reader.error("groups", f"is {found!r}, but treatments name a 'group'")
-    options["groups"] = groups or ({} if found == "none" else found)
+    options["groups"] = groups or ({} if found == "none" else "auto")
     reader.done()
     if labels is not None:  # pairs known to match: m is theirs
         try:

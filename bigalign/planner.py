@@ -166,4 +166,8 @@ def model_lines(model: dict) -> list[str]:
         for level in shown_levels(t):
             lines.append(f"  {t['attribute'][:28]:<28} {t['levels'][level]:<12} {t['m'][level]:>8.4f} "
                          f"{t['u'][level]:>10.3g} {t['weights'][level]:>+8.2f}")
+    for tried in model.get("groups_found", []):
+        found = (f"one comparison (the model finds {tried['records']:,.0f} more records' counterparts)" if tried["kept"]
+                 else f"weighed apart (as one: {tried['records']:+,.0f} records' counterparts)")
+        lines.append(f"  {', '.join(tried['members'])} disagree together among likely matches: {found}")
     return lines

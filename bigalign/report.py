@@ -306,14 +306,17 @@ def _model_section(model: dict, data: dict) -> list[str]:
              f"{' (chosen as the best F1 the model expects)' if model['auto_threshold'] else ''}. Below, a "
              "<em>distance</em> is 1 − the match probability.</p>"]
     notes = []
-    for group in model.get("suggested_groups", []):
-        notes.append(f"{', '.join(html.escape(m) for m in group)} disagree together among likely matches, and as "
-                     "one comparison explain the candidates better (people who moved?): to weigh them so, name a "
-                     "group (<code>group = \"...\"</code> in each of their treatments) or set <code>[model] groups = "
-                     "\"auto\"</code>")
+    for tried in model.get("groups_found", []):
+        if not tried["kept"]:
+            notes.append(f"{', '.join(html.escape(m) for m in tried['members'])} disagree together among likely "
+                         "matches, but weighed as one comparison the model found no more records' counterparts "
+                         f"({tried['records']:+,.0f}): weighed apart")
+    gained = {tuple(t["members"]): t["records"] for t in model.get("groups_found", []) if t["kept"]}
     for t in model["treatments"]:
         if len(t.get("members", [])) > 1:
-            why = "found in the data: likely matches disagree on them together" if model["grouped_by"] == "data" \
+            why = (f"found in the data: likely matches disagree on them together, and weighed as one the model "
+                   f"finds {gained.get(tuple(t['members']), 0):,.0f} more records' counterparts, one each; "
+                   "<code>[model] groups = \"none\"</code> weighs them apart") if model["grouped_by"] == "data" \
                 else "grouped by the job"
             notes.append(f"{html.escape(t['attribute'])} is one comparison of "
                          f"{', '.join(html.escape(m) for m in t['members'])} ({why}): its levels are their joint "

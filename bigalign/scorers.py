@@ -41,8 +41,9 @@ class FitData(Protocol):
         """Each treatment's distance of random pairs of the two sets (the scorer's :meth:`Scorer.random_rows`)."""
 
     def candidate_sample(self, positions: Sequence[int]) -> np.ndarray | None:
-        """Each treatment's distance of a sample of the candidates (``None``: none to place cut points with);
-        the value hashes of the treatments at ``positions`` are kept for :meth:`candidate_weights`."""
+        """Each treatment's distance of a sample of the candidates — every candidate of a sample of the
+        align records — (``None``: none to place cut points with); the value hashes of the treatments at
+        ``positions`` and each pair's align record are kept for :meth:`candidate_weights`."""
 
     def known_hashes(self, labels: pd.DataFrame | None) -> np.ndarray | None:
         """The sorted pair hashes of the pairs known to match: ``labels``', else the run's truth, if any."""
@@ -56,9 +57,9 @@ class FitData(Protocol):
         """Per treatment at ``positions``, the count of each value hash among the records; and the records."""
 
     def candidate_weights(self, weights: Callable[[np.ndarray, Mapping[int, np.ndarray]], np.ndarray]
-                          ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``weights(distances, value hashes)`` of the candidates (or of the sample taken), and how many
-        candidates each one stands for."""
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ``weights(distances, value hashes)`` of the candidates (or of the sample taken), how many
+        candidates each one stands for, and each one's align record (a key: equal for one record's pairs)."""
 
 
 class Scorer(ABC):

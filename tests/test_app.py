@@ -316,6 +316,22 @@ def test_an_upload_and_a_job_file_opened_in_the_page(tmp_path, data, browser):
             "targetset.path: no file matches '" + str(tmp_path / "ws" / "nowhere" / "*.csv") + "'")
         page.click("#nav-treatments")
         assert page.input_value("[name='treatments[0].column']") == "surname"
+        # a group of treatments for the learned model: shown in its own field, and a group of one refused
+        grouped = job.read_text().replace("threshold = 0.3", 'threshold = "auto"').replace(
+            'metric = "jaro_winkler"\n', 'metric = "jaro_winkler"\n[[treatments]]\ncolumn = "suburb"\n'
+            'metric = "jaro_winkler"\ngroup = "home"\n[[treatments]]\ncolumn = "postcode"\nmetric = "exact"\n'
+            'group = "home"\n[model]\nkind = "fellegi-sunter"\n')
+        job.write_text(grouped)
+        page.click("#nav-job")
+        page.set_input_files("#job-file", str(job))
+        page.click("#open-job button")
+        page.click("#nav-treatments")
+        assert [page.input_value(f"[name='treatments[{i}].group']") for i in range(3)] == ["", "home", "home"]
+        assert page.input_value("[name='treatments[1].options']") == ""
+        page.fill("[name='treatments[2].group']", "")
+        page.click("#save-treatments")
+        assert "group 'home' has one treatment" in page.inner_text("main")
+        assert workspace.raw()["treatments"][1]["group"] == "home" and "group" not in workspace.raw()["treatments"][2]
         # a TOML error stays in the text, named
         page.click("#nav-job")
         page.fill("#job-text", "threshold = [")

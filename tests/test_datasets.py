@@ -4,6 +4,7 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from bigalign.datasets import POOL_PEOPLE, _people, _value_pools, person_entities, person_records
 
@@ -65,3 +66,26 @@ def test_companies_are_another_kind_of_records_with_other_noise():
     changed = {c: float((pairs[f"{c}_a"] != pairs[f"{c}_b"]).mean()) for c in ("name", "phone", "founded", "city")}
     assert 0.2 < changed["name"] < 0.6 and 0.1 < changed["phone"] < 0.5 and 0.05 < changed["founded"] < 0.3
     assert (pairs["name_a"] != pairs["name_b"]).sum() > (pairs["sector_a"] != pairs["sector_b"]).sum() == 0
+
+
+def test_relatives_live_at_the_address_of_a_copied_person():
+    """Relatives replace some of the targetset's other people: the surname and address of an align person
+    who has a copy, another given name, born years apart or, a fifth of them, the same day; the alignset,
+    the copies and the truth stay those of the same seed without them."""
+    plain = person_records(2000, seed=4, movers=0.3)
+    related = person_records(2000, seed=4, movers=0.3, relatives=0.5)
+    assert related.alignset.equals(plain.alignset) and related.truth.equals(plain.truth)
+    copies = set(related.truth["target_id"])
+    others = related.targetset[~related.targetset["rec_id"].isin(copies)]
+    home = ["surname", "street_number", "address", "suburb", "postcode"]
+    at_home = others.merge(related.alignset[related.alignset["rec_id"].isin(related.truth["align_id"])], on=home,
+                           suffixes=("", "_of"))
+    # about half the 400 others (the generator's own draw), each another person than the one they live with
+    assert 150 < at_home["rec_id"].nunique() < 250
+    assert (at_home["given_name"] != at_home["given_name_of"]).all()
+    born = pd.to_datetime(at_home["date_of_birth"], format="%d/%m/%Y")
+    born_of = pd.to_datetime(at_home["date_of_birth_of"], format="%d/%m/%Y")
+    twins = (born == born_of).mean()
+    assert 0.1 < twins < 0.3 and ((born - born_of).abs().dt.days[born != born_of] >= 365).all()
+    with pytest.raises(ValueError, match="shares"):
+        person_records(10, relatives=1.5)

@@ -244,8 +244,9 @@ class Workspace:
             rows.append({"column": _shown(align), "target_column": _shown(target),
                          "normalizers": _shown(table.get("normalizers")), "metric": str(table.get("metric", "")),
                          "weight": _shown(table.get("weight", "")), "normalized": bool(table.get("normalized")),
+                         "group": str(table.get("group", "")),
                          "options": _options_text(table, {"column", "normalizers", "metric", "weight",
-                                                          "normalized"})})
+                                                          "normalized", "group"})})
         return rows
 
     def blocking_rows(self) -> list[dict[str, str]]:
@@ -283,6 +284,8 @@ def treatments_form(job: Mapping[str, Any], form: Mapping[str, str], action: str
             table["weight"] = _number(form[f"{key}.weight"])
         if form.get(f"{key}.normalized"):
             table["normalized"] = True
+        if form.get(f"{key}.group", "").strip():
+            table["group"] = form[f"{key}.group"].strip()
         table.update(_options(form.get(f"{key}.options", ""), f"{key}.options"))
         treatments.append(table)
     if action == "add":

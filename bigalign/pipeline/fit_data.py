@@ -80,7 +80,7 @@ class CandidateData:
         self.left_out: list[set[int]] | None = [
             {k for k, t in enumerate(treatments) if _columns_of(t) & set(map(str, m.columns))}
             for m in blocking.blockings()]
-        self.sampled: list[tuple[np.ndarray, dict[int, np.ndarray]]] = []
+        self.sampled: list[tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]] = []
 
     def random_distances(self) -> np.ndarray:
         return self.random_pairs.result()
@@ -90,7 +90,7 @@ class CandidateData:
         sample_of = dask.delayed(candidate_sample, pure=True)
         self.sampled = self.client.gather(self.client.compute([
             sample_of(part, each, self.treatments, self.dedupe, share, positions) for part, each in self.parts]))
-        return np.concatenate([drawn for drawn, _ in self.sampled])
+        return np.concatenate([drawn for drawn, _, _ in self.sampled])
 
     def known_hashes(self, labels: pd.DataFrame | None) -> np.ndarray | None:
         if labels is None:
@@ -117,12 +117,13 @@ class CandidateData:
                 n_a if self.dedupe else n_a + n_b)
 
     def candidate_weights(self, weights: Callable[[np.ndarray, Mapping[int, np.ndarray]], np.ndarray]
-                          ) -> tuple[np.ndarray, np.ndarray]:
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The sampled candidates' weights with their values, each standing for candidates / sampled."""
         positions = self.sampled[0][1].keys() if self.sampled else []
-        terms = {k: np.concatenate([hashes[k] for _, hashes in self.sampled]) for k in positions}
-        drawn = weights(np.concatenate([drawn for drawn, _ in self.sampled]), terms)
-        return drawn, np.full(1, self.candidates / max(1, len(drawn)))
+        terms = {k: np.concatenate([hashes[k] for _, hashes, _ in self.sampled]) for k in positions}
+        drawn = weights(np.concatenate([drawn for drawn, _, _ in self.sampled]), terms)
+        return (drawn, np.full(1, self.candidates / max(1, len(drawn))),
+                np.concatenate([records for _, _, records in self.sampled]))
 
 
 def _columns_of(treatment: Treatment) -> set[str]:

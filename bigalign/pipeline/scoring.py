@@ -13,6 +13,7 @@ from ..evaluate import isin_sorted
 from ..matching import best_match_per_item
 from ..scorers import Scorer, WeightedDistance
 from ..treatments import Treatment, global_alignment_matrix, treatment_pair_distances
+from ..values.hashing import mix64
 from ..weights import term_counts, value_hashes
 from .candidates import first_slot_pairs
 from .schema import (
@@ -128,18 +129,20 @@ def candidate_patterns(joined: pd.DataFrame, distances: pd.DataFrame, levels_of:
 
 
 def candidate_sample(joined: pd.DataFrame, distances: pd.DataFrame, treatments: Sequence[Treatment], dedupe: bool,
-                     share: float, positions: Sequence[int]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """The :func:`pair_distances` of the candidate pairs whose pair hash
-    falls in the first ``share`` of the hash range — a sample that depends
-    on the pairs only, not on how they are partitioned — and their value
-    hashes of the treatments at ``positions`` (a model's, with term frequencies)."""
-    hashes = combined_hashes(joined["rid_a"].to_numpy(np.uint64), joined["rid_b"].to_numpy(np.uint64), dedupe)
-    chosen = (hashes >> np.uint64(11)).astype(np.float64) < share * 2.0 ** 53
+                     share: float, positions: Sequence[int]) -> tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]:
+    """The :func:`pair_distances` of the candidate pairs whose align record's hash falls in the first
+    ``share`` of the hash range — every candidate of a sample of the records (what a record's best
+    candidate is needs them all), which depends on the pairs only, not on how they are partitioned —, their
+    value hashes of the treatments at ``positions`` (a model's, with term frequencies) and align records."""
+    records = joined["rid_a"].to_numpy(np.uint64)
+    # (the record hash mixed once more: the pair hashes are made of it, and must not follow the sample)
+    chosen = (mix64(records) >> np.uint64(11)).astype(np.float64) < share * 2.0 ** 53
+    drawn = distances.to_numpy(np.float64)[chosen]
     if not positions or not chosen.any():
-        return distances.to_numpy(np.float64)[chosen], {k: np.zeros(0, np.uint64) for k in positions}
+        return drawn, {k: np.zeros(0, np.uint64) for k in positions}, records[chosen]
     records_a, ra, _, _ = _oriented(joined[chosen], dedupe)
     encoded_a = treatment_values(records_a, treatments)
-    return distances.to_numpy(np.float64)[chosen], {k: value_hashes(encoded_a[k])[ra] for k in positions}
+    return drawn, {k: value_hashes(encoded_a[k])[ra] for k in positions}, records[chosen]
 
 
 def partition_term_counts(encoded: pd.DataFrame, treatments: Sequence[Treatment],
