@@ -264,22 +264,23 @@ class MatchDependence:
         return [k for _, k in sorted(found, key=lambda f: (-f[0], f[1]))]
 
 
-def choose_groups(dependence: MatchDependence, gains: Callable[[list[list[int]]], float],
+def choose_groups(seeds: Sequence[list[int]], joinable: Callable[[list[int], list[list[int]]], list[int]],
+                  gains: Callable[[list[list[int]]], float],
                   least: float) -> tuple[list[list[int]], list[tuple[list[int], float]]]:
-    """Groups that a model weighing each as one comparison is better for: each seed of ``dependence``
-    kept when it raises ``gains`` (of a set of groups: how good the model fitted with them is, see
-    :func:`record_matches`) by ``least`` or more over the groups kept before it, grown by its joinable
-    treatments while each one added raises it by ``least`` or more again. Returns the groups kept, and each seed's group
-    as tried with what it gained."""
+    """Groups that a model weighing each as one comparison is better for: each of the ``seeds`` kept when
+    it raises ``gains`` (of a set of groups: how good the model fitted with them is, see
+    :func:`record_matches`) by ``least`` or more over the groups kept before it, grown by its
+    ``joinable`` treatments (beside the groups kept) while each one added raises it by ``least`` or more
+    again. Returns the groups kept, and each seed's group as tried with what it gained."""
     chosen: list[list[int]] = []
     tried: list[tuple[list[int], float]] = []
     score = gains([])
-    for seed in dependence.seeds():
+    for seed in seeds:
         if any(set(seed) & set(g) for g in chosen):
             continue
         group, best = seed, gains(chosen + [seed])
         while best >= score + least:  # (a seed worth nothing grows no further)
-            grown = [(gains(chosen + [sorted(group + [k])]), k) for k in dependence.joinable(group, chosen)]
+            grown = [(gains(chosen + [sorted(group + [k])]), k) for k in joinable(group, chosen)]
             top = max(grown, key=lambda g: g[0], default=None)
             if top is None or top[0] < best + least:
                 break
@@ -329,8 +330,12 @@ def grouped_as_found(model: Any, names: Sequence[str], apart: Sequence[int], ref
         return fitted[key][1]
 
     dependence = MatchDependence(model._views, model._contributions, model._comparison_levels(), apart)
-    chosen, tried = choose_groups(dependence, gains, max(MATCH_DEPENDENCE_MIN,
-                                                         MATCH_DEPENDENCE_SHARE * max(gains([]), 0.0)))
+    seeds = dependence.seeds()
+    if not seeds:
+        model.groups_found_ = []
+        return model
+    chosen, tried = choose_groups(seeds, dependence.joinable, gains,
+                                  max(MATCH_DEPENDENCE_MIN, MATCH_DEPENDENCE_SHARE * max(gains([]), 0.0)))
     found = fitted[tuple(sorted(tuple(g) for g in chosen))][0]
     found.groups_found_ = [{"members": [names[k] for k in g], "records": round(gain, 1), "kept": g in chosen}
                            for g, gain in tried]

@@ -106,12 +106,8 @@ def test_a_record_has_one_counterpart():
 def test_a_group_is_kept_when_the_model_is_better_for_it():
     """Seeds kept when they gain enough over the groups kept before them, grown while a joinable
     treatment gains enough again; a seed that gains nothing is tried, said, and not grown."""
-    class Dependence:
-        def seeds(self):
-            return [[0, 1], [3, 4]]
-
-        def joinable(self, group, groups):
-            return {(3, 4): [5, 6], (3, 4, 5): [6]}.get(tuple(group), [])
+    def joinable(group, groups):
+        return {(3, 4): [5, 6], (3, 4, 5): [6]}.get(tuple(group), [])
 
     worth = {(): 100.0, ((0, 1),): 101.0, ((3, 4),): 150.0, ((3, 4, 5),): 170.0, ((3, 4, 6),): 152.0,
              ((3, 4, 5, 6),): 172.0}
@@ -121,7 +117,7 @@ def test_a_group_is_kept_when_the_model_is_better_for_it():
         asked.append(groups)
         return worth[tuple(tuple(g) for g in groups)]
 
-    chosen, tried = choose_groups(Dependence(), gains, least=5.0)
+    chosen, tried = choose_groups([[0, 1], [3, 4]], joinable, gains, least=5.0)
     assert chosen == [[3, 4, 5]]
     assert tried == [([0, 1], 1.0), ([3, 4, 5], 70.0)]
     assert [[0, 1], 2] not in asked and [[0, 1, 2]] not in asked  # (the names' seed was not grown)
