@@ -64,6 +64,8 @@ class SetSpec:
     timeout: float = 60.0  # seconds per request to an endpoint
     retries: int = 3  # more tries of a request that failed for want of an answer
     literal_details: bool = False  # each variable's language and datatype, as <var>_lang and <var>_datatype
+    # An RQL query (``query``) on the CubicWeb instance at ``rql``, read in pages as an endpoint's.
+    rql: str | None = None
     # A database (a SQLAlchemy URL): its ``table``, or ``query`` (a SQL SELECT), read in ``npartitions``
     # ranges of ``index_col`` (by default: as many as its rows need).
     sql: str | None = None

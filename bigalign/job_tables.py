@@ -21,8 +21,9 @@ from typing import Any
 from .blocking import BLOCKINGS, Blocking, UnionBlocking
 from .errors import InputError, JobError
 from .io import SetSpec, is_url
+from .rql import parse_query
 from .sparql import RDF_EXTENSIONS, split_query
-from .sql import check_query, redact
+from .sql import check_query, redact, shown_url
 
 __all__ = ["ClusterSpec", "ClustersSpec", "NotImported", "NotImportedBlocking", "OutputSpec", "TableReader",
            "UserCode", "import_object", "is_import_path", "job_relative", "read_blocking", "read_cluster",
@@ -193,17 +194,38 @@ def _query_spec(reader: TableReader, name: str, job_dir: str) -> SetSpec:
         split_query(query)
     except ValueError as err:
         raise reader.error("query", str(err)) from None
-    paging: dict[str, Any] = {}
-    if endpoint is not None:
-        for key, kinds, least in (("page_size", int, 1), ("timeout", (int, float), 0.001), ("retries", int, 0)):
-            value = reader.get(key, kinds)
-            if value is not None and value < least:
-                raise reader.error(key, f"must be at least {least}, got {value!r}")
-            if value is not None:
-                paging[key] = float(value) if key == "timeout" else value
+    paging = _paging(reader) if endpoint is not None else {}
     spec = SetSpec(name=name, path=endpoint or job_relative(job_dir, path), format="rdf", id=reader.get("id", str),
                    sparql=endpoint, query=query, literal_details=reader.get("literal_details", bool, False),
                    **paging)
+    reader.done()
+    return spec
+
+
+def _paging(reader: TableReader) -> dict[str, Any]:
+    """An endpoint's or an instance's ``page_size``, ``timeout`` (seconds) and ``retries``, as given."""
+    paging: dict[str, Any] = {}
+    for key, kinds, least in (("page_size", int, 1), ("timeout", (int, float), 0.001), ("retries", int, 0)):
+        value = reader.get(key, kinds)
+        if value is not None and value < least:
+            raise reader.error(key, f"must be at least {least}, got {value!r}")
+        if value is not None:
+            paging[key] = float(value) if key == "timeout" else value
+    return paging
+
+
+def _rql_spec(reader: TableReader, name: str) -> SetSpec:
+    """A set read by an RQL query from a CubicWeb instance (``rql``: its URL)."""
+    url = reader.get("rql", str, required=True)
+    if not url.startswith(("http://", "https://")):
+        raise reader.error("rql", f"a CubicWeb instance's URL starts with http:// or https://, got {shown_url(url)!r}")
+    query = reader.get("query", str, required=True)
+    try:
+        parse_query(query, "")
+    except InputError as err:
+        raise reader.error("query", str(err).removeprefix(": ")) from None
+    spec = SetSpec(name=name, path=shown_url(url), format="rql", id=reader.get("id", str),
+                   columns=_names(reader.get("columns", list)), rql=url, query=query, **_paging(reader))
     reader.done()
     return spec
 
@@ -236,6 +258,8 @@ def _sql_spec(reader: TableReader, name: str) -> SetSpec:
 def read_set(reader: TableReader, name: str, job_dir: str) -> SetSpec:
     if "sql" in reader.table:
         return _sql_spec(reader, name)
+    if "rql" in reader.table:
+        return _rql_spec(reader, name)
     path_value = reader.table.get("path")
     rdf = isinstance(path_value, str) and os.path.splitext(path_value)[1].lower() in RDF_EXTENSIONS
     if "sparql" in reader.table or "query" in reader.table or reader.table.get("format") == "rdf" or rdf:

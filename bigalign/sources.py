@@ -2,7 +2,8 @@
 
 A set's table in a job (``[alignset]``…) names one source: files (CSV or
 Parquet, local or fsspec URLs), RDF files queried together by SPARQL, a
-SPARQL endpoint read in pages, or a database read in partitions. Each is a
+SPARQL endpoint or a CubicWeb instance (RQL) read in pages, or a database
+read in partitions. Each is a
 :class:`Source` registered in :data:`SOURCES`, and the rest of bigalign
 only calls the interface:
 
@@ -35,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import sparql
+from . import rql, sparql
 from .errors import InputError
 from .io import (
     BATCH_ROWS,
@@ -54,8 +55,8 @@ from .sql import read as read_sql
 from .treatments import Treatment
 from .values.columns import TEXT
 
-__all__ = ["SOURCES", "DatabaseSource", "EndpointSource", "FileSource", "QUERY_ROW_BYTES", "RdfSource", "Source",
-           "StagedFile", "source_of", "stage_file"]
+__all__ = ["SOURCES", "DatabaseSource", "EndpointSource", "FileSource", "QUERY_ROW_BYTES", "RdfSource", "RqlSource",
+           "Source", "StagedFile", "source_of", "stage_file"]
 
 # What a row of a query's results counts for, against the input size under which a run needs no cluster
 # (a record of the demo's CSV is ~120 bytes).
@@ -295,32 +296,23 @@ class RdfSource(_QuerySource):
         return FileSource(self.spec).fingerprint(units)
 
 
-class EndpointSource(_QuerySource):
-    """A SPARQL endpoint: the query's rows counted first, then read in pages, a page a unit."""
+class _PagedSource(Source):
+    """A query's rows counted by :meth:`describe`, then read in pages of ``page_size`` rows, a page a unit
+    (:meth:`page`), numbered in the ordered result."""
 
-    key = "sparql"
     remote = True
-
-    def describe(self, job_path: str | None = None) -> list[str]:
-        spec = self.spec
-        # The endpoint tells the variables and counts the rows: the pages are the set's "files".
-        self.columns, self.rows = sparql.describe_endpoint(spec.sparql or "", spec.query or "", spec.name,
-                                                           spec.timeout, spec.retries)
-        return [f"{spec.sparql} (page {k + 1} of {self.pages()})" for k in range(self.pages())]
 
     def pages(self) -> int:
         """The pages of the rows (at least one: an empty result is read too)."""
         return max(1, -(-(self.rows or 0) // self.page_size))
 
-    def headers(self, units: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
-        yield f"{self.spec.name}: the query on {self.spec.sparql}", self.header(self.spec.path)
+    @abstractmethod
+    def page(self, index: int) -> pd.DataFrame:
+        """The rows of page ``index``."""
 
     def batches(self, unit: str, index: int, names: list[str], rejects: list[dict],
                 rows: pd.DataFrame | None = None) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-        spec = self.spec
-        assert spec.sparql is not None and spec.query is not None and self.columns is not None
-        frame = sparql.read_page(spec.sparql, spec.query, self.columns, self.page_size, index, self.rows or 0,
-                                 spec.name, spec.timeout, spec.retries, spec.literal_details)
+        frame = self.page(index)
         start = index * self.page_size + 1  # rows numbered in the ordered result
         yield frame, np.arange(start, start + len(frame))
 
@@ -330,7 +322,61 @@ class EndpointSource(_QuerySource):
         return super().sample(rows)
 
     def fingerprint(self, units: Sequence[str]) -> list:
-        return [self.spec.sparql, self.spec.query, self.rows]
+        return [self.spec.path, self.spec.query, self.rows]
+
+
+class EndpointSource(_PagedSource, _QuerySource):
+    """A SPARQL endpoint: the query's rows counted first, then read in pages, a page a unit."""
+
+    key = "sparql"
+
+    def describe(self, job_path: str | None = None) -> list[str]:
+        spec = self.spec
+        # The endpoint tells the variables and counts the rows: the pages are the set's "files".
+        self.columns, self.rows = sparql.describe_endpoint(spec.sparql or "", spec.query or "", spec.name,
+                                                           spec.timeout, spec.retries)
+        return [f"{spec.sparql} (page {k + 1} of {self.pages()})" for k in range(self.pages())]
+
+    def headers(self, units: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
+        yield f"{self.spec.name}: the query on {self.spec.sparql}", self.header(self.spec.path)
+
+    def page(self, index: int) -> pd.DataFrame:
+        spec = self.spec
+        assert spec.sparql is not None and spec.query is not None and self.columns is not None
+        return sparql.read_page(spec.sparql, spec.query, self.columns, self.page_size, index, self.rows or 0,
+                                spec.name, spec.timeout, spec.retries, spec.literal_details)
+
+
+class RqlSource(_PagedSource):
+    """A CubicWeb instance answering an RQL query: its rows counted first, then read in pages, a page a unit;
+    columns named by the query's variables (or the set's ``columns``)."""
+
+    key = "rql"
+    kind_of_column = "variable"
+
+    def describe(self, job_path: str | None = None) -> list[str]:
+        spec = self.spec
+        assert spec.rql is not None and spec.query is not None
+        variables, self.rows = rql.describe_instance(spec.rql, spec.query, spec.name, spec.timeout, spec.retries)
+        if spec.columns is not None and len(spec.columns) != len(variables):
+            raise InputError(f"{spec.name}.columns: {len(spec.columns)} names for the query's {len(variables)} "
+                             f"variables ({', '.join(variables)})", field=f"{spec.name}.columns")
+        self.columns = list(spec.columns or variables)
+        return [f"{spec.path} (page {k + 1} of {self.pages()})" for k in range(self.pages())]
+
+    def headers(self, units: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
+        yield f"{self.spec.name}: the RQL query on {self.spec.path}", self.header("")
+
+    def header(self, unit: str) -> list[str]:
+        if self.columns is None:
+            raise ValueError(f"{self.spec.name}: the query's columns are read by describe() first")
+        return list(self.columns)
+
+    def page(self, index: int) -> pd.DataFrame:
+        spec = self.spec
+        assert spec.rql is not None and spec.query is not None and self.columns is not None
+        return rql.read_page(spec.rql, spec.query, self.columns, self.page_size, index, self.rows or 0, spec.name,
+                             spec.timeout, spec.retries)
 
 
 class DatabaseSource(Source):
@@ -387,13 +433,13 @@ class DatabaseSource(Source):
 
 # The kinds of source, by name: what a set's table says it reads (see source_of).
 SOURCES: dict[str, type[Source]] = {"files": FileSource, "rdf": RdfSource, "sparql": EndpointSource,
-                                    "sql": DatabaseSource}
+                                    "rql": RqlSource, "sql": DatabaseSource}
 
 
 def source_of(spec: SetSpec) -> Source:
-    """The source a set's table names: ``sql``, ``sparql``, RDF files (``format = "rdf"``), or files."""
+    """The source a set's table names: ``sql``, ``sparql``, ``rql``, RDF files (``format = "rdf"``), or files."""
     kind = "sql" if spec.sql is not None else "sparql" if spec.sparql is not None else \
-        "rdf" if spec.format == "rdf" else "files"
+        "rql" if spec.rql is not None else "rdf" if spec.format == "rdf" else "files"
     return SOURCES[kind](spec)
 
 

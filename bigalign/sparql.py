@@ -127,7 +127,7 @@ def request(endpoint: str, query: str, what: str, timeout: float, retries: int) 
         deadline = time.monotonic() + timeout
         try:
             with urllib.request.urlopen(urllib.request.Request(endpoint, body, headers), timeout=timeout) as reply:
-                data = _read_within(reply, deadline, timeout)
+                data = read_within(reply, deadline, timeout)
             return _results(json.loads(data.decode("utf-8")))
         except urllib.error.HTTPError as err:
             message = _error_text(err)
@@ -149,7 +149,7 @@ def request(endpoint: str, query: str, what: str, timeout: float, retries: int) 
                      f"(timeout {timeout:g} s): {last}")
 
 
-def _read_within(reply: Any, deadline: float, timeout: float) -> bytes:
+def read_within(reply: Any, deadline: float, timeout: float) -> bytes:
     """The answer's body, read before ``deadline`` (each wait for bytes bounded by the time left)."""
     sock = getattr(getattr(getattr(reply, "fp", None), "raw", None), "_sock", None)
     chunks: list[bytes] = []

@@ -58,17 +58,28 @@ def _redact_url(url: str) -> str:
     return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
-def expand(url: str, what: str) -> str:
+def expand(url: str, what: str, kind: str = "database URL") -> str:
     """The URL with each ``${NAME}`` replaced by the environment's value, percent-encoded (the value is never
-    shown)."""
+    shown); ``kind`` names the URL in messages."""
     def value(match: re.Match) -> str:
         name = match.group(1)
         if name not in os.environ:
-            raise InputError(f"{what}: the database URL {redact(url)} reads ${{{name}}} from the environment, "
-                             f"which does not set it")
+            shown = redact(url) if kind == "database URL" else shown_url(url)
+            raise InputError(f"{what}: the {kind} {shown} reads ${{{name}}} from the environment, which does not "
+                             "set it")
         return urllib.parse.quote(os.environ[name], safe="")
 
     return _VARIABLE.sub(value, url)
+
+
+def shown_url(url: str) -> str:
+    """A URL as written, its userinfo's password masked unless it is read from the environment (``${NAME}``:
+    the name is no secret)."""
+    def mask(match: re.Match) -> str:
+        password = match.group(2)
+        return match.group(0) if _VARIABLE.fullmatch(password) else match.group(0).replace(":" + password + "@",
+                                                                                           ":***@")
+    return re.sub(r"(//[^/:@\s]*):([^@/\s]*)@", mask, url)
 
 
 def _scrubbed(message: str, url: str) -> str:

@@ -7,7 +7,7 @@ them all, in this order):
   server, no browser;
 - ``integration``: real Dask clusters of worker processes on loopback, the ``bigalign`` command in
   subprocesses;
-- ``system``: real servers and programs beside bigalign — Chromium, PostgreSQL, Oxigraph — and the
+- ``system``: real servers and programs beside bigalign — Chromium, PostgreSQL, Oxigraph, CubicWeb — and the
   benchmark runners.
 
 A test is ``integration`` when it uses a cluster fixture or is marked so; ``system`` when its module

@@ -10,7 +10,7 @@ import pytest
 from bigalign import Treatment
 from bigalign.errors import InputError
 from bigalign.io import SetSpec
-from bigalign.sources import SOURCES, DatabaseSource, EndpointSource, FileSource, RdfSource, source_of
+from bigalign.sources import SOURCES, DatabaseSource, EndpointSource, FileSource, RdfSource, RqlSource, source_of
 
 
 def test_a_set_s_table_names_its_source():
@@ -18,8 +18,9 @@ def test_a_set_s_table_names_its_source():
     assert type(source_of(SetSpec(name="alignset", path="a.ttl", format="rdf", query="SELECT"))) is RdfSource
     assert type(source_of(SetSpec(name="alignset", path="", sparql="http://x/q", query="SELECT"))) is EndpointSource
     assert type(source_of(SetSpec(name="alignset", path="", sql="sqlite://", table="t"))) is DatabaseSource
-    assert set(SOURCES) == {"files", "rdf", "sparql", "sql"}
-    assert [cls.remote for cls in SOURCES.values()] == [False, False, True, True]
+    assert type(source_of(SetSpec(name="alignset", path="", rql="http://x/", query="Any X"))) is RqlSource
+    assert set(SOURCES) == {"files", "rdf", "sparql", "rql", "sql"}
+    assert [cls.remote for cls in SOURCES.values()] == [False, False, True, True, True]
 
 
 def test_files_are_described_read_staged_and_sampled(tmp_path):

@@ -194,14 +194,17 @@ class Workspace:
                 continue
             old = raw.get(side, {})
             table: dict[str, Any] = {}
-            if form[f"{side}.source"] == "sparql":
-                table = {"sparql": form.get(f"{side}.sparql", "").strip(), "query": form.get(f"{side}.query", "")}
+            source = form[f"{side}.source"]
+            if source in ("sparql", "rql"):  # (an endpoint or a CubicWeb instance, and its query)
+                table = {source: form.get(f"{side}.{source}", "").strip(), "query": form.get(f"{side}.query", "")}
+                if table[source] == old.get(source):  # (its columns' names, paging… carry over)
+                    table.update({k: v for k, v in old.items() if k not in (source, "query", "id")})
             else:
                 path = form.get(f"{side}.path", "").strip()
                 table = {"path": path}
                 # (a format, delimiter, header… of the same files carry over)
                 if path == old.get("path"):
-                    table.update({k: v for k, v in old.items() if k not in ("path", "id", "sparql", "query")})
+                    table.update({k: v for k, v in old.items() if k not in ("path", "id", "sparql", "rql", "query")})
             if form.get(f"{side}.id", "").strip():
                 table["id"] = form[f"{side}.id"].strip()
             raw[side] = table
