@@ -16,11 +16,12 @@ if TYPE_CHECKING:
     from .blocking import Blocking
     from .distances import METRICS, Metric, cdist, cpdist
     from .entities import cluster_links
+    from .sources import read_set
     from .treatments import Treatment, global_alignment_matrix, make_treatments
 
 __all__ = ["METRICS", "BigalignError", "Blocking", "ClusterError", "InputError", "InvalidValueError", "JobError",
            "Metric", "RecordError", "Treatment", "align", "align_sets", "cdist", "cluster_links", "cpdist",
-           "global_alignment_matrix", "make_treatments"]
+           "global_alignment_matrix", "make_treatments", "read_set"]
 __version__ = "0.1.0"
 
 # Where each public name lives. Loaded when first asked for, not with the package: the
@@ -28,7 +29,8 @@ __version__ = "0.1.0"
 # the blockings import scikit-learn, the clusters dask.
 _HOME = {"align": "aligner", "align_sets": "aligner", "Blocking": "blocking", "METRICS": "distances",
          "Metric": "distances", "cdist": "distances", "cpdist": "distances", "cluster_links": "entities",
-         "Treatment": "treatments", "global_alignment_matrix": "treatments", "make_treatments": "treatments"}
+         "Treatment": "treatments", "global_alignment_matrix": "treatments", "make_treatments": "treatments",
+         "read_set": "sources"}
 
 
 def __getattr__(name: str) -> Any:

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,7 @@ from .io import (
     open_file,
     parquet_types,
 )
+from .job_tables import set_spec
 from .records import attribute_columns, record_hashes
 from .sql import ROWS_PER_PARTITION, describe
 from .sql import read as read_sql
@@ -56,7 +57,7 @@ from .treatments import Treatment
 from .values.columns import TEXT
 
 __all__ = ["SOURCES", "DatabaseSource", "EndpointSource", "FileSource", "QUERY_ROW_BYTES", "RdfSource", "RqlSource",
-           "Source", "StagedFile", "source_of", "stage_file"]
+           "Source", "StagedFile", "read_set", "source_of", "stage_file"]
 
 # What a row of a query's results counts for, against the input size under which a run needs no cluster
 # (a record of the demo's CSV is ~120 bytes).
@@ -441,6 +442,28 @@ def source_of(spec: SetSpec) -> Source:
     kind = "sql" if spec.sql is not None else "sparql" if spec.sparql is not None else \
         "rql" if spec.rql is not None else "rdf" if spec.format == "rdf" else "files"
     return SOURCES[kind](spec)
+
+
+def read_set(table: Mapping[str, Any], name: str = "targetset") -> pd.DataFrame:
+    """The records of a set described as a job's set table (``{"rql": URL, "query": "Any …"}``,
+    ``{"sparql": …}``, ``{"sql": …, "table": …}``, ``{"path": …}``: see the README's sources), read whole in
+    this process, the identifier first — for :func:`bigalign.align` in Python. A row that cannot be read
+    is an error naming its unit and row."""
+    import dask  # (not with the module: the command reads sources before it needs Dask)
+
+    source = source_of(set_spec(os.path.join(os.getcwd(), "python"), name, table))
+    units = source.describe()
+    rejects: list[dict] = []
+    frames = [pd.concat(dask.compute(*delayed), ignore_index=True)
+              for delayed in [source.partitions(None)] if delayed is not None] or [
+        frame for index, unit in enumerate(source.staged_units(units))
+        for frame, _ in source.batches(unit, index, source.header(unit), rejects)]
+    if rejects:
+        first = rejects[0]
+        raise InputError(f"{first['file']}: row {first['row']}: {first['reason']} ({len(rejects)} rows unread)")
+    records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=source.header(units[0]))
+    id_column = source.spec.id or records.columns[0]
+    return records[[id_column] + [c for c in records.columns if c != id_column]]
 
 
 def _check_same_types(spec: SetSpec, paths: list[str]) -> None:

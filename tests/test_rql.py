@@ -79,6 +79,14 @@ def test_a_set_read_by_rql_in_pages_is_the_instance_s_rows(tmp_path, logged_in):
     merged = read.astype(str).merge(frozen, on="geonameid", suffixes=("", "_file"))
     assert len(merged) == 62 and (merged["name"] == merged["name_file"]).all()
     assert (merged["latitude"].astype(float) == merged["latitude_file"].astype(float)).all()
+    # in Python, the same set read whole, as the frozen file is
+    import bigalign
+
+    table = {"rql": logged_in, "query": QUERY, "columns": ["geonameid", "name", "latitude", "longitude"],
+             "page_size": 25}
+    from_instance = bigalign.read_set(table).astype(str).sort_values("geonameid", ignore_index=True)
+    from_file = bigalign.read_set({"path": str(CITIES)}).astype(str).sort_values("geonameid", ignore_index=True)
+    assert from_instance[["geonameid", "name"]].equals(from_file[["geonameid", "name"]])
     # (and the variables' own names when the set gives none; too few names for them, an error)
     named = rql_source(tmp_path, logged_in)
     named.describe()
