@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 import numpy as np
 import pandas as pd
@@ -376,6 +377,40 @@ def _ntriples(links: pd.DataFrame, align_uri: str, target_uri: str) -> Iterator[
         yield f"<{subject}> {same_as} <{obj}> .\n"
 
 
+# The Alignment API's format (the OAEI's): RDF/XML, a Cell per link with its measure (a confidence in [0, 1]).
+_ALIGNMENT_HEAD = """<?xml version="1.0" encoding="utf-8"?>
+<rdf:RDF xmlns="http://knowledgeweb.semanticweb.org/heterogeneity/alignment#"
+         xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+         xmlns:xsd="http://www.w3.org/2001/XMLSchema#">
+<Alignment>
+  <xml>yes</xml>
+  <level>0</level>
+  <type>**</type>
+"""
+_ALIGNMENT_TAIL = "</Alignment>\n</rdf:RDF>\n"
+
+
+def link_measures(links: pd.DataFrame) -> np.ndarray:
+    """Each link's confidence in [0, 1]: its match probability when a model scored it; with the weighted
+    distance, 1 / (1 + distance) (1 for equal records, the distances' order kept)."""
+    if "match_probability" in links.columns:
+        return links["match_probability"].to_numpy(np.float64)
+    return 1.0 / (1.0 + links["distance"].to_numpy(np.float64))
+
+
+def _alignment(links: pd.DataFrame, align_uri: str, target_uri: str) -> Iterator[str]:
+    yield _ALIGNMENT_HEAD
+    measures = link_measures(links).astype(np.float32)
+    for a, t, measure in zip(links["align_id"].tolist(), links["target_id"].tolist(), measures):
+        entity1 = quoteattr(align_uri.replace("{id}", urllib.parse.quote(str(a), safe=_IRI_SAFE)))
+        entity2 = quoteattr(target_uri.replace("{id}", urllib.parse.quote(str(t), safe=_IRI_SAFE)))
+        # (an xsd:float: the shortest text that reads back as the same single-precision number)
+        yield (f"  <map><Cell><entity1 rdf:resource={entity1}/><entity2 rdf:resource={entity2}/>"
+               f"<relation>=</relation><measure rdf:datatype=\"http://www.w3.org/2001/XMLSchema#float\">"
+               f"{np.format_float_positional(measure, unique=True, trim='0')}</measure></Cell></map>\n")
+    yield _ALIGNMENT_TAIL
+
+
 def _cluster_ntriples(clusters: pd.DataFrame, uris: dict[str, str]) -> Iterator[str]:
     same_as = "<http://www.w3.org/2002/07/owl#sameAs>"
     several = len(uris) > 1  # (then cluster ids read "set:id")
@@ -407,8 +442,8 @@ def write_clusters(clusters: pd.DataFrame, path: str, format: str, uris: dict[st
 
 def write_links(links: pd.DataFrame, path: str, format: str, align_uri: str | None = None,
                 target_uri: str | None = None) -> None:
-    """Write links as Parquet, CSV or N-Triples (``owl:sameAs``), atomically;
-    to an fsspec URL, as one whole object once written."""
+    """Write links as Parquet, CSV, N-Triples (``owl:sameAs``) or the Alignment format (RDF/XML, each with
+    its :func:`link_measures`), atomically; to an fsspec URL, as one whole object once written."""
     if is_url(path):
         fs = _filesystem(path)
         with tempfile.TemporaryDirectory() as local:
@@ -422,8 +457,9 @@ def write_links(links: pd.DataFrame, path: str, format: str, align_uri: str | No
             links.to_parquet(tmp, index=False, row_group_size=LINK_ROW_GROUP_ROWS)
         elif format == "csv":
             links.to_csv(tmp, index=False)
-        elif format == "ntriples":
+        elif format in ("ntriples", "alignment"):
             with open(tmp, "w", encoding="utf-8") as f:
-                f.writelines(_ntriples(links, align_uri or "{id}", target_uri or "{id}"))
+                f.writelines((_ntriples if format == "ntriples" else _alignment)(links, align_uri or "{id}",
+                                                                                  target_uri or "{id}"))
         else:
             raise ValueError(f"unknown output format {format!r}")

@@ -336,7 +336,8 @@ def read_blocking(reader: TableReader, code: UserCode) -> Blocking:
         raise JobError(f"{reader.job_path}: {reader.where}: {err}", field=reader.where) from None
 
 
-_FORMATS_BY_EXTENSION = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".nt": "ntriples"}
+_FORMATS_BY_EXTENSION = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".nt": "ntriples",
+                         ".rdf": "alignment"}
 
 
 def _uri_template(reader: TableReader, key: str) -> str | None:
@@ -377,8 +378,8 @@ def read_output(reader: TableReader, job_dir: str) -> OutputSpec:
     extension = os.path.splitext(path)[1].lower()
     implied = _FORMATS_BY_EXTENSION.get(extension)
     fmt = reader.get("format", str)
-    if fmt is not None and fmt not in ("parquet", "csv", "ntriples"):
-        raise reader.error("format", f"must be 'parquet', 'csv' or 'ntriples', got {fmt!r}")
+    if fmt is not None and fmt not in ("parquet", "csv", "ntriples", "alignment"):
+        raise reader.error("format", f"must be 'parquet', 'csv', 'ntriples' or 'alignment', got {fmt!r}")
     if fmt is not None and implied is not None and fmt != implied:
         raise reader.error("format", f"is {fmt!r} but the output {path!r} ends in {extension!r} ({implied}): "
                                      f"change one or the other")
@@ -440,9 +441,9 @@ def read_clusters(reader: TableReader, output: OutputSpec, job_dir: str, learned
     if output.sql is not None:  # (no file of links to stand beside: the run's directory)
         stem = os.path.join(output.run_dir or "", "links")
     path = reader.get("path", str)
-    # the format the path's extension says, else the links'
+    # the format the path's extension says, else the links' (RDF links' scores: the clusters' RDF is N-Triples)
     implied = _FORMATS_BY_EXTENSION.get(os.path.splitext(path)[1].lower()) if path else None
-    fmt = reader.get("format", str, implied or output.format)
+    fmt = reader.get("format", str, implied or {"alignment": "ntriples"}.get(output.format, output.format))
     if fmt not in ("parquet", "csv", "ntriples"):
         raise reader.error("format", f"must be 'parquet', 'csv' or 'ntriples', got {fmt!r}")
     if implied is not None and fmt != implied:

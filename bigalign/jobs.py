@@ -188,7 +188,7 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     output_table = top.get("output", dict, required=True)
     output = read_output(TableReader(path, output_table, "output"), job_dir)
     alignment = _alignment(top, output_table, treatments, scorer, blocking, several is not None)
-    if alignment.explain and output.format == "ntriples":
+    if alignment.explain and output.format in ("ntriples", "alignment"):
         raise JobError(f"{path}: output.explain: explanations are columns: write the links as 'parquet' or 'csv'",
                        field="output.explain")
     cluster = read_cluster(TableReader(path, top.get("cluster", dict, {}), "cluster"), job_dir)

@@ -168,6 +168,13 @@ def test_build_plan_run_review_download(client, data, tmp_path, browser):
         downloaded = pd.read_csv(csv_path, dtype={"align_id": str, "target_id": str})
         pd.testing.assert_frame_equal(downloaded, links.astype({"align_id": str, "target_id": str}),
                                       check_dtype=False)
+        # and in the Alignment format, scored: a cell a link, read back by an RDF parser
+        with page.expect_download() as download:
+            page.click("#download-rdf")
+        download.value.save_as(tmp_path / "links.rdf")
+        from test_scored_rdf import read_cells
+
+        assert len(read_cells(tmp_path / "links.rdf")) == len(links)
         page.click("#nav-job")
         with page.expect_download() as download:
             page.click("#download-job")

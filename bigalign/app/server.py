@@ -505,10 +505,10 @@ class Download(Page):
             return self._send(os.path.join(run_dir, *name.split("-")), "text/html", None)
         if re.fullmatch(r"batch-(links|clusters)\.(csv|parquet|nt)|batch-changes\.csv", name):
             return self._send(os.path.join(run_dir, *name.split("-")), "application/octet-stream", name)
-        match = re.fullmatch(r"links\.(csv|parquet|nt)", name)
+        match = re.fullmatch(r"links\.(csv|parquet|nt|rdf)", name)
         if not match:
             raise tornado.web.HTTPError(404)
-        fmt = {"csv": "csv", "parquet": "parquet", "nt": "ntriples"}[match.group(1)]
+        fmt = {"csv": "csv", "parquet": "parquet", "nt": "ntriples", "rdf": "alignment"}[match.group(1)]
         source = ws.links_path()
         if not os.path.exists(source):
             raise tornado.web.HTTPError(404, "no links yet")
