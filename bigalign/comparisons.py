@@ -183,7 +183,7 @@ class MatchDependence:
     after a fit under independence. ``views``: per blocking rule (or for all the candidates), its pairs'
     pattern levels (one column a treatment; missing where the rule blocked on it: its pairs agree there by
     selection, matches or not), their counts and its share of matches, as its EM saw them; ``weigh``: the
-    fit's log2 m/u of each level of such levels. Treatments ``apart`` are never grouped.
+    fit's log2 m/u of each level of such levels (one view at least). Treatments ``apart`` are never grouped.
 
     For two units (treatments, or groups of them), a pattern's likely matches are its pairs times its match
     probability judged on the *other* treatments (the two tested would call the matches that disagree on
@@ -196,13 +196,13 @@ class MatchDependence:
     def __init__(self, views: Sequence[tuple[np.ndarray, np.ndarray, float]],
                  weigh: Callable[[np.ndarray], np.ndarray], n_levels: Sequence[int], apart: Sequence[int] = ()):
         self.n_levels, self.apart = list(n_levels), set(apart)
-        levels = np.concatenate([view[0] for view in views]) if views else np.zeros((0, len(n_levels)), np.int64)
-        self.counts = np.concatenate([view[1] for view in views]) if views else np.zeros(0)
+        levels = np.concatenate([view[0] for view in views])
+        self.counts = np.concatenate([view[1] for view in views])
         self.contributions = weigh(levels)
         levels[:, list(apart)] = MISSING
         self.far, self.known = levels == (np.asarray(n_levels) - 1), levels != MISSING
         self.total_weight = self.contributions.sum(axis=1) + np.concatenate(
-            [np.full(len(view[0]), np.log2(view[2] / (1 - view[2]))) for view in views] or [np.zeros(0)])
+            [np.full(len(view[0]), np.log2(view[2] / (1 - view[2]))) for view in views])
 
     def strength(self, a: list[int], b: list[int], factor: float) -> float | None:
         """How many times more often than independence says units ``a`` and ``b`` are far together among

@@ -368,13 +368,16 @@ def _alive(pid: int) -> bool:
 _IRI_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
 
+def _iri(template: str, record_id: Any) -> str:
+    """A record's IRI: ``{id}`` in ``template`` replaced by the escaped id (only ``{id}``: a template is data,
+    never a format string)."""
+    return template.replace("{id}", urllib.parse.quote(str(record_id), safe=_IRI_SAFE))
+
+
 def _ntriples(links: pd.DataFrame, align_uri: str, target_uri: str) -> Iterator[str]:
     same_as = "<http://www.w3.org/2002/07/owl#sameAs>"
     for a, t in zip(links["align_id"].tolist(), links["target_id"].tolist()):
-        # (only "{id}" is substituted: a template is data, never a format string)
-        subject = align_uri.replace("{id}", urllib.parse.quote(str(a), safe=_IRI_SAFE))
-        obj = target_uri.replace("{id}", urllib.parse.quote(str(t), safe=_IRI_SAFE))
-        yield f"<{subject}> {same_as} <{obj}> .\n"
+        yield f"<{_iri(align_uri, a)}> {same_as} <{_iri(target_uri, t)}> .\n"
 
 
 # The Alignment API's format (the OAEI's): RDF/XML, a Cell per link with its measure (a confidence in [0, 1]).
@@ -402,8 +405,7 @@ def _alignment(links: pd.DataFrame, align_uri: str, target_uri: str) -> Iterator
     yield _ALIGNMENT_HEAD
     measures = link_measures(links).astype(np.float32)
     for a, t, measure in zip(links["align_id"].tolist(), links["target_id"].tolist(), measures):
-        entity1 = quoteattr(align_uri.replace("{id}", urllib.parse.quote(str(a), safe=_IRI_SAFE)))
-        entity2 = quoteattr(target_uri.replace("{id}", urllib.parse.quote(str(t), safe=_IRI_SAFE)))
+        entity1, entity2 = quoteattr(_iri(align_uri, a)), quoteattr(_iri(target_uri, t))
         # (an xsd:float: the shortest text that reads back as the same single-precision number)
         yield (f"  <map><Cell><entity1 rdf:resource={entity1}/><entity2 rdf:resource={entity2}/>"
                f"<relation>=</relation><measure rdf:datatype=\"http://www.w3.org/2001/XMLSchema#float\">"
@@ -419,9 +421,7 @@ def _cluster_ntriples(clusters: pd.DataFrame, uris: dict[str, str]) -> Iterator[
         canonical_set, canonical = str(cluster).split(":", 1) if several else (name, cluster)
         if (canonical_set, str(canonical)) == (name, str(record)):
             continue  # (a record is the same as itself: no triple)
-        subject = uris[name].replace("{id}", urllib.parse.quote(str(record), safe=_IRI_SAFE))
-        obj = uris[canonical_set].replace("{id}", urllib.parse.quote(str(canonical), safe=_IRI_SAFE))
-        yield f"<{subject}> {same_as} <{obj}> .\n"
+        yield f"<{_iri(uris[name], record)}> {same_as} <{_iri(uris[canonical_set], canonical)}> .\n"
 
 
 def write_clusters(clusters: pd.DataFrame, path: str, format: str, uris: dict[str, str]) -> None:

@@ -99,7 +99,7 @@ class _Session:
 
     def __init__(self, url: str, what: str, timeout: float, retries: int):
         self.what, self.timeout, self.retries, self.shown = what, timeout, retries, shown_url(url)
-        parts = urllib.parse.urlsplit(expand(url, what, "CubicWeb instance's URL"))
+        parts = urllib.parse.urlsplit(expand(url, what, f"the CubicWeb instance's URL {self.shown}"))
         host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
         self.base: str = urllib.parse.urlunsplit((parts.scheme, host, parts.path.rstrip("/") + "/", "", ""))
         self.login = (urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or ""))

@@ -454,8 +454,8 @@ def read_set(table: Mapping[str, Any], name: str = "targetset") -> pd.DataFrame:
     source = source_of(set_spec(os.path.join(os.getcwd(), "python"), name, table))
     units = source.describe()
     rejects: list[dict] = []
-    frames = [pd.concat(dask.compute(*delayed), ignore_index=True)
-              for delayed in [source.partitions(None)] if delayed is not None] or [
+    partitions = source.partitions(None)  # (a database's, read by Dask)
+    frames = list(dask.compute(*partitions)) if partitions is not None else [
         frame for index, unit in enumerate(source.staged_units(units))
         for frame, _ in source.batches(unit, index, source.header(unit), rejects)]
     if rejects:

@@ -58,15 +58,14 @@ def _redact_url(url: str) -> str:
     return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
-def expand(url: str, what: str, kind: str = "database URL") -> str:
+def expand(url: str, what: str, named: str | None = None) -> str:
     """The URL with each ``${NAME}`` replaced by the environment's value, percent-encoded (the value is never
-    shown); ``kind`` names the URL in messages."""
+    shown); ``named``: the URL as messages name it (by default, the database URL, its password masked)."""
     def value(match: re.Match) -> str:
         name = match.group(1)
         if name not in os.environ:
-            shown = redact(url) if kind == "database URL" else shown_url(url)
-            raise InputError(f"{what}: the {kind} {shown} reads ${{{name}}} from the environment, which does not "
-                             "set it")
+            raise InputError(f"{what}: {named or 'the database URL ' + redact(url)} reads ${{{name}}} from the "
+                             "environment, which does not set it")
         return urllib.parse.quote(os.environ[name], safe="")
 
     return _VARIABLE.sub(value, url)
