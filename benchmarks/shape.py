@@ -35,7 +35,7 @@ from benchmarks.scaling import JOB, write_sets
 from bigalign.jobs import load_job
 from bigalign.pipeline import block_rows, encode_records, pair_hashes, run_alignment
 from bigalign.pipeline.graph import BLOCK_ROWS_PER_PARTITION, SCORE_PAIRS_PER_PARTITION
-from bigalign.runner import read_staged
+from bigalign.staging import read_staged
 
 # Stages as the dashboard names their tasks.
 STAGES = {"encode_records": "encode", "block_rows": "block rows", "shuffle": "block shuffle (P2P)",

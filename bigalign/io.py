@@ -65,6 +65,10 @@ class SetSpec:
     timeout: float = 60.0  # seconds per request to an endpoint
     retries: int = 3  # more tries of a request that failed for want of an answer
     literal_details: bool = False  # each variable's language and datatype, as <var>_lang and <var>_datatype
+    # Language tags of the literals kept, in order of preference ("": a literal without one); None: all.
+    lang: tuple[str, ...] | None = None
+    # Rows of one identifier make one record whose columns hold value sets (a query's rows: by default).
+    multivalued: bool = False
     # An RQL query (``query``) on the CubicWeb instance at ``rql``, read in pages as an endpoint's.
     rql: str | None = None
     # A database (a SQLAlchemy URL): its ``table``, or ``query`` (a SQL SELECT), read in ``npartitions``

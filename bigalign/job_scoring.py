@@ -103,11 +103,12 @@ def read_treatment(reader: TableReader, code: UserCode) -> Treatment:
     weight = reader.get("weight", (int, float), 1.0)
     normalized = reader.get("normalized", bool, False)
     invalid = reader.get("invalid", str)
+    values = reader.get("values", str, "best")
     try:
         if isinstance(metric, NotImported):  # (validate: its options are its own, checked when it is imported)
             reader.rest()
             return Treatment(attribute, metric, normalizers=normalizers, weight=weight, normalized=normalized,
-                             invalid=invalid)
+                             invalid=invalid, values=values)
         options = {}
         for key, kinds in metric_class(metric).parameter_types().items():
             value = reader.get(key, kinds)
@@ -117,7 +118,7 @@ def read_treatment(reader: TableReader, code: UserCode) -> Treatment:
                 options[key] = value
         reader.done()
         return Treatment(attribute, metric, normalizers=normalizers, weight=weight, normalized=normalized,
-                         invalid=invalid, **options)
+                         invalid=invalid, values=values, **options)
     except (ValueError, TypeError) as err:
         if isinstance(err, JobError):
             raise

@@ -195,9 +195,14 @@ def _query_spec(reader: TableReader, name: str, job_dir: str) -> SetSpec:
     except ValueError as err:
         raise reader.error("query", str(err)) from None
     paging = _paging(reader) if endpoint is not None else {}
+    lang = reader.get("lang", list)
+    if lang is not None and (not lang or not all(isinstance(tag, str) for tag in lang)):
+        raise reader.error("lang", f"is a list of language tags in order of preference (\"\": a literal "
+                                   f"without one), such as [\"fr\", \"en\", \"\"]; got {lang!r}")
     spec = SetSpec(name=name, path=endpoint or job_relative(job_dir, path), format="rdf", id=reader.get("id", str),
                    sparql=endpoint, query=query, literal_details=reader.get("literal_details", bool, False),
-                   **paging)
+                   lang=None if lang is None else tuple(tag.lower() for tag in lang),
+                   multivalued=reader.get("multivalued", bool, True), **paging)
     reader.done()
     return spec
 
@@ -225,7 +230,8 @@ def _rql_spec(reader: TableReader, name: str) -> SetSpec:
     except InputError as err:
         raise reader.error("query", str(err).removeprefix(": ")) from None
     spec = SetSpec(name=name, path=shown_url(url), format="rql", id=reader.get("id", str),
-                   columns=_names(reader.get("columns", list)), rql=url, query=query, **_paging(reader))
+                   columns=_names(reader.get("columns", list)), rql=url, query=query,
+                   multivalued=reader.get("multivalued", bool, False), **_paging(reader))
     reader.done()
     return spec
 
@@ -250,9 +256,10 @@ def _sql_spec(reader: TableReader, name: str) -> SetSpec:
                                         "unless 'id' names one")
     if npartitions is not None and npartitions < 1:
         raise reader.error("npartitions", f"must be at least 1, got {npartitions!r}")
+    multivalued = reader.get("multivalued", bool, False)
     reader.done()
     return SetSpec(name=name, path=redact(url), format="sql", id=id_column, sql=url, table=table, query=query,
-                   index_col=index_col, npartitions=npartitions)
+                   index_col=index_col, npartitions=npartitions, multivalued=multivalued)
 
 
 def read_set(reader: TableReader, name: str, job_dir: str) -> SetSpec:
@@ -277,7 +284,8 @@ def read_set(reader: TableReader, name: str, job_dir: str) -> SetSpec:
         raise reader.error("delimiter", f"must be one character, got {delimiter!r}")
     spec = SetSpec(name=name, path=path, format="parquet" if fmt == "parquet" else "csv",
                    id=reader.get("id", str), delimiter=delimiter, encoding=reader.get("encoding", str, "utf-8"),
-                   header=reader.get("header", bool, True), columns=_names(reader.get("columns", list)))
+                   header=reader.get("header", bool, True), columns=_names(reader.get("columns", list)),
+                   multivalued=reader.get("multivalued", bool, False))
     try:
         "".encode(spec.encoding)
     except LookupError:

@@ -26,9 +26,9 @@ from .runner import (
     cluster_for,
     generate_inputs,
     read_truth,
-    stage_inputs,
     truth_hashes,
 )
+from .staging import stage_inputs
 from .treatments import global_pair_distances
 
 __all__ = ["model_lines", "peak_bytes_per_worker", "plan_job", "plan_lines", "scoring_rate"]
@@ -97,7 +97,7 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True, suggest: 
     encoded = encode_records(target_sample, alignment.treatments, alignment.blocking, "target",
                              "targetset" if job.targetset else "alignset")
     bytes_per_record = encoded.memory_usage(deep=True).sum() / max(1, len(target_sample))
-    kept = {name: r["kept"] for name, r in counts.items()}
+    kept = {name: r.get("records", r["kept"]) for name, r in counts.items()}
     cross = job.cross_product(kept)
     stats = run.stats
     plan = {

@@ -462,8 +462,9 @@ def write_report(run_dir: str) -> str:
     parts.append("<h2>Blocking</h2>")
     parts += _index_read(b.get("index"))
     records = summary["records"]
-    parts.append(_table(["set", "rows read", "kept", "rejected"],
-                        [[k, v["read"], v["kept"], v["rejected"]] for k, v in records.items()], "records"))
+    parts.append(_table(["set", "rows read", "kept", "records", "rejected"],
+                        [[k, v["read"], v["kept"], v.get("records", v["kept"]), v["rejected"]]
+                         for k, v in records.items()], "records"))
     parts.append(_table(["blocks", "block pairs", "candidate pairs", "share of the cross product",
                          "largest block (pairs)", "largest block's share of block pairs", "excluded blocks"]
                         + (["pair completeness"] if "pair_completeness" in b else []),

@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import uuid
-from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from . import __version__
 from .blocking import AutoBlocking, CrossProductBlocking
@@ -36,22 +31,20 @@ from .cluster import (
     connect,
     names_a_scheduler,
     no_cluster,
-    progress_bars,
     under_cut,
-    worker_threads,
 )
 from .entities import cluster_links
 from .errors import JobError
 from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
-from .io import REJECT_COLUMNS, InputError, atomic_path, read_table, write_clusters, write_links
+from .io import InputError, atomic_path, read_table, write_clusters, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one, set_names
 from .pipeline import Checkpoint, pair_hashes, run_alignment, timed
 from .pipeline.choose import resolve_blocking
 from .pipeline.encode import set_union
 from .pipeline.schema import combined_hashes, record_keys
-from .sources import StagedFile, stage_file
 from .sql import write_links as write_links_to_table
+from .staging import stage_inputs
 
 __all__ = ["RunSummary", "check_unblocked", "generate_inputs", "local_cluster", "run_job"]
 
@@ -62,9 +55,6 @@ MAX_UNBLOCKED_PAIRS = 20_000_000
 # `python -m benchmarks.startup` (benchmarks/STARTUP.md) found no cluster 1.3–2.3× faster than two
 # worker processes from 10k to 1M records per side (122–225 MB of files).
 NO_CLUSTER_BYTES = 256 << 20
-# Records of a partition of a staged set, at most (see read_staged): from 250,000 to 1M, a 10M
-# run's peak per worker went from 5.0 to 6.1 GB.
-MAX_PARTITION_ROWS = 1_000_000
 # A learned model expecting fewer matches than this share of the smaller set's records says so.
 ALMOST_NO_MATCHES = 0.01
 
@@ -93,7 +83,8 @@ class RunSummary:
         out = []
         for name, r in self.records.items():
             reasons = ", ".join(f"{n} {why}" for why, n in r["rejected_by_reason"].items()) or "none"
-            out.append(f"{name}: {r['read']} rows read, {r['kept']} kept, {r['rejected']} rejected ({reasons})")
+            made = f", {r['records']} records of several values" if "records" in r else ""
+            out.append(f"{name}: {r['read']} rows read, {r['kept']} kept{made}, {r['rejected']} rejected ({reasons})")
         b = self.blocking
         out.append(f"blocks: {b['blocks']}, block pairs: {b['block_pairs']}, candidate pairs: {b['candidate_pairs']} "
                    f"({b['candidate_share_of_cross_product']:.3g} of the cross product)")
@@ -108,7 +99,7 @@ class RunSummary:
             out.append(f"model: Fellegi–Sunter, {source}, {m['iterations']} EM iterations, "
                        f"{m['expected_matches']:,.0f} matches expected among the candidates; "
                        f"links at match probability ≥ {m['threshold']:.4g} ({chosen})")
-            fewest = min((r["kept"] for r in self.records.values()), default=0)
+            fewest = min((r.get("records", r["kept"]) for r in self.records.values()), default=0)
             if not b["candidate_pairs"]:
                 out.append("no candidate pairs: no block holds records of both sides, so the model had no pair "
                            "to learn m from and nothing was linked; choose blocking keys the sets share")
@@ -171,111 +162,12 @@ def generate_inputs(job: Job) -> None:
                 frame.to_csv(tmp, index=False, sep="\t" if path.endswith(".tsv") else ",")
 
 
-def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
-           show_progress: bool) -> dict[str, list[StagedFile]]:
-    os.makedirs(staging_dir, mode=0o700, exist_ok=True)
-    os.chmod(staging_dir, 0o700)  # raw records: for the user only, whatever the umask
-    staged: dict[str, list[StagedFile]] = {}
-    futures: dict[str, list[Any]] = {}
-    # Keys of this run only: a scheduler takes equal keys from two clients for one task.
-    run = uuid.uuid4().hex
-    attributes = [k for t in job.alignment.treatments for a in (t.attribute, t.target_attribute)
-                  for k in (a if isinstance(a, tuple) else (a,))]
-    # Only what the job reads is staged (unless an attribute is a position, which counts every column).
-    columns = None if any(isinstance(a, int) for a in attributes) else sorted(
-        {str(a) for a in attributes} | {str(c) for c in job.alignment.blocking.columns})
-    mapped = []  # (set, source, unit, index) of every unit, staged by one map: at once, without a cluster too
-    for spec in job.sets():
-        if spec.name not in files:  # (a set this stage does not read: an index's other side)
-            continue
-        futures[spec.name] = []  # (the sets' order)
-        source = job.sources[spec.name]
-        parts = source.partitions(columns)
-        if parts is not None:  # a task per partition that Dask reads (from a database)
-            stage = dask.delayed(stage_file, pure=False)
-            treatments = job.alignment.treatments
-            futures[spec.name] = client.compute([stage(source, label, k, treatments, staging_dir, columns, part,
-                                                       dask_key_name=f"stage_file-{spec.name}-{k}-{run}")
-                                                 for k, (label, part) in enumerate(zip(files[spec.name], parts))])
-            continue
-        # a task per file, per page of an endpoint's rows; RDF files in one, queried together
-        mapped += [(spec.name, source, unit, i) for i, unit in enumerate(source.staged_units(files[spec.name]))]
-    if mapped:
-        names, sources, units, indexes = zip(*mapped)
-        for name, future in zip(names, client.map(stage_file, sources, units, indexes,
-                                                  treatments=job.alignment.treatments,
-                                                  staging_dir=staging_dir, columns=columns, pure=False,
-                                                  key=[f"stage_file-{set_name}-{i}-{run}"
-                                                       for set_name, _, _, i in mapped])):
-            futures[name].append(future)
-    progress_bars([f for fs in futures.values() for f in fs], show_progress)
-    for name, fs in futures.items():
-        staged[name] = client.gather(fs)
-    return staged
-
-
-def _check_unique_ids(client: Any, name: str, records: dd.DataFrame, parts: list[StagedFile]) -> None:
-    hashes = np.sort(np.concatenate([s.id_hashes for s in parts]))
-    if not (hashes[1:] == hashes[:-1]).any():  # distinct hashes: distinct ids (np.unique hashes: 100× slower)
-        return
-    sources = [s.source for s in parts]
-    id_column = records.columns[0]
-    counts = records[id_column].value_counts()
-    duplicated = client.compute(counts[counts > 1]).result()
-    if len(duplicated):
-        first = duplicated.index[0]
-        rows = client.compute(records[records[id_column] == first][["_file", "_row"]]).result()
-        where = ", ".join(f"{sources[f]} row {r}" for f, r in zip(rows["_file"], rows["_row"]))
-        raise InputError(f"{name}: duplicate identifier {first!r} in column {id_column!r} ({where}); "
-                         f"{len(duplicated)} identifiers are duplicated")
-
-
-def read_staged(paths: list[str], threads: int) -> dd.DataFrame:
-    """Parquet files (a staged set), their row groups read together in partitions: two per
-    worker thread, of at most ``MAX_PARTITION_ROWS`` rows. Large partitions, because the
-    values a partition repeats are normalized, parsed and keyed once: encoding costs 1.5 times
-    less per record at 250,000 records than at 25,000, and 10M × 10M takes 0.87 times the
-    workers' CPU with partitions of 1M records than of 250,000 (benchmarks/SCALING.md); and
-    the block shuffle's shards stay large as the sets grow."""
-    metadata = [pq.read_metadata(path) for path in paths]
-    rows, row_groups = sum(m.num_rows for m in metadata), sum(m.num_row_groups for m in metadata)
-    wanted = max(2 * threads, math.ceil(rows / MAX_PARTITION_ROWS))
-    return dd.read_parquet(paths, split_row_groups=max(1, math.ceil(row_groups / wanted)))
-
-
-def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_path: str,
-                 show_progress: bool) -> tuple[dict[str, dd.DataFrame], dict[str, dict[str, Any]]]:
-    """Stage every input file on the cluster; write the rejects; read the good rows back.
-
-    Returns the records of each set and, per set, the counts of the summary.
-    """
-    staged = _stage(client, job, files, os.path.join(job.run_dir, "staging"), show_progress)
-    rejects = [r for parts in staged.values() for s in parts for r in s.rejects]
-    with atomic_path(rejects_path, private=True) as tmp:  # raw values: for the user only
-        pd.DataFrame(rejects, columns=REJECT_COLUMNS).to_csv(tmp, index=False)
-    records, counts = {}, {}
-    for name, parts in staged.items():
-        set_rejects = [r for s in parts for r in s.rejects]
-        counts[name] = {
-            "files": len(parts), "read": sum(s.rows_read for s in parts), "kept": sum(s.rows_kept for s in parts),
-            "rejected": len(set_rejects),
-            "rejected_by_reason": dict(Counter(r["reason"].split(":")[0] for r in set_rejects)),
-        }
-        kept = [s.parquet for s in parts if s.parquet and s.rows_kept]
-        if not kept:
-            raise InputError(f"{name}: no record left to align in {[s.source for s in parts]} "
-                             f"({len(set_rejects)} rows rejected, see {rejects_path})")
-        records[name] = read_staged(kept, worker_threads(client))
-        _check_unique_ids(client, name, records[name], parts)
-    return records, counts
-
-
 def check_unblocked(job: Job, counts: dict[str, dict[str, Any]]) -> None:
     """A job without ``[blocking]`` compares every pair: refuse when that is
     more than :data:`MAX_UNBLOCKED_PAIRS`, before any pair is formed."""
     if not isinstance(job.alignment.blocking, CrossProductBlocking):
         return
-    kept = {name: r["kept"] for name, r in counts.items()}
+    kept = {name: r.get("records", r["kept"]) for name, r in counts.items()}
     pairs = job.cross_product(kept)
     if pairs > MAX_UNBLOCKED_PAIRS:
         sizes = " × ".join(f"{n:,}" for n in kept.values())
@@ -582,7 +474,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
             summary.quality = quality.result().as_dict()
         if clustered:
             summary.clusters = clustered[0].result()
-    summary.blocking = blocking_figures(job.cross_product({name: r["kept"] for name, r in summary.records.items()}),
+    made = {name: r.get("records", r["kept"]) for name, r in summary.records.items()}
+    summary.blocking = blocking_figures(job.cross_product(made),
                                         run.stats, None if truth is None else len(truth))
     if choice is not None:
         summary.blocking["chosen"] = choice.as_dict()

@@ -55,6 +55,7 @@ from .sql import ROWS_PER_PARTITION, describe
 from .sql import read as read_sql
 from .treatments import Treatment
 from .values.columns import TEXT
+from .values.sets import RANK_PREFIX, records_of_rows
 
 __all__ = ["SOURCES", "DatabaseSource", "EndpointSource", "FileSource", "QUERY_ROW_BYTES", "RdfSource", "RqlSource",
            "Source", "StagedFile", "read_set", "source_of", "stage_file"]
@@ -142,7 +143,7 @@ class Source(ABC):
                 break
         records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
         id_column = self.spec.id or names[0]
-        return records[[id_column] + [c for c in records.columns if c != id_column]]
+        return _records(records[[id_column] + [c for c in records.columns if c != id_column]], self.spec)
 
     def stage(self, unit: str, index: int, treatments: Sequence[Treatment], staging_dir: str,
               columns: Sequence[str] | None = None, rows: pd.DataFrame | None = None) -> StagedFile:
@@ -171,7 +172,7 @@ class Source(ABC):
         try:
             for frame, numbers in self.batches(unit, index, names, result.rejects, rows):
                 result.rows_read += len(frame)
-                frame = frame[keep]
+                frame = frame[keep + [c for c in frame.columns if c.startswith(RANK_PREFIX)]]
                 self.check_ids(frame, numbers, id_column, unit)
                 frame, numbers = _validate(frame, numbers, id_column, treatments, spec, unit, result.rejects)
                 frame["_file"] = np.int32(index)
@@ -286,7 +287,7 @@ class RdfSource(_QuerySource):
         assert self.spec.query is not None
         start = 1
         for frame in sparql.read_rdf(expand_paths(unit), self.spec.query, self.spec.literal_details, open_file,
-                                     BATCH_ROWS):
+                                     BATCH_ROWS, self.spec.lang):
             yield frame, np.arange(start, start + len(frame))
             start += len(frame)
 
@@ -345,7 +346,7 @@ class EndpointSource(_PagedSource, _QuerySource):
         spec = self.spec
         assert spec.sparql is not None and spec.query is not None and self.columns is not None
         return sparql.read_page(spec.sparql, spec.query, self.columns, self.page_size, index, self.rows or 0,
-                                spec.name, spec.timeout, spec.retries, spec.literal_details)
+                                spec.name, spec.timeout, spec.retries, spec.literal_details, spec.lang)
 
 
 class RqlSource(_PagedSource):
@@ -463,7 +464,15 @@ def read_set(table: Mapping[str, Any], name: str = "targetset") -> pd.DataFrame:
         raise InputError(f"{first['file']}: row {first['row']}: {first['reason']} ({len(rejects)} rows unread)")
     records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=source.header(units[0]))
     id_column = source.spec.id or records.columns[0]
-    return records[[id_column] + [c for c in records.columns if c != id_column]]
+    return _records(records[[id_column] + [c for c in records.columns if c != id_column]], source.spec)
+
+
+def _records(rows: pd.DataFrame, spec: SetSpec) -> pd.DataFrame:
+    """Rows read in this process (the identifier first) as records: the rows of an identifier made one
+    record of value sets when the set is multivalued, as a run makes them."""
+    if spec.multivalued:
+        return records_of_rows(rows, rows.columns[0], spec.literal_details)
+    return rows.drop(columns=[c for c in rows.columns if c.startswith(RANK_PREFIX)])
 
 
 def _check_same_types(spec: SetSpec, paths: list[str]) -> None:
@@ -498,11 +507,9 @@ def _validate(frame: pd.DataFrame, numbers: np.ndarray, id_column: str, treatmen
         if t.metric.reads_every_value:
             continue
         columns = attribute_columns(frame, t.side_attribute(side))
-        values = t.normalize(frame, side)
-        reasons = t.metric.reject_reasons(values)
+        reasons, values = t.reject_reasons(frame, side)
         invalid = (reasons != None) & ~bad  # noqa: E711 (element-wise)
-        shown = [tuple(values.iloc[i]) if isinstance(values, pd.DataFrame) else values.iloc[i]
-                 for i in np.flatnonzero(invalid)]
+        shown = [values[i] for i in np.flatnonzero(invalid)]
         if t.invalid == "error" and shown:
             first = int(np.flatnonzero(invalid)[0])
             raise InputError(f"{path}: row {int(numbers[first])}, column {', '.join(columns)}: {reasons[first]}: "

@@ -25,10 +25,12 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
 from .values.columns import TEXT
+from .values.sets import RANK_PREFIX
 
 RESULTS_JSON = "application/sparql-results+json"
 # File name extensions of RDF files, and the formats pyoxigraph reads them in.
@@ -220,31 +222,59 @@ def describe_endpoint(endpoint: str, query: str, what: str, timeout: float, retr
     return [str(v) for v in variables], rows
 
 
-def _term(binding: dict | None) -> tuple[str | None, str | None, str | None]:
-    """(value, language, datatype) of a term of SPARQL JSON results."""
+# A term: (value, language, datatype, whether it is a literal).
+Term = tuple[Any, Any, Any, bool]
+_NO_TERM: Term = (None, None, None, False)
+# The datatypes of text literals, which ``lang`` filters (a plain literal of SPARQL 1.0 JSON has none).
+_TEXT_TYPES = (None, "http://www.w3.org/2001/XMLSchema#string",
+               "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString")
+
+
+def _term(binding: dict | None) -> Term:
+    """A term of SPARQL JSON results."""
     if binding is None:
-        return None, None, None
+        return _NO_TERM
     if binding["type"] == "bnode":
-        return "_:" + binding["value"], None, None
+        return "_:" + binding["value"], None, None, False
     if binding["type"] == "uri":
-        return binding["value"], None, None
-    return binding["value"], binding.get("xml:lang"), binding.get("datatype")
+        return binding["value"], None, None, False
+    return binding["value"], binding.get("xml:lang"), binding.get("datatype"), True
 
 
-def results_frame(variables: Sequence[str], rows: Sequence[Sequence[tuple[Any, Any, Any]]],
-                  literal_details: bool) -> pd.DataFrame:
-    """The rows' terms as text columns (with each variable's language and datatype when asked)."""
+def language_rank(term: Term, lang: Sequence[str]) -> int | None:
+    """A term's language's place in ``lang`` (``""``: none; a tag matches its subtags, "en" matches
+    "en-GB"), None when a text literal is in none of them; other terms (IRIs, numbers, dates) rank 0."""
+    _, language, datatype, literal = term
+    if not literal or (language is None and datatype not in _TEXT_TYPES):
+        return 0
+    tag = (language or "").lower()
+    for rank, wanted in enumerate(lang):
+        if tag == wanted or (wanted and tag.startswith(wanted + "-")):
+            return rank
+    return None
+
+
+def results_frame(variables: Sequence[str], rows: Sequence[Sequence[Term]], literal_details: bool,
+                  lang: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows' terms as text columns (with each variable's language and datatype when asked); with
+    ``lang``, a text literal in none of its languages is missing, and each variable has its rank column."""
     frame: dict[str, Any] = {}
     for k, name in enumerate(variables):
-        frame[name] = pd.array([row[k][0] for row in rows], dtype=TEXT)
+        terms = [row[k] for row in rows]
+        if lang is not None:
+            ranks = [language_rank(t, lang) for t in terms]
+            terms = [t if r is not None else _NO_TERM for t, r in zip(terms, ranks)]
+        frame[name] = pd.array([t[0] for t in terms], dtype=TEXT)
         if literal_details:
-            frame[f"{name}_lang"] = pd.array([row[k][1] for row in rows], dtype=TEXT)
-            frame[f"{name}_datatype"] = pd.array([row[k][2] for row in rows], dtype=TEXT)
+            frame[f"{name}_lang"] = pd.array([t[1] for t in terms], dtype=TEXT)
+            frame[f"{name}_datatype"] = pd.array([t[2] for t in terms], dtype=TEXT)
+        if lang is not None:
+            frame[RANK_PREFIX + name] = np.array([r or 0 for r in ranks], dtype=np.int16)
     return pd.DataFrame(frame)
 
 
 def read_page(endpoint: str, query: str, variables: Sequence[str], size: int, page: int, rows: int, what: str,
-              timeout: float, retries: int, literal_details: bool) -> pd.DataFrame:
+              timeout: float, retries: int, literal_details: bool, lang: Sequence[str] | None = None) -> pd.DataFrame:
     """Page ``page`` of the query's ``rows`` (as counted), read from the endpoint.
 
     A page must hold the rows the count promised it, no more and no fewer: the
@@ -268,7 +298,7 @@ def read_page(endpoint: str, query: str, variables: Sequence[str], size: int, pa
                          f"its count of {rows} rows promised {expected}: the data changed while it was read, or "
                          "the endpoint counts otherwise than it pages; run again")
     table = [[_term(b.get(v)) for v in variables] for b in bindings]
-    return results_frame(variables, table, literal_details)
+    return results_frame(variables, table, literal_details, lang)
 
 
 # -- RDF files -----------------------------------------------------------------
@@ -298,7 +328,7 @@ def columns(variables: Sequence[str], literal_details: bool) -> list[str]:
 
 
 def read_rdf(paths: Sequence[str], query: str, literal_details: bool, open_file: Any,
-             batch_rows: int) -> Iterator[pd.DataFrame]:
+             batch_rows: int, lang: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
     """The query's rows over the RDF files (loaded together in one in-memory store), in batches."""
     ox = _pyoxigraph()
     store = ox.Store()
@@ -313,22 +343,22 @@ def read_rdf(paths: Sequence[str], query: str, literal_details: bool, open_file:
                 raise InputError(f"{path}: not valid {RDF_EXTENSIONS[extension].replace('_', '-')}: {err}") from None
     solutions = store.query(query)
     variables = [v.value for v in solutions.variables]
-    rows: list[list[tuple[Any, Any, Any]]] = []
+    rows: list[list[Term]] = []
     for solution in solutions:
         rows.append([_oxigraph_term(solution[v]) for v in variables])
         if len(rows) == batch_rows:
-            yield results_frame(variables, rows, literal_details)
+            yield results_frame(variables, rows, literal_details, lang)
             rows = []
     if rows:
-        yield results_frame(variables, rows, literal_details)
+        yield results_frame(variables, rows, literal_details, lang)
 
 
-def _oxigraph_term(term: Any) -> tuple[str | None, str | None, str | None]:
+def _oxigraph_term(term: Any) -> Term:
     if term is None:
-        return None, None, None
+        return _NO_TERM
     kind = type(term).__name__
     if kind == "BlankNode":
-        return "_:" + term.value, None, None
+        return "_:" + term.value, None, None, False
     if kind == "Literal":
-        return term.value, term.language, term.datatype.value
-    return term.value, None, None
+        return term.value, term.language, term.datatype.value, True
+    return term.value, None, None, False

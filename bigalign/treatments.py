@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from .distances import Metric, make_metric
+from .errors import InvalidValueError
 from .normalize import Normalizer, make_normalizer, normalize_column
 from .records import AttributeKey, attribute_columns, attribute_values
+from .values.sets import AGGREGATES, has_value_sets, pack, value_rows
 
 __all__ = ["Treatment", "global_alignment_matrix", "global_pair_distances", "make_treatments", "plain",
            "set_aside_invalid", "explanation_columns", "global_distances", "treatment_pair_distances"]
@@ -45,6 +47,12 @@ class Treatment:
         unparsable date, coordinates that are text): set aside and reported,
         or an error naming the record and column. By default jobs reject
         (``rejects.csv``) and :func:`bigalign.align` fails.
+    values : {"best", "worst", "mean"}
+        When records hold several values of the attribute (value sets, read
+        from linked data or ``multivalued`` files): a pair's distance is the
+        smallest of its values' distances (the best pair, by default), the
+        largest, or their mean. Records of one value each are compared as
+        always.
     **options
         Given to the metric (``units``, ``granularity``, ``scale``,
         ``missing``, ``language``...).
@@ -52,7 +60,8 @@ class Treatment:
 
     def __init__(self, attribute: AttributeKey | Mapping[str, AttributeKey],
                  metric: str | Metric | Any = "levenshtein", *, normalizers: Sequence[Any] = (),
-                 weight: float = 1.0, normalized: bool = False, invalid: str | None = None, **options: Any):
+                 weight: float = 1.0, normalized: bool = False, invalid: str | None = None, values: str = "best",
+                 **options: Any):
         given: Any = attribute
         target: Any = attribute
         if isinstance(given, Mapping):
@@ -72,7 +81,13 @@ class Treatment:
         self.attribute = attribute  # in the alignset
         self.target_attribute = target  # in the targetset (the same unless named apart)
         self.normalizers: list[Normalizer] = [make_normalizer(n) for n in normalizers]
+        if values not in AGGREGATES:
+            raise ValueError(f"treatment of {attribute!r}: 'values' must be one of {', '.join(AGGREGATES)}, got "
+                             f"{values!r}")
         self.metric = make_metric(metric, **options)
+        if values != "best":
+            self.metric.values = values  # (the metric compares value sets: see Metric)
+        self.values = values
         self.metric.check(attribute, normalized)
         self.metric.check(target, normalized)
         self.weight = float(weight)
@@ -87,18 +102,55 @@ class Treatment:
         return self.target_attribute if side == "target" else self.attribute
 
     def normalize(self, frame: pd.DataFrame, side: str = "align") -> pd.Series | pd.DataFrame:
-        """The attribute's values in ``frame`` (records of one side) after the normalizers."""
-        values = attribute_values(frame, self.side_attribute(side))
-        if not self.normalizers:
+        """The attribute's values in ``frame`` (records of one side) after the normalizers, a value a
+        record; value sets stay sets of normalized values (those a normalizer empties left out)."""
+        values, owners = self.value_rows(frame, side)
+        if owners is None:
             return values
+        rows = values if isinstance(values, pd.DataFrame) else values.to_frame()
+        missing = rows.isna().to_numpy().any(axis=1) if len(rows.columns) else np.zeros(len(rows), bool)
+        packed = pack(rows.reset_index(drop=True), owners, len(frame), missing)
+        return packed if isinstance(values, pd.DataFrame) else packed.iloc[:, 0]
+
+    def value_rows(self, frame: pd.DataFrame, side: str = "align") -> tuple[pd.Series | pd.DataFrame,
+                                                                             np.ndarray | None]:
+        """The attribute's normalized values, and the record of each when records hold value sets (a row
+        per value: see :func:`~bigalign.values.sets.value_rows`; None: a row per record)."""
+        values = attribute_values(frame, self.side_attribute(side))
+        owners = None
+        if has_value_sets(values):
+            values, owners = value_rows(values)
+        if not self.normalizers:
+            return values, owners
         if isinstance(values, pd.DataFrame):
             return pd.DataFrame({c: normalize_column(values[c], self.normalizers) for c in values.columns},
-                                index=values.index)
-        return normalize_column(values, self.normalizers)
+                                index=values.index), owners
+        return normalize_column(values, self.normalizers), owners
 
     def encode(self, frame: pd.DataFrame, side: str = "align") -> pd.DataFrame:
-        """Normalized and encoded values of the attribute (see Metric.encode)."""
-        return self.metric.encode(self.normalize(frame, side))
+        """Normalized and encoded values of the attribute (see Metric.encode); value sets stay sets of
+        encoded values, missing ones left out."""
+        values, owners = self.value_rows(frame, side)
+        if owners is None:
+            return self.metric.encode(values)
+        try:
+            encoded = self.metric.encode(values)
+        except InvalidValueError as err:  # (said of the record the value is in)
+            raise InvalidValueError(err.metric, int(owners[err.row]), err.value, err.reason) from None
+        return pack(encoded.reset_index(drop=True), owners, len(frame), self.metric.is_missing(encoded))
+
+    def reject_reasons(self, frame: pd.DataFrame, side: str = "align") -> tuple[np.ndarray, np.ndarray]:
+        """Why the metric cannot read each record's value (None where it can), and the value at fault (the
+        first such of a value set)."""
+        values, owners = self.value_rows(frame, side)
+        reasons = self.metric.reject_reasons(values)
+        bad = np.flatnonzero(reasons != None)  # noqa: E711 (element-wise)
+        found, shown = np.full(len(frame), None, dtype=object), np.full(len(frame), None, dtype=object)
+        for i in bad[::-1]:  # (the first value of a record written last)
+            record = i if owners is None else owners[i]
+            found[record] = reasons[i]
+            shown[record] = tuple(values.iloc[i]) if isinstance(values, pd.DataFrame) else values.iloc[i]
+        return found, shown
 
     def cdist(self, a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
         """Weighted dense distances between encoded frames."""
@@ -155,13 +207,12 @@ def set_aside_invalid(records: pd.DataFrame, treatments: Sequence[Treatment], na
     for t in treatments:
         if t.metric.reads_every_value:
             continue
-        reasons = t.metric.reject_reasons(t.normalize(records, side))
+        reasons, values = t.reject_reasons(records, side)
         rows = np.flatnonzero((reasons != None) & ~bad)  # noqa: E711 (element-wise)
         if not len(rows):
             continue
         column = ", ".join(map(str, attribute_columns(records, t.side_attribute(side))))
-        values = attribute_values(records, t.side_attribute(side))
-        shown = [tuple(values.iloc[i]) if isinstance(values, pd.DataFrame) else values.iloc[i] for i in rows]
+        shown = [values[i] for i in rows]
         if (t.invalid or default) == "error":
             raise RecordError(f"{name}: record {plain(ids.iloc[rows[0]])!r}, column {column}: {reasons[rows[0]]}: "
                               f"{plain(shown[0])!r} ({len(rows)} such records; Treatment(invalid='reject') "

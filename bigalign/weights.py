@@ -12,6 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import JobError
+from .values.sets import has_value_sets
+
 __all__ = ["AUTO_THRESHOLD_FLOOR", "THRESHOLD_SLACK_BITS", "best_threshold", "distance_threshold", "distance_weight",
            "match_probability", "quality_curve", "term_counts", "value_hashes", "weight_distance", "weighted_links"]
 
@@ -100,6 +103,9 @@ def best_threshold(curve: pd.DataFrame) -> tuple[float, dict[str, float]]:
 
 def value_hashes(encoded: pd.DataFrame) -> np.ndarray:
     """uint64 hash of each row of a treatment's encoded values: equal values, equal hashes."""
+    if has_value_sets(encoded):
+        raise JobError("term frequencies weigh the one value two records share; records hold several values "
+                       "of this treatment's attribute: set term_frequency = false on it", field="treatments")
     return pd.util.hash_pandas_object(encoded, index=False).to_numpy(np.uint64)
 
 

@@ -124,3 +124,14 @@ def test_movers_benchmark_compares_the_model_with_and_without_groups(tmp_path):
     f1 = {r[2]: float(r[4]) for r in rows}
     # F1: movers found with their address as one comparison, by the job or as the model finds it
     assert f1["home"] > f1["none"] + 0.1 and f1["auto"] > f1["none"] + 0.1
+
+
+def test_value_sets_benchmark_compares_several_names_with_one(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "benchmarks.value_sets", "--n", "3000", "--workers", "1", "--data",
+                           str(tmp_path)], cwd=ROOT, check=True, capture_output=True, text=True, timeout=600)
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in done.stdout.splitlines()
+            if line.startswith(("| one |", "| several |"))}
+    assert rows["one"][1] == rows["one"][2] == rows["several"][2] == "3,000"  # records: a person each
+    assert int(rows["several"][1].replace(",", "")) > 6000  # rows: 1–5 names a person
+    # the copies written under another of their person's names are found by the set's best pair
+    assert float(rows["several"][8]) > float(rows["one"][8]) + 0.05  # F1

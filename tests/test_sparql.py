@@ -59,15 +59,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_oxigraph(directory: Path) -> tuple[subprocess.Popen, str]:
-    """``oxigraph serve`` on a free loopback port, loaded with :func:`turtle`; its query URL."""
+def start_oxigraph(directory: Path, data: str | None = None) -> tuple[subprocess.Popen, str]:
+    """``oxigraph serve`` on a free loopback port, loaded with ``data`` (Turtle; :func:`turtle` by default);
+    its query URL."""
     port = _free_port()
     server = subprocess.Popen([OXIGRAPH, "serve", "--location", str(directory), "--bind", f"127.0.0.1:{port}"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
-            load = urllib.request.Request(f"{base}/store?default", turtle().encode(), {"Content-Type": "text/turtle"})
+            load = urllib.request.Request(f"{base}/store?default", (data or turtle()).encode(),
+                                          {"Content-Type": "text/turtle"})
             urllib.request.urlopen(load, timeout=5).close()
             return server, f"{base}/query"
         except OSError:
@@ -96,6 +98,17 @@ def frozen_goncourt(tmp_path_factory, scheduler) -> list[str]:
     assert "links written: 50" in bigalign("run", "jobs/goncourt_offline.toml", "--scheduler", scheduler,
                                            "--output", out).stdout
     return sorted(out.read_text().splitlines())
+
+
+@pytest.fixture(scope="module")
+def labels_endpoint(tmp_path_factory):
+    """An endpoint of the seed's novelists and cities with all their names (jobs/data's *_labels.ttl)."""
+    data = "\n".join((ROOT / "jobs/data" / name).read_text() for name in ("french_novelists_labels.ttl",
+                                                                          "cities_dbpedia_labels.ttl"))
+    server, url = start_oxigraph(tmp_path_factory.mktemp("oxigraph-labels"), data)
+    yield url
+    server.kill()
+    server.wait()
 
 
 def local_job(tmp_path: Path, name: str, endpoint: str, extra: str = "", page_size: int = 10000) -> Path:
@@ -173,6 +186,25 @@ def test_rdf_files_answer_the_same_query_locally(tmp_path, endpoint, scheduler, 
     assert list(rows.columns) == ["writer", "writer_lang", "writer_datatype", "name", "name_lang", "name_datatype"]
     assert len(rows) == 100 and set(rows["name_lang"]) == {"fr"} and rows["writer_lang"].isna().all()
     assert set(rows["name_datatype"]) == {"http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"}
+
+
+@pytest.mark.parametrize("name, rows, records, links", [("goncourt_labels", 341, 100, 50),
+                                                       ("cities_labels", 178, 46, 46)])
+def test_an_endpoint_s_entities_of_several_names_are_records_of_several_values(tmp_path, labels_endpoint, scheduler,
+                                                                              name, rows, records, links):
+    """Pages of 25 rows: an entity's names straddle pages, read by different workers, and make one record."""
+    job = local_job(tmp_path, name, labels_endpoint, page_size=25)
+    live = bigalign("run", job, "--scheduler", scheduler, "--output", tmp_path / "live.nt")
+    assert f"{rows} rows read, {rows} kept, {records} records of several values" in live.stdout
+    offline = bigalign("run", f"jobs/{name}_offline.toml", "--scheduler", scheduler, "--output",
+                       tmp_path / "offline.nt")
+    single = bigalign("run", f"jobs/{name.replace('_labels', '')}_offline.toml", "--scheduler", scheduler,
+                      "--output", tmp_path / "single.nt")
+    assert f"links written: {links}" in live.stdout and f"links written: {links}" in single.stdout
+    found = {kind: sorted((tmp_path / f"{kind}.nt").read_text().splitlines()) for kind in ("live", "offline", "single")}
+    assert found["live"] == found["offline"] == found["single"]
+    if name == "cities_labels":
+        assert "F1 1.0000" in live.stdout and "F1 1.0000" in offline.stdout
 
 
 @pytest.mark.parametrize("change, message", [

@@ -31,6 +31,7 @@ from ..normalize import NORMALIZERS
 from ..records import attribute_values
 from ..sources import source_of
 from ..treatments import Treatment
+from ..values.sets import shown
 from .toml import dumps, value
 
 __all__ = ["METRIC_NAMES", "NEW_JOB", "Workspace", "preview", "profile", "sample", "set_errors", "value_text"]
@@ -380,7 +381,7 @@ def preview(treatment: Treatment, align: pd.DataFrame, target: pd.DataFrame, pai
     read_a = attribute_values(align, treatment.side_attribute("align"))
     read_b = attribute_values(target, treatment.side_attribute("target"))
     shown_a, shown_b = treatment.normalize(align), treatment.normalize(target, "target")
-    distances = treatment.metric.cdist(treatment.metric.encode(shown_a), treatment.metric.encode(shown_b),
+    distances = treatment.metric.cdist(treatment.encode(align), treatment.encode(target, "target"),
                                        treatment.normalized)
     rows = []
     for i, row in enumerate(distances):
@@ -397,7 +398,7 @@ def preview(treatment: Treatment, align: pd.DataFrame, target: pd.DataFrame, pai
 
 def value_text(values: pd.Series | pd.DataFrame, i: int) -> str:
     """Row ``i`` of an attribute's values as the pages show it: the columns of an attribute of several
-    joined by " · ", a missing value empty."""
+    joined by " · ", a value set as ``{a; b}``, a missing value empty."""
     row = values.iloc[i]
     parts = list(row) if isinstance(values, pd.DataFrame) else [row]
-    return " · ".join("" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in parts)
+    return " · ".join("" if v is None or (isinstance(v, float) and math.isnan(v)) else shown(v) for v in parts)

@@ -80,6 +80,12 @@ class Blocking:
     def n_slots(self) -> int:
         raise NotImplementedError
 
+    def slot_groups(self) -> np.ndarray:
+        """Per slot, the first slot of those it meets in the block shuffle: itself (positional), or the
+        first of a group (an asymmetric blocking's slots, or a slot's positions of several values: see
+        :mod:`bigalign.blocking.values`)."""
+        return np.zeros(self.n_slots, dtype=np.int64) if self.asymmetric else np.arange(self.n_slots)
+
     def fit(self, alignset: Any, targetset: Any) -> "Blocking":
         """Learn what the blocking needs from the data (k-means centroids)."""
         return self

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..errors import InvalidValueError, UserCodeError
 from ..values.columns import is_missing
+from ..values.sets import has_value_sets, reduce_pairs, set_pairs
 
 __all__ = ["CallableMetric", "Metric", "first_invalid"]
 
@@ -41,10 +42,17 @@ class Metric:
     missing : float, optional
         The distance of a pair where either value is missing; by default
         none (NaN): the treatment is left out of that pair's global distance.
+
+    Records that hold several values (value sets: see :mod:`bigalign.values.sets`)
+    are compared value by value, and ``values`` (set by the treatment) says
+    which distance is the pair's: the ``"best"`` (smallest), the ``"worst"``,
+    or their ``"mean"``. A metric implements the comparison of single values
+    only.
     """
 
     name = "metric"
     bounded = False
+    values = "best"
     parameters: dict[str, type | tuple[type, ...]] = {"missing": (int, float)}
 
     @classmethod
@@ -102,6 +110,9 @@ class Metric:
 
     def cdist(self, a: pd.DataFrame, b: pd.DataFrame, normalized: bool = False) -> np.ndarray:
         """Dense distance matrix between encoded frames ``a`` and ``b``."""
+        if has_value_sets(a) or has_value_sets(b):
+            ia, ib = np.repeat(np.arange(len(a)), len(b)), np.tile(np.arange(len(b)), len(a))
+            return self.cpdist(a, b, normalized, ia, ib).reshape(len(a), len(b))
         out = np.asarray(self._cdist(a, b, normalized), dtype=np.float64)
         ma, mb = self.is_missing(a), self.is_missing(b)
         if ma.any() or mb.any():
@@ -121,6 +132,9 @@ class Metric:
             if len(a) != len(b):
                 raise ValueError(f"cpdist needs aligned inputs, got {len(a)} and {len(b)} values")
             ia = ib = np.arange(len(a))
+        if has_value_sets(a) or has_value_sets(b):
+            rows_a, rows_b, xa, xb, starts = set_pairs(a, b, ia, ib)
+            return reduce_pairs(self.cpdist(rows_a, rows_b, normalized, xa, xb), starts, self.values)
         out = np.asarray(self._cpdist(a, b, ia, ib, normalized), dtype=np.float64)
         missing = self.is_missing(a)[ia] | self.is_missing(b)[ib]
         out[missing] = self.missing_distance(normalized)

@@ -26,9 +26,10 @@ from ..pipeline.encode import encode_records
 from ..pipeline.graph import AlignmentRun, timed
 from ..pipeline.schema import record_keys
 from ..pipeline.stats import BlockStats
-from ..runner import RunSummary, blocking_figures, cluster_for, stage_inputs
+from ..runner import RunSummary, blocking_figures, cluster_for
 from ..scorers import Scorer
-from .build import write_entities
+from ..staging import stage_inputs
+from .build import refuse_value_sets, write_entities
 from .entities import EntityUpdate, update_entities
 from .reader import Index, encode_alignset, link_pairs
 from .store import filesystem, indexed_set, write_edges, write_json, write_layer
@@ -99,6 +100,7 @@ def _staged_records(job: Job, records: str, client: Any) -> pd.DataFrame:
         files = check_inputs(staged_job, sets=[name])
         with cluster_for(staged_job, client, files) as active:
             staged, counts = stage_inputs(active, staged_job, files, os.path.join(own, "rejects.csv"), False)
+            refuse_value_sets(staged[name], name)
             frame = active.compute(staged[name]).result()
         if counts[name]["rejected"]:  # (kept beside the run's own rejects, and said)
             kept = os.path.join(job.run_dir, "rejects-added.csv")
@@ -196,6 +198,7 @@ def link_batch(job: Job, index_path: str, records: str, client: Any = None, show
     with cluster_for(batch_job, client, files) as active:
         with timed(seconds, "stage"):
             staged, counts = stage_inputs(active, batch_job, files, paths["rejects"], show_progress)
+            refuse_value_sets(staged["alignset"], "alignset")
             records_ = active.compute(staged["alignset"]).result()
     scorer = index.scorer(job)
     added_as = None

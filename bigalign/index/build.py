@@ -18,7 +18,9 @@ from ..io import is_url
 from ..jobs import Job, check_inputs
 from ..pipeline.encode import encode_records
 from ..pipeline.graph import timed
-from ..runner import cluster_for, generate_inputs, stage_inputs
+from ..runner import cluster_for, generate_inputs
+from ..staging import stage_inputs
+from ..values.sets import is_value_sets
 from .entities import ENTITY_COLUMNS, update_entities
 from .store import (
     INDEX_FORMAT,
@@ -57,6 +59,15 @@ def write_entities(to: str, name: str, update: Any) -> None:
     write_table(update.changes, f"{to}/{name}/changes.parquet")
 
 
+def refuse_value_sets(records: Any, name: str) -> None:
+    """An index holds records of one value per attribute: a set whose records hold several (a query's
+    labels in many languages) is refused before anything is written."""
+    sets = [str(c) for c, dtype in records.dtypes.items() if is_value_sets(dtype)]
+    if sets:
+        raise JobError(f"{name}: records hold several values of {', '.join(sets)}; an index keeps one value per "
+                       "attribute: choose one in the query (a language, SAMPLE), or align with 'bigalign run'")
+
+
 def build_index(job: Job, to: str, client: Any = None, show_progress: bool = False) -> dict[str, Any]:
     """Index the job's targetset at ``to`` (a directory or an fsspec URL); return the manifest.
 
@@ -80,6 +91,8 @@ def build_index(job: Job, to: str, client: Any = None, show_progress: bool = Fal
         with timed(seconds, "stage"):
             records, counts = stage_inputs(active, job, files, os.path.join(job.run_dir, "index-rejects.csv"),
                                            show_progress)
+            for name in names:
+                refuse_value_sets(records[name], name)
         model, links = None, None
         if alignment.scorer.learns or dedupe:
             from ..pipeline import run_alignment

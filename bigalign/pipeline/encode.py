@@ -16,6 +16,7 @@ from ..errors import InvalidValueError, RecordError
 from ..records import as_records, attribute_columns
 from ..treatments import Treatment, plain
 from ..values.columns import TEXT
+from ..values.sets import is_value_sets
 from .schema import (
     ALIGN,
     EXTRA_PREFIX,
@@ -67,13 +68,14 @@ def _compact_keys(keys: np.ndarray) -> np.ndarray:
 
 
 def _routing_keys(blocking: Blocking, compact: np.ndarray, slots: np.ndarray) -> np.ndarray:
-    """The shuffle key: a positional slot meets only the same slot; the slots
-    of an asymmetric blocking all meet its align records' slot 0."""
+    """The shuffle key: a positional slot meets only the same slot (or the
+    slots of its group: a slot's positions of several values); the slots of
+    an asymmetric blocking all meet its align records' slot 0."""
     group = np.empty(blocking.n_slots, dtype=np.uint64)
     start = 0
     for i, simple in enumerate(blocking.blockings()):
         stop = start + simple.n_slots
-        group[start:stop] = (1 << 20) + i if simple.asymmetric else np.arange(start, stop)
+        group[start:stop] = (1 << 20) + i if simple.asymmetric else start + simple.slot_groups()
         start = stop
     return (group[slots] << np.uint64(32)) | compact.astype(np.uint64)
 
@@ -83,6 +85,8 @@ def _compact_text(values: pd.Series) -> Any:
     persisted records, and cheaper to shuffle. Other values as they are."""
     if isinstance(values.dtype, pd.StringDtype):
         return values.astype(TEXT).array
+    if is_value_sets(values):  # (Arrow lists already)
+        return values.array
     values = values.to_numpy()
     if values.dtype != object:
         return values
@@ -127,12 +131,12 @@ def block_rows(encoded: pd.DataFrame, blocking: Blocking, side: str) -> pd.DataF
     key_columns = columns_with_prefix(encoded, KEY_PREFIX)
     keys = encoded[key_columns].to_numpy(np.uint32)
     rows, slots = np.nonzero(keys)
-    narrow = encoded[["rid"] + [SET] * (SET in encoded.columns) + key_columns
-                     + columns_with_prefix(encoded, EXTRA_PREFIX)].iloc[rows]
-    narrow = narrow.reset_index(drop=True)
-    narrow.insert(0, "side", np.int8(ALIGN if side == "align" else TARGET))
-    narrow.insert(0, "slot", slots.astype(np.int16))
-    narrow.insert(0, "key", _routing_keys(blocking, keys[rows, slots], slots))
+    own = encoded[["rid"] + [SET] * (SET in encoded.columns) + columns_with_prefix(encoded, EXTRA_PREFIX)]
+    routing = pd.DataFrame({"key": _routing_keys(blocking, keys[rows, slots], slots), "slot": slots.astype(np.int16),
+                            "side": np.int8(ALIGN if side == "align" else TARGET)})
+    # (the keys as one block: a blocking of many slots would otherwise make a frame of as many blocks)
+    narrow = pd.concat([routing, own.iloc[rows].reset_index(drop=True),
+                        pd.DataFrame(keys[rows], columns=key_columns)], axis=1)
     return narrow
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..blocking.base import Blocking
+from ..blocking.values import MAX_POSITIONS, ValueSetBlocking, with_value_sets
 from ..cluster import connect_for_records, progress_bars, shuffle_method, worker_threads
 from ..matching import best_match_per_item, sort_links
 from ..matching import one_to_one as one_to_one_links
@@ -28,6 +29,7 @@ from ..records import is_dask
 from ..scorers import Scorer, WeightedDistance
 from ..spec import Alignment
 from ..treatments import Treatment
+from ..values.sets import is_value_sets, largest_sets
 from .candidates import DENSE_BLOCK_PAIRS, MAX_TASK_PAIRS, candidate_pairs, candidate_tile
 from .checkpoint import Checkpoint
 from .clusters import (
@@ -169,10 +171,19 @@ def _joined_pairs(pairs: dd.DataFrame, encoded_a: dd.DataFrame, encoded_b: dd.Da
                  for v, side in zip(values, (TARGET_SIDE, ALIGN_SIDE))]
         meta = pd.concat([pairs._meta] + [v._meta for v in values], axis=1)
         return pairs.map_partitions(_with_values, *whole, meta=meta, enforce_metadata=False)
+    method = _carrying(method, encoded_a, encoded_b)
     with_b = pairs.merge(_values(encoded_b, TARGET_SIDE), left_on="rid_b", right_on=f"{TARGET_SIDE}:rid",
                          how="inner", npartitions=npartitions, broadcast=False, shuffle_method=method)
     return with_b.merge(_values(encoded_a, ALIGN_SIDE), left_on="rid_a", right_on=f"{ALIGN_SIDE}:rid", how="inner",
                         npartitions=npartitions, broadcast=False, shuffle_method=method)
+
+
+def _carrying(method: str | None, *encoded: dd.DataFrame) -> str | None:
+    """The shuffle method of joins that carry encoded values: Dask's task shuffle for value sets (its P2P
+    shuffle goes through Arrow tables, and pandas cannot rebuild an Arrow list type from its name)."""
+    if any(is_value_sets(dtype) for frame in encoded for dtype in frame.dtypes):
+        return "tasks"
+    return method
 
 
 def _indexed(parts: list[pd.DataFrame], side: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -208,6 +219,7 @@ def _with_values(pairs: pd.DataFrame, side_b: tuple, side_a: tuple) -> pd.DataFr
 def _dense_members(members: dd.DataFrame, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame,
                    npartitions: int, method: str | None) -> dd.DataFrame:
     """The members of dense blocks with their encoded records, shuffled so that each block is in one partition."""
+    method = _carrying(method, encoded_a, encoded_b)
     both = [members[members["side"] == side].merge(encoded, on="rid", how="inner", shuffle_method=method)
             for side, encoded in ((ALIGN, encoded_a), (TARGET, encoded_b))]
     return dd.concat(both).shuffle(on="key", npartitions=npartitions, shuffle_method=method)
@@ -300,6 +312,28 @@ class _Blocked:
     random_pairs: Any = None
 
 
+def _for_value_sets(client: Any, blocking: Blocking, align_dd: dd.DataFrame, target_dd: dd.DataFrame) -> Blocking:
+    """The blocking, each member that reads value set columns made to key every value (see
+    :func:`~bigalign.blocking.values.with_value_sets`), as many keys a record as it holds values there."""
+    wanted = {str(c) for c in blocking.columns}
+    most: dict[str, int] = {}
+    for records in {id(align_dd): align_dd, id(target_dd): target_dd}.values():
+        sets = [c for c in records.columns if str(c) in wanted and is_value_sets(records.dtypes[c])]
+        if sets:
+            sizes = client.compute(records[sets].map_partitions(largest_sets, meta=pd.Series(dtype=np.int64)))
+            for column, size in sizes.result().groupby(level=0).max().items():
+                most[str(column)] = max(most.get(str(column), 0), int(size))
+    if not most:
+        return blocking
+    found = with_value_sets(blocking, most)
+    for member in found.blockings():
+        if isinstance(member, ValueSetBlocking) and member.positions == MAX_POSITIONS:
+            logger.warning("blocking %s: records hold up to %s values; each is blocked on its %d smallest keys",
+                           member.name, ", ".join(f"{most[c]} in {c}" for c in member.columns if c in most),
+                           MAX_POSITIONS)
+    return found
+
+
 def _blocked(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame | None,
              treatments: Sequence[Treatment], blocking: Blocking, scorer: Scorer, dedupe: bool,
              options: dict[str, Any], checkpoint: Checkpoint | None, seconds: dict[str, float],
@@ -381,6 +415,8 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     """
     treatments, scorer = alignment.treatments, alignment.scorer
     blocking = copy.deepcopy(alignment.blocking)  # (fitted for this run: the alignment's stays as it was given)
+    if align_dd is not None and target_dd is not None:
+        blocking = _for_value_sets(client, blocking, align_dd, target_dd)
     uniq, dedupe, explain = alignment.uniq or alignment.one_to_one, alignment.dedupe, alignment.explain
     seconds: dict[str, float] = {}
     if scorer.learns or explain:

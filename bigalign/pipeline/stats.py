@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..scorers import Scorer
 from ..treatments import Treatment, treatment_pair_distances
+from ..values.sets import shown
 from ..weights import distance_weight
 
 __all__ = ["BlockStats", "distance_bins", "distance_histogram", "record_for_report"]
@@ -108,7 +109,7 @@ def distance_histogram(distances: np.ndarray, threshold: float) -> np.ndarray:
 
 def _shown(values: pd.DataFrame) -> list[str]:
     """Each row's values as one text (rows as arrays: a Series per row costs a task ~50 ms)."""
-    return [", ".join("∅" if pd.isna(v) else str(v) for v in row) for row in values.to_numpy(dtype=object)]
+    return [", ".join(shown(v) for v in row) for row in values.to_numpy(dtype=object)]
 
 
 def _count_calibration(stats: BlockStats, distance: np.ndarray, true: np.ndarray, threshold: float) -> None:
