@@ -6,11 +6,13 @@ of one name each, side by side in one run.
 
 Records: ``person_records(n)`` (the copies' corruptions as always). Each target person gets 1–5 names
 (uniformly); each copy is written under one of its person's names, drawn uniformly (then corrupted as the
-generator corrupts it). ``several``: the targetset as rows of (id, name, birth date), ``multivalued =
-true``: one record per person, its name a set; ``one``: the same people with their first name only (what
-a query filtered to one label gives). Job: the name (Levenshtein, normalized; a set's best pair) and the
-birth date (in years), threshold 0.5, blocked on each name's Soundex codes and on the birth date. Each run
-is a whole process (wall time, peak memory of the process tree); quality against the generator's truth.
+generator corrupts it). ``several``: the targetset as a row per name (id, name, and the person's birth date,
+street and suburb), ``multivalued = true``: one record per person, its name a set; ``one``: the same people
+with their first name only (what a query filtered to one label gives). Job: the name (Levenshtein, normalized;
+a set's best pair), the birth date (in years), the street (Levenshtein) and the suburb (Jaro-Winkler),
+threshold 1.0, blocked on each name's Soundex codes with the year of birth, and on the birth date with the
+name's first letter (every name of a set: a key each). Each run is a whole process (wall time, peak memory of
+the process tree); quality against the generator's truth.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pandas as pd
 
 from benchmarks import markdown_table, measured_process
 
-JOB = """threshold = 0.5
+JOB = """threshold = 1.0
 uniq = true
 truth = "truth.csv"
 [alignset]
@@ -45,19 +47,31 @@ column = "date_of_birth"
 metric = "temporal"
 normalized = true
 scale = 365
+[[treatments]]
+column = "address"
+normalizers = ["lunormalize", "simplify"]
+metric = "levenshtein"
+normalized = true
+[[treatments]]
+column = "suburb"
+metric = "jaro_winkler"
 [blocking]
 kind = "union"
 [[blocking.of]]
 kind = "key"
-columns = ["name"]
-transform = "soundex-set"
+columns = ["name", "date_of_birth"]
+transform = ["soundex-set", "year"]
 [[blocking.of]]
 kind = "key"
-columns = ["date_of_birth"]
-transform = "date"
+columns = ["date_of_birth", "name"]
+transform = ["date", "prefix:1"]
 [output]
 path = "out-{kind}/links.parquet"
 """
+
+
+# What a person's records hold beside the name (one value each).
+OTHER_FIELDS = ["date_of_birth", "address", "suburb"]
 
 
 def generate(directory: str, n: int) -> None:
@@ -68,7 +82,7 @@ def generate(directory: str, n: int) -> None:
 
     people = person_records(n, seed=0)
     rng = np.random.default_rng(1)
-    target = people.targetset[["rec_id", "given_name", "surname", "date_of_birth"]]
+    target = people.targetset[["rec_id", "given_name", "surname", "date_of_birth", "address", "suburb"]]
     count = rng.integers(1, 6, len(target))  # names a person has
     others = target["surname"].to_numpy(object)[rng.integers(0, len(target), (len(target), 4))]
     nicknames = target["given_name"].to_numpy(object)[rng.integers(0, len(target), (len(target), 4))]
@@ -79,25 +93,28 @@ def generate(directory: str, n: int) -> None:
              for g, s, k, other, nick_row, changes in zip(given, surname, count, others, nicknames, surname_changes)]
     rows = pd.DataFrame({"rec_id": np.repeat(target["rec_id"].to_numpy(), count),
                          "name": [x for person in names for x in person],
-                         "date_of_birth": np.repeat(target["date_of_birth"].to_numpy(), count)})
+                         **{c: np.repeat(target[c].to_numpy(), count) for c in OTHER_FIELDS}})
     rows.to_parquet(os.path.join(directory, "b-several.parquet"), index=False)
-    target.assign(name=[person[0] for person in names])[["rec_id", "name", "date_of_birth"]].to_parquet(
+    target.assign(name=[person[0] for person in names])[["rec_id", "name", *OTHER_FIELDS]].to_parquet(
         os.path.join(directory, "b-one.parquet"), index=False)
     # each copy under one of its person's names: the other name's part replaces the copy's own (corrupted) part
-    align = people.alignset[["rec_id", "given_name", "surname", "date_of_birth"]].copy()
+    align = people.alignset[["rec_id", "given_name", "surname", *OTHER_FIELDS]].copy()
     align["name"] = align["given_name"].fillna("") + " " + align["surname"].fillna("")
     where = pd.Series(np.arange(len(target)), index=target["rec_id"].astype(str))
     truth = people.truth.astype(str)
     copies = pd.Series(np.arange(len(align)), index=align["rec_id"].astype(str))[truth["align_id"]].to_numpy()
     persons = where[truth["target_id"]].to_numpy()
     chosen = rng.integers(0, count[persons])
-    for copy, person, j in zip(copies, persons, chosen):
-        if j:
-            g, s = align.at[copy, "given_name"], align.at[copy, "surname"]
-            g, s = ("" if pd.isna(g) else g), ("" if pd.isna(s) else s)
-            align.at[copy, "name"] = (f"{g} {others[person, j - 1]}" if surname_changes[person, j - 1]
-                                      else f"{nicknames[person, j - 1]} {s}")
-    align[["rec_id", "name", "date_of_birth"]].to_csv(os.path.join(directory, "a.csv"), index=False)
+    renamed = chosen > 0
+    copies, persons, other = copies[renamed], persons[renamed], chosen[renamed] - 1
+    own_given = align["given_name"].fillna("").to_numpy(object)[copies]
+    own_surname = align["surname"].fillna("").to_numpy(object)[copies]
+    names_now = align["name"].to_numpy(object)
+    names_now[copies] = np.where(surname_changes[persons, other],
+                                 own_given + " " + others[persons, other],
+                                 nicknames[persons, other] + " " + own_surname)
+    align["name"] = names_now
+    align[["rec_id", "name", *OTHER_FIELDS]].to_csv(os.path.join(directory, "a.csv"), index=False)
     people.truth.to_csv(os.path.join(directory, "truth.csv"), index=False)
 
 
@@ -135,7 +152,7 @@ def main() -> None:
     if args.output:
         with open(args.output, "w") as f:
             f.write(f"# Records of several values\n\n`python -m benchmarks.value_sets --n {args.n} --data DIR "
-                    f"--workers {args.workers}`\n\n{(__doc__ or '').split(chr(10) + chr(10), 1)[1]}\n{table}\n")
+                    f"--workers {args.workers}`\n\n{(__doc__ or '').split(chr(10) + chr(10), 2)[2]}\n{table}\n")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from .values.columns import TEXT
 
 __all__ = ["BATCH_ROWS", "InputError", "REJECT_COLUMNS", "ROW_GROUP_ROWS", "SetSpec", "atomic_path", "csv_records",
            "expand_paths", "file_header", "is_url", "open_file", "parquet_types", "process_lock", "read_pairs",
-           "read_table", "write_clusters", "write_links"]
+           "read_table", "RDF_WRITERS", "write_clusters", "write_links"]
 
 REJECT_COLUMNS = ["set", "file", "row", "column", "reason", "value"]
 # Rows read at once while staging.
@@ -378,10 +378,31 @@ def _iri(template: str, record_id: Any) -> str:
     return template.replace("{id}", urllib.parse.quote(str(record_id), safe=_IRI_SAFE))
 
 
-def _ntriples(links: pd.DataFrame, align_uri: str, target_uri: str) -> Iterator[str]:
-    same_as = "<http://www.w3.org/2002/07/owl#sameAs>"
+_SAME_AS = "<http://www.w3.org/2002/07/owl#sameAs>"
+
+
+def _ntriples(links: pd.DataFrame, align_uri: str, target_uri: str, source: str = "") -> Iterator[str]:
     for a, t in zip(links["align_id"].tolist(), links["target_id"].tolist()):
-        yield f"<{_iri(align_uri, a)}> {same_as} <{_iri(target_uri, t)}> .\n"
+        yield f"<{_iri(align_uri, a)}> {_SAME_AS} <{_iri(target_uri, t)}> .\n"
+
+
+def _float_literal(value: np.float32) -> str:
+    """An xsd:float: the shortest text that reads back as the same single-precision number."""
+    return np.format_float_positional(value, unique=True, trim="0")
+
+
+def _scored_ntriples(links: pd.DataFrame, align_uri: str, target_uri: str, source: str = "") -> Iterator[str]:
+    """N-Triples 1.2: each link's ``owl:sameAs``, and a reifier of it (an RDF 1.2 triple term) with the link's
+    measure (the Alignment format's, see :func:`link_measures`) and the job that made it."""
+    measure = "<http://knowledgeweb.semanticweb.org/heterogeneity/alignment#measure>"
+    reifies, made_by = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#reifies>", "<http://purl.org/dc/terms/source>"
+    job = '"' + source.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    for k, (a, t, score) in enumerate(zip(links["align_id"].tolist(), links["target_id"].tolist(),
+                                         link_measures(links).astype(np.float32))):
+        triple = f"<{_iri(align_uri, a)}> {_SAME_AS} <{_iri(target_uri, t)}>"
+        yield (f"{triple} .\n_:link{k} {reifies} <<( {triple} )>> .\n"
+               f"_:link{k} {measure} \"{_float_literal(score)}\"^^<http://www.w3.org/2001/XMLSchema#float> .\n"
+               f"_:link{k} {made_by} {job} .\n")
 
 
 # The Alignment API's format (the OAEI's): RDF/XML, a Cell per link with its measure (a confidence in [0, 1]).
@@ -405,20 +426,23 @@ def link_measures(links: pd.DataFrame) -> np.ndarray:
     return 1.0 / (1.0 + links["distance"].to_numpy(np.float64))
 
 
-def _alignment(links: pd.DataFrame, align_uri: str, target_uri: str) -> Iterator[str]:
+def _alignment(links: pd.DataFrame, align_uri: str, target_uri: str, source: str = "") -> Iterator[str]:
     yield _ALIGNMENT_HEAD
     measures = link_measures(links).astype(np.float32)
     for a, t, measure in zip(links["align_id"].tolist(), links["target_id"].tolist(), measures):
         entity1, entity2 = quoteattr(_iri(align_uri, a)), quoteattr(_iri(target_uri, t))
-        # (an xsd:float: the shortest text that reads back as the same single-precision number)
         yield (f"  <map><Cell><entity1 rdf:resource={entity1}/><entity2 rdf:resource={entity2}/>"
                f"<relation>=</relation><measure rdf:datatype=\"http://www.w3.org/2001/XMLSchema#float\">"
-               f"{np.format_float_positional(measure, unique=True, trim='0')}</measure></Cell></map>\n")
+               f"{_float_literal(measure)}</measure></Cell></map>\n")
     yield _ALIGNMENT_TAIL
 
 
+# Writers of the links' RDF formats, by the name an [output] table gives.
+RDF_WRITERS = {"ntriples": _ntriples, "rdf12": _scored_ntriples, "alignment": _alignment}
+
+
 def _cluster_ntriples(clusters: pd.DataFrame, uris: dict[str, str]) -> Iterator[str]:
-    same_as = "<http://www.w3.org/2002/07/owl#sameAs>"
+    same_as = _SAME_AS
     several = len(uris) > 1  # (then cluster ids read "set:id")
     for name, record, cluster in zip(clusters["set"].tolist(), clusters["id"].tolist(),
                                      clusters["cluster_id"].tolist()):
@@ -445,14 +469,15 @@ def write_clusters(clusters: pd.DataFrame, path: str, format: str, uris: dict[st
 
 
 def write_links(links: pd.DataFrame, path: str, format: str, align_uri: str | None = None,
-                target_uri: str | None = None) -> None:
-    """Write links as Parquet, CSV, N-Triples (``owl:sameAs``) or the Alignment format (RDF/XML, each with
-    its :func:`link_measures`), atomically; to an fsspec URL, as one whole object once written."""
+                target_uri: str | None = None, source: str = "") -> None:
+    """Write links as Parquet, CSV, N-Triples (``owl:sameAs``), N-Triples 1.2 (each link's triple reified
+    with its :func:`link_measures` and the job, ``source``) or the Alignment format (RDF/XML, each with its
+    measure), atomically; to an fsspec URL, as one whole object once written."""
     if is_url(path):
         fs = _filesystem(path)
         with tempfile.TemporaryDirectory() as local:
             staged = os.path.join(local, os.path.basename(path.rstrip("/")) or "links")
-            write_links(links, staged, format, align_uri, target_uri)
+            write_links(links, staged, format, align_uri, target_uri, source)
             fs.put_file(staged, path)
         return
     with atomic_path(path) as tmp:
@@ -461,9 +486,8 @@ def write_links(links: pd.DataFrame, path: str, format: str, align_uri: str | No
             links.to_parquet(tmp, index=False, row_group_size=LINK_ROW_GROUP_ROWS)
         elif format == "csv":
             links.to_csv(tmp, index=False)
-        elif format in ("ntriples", "alignment"):
+        elif format in RDF_WRITERS:
             with open(tmp, "w", encoding="utf-8") as f:
-                f.writelines((_ntriples if format == "ntriples" else _alignment)(links, align_uri or "{id}",
-                                                                                  target_uri or "{id}"))
+                f.writelines(RDF_WRITERS[format](links, align_uri or "{id}", target_uri or "{id}", source))
         else:
             raise ValueError(f"unknown output format {format!r}")

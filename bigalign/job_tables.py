@@ -47,6 +47,9 @@ class OutputSpec:
     # Links written to the table ``table`` of the database ``sql`` (a SQLAlchemy URL) instead of a file.
     sql: str | None = None
     table: str | None = None
+    # The links also written into the named ``graph`` of a SPARQL 1.1 Update service (replaced whole).
+    sparql_update: str | None = None
+    graph: str | None = None
 
 
 @dataclass(frozen=True)
@@ -379,6 +382,22 @@ def _sql_output(reader: TableReader, job_dir: str) -> OutputSpec:
     return output
 
 
+def _write_back(reader: TableReader) -> dict[str, str | None]:
+    """``sparql_update`` (a SPARQL 1.1 Update service's URL) and the ``graph`` (an IRI) it replaces."""
+    url, graph = reader.get("sparql_update", str), reader.get("graph", str)
+    if url is None:
+        if graph is not None:
+            raise reader.error("graph", "names the graph 'sparql_update' writes the links into: give that too")
+        return {}
+    if not url.startswith(("http://", "https://")):
+        raise reader.error("sparql_update", f"a SPARQL Update service's URL starts with http:// or https://, got "
+                                            f"{shown_url(url)!r}")
+    if graph is None or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+", graph):
+        raise reader.error("graph", f"the IRI of the graph the links replace is required with 'sparql_update' "
+                                    f"(such as \"http://example.org/links/goncourt\"), got {graph!r}")
+    return {"sparql_update": url, "graph": graph}
+
+
 def read_output(reader: TableReader, job_dir: str) -> OutputSpec:
     if "sql" in reader.table:
         return _sql_output(reader, job_dir)
@@ -386,16 +405,16 @@ def read_output(reader: TableReader, job_dir: str) -> OutputSpec:
     extension = os.path.splitext(path)[1].lower()
     implied = _FORMATS_BY_EXTENSION.get(extension)
     fmt = reader.get("format", str)
-    if fmt is not None and fmt not in ("parquet", "csv", "ntriples", "alignment"):
-        raise reader.error("format", f"must be 'parquet', 'csv', 'ntriples' or 'alignment', got {fmt!r}")
-    if fmt is not None and implied is not None and fmt != implied:
+    if fmt is not None and fmt not in ("parquet", "csv", "ntriples", "rdf12", "alignment"):
+        raise reader.error("format", f"must be 'parquet', 'csv', 'ntriples', 'rdf12' or 'alignment', got {fmt!r}")
+    if fmt is not None and implied is not None and fmt != implied and (fmt, implied) != ("rdf12", "ntriples"):
         raise reader.error("format", f"is {fmt!r} but the output {path!r} ends in {extension!r} ({implied}): "
                                      f"change one or the other")
     run_dir = reader.get("run_dir", str)
     output = OutputSpec(path=path, format=fmt or implied or "parquet", align_uri=_uri_template(reader, "align_uri"),
                         target_uri=_uri_template(reader, "target_uri"),
                         run_dir=job_relative(job_dir, run_dir) if run_dir else None,
-                        dask_report=reader.get("dask_report", bool))
+                        dask_report=reader.get("dask_report", bool), **_write_back(reader))
     reader.used.add("explain")  # (the alignment's: see spec.PARAMETERS)
     reader.done()
     if is_url(path):
@@ -451,7 +470,8 @@ def read_clusters(reader: TableReader, output: OutputSpec, job_dir: str, learned
     path = reader.get("path", str)
     # the format the path's extension says, else the links' (RDF links' scores: the clusters' RDF is N-Triples)
     implied = _FORMATS_BY_EXTENSION.get(os.path.splitext(path)[1].lower()) if path else None
-    fmt = reader.get("format", str, implied or {"alignment": "ntriples"}.get(output.format, output.format))
+    fmt = reader.get("format", str, implied or {"alignment": "ntriples", "rdf12": "ntriples"}.get(output.format,
+                                                                                        output.format))
     if fmt not in ("parquet", "csv", "ntriples"):
         raise reader.error("format", f"must be 'parquet', 'csv' or 'ntriples', got {fmt!r}")
     if implied is not None and fmt != implied:

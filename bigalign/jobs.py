@@ -22,7 +22,7 @@ from typing import Any
 from .blocking import Blocking, CrossProductBlocking
 from .errors import BigalignError, InputError, JobError
 from .evaluate import DEDUPE_ONLY, LINK_ONLY, cross_product
-from .io import SetSpec, expand_paths, is_url
+from .io import RDF_WRITERS, SetSpec, expand_paths, is_url
 from .job_scoring import read_scorer, read_treatments
 from .job_tables import (
     ClusterSpec,
@@ -72,6 +72,11 @@ class Job:
         """Each set's :class:`~bigalign.sources.Source`, by name: one object, which remembers what its
         ``describe()`` learned (an endpoint's rows, a table's columns) for the rest of the run."""
         return {spec.name: source_of(spec) for spec in self.sets()}
+
+    @property
+    def name(self) -> str:
+        """The job's name: its file's, without the extension (what scored RDF links say made them)."""
+        return os.path.splitext(os.path.basename(self.path))[0]
 
     @property
     def run_dir(self) -> str:
@@ -188,7 +193,7 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
     output_table = top.get("output", dict, required=True)
     output = read_output(TableReader(path, output_table, "output"), job_dir)
     alignment = _alignment(top, output_table, treatments, scorer, blocking, several is not None)
-    if alignment.explain and output.format in ("ntriples", "alignment"):
+    if alignment.explain and output.format in RDF_WRITERS:
         raise JobError(f"{path}: output.explain: explanations are columns: write the links as 'parquet' or 'csv'",
                        field="output.explain")
     cluster = read_cluster(TableReader(path, top.get("cluster", dict, {}), "cluster"), job_dir)

@@ -36,13 +36,15 @@ from .cluster import (
 from .entities import cluster_links
 from .errors import JobError
 from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
-from .io import InputError, atomic_path, read_table, write_clusters, write_links
+from .io import RDF_WRITERS, InputError, atomic_path, read_table, write_clusters, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one, set_names
 from .pipeline import Checkpoint, pair_hashes, run_alignment, timed
 from .pipeline.choose import resolve_blocking
 from .pipeline.encode import set_union
 from .pipeline.schema import combined_hashes, record_keys
+from .sparql import replace_graph
+from .sql import shown_url
 from .sql import write_links as write_links_to_table
 from .staging import stage_inputs
 
@@ -55,6 +57,8 @@ MAX_UNBLOCKED_PAIRS = 20_000_000
 # `python -m benchmarks.startup` (benchmarks/STARTUP.md) found no cluster 1.3–2.3× faster than two
 # worker processes from 10k to 1M records per side (122–225 MB of files).
 NO_CLUSTER_BYTES = 256 << 20
+# The deadline of the links' write-back to a SPARQL Update service (one request: a million links are ~200 MB).
+WRITE_BACK_SECONDS = 600.0
 # A learned model expecting fewer matches than this share of the smaller set's records says so.
 ALMOST_NO_MATCHES = 0.01
 
@@ -411,6 +415,24 @@ def _dask_report(job: Job, active: Any, reporting: ExitStack, paths: dict[str, s
         del paths["dask_report"]
 
 
+def _write(job: Job, links: pd.DataFrame, seconds: dict[str, float], paths: dict[str, str]) -> None:
+    """The links to the job's output (a file, a database's table); then, with ``sparql_update``, into its
+    graph as its RDF output writes them (N-Triples 1.2, scored, when that is its format; else owl:sameAs)."""
+    output = job.output
+    with timed(seconds, "write"):
+        if output.sql is not None:
+            write_links_to_table(links, output.sql, output.table or "links")
+        else:
+            write_links(links, output.path, output.format, output.align_uri, output.target_uri, job.name)
+    if output.sparql_update is not None and output.graph is not None:
+        writer = RDF_WRITERS["rdf12" if output.format == "rdf12" else "ntriples"]
+        with timed(seconds, "write back"):
+            replace_graph(output.sparql_update, output.graph,
+                          writer(links, output.align_uri or "{id}", output.target_uri or "{id}", job.name),
+                          WRITE_BACK_SECONDS)
+        paths["graph"] = f"<{output.graph}> at {shown_url(output.sparql_update)}"
+
+
 def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSummary:
     """Run a validated job; return its summary (``summary.lines()`` is what the command line prints)."""
     seconds: dict[str, float] = {}
@@ -464,12 +486,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
         # (the links scored against the truth while they are written: writing holds the interpreter little)
         quality = None if truth is None else aside.submit(link_quality, _set_qualified(written),
                                                            _set_qualified(truth), unordered=job.alignment.dedupe)
-        with timed(seconds, "write"):
-            if job.output.sql is not None:
-                write_links_to_table(written, job.output.sql, job.output.table or "links")
-            else:
-                write_links(written, job.output.path, job.output.format, job.output.align_uri,
-                            job.output.target_uri)
+        _write(job, written, seconds, paths)
         if quality is not None:
             summary.quality = quality.result().as_dict()
         if clustered:

@@ -16,19 +16,21 @@ dump and an endpoint by changing ``path`` to ``sparql``.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .sql import expand, shown_url
 from .values.columns import TEXT
 from .values.sets import RANK_PREFIX
 
@@ -149,6 +151,36 @@ def request(endpoint: str, query: str, what: str, timeout: float, retries: int) 
             last = f"an answer that is not SPARQL JSON results ({err})"
     raise InputError(f"{what}: the SPARQL endpoint {endpoint} did not answer after {retries + 1} tries "
                      f"(timeout {timeout:g} s): {last}")
+
+
+def replace_graph(url: str, graph: str, triples: Iterable[str], timeout: float) -> None:
+    """Make the named ``graph`` of the SPARQL 1.1 Update service at ``url`` hold these N-Triples (1.2) lines
+    and nothing else, in one request — ``DROP SILENT GRAPH`` then ``INSERT DATA`` — which the service
+    applies whole or not at all: a failed write leaves the graph as it was. ``${NAME}`` in ``url`` is read
+    from the environment; a user and password in it are sent as HTTP Basic authentication; messages show
+    the URL as written, its password masked."""
+    shown = shown_url(url)
+    parts = urllib.parse.urlsplit(expand(url, "output.sparql_update", f"the SPARQL Update URL {shown}"))
+    headers = {"Content-Type": "application/sparql-update", "User-Agent": "bigalign"}
+    if parts.username:
+        login = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.netloc
+    target = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    body = "".join([f"DROP SILENT GRAPH <{graph}> ;\nINSERT DATA {{ GRAPH <{graph}> {{\n", *triples, "} }\n"])
+    deadline = time.monotonic() + timeout
+    try:
+        with urllib.request.urlopen(urllib.request.Request(target, body.encode("utf-8"), headers),
+                                    timeout=timeout) as reply:
+            read_within(reply, deadline, timeout)
+    except urllib.error.HTTPError as err:
+        message = _error_text(err)
+        raise InputError(f"output.sparql_update: {shown} refused the update of graph <{graph}> (HTTP {err.code})"
+                         f"{': ' + message if message else ''}; the graph is as it was") from None
+    except (urllib.error.URLError, OSError) as err:
+        raise InputError(f"output.sparql_update: {shown} did not take the update of graph <{graph}> "
+                         f"({getattr(err, 'reason', err)}); it applies an update whole or not at all, and the links "
+                         "are in the run's file") from None
 
 
 def read_within(reply: Any, deadline: float, timeout: float) -> bytes:

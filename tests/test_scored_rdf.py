@@ -80,3 +80,43 @@ def test_a_job_writes_its_links_in_the_alignment_format(tmp_path):
                    .replace("[output]\n", "[output]\nexplain = true\n"))
     with pytest.raises(JobError, match="explanations are columns"):
         load_job(str(job))
+
+
+REIFIED = f"""PREFIX a: <{ALIGN}>
+PREFIX owl: <http://www.w3.org/2002/07/owl#>
+PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
+PREFIX dcterms: <http://purl.org/dc/terms/>
+SELECT ?e1 ?e2 ?measure ?job WHERE {{
+  ?e1 owl:sameAs ?e2 .
+  ?link rdf:reifies <<( ?e1 owl:sameAs ?e2 )>> ; a:measure ?measure ; dcterms:source ?job .
+}}"""
+
+
+def test_links_in_rdf_1_2_carry_their_score_and_job_on_each_triple(tmp_path):
+    """N-Triples 1.2 (``format = "rdf12"``, a path in ``.nt``): each owl:sameAs triple asserted, and a
+    reifier of it (a triple term) with the link's measure and the job's name, as Oxigraph reads them; the
+    same measures as the Alignment format's."""
+    from test_cli import ROOT
+
+    from bigalign.runner import run_job
+
+    text = (ROOT / "jobs" / "goncourt_offline.toml").read_text().replace('"data/', f'"{ROOT}/jobs/data/')
+    job = tmp_path / "prix.toml"
+    job.write_text(text.replace('path = "../out/goncourt_offline/links.nt"\nformat = "ntriples"',
+                                f'path = "{tmp_path}/links.nt"\nformat = "rdf12"'))
+    run_job(load_job(str(job)), show_progress=False)
+    job.write_text(text.replace('path = "../out/goncourt_offline/links.nt"\nformat = "ntriples"',
+                                f'path = "{tmp_path}/links.rdf"'))
+    run_job(load_job(str(job)), show_progress=False)
+    store = pyoxigraph.Store()
+    with open(tmp_path / "links.nt", "rb") as f:
+        store.load(f, pyoxigraph.RdfFormat.N_TRIPLES)
+    rows = [(s["e1"].value, s["e2"].value, s["measure"], s["job"].value) for s in store.query(REIFIED)]
+    assert len(rows) == 50 and {job for *_, job in rows} == {"prix"}
+    assert {m.datatype.value for _, _, m, _ in rows} == {"http://www.w3.org/2001/XMLSchema#float"}
+    cells = read_cells(tmp_path / "links.rdf")
+    assert sorted((e1, e2, np.float32(m.value)) for e1, e2, m, _ in rows) == sorted(
+        zip(cells["entity1"], cells["entity2"], cells["measure"]))
+    plain = [line for line in (tmp_path / "links.nt").read_text().splitlines() if "sameAs" in line
+             and "reifies" not in line]
+    assert len(plain) == 50  # the links themselves, asserted as the plain N-Triples are

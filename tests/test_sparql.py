@@ -3,18 +3,23 @@ loaded with Turtle made from jobs/data; RDF files queried locally with the same 
 
 import csv
 import http.server
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_cli import BIGALIGN as BIGALIGN_COMMAND
 from test_cli import ROOT, bigalign
 
 from bigalign.sparql import page_query, projected_variables, split_query
@@ -68,7 +73,7 @@ def start_oxigraph(directory: Path, data: str | None = None) -> tuple[subprocess
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
-            load = urllib.request.Request(f"{base}/store?default", (data or turtle()).encode(),
+            load = urllib.request.Request(f"{base}/store?default", (turtle() if data is None else data).encode(),
                                           {"Content-Type": "text/turtle"})
             urllib.request.urlopen(load, timeout=5).close()
             return server, f"{base}/query"
@@ -443,3 +448,97 @@ def test_an_endpoint_that_trickles_its_answer_is_cut_off_at_the_timeout(tmp_path
         assert not (tmp_path / "links.nt").exists()
     finally:
         proxy.shutdown()
+
+
+GRAPH_LINKS = """PREFIX owl: <http://www.w3.org/2002/07/owl#>
+PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
+PREFIX a: <http://knowledgeweb.semanticweb.org/heterogeneity/alignment#>
+SELECT ?a ?b ?measure WHERE { GRAPH <http://example.org/links/prix> {
+  ?a owl:sameAs ?b . OPTIONAL { ?link rdf:reifies <<( ?a owl:sameAs ?b )>> ; a:measure ?measure } } }"""
+
+
+def _graph(query_url: str) -> list[tuple]:
+    request = urllib.request.Request(query_url, urllib.parse.urlencode({"query": GRAPH_LINKS}).encode(),
+                                     {"Accept": "application/sparql-results+json"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        bindings = json.loads(reply.read())["results"]["bindings"]
+    return sorted((b["a"]["value"], b["b"]["value"], b.get("measure", {}).get("value")) for b in bindings)
+
+
+def _write_back_job(tmp_path: Path, name: str, update: str, scored: bool) -> Path:
+    text = (ROOT / "jobs" / f"{name}.toml").read_text().replace('"data/', f'"{ROOT}/jobs/data/')
+    text = re.sub(r'path = "\.\./out/[a-z_]+/links\.nt"', f'path = "{tmp_path}/{name}.nt"', text)
+    text = text.replace('format = "ntriples"\n', "")
+    text = text.replace("[output]\n", f'[output]\nsparql_update = "{update}"\ngraph = "http://example.org/links/prix"\n'
+                        + ('format = "rdf12"\n' if scored else ""))
+    job = tmp_path / f"{name}.toml"
+    job.write_text(text)
+    return job
+
+
+class _Truncating(http.server.BaseHTTPRequestHandler):
+    """A proxy that passes on the first half of an update only: what a connection cut mid-request delivers."""
+
+    upstream = ""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        request = urllib.request.Request(self.upstream, body[:len(body) // 2],
+                                         {"Content-Type": self.headers["Content-Type"]})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                status, answer = reply.status, reply.read()
+        except urllib.error.HTTPError as err:
+            status, answer = err.code, err.read()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+
+def test_links_written_back_replace_a_named_graph_whole_and_a_failed_write_leaves_it(tmp_path, scheduler):
+    server, query_url = start_oxigraph(tmp_path / "store", "")
+    try:
+        update = query_url.replace("/query", "/update").replace("http://", "http://${OX_USER}:${OX_PASSWORD}@")
+        env = {**os.environ, "OX_USER": "linker", "OX_PASSWORD": "s3cr:t/@pw"}
+        # scored links of the Goncourt job: the graph then holds its 50 links and their measures
+        job = _write_back_job(tmp_path, "goncourt_offline", update, scored=True)
+        run = subprocess.run(BIGALIGN_COMMAND + ["run", str(job), "--scheduler", scheduler], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr
+        links = _graph(query_url)
+        written = sorted(line.split(" ")[:3:2] for line in (tmp_path / "goncourt_offline.nt").read_text()
+                         .splitlines() if line.startswith("<") and "sameAs" in line)
+        assert len(links) == 50 and [[f"<{a}>", f"<{b}>"] for a, b, _ in links] == written
+        assert all(measure is not None and 0 < float(measure) <= 1 for *_, measure in links)
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        assert summary["files"]["graph"] == f"<http://example.org/links/prix> at {update}"  # (${NAME}: no secret)
+        for text in (run.stdout, run.stderr, (tmp_path / "summary.json").read_text(),
+                     (tmp_path / "report.html").read_text()):
+            assert "s3cr" not in text and "linker" not in text
+        # the cities' links into the same graph: replaced whole (none of the writers' are left)
+        cities = _write_back_job(tmp_path, "cities_offline", update, scored=False)
+        assert subprocess.run(BIGALIGN_COMMAND + ["run", str(cities), "--scheduler", scheduler], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=600).returncode == 0
+        replaced = _graph(query_url)
+        assert len(replaced) == 46 and all("geonames" in b and m is None for _, b, m in replaced)
+        # a write cut in the middle: the service refuses it, the run says so, the graph keeps the cities'
+        proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Truncating)
+        _Truncating.upstream = query_url.replace("/query", "/update")
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        cut = _write_back_job(tmp_path, "goncourt_offline", f"http://127.0.0.1:{proxy.server_address[1]}/update",
+                              scored=True)
+        failed = subprocess.run(BIGALIGN_COMMAND + ["run", str(cut), "--scheduler", scheduler], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=600)
+        assert failed.returncode == 2 and "refused the update of graph <http://example.org/links/prix>" in failed.stderr
+        assert "the graph is as it was" in failed.stderr and "Traceback" not in failed.stderr
+        assert _graph(query_url) == replaced
+        assert len((tmp_path / "goncourt_offline.nt").read_text().splitlines()) == 200  # the file is written
+        proxy.shutdown()
+    finally:
+        server.kill()
+        server.wait()

@@ -221,3 +221,68 @@ def test_term_frequencies_on_records_of_several_values_are_refused_by_name(tmp_p
 
     with pytest.raises(JobError, match="term frequencies weigh the one value two records share"):
         run_job(load_job(str(tmp_path / "job.toml")), show_progress=False)
+
+
+def test_the_review_shows_a_record_of_several_values_whole_with_the_link_s_distance(tmp_path):
+    from bigalign.app.review import RecordIndex, side_by_side
+
+    job = load_job(str(ROOT / "jobs" / "goncourt_labels_offline.toml"))
+    job = dataclasses.replace(job, output=dataclasses.replace(job.output, path=str(tmp_path / "links.csv"),
+                                                              format="csv"))
+    run_job(job, show_progress=False)
+    links = pd.read_csv(tmp_path / "links.csv", dtype={"align_id": str, "target_id": str})
+    links = links[links["align_id"].isin(["Marcel Proust", "Maurice Genevoix"])].reset_index(drop=True)
+    writers = RecordIndex(str(tmp_path / "staging"), "targetset").records(links["target_id"].tolist())
+    proust = writers["http://fr.dbpedia.org/resource/Marcel_Proust"]
+    assert sorted(proust["name"]) == ["Marcel Proust", "Марсель Пруст"]  # (fr, en and foaf:name alike: once)
+    winners = RecordIndex(str(tmp_path / "staging"), "alignset").records(links["align_id"].tolist())
+    shown = side_by_side(links, "distance", [winners[a] for a in links["align_id"]],
+                         [writers[t] for t in links["target_id"]], job.alignment.treatments, "target",
+                         [None] * len(links))
+    for row, (_, link) in zip(shown, links.iterrows()):
+        [name] = row["attributes"]
+        assert name["distance"] == pytest.approx(link["distance"], abs=1e-6)
+    target = shown[links.index[links["align_id"] == "Marcel Proust"][0]]["attributes"][0]["target"]
+    assert target.startswith("{") and sorted(target[1:-1].split("; ")) == ["marcel proust", "марсель пруст"]
+
+
+def test_a_blocking_keys_as_many_values_as_records_hold_up_to_sixteen_and_says_when_it_stops(caplog):
+    from bigalign.blocking import KDTreeBlocking
+    from bigalign.blocking.values import MAX_POSITIONS, ValueSetBlocking, with_value_sets
+    from bigalign.errors import JobError
+
+    union = with_value_sets(UnionBlocking([KeyBlocking("name"), KeyBlocking(["name", "city"]), KeyBlocking("city")]),
+                            {"name": 3, "city": 1})
+    assert [getattr(m, "positions", 1) for m in union.blockings()] == [3, 3, 1]
+    assert union.n_slots == 3 + 3 + 1 and not caplog.records
+    [wide] = with_value_sets(KeyBlocking(["name", "alias"]), {"name": 5, "alias": 4}).blockings()
+    assert isinstance(wide, ValueSetBlocking) and wide.positions == MAX_POSITIONS == 16
+    assert "records hold up to 5 in name, 4 in alias" in caplog.text and "16 smallest keys" in caplog.text
+    # a record's distinct keys, smallest first, in its slot's positions; a pair meets in its smallest shared key
+    frame = pd.DataFrame({"name": value_sets(pd.Series(["b", "a", "b", "c"]), np.array([0, 0, 0, 1]), 2)})
+    keys = ValueSetBlocking(KeyBlocking("name"), 3).keys(frame, "align")
+    assert (keys[0, :2] != 0).all() and keys[0, 0] < keys[0, 1] and keys[0, 2] == 0 and (keys[1, 1:] == 0).all()
+    with pytest.raises(JobError, match="a neighbourhood reads one value per record"):
+        with_value_sets(KDTreeBlocking(["lat", "lon"]), {"lat": 2})
+
+
+def test_the_data_page_sets_a_query_s_languages_and_a_file_s_several_values(tmp_path):
+    from bigalign.app.workspace import Workspace
+
+    workspace = Workspace(str(tmp_path))
+    workspace.open_text((ROOT / "jobs" / "goncourt_labels_offline.toml").read_text()
+                        .replace('"data/', f'"{ROOT}/jobs/data/'))
+    raw = workspace.raw()
+    form = {"alignset.source": "file", "alignset.path": raw["alignset"]["path"], "alignset.multivalued": "1",
+            "targetset.source": "file", "targetset.path": raw["targetset"]["path"], "targetset.lang": "fr, en, ",
+            "targetset.query": raw["targetset"]["query"], "targetset.multivalued": "1"}
+    workspace.set_sources(form)
+    saved = workspace.raw()
+    assert saved["alignset"]["multivalued"] is True and "lang" not in saved["alignset"]
+    assert saved["targetset"]["lang"] == ["fr", "en", ""] and "multivalued" not in saved["targetset"]  # (a query's)
+    assert workspace.errors(remote=False) == {}
+    records = ba.read_set(saved["targetset"])
+    stendhal = records.set_index("writer").loc["http://fr.dbpedia.org/resource/Stendhal", "name"]
+    assert list(stendhal)[:1] == ["Stendhal"] and "Стендаль" not in list(stendhal)  # (ru: left out)
+    workspace.set_sources({**form, "targetset.lang": "", "targetset.multivalued": ""})
+    assert workspace.raw()["targetset"]["multivalued"] is False and "lang" not in workspace.raw()["targetset"]

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from ..errors import BigalignError, InputError
 from ..io import LINK_ROW_GROUP_ROWS, atomic_path
 from ..treatments import Treatment, treatment_pair_distances
+from ..values.sets import RANK_PREFIX, as_value_sets, records_of_rows
 from .workspace import value_text
 
 __all__ = ["Labels", "LinksPage", "LinksPager", "RecordIndex", "float_or_none", "marks_of", "records_of_side",
@@ -187,18 +188,25 @@ class RecordIndex:
             places.append(np.column_stack([np.full(len(values), k), np.arange(len(values))]))
         self.index = pd.Index(np.concatenate(ids))
         self.places = np.concatenate(places)
-        self.columns = [c for c in self.files[0].file.schema_arrow.names if c not in ("_file", "_row")]
+        self.columns = [c for c in self.files[0].file.schema_arrow.names
+                        if c not in ("_file", "_row") and not c.startswith(RANK_PREFIX)]
 
     def records(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """``{id: {column: value}}`` of the ids found."""
-        positions = self.index.get_indexer(list(ids))
-        found: dict[str, dict[str, Any]] = {}
+        """``{id: {column: value}}`` of the ids found; the rows of an id that several rows hold (a multivalued
+        set's) made one record of value sets, as the run made it."""
+        unique = self.index.is_unique
+        positions = self.index.get_indexer(list(ids)) if unique else self.index.get_indexer_for(list(ids))
+        tables = []
         for k in np.unique(self.places[positions[positions >= 0], 0]):
             mine = positions[(positions >= 0) & (self.places[np.maximum(positions, 0), 0] == k)]
-            table = self.files[k].take(self.places[mine, 1]).to_pandas()
-            for record in table[self.columns].to_dict("records"):
-                found[str(record[self.columns[0]])] = record
-        return found
+            tables.append(self.files[k].take(self.places[mine, 1]).to_pandas())
+        if not tables:
+            return {}
+        table = pd.concat(tables, ignore_index=True)
+        if not unique:
+            details = any(f"{c}_lang" in self.columns for c in self.columns)
+            table = records_of_rows(table.sort_values(["_file", "_row"], kind="stable"), self.columns[0], details)
+        return {str(record[self.columns[0]]): record for record in table[self.columns].to_dict("records")}
 
 
 class Labels:
@@ -252,7 +260,7 @@ def side_by_side(rows: pd.DataFrame, score: str, found_a: list[dict], found_b: l
                  treatments: Sequence[Treatment], side: str, marks: Sequence[Any]) -> list[dict[str, Any]]:
     """Each link of a page (``rows``) with its two records, its mark, and per treatment both normalized
     values and the distance (none when the records no longer fit the treatments)."""
-    a, b = pd.DataFrame(found_a), pd.DataFrame(found_b)
+    a, b = as_value_sets(pd.DataFrame(found_a)), as_value_sets(pd.DataFrame(found_b))
     attributes = []
     try:
         distances = treatment_pair_distances(treatments, [t.encode(a) for t in treatments],

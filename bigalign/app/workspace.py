@@ -125,6 +125,20 @@ def _options_text(table: Mapping[str, Any], shown: set[str]) -> str:
     return value(rest)[2:-2] if rest else ""
 
 
+def _several_values(table: dict[str, Any], form: Mapping[str, str], side: str, source: str) -> None:
+    """The Data page's languages (a query's: "fr, en, " keeps French, English and untagged literals, in
+    that order) and whether rows of one identifier make one record (a query's by default)."""
+    table.pop("lang", None)
+    table.pop("multivalued", None)
+    if f"{side}.lang" in form and source != "rql":
+        tags = [tag.strip() for tag in form[f"{side}.lang"].split(",")]
+        if any(tags):
+            table["lang"] = tags
+    several = bool(form.get(f"{side}.multivalued"))
+    if several != (source == "sparql" or (source != "rql" and "query" in table)):  # (only what differs)
+        table["multivalued"] = several
+
+
 class Workspace:
     """A directory holding the edited job (``job.toml``), uploaded files
     (``uploads/``) and the runs' output (``out/``)."""
@@ -206,8 +220,11 @@ class Workspace:
                 # (a format, delimiter, header… of the same files carry over)
                 if path == old.get("path"):
                     table.update({k: v for k, v in old.items() if k not in ("path", "id", "sparql", "rql", "query")})
+                if form.get(f"{side}.query", "").strip():  # (RDF files, queried)
+                    table["query"] = form[f"{side}.query"]
             if form.get(f"{side}.id", "").strip():
                 table["id"] = form[f"{side}.id"].strip()
+            _several_values(table, form, side, source)
             raw[side] = table
         self.save(raw)
 

@@ -10,6 +10,7 @@ still scored once, whatever the partitioning.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,8 @@ from ..values.sets import value_rows
 from .base import Blocking
 
 __all__ = ["MAX_POSITIONS", "ValueSetBlocking", "with_value_sets"]
+
+logger = logging.getLogger("bigalign")
 
 # Distinct keys a record holds in one slot, at most (its smallest ones): what a record's narrow rows carry
 # grows with the square of it.
@@ -113,6 +116,10 @@ def with_value_sets(blocking: Blocking, most_values: Mapping[str, int]) -> Block
                            "records hold several values there, and a neighbourhood reads one value per record; "
                            "block on keys or MinHash, or choose the values in the query")
         positions = int(np.prod([most_values[c] for c in sets]))
+        if positions > MAX_POSITIONS:
+            logger.warning("blocking %s: records hold up to %s values; each record is blocked on its %d smallest "
+                           "keys there", member.name or type(member).__name__,
+                           ", ".join(f"{most_values[c]} in {c}" for c in sets), MAX_POSITIONS)
         members.append(ValueSetBlocking(member, min(positions, MAX_POSITIONS)))
     if len(members) == 1 and blocking.blockings() == [blocking]:
         return members[0]

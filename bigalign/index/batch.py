@@ -216,7 +216,7 @@ def link_batch(job: Job, index_path: str, records: str, client: Any = None, show
     links = links.drop(columns=[c for c in ("rid_a", "rid_b") if c in links.columns])
     with timed(seconds, "write"):
         write_links(scorer.as_written(links), paths["links"], batch_job.output.format, batch_job.output.align_uri,
-                    batch_job.output.target_uri)
+                    batch_job.output.target_uri, job.name)
     summary = RunSummary(job=os.path.abspath(job.path), files=paths, links=len(links), seconds=seconds)
     indexed = {**index.manifest["staged"], "indexed": index.manifest["records"]}
     summary.records = {**counts, indexed_set(job) if not job.alignment.dedupe else "index": indexed}

@@ -135,9 +135,8 @@ def block_rows(encoded: pd.DataFrame, blocking: Blocking, side: str) -> pd.DataF
     routing = pd.DataFrame({"key": _routing_keys(blocking, keys[rows, slots], slots), "slot": slots.astype(np.int16),
                             "side": np.int8(ALIGN if side == "align" else TARGET)})
     # (the keys as one block: a blocking of many slots would otherwise make a frame of as many blocks)
-    narrow = pd.concat([routing, own.iloc[rows].reset_index(drop=True),
-                        pd.DataFrame(keys[rows], columns=key_columns)], axis=1)
-    return narrow
+    return pd.concat([routing, own.iloc[rows].reset_index(drop=True), pd.DataFrame(keys[rows], columns=key_columns)],
+                     axis=1)
 
 
 def sample_records(encoded: pd.DataFrame, share: float) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..blocking.base import Blocking
-from ..blocking.values import MAX_POSITIONS, ValueSetBlocking, with_value_sets
+from ..blocking.values import with_value_sets
 from ..cluster import connect_for_records, progress_bars, shuffle_method, worker_threads
 from ..matching import best_match_per_item, sort_links
 from ..matching import one_to_one as one_to_one_links
@@ -323,15 +323,7 @@ def _for_value_sets(client: Any, blocking: Blocking, align_dd: dd.DataFrame, tar
             sizes = client.compute(records[sets].map_partitions(largest_sets, meta=pd.Series(dtype=np.int64)))
             for column, size in sizes.result().groupby(level=0).max().items():
                 most[str(column)] = max(most.get(str(column), 0), int(size))
-    if not most:
-        return blocking
-    found = with_value_sets(blocking, most)
-    for member in found.blockings():
-        if isinstance(member, ValueSetBlocking) and member.positions == MAX_POSITIONS:
-            logger.warning("blocking %s: records hold up to %s values; each is blocked on its %d smallest keys",
-                           member.name, ", ".join(f"{most[c]} in {c}" for c in member.columns if c in most),
-                           MAX_POSITIONS)
-    return found
+    return with_value_sets(blocking, most) if most else blocking
 
 
 def _blocked(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame | None,

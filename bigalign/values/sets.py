@@ -23,9 +23,9 @@ import pyarrow.compute as pc
 
 from .columns import TEXT
 
-__all__ = ["AGGREGATES", "RANK_PREFIX", "flatten", "group_by_id", "grouping", "has_value_sets", "is_value_sets",
-           "largest_sets", "pack", "reduce_pairs", "set_pairs", "set_type", "shown", "single_values", "value_rows",
-           "value_sets"]
+__all__ = ["AGGREGATES", "RANK_PREFIX", "as_value_sets", "flatten", "group_by_id", "grouping", "has_value_sets",
+           "is_value_sets", "largest_sets", "pack", "records_of_rows", "reduce_pairs", "set_pairs", "set_type",
+           "shown", "single_values", "value_rows", "value_sets"]
 
 # How the distances of two value sets' values make the pair's distance.
 AGGREGATES = ("best", "worst", "mean")
@@ -252,3 +252,16 @@ def shown(value: Any) -> str:
     if isinstance(value, (list, tuple, np.ndarray)):
         return "{" + "; ".join(shown(v) for v in value) + "}"
     return "∅" if pd.isna(value) else str(value)
+
+
+def as_value_sets(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame built from records (dicts) whose value sets came out as Python lists or arrays, with those
+    columns made value set columns again."""
+    frame = frame.copy()
+    for c in frame.columns:
+        column = frame[c]
+        first = column.first_valid_index() if pd.api.types.is_object_dtype(column.dtype) else None
+        if first is not None and isinstance(column.loc[first], (list, tuple, np.ndarray)):
+            lists = [None if not isinstance(v, (list, tuple, np.ndarray)) else list(v) for v in column.tolist()]
+            frame[c] = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(lists)), index=frame.index)
+    return frame
