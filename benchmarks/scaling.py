@@ -6,7 +6,7 @@
 
 For each size the sets are generated once, as Parquet files (row groups of
 25,000 records), in a separate process, and read as ``bigalign run`` reads its
-staged sets (``bigalign.runner.read_staged``: partitions of up to a million
+staged sets (``bigalign.staging.read_staged``: partitions of up to a million
 records); then, for each worker count, the demo job's treatments and blocking
 (``jobs/demo.toml``, or ``--job``'s) run on a fresh ``LocalCluster`` (one
 thread per worker) that reads them: wall time of the alignment (blocking,
@@ -53,7 +53,7 @@ from bigalign.datasets import person_records
 from bigalign.evaluate import link_quality
 from bigalign.jobs import load_job
 from bigalign.pipeline import ROWS_PER_PARTITION, pair_hashes, run_alignment
-from bigalign.runner import read_staged
+from bigalign.staging import read_staged
 
 JOB = os.path.join(os.path.dirname(__file__), "..", "jobs", "demo.toml")
 

@@ -165,6 +165,8 @@ class Source(ABC):
             raise InputError(f"{unit}: id column {id_column!r} not found; columns are {names}")
         if columns is not None and not set(columns) <= set(names):
             columns = None
+        if columns is not None and spec.literal_details:  # (each value's language and datatype beside it)
+            columns = [*columns, *(f"{c}{detail}" for c in columns for detail in ("_lang", "_datatype"))]
         keep = [id_column] + [c for c in names if c != id_column and (columns is None or c in columns)]
         target = os.path.join(staging_dir, f"{spec.name}-{index:05d}.parquet")
         writer = None

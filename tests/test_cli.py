@@ -70,7 +70,7 @@ def test_what_runs_a_job_that_names_no_scheduler(tmp_path, monkeypatch):
     worker processes above the cut, which shrinks as cores grow."""
     import dataclasses
 
-    from bigalign import runner
+    from bigalign import staging as runner
     from bigalign.jobs import check_inputs
 
     job = load_job(str(small_person_job(tmp_path, n=500)))
@@ -306,7 +306,7 @@ def test_a_job_without_blocking_compares_every_pair(tmp_path, scheduler):
 
 def test_staged_sets_are_read_in_partitions_of_whole_row_groups(tmp_path, monkeypatch):
     # two partitions per worker thread, more when the set is larger than their limit; every row read once
-    from bigalign import runner
+    from bigalign import staging as runner
 
     frame = pd.DataFrame({"rec_id": [f"r{k}" for k in range(1000)], "v": range(1000)})
     paths = []

@@ -286,3 +286,25 @@ def test_the_data_page_sets_a_query_s_languages_and_a_file_s_several_values(tmp_
     assert list(stendhal)[:1] == ["Stendhal"] and "Стендаль" not in list(stendhal)  # (ru: left out)
     workspace.set_sources({**form, "targetset.lang": "", "targetset.multivalued": ""})
     assert workspace.raw()["targetset"]["multivalued"] is False and "lang" not in workspace.raw()["targetset"]
+
+
+def test_the_review_shows_each_value_with_its_language_tag(tmp_path):
+    from bigalign.app.review import RecordIndex, side_by_side
+
+    text = (ROOT / "jobs" / "cities_labels_offline.toml").read_text().replace('"data/', f'"{ROOT}/jobs/data/')
+    text = text.replace('"../out/cities_labels_offline/links.nt"', f'"{tmp_path}/links.csv"')
+    (tmp_path / "job.toml").write_text(text.replace("[targetset]", "literal_details = true\n\n[targetset]"))
+    job = load_job(str(tmp_path / "job.toml"))
+    run_job(job, show_progress=False)
+    links = pd.read_csv(tmp_path / "links.csv", dtype={"align_id": str, "target_id": str})
+    links = links[links["align_id"] == "http://fr.dbpedia.org/resource/Marseille"].reset_index(drop=True)
+    cities = RecordIndex(str(tmp_path / "staging"), "alignset").records(links["align_id"].tolist())
+    towns = RecordIndex(str(tmp_path / "staging"), "targetset").records(links["target_id"].tolist())
+    [row] = side_by_side(links, "distance", [cities[a] for a in links["align_id"]],
+                         [towns[t] for t in links["target_id"]], job.alignment.treatments, "target", [None])
+    names = row["align"]["name"]
+    assert names.startswith("{") and sorted(names[1:-1].split("; ")) == sorted(
+        ["Marseille@fr", "Marseille@en", "Marsiglia@it", "Marsella@es", "Marseilles@en", "la Cité phocéenne@fr",
+         "Marseille"])  # (foaf:name: no tag)
+    assert "name_lang" not in row["align"] and row["align"]["uri"] == "http://fr.dbpedia.org/resource/Marseille"
+    assert row["attributes"][0]["distance"] == 0.0  # (its best pair of names: equal)

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from ..errors import BigalignError, InputError
 from ..io import LINK_ROW_GROUP_ROWS, atomic_path
 from ..treatments import Treatment, treatment_pair_distances
-from ..values.sets import RANK_PREFIX, as_value_sets, records_of_rows
+from ..values.sets import RANK_PREFIX, as_value_sets, records_of_rows, shown
 from .workspace import value_text
 
 __all__ = ["Labels", "LinksPage", "LinksPager", "RecordIndex", "float_or_none", "marks_of", "records_of_side",
@@ -271,12 +271,28 @@ def side_by_side(rows: pd.DataFrame, score: str, found_a: list[dict], found_b: l
     except (BigalignError, KeyError, ValueError, TypeError):
         attributes = []  # (records the job no longer describes: the records themselves are still shown)
     return [{"align_id": align_id, "target_id": target_id, "score": float(rows[score].iloc[i]),
-             "mark": marks[i], "align": found_a[i], "target": found_b[i],
+             "mark": marks[i], "align": shown_record(found_a[i]), "target": shown_record(found_b[i]),
              "attributes": [{"name": at["name"], "align": value_text(at["align"], i),
                              "target": value_text(at["target"], i), "distance": float(at["distances"][i])}
                             for at in attributes]}
             for i, (align_id, target_id) in enumerate(zip(rows["align_id"].astype(str),
                                                           rows["target_id"].astype(str)))]
+
+
+def shown_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as the review shows it: a value set as ``{a; b}``, each value with its language tag when the
+    set kept them (``literal_details``: ``name_lang`` beside ``name``) as ``{Wien@de; Vienna@en}``."""
+    shown_values: dict[str, Any] = {}
+    for column, value in record.items():
+        tags = record.get(f"{column}_lang")
+        if isinstance(value, (list, tuple, np.ndarray)):
+            if isinstance(tags, (list, tuple, np.ndarray)) and len(tags) == len(value):
+                value = [v if t is None or t == "" else f"{v}@{t}" for v, t in zip(value, tags)]
+            value = shown(value)
+        elif isinstance(tags, str) and tags and value is not None:
+            value = f"{value}@{tags}"
+        shown_values[column] = value
+    return {c: v for c, v in shown_values.items() if not (c.endswith("_lang") and c[:-5] in record)}
 
 
 def unlinked_candidates(near: list[dict], pager: LinksPager, labels: pd.DataFrame) -> list[dict[str, Any]]:
