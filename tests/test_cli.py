@@ -70,7 +70,7 @@ def test_what_runs_a_job_that_names_no_scheduler(tmp_path, monkeypatch):
     worker processes above the cut, which shrinks as cores grow."""
     import dataclasses
 
-    from bigalign import staging as runner
+    from bigalign import runner
     from bigalign.jobs import check_inputs
 
     job = load_job(str(small_person_job(tmp_path, n=500)))
@@ -306,16 +306,16 @@ def test_a_job_without_blocking_compares_every_pair(tmp_path, scheduler):
 
 def test_staged_sets_are_read_in_partitions_of_whole_row_groups(tmp_path, monkeypatch):
     # two partitions per worker thread, more when the set is larger than their limit; every row read once
-    from bigalign import staging as runner
+    from bigalign import staging
 
     frame = pd.DataFrame({"rec_id": [f"r{k}" for k in range(1000)], "v": range(1000)})
     paths = []
     for k in range(2):
         paths.append(str(tmp_path / f"part-{k}.parquet"))
         frame.iloc[500 * k:500 * (k + 1)].to_parquet(paths[-1], index=False, row_group_size=50)
-    monkeypatch.setattr(runner, "MAX_PARTITION_ROWS", 100)
-    many = runner.read_staged(paths, threads=2)
+    monkeypatch.setattr(staging, "MAX_PARTITION_ROWS", 100)
+    many = staging.read_staged(paths, threads=2)
     assert many.npartitions == 10 and many.compute()["v"].tolist() == list(range(1000))
-    monkeypatch.setattr(runner, "MAX_PARTITION_ROWS", 1_000_000)
-    few = runner.read_staged(paths, threads=2)
+    monkeypatch.setattr(staging, "MAX_PARTITION_ROWS", 1_000_000)
+    few = staging.read_staged(paths, threads=2)
     assert few.npartitions == 4 and few.compute()["v"].tolist() == list(range(1000))
