@@ -308,3 +308,21 @@ def test_the_review_shows_each_value_with_its_language_tag(tmp_path):
          "Marseille"])  # (foaf:name: no tag)
     assert "name_lang" not in row["align"] and row["align"]["uri"] == "http://fr.dbpedia.org/resource/Marseille"
     assert row["attributes"][0]["distance"] == 0.0  # (its best pair of names: equal)
+
+
+def test_value_sets_cross_the_p2p_shuffle_as_text_and_come_back_exactly():
+    from bigalign.values.sets import pack, sets_as_text, text_as_sets
+
+    names = pack(pd.DataFrame({"v": ["a\x1fb", "Wien", "Vienna", "x"]}), np.array([0, 0, 0, 2]), 4,
+                 np.array([False, False, False, False]))
+    floats = value_sets(pd.Series([0.1, 1 / 3, -2.5e-300]), np.array([1, 1, 3]), 4)
+    part = pd.DataFrame({"rid": [1, 2, 3, 4], "t0:v": names["v"], "t1:lat": floats})
+    carried = sets_as_text(part, ["t0:v", "t1:lat"])
+    assert list(carried.columns) == ["rid", "t0:v[string]", "t1:lat[double]"]
+    assert all(isinstance(dtype, pd.StringDtype) for dtype in carried.dtypes.iloc[1:])
+    back = text_as_sets(carried)
+    assert list(back.columns) == ["rid", "t0:v", "t1:lat"]
+    assert [None if v is None or v is pd.NA else list(v) for v in back["t0:v"].tolist()] == [
+        ["a b", "Wien", "Vienna"], None, ["x"], None]
+    assert list(back["t1:lat"].iloc[1]) == [0.1, 1 / 3] and list(back["t1:lat"].iloc[3]) == [-2.5e-300]
+    assert back["t1:lat"].isna().tolist() == [True, False, True, False]

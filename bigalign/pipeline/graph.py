@@ -29,7 +29,7 @@ from ..records import is_dask
 from ..scorers import Scorer, WeightedDistance
 from ..spec import Alignment
 from ..treatments import Treatment
-from ..values.sets import is_value_sets, largest_sets
+from ..values.sets import is_value_sets, largest_sets, sets_as_text
 from .candidates import DENSE_BLOCK_PAIRS, MAX_TASK_PAIRS, candidate_pairs, candidate_tile
 from .checkpoint import Checkpoint
 from .clusters import (
@@ -148,9 +148,14 @@ def _shuffled_blocks(encoded_a: dd.DataFrame, encoded_b: dd.DataFrame, blocking:
 
 
 def _values(encoded: dd.DataFrame, side: str) -> dd.DataFrame:
-    """The id, id hash and encoded values of a set, named for one side of a pair."""
+    """The id, id hash and encoded values of a set, named for one side of a pair; value sets as text (see
+    :func:`~bigalign.values.sets.sets_as_text`: they cross the P2P shuffle of the joins so)."""
     columns = [c for c in encoded.columns if not c.startswith((KEY_PREFIX, EXTRA_PREFIX))]
-    return encoded[columns].rename(columns={c: f"{side}:{c}" for c in columns})
+    values = encoded[columns].rename(columns={c: f"{side}:{c}" for c in columns})
+    sets = [f"{side}:{c}" for c in columns if is_value_sets(encoded.dtypes[c])]
+    if not sets:
+        return values
+    return values.map_partitions(sets_as_text, sets, meta=sets_as_text(values._meta, sets))
 
 
 def _joined_pairs(pairs: dd.DataFrame, encoded_a: dd.DataFrame, encoded_b: dd.DataFrame,
@@ -171,7 +176,6 @@ def _joined_pairs(pairs: dd.DataFrame, encoded_a: dd.DataFrame, encoded_b: dd.Da
                  for v, side in zip(values, (TARGET_SIDE, ALIGN_SIDE))]
         meta = pd.concat([pairs._meta] + [v._meta for v in values], axis=1)
         return pairs.map_partitions(_with_values, *whole, meta=meta, enforce_metadata=False)
-    method = _carrying(method, encoded_a, encoded_b)
     with_b = pairs.merge(_values(encoded_b, TARGET_SIDE), left_on="rid_b", right_on=f"{TARGET_SIDE}:rid",
                          how="inner", npartitions=npartitions, broadcast=False, shuffle_method=method)
     return with_b.merge(_values(encoded_a, ALIGN_SIDE), left_on="rid_a", right_on=f"{ALIGN_SIDE}:rid", how="inner",
@@ -179,8 +183,9 @@ def _joined_pairs(pairs: dd.DataFrame, encoded_a: dd.DataFrame, encoded_b: dd.Da
 
 
 def _carrying(method: str | None, *encoded: dd.DataFrame) -> str | None:
-    """The shuffle method of joins that carry encoded values: Dask's task shuffle for value sets (its P2P
-    shuffle goes through Arrow tables, and pandas cannot rebuild an Arrow list type from its name)."""
+    """The shuffle method of the dense blocks' join, which carries encoded records whole: Dask's task
+    shuffle for value sets (its P2P shuffle goes through Arrow tables, and pandas cannot rebuild an Arrow
+    list type from its name; the pairs' joins carry them as text, see :func:`_values`)."""
     if any(is_value_sets(dtype) for frame in encoded for dtype in frame.dtypes):
         return "tasks"
     return method

@@ -14,6 +14,7 @@ from ..matching import best_match_per_item
 from ..scorers import Scorer, WeightedDistance
 from ..treatments import Treatment, global_alignment_matrix, treatment_pair_distances
 from ..values.hashing import mix64
+from ..values.sets import text_as_sets
 from ..weights import term_counts, value_hashes
 from .candidates import first_slot_pairs
 from .schema import (
@@ -39,7 +40,7 @@ def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]
     first = np.full(len(uniques), len(frame), dtype=np.int64)
     np.minimum.at(first, codes, np.arange(len(frame)))
     prefix = f"{side}:"
-    return strip_prefix(frame, prefix, first), codes
+    return text_as_sets(strip_prefix(frame, prefix, first)), codes
 
 
 def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.DataFrame, records_b: pd.DataFrame,

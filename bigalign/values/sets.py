@@ -13,6 +13,7 @@ best pair (the smallest distance, as Silk does), the worst, or their mean.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ from .columns import TEXT
 
 __all__ = ["AGGREGATES", "RANK_PREFIX", "as_value_sets", "flatten", "group_by_id", "grouping", "has_value_sets",
            "is_value_sets", "largest_sets", "pack", "records_of_rows", "reduce_pairs", "set_pairs", "set_type",
-           "shown", "single_values", "value_rows", "value_sets"]
+           "sets_as_text", "shown", "single_values", "text_as_sets", "value_rows", "value_sets"]
 
 # How the distances of two value sets' values make the pair's distance.
 AGGREGATES = ("best", "worst", "mean")
@@ -75,7 +76,7 @@ def value_sets(values: Sequence[Any] | pd.Series, owners: np.ndarray, n: int) ->
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
     flat = values.array if isinstance(values, pd.Series) else values
-    items = pa.array(flat, from_pandas=True)
+    items = flat if isinstance(flat, (pa.Array, pa.ChunkedArray)) else pa.array(flat, from_pandas=True)
     if isinstance(items, pa.ChunkedArray):
         items = items.combine_chunks()
     if pa.types.is_large_string(items.type):
@@ -119,8 +120,14 @@ def pack(encoded: pd.DataFrame, owners: np.ndarray, n: int, missing: np.ndarray)
     """A metric's encoded values (a row per value) as ``n`` records' value sets, the ``missing`` values left
     out."""
     keep = ~missing
-    return pd.DataFrame({c: value_sets(encoded[c].iloc[keep].reset_index(drop=True), owners[keep], n)
-                         for c in encoded.columns})
+    columns = {}
+    for c in encoded.columns:
+        values = encoded[c].iloc[keep].reset_index(drop=True)
+        items = pa.array(values.array, from_pandas=True)
+        if pa.types.is_string(items.type) or pa.types.is_large_string(items.type):
+            items = pc.replace_substring(items, _JOIN, " ")  # (the separator of sets as text)
+        columns[c] = value_sets(items, owners[keep], n)
+    return pd.DataFrame(columns)
 
 
 def _sets_of(encoded: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -265,3 +272,41 @@ def as_value_sets(frame: pd.DataFrame) -> pd.DataFrame:
             lists = [None if not isinstance(v, (list, tuple, np.ndarray)) else list(v) for v in column.tolist()]
             frame[c] = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(lists)), index=frame.index)
     return frame
+
+
+# Value sets cross Dask's P2P shuffle as text: their values (exact as text: Arrow's casts of numbers to text
+# and back are exact) joined by this character, which normalized text does not hold (see :func:`pack`); the
+# column's name says the values' type, ``name[double]``. The shuffle goes through Arrow tables, and pandas
+# cannot rebuild an Arrow list type from the name it stores in them.
+_JOIN = "\x1f"
+_CARRIED = re.compile(r"^(.*)\[(\w+)\]$")
+
+
+def sets_as_text(part: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Value set ``columns`` as text, renamed ``column[type]`` (see :func:`text_as_sets`)."""
+    out = {}
+    for c in part.columns:
+        if c not in columns:
+            out[c] = part[c]
+            continue
+        array = _list_array(part[c])
+        joined = pc.binary_join(pc.cast(array, pa.list_(pa.string())), _JOIN)
+        out[f"{c}[{array.type.value_type}]"] = pd.Series(pd.array(joined, dtype=TEXT), index=part.index)
+    return pd.DataFrame(out, index=part.index)
+
+
+def text_as_sets(part: pd.DataFrame) -> pd.DataFrame:
+    """The value sets :func:`sets_as_text` made text, as value sets under their own names."""
+    carried = {c: _CARRIED.match(str(c)) for c in part.columns}
+    if not any(carried.values()):
+        return part
+    out = {}
+    for c, match in carried.items():
+        if match is None:
+            out[c] = part[c]
+            continue
+        text = pa.array(part[c].array)
+        lists = pc.split_pattern(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text, _JOIN)
+        out[match.group(1)] = pd.Series(pd.arrays.ArrowExtensionArray(
+            pc.cast(lists, pa.list_(pa.type_for_alias(match.group(2))))), index=part.index)
+    return pd.DataFrame(out, index=part.index)
