@@ -382,7 +382,7 @@ def _sql_output(reader: TableReader, job_dir: str) -> OutputSpec:
     return output
 
 
-def _write_back(reader: TableReader) -> dict[str, str | None]:
+def _write_back(reader: TableReader) -> dict[str, str]:
     """``sparql_update`` (a SPARQL 1.1 Update service's URL) and the ``graph`` (an IRI) it replaces."""
     url, graph = reader.get("sparql_update", str), reader.get("graph", str)
     if url is None:

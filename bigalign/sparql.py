@@ -165,8 +165,8 @@ def replace_graph(url: str, graph: str, triples: Iterable[str], timeout: float) 
     if parts.username:
         login = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
         headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
-    netloc = parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.netloc
-    target = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    # (the URL without its user and password, which went into the header: the host as written, IPv6 too)
+    target = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     body = "".join([f"DROP SILENT GRAPH <{graph}> ;\nINSERT DATA {{ GRAPH <{graph}> {{\n", *triples, "} }\n"])
     deadline = time.monotonic() + timeout
     try:
