@@ -104,11 +104,12 @@ def read_treatment(reader: TableReader, code: UserCode) -> Treatment:
     normalized = reader.get("normalized", bool, False)
     invalid = reader.get("invalid", str)
     values = reader.get("values", str, "best")
+    lang = reader.get("lang", list)
     try:
         if isinstance(metric, NotImported):  # (validate: its options are its own, checked when it is imported)
             reader.rest()
             return Treatment(attribute, metric, normalizers=normalizers, weight=weight, normalized=normalized,
-                             invalid=invalid, values=values)
+                             invalid=invalid, values=values, lang=lang)
         options = {}
         for key, kinds in metric_class(metric).parameter_types().items():
             value = reader.get(key, kinds)
@@ -118,7 +119,7 @@ def read_treatment(reader: TableReader, code: UserCode) -> Treatment:
                 options[key] = value
         reader.done()
         return Treatment(attribute, metric, normalizers=normalizers, weight=weight, normalized=normalized,
-                         invalid=invalid, values=values, **options)
+                         invalid=invalid, values=values, lang=lang, **options)
     except (ValueError, TypeError) as err:
         if isinstance(err, JobError):
             raise

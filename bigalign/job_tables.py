@@ -24,6 +24,7 @@ from .io import SetSpec, is_url
 from .rql import parse_query
 from .sparql import RDF_EXTENSIONS, split_query
 from .sql import check_query, redact, shown_url
+from .values.languages import check_lang
 
 __all__ = ["ClusterSpec", "ClustersSpec", "NotImported", "NotImportedBlocking", "OutputSpec", "TableReader",
            "UserCode", "import_object", "is_import_path", "job_relative", "read_blocking", "read_cluster",
@@ -199,12 +200,13 @@ def _query_spec(reader: TableReader, name: str, job_dir: str) -> SetSpec:
         raise reader.error("query", str(err)) from None
     paging = _paging(reader) if endpoint is not None else {}
     lang = reader.get("lang", list)
-    if lang is not None and (not lang or not all(isinstance(tag, str) for tag in lang)):
-        raise reader.error("lang", f"is a list of language tags in order of preference (\"\": a literal "
-                                   f"without one), such as [\"fr\", \"en\", \"\"]; got {lang!r}")
+    try:
+        lang = None if lang is None else check_lang(lang, f"{name}.lang")
+    except ValueError as err:
+        raise reader.error("lang", str(err).split("'lang' ", 1)[1]) from None
     spec = SetSpec(name=name, path=endpoint or job_relative(job_dir, path), format="rdf", id=reader.get("id", str),
                    sparql=endpoint, query=query, literal_details=reader.get("literal_details", bool, False),
-                   lang=None if lang is None else tuple(tag.lower() for tag in lang),
+                   lang=lang,
                    multivalued=reader.get("multivalued", bool, True), **paging)
     reader.done()
     return spec

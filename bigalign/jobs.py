@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -186,6 +186,12 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
         raise top.error("treatments", "needs at least one [[treatments]] table")
     treatments, treatment_model = read_treatments(path, treatment_tables, code)
     scorer = read_scorer(TableReader(path, top.get("model", dict, {}), "model"), treatment_model, job_dir)
+    if several is not None:
+        several = [_tagged(spec, treatments) for spec in several]
+        alignset = several[0]
+    else:
+        alignset = _tagged(alignset, treatments)
+        targetset = None if targetset is None else _tagged(targetset, treatments)
     blocking_table = top.get("blocking", dict)
     # without one: the cross product, when the sets are small enough (checked once they are read)
     blocking = CrossProductBlocking() if blocking_table is None else read_blocking(TableReader(path, blocking_table,
@@ -206,9 +212,28 @@ def load_job(path: str, overrides: Mapping[str, Any] | None = None, *, allow_mod
               truth=job_relative(job_dir, truth) if truth else None, generate=_generate(top, alignment.dedupe), raw=raw,
               user_code=tuple(code.named), clusters=clusters, several=None if several is None else tuple(several))
     top.done()
+    _no_tags(path, job)
     _outputs_are_not_inputs(job, raw)
     return job
 
+
+
+def _tagged(spec: SetSpec, treatments: list[Treatment]) -> SetSpec:
+    """A set read by a query stages each value's language and datatype when a treatment keeps some
+    languages (``lang``); a file's or a database's values have none, and are compared whole."""
+    if spec.format != "rdf" or spec.literal_details or all(t.lang is None for t in treatments):
+        return spec
+    return replace(spec, literal_details=True)
+
+
+def _no_tags(path: str, job: Job) -> None:
+    """A treatment that keeps some languages reads at least one set that has them."""
+    if any(spec.format == "rdf" for spec in job.sets()):
+        return
+    for i, t in enumerate(job.alignment.treatments):
+        if t.lang is not None:
+            raise JobError(f"{path}: treatments[{i}].lang: keeps literals by their language tags, which only a set "
+                           "read by a SPARQL query (an endpoint or RDF files) has", field=f"treatments[{i}].lang")
 
 
 # What a run writes in its directory (beside the links and clusters, which have paths of their own).

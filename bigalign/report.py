@@ -13,9 +13,11 @@ import html
 import importlib.metadata
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .blocking.minhash import candidate_probability
 from .charts import Axis, Chart, svg
@@ -23,8 +25,13 @@ from .comparisons import shown_levels
 from .io import atomic_path
 from .jobs import Job
 from .sql import redact
+from .treatments import Treatment
+from .values.sets import shown_tagged
 
-__all__ = ["save_report_data", "write_report"]
+__all__ = ["nearest_pairs", "save_report_data", "values_as_read", "write_report"]
+
+# The candidates nearest the threshold that a report shows.
+REPORT_ROWS = 30
 
 _PACKAGES = ["bigalign", "dask", "distributed", "numpy", "pandas", "pyarrow", "rapidfuzz", "datasketch",
              "scikit-learn"]
@@ -36,6 +43,53 @@ def _describe_blocking(blocking: Any) -> list[dict]:
         members.append({**b.describe(), "first_slot": start, "slots": b.n_slots})
         start += b.n_slots
     return members
+
+
+def nearest_pairs(near: pd.DataFrame | None, threshold: float) -> pd.DataFrame | None:
+    """The sampled candidates (:attr:`BlockStats.near_threshold`) that the report shows: the 30 nearest the
+    threshold, each pair once (in a stable order: the same whatever the partitions)."""
+    if near is None or not len(near):
+        return None
+    near = near.assign(gap=(near["distance"] - threshold).abs())
+    near = near.sort_values(["gap", "align_id", "target_id"], kind="mergesort").drop(columns="gap")
+    return near.drop_duplicates(["align_id", "target_id"]).head(REPORT_ROWS).reset_index(drop=True)
+
+
+def values_as_read(client: Any, near: pd.DataFrame | None, threshold: float, align: Any, target: Any,
+                   treatments: Sequence[Treatment]) -> pd.DataFrame | None:
+    """The pairs the report shows, with each treatment's values as the sets hold them, each value with its
+    language tag (``{Wien@de; Vienna@en} | Vienne@fr``), when a set keeps the tags (``literal_details``, or
+    a treatment's ``lang``): the values of the samples are normalized and encoded, without their tags.
+    ``align`` and ``target`` are the staged records (Dask frames), of which the pairs' alone are read."""
+    near = nearest_pairs(near, threshold)
+    if near is None:
+        return None
+    sides = {"align": (align, near["align_id"]), "target": (target, near["target_id"])}
+
+    def tagged(t: Treatment) -> bool:
+        return any(f"{t.side_attribute(side)}_lang" in frame.columns for side, (frame, _) in sides.items())
+
+    shown_by = {i: t for i, t in enumerate(treatments) if not isinstance(t.attribute, tuple) and tagged(t)}
+    if not shown_by:
+        return near
+    texts = {}
+    for side, (frame, ids) in sides.items():
+        id_column = frame.columns[0]
+        columns = [c for t in shown_by.values() for c in (t.side_attribute(side), f"{t.side_attribute(side)}_lang")
+                   if c in frame.columns]
+        rows = client.compute(frame[frame[id_column].isin(ids.unique().tolist())][[id_column, *columns]]).result()
+        records = rows.drop_duplicates(id_column).set_index(id_column)
+
+        def as_read(x: Any, column: Any) -> str:
+            if x not in records.index or column not in records.columns:
+                return "∅"
+            tags = records.at[x, f"{column}_lang"] if f"{column}_lang" in records.columns else None
+            return shown_tagged(records.at[x, column], tags)
+
+        texts[side] = {i: [as_read(x, t.side_attribute(side)) for x in ids] for i, t in shown_by.items()}
+    for i, t in shown_by.items():
+        near[f"{i}: {t} values as read"] = [f"{x} | {y}" for x, y in zip(texts["align"][i], texts["target"][i])]
+    return near
 
 
 def save_report_data(job: Job, run: Any, links: Any, run_dir: str) -> str:
@@ -51,14 +105,8 @@ def save_report_data(job: Job, run: Any, links: Any, run_dir: str) -> str:
     def histogram(values: Any) -> list[int]:
         return distance_histogram(values, threshold).tolist()
 
-    near = stats.near_threshold
-    if near is not None and len(near):
-        near = near.assign(gap=(near["distance"] - threshold).abs())
-        near = near.sort_values(["gap", "align_id", "target_id"], kind="mergesort").drop(columns="gap")
-        near = near.drop_duplicates(["align_id", "target_id"]).head(30)
-        near_records = json.loads(near.to_json(orient="records"))
-    else:
-        near_records = []
+    near = nearest_pairs(stats.near_threshold, threshold)
+    near_records = [] if near is None else json.loads(near.to_json(orient="records"))
     data = {
         "job": _without_passwords(job.raw), "threshold": threshold, "uniq": job.alignment.uniq,
         "versions": {p: _version(p) for p in _PACKAGES},
@@ -425,6 +473,23 @@ def _index_read(index: dict | None) -> list[str]:
             f'{index["version"]}: the batch\'s keys touched {index["block_rows_read"]:,} of its block rows{added}.</p>']
 
 
+def _near_threshold_section(data: dict) -> list[str]:
+    """The sampled candidates nearest the threshold: distances, weights, values."""
+    parts = ["<h3>Candidates nearest the threshold</h3>"]
+    keys = [k for k in data["near_threshold"][0] if k not in ("align_id", "target_id", "distance")]
+    weights = {f"{i}: {t['attribute']}": t["weight"] for i, t in enumerate(data["treatments"])}
+    headers = ["align id", "target id", "distance", "linked"] + [
+        k.replace(" distance", f" distance (weight {weights.get(k[:-len(' distance')], '')})")
+        if k.endswith(" distance") else k for k in keys]
+    rows = [[r["align_id"], r["target_id"], r["distance"], _linked(r["distance"], data["threshold"])]
+            + [r[k] for k in keys] for r in data["near_threshold"]]
+    parts.append(_table(headers, rows, "near-threshold"))
+    parts.append('<p class="note">Per-attribute distances are weighted; their sum is the global distance. '
+                 'Values are shown normalized, align | target (and as read, with their language tags, '
+                 'when a set keeps them); ∅ is a missing value.</p>')
+    return parts
+
+
 def write_report(run_dir: str) -> str:
     """Build ``report.html`` in ``run_dir`` from its ``summary.json`` and
     ``report-data.json``; return its path."""
@@ -491,17 +556,7 @@ def write_report(run_dir: str) -> str:
     if "calibration: pairs" in data["distance_histograms"]:
         parts += _calibration_section(data["distance_histograms"])
     if data["near_threshold"]:
-        parts.append("<h3>Candidates nearest the threshold</h3>")
-        keys = [k for k in data["near_threshold"][0] if k not in ("align_id", "target_id", "distance")]
-        weights = {f"{i}: {t['attribute']}": t["weight"] for i, t in enumerate(data["treatments"])}
-        headers = ["align id", "target id", "distance", "linked"] + [
-            k.replace(" distance", f" distance (weight {weights.get(k[:-len(' distance')], '')})")
-            if k.endswith(" distance") else k for k in keys]
-        rows = [[r["align_id"], r["target_id"], r["distance"], _linked(r["distance"], data["threshold"])]
-                + [r[k] for k in keys] for r in data["near_threshold"]]
-        parts.append(_table(headers, rows, "near-threshold"))
-        parts.append('<p class="note">Per-attribute distances are weighted; their sum is the global distance. '
-                     'Values are shown normalized, align | target; ∅ is a missing value.</p>')
+        parts += _near_threshold_section(data)
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>bigalign report</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>")
     path = os.path.join(run_dir, "report.html")

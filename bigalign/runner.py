@@ -43,6 +43,7 @@ from .pipeline import Checkpoint, pair_hashes, run_alignment, timed
 from .pipeline.choose import resolve_blocking
 from .pipeline.encode import set_union
 from .pipeline.schema import combined_hashes, record_keys
+from .report import save_report_data, values_as_read, write_report
 from .sparql import replace_graph
 from .sql import shown_url
 from .sql import write_links as write_links_to_table
@@ -474,6 +475,10 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                                 checkpoint=checkpoint, truth_hashes=true_hashes,
                                 final_links=cluster_parts)
         seconds.update(run.seconds)
+        if staged is not None:  # (the report's pairs with their values as read, tags and all: the records are here)
+            run.stats.near_threshold = values_as_read(active, run.stats.near_threshold,
+                                                      run.scorer.distance_threshold_, align_records, target_records,
+                                                      job.alignment.treatments)
         links = one_to_one(run.links) if job.alignment.one_to_one else run.links
         written = run.scorer.as_written(links)
         if job.several:
@@ -502,8 +507,6 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
     summary.memory = {stage: float(samples[stage].max()) for stage in samples.columns}
     with atomic_path(paths["summary"]) as tmp, open(tmp, "w") as f:
         json.dump(summary.as_dict(), f, indent=2, default=str)
-    from .report import save_report_data, write_report
-
     save_report_data(job, run, links, run_dir)
     write_report(run_dir)
     return summary

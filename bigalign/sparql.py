@@ -32,6 +32,7 @@ import pandas as pd
 from .errors import InputError
 from .sql import expand, shown_url
 from .values.columns import TEXT
+from .values.languages import tag_ranks
 from .values.sets import RANK_PREFIX
 
 RESULTS_JSON = "application/sparql-results+json"
@@ -257,9 +258,6 @@ def describe_endpoint(endpoint: str, query: str, what: str, timeout: float, retr
 # A term: (value, language, datatype, whether it is a literal).
 Term = tuple[Any, Any, Any, bool]
 _NO_TERM: Term = (None, None, None, False)
-# The datatypes of text literals, which ``lang`` filters (a plain literal of SPARQL 1.0 JSON has none).
-_TEXT_TYPES = (None, "http://www.w3.org/2001/XMLSchema#string",
-               "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString")
 
 
 def _term(binding: dict | None) -> Term:
@@ -273,19 +271,6 @@ def _term(binding: dict | None) -> Term:
     return binding["value"], binding.get("xml:lang"), binding.get("datatype"), True
 
 
-def language_rank(term: Term, lang: Sequence[str]) -> int | None:
-    """A term's language's place in ``lang`` (``""``: none; a tag matches its subtags, "en" matches
-    "en-GB"), None when a text literal is in none of them; other terms (IRIs, numbers, dates) rank 0."""
-    _, language, datatype, literal = term
-    if not literal or (language is None and datatype not in _TEXT_TYPES):
-        return 0
-    tag = (language or "").lower()
-    for rank, wanted in enumerate(lang):
-        if tag == wanted or (wanted and tag.startswith(wanted + "-")):
-            return rank
-    return None
-
-
 def results_frame(variables: Sequence[str], rows: Sequence[Sequence[Term]], literal_details: bool,
                   lang: Sequence[str] | None = None) -> pd.DataFrame:
     """The rows' terms as text columns (with each variable's language and datatype when asked); with
@@ -293,15 +278,15 @@ def results_frame(variables: Sequence[str], rows: Sequence[Sequence[Term]], lite
     frame: dict[str, Any] = {}
     for k, name in enumerate(variables):
         terms = [row[k] for row in rows]
-        if lang is not None:
-            ranks = [language_rank(t, lang) for t in terms]
-            terms = [t if r is not None else _NO_TERM for t, r in zip(terms, ranks)]
+        if lang is not None:  # (IRIs and blank nodes are kept, first)
+            ranks = np.where([t[3] for t in terms], tag_ranks([t[1] for t in terms], [t[2] for t in terms], lang), 0)
+            terms = [t if r >= 0 else _NO_TERM for t, r in zip(terms, ranks)]
         frame[name] = pd.array([t[0] for t in terms], dtype=TEXT)
         if literal_details:
             frame[f"{name}_lang"] = pd.array([t[1] for t in terms], dtype=TEXT)
             frame[f"{name}_datatype"] = pd.array([t[2] for t in terms], dtype=TEXT)
         if lang is not None:
-            frame[RANK_PREFIX + name] = np.array([r or 0 for r in ranks], dtype=np.int16)
+            frame[RANK_PREFIX + name] = np.maximum(ranks, 0).astype(np.int16)
     return pd.DataFrame(frame)
 
 

@@ -17,7 +17,8 @@ from .distances import Metric, make_metric
 from .errors import InvalidValueError
 from .normalize import Normalizer, make_normalizer, normalize_column
 from .records import AttributeKey, attribute_columns, attribute_values
-from .values.sets import AGGREGATES, has_value_sets, pack, value_rows
+from .values.languages import check_lang, tag_ranks
+from .values.sets import AGGREGATES, flatten, has_value_sets, pack, value_rows
 
 __all__ = ["Treatment", "global_alignment_matrix", "global_pair_distances", "make_treatments", "plain",
            "set_aside_invalid", "explanation_columns", "global_distances", "treatment_pair_distances"]
@@ -53,6 +54,15 @@ class Treatment:
         smallest of its values' distances (the best pair, by default), the
         largest, or their mean. Records of one value each are compared as
         always.
+    lang : list of str, optional
+        The languages of the literals this treatment compares, in order of
+        preference (``""``: a literal without a tag; "en" also keeps
+        "en-GB"), read from the tags beside the attribute (``name_lang`` and
+        ``name_datatype``: a query's ``literal_details``, which a job sets
+        for it); text in other languages is left out, other literals (numbers,
+        dates) kept. Records without the tags (a file's) are compared whole.
+        One attribute of a set can compare French and English names while
+        another reads every label.
     **options
         Given to the metric (``units``, ``granularity``, ``scale``,
         ``missing``, ``language``...).
@@ -61,7 +71,7 @@ class Treatment:
     def __init__(self, attribute: AttributeKey | Mapping[str, AttributeKey],
                  metric: str | Metric | Any = "levenshtein", *, normalizers: Sequence[Any] = (),
                  weight: float = 1.0, normalized: bool = False, invalid: str | None = None, values: str = "best",
-                 **options: Any):
+                 lang: Sequence[str] | None = None, **options: Any):
         given: Any = attribute
         target: Any = attribute
         if isinstance(given, Mapping):
@@ -88,6 +98,10 @@ class Treatment:
         if values != "best":
             self.metric.values = values  # (the metric compares value sets: see Metric)
         self.values = values
+        self.lang = None if lang is None else check_lang(lang, f"treatment of {attribute!r}")
+        if self.lang is not None and (isinstance(attribute, tuple) or isinstance(target, tuple)):
+            raise ValueError(f"treatment of {attribute!r}: 'lang' filters the literals of one column, not of "
+                             "several")
         self.metric.check(attribute, normalized)
         self.metric.check(target, normalized)
         self.weight = float(weight)
@@ -118,7 +132,9 @@ class Treatment:
         per value: see :func:`~bigalign.values.sets.value_rows`; None: a row per record)."""
         values = attribute_values(frame, self.side_attribute(side))
         owners = None
-        if has_value_sets(values):
+        if self.lang is not None:
+            values, owners = self._in_languages(frame, values, self.lang)
+        elif has_value_sets(values):
             values, owners = value_rows(values)
         if not self.normalizers:
             return values, owners
@@ -126,6 +142,22 @@ class Treatment:
             return pd.DataFrame({c: normalize_column(values[c], self.normalizers) for c in values.columns},
                                 index=values.index), owners
         return normalize_column(values, self.normalizers), owners
+
+    def _in_languages(self, frame: pd.DataFrame, values: pd.Series,
+                      lang: Sequence[str]) -> tuple[pd.Series, np.ndarray | None]:
+        """The values in languages ``lang``, a record's in order of preference (see ``lang``)."""
+        column = values.name
+        if f"{column}_lang" not in frame.columns:  # (values without tags: a file's, compared whole)
+            return value_rows(values) if has_value_sets(values) else (values, None)
+        tags, datatypes = frame[f"{column}_lang"], frame.get(f"{column}_datatype")
+        if not has_value_sets(values):
+            ranks = tag_ranks(tags, datatypes, lang)
+            return values.where(pd.Series(ranks >= 0, index=values.index)), None
+        values, owners, _ = flatten(values)  # (a value's tag and datatype are flattened alike: one family)
+        ranks = tag_ranks(flatten(tags)[0], None if datatypes is None else flatten(datatypes)[0], lang)
+        kept = np.flatnonzero(ranks >= 0)
+        kept = kept[np.lexsort((kept, ranks[kept], owners[kept]))]
+        return values.take(kept).reset_index(drop=True).rename(column), owners[kept]
 
     def encode(self, frame: pd.DataFrame, side: str = "align") -> pd.DataFrame:
         """Normalized and encoded values of the attribute (see Metric.encode); value sets stay sets of

@@ -326,3 +326,82 @@ def test_value_sets_cross_the_p2p_shuffle_as_text_and_come_back_exactly():
         ["a b", "Wien", "Vienna"], None, ["x"], None]
     assert list(back["t1:lat"].iloc[1]) == [0.1, 1 / 3] and list(back["t1:lat"].iloc[3]) == [-2.5e-300]
     assert back["t1:lat"].isna().tolist() == [True, False, True, False]
+
+
+def test_a_treatment_keeps_the_values_in_its_languages_in_their_order_of_preference():
+    names = value_sets(pd.Series(["Wien", "Vienna", "Vienne", "Wien", "Vindobona", "1900000", "Praha", "Prague"],
+                                 dtype=object), np.array([0, 0, 0, 0, 0, 0, 2, 2]), 3)
+    tags = value_sets(pd.Series(["de", "en", "fr", "de-AT", None, None, "cs", "EN"], dtype=object),
+                      np.array([0, 0, 0, 0, 0, 0, 2, 2]), 3)
+    types = value_sets(pd.Series([None, None, None, None, None, "http://www.w3.org/2001/XMLSchema#integer", None,
+                                  None], dtype=object), np.array([0, 0, 0, 0, 0, 0, 2, 2]), 3)
+    frame = pd.DataFrame({"id": [1, 2, 3], "name": names, "name_lang": tags, "name_datatype": types})
+    kept = Treatment("name", "levenshtein", lang=["en", "DE"]).normalize(frame)
+    # en first (and the number: not text), then de and its subtags; the untagged name and fr, cs left out
+    assert [list(v) if isinstance(v, (list, np.ndarray)) else None for v in kept] == [
+        ["Vienna", "1900000", "Wien", "Wien"], None, ["Prague"]]
+    assert list(Treatment("name", "levenshtein", lang=["", "fr"]).normalize(frame)[0]) == ["Vindobona", "1900000",
+                                                                                          "Vienne"]
+    single = pd.DataFrame({"id": [1, 2], "name": ["Wien", "Vienna"], "name_lang": ["de", "en"]})
+    assert Treatment("name", "levenshtein", lang=["en"]).normalize(single).isna().tolist() == [True, False]
+    assert Treatment("name", "levenshtein", lang=["en"]).normalize(single[["id", "name"]]).tolist() == [
+        "Wien", "Vienna"]  # (records without tags: compared whole)
+    with pytest.raises(ValueError, match="'lang' is a list of language tags"):
+        Treatment("name", "levenshtein", lang="en")
+
+
+def _language_job(tmp_path, lang: str) -> str:
+    (tmp_path / "cities.ttl").write_text(TURTLE)
+    (tmp_path / "a.csv").write_text("id,name\n1,Wien\n2,Praha\n3,Vindobona\n")
+    query = QUERY.replace("\n", "\\n")
+    job = tmp_path / "job.toml"
+    job.write_text(f'threshold = 0.55\nuniq = true\n[alignset]\npath = "a.csv"\n'
+                   f'[targetset]\npath = "cities.ttl"\nquery = "{query}"\n'
+                   f'[[treatments]]\ncolumn = "name"\nmetric = "levenshtein"\nnormalized = true\n{lang}\n'
+                   '[output]\npath = "links.csv"\n')
+    return str(job)
+
+
+def test_a_job_s_treatment_compares_the_names_of_its_languages_and_the_report_shows_their_tags(tmp_path):
+    import json
+
+    run_job(load_job(_language_job(tmp_path, "")), show_progress=False)
+    links = pd.read_csv(tmp_path / "links.csv")
+    assert sorted(zip(links["align_id"], links["target_id"], links["distance"])) == [
+        (1, "http://example.org/vienna", 0.0), (2, "http://example.org/prague", 0.0),
+        (3, "http://example.org/vienna", 0.0)]  # (every label: Wien@de, Praha@cs, Vindobona)
+    job = load_job(_language_job(tmp_path, 'lang = ["fr", "en"]'))
+    assert job.targetset.literal_details and not job.alignset.literal_details  # (the tags are read for it)
+    run_job(job, show_progress=False)
+    links = pd.read_csv(tmp_path / "links.csv")
+    # Wien to {Vienne, Vienna}: 3 edits of 6 characters; Praha to Prague: 3 of 6; Vindobona (no tag) left out
+    assert sorted(zip(links["align_id"], links["target_id"], links["distance"])) == [
+        (1, "http://example.org/vienna", 0.5), (2, "http://example.org/prague", 0.5)]
+    near = json.loads((tmp_path / "report-data.json").read_text())["near_threshold"]
+    as_read = {(r["align_id"], r["target_id"]): r["0: name values as read"] for r in near}
+    align, target = as_read[("1", "http://example.org/vienna")].split(" | ")
+    assert align == "Wien" and sorted(target[1:-1].split("; ")) == sorted(
+        ["Wien@de", "Vienna@en", "Vienne@fr", "Wien@de-at", "Vindobona", "Beč@hr"])
+    assert "Vienne@fr" in (tmp_path / "report.html").read_text()
+
+
+def test_a_treatment_s_languages_need_a_set_that_has_them(tmp_path):
+    from bigalign.errors import JobError
+
+    path = _language_job(tmp_path, 'lang = ["fr"]')
+    text = open(path).read()
+    open(path, "w").write(text.replace('path = "cities.ttl"', 'path = "a.csv"').replace('query = "', '# "'))
+    with pytest.raises(JobError, match=r"treatments\[0\]\.lang: keeps literals by their language tags, which only "
+                                       r"a set read by a SPARQL query"):
+        load_job(path)
+
+
+def test_a_run_of_value_sets_resumes_from_its_checkpoint_with_the_same_links(tmp_path):
+    path = _language_job(tmp_path, "")
+    text = open(path).read()
+    open(path, "w").write("checkpoint = true\n" + text)
+    first = run_job(load_job(path), show_progress=False)
+    links = (tmp_path / "links.csv").read_bytes()
+    resumed = run_job(load_job(path), show_progress=False)
+    assert "candidates" in first.seconds and "candidates" not in resumed.seconds  # (its pairs read back)
+    assert (tmp_path / "links.csv").read_bytes() == links and links.count(b"\n") == 4

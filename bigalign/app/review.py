@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from ..errors import BigalignError, InputError
 from ..io import LINK_ROW_GROUP_ROWS, atomic_path
 from ..treatments import Treatment, treatment_pair_distances
-from ..values.sets import RANK_PREFIX, as_value_sets, records_of_rows, shown
+from ..values.sets import RANK_PREFIX, as_value_sets, records_of_rows, shown_tagged
 from .workspace import value_text
 
 __all__ = ["Labels", "LinksPage", "LinksPager", "RecordIndex", "float_or_none", "marks_of", "records_of_side",
@@ -285,12 +285,8 @@ def shown_record(record: dict[str, Any]) -> dict[str, Any]:
     shown_values: dict[str, Any] = {}
     for column, value in record.items():
         tags = record.get(f"{column}_lang")
-        if isinstance(value, (list, tuple, np.ndarray)):
-            if isinstance(tags, (list, tuple, np.ndarray)) and len(tags) == len(value):
-                value = [v if t is None or t == "" else f"{v}@{t}" for v, t in zip(value, tags)]
-            value = shown(value)
-        elif isinstance(tags, str) and tags and value is not None:
-            value = f"{value}@{tags}"
+        if isinstance(value, (list, tuple, np.ndarray)) or (isinstance(tags, str) and tags and value is not None):
+            value = shown_tagged(value, tags)
         shown_values[column] = value
     return {c: v for c, v in shown_values.items() if not (c.endswith("_lang") and c[:-5] in record)}
 

@@ -15,14 +15,18 @@ import dask.dataframe as dd
 import pandas as pd
 
 from ..cluster import progress_bars
+from ..values.sets import is_value_sets, sets_as_text, text_as_sets
 from .stats import BlockStats
 
 __all__ = ["Checkpoint", "write_parquet_part"]
 
 
 def write_parquet_part(part: pd.DataFrame, path: str) -> None:
-    """Write one partition; the name is final only once it is complete."""
-    part.to_parquet(path + ".part", index=False)
+    """Write one partition; the name is final only once it is complete. Value sets are written as text
+    (:func:`~bigalign.values.sets.sets_as_text`: pandas reads no Arrow list type back from Parquet's
+    metadata), which :meth:`Checkpoint.read` makes value sets again."""
+    sets = [c for c in part.columns if is_value_sets(part[c])]
+    (sets_as_text(part, sets) if sets else part).to_parquet(path + ".part", index=False)
     os.replace(path + ".part", path)
 
 
@@ -74,6 +78,7 @@ class Checkpoint:
 
     def read(self) -> tuple[dd.DataFrame, dd.DataFrame, dd.DataFrame, dd.DataFrame, BlockStats]:
         frames = [dd.read_parquet(os.path.join(self.directory, name)) for name in self.parts]
+        frames = [f.map_partitions(text_as_sets, meta=text_as_sets(f._meta)) for f in frames]
         with open(self._stats) as f:
             stats = BlockStats.from_json(json.load(f))
         if os.path.exists(self._near):

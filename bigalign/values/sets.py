@@ -26,7 +26,7 @@ from .columns import TEXT
 
 __all__ = ["AGGREGATES", "RANK_PREFIX", "as_value_sets", "flatten", "group_by_id", "grouping", "has_value_sets",
            "is_value_sets", "largest_sets", "pack", "records_of_rows", "reduce_pairs", "set_pairs", "set_type",
-           "sets_as_text", "shown", "single_values", "text_as_sets", "value_rows", "value_sets"]
+           "sets_as_text", "shown", "shown_tagged", "single_values", "text_as_sets", "value_rows", "value_sets"]
 
 # How the distances of two value sets' values make the pair's distance.
 AGGREGATES = ("best", "worst", "mean")
@@ -259,6 +259,17 @@ def shown(value: Any) -> str:
     if isinstance(value, (list, tuple, np.ndarray)):
         return "{" + "; ".join(shown(v) for v in value) + "}"
     return "∅" if pd.isna(value) else str(value)
+
+
+def shown_tagged(value: Any, tags: Any) -> str:
+    """A value (set) as :func:`shown` shows it, each value with its language tag when it has one:
+    ``{Wien@de; Vienna@en; Vindobona}``."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if isinstance(tags, (list, tuple, np.ndarray)) and len(tags) == len(value):
+            value = [v if t is None or pd.isna(t) or t == "" else f"{v}@{t}" for v, t in zip(value, tags)]
+    elif isinstance(tags, str) and tags and not pd.isna(value):
+        value = f"{value}@{tags}"
+    return shown(value)
 
 
 def as_value_sets(frame: pd.DataFrame) -> pd.DataFrame:
