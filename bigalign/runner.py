@@ -416,9 +416,10 @@ def _dask_report(job: Job, active: Any, reporting: ExitStack, paths: dict[str, s
         del paths["dask_report"]
 
 
-def _write(job: Job, links: pd.DataFrame, seconds: dict[str, float], paths: dict[str, str]) -> None:
-    """The links to the job's output (a file, a database's table); then, with ``sparql_update``, into its
-    graph as its RDF output writes them (N-Triples 1.2, scored, when that is its format; else owl:sameAs)."""
+def write_outputs(job: Job, links: pd.DataFrame, seconds: dict[str, float], paths: dict[str, str]) -> None:
+    """The links to the job's output (a file, a database's table), replacing what it held; then, with
+    ``sparql_update``, into its graph as its RDF output writes them (N-Triples 1.2, scored, when that is its
+    format; else owl:sameAs). A run's and a batch's (``bigalign link``) alike."""
     output = job.output
     with timed(seconds, "write"):
         if output.sql is not None:
@@ -491,7 +492,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
         # (the links scored against the truth while they are written: writing holds the interpreter little)
         quality = None if truth is None else aside.submit(link_quality, _set_qualified(written),
                                                            _set_qualified(truth), unordered=job.alignment.dedupe)
-        _write(job, written, seconds, paths)
+        write_outputs(job, written, seconds, paths)
         if quality is not None:
             summary.quality = quality.result().as_dict()
         if clustered:

@@ -22,6 +22,7 @@ import pytest
 from test_cli import BIGALIGN as BIGALIGN_COMMAND
 from test_cli import ROOT, bigalign
 
+from bigalign.jobs import load_job
 from bigalign.sparql import page_query, projected_variables, split_query
 
 # the server's command, beside this interpreter (a virtual environment's bin need not be on PATH)
@@ -498,6 +499,26 @@ class _Truncating(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
+
+
+def test_a_batch_linked_against_an_index_writes_its_links_back_as_a_run_does(tmp_path, client):
+    from bigalign.index import build_index, link_batch
+
+    server, query_url = start_oxigraph(tmp_path / "store", "")
+    try:
+        job = _write_back_job(tmp_path, "cities_offline", query_url.replace("/query", "/update"), scored=True)
+        build_index(load_job(str(job)), str(tmp_path / "index"), client=client)
+        summary = link_batch(load_job(str(job)), str(tmp_path / "index"), str(ROOT / "jobs/data/cities_dbpedia.csv"),
+                             client=client)
+        links = _graph(query_url)
+        written = sorted(line.split(" ")[:3:2] for line in (tmp_path / "cities_offline.nt").read_text()
+                         .splitlines() if line.startswith("<") and "sameAs" in line)
+        assert summary.links == len(links) == 46 and [[f"<{a}>", f"<{b}>"] for a, b, _ in links] == written
+        assert all(0 < float(measure) <= 1 for *_, measure in links)
+        assert summary.files["graph"].startswith("<http://example.org/links/prix> at http://127.0.0.1:")
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_links_written_back_replace_a_named_graph_whole_and_a_failed_write_leaves_it(tmp_path, scheduler):

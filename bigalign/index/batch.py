@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, JobError
-from ..io import atomic_path, is_url, process_lock, write_clusters, write_links
+from ..io import atomic_path, is_url, process_lock, write_clusters
 from ..job_tables import set_spec
 from ..jobs import Job, check_inputs
 from ..matching import best_match_per_item, one_to_one, sort_links
@@ -26,7 +26,7 @@ from ..pipeline.encode import encode_records
 from ..pipeline.graph import AlignmentRun, timed
 from ..pipeline.schema import record_keys
 from ..pipeline.stats import BlockStats
-from ..runner import RunSummary, blocking_figures, cluster_for
+from ..runner import RunSummary, blocking_figures, cluster_for, write_outputs
 from ..scorers import Scorer
 from ..staging import stage_inputs
 from .build import refuse_value_sets, write_entities
@@ -176,7 +176,7 @@ def link_batch(job: Job, index_path: str, records: str, client: Any = None, show
                output: str | None = None, add: bool = False, replace: bool = False) -> RunSummary:
     """Link the records at ``records`` (read as the job reads its alignset; a ``.toml`` file: a set's table,
     any source a set can be) against the index; write links, summary and report as a run does
-    (``output``: the links' path, by default the job's). With ``add``, the records join the index
+    (``output``: a file the links go to instead of the job's output). With ``add``, the records join the index
     afterwards (see :func:`update_index`; ``replace``: those whose id it holds replace the old ones).
 
     Against a deduplication's index, the records are also linked with each other, and the batch's
@@ -188,7 +188,8 @@ def link_batch(job: Job, index_path: str, records: str, client: Any = None, show
     index.check(job)
     batch_job = dataclasses.replace(job, alignset=set_spec(job.path, "alignset", _records_table(job, records)))
     if output is not None:
-        batch_job = dataclasses.replace(batch_job, output=dataclasses.replace(job.output, path=output))
+        batch_job = dataclasses.replace(batch_job, output=dataclasses.replace(  # (a file instead of the job's)
+            job.output, path=output, sql=None, table=None, sparql_update=None, graph=None))
     files = check_inputs(batch_job, sets=["alignset"])
     run_dir = batch_job.run_dir
     os.makedirs(run_dir, exist_ok=True)
@@ -214,9 +215,7 @@ def link_batch(job: Job, index_path: str, records: str, client: Any = None, show
     assert batch is not None
     links = one_to_one(batch.links) if job.alignment.one_to_one else batch.links
     links = links.drop(columns=[c for c in ("rid_a", "rid_b") if c in links.columns])
-    with timed(seconds, "write"):
-        write_links(scorer.as_written(links), paths["links"], batch_job.output.format, batch_job.output.align_uri,
-                    batch_job.output.target_uri, job.name)
+    write_outputs(batch_job, scorer.as_written(links), seconds, paths)
     summary = RunSummary(job=os.path.abspath(job.path), files=paths, links=len(links), seconds=seconds)
     indexed = {**index.manifest["staged"], "indexed": index.manifest["records"]}
     summary.records = {**counts, indexed_set(job) if not job.alignment.dedupe else "index": indexed}
