@@ -20,6 +20,7 @@ to the net: a match that no rule of the net finds is not seen.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -29,6 +30,7 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from ..blocking import Blocking, KDTreeBlocking, UnionBlocking
 from ..blocking.auto import (
@@ -39,6 +41,8 @@ from ..blocking.auto import (
     choose_rules,
 )
 from ..errors import JobError
+from ..fellegi_sunter import FellegiSunter
+from ..records import text_or_str
 from ..spec import Alignment
 from ..values.hashing import mix64
 from .candidates import LARGEST_BLOCK_PAIRS
@@ -104,17 +108,26 @@ def _sample_hits(own: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndar
     return maybe[hit], at[hit]
 
 
-def _target_pass(part: pd.DataFrame, rules: list[Rule], distinct: list[np.ndarray],
-                 cap: int) -> tuple[list[np.ndarray], pd.DataFrame]:
-    """Per rule, how many records of a target partition hold each of the sample's keys (``distinct``); and
-    those records (rule, key, rid; and a neighbourhood's their coordinates, lat and lon) for the rules that
-    have at most ``cap`` of them here (the others make too many pairs to be chosen; a row of key 0 says
-    so)."""
+def _target_keys(part: pd.DataFrame, rules: list[Rule]) -> list[np.ndarray]:
+    """Per rule, the keys of a target partition's records (a column a slot: a record's keys in a row)."""
     shared: dict = {}
+    return [rule.blocking.keys(part, "target", shared) for rule in rules]
+
+
+def _distinct_keys(table: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """Per rule, the sample's distinct keys (of :func:`_key_table`): what the target partitions look for."""
+    return [keys for _, keys, _ in table]
+
+
+def _target_pass(part: pd.DataFrame, keys_of: list[np.ndarray], rules: list[Rule], distinct: list[np.ndarray],
+                 cap: int) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """Per rule, how many records of a target partition (``keys_of``: their keys, see :func:`_target_keys`)
+    hold each of the sample's ``distinct`` keys (sorted); and those records (rule, key, rid; and a
+    neighbourhood's their coordinates, lat and lon) for the rules that have at most ``cap`` of them here (the
+    others make too many pairs to be chosen; a row of key 0 says so)."""
     counts, rows = [], []
     rid = record_keys(part.iloc[:, 0])
-    for r, (rule, keys) in enumerate(zip(rules, distinct)):
-        own = rule.blocking.keys(part, "target", shared)  # (a column a slot: a record's keys in a row)
+    for r, (rule, own, keys) in enumerate(zip(rules, keys_of, distinct)):
         found, at = _sample_hits(own.ravel(), keys)
         counts.append(np.bincount(at, minlength=len(keys)).astype(np.int64))
         if len(found) > cap:
@@ -139,10 +152,13 @@ def _rule_costs(client: Any, sample: pd.DataFrame, targets: dd.DataFrame, rules:
     rows holding the sampled records' keys (see :func:`_target_pass`), and the sampled records' keys of
     each rule (computed once: a MinHash rule's are the costly part)."""
     n_a, n_b, t = sizes
-    table = _key_table(sample, rules)
-    distinct = [keys for _, keys, _ in table]
-    results = [f.result() for f in client.compute([dask.delayed(_target_pass)(part, rules, distinct, cap)
-                                                   for part in targets.to_delayed()])]
+    # (one graph: the sample's keys are computed while the targets' are, on two cores at once; only the
+    # distinct ones go to the target partitions)
+    table_task = dask.delayed(_key_table)(sample, rules)
+    distinct = dask.delayed(_distinct_keys)(table_task)
+    passes = [dask.delayed(_target_pass)(part, dask.delayed(_target_keys)(part, rules), rules, distinct, cap)
+              for part in targets.to_delayed()]
+    table, *results = (f.result() for f in client.compute([table_task, *passes]))
     scale_a, scale_b = n_a / max(1, len(sample)), n_b / max(1, t)
     costs = []
     shared: dict = {}  # (the sample's keys as targets, in a deduplication: a date parsed once for every rule)
@@ -211,8 +227,15 @@ def _likely_matches(client: Any, sample: pd.DataFrame, b: dd.DataFrame, alignmen
     """The sample's links to the targetset's sample ``b`` through the net, the job's scorer fitted on them
     (u from their random pairs, as a run draws them from its sets): align_id, target_id, weight (the match
     probability; 1 with the weighted distance)."""
+    scorer = alignment.scorer
+    if isinstance(scorer, FellegiSunter) and scorer.groups == "auto":
+        # (the likely matches are weighed, not linked: the group search, 3-4 s of the choice at 1M, is left to
+        # the run; the same likely matches on the demo)
+        scorer = copy.copy(scorer)
+        scorer.groups = {}
     narrowed = dataclasses.replace(alignment, blocking=UnionBlocking([rule.blocking for rule in net]), uniq=False,
-                                   one_to_one=False, explain=False, dedupe=False, link_type="link_only")
+                                   one_to_one=False, explain=False, dedupe=False, link_type="link_only",
+                                   scorer=scorer)
     sample_dd = dd.from_pandas(sample, npartitions=max(1, min(8, len(sample) // 250)), sort=False)
     run = run_alignment(client, sample_dd, b, narrowed)
     links = run.links
@@ -271,12 +294,15 @@ def _worth_hashing(rules: list[Rule], sample: pd.DataFrame) -> tuple[list[Rule],
     Soundex suit a word; a MinHash rule is for names and titles of several words, which lose, gain or
     swap words, and its signatures are the costliest keys to compute."""
     kept, dropped = [], []
+    words_of: dict[Any, float] = {}  # (a column's words a record, on average: counted in Arrow, once)
     for rule in rules:
         if rule.kind == "minhash_lsh":
             columns = rule.columns[0] if isinstance(rule.columns[0], list) else [rule.columns[0]]
-            words = sum(sample[c].astype("string").str.split().str.len().fillna(0).to_numpy(np.float64).mean()
-                        for c in columns) if len(sample) else 0.0
-            if words < MINHASH_MIN_WORDS:
+            for c in columns:
+                if c not in words_of:
+                    counts = pc.count_substring_regex(text_or_str(sample[c]), r"\S+")
+                    words_of[c] = float(pc.sum(counts).as_py() or 0) / len(sample) if len(sample) else 0.0
+            if sum(words_of[c] for c in columns) < MINHASH_MIN_WORDS:
                 dropped.append(rule.label)
                 continue
         kept.append(rule)
