@@ -189,14 +189,10 @@ def _csv_batches(spec: SetSpec, path: str, names: list[str],
         for batch in reader:
             n = batch.num_rows
             # Physical row numbers: skipped rows (already recorded) leave gaps.
-            numbers = np.empty(n, dtype=np.int64)
-            k = 0
-            skipped_set = set(skipped)
-            while k < n:
-                if line not in skipped_set:
-                    numbers[k] = line
-                    k += 1
-                line += 1
+            gaps = np.array([r for r in skipped if r >= line], dtype=np.int64)
+            numbers = np.arange(line, line + n + len(gaps), dtype=np.int64)
+            numbers = (numbers[~np.isin(numbers, gaps)] if len(gaps) else numbers)[:n]
+            line = int(numbers[-1]) + 1 if n else line
             yield batch, numbers
 
 
