@@ -24,6 +24,7 @@ from .charts import Axis, Chart, svg
 from .comparisons import shown_levels
 from .io import atomic_path
 from .jobs import Job
+from .pipeline.schema import SET_COLUMN
 from .sql import redact
 from .treatments import Treatment
 from .values.sets import shown_tagged
@@ -62,8 +63,8 @@ def values_as_read(client: Any, near: pd.DataFrame | None, threshold: float, ali
     a treatment's ``lang``): the values of the samples are normalized and encoded, without their tags.
     ``align`` and ``target`` are the staged records (Dask frames), of which the pairs' alone are read."""
     near = nearest_pairs(near, threshold)
-    if near is None:
-        return None
+    if near is None or SET_COLUMN in align.columns:  # (several sets: an id names a record of each set)
+        return near
     sides = {"align": (align, near["align_id"]), "target": (target, near["target_id"])}
 
     def tagged(t: Treatment) -> bool:
