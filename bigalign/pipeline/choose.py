@@ -46,7 +46,7 @@ from ..records import text_or_str
 from ..spec import Alignment
 from ..values.hashing import mix64
 from .candidates import LARGEST_BLOCK_PAIRS
-from .graph import run_alignment, timed
+from .graph import run_alignment, sent_once, timed
 from .schema import combined_hashes, record_keys
 
 __all__ = ["NET_PAIRS_PER_RECORD", "SAMPLE_RECORDS", "choose_blocking", "resolve_blocking"]
@@ -158,7 +158,8 @@ def _rule_costs(client: Any, sample: pd.DataFrame, targets: dd.DataFrame, rules:
     distinct = dask.delayed(_distinct_keys)(table_task)
     passes = [dask.delayed(_target_pass)(part, dask.delayed(_target_keys)(part, rules), rules, distinct, cap)
               for part in targets.to_delayed()]
-    table, *results = (f.result() for f in client.compute([table_task, *passes]))
+    with sent_once():  # (the sample, in the graph once)
+        table, *results = (f.result() for f in client.compute([table_task, *passes]))
     scale_a, scale_b = n_a / max(1, len(sample)), n_b / max(1, t)
     costs = []
     shared: dict = {}  # (the sample's keys as targets, in a deduplication: a date parsed once for every rule)
@@ -236,7 +237,9 @@ def _likely_matches(client: Any, sample: pd.DataFrame, b: dd.DataFrame, alignmen
     narrowed = dataclasses.replace(alignment, blocking=UnionBlocking([rule.blocking for rule in net]), uniq=False,
                                    one_to_one=False, explain=False, dedupe=False, link_type="link_only",
                                    scorer=scorer)
-    sample_dd = dd.from_pandas(sample, npartitions=max(1, min(8, len(sample) // 250)), sort=False)
+    with sent_once():  # (the sample, sent to the workers once: every step of the run reads it there)
+        sample_dd = client.persist(dd.from_pandas(sample, npartitions=max(1, min(8, len(sample) // 250)),
+                                                  sort=False))
     run = run_alignment(client, sample_dd, b, narrowed)
     links = run.links
     if alignment.dedupe:  # (the sample is of the set itself: not a record with itself)

@@ -65,7 +65,7 @@ from .scoring import (
 )
 from .stats import BlockStats
 
-__all__ = ["AlignmentRun", "align_distributed", "run_alignment", "run_clustering", "timed"]
+__all__ = ["AlignmentRun", "align_distributed", "run_alignment", "run_clustering", "sent_once", "timed"]
 
 logger = logging.getLogger("bigalign")
 
@@ -289,12 +289,12 @@ def _held(client: Any, value: Any) -> Any:
     for good (every task that reads it cancelled); a task's value is computed
     again from the graph.
     """
-    with _sent_once():
+    with sent_once():
         return client.submit(_value, value, key=f"held-{uuid.uuid4().hex}")
 
 
 @contextmanager
-def _sent_once() -> Iterator[None]:
+def sent_once() -> Iterator[None]:
     """Data in a graph on purpose, sent once: Dask's warning against large graphs is for data sent again and
     again."""
     with warnings.catch_warnings():
@@ -539,7 +539,7 @@ def run_clustering(client: Any, link_parts: Sequence[Any], id_parts: dict[int, S
     ones when it is empty — and the clustering's figures. Only forests travel
     (a node, its root, its id); the links stay where they are.
     """
-    with _sent_once():  # (links from the client, when they come from there; kept for a second pass)
+    with sent_once():  # (links from the client, when they come from there; kept for a second pass)
         links = client.persist([dask.delayed(strong_links, pure=True)(part, threshold) for part in link_parts])
     level = client.compute([dask.delayed(link_forest, pure=True)(part, sets, dedupe) for part in links])
     rounds = 0
