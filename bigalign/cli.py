@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--records", required=True, help="the new records: a file, files (a glob) or URL, read "
                                                        "as the job reads its alignset; or a .toml file holding a "
                                                        "set's table (any source: SPARQL, SQL, files)")
-    link.add_argument("--output", help="where to write the links (overrides [output] path)")
+    link.add_argument("--output", help="a file to write the links to instead of the job's output (its extension "
+                                       "must agree with the job's format)")
     link.add_argument("--add", action="store_true", help="then add the records to the index (a new version)")
     link.add_argument("--replace", action="store_true", help="with --add: records whose id the index holds "
                                                              "replace the old ones (else they are refused)")

@@ -27,8 +27,8 @@ from .sql import check_query, redact, shown_url
 from .values.languages import check_lang
 
 __all__ = ["ClusterSpec", "ClustersSpec", "NotImported", "NotImportedBlocking", "OutputSpec", "TableReader",
-           "UserCode", "import_object", "is_import_path", "job_relative", "read_blocking", "read_cluster",
-           "read_clusters", "read_output", "read_set", "read_several_sets", "set_spec"]
+           "UserCode", "import_object", "is_import_path", "job_relative", "output_format", "read_blocking",
+           "read_cluster", "read_clusters", "read_output", "read_set", "read_several_sets", "set_spec"]
 
 # A worker process's memory before any record (Python, pandas, Arrow, Dask, rapidfuzz, scikit-learn and
 # bigalign imported: 286 MiB measured on a local cluster's worker), and the least memory_limit a job may give
@@ -400,20 +400,29 @@ def _write_back(reader: TableReader) -> dict[str, str]:
     return {"sparql_update": url, "graph": graph}
 
 
+def output_format(path: str, given: str | None) -> str:
+    """The format the links are written in: ``given`` (a job's ``format``), else what the path's extension
+    says, else Parquet; a given format that the extension contradicts is refused."""
+    extension = os.path.splitext(path)[1].lower()
+    implied = _FORMATS_BY_EXTENSION.get(extension)
+    if given is not None and given not in ("parquet", "csv", "ntriples", "rdf12", "alignment"):
+        raise ValueError(f"must be 'parquet', 'csv', 'ntriples', 'rdf12' or 'alignment', got {given!r}")
+    if given is not None and implied is not None and given != implied and (given, implied) != ("rdf12", "ntriples"):
+        raise ValueError(f"is {given!r} but the output {path!r} ends in {extension!r} ({implied}): change one or "
+                         "the other")
+    return given or implied or "parquet"
+
+
 def read_output(reader: TableReader, job_dir: str) -> OutputSpec:
     if "sql" in reader.table:
         return _sql_output(reader, job_dir)
     path = job_relative(job_dir, reader.get("path", str, required=True))
-    extension = os.path.splitext(path)[1].lower()
-    implied = _FORMATS_BY_EXTENSION.get(extension)
-    fmt = reader.get("format", str)
-    if fmt is not None and fmt not in ("parquet", "csv", "ntriples", "rdf12", "alignment"):
-        raise reader.error("format", f"must be 'parquet', 'csv', 'ntriples', 'rdf12' or 'alignment', got {fmt!r}")
-    if fmt is not None and implied is not None and fmt != implied and (fmt, implied) != ("rdf12", "ntriples"):
-        raise reader.error("format", f"is {fmt!r} but the output {path!r} ends in {extension!r} ({implied}): "
-                                     f"change one or the other")
+    try:
+        fmt = output_format(path, reader.get("format", str))
+    except ValueError as err:
+        raise reader.error("format", str(err)) from None
     run_dir = reader.get("run_dir", str)
-    output = OutputSpec(path=path, format=fmt or implied or "parquet", align_uri=_uri_template(reader, "align_uri"),
+    output = OutputSpec(path=path, format=fmt, align_uri=_uri_template(reader, "align_uri"),
                         target_uri=_uri_template(reader, "target_uri"),
                         run_dir=job_relative(job_dir, run_dir) if run_dir else None,
                         dask_report=reader.get("dask_report", bool), **_write_back(reader))

@@ -308,3 +308,18 @@ def test_a_batch_read_from_a_database_through_a_set_table(people, tmp_path):
     assert len(from_file) > 500
     pd.testing.assert_frame_equal(from_sql.astype({"align_id": str, "target_id": str}),
                                   from_file.astype({"align_id": str, "target_id": str}))
+
+
+def test_a_batch_s_output_file_is_written_in_the_format_its_name_says(tmp_path):
+    text = (ROOT / "jobs" / "cities_offline.toml").read_text().replace('"data/', f'"{ROOT}/jobs/data/')
+    job_path = tmp_path / "cities.toml"
+    job_path.write_text(text.replace('"../out/cities_offline/links.nt"', f'"{tmp_path}/links.nt"'))
+    build_index(load_job(str(job_path)), str(tmp_path / "index"))
+    records = str(ROOT / "jobs" / "data" / "cities_dbpedia.csv")
+    link_batch(load_job(str(job_path)), str(tmp_path / "index"), records, output=str(tmp_path / "batch.csv"))
+    written = pd.read_csv(tmp_path / "batch.csv")  # (a table, as `run --output links.csv` writes: not N-Triples)
+    assert list(written.columns[:3]) == ["align_id", "target_id", "distance"] and len(written) == 46
+    job_path.write_text(job_path.read_text().replace("[output]\n", '[output]\nformat = "ntriples"\n'))
+    with pytest.raises(JobError, match=r"--output: the job's output.format is 'ntriples' but the output .*batch\.csv"
+                                       r".* ends in '\.csv' \(csv\)"):
+        link_batch(load_job(str(job_path)), str(tmp_path / "index"), records, output=str(tmp_path / "batch.csv"))

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import InputError, JobError
 from ..io import atomic_path, is_url, process_lock, write_clusters
-from ..job_tables import set_spec
+from ..job_tables import output_format, set_spec
 from ..jobs import Job, check_inputs
 from ..matching import best_match_per_item, one_to_one, sort_links
 from ..pipeline.encode import encode_records
@@ -187,9 +187,13 @@ def link_batch(job: Job, index_path: str, records: str, client: Any = None, show
     index = Index.open(index_path)
     index.check(job)
     batch_job = dataclasses.replace(job, alignset=set_spec(job.path, "alignset", _records_table(job, records)))
-    if output is not None:
-        batch_job = dataclasses.replace(batch_job, output=dataclasses.replace(  # (a file instead of the job's)
-            job.output, path=output, sql=None, table=None, sparql_update=None, graph=None))
+    if output is not None:  # (a file instead of the job's output, in the format its name says, as `run --output`)
+        try:
+            fmt = output_format(output, job.raw.get("output", {}).get("format"))
+        except ValueError as err:
+            raise JobError(f"--output: the job's output.format {err}") from None
+        batch_job = dataclasses.replace(batch_job, output=dataclasses.replace(
+            job.output, path=output, format=fmt, sql=None, table=None, sparql_update=None, graph=None))
     files = check_inputs(batch_job, sets=["alignset"])
     run_dir = batch_job.run_dir
     os.makedirs(run_dir, exist_ok=True)
