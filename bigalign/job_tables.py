@@ -201,9 +201,9 @@ def _query_spec(reader: TableReader, name: str, job_dir: str) -> SetSpec:
     paging = _paging(reader) if endpoint is not None else {}
     lang = reader.get("lang", list)
     try:
-        lang = None if lang is None else check_lang(lang, f"{name}.lang")
+        lang = None if lang is None else check_lang(lang)
     except ValueError as err:
-        raise reader.error("lang", str(err).split("'lang' ", 1)[1]) from None
+        raise reader.error("lang", str(err)) from None
     spec = SetSpec(name=name, path=endpoint or job_relative(job_dir, path), format="rdf", id=reader.get("id", str),
                    sparql=endpoint, query=query, literal_details=reader.get("literal_details", bool, False),
                    lang=lang,

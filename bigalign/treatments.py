@@ -98,7 +98,10 @@ class Treatment:
         if values != "best":
             self.metric.values = values  # (the metric compares value sets: see Metric)
         self.values = values
-        self.lang = None if lang is None else check_lang(lang, f"treatment of {attribute!r}")
+        try:
+            self.lang = None if lang is None else check_lang(lang)
+        except ValueError as err:
+            raise ValueError(f"treatment of {attribute!r}: 'lang' {err}") from None
         if self.lang is not None and (isinstance(attribute, tuple) or isinstance(target, tuple)):
             raise ValueError(f"treatment of {attribute!r}: 'lang' filters the literals of one column, not of "
                              "several")
@@ -132,7 +135,7 @@ class Treatment:
         per value: see :func:`~bigalign.values.sets.value_rows`; None: a row per record)."""
         values = attribute_values(frame, self.side_attribute(side))
         owners = None
-        if self.lang is not None:
+        if self.lang is not None and f"{values.name}_lang" in frame.columns:  # (a file's values: no tags, all kept)
             values, owners = self._in_languages(frame, values, self.lang)
         elif has_value_sets(values):
             values, owners = value_rows(values)
@@ -147,8 +150,6 @@ class Treatment:
                       lang: Sequence[str]) -> tuple[pd.Series, np.ndarray | None]:
         """The values in languages ``lang``, a record's in order of preference (see ``lang``)."""
         column = values.name
-        if f"{column}_lang" not in frame.columns:  # (values without tags: a file's, compared whole)
-            return value_rows(values) if has_value_sets(values) else (values, None)
         tags, datatypes = frame[f"{column}_lang"], frame.get(f"{column}_datatype")
         if not has_value_sets(values):
             ranks = tag_ranks(tags, datatypes, lang)

@@ -21,27 +21,29 @@ __all__ = ["TEXT_TYPES", "check_lang", "tag_ranks"]
 TEXT_TYPES = (None, "http://www.w3.org/2001/XMLSchema#string", "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString")
 
 
-def check_lang(lang: Any, what: str) -> tuple[str, ...]:
+def check_lang(lang: Any) -> tuple[str, ...]:
     """``lang`` as given in a job or to a treatment: a non-empty list of tags, lower-cased."""
     if isinstance(lang, str) or not isinstance(lang, (list, tuple)) or not lang or not all(
             isinstance(tag, str) for tag in lang):
-        raise ValueError(f"{what}: 'lang' is a list of language tags in order of preference (\"\": a literal "
-                         f"without one), such as [\"fr\", \"en\", \"\"]; got {lang!r}")
+        raise ValueError(f"is a list of language tags in order of preference (\"\": a literal without one), such as "
+                         f"[\"fr\", \"en\", \"\"]; got {lang!r}")
     return tuple(tag.lower() for tag in lang)
+
+
+def _rank(tag: str, lang: Sequence[str]) -> int:
+    for rank, wanted in enumerate(lang):
+        if tag == wanted or (wanted and tag.startswith(wanted + "-")):
+            return rank
+    return -1
 
 
 def tag_ranks(tags: Any, datatypes: Any, lang: Sequence[str]) -> np.ndarray:
     """Each literal's language's place in ``lang`` (``""``: none; a tag matches its subtags, "en" matches
     "en-GB"), -1 when a text literal is in none of them; a literal that is not text (its datatype is a
-    number's, a date's) ranks 0."""
-    tag = pd.Series(tags, dtype=object).fillna("").astype(str).str.lower().to_numpy(dtype=object)
-    ranks = np.full(len(tag), -1, dtype=np.int16)
-    for rank in range(len(lang) - 1, -1, -1):  # (the first place a tag matches wins)
-        wanted = lang[rank]
-        hit = tag == wanted
-        if wanted:
-            hit |= np.fromiter((t.startswith(wanted + "-") for t in tag), dtype=bool, count=len(tag))
-        ranks[hit] = rank
+    number's, a date's) ranks 0. Each distinct tag is ranked once (a set holds few)."""
+    codes, uniques = pd.factorize(pd.Series(tags, dtype=object).fillna("").astype(str).str.lower())
+    ranks = np.array([_rank(tag, lang) for tag in uniques], dtype=np.int16)[codes] if len(codes) else \
+        np.empty(0, np.int16)
     if datatypes is not None:
         kinds = pd.Series(datatypes, dtype=object)
         ranks[~(kinds.isna() | kinds.isin(TEXT_TYPES[1:])).to_numpy()] = 0
