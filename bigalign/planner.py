@@ -89,7 +89,8 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True, suggest: 
                 if own is None:
                     alignment = dataclasses.replace(alignment, blocking=choice.blocking)
             run = run_alignment(active, align_records, target_records, alignment, show_progress=show_progress,
-                                score=False, truth_hashes=truth)
+                                score=False, truth_hashes=truth,
+                                random_pairs=choice.random_pairs if choice is not None else None)
         align_sample = align_records.head(2000, npartitions=-1)
         target_sample = target_records.head(2000, npartitions=-1)
     rate = scoring_rate(job, align_sample, target_sample)

@@ -473,8 +473,8 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
                 alignment, choice = resolve_blocking(active, align_records, target_records, alignment)
         with memory.sample("align", client=active, interval=0.2):
             run = run_alignment(active, align_records, target_records, alignment, show_progress=show_progress,
-                                checkpoint=checkpoint, truth_hashes=true_hashes,
-                                final_links=cluster_parts)
+                                checkpoint=checkpoint, truth_hashes=true_hashes, final_links=cluster_parts,
+                                random_pairs=choice.random_pairs if choice is not None else None)
         seconds.update(run.seconds)
         if staged is not None:  # (the report's pairs with their values as read, tags and all: the records are here)
             run.stats.near_threshold = values_as_read(active, run.stats.near_threshold,

@@ -36,10 +36,13 @@ def test_a_blockings_signatures_are_those_of_its_records_shingles(words):
     np.testing.assert_array_equal(blocking.signatures(frame)[5], blocking.signatures(frame.iloc[::-1])[1])
 
 
-@pytest.mark.parametrize("threshold,num_perm", [(0.3, 64), (0.5, 128), (0.8, 128), (0.9, 32)])
-def test_bands_and_rows_match_datasketch(threshold, num_perm):
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    assert optimal_bands_rows(threshold, num_perm) == (lsh.b, lsh.r)
+@pytest.mark.parametrize("threshold,num_perm,weights", [(0.3, 64, (0.5, 0.5)), (0.6, 64, (0.5, 0.5)),
+                                                     (0.5, 128, (0.5, 0.5)), (0.8, 128, (0.5, 0.5)),
+                                                     (0.9, 32, (0.5, 0.5)), (0.05, 256, (0.5, 0.5)),
+                                                     (0.45, 100, (0.2, 0.8)), (0.7, 16, (0.9, 0.1))])
+def test_bands_and_rows_match_datasketch(threshold, num_perm, weights):
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=weights)
+    assert optimal_bands_rows(threshold, num_perm, *weights) == (lsh.b, lsh.r)
 
 
 def test_s_curve():

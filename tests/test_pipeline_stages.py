@@ -12,6 +12,7 @@ from bigalign.errors import RecordError
 from bigalign.fellegi_sunter import FellegiSunter
 from bigalign.pipeline import best_match, block_rows, candidate_pairs, candidate_tile, encode_records, score_pairs
 from bigalign.pipeline.encode import sample_records
+from bigalign.pipeline.fit_data import random_pair_distances
 from bigalign.pipeline.schema import ALIGN_SIDE, TARGET_SIDE, part_of
 from bigalign.pipeline.scoring import candidate_patterns, pair_distances
 from bigalign.treatments import make_treatments
@@ -163,3 +164,39 @@ def test_a_sample_of_records_does_not_depend_on_the_partitions():
     whole = sample_records(encoded, 0.1)
     parts = pd.concat([sample_records(encoded.iloc[i:i + 300], 0.1) for i in range(0, 2000, 300)])
     assert whole["id"].tolist() == parts["id"].tolist() and 150 < len(whole) < 250
+
+
+@pytest.mark.parametrize("dedupe", [False, True])
+def test_random_pairs_from_the_records_as_read_are_those_of_the_encoded_sets(dedupe):
+    """A blocking chosen for a run fits its model with the random pairs of the sets as read (their sampled
+    records alone encoded), then hands them to the run: the very distances the run would compute from its
+    encoded sets, whatever the partitions."""
+    import dask
+    import dask.dataframe as dd
+
+    from bigalign.datasets import person_records
+
+    data = person_records(3000, seed=5)
+    treatments = make_treatments([{"column": ["given_name", "surname"], "metric": "levenshtein", "normalized": True,
+                                   "normalizers": ["lunormalize"]},
+                                  {"column": "date_of_birth", "metric": "temporal", "scale": 365},
+                                  {"column": "suburb", "metric": "jaro_winkler"}])
+    align = dd.from_pandas(data.alignset, npartitions=3, sort=False)
+    target = align if dedupe else dd.from_pandas(data.targetset, npartitions=2, sort=False)
+
+    def encoded(records, side, name):  # (as a run encodes its sets: keys and all)
+        blocking = KeyBlocking("suburb")
+        meta = encode_records(records._meta, treatments, blocking, side, name)
+        return records.map_partitions(encode_records, treatments, blocking, side, name, meta=meta)
+
+    encoded_a = encoded(align, "align", "alignset")
+    encoded_b = encoded_a if dedupe else encoded(target, "target", "targetset")
+    scorer = FellegiSunter(random_pairs=20_000)
+    counts = (len(data.alignset), len(data.alignset if dedupe else data.targetset))
+    with dask.config.set(scheduler="sync"):
+        run = random_pair_distances(scorer, treatments, encoded_a, encoded_b, counts).compute()
+        as_read = random_pair_distances(scorer, treatments, align.repartition(npartitions=2),
+                                        target if dedupe else target.repartition(npartitions=4), counts,
+                                        as_read=True).compute()
+    assert run.shape == (20_000, 3) and np.isfinite(run).any()
+    np.testing.assert_array_equal(run, as_read)

@@ -203,6 +203,7 @@ class BlockingChoice:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     compared: float | None = None  # another blocking's estimated pair completeness, on the same likely matches
+    random_pairs: Any = None  # (the future of the random pairs' distances the run's model is fitted on, if any)
 
     @property
     def blocking(self) -> UnionBlocking:

@@ -30,9 +30,12 @@ __all__ = ["MinHashLSHBlocking", "candidate_probability", "minhash_signatures", 
 _EMPTY = np.uint32(0xFFFFFFFF)
 # Shingle × permutation cells held at once while computing signatures.
 _CHUNK_CELLS = 8_000_000
+# A record's words (a word's shingles) taken one position at a time up to this many (see _group_minimum).
+_POSITIONS = 16
 
 
-def candidate_probability(similarity: np.ndarray | float, bands: int, rows: int) -> np.ndarray | float:
+def candidate_probability(similarity: np.ndarray | float, bands: int | np.ndarray, rows: int | np.ndarray
+                          ) -> np.ndarray | float:
     """Probability that two records of Jaccard ``similarity`` share a band."""
     return 1.0 - (1.0 - np.asarray(similarity, dtype=float) ** rows) ** bands
 
@@ -41,20 +44,22 @@ def candidate_probability(similarity: np.ndarray | float, bands: int, rows: int)
 def optimal_bands_rows(threshold: float, num_perm: int, false_positive_weight: float = 0.5,
                        false_negative_weight: float = 0.5) -> tuple[int, int]:
     """Bands and rows minimising the weighted false-positive and false-negative
-    areas of the S-curve around ``threshold`` (datasketch's criterion)."""
+    areas of the S-curve around ``threshold`` (datasketch's criterion and order of search).
+
+    Each area is the integral of a polynomial of degree ``bands · rows ≤ num_perm``: Gauss–Legendre
+    quadrature on ``num_perm / 2 + 1`` nodes is exact for it, every (bands, rows) at once (a millisecond,
+    where adaptive quadrature of each took 0.35 s with SciPy's import, in every process that builds one)."""
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"MinHash LSH threshold must be in (0, 1), got {threshold!r}")
-    from scipy.integrate import quad  # (here: a quarter of a second to import, for the jobs that use MinHash)
-
-    best, best_error = (1, 1), np.inf
-    for b in range(1, num_perm + 1):
-        for r in range(1, num_perm // b + 1):
-            fp, _ = quad(lambda s: candidate_probability(s, b, r), 0.0, threshold)
-            fn, _ = quad(lambda s: 1.0 - candidate_probability(s, b, r), threshold, 1.0)
-            error = fp * false_positive_weight + fn * false_negative_weight
-            if error < best_error:
-                best, best_error = (b, r), error
-    return best
+    shapes = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)])
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
+    below, above = threshold * (nodes + 1) / 2, threshold + (1 - threshold) * (nodes + 1) / 2
+    bands, rows = shapes[:, :1], shapes[:, 1:]
+    false_positive = threshold / 2 * (candidate_probability(below[None, :], bands, rows) @ weights)
+    false_negative = (1 - threshold) / 2 * ((1.0 - candidate_probability(above[None, :], bands, rows)) @ weights)
+    error = false_positive * false_positive_weight + false_negative * false_negative_weight
+    b, r = shapes[int(np.argmin(error))]
+    return int(b), int(r)
 
 
 def shingles(text: str, ngram: int = 3, words: bool = False) -> set[str]:
@@ -103,15 +108,30 @@ def minhash_signatures(shingle_sets: Sequence[Collection[str]], num_perm: int = 
     hashed = _fmix32(np.fromiter(map(_sha1_32, vocabulary), np.uint32, len(vocabulary)))
     a, b = _permutations(num_perm, seed)
     permuted = hashed[:, None] * a[None, :] + b[None, :]  # uint32 wrap-around is the modulo
-    out = np.full((len(shingle_sets), num_perm), _EMPTY, dtype=np.uint32)
-    nonempty = np.flatnonzero(counts)
+    return _group_minimum(permuted, codes, counts)
+
+
+def _group_minimum(table: np.ndarray, items: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per group (``counts[g]`` consecutive ``items`` each), the elementwise minimum of its items' rows of
+    ``table``; a group without items is all 2^32−1 (the signature of an empty set).
+
+    The ``k``-th members of every group at once: a gather and a minimum of whole rows (a record's
+    words, a word's shingles: 3.5× faster than ``np.minimum.reduceat`` over rows of ``num_perm``
+    cells); the members of long groups past :data:`_POSITIONS`, by segments, a chunk of cells at a time."""
+    out = np.full((len(counts), table.shape[1]), _EMPTY, dtype=np.uint32)
     starts = np.cumsum(counts) - counts
-    rows_per_chunk = max(1, _CHUNK_CELLS // max(1, num_perm * max(1, int(counts.mean()) if len(counts) else 1)))
-    for lo in range(0, len(nonempty), rows_per_chunk):
-        rows = nonempty[lo:lo + rows_per_chunk]
-        first, last = starts[rows[0]], starts[rows[-1]] + counts[rows[-1]]
-        block = permuted[codes[first:last]]
-        out[rows] = np.minimum.reduceat(block, starts[rows] - first, axis=0)
+    for k in range(min(_POSITIONS, int(counts.max(initial=0)))):
+        groups = np.flatnonzero(counts > k)
+        rows = table[items[starts[groups] + k]]
+        out[groups] = rows if k == 0 else np.minimum(out[groups], rows)
+    long = np.flatnonzero(counts > _POSITIONS)
+    rest = counts[long] - _POSITIONS
+    step = max(1, _CHUNK_CELLS // (table.shape[1] * max(1, int(rest.mean()) if len(rest) else 1)))
+    for lo in range(0, len(long), step):
+        chunk, held = long[lo:lo + step], rest[lo:lo + step]
+        offsets = np.cumsum(held) - held
+        at = np.repeat(starts[chunk] + _POSITIONS - offsets, held) + np.arange(int(held.sum()))
+        out[chunk] = np.minimum(out[chunk], np.minimum.reduceat(table[items[at]], offsets, axis=0))
     return out
 
 
@@ -211,14 +231,7 @@ class MinHashLSHBlocking(Blocking):
         record_of, word_of = record_of[order], np.concatenate(word_ids)[order] if word_ids else record_of
         word_signatures = minhash_signatures([{w} if self.words else _word_shingles(w, self.ngram)
                                               for w in words], self.num_perm, self.seed)
-        signatures = np.full((len(frame), self.num_perm), _EMPTY, dtype=np.uint32)
-        held = np.flatnonzero(np.bincount(record_of, minlength=len(frame)))
-        starts = np.searchsorted(record_of, held)
-        step = max(1, _CHUNK_CELLS // self.num_perm)
-        for lo in range(0, len(held), step):  # (a chunk of records at a time: bounded memory)
-            stop = starts[lo + step] if lo + step < len(held) else len(record_of)
-            block = word_signatures[word_of[starts[lo]:stop]]
-            signatures[held[lo:lo + step]] = np.minimum.reduceat(block, starts[lo:lo + step] - starts[lo], axis=0)
+        signatures = _group_minimum(word_signatures, word_of, np.bincount(record_of, minlength=len(frame)))
         if shared is not None:
             shared[name] = signatures
         return signatures

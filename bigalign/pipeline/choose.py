@@ -46,6 +46,7 @@ from ..records import text_or_str
 from ..spec import Alignment
 from ..values.hashing import mix64
 from .candidates import LARGEST_BLOCK_PAIRS
+from .fit_data import random_pair_distances
 from .graph import run_alignment, sent_once, timed
 from .schema import combined_hashes, record_keys
 
@@ -224,10 +225,10 @@ def _sample_pairs(sample: pd.DataFrame, sample_keys: list[np.ndarray], rows: pd.
 
 
 def _likely_matches(client: Any, sample: pd.DataFrame, b: dd.DataFrame, alignment: Alignment,
-                    net: list[Rule]) -> pd.DataFrame:
+                    net: list[Rule], random_pairs: Any) -> pd.DataFrame:
     """The sample's links to the targetset's sample ``b`` through the net, the job's scorer fitted on them
-    (u from their random pairs, as a run draws them from its sets): align_id, target_id, weight (the match
-    probability; 1 with the weighted distance)."""
+    (u from ``random_pairs``: the distances of the run's own random pairs of the two sets): align_id,
+    target_id, weight (the match probability; 1 with the weighted distance)."""
     scorer = alignment.scorer
     if isinstance(scorer, FellegiSunter) and scorer.groups == "auto":
         # (the likely matches are weighed, not linked: the group search, 3-4 s of the choice at 1M, is left to
@@ -240,7 +241,7 @@ def _likely_matches(client: Any, sample: pd.DataFrame, b: dd.DataFrame, alignmen
     with sent_once():  # (the sample, sent to the workers once: every step of the run reads it there)
         sample_dd = client.persist(dd.from_pandas(sample, npartitions=max(1, min(8, len(sample) // 250)),
                                                   sort=False))
-    run = run_alignment(client, sample_dd, b, narrowed)
+    run = run_alignment(client, sample_dd, b, narrowed, random_pairs=random_pairs)
     links = run.links
     if alignment.dedupe:  # (the sample is of the set itself: not a record with itself)
         links = links[links["align_id"].astype(str) != links["target_id"].astype(str)]
@@ -349,6 +350,10 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
     dedupe = alignment.dedupe
     n_a, n_b = (int(f.result()) for f in client.compute([a.shape[0], b.shape[0]]))
     target_share = min(1.0, math.sqrt(SAMPLE_RECORDS * max(1, n_b)) / max(1, n_b))
+    # (the random pairs a model's u is fitted on, of the whole sets: the net's model fitted with them, then
+    # the run's, computed once)
+    random_pairs = client.compute(random_pair_distances(alignment.scorer, alignment.treatments, a, b, (n_a, n_b),
+                                                        as_read=True)) if alignment.scorer.learns else None
     steps: dict[str, float] = {}
     budget = auto.budget(n_a)
     with timed(steps, "count"):  # (and the pairs the samples make, for the rules' overlaps)
@@ -372,7 +377,7 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
         raise JobError("blocking: kind = \"auto\" found no rule of the treatments' columns that makes pairs "
                        f"within {net_cap:,.0f}; name the blocking", field="blocking")
     with timed(steps, "likely matches"):
-        likely = _likely_matches(client, sample, targets_drawn, alignment, net)
+        likely = _likely_matches(client, sample, targets_drawn, alignment, net, random_pairs)
         covered, targets, at_a, at_b = _coverage(client, sample, sample_keys, targets_drawn, rules, likely)
     overflowed = set(rows["rule"][rows["key"] == 0].tolist())
     counted_over = [r for r, rule in enumerate(rules) if rule.kind != "key"]  # (block pairs: more than made)
@@ -393,6 +398,7 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
         choice.notes.append(f"the job's own blocking: estimated pair completeness {own:.4f} on the same likely "
                             "matches")
     choice.notes += notes
+    choice.random_pairs = random_pairs
     choice.seconds = time.perf_counter() - clock
     choice.notes.append(f"{len(rules)} rules: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
     choice.notes.append(f"likely matches: {len(likely)} links of {len(sample)} sampled records to "

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..blocking.base import Blocking, mix64
+from ..blocking.cross import CrossProductBlocking
 from ..errors import InvalidValueError, RecordError
 from ..records import as_records, attribute_columns
 from ..treatments import Treatment, plain
@@ -29,7 +30,8 @@ from .schema import (
     treatment_prefix,
 )
 
-__all__ = ["ROWS_PER_PARTITION", "block_rows", "encode_records", "sample_records", "set_union", "to_dask"]
+__all__ = ["ROWS_PER_PARTITION", "block_rows", "encode_records", "encoded_sample", "sample_records", "set_union",
+           "to_dask"]
 
 
 # Records per partition when a set is given in memory.
@@ -143,5 +145,18 @@ def sample_records(encoded: pd.DataFrame, share: float) -> pd.DataFrame:
     """The encoded records whose id hash falls in the first ``share`` of the
     hash range: a sample that depends on the records only, not on how they
     are partitioned."""
-    draw = mix64(encoded["rid"].to_numpy(np.uint64)) >> np.uint64(11)  # 53 bits: exact as a fraction
-    return encoded[draw.astype(np.float64) < share * 2.0 ** 53]
+    return encoded[_drawn(encoded["rid"].to_numpy(np.uint64), share)]
+
+
+def encoded_sample(part: pd.DataFrame, share: float, treatments: Sequence[Treatment], side: str,
+                   name: str) -> pd.DataFrame:
+    """The records of a partition as read (not encoded) that :func:`sample_records` draws from their
+    encoding, encoded alone (their treatments' values, no keys): a sample without the set encoded whole."""
+    sets = part[SET_COLUMN].to_numpy(np.int16) if SET_COLUMN in part.columns else None
+    return encode_records(part[_drawn(record_keys(part.iloc[:, 0], sets), share)], treatments,
+                          CrossProductBlocking(), side, name)
+
+
+def _drawn(rid: np.ndarray, share: float) -> np.ndarray:
+    draw = mix64(rid) >> np.uint64(11)  # 53 bits: exact as a fraction
+    return draw.astype(np.float64) < share * 2.0 ** 53

@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 
 from ..blocking.base import Blocking
+from ..blocking.cross import CrossProductBlocking
 from ..em import add_pattern_counts
 from ..evaluate import cross_product
 from ..scorers import Scorer
 from ..treatments import Treatment
-from .encode import sample_records
+from .encode import encode_records, encoded_sample, sample_records
 from .schema import pair_hashes, treatment_value
 from .scoring import candidate_patterns, candidate_sample, partition_term_counts
 
@@ -34,18 +35,31 @@ MODEL_SAMPLE_PAIRS = 200_000
 
 
 def random_pair_distances(scorer: Scorer, treatments: Sequence[Treatment], encoded_a: dd.DataFrame,
-                           encoded_b: dd.DataFrame, counts: tuple[int, int]) -> Any:
+                          encoded_b: dd.DataFrame, counts: tuple[int, int], as_read: bool = False) -> Any:
     """The distances of the random pairs that give a model's ``u`` (delayed):
     pairs of samples of both sets, chosen by id hash and ordered by it (so the
     same records and pairs whatever the partitions). They need the encoded
     sets only, so a cluster computes them while the blocking runs; a task per
     treatment (the two word-level Levenshteins of the demo took 86% of one
-    task's second at 100k, the other thread idle without a cluster)."""
-    samples = []
-    for encoded, n in zip((encoded_a, encoded_b), counts):
+    task's second at 100k, the other thread idle without a cluster).
+
+    With ``as_read``, the two sets are records as read (the same in a deduplication), and the sampled
+    records alone are encoded: the same distances, before a set is encoded (a blocking chosen for the
+    run fits its model with them, then hands them to the run)."""
+    samples: list[Any] = []
+    sides = (("align", "alignset"), ("target", "targetset"))
+    for encoded, n, (side, name) in zip((encoded_a, encoded_b), counts, sides):
         share = min(1.0, MODEL_SAMPLE_RECORDS / max(1, n))
-        samples.append(dask.delayed(_sample_set, pure=True)(
-            encoded.map_partitions(sample_records, share, meta=encoded._meta).to_delayed()))
+        if as_read:
+            if samples and encoded is encoded_a:  # (a deduplication: one set, encoded as the run encodes it)
+                samples.append(samples[0])
+                break
+            meta = encode_records(encoded._meta, treatments, CrossProductBlocking(), side, name)
+            encoded = encoded.map_partitions(encoded_sample, share, treatments, side, name, meta=meta,
+                                             enforce_metadata=False)
+        else:
+            encoded = encoded.map_partitions(sample_records, share, meta=encoded._meta)
+        samples.append(dask.delayed(_sample_set, pure=True)(encoded.to_delayed()))
     distances = dask.delayed(_sample_pair_distances, pure=True)
     return dask.delayed(np.column_stack, pure=True)([distances(scorer.random_rows, treatments, k, *samples)
                                                      for k in range(len(treatments))])

@@ -331,6 +331,16 @@ def _for_value_sets(client: Any, blocking: Blocking, align_dd: dd.DataFrame, tar
     return with_value_sets(blocking, most) if most else blocking
 
 
+def _random_pairs(client: Any, scorer: Scorer, treatments: Sequence[Treatment], encoded_a: dd.DataFrame,
+                  encoded_b: dd.DataFrame, counts: tuple[int, int], options: dict[str, Any]) -> Any:
+    """The future of the random pairs' distances a model is fitted on: as given, else computed."""
+    if not scorer.learns:
+        return None
+    if options["random_pairs"] is not None:
+        return options["random_pairs"]
+    return client.compute(random_pair_distances(scorer, treatments, encoded_a, encoded_b, counts))
+
+
 def _blocked(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame | None,
              treatments: Sequence[Treatment], blocking: Blocking, scorer: Scorer, dedupe: bool,
              options: dict[str, Any], checkpoint: Checkpoint | None, seconds: dict[str, float],
@@ -342,8 +352,7 @@ def _blocked(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame
         logger.info("resuming from the checkpoint in %s (candidate pairs already computed)", checkpoint.directory)
         pairs_dd, members_dd, encoded_a, encoded_b, stats = checkpoint.read()
         counts = tuple(f.result() for f in client.compute([encoded_a.shape[0], encoded_b.shape[0]]))
-        random_pairs = (client.compute(random_pair_distances(scorer, treatments, encoded_a, encoded_b, counts))
-                        if scorer.learns else None)
+        random_pairs = _random_pairs(client, scorer, treatments, encoded_a, encoded_b, counts, options)
         return _Blocked(pairs_dd, members_dd, encoded_a, encoded_b, stats, counts, options["shuffle_partitions"],
                         random_pairs)
     if align_dd is None or target_dd is None:
@@ -355,8 +364,7 @@ def _blocked(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.DataFrame
         # as the first partitions are encoded; on this client, not the default one.
         counts = tuple(f.result() for f in client.compute([align_dd.shape[0], target_dd.shape[0]]))
         encoded_a, encoded_b = _encoded_sets(client, align_dd, target_dd, treatments, blocking, dedupe)
-        random_pairs = (client.compute(random_pair_distances(scorer, treatments, encoded_a, encoded_b, counts))
-                        if scorer.learns else None)
+        random_pairs = _random_pairs(client, scorer, treatments, encoded_a, encoded_b, counts, options)
         threads = worker_threads(client)
         blocks, n = _shuffled_blocks(encoded_a, encoded_b, blocking, options["shuffle_partitions"], sum(counts),
                                      threads, shuffle_method(client))
@@ -383,7 +391,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
                   alignment: Alignment, *, show_progress: bool = False, score: bool = True,
                   truth_hashes: np.ndarray | None = None, checkpoint: Checkpoint | None = None,
                   shuffle_partitions: int | None = None, dense_block_pairs: int | None = DENSE_BLOCK_PAIRS,
-                  final_links: Callable[[list], Any] | None = None) -> AlignmentRun:
+                  final_links: Callable[[list], Any] | None = None, random_pairs: Any = None) -> AlignmentRun:
     """Build and run the graph of ``alignment`` on ``client``; return the links (sorted) and stats.
 
     Records of several sets come as one deduplicated set whose records carry
@@ -408,7 +416,9 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     columns. Without ``uniq``, ``final_links`` is called with the futures of
     the links' partitions (as scored: unsorted, a model's ``distance``) before
     this process gathers and sorts them: a next stage can start on the
-    cluster meanwhile.
+    cluster meanwhile. ``random_pairs``: the distances of the random pairs a
+    model's u is fitted on, when already computed (a future of
+    :func:`~bigalign.pipeline.fit_data.random_pair_distances` of these sets).
     """
     treatments, scorer = alignment.treatments, alignment.scorer
     blocking = copy.deepcopy(alignment.blocking)  # (fitted for this run: the alignment's stays as it was given)
@@ -424,7 +434,7 @@ def run_alignment(client: Any, align_dd: dd.DataFrame | None, target_dd: dd.Data
     options = {"max_block_pairs": alignment.max_block_pairs,
                "max_task_pairs": alignment.max_task_pairs or MAX_TASK_PAIRS, "truth_hashes": truth_hashes,
                "dense_block_pairs": dense_block_pairs, "show_progress": show_progress,
-               "link_type": alignment.link_type, "shuffle_partitions": shuffle_partitions}
+               "link_type": alignment.link_type, "shuffle_partitions": shuffle_partitions, "random_pairs": random_pairs}
     found = _blocked(client, align_dd, target_dd, treatments, blocking, scorer, dedupe, options, checkpoint, seconds,
                      with_pairs=score or scorer.learns)
     empty = pd.DataFrame(columns=["align_id", "target_id", "distance"])
