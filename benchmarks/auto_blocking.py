@@ -92,7 +92,7 @@ columns = ["name", "city"]
 
 
 def people_job(n: int, data: str, blocking: str | None, output: str) -> str:
-    text = open(os.path.join(ROOT, "jobs", "demo.toml")).read().replace("n = 50000", f"n = {n}")
+    text = open(os.path.join(ROOT, "jobs", "demo_keys.toml")).read().replace("n = 50000", f"n = {n}")
     text = text.replace("../out/demo/", data + "/").replace(f"{data}/links.parquet", output)
     if blocking is not None:
         text = text[:text.index("[blocking]")] + blocking + "\n" + text[text.index("# What agreeing at each level"):]

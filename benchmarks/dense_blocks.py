@@ -26,7 +26,7 @@ from bigalign.jobs import load_job
 from bigalign.pipeline import DENSE_BLOCK_PAIRS, run_alignment, to_dask
 from bigalign.spec import make_alignment
 
-JOB = os.path.join(os.path.dirname(__file__), "..", "jobs", "demo.toml")
+JOB = os.path.join(os.path.dirname(__file__), "..", "jobs", "demo_keys.toml")
 # Dense blocks serve the weighted distance (a model scores pair by pair): the demo's treatments
 # with the threshold the demo had by hand before it learned its model.
 DISTANCE_THRESHOLD = 3.5

@@ -33,7 +33,7 @@ def measured(args: list[str], cwd: str) -> tuple[float, float]:
 
 
 def job_text(alignset: str, output: str) -> str:
-    demo = open(os.path.join(ROOT, "jobs", "demo.toml")).read()
+    demo = open(os.path.join(ROOT, "jobs", "demo_keys.toml")).read()
     treatments = demo[demo.index("# Names: word order free"):demo.index("# What agreeing at each level")]
     return (f'threshold = 3.5\n\n[alignset]\npath = "{alignset}"\nid = "rec_id"\n\n[targetset]\n'
             f'path = "people_b.parquet"\nid = "rec_id"\n\n{treatments}\n[output]\npath = "{output}"\n')

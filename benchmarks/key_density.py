@@ -1,7 +1,7 @@
 """The pairs each key of a job's blocking gives per align record, and their union's, on kept sets.
 
     python -m benchmarks.scaling --sizes 1000000,10000000 --workers 2 --data DIR
-    python -m benchmarks.key_density --data DIR --sizes 1000000,10000000 [--job jobs/demo.toml]
+    python -m benchmarks.key_density --data DIR --sizes 1000000,10000000 [--job jobs/demo_keys.toml]
 
 For each size, every record's keys (the job's union of keys, member by
 member), the blocks' sizes on both sides, and their products summed: the

@@ -26,7 +26,7 @@ import pandas as pd
 TOOLS = ("bigalign", "bigalign_distance", "splink", "splink_keys", "recordlinkage", "nazca")
 # Deduplication into entities (benchmarks.entities): DATA_DIR holds people.csv and entities.csv.
 ENTITY_TOOLS = ("bigalign_entities", "splink_entities")
-# The keys of jobs/demo.toml's blocking, on the columns benchmarks.compare writes for peers
+# The keys of jobs/demo_keys.toml's blocking, on the columns benchmarks.compare writes for peers
 # (dates in ISO form, Soundex codes computed as bigalign computes them).
 SHARED_KEYS = [("soc_sec_id",), ("date_of_birth", "address"), ("date_of_birth", "suburb"), ("address", "street_number"),
                ("names_soundex_set", "street_number"), ("surname_soundex", "birth_year", "street_number")]
@@ -46,7 +46,7 @@ def _best(pairs: pd.DataFrame, score: str, higher_is_better: bool) -> pd.DataFra
 
 
 def run_bigalign(data: str, workers: int, learned: bool = True) -> dict:
-    """As a user runs it: ``jobs/demo.toml`` on the CSV files (staged on the
+    """As a user runs it: ``jobs/demo_keys.toml`` on the CSV files (staged on the
     workers, dates read raw), on a local cluster of ``workers`` processes:
     its Fellegi–Sunter model and automatic threshold, or (``learned=False``)
     Nazca's weighted distance at the threshold the demo had by hand, 3.5."""
@@ -56,7 +56,7 @@ def run_bigalign(data: str, workers: int, learned: bool = True) -> dict:
     from bigalign.runner import run_job
     from bigalign.spec import make_alignment
 
-    job = load_job(os.path.join(os.path.dirname(__file__), "..", "jobs", "demo.toml"))
+    job = load_job(os.path.join(os.path.dirname(__file__), "..", "jobs", "demo_keys.toml"))
     job = dataclasses.replace(
         job, generate=None, truth=os.path.join(data, "truth.csv"),
         alignset=dataclasses.replace(job.alignset, path=os.path.join(data, "people_a.csv"), format="csv"),
@@ -71,7 +71,7 @@ def run_bigalign(data: str, workers: int, learned: bool = True) -> dict:
     scoring = ("Fellegi–Sunter learned by EM, threshold 'auto'" if learned
                else "weighted distance, threshold 3.5 set by hand")
     # The run scores its links against the truth itself, with the same function as _quality.
-    return {"configuration": f"jobs/demo.toml: union of 6 composite keys; 6 treatments; {scoring}; "
+    return {"configuration": f"jobs/demo_keys.toml: union of 6 composite keys; 6 treatments; {scoring}; "
                              "`bigalign run` on the CSVs",
             "fit s": summary.seconds.get("model"),
             "candidate_pairs": summary.blocking["candidate_pairs"],

@@ -8,7 +8,7 @@ For each size the sets are generated once, as Parquet files (row groups of
 25,000 records), in a separate process, and read as ``bigalign run`` reads its
 staged sets (``bigalign.staging.read_staged``: partitions of up to a million
 records); then, for each worker count, the demo job's treatments and blocking
-(``jobs/demo.toml``, or ``--job``'s) run on a fresh ``LocalCluster`` (one
+(``jobs/demo_keys.toml``, or ``--job``'s) run on a fresh ``LocalCluster`` (one
 thread per worker) that reads them: wall time of the alignment (blocking,
 shuffle, scoring, reduce), worker CPU time, candidate pairs, pair
 completeness, precision/recall/F1 of the links, and the peak resident memory
@@ -55,7 +55,7 @@ from bigalign.jobs import load_job
 from bigalign.pipeline import ROWS_PER_PARTITION, pair_hashes, run_alignment
 from bigalign.staging import read_staged
 
-JOB = os.path.join(os.path.dirname(__file__), "..", "jobs", "demo.toml")
+JOB = os.path.join(os.path.dirname(__file__), "..", "jobs", "demo_keys.toml")
 
 
 class PeakMemory:
@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--append", action="store_true", help="add this run's section to the output file")
     parser.add_argument("--sample", type=int, default=SAMPLE, help="records per side of one generated sample")
     parser.add_argument("--job", default=JOB, help="the job whose treatments, blocking and model run (by default "
-                        "jobs/demo.toml; benchmarks/steady_keys.toml: its keys for large populations)")
+                        "jobs/demo_keys.toml; benchmarks/steady_keys.toml: its keys for large populations)")
     parser.add_argument("--data", help="keep the generated sets in this folder (one folder a size), and read "
                         "them from there when a previous run wrote them")
     args = parser.parse_args()

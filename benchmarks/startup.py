@@ -2,7 +2,7 @@
 
     python -m benchmarks.startup --sizes 2000,20000,50000,100000,200000 [--repeat 2]
 
-For each size, the demo job (``jobs/demo.toml``: its learned model and
+For each size, the demo job with its keys (``jobs/demo_keys.toml``: its learned model and
 blocking) runs as ``bigalign run`` three ways, the ways taking turns, each
 measured from outside (wall time and peak resident memory of the process
 tree): without a cluster (:class:`bigalign.cluster.NoCluster`, Dask's
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="2000,20000,50000,100000,200000")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    demo = open(os.path.join(ROOT, "jobs", "demo.toml")).read()
+    demo = open(os.path.join(ROOT, "jobs", "demo_keys.toml")).read()
     rows = []
     for n in map(int, args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as directory:

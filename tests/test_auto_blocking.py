@@ -25,6 +25,9 @@ from bigalign.scorers import WeightedDistance
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = (ROOT / "jobs" / "demo.toml").read_text()
+KEYS = (ROOT / "jobs" / "demo_keys.toml").read_text()
+# The demo's hand-written keys (jobs/demo_keys.toml's [blocking]), against which a choice is measured.
+HAND_KEYS = KEYS[KEYS.index("[blocking]"):KEYS.index("# What agreeing at each level")]
 
 
 def demo_job(folder: Path, blocking: str) -> Path:
@@ -59,6 +62,21 @@ def test_the_rules_come_from_the_treatments(people):
     toml = Rule((("given_name", "surname"), "date_of_birth"), ("soundex-set", "date")).toml()
     assert toml == ('[[blocking.of]]\nkind = "key"\ncolumns = [["given_name", "surname"], "date_of_birth"]\n'
                     'transform = ["soundex-set", "date"]\n')
+
+
+def test_the_demo_chooses_its_blocking_and_its_keys_version_differs_in_that_alone():
+    """jobs/demo.toml (what the README runs first) chooses its blocking; jobs/demo_keys.toml (what an index,
+    the engine's benchmarks and the tests of byte-identical links read) is the same job with the keys
+    written by hand."""
+    demo = load_job(str(ROOT / "jobs" / "demo.toml"))
+    assert isinstance(demo.alignment.blocking, AutoBlocking)
+    assert isinstance(load_job(str(ROOT / "jobs" / "demo_keys.toml")).alignment.blocking, UnionBlocking)
+
+    def without_the_blocking(text):  # (after the header's comment; the blocking and its comment left out)
+        body = text[text.index("threshold = "):]
+        return body[:body.index("# A pair is a candidate")] + body[body.index("# What agreeing at each level"):]
+
+    assert without_the_blocking(DEMO) == without_the_blocking(KEYS)
 
 
 @pytest.mark.integration
@@ -121,7 +139,7 @@ def test_auto_chooses_a_blocking_that_finds_the_matches_and_estimates_its_recall
     folder, _ = people
     for name in ("people_a.csv", "people_b.parquet", "truth.csv"):
         (tmp_path / name).write_bytes((folder / name).read_bytes())
-    hand_job = demo_job(tmp_path, DEMO[DEMO.index("[blocking]"):DEMO.index("# What agreeing at each level")])
+    hand_job = demo_job(tmp_path, HAND_KEYS)
     hand = run_job(load_job(str(hand_job)), show_progress=False)
     (tmp_path / "out" / "links.parquet").rename(tmp_path / "hand.parquet")
     auto = run_job(load_job(str(demo_job(tmp_path, '[blocking]\nkind = "auto"\n'))), show_progress=False)
@@ -225,7 +243,7 @@ def test_plan_suggest_prints_the_rules_the_union_and_its_toml(people, tmp_path):
     folder, _ = people
     for name in ("people_a.csv", "people_b.parquet", "truth.csv"):
         (tmp_path / name).write_bytes((folder / name).read_bytes())
-    hand_job = demo_job(tmp_path, DEMO[DEMO.index("[blocking]"):DEMO.index("# What agreeing at each level")])
+    hand_job = demo_job(tmp_path, HAND_KEYS)
     done = subprocess.run([sys.executable, "-m", "bigalign", "plan", str(hand_job), "--suggest", "--quiet"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

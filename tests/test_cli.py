@@ -102,9 +102,9 @@ def test_cities_job_with_geographical_neighbourhoods(tmp_path, scheduler):
 
 
 def demo_text(directory, n, learned=False):
-    """jobs/demo.toml on ``n`` records written in ``directory``, on the test's cluster; with the
-    weighted distance (threshold 3.5) unless ``learned``."""
-    text = (ROOT / "jobs/demo.toml").read_text()
+    """jobs/demo_keys.toml (the demo, its keys written) on ``n`` records written in ``directory``, on the
+    test's cluster; with the weighted distance (threshold 3.5) unless ``learned``."""
+    text = (ROOT / "jobs/demo_keys.toml").read_text()
     text = text.replace("n = 50000", f"n = {n}").replace("../out/demo/", str(directory) + "/")
     text = text.replace("[cluster]\nworkers = 2", "")
     if not learned:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
 # The demo job's treatments, blocking and model: the job a user indexes a register with.
-DEMO = (ROOT / "jobs" / "demo.toml").read_text()
+DEMO = (ROOT / "jobs" / "demo_keys.toml").read_text()
 TREATMENTS_AND_BLOCKING = DEMO[DEMO.index("# Names: word order free"):DEMO.index("# What agreeing at each level")]
 
 
