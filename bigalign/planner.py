@@ -14,6 +14,7 @@ from .blocking import AutoBlocking
 from .blocking.auto import choice_lines, suggestion_lines
 from .cluster import NoCluster
 from .comparisons import shown_levels
+from .errors import JobError
 from .io import atomic_path
 from .job_tables import WORKER_LIBRARIES
 from .jobs import Job, check_inputs
@@ -80,14 +81,18 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True, suggest: 
                                            show_progress)
             check_unblocked(job, counts)
             align_records, target_records = alignment_inputs(job, records)
-            alignment, choice = job.alignment, None
-            if suggest or isinstance(alignment.blocking, AutoBlocking):
-                auto = alignment.blocking if isinstance(alignment.blocking, AutoBlocking) else AutoBlocking()
-                own = None if isinstance(alignment.blocking, AutoBlocking) else alignment.blocking
+            alignment, choice, not_estimated = job.alignment, None, None
+            auto = alignment.blocking if isinstance(alignment.blocking, AutoBlocking) else AutoBlocking()
+            own = None if isinstance(alignment.blocking, AutoBlocking) else alignment.blocking
+            try:  # (a job's own blocking: its pair completeness estimated on the likely matches a choice finds)
                 choice = choose_blocking(active, align_records, target_records,
                                          dataclasses.replace(alignment, blocking=auto), own)
-                if own is None:
-                    alignment = dataclasses.replace(alignment, blocking=choice.blocking)
+            except JobError as err:
+                if suggest or own is None:
+                    raise
+                not_estimated = str(err).removeprefix("blocking: ")
+            if own is None and choice is not None:
+                alignment = dataclasses.replace(alignment, blocking=choice.blocking)
             run = run_alignment(active, align_records, target_records, alignment, show_progress=show_progress,
                                 score=False, truth_hashes=truth,
                                 random_pairs=choice.random_pairs if choice is not None else None)
@@ -118,9 +123,14 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True, suggest: 
         from dask.utils import parse_bytes
 
         plan["memory_limit_bytes"] = parse_bytes(job.cluster.memory_limit)
-    if choice is not None:
+    if choice is not None and (suggest or own is None):
         plan["blocking_choice"] = choice.as_dict()
         plan["blocking_choice_lines"] = suggestion_lines(choice) if suggest else choice_lines(choice.as_dict())
+    elif choice is not None:
+        plan["estimated_pair_completeness"] = {"value": choice.compared, "likely_matches": choice.likely_matches,
+                                               "sample": choice.sample, "why": "no likely match in the samples"}
+    else:
+        plan["estimated_pair_completeness"] = {"value": None, "why": not_estimated}
     if truth is not None:
         plan["true_pairs"] = len(truth)
         plan["pair_completeness"] = stats.true_pairs_kept / max(1, len(truth))
@@ -142,6 +152,13 @@ def plan_lines(plan: dict) -> list[str]:
              f"excluded blocks: {plan['excluded_blocks']}"]
     if "pair_completeness" in plan:
         lines.append(f"pair completeness: {plan['pair_completeness']:.4f} of {plan['true_pairs']} known pairs")
+    estimated = plan.get("estimated_pair_completeness")
+    if estimated and estimated["value"] is not None:
+        lines.append(f"estimated pair completeness: {estimated['value']:.4f}, without labels (on the "
+                     f"{estimated['likely_matches']} likely matches of {estimated['sample']} sampled records that "
+                     "kind = \"auto\" chooses on; --suggest ranks the rules it chooses from)")
+    elif estimated:
+        lines.append(f"estimated pair completeness: none ({estimated['why']})")
     if "model" in plan:
         lines += model_lines(plan["model"])
     lines.append(f"estimate for the full run {plan['where']}: {plan['estimated_seconds']:.0f} s, "

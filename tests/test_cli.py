@@ -133,6 +133,13 @@ def test_validate_plan_run_and_evaluate_a_person_job(tmp_path, scheduler):
     # the demo's blocking keeps ≥ 99% of the true pairs with < 0.1% of the cross product
     assert figures["pair_completeness"] >= 0.99 and figures["candidate_pairs"] > 0
     assert figures["reduction_ratio"] > 0.999
+    # and without labels, on the likely matches kind = "auto" chooses on (the same with a cluster or not); with
+    # the weighted distance, whose links through the wide net include records' best wrong pairs under 3.5, an
+    # estimate under the truth (a learned model's, within 0.01: test_auto_blocking.py)
+    estimated = figures["estimated_pair_completeness"]
+    assert figures["pair_completeness"] - 0.03 <= estimated["value"] <= figures["pair_completeness"] + 0.002
+    assert f"estimated pair completeness: {estimated['value']:.4f}, without labels" in plan.stdout
+    assert estimated["likely_matches"] > 1000
     assert not (tmp_path / "links.parquet").exists()
     run = bigalign("run", job, "--scheduler", scheduler)
     summary = json.loads((tmp_path / "summary.json").read_text())
