@@ -100,7 +100,7 @@ def plan_job(job: Job, client: Any = None, show_progress: bool = True, suggest: 
         target_sample = target_records.head(2000, npartitions=-1)
     rate = scoring_rate(job, align_sample, target_sample)
     # (the target side: its records have the most block keys)
-    encoded = encode_records(target_sample, alignment.treatments, alignment.blocking, "target",
+    encoded = encode_records(target_sample, alignment.treatments, run.blocking or alignment.blocking, "target",
                              "targetset" if job.targetset else "alignset")
     bytes_per_record = encoded.memory_usage(deep=True).sum() / max(1, len(target_sample))
     kept = {name: r.get("records", r["kept"]) for name, r in counts.items()}

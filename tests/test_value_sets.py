@@ -201,6 +201,24 @@ def test_the_seed_jobs_of_several_labels_give_the_single_label_links(tmp_path, l
     assert any("records of several values" in line for line in runs[labels][0])
 
 
+@pytest.mark.parametrize("name", ["cities_labels_offline", "goncourt_labels_offline"])
+def test_the_plan_of_a_job_of_several_labels_measures_its_blocking_and_says_why_it_estimates_nothing(tmp_path,
+                                                                                                    name):
+    """``bigalign plan`` on value sets: its blocking counted as the run keys every value (the plan's
+    estimate of memory encoded a sample with the blocking as written: a MinHash on lists crashed), and no
+    estimate without labels (kind = "auto" does not choose on several values yet), saying so."""
+    from bigalign.planner import plan_job, plan_lines
+
+    job = load_job(str(ROOT / "jobs" / f"{name}.toml"))
+    job = dataclasses.replace(job, output=dataclasses.replace(job.output, path=str(tmp_path / "links.nt")))
+    plan = plan_job(job, show_progress=False)
+    assert plan["candidate_pairs"] > 0 and plan.get("pair_completeness", 1.0) == 1.0  # (the cities have a truth)
+    assert plan["estimated_pair_completeness"] == {
+        "value": None, "why": 'kind = "auto" does not choose on records of several values per attribute yet (name); '
+                              "name the keys"}
+    assert "estimated pair completeness: none (kind = \"auto\" does not choose" in "\n".join(plan_lines(plan))
+
+
 def test_an_index_of_records_of_several_values_is_refused_before_anything_is_written(tmp_path):
     from bigalign.errors import JobError
     from bigalign.index import build_index

@@ -46,6 +46,7 @@ from ..fellegi_sunter import FellegiSunter
 from ..records import text_or_str
 from ..spec import Alignment
 from ..values.hashing import mix64
+from ..values.sets import is_value_sets
 from .candidates import LARGEST_BLOCK_PAIRS
 from .fit_data import random_pair_distances
 from .graph import run_alignment, sent_once, timed
@@ -367,6 +368,10 @@ def choose_blocking(client: Any, a: dd.DataFrame, b: dd.DataFrame, alignment: Al
     if not rules:
         raise JobError("blocking: kind = \"auto\" chooses keys on the treatments' columns, and no treatment "
                        "reads text or dates under one name in both sets; name the blocking", field="blocking")
+    several = sorted({str(c) for frame in (a, b) for c, dtype in frame.dtypes.items() if is_value_sets(dtype)})
+    if several:
+        raise JobError(f"blocking: kind = \"auto\" does not choose on records of several values per attribute "
+                       f"yet ({', '.join(several)}); name the keys", field="blocking")
     dedupe = alignment.dedupe
     n_a, n_b = (int(f.result()) for f in client.compute([a.shape[0], b.shape[0]]))
     target_share = min(1.0, math.sqrt(SAMPLE_RECORDS * max(1, n_b)) / max(1, n_b))

@@ -145,7 +145,7 @@ def sample_records(encoded: pd.DataFrame, share: float) -> pd.DataFrame:
     """The encoded records whose id hash falls in the first ``share`` of the
     hash range: a sample that depends on the records only, not on how they
     are partitioned."""
-    return encoded[_drawn(encoded["rid"].to_numpy(np.uint64), share)]
+    return encoded[_in_share(encoded["rid"].to_numpy(np.uint64), share)]
 
 
 def encoded_sample(part: pd.DataFrame, share: float, treatments: Sequence[Treatment], side: str,
@@ -153,10 +153,10 @@ def encoded_sample(part: pd.DataFrame, share: float, treatments: Sequence[Treatm
     """The records of a partition as read (not encoded) that :func:`sample_records` draws from their
     encoding, encoded alone (their treatments' values, no keys): a sample without the set encoded whole."""
     sets = part[SET_COLUMN].to_numpy(np.int16) if SET_COLUMN in part.columns else None
-    return encode_records(part[_drawn(record_keys(part.iloc[:, 0], sets), share)], treatments,
+    return encode_records(part[_in_share(record_keys(part.iloc[:, 0], sets), share)], treatments,
                           CrossProductBlocking(), side, name)
 
 
-def _drawn(rid: np.ndarray, share: float) -> np.ndarray:
+def _in_share(rid: np.ndarray, share: float) -> np.ndarray:
     draw = mix64(rid) >> np.uint64(11)  # 53 bits: exact as a fraction
     return draw.astype(np.float64) < share * 2.0 ** 53
