@@ -45,9 +45,9 @@ from ..errors import JobError
 from ..fellegi_sunter import FellegiSunter
 from ..records import text_or_str
 from ..spec import Alignment
-from ..values.hashing import mix64
 from ..values.sets import is_value_sets
 from .candidates import LARGEST_BLOCK_PAIRS
+from .encode import in_share
 from .fit_data import random_pair_distances
 from .graph import run_alignment, sent_once, timed
 from .schema import combined_hashes, record_keys
@@ -200,8 +200,7 @@ def _partitions(client: Any, records: int, most: int | None = None) -> int:
 def _drawn(part: pd.DataFrame, share: float, salt: int) -> pd.DataFrame:
     """The records whose id hash (mixed with ``salt``: the two sets are drawn apart, even where their ids are
     the same) falls in the first ``share`` of the hash range: the same whatever the partitioning."""
-    draw = mix64(record_keys(part.iloc[:, 0]) ^ np.uint64(salt)) >> np.uint64(11)
-    return part[draw.astype(np.float64) < share * 2.0 ** 53]
+    return part[in_share(record_keys(part.iloc[:, 0]) ^ np.uint64(salt), share)]
 
 
 def _sampled(client: Any, a: dd.DataFrame, share: float) -> pd.DataFrame:

@@ -30,8 +30,8 @@ from .schema import (
     treatment_prefix,
 )
 
-__all__ = ["ROWS_PER_PARTITION", "block_rows", "encode_records", "encoded_sample", "sample_records", "set_union",
-           "to_dask"]
+__all__ = ["ROWS_PER_PARTITION", "block_rows", "encode_records", "encoded_sample", "in_share", "sample_records",
+           "set_union", "to_dask"]
 
 
 # Records per partition when a set is given in memory.
@@ -145,7 +145,7 @@ def sample_records(encoded: pd.DataFrame, share: float) -> pd.DataFrame:
     """The encoded records whose id hash falls in the first ``share`` of the
     hash range: a sample that depends on the records only, not on how they
     are partitioned."""
-    return encoded[_in_share(encoded["rid"].to_numpy(np.uint64), share)]
+    return encoded[in_share(encoded["rid"].to_numpy(np.uint64), share)]
 
 
 def encoded_sample(part: pd.DataFrame, share: float, treatments: Sequence[Treatment], side: str,
@@ -153,10 +153,12 @@ def encoded_sample(part: pd.DataFrame, share: float, treatments: Sequence[Treatm
     """The records of a partition as read (not encoded) that :func:`sample_records` draws from their
     encoding, encoded alone (their treatments' values, no keys): a sample without the set encoded whole."""
     sets = part[SET_COLUMN].to_numpy(np.int16) if SET_COLUMN in part.columns else None
-    return encode_records(part[_in_share(record_keys(part.iloc[:, 0], sets), share)], treatments,
+    return encode_records(part[in_share(record_keys(part.iloc[:, 0], sets), share)], treatments,
                           CrossProductBlocking(), side, name)
 
 
-def _in_share(rid: np.ndarray, share: float) -> np.ndarray:
+def in_share(rid: np.ndarray, share: float) -> np.ndarray:
+    """Whether each id hash falls in the first ``share`` of the hash range (a draw that depends on the
+    records only, not on how they are partitioned)."""
     draw = mix64(rid) >> np.uint64(11)  # 53 bits: exact as a fraction
     return draw.astype(np.float64) < share * 2.0 ** 53

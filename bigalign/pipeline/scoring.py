@@ -13,10 +13,10 @@ from ..evaluate import isin_sorted
 from ..matching import best_match_per_item
 from ..scorers import Scorer, WeightedDistance
 from ..treatments import Treatment, global_alignment_matrix, treatment_pair_distances
-from ..values.hashing import mix64
 from ..values.sets import text_as_sets
 from ..weights import term_counts, value_hashes
 from .candidates import first_slot_pairs
+from .encode import in_share
 from .schema import (
     ALIGN_SIDE,
     SET,
@@ -137,7 +137,7 @@ def candidate_sample(joined: pd.DataFrame, distances: pd.DataFrame, treatments: 
     value hashes of the treatments at ``positions`` (a model's, with term frequencies) and align records."""
     records = joined["rid_a"].to_numpy(np.uint64)
     # (the record hash mixed once more: the pair hashes are made of it, and must not follow the sample)
-    chosen = (mix64(records) >> np.uint64(11)).astype(np.float64) < share * 2.0 ** 53
+    chosen = in_share(records, share)
     drawn = distances.to_numpy(np.float64)[chosen]
     if not positions or not chosen.any():
         return drawn, {k: np.zeros(0, np.uint64) for k in positions}, records[chosen]
