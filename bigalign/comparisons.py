@@ -265,13 +265,13 @@ class MatchDependence:
 
 
 def choose_groups(seeds: Sequence[list[int]], joinable: Callable[[list[int], list[list[int]]], list[int]],
-                  gains: Callable[[list[list[int]]], float],
-                  least: float) -> tuple[list[list[int]], list[tuple[list[int], float]]]:
+                  gains: Callable[[list[list[int]]], float], least: float,
+                  join_least: float) -> tuple[list[list[int]], list[tuple[list[int], float]]]:
     """Groups that a model weighing each as one comparison is better for: each of the ``seeds`` kept when
     it raises ``gains`` (of a set of groups: how good the model fitted with them is, see
     :func:`record_matches`) by ``least`` or more over the groups kept before it, grown by its
-    ``joinable`` treatments (beside the groups kept) while each one added raises it by ``least`` or more
-    again. Returns the groups kept, and each seed's group as tried with what it gained."""
+    ``joinable`` treatments (beside the groups kept) while each one added raises it by ``join_least`` or
+    more again. Returns the groups kept, and each seed's group as tried with what it gained."""
     chosen: list[list[int]] = []
     tried: list[tuple[list[int], float]] = []
     score = gains([])
@@ -282,7 +282,7 @@ def choose_groups(seeds: Sequence[list[int]], joinable: Callable[[list[int], lis
         while best >= score + least:  # (a seed worth nothing grows no further)
             grown = [(gains(chosen + [sorted(group + [k])]), k) for k in joinable(group, chosen)]
             top = max(grown, key=lambda g: g[0], default=None)
-            if top is None or top[0] < best + least:
+            if top is None or top[0] < best + join_least:
                 break
             best, group = top[0], sorted(group + [top[1]])
         tried.append((group, best - score))
@@ -334,8 +334,12 @@ def grouped_as_found(model: Any, names: Sequence[str], apart: Sequence[int], ref
     if not seeds:
         model.groups_found_ = []
         return model
+    # A group must be worth its joint levels' parameters to be founded; a member far with a founded group
+    # joins when it helps at all: a mover's postcode, far in a fifth of the matches by its typos too, adds
+    # a few hundred counterparts of 150,000, and apart it would count a move a second time.
     chosen, tried = choose_groups(seeds, dependence.joinable, gains,
-                                  max(MATCH_DEPENDENCE_MIN, MATCH_DEPENDENCE_SHARE * max(gains([]), 0.0)))
+                                  max(MATCH_DEPENDENCE_MIN, MATCH_DEPENDENCE_SHARE * max(gains([]), 0.0)),
+                                  MATCH_DEPENDENCE_MIN)
     found = fitted[tuple(sorted(tuple(g) for g in chosen))][0]
     found.groups_found_ = [{"members": [names[k] for k in g], "records": round(gain, 1), "kept": g in chosen}
                            for g, gain in tried]

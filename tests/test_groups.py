@@ -117,10 +117,15 @@ def test_a_group_is_kept_when_the_model_is_better_for_it():
         asked.append(groups)
         return worth[tuple(tuple(g) for g in groups)]
 
-    chosen, tried = choose_groups([[0, 1], [3, 4]], joinable, gains, least=5.0)
+    chosen, tried = choose_groups([[0, 1], [3, 4]], joinable, gains, least=5.0, join_least=5.0)
     assert chosen == [[3, 4, 5]]
     assert tried == [([0, 1], 1.0), ([3, 4, 5], 70.0)]
     assert [[0, 1], 2] not in asked and [[0, 1, 2]] not in asked  # (the names' seed was not grown)
+    # a member joins a founded group for less than founding one needs
+    asked.clear()
+    chosen, tried = choose_groups([[0, 1], [3, 4]], joinable, gains, least=5.0, join_least=1.0)
+    assert chosen == [[3, 4, 5, 6]]
+    assert tried == [([0, 1], 1.0), ([3, 4, 5, 6], 72.0)]
 
 
 @pytest.fixture(scope="module")
