@@ -10,7 +10,7 @@ import pytest
 import bigalign
 from bigalign.cluster import NoCluster
 from bigalign.datasets import person_records
-from bigalign.em import MISSING, comparison_levels, pattern_counts
+from bigalign.em import MISSING, choose_cuts, comparison_levels, pattern_counts
 from bigalign.evaluate import link_quality
 from bigalign.fellegi_sunter import FellegiSunter
 from bigalign.treatments import make_treatments, treatment_pair_distances
@@ -32,6 +32,18 @@ def test_levels_and_pattern_counts():
     assert levels.tolist() == [0, 1, 1, 2, MISSING, 2]
     counts = pattern_counts(np.array([[0, 1], [0, 1], [2, MISSING]]))
     assert counts.values.tolist() == [[0, 1, 2], [2, MISSING, 1]]
+
+
+def test_cut_points_from_random_pairs_and_the_candidates_near_misses():
+    """Equal, then where 0.1%, 1% and 10% of random pairs are that close; the candidates' near misses
+    (closer than all but 1% of random pairs, not equal) split at their median, in order among the rest;
+    a cut at or beyond the farthest random pair is left out."""
+    random_distances = np.arange(100_000) / 100_000  # (quantiles: 0.001, 0.01, 0.1, to 1e-5)
+    assert choose_cuts(random_distances) == pytest.approx([0.0, 0.001, 0.01, 0.1], abs=1e-4)
+    near = np.r_[np.zeros(500), np.full(40, 0.002), np.full(60, 0.004), np.full(500, 0.5)]
+    assert choose_cuts(random_distances, near) == pytest.approx([0.0, 0.001, 0.004, 0.01, 0.1], abs=1e-4)
+    assert choose_cuts(random_distances, near[:540]) == pytest.approx([0.0, 0.001, 0.01, 0.1], abs=1e-4)  # 40 near
+    assert choose_cuts(np.r_[np.zeros(990), np.ones(10)]) == [0.0]  # (an exact metric: one cut)
 
 
 def test_em_recovers_the_parameters_of_a_known_model():
