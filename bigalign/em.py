@@ -52,10 +52,10 @@ def choose_cuts(random_distances: np.ndarray, candidate_distances: np.ndarray | 
     if not len(known):
         return cuts
     top = known.max()
-    points = list(np.quantile(known, AUTO_QUANTILES))
+    *quantiles, near_miss = np.quantile(known, (*AUTO_QUANTILES, NEAR_MISS_QUANTILE))  # (one sort of the pairs)
+    points = [float(q) for q in quantiles]
     if candidate_distances is not None:
-        near = candidate_distances[(candidate_distances > 0)
-                                   & (candidate_distances < np.quantile(known, NEAR_MISS_QUANTILE))]
+        near = candidate_distances[(candidate_distances > 0) & (candidate_distances < near_miss)]
         if len(near) >= MIN_NEAR_MISSES:
             points.append(float(np.median(near)))
     for cut in sorted(points):
