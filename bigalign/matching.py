@@ -27,12 +27,16 @@ def links_under_threshold(matrix: np.ndarray, threshold: float) -> tuple[np.ndar
     return rows, cols, matrix[rows, cols]
 
 
+# pandas' default string type (its inference: Arrow strings under pandas 3, objects under pandas 2)
+_DEFAULT_TEXT = pd.Series([""]).dtype
+
+
 def _canonical_dtypes(links: pd.DataFrame) -> pd.DataFrame:
     """Text identifiers as pandas' default string type (whichever storage the
     path they came through used), distances as float64."""
     for column in ("align_id", "target_id"):
-        if pd.api.types.is_string_dtype(links[column]) and links[column].dtype != pd.Series([""]).dtype:
-            links[column] = links[column].astype(pd.Series([""]).dtype)
+        if pd.api.types.is_string_dtype(links[column]) and links[column].dtype != _DEFAULT_TEXT:
+            links[column] = links[column].astype(_DEFAULT_TEXT)
     links["distance"] = links["distance"].astype(np.float64)
     return links
 

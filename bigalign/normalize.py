@@ -332,9 +332,19 @@ def make_normalizer(spec: Any) -> Normalizer:
     raise TypeError(f"a normalizer is a name, a mapping, a Normalizer or a callable, not {spec!r}")
 
 
+# Below this many values, the normalizers' Python loop is faster than Arrow's kernels, whose calls cost
+# ~20 µs each (a dozen per normalizer): a lookup of one record normalizes a handful.
+FEW_VALUES = 16
+
+
 def _normalize_text(text: pa.Array, normalizers: Sequence[Normalizer]) -> pa.Array:
     """A chain of normalizers on distinct text values: in Arrow for the ASCII
-    ones, in Python for the others (accents to strip)."""
+    ones, in Python for the others (accents to strip) and for a few values."""
+    if len(text) <= FEW_VALUES and not text.null_count:
+        values = text.to_pylist()
+        for normalizer in normalizers:
+            values = normalizer.normalize_values(values)
+        return pa.array(values, type=pa.string())
     ascii_rows = pc.string_is_ascii(text).to_numpy(zero_copy_only=False)
     fast = text if ascii_rows.all() else text.filter(ascii_rows)
     for normalizer in normalizers:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .values.columns import arrow_text
+from .values.columns import arrow_text, select_columns
 from .values.hashing import text_hashes
 
 AttributeKey = Union[Hashable, tuple]
@@ -100,7 +100,7 @@ def attribute_values(frame: pd.DataFrame, key: AttributeKey) -> pd.Series | pd.D
     """The values of one attribute: a Series, or a frame for a tuple key."""
     columns = attribute_columns(frame, key)
     if isinstance(key, tuple):
-        return frame[columns]
+        return select_columns(frame, columns)
     return frame[columns[0]]
 
 

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from bigalign.normalize import (
+    FEW_VALUES,
     lunormalize,
     make_normalizer,
     normalize_column,
@@ -100,3 +101,7 @@ def test_chains_on_whole_columns_equal_value_by_value():
 
             got = [None if pd.isna(v) else v for v in normalize_column(column, normalizers).tolist()]
             assert got == [one_by_one(v) for v in column_values], chain
+            for start in (0, 9, 2000, 4010):  # a few values (a lookup's): normalized in Python, the same
+                few = column.iloc[start:start + FEW_VALUES].reset_index(drop=True)
+                got = [None if pd.isna(v) else v for v in normalize_column(few, normalizers).tolist()]
+                assert got == [one_by_one(v) for v in column_values[start:start + FEW_VALUES]], chain

@@ -128,11 +128,11 @@ class Blocking:
         shared = self.first_shared_slot(keys_a, keys_b, extra_a, extra_b, ia, ib) < self.n_slots
         return shared.astype(np.uint32)
 
-    def candidate_pairs(self, a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Positions ``(ia, ib)`` of rows of ``a`` and ``b`` (the rows of one
-        partition: a ``key`` column and the columns of :meth:`extra`) that
-        meet in a block."""
-        return equal_key_pairs(a["key"].to_numpy(), b["key"].to_numpy())
+    def candidate_pairs(self, key_a: np.ndarray, key_b: np.ndarray, extra_a: pd.DataFrame,
+                        extra_b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Positions ``(ia, ib)`` of rows of one partition's two sides (their routing keys, and their
+        columns of :meth:`extra`) that meet in a block."""
+        return equal_key_pairs(key_a, key_b)
 
     def blockings(self) -> list["Blocking"]:
         """The simple blockings this one is made of (itself, or a union's)."""

@@ -93,15 +93,15 @@ class KDTreeBlocking(Blocking):
         first[~self.within_radius(extra_a, extra_b, ia, ib)] = self.n_slots
         return first
 
-    def candidate_pairs(self, a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        if len(a) == 0 or len(b) == 0:
+    def candidate_pairs(self, key_a, key_b, extra_a, extra_b):
+        if len(key_a) == 0 or len(key_b) == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         from sklearn.neighbors import BallTree  # (here: scikit-learn takes a second to import)
 
-        tree = BallTree(_radians(b), metric="haversine")
+        tree = BallTree(_radians(extra_b), metric="haversine")
         # A hair wider than the radius: the exact test is within_radius, in first_shared_slot().
-        found = tree.query_radius(_radians(a), r=self._angle * (1 + 1e-9))
-        ia = np.repeat(np.arange(len(a)), [len(f) for f in found])
+        found = tree.query_radius(_radians(extra_a), r=self._angle * (1 + 1e-9))
+        ia = np.repeat(np.arange(len(key_a)), [len(f) for f in found])
         ib = np.concatenate(found).astype(np.int64) if len(found) else np.empty(0, np.int64)
-        same_block = a["key"].to_numpy()[ia] == b["key"].to_numpy()[ib]
+        same_block = key_a[ia] == key_b[ib]
         return ia[same_block], ib[same_block]

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..normalize import make_normalizer, normalize_distinct
-from ..values.columns import arrow_text, is_missing, map_distinct
+from ..values.columns import arrow_text, is_missing, map_distinct, select_columns
 from ..values.dates import iso_dates, parse_dates, year_and_month
 from ..values.hashing import fold64, mix64
 from ..values.soundex import ascii_soundex_codes, soundex_codes
@@ -204,7 +204,7 @@ class KeyBlocking(Blocking):
     def _distinct(self, frame: pd.DataFrame, part: Any, transform: Any) -> tuple[np.ndarray, pd.Series]:
         """The part's distinct values (normalized, unless its transform reads raw text) and each record's
         position among them (-1: missing)."""
-        raw = joined_text(frame[part]) if isinstance(part, list) else frame[part]
+        raw = joined_text(select_columns(frame, part)) if isinstance(part, list) else frame[part]
         codes, uniques = pd.factorize(raw, use_na_sentinel=True)
         values = pd.Series(uniques)
         return codes, values if transform in _RAW else normalize_distinct(values, self.normalizers)
@@ -250,7 +250,8 @@ class KeyBlocking(Blocking):
                 return codes >= 0, hashes[codes]
             name = ("day numbers", repr(part))
             if name not in shared:
-                ordinals = parse_dates(joined_text(frame[part]) if isinstance(part, list) else frame[part])
+                ordinals = parse_dates(joined_text(select_columns(frame, part)) if isinstance(part, list)
+                                       else frame[part])
                 known = np.isfinite(ordinals)
                 shared[name] = known, np.where(known, ordinals, 0).astype(np.int64)
             known, days = shared[name]

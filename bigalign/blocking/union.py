@@ -58,7 +58,9 @@ class UnionBlocking(Blocking):
         return np.hstack([b.keys(frame, side, shared) for b in self.of])
 
     def extra(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return pd.concat([b.extra(frame).add_prefix(f"u{i}:") for i, b in enumerate(self.of)], axis=1)
+        own = [(i, b.extra(frame)) for i, b in enumerate(self.of)]
+        own = [extra.add_prefix(f"u{i}:") for i, extra in own if len(extra.columns)]  # (keys have none)
+        return pd.concat(own, axis=1) if own else pd.DataFrame(index=frame.index)
 
     def member_extra(self, i: int, extra: pd.DataFrame) -> pd.DataFrame:
         if not len(extra.columns):  # (keys alone: nothing to select, and this is called per pair chunk)

@@ -19,11 +19,13 @@ from ..jobs import Job
 from ..matching import sort_links
 from ..pipeline.candidates import candidate_pairs
 from ..pipeline.encode import block_rows, encode_records
-from ..pipeline.schema import ALIGN, ALIGN_SIDE, EXTRA_PREFIX, KEY_PREFIX, TARGET, TARGET_SIDE
-from ..pipeline.scoring import score_pairs
+from ..pipeline.schema import ALIGN, EXTRA_PREFIX, KEY_PREFIX, TARGET
+from ..pipeline.scoring import score_records
 from ..pipeline.stats import BlockStats
 from ..scorers import Scorer, WeightedDistance
 from ..spec import Alignment, make_alignment
+from ..values.columns import select_columns
+from ..values.sets import text_as_sets
 from .store import BUCKETS, differences, filesystem, job_tables, read_manifest, read_model
 
 __all__ = ["Index", "encode_alignset", "link_pairs"]
@@ -184,11 +186,13 @@ class Index:
                              f"blocking read them); it has {list(map(str, frame.columns))}")
         id_column = self.manifest["scoring"].get("alignset_id")
         if id_column in frame.columns:
-            frame = frame[[id_column] + [c for c in frame.columns if c != id_column]]
+            frame = select_columns(frame, [id_column] + [c for c in frame.columns if c != id_column])
         else:
-            frame = frame.assign(_record=np.arange(len(frame)).astype(str))[["_record", *frame.columns]]
+            frame = pd.concat([pd.DataFrame({"_record": np.arange(len(frame)).astype(str)}), frame], axis=1)
         links = link_pairs(self, encode_alignset(frame, alignment), alignment, scorer, self._kept, np.inf, False)[0]
-        links = sort_links(links).groupby("align_id", sort=False).head(k).reset_index(drop=True)
+        links = sort_links(links)
+        links = (links.head(k) if len(frame) == 1 else links.groupby("align_id", sort=False).head(k)
+                 ).reset_index(drop=True)
         links.insert(3, "linked", links["distance"].to_numpy() <= scorer.distance_threshold_)
         if self.dedupe:
             if self._entity_of is None:  # (the version opened does not change: its entities neither)
@@ -209,8 +213,14 @@ def encode_alignset(records: pd.DataFrame, alignment: Alignment) -> pd.DataFrame
     return encode_records(records, alignment.treatments, alignment.blocking, "align", "alignset")
 
 
-def _values(encoded: pd.DataFrame, side: str) -> pd.DataFrame:
-    return encoded.rename(columns={c: f"{side}:{c}" for c in encoded.columns})
+def _rows_of(records: pd.DataFrame, rids: pd.Series) -> np.ndarray:
+    """The row of ``records`` of each id hash (-1: none)."""
+    held, wanted = records["rid"].to_numpy(np.uint64), rids.to_numpy(np.uint64)
+    if not len(held):
+        return np.full(len(wanted), -1, np.int64)
+    order = np.argsort(held, kind="stable")
+    at = np.minimum(np.searchsorted(held[order], wanted), len(held) - 1)
+    return np.where(held[order][at] == wanted, order[at], -1)
 
 
 def _record_values(encoded: pd.DataFrame) -> pd.DataFrame:
@@ -234,8 +244,11 @@ def link_pairs(index: Index, encoded: pd.DataFrame, alignment: Alignment, scorer
     dedupe = alignment.dedupe
     mine = block_rows(encoded, alignment.blocking, "align")
     theirs = read("keys", "key", mine["key"].to_numpy(np.uint64))
-    theirs = theirs[mine.columns].astype(mine.dtypes.to_dict()) if len(theirs) else mine.iloc[:0]
-    theirs = theirs.assign(side=np.int8(TARGET))
+    if len(theirs):  # (column by column: only those whose type differs are cast)
+        theirs = pd.DataFrame({c: theirs[c] if theirs[c].dtype == kind else theirs[c].astype(kind)
+                               for c, kind in mine.dtypes.items()} | {"side": np.int8(TARGET)})
+    else:
+        theirs = mine.iloc[:0].assign(side=np.int8(TARGET))
     if gone is not None and len(gone):
         theirs = theirs[~np.isin(theirs["rid"].to_numpy(np.uint64), gone)]
     found = candidate_pairs(pd.concat([mine, theirs], ignore_index=True), alignment.blocking, False,
@@ -255,12 +268,12 @@ def link_pairs(index: Index, encoded: pd.DataFrame, alignment: Alignment, scorer
         targets = pd.concat([_record_values(encoded), targets[~np.isin(targets["rid"].to_numpy(np.uint64),
                                                                        encoded["rid"].to_numpy(np.uint64))]],
                             ignore_index=True)
-        values = [_values(targets, TARGET_SIDE), _values(targets, ALIGN_SIDE)]
-    else:
-        values = [_values(targets, TARGET_SIDE), _values(_record_values(encoded), ALIGN_SIDE)]
-    joined = pairs.merge(values[0], left_on="rid_b", right_on=f"{TARGET_SIDE}:rid", how="inner").merge(
-        values[1], left_on="rid_a", right_on=f"{ALIGN_SIDE}:rid", how="inner")
-    scored = score_pairs(joined, alignment.treatments, threshold, uniq, dedupe, None, scorer, alignment.explain)
+    records_b = text_as_sets(targets)
+    records_a = records_b if dedupe else text_as_sets(_record_values(encoded))
+    ra, rb = _rows_of(records_a, pairs["rid_a"]), _rows_of(records_b, pairs["rid_b"])
+    found = (ra >= 0) & (rb >= 0)
+    scored = score_records(records_a, ra[found], records_b, rb[found], alignment.treatments, threshold, uniq, dedupe,
+                           None, scorer, alignment.explain)
     links = scored.links
     if dedupe:
         by_id = pd.Series(targets["rid"].to_numpy(np.uint64), index=targets["id"].astype(str).to_numpy())

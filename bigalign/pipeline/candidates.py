@@ -10,7 +10,16 @@ import pandas as pd
 from ..blocking.base import Blocking
 from ..errors import JobError
 from ..evaluate import LINK_AND_DEDUPE, LINK_ONLY, isin_sorted
-from .schema import KEY_PREFIX, SET, CandidateResult, columns_with_prefix, combined_hashes, extra_columns, sides
+from .schema import (
+    KEY_PREFIX,
+    SET,
+    CandidateResult,
+    column_matrix,
+    columns_with_prefix,
+    combined_hashes,
+    extra_columns,
+    sides,
+)
 from .stats import REPORT_BLOCKS, BlockStats
 
 __all__ = ["CHUNK_PAIRS", "DENSE_BLOCK_PAIRS", "LARGEST_BLOCK_PAIRS", "MAX_TASK_PAIRS", "candidate_pairs",
@@ -36,20 +45,22 @@ LARGEST_BLOCK_PAIRS = 20_000_000
 DENSE_BLOCK_PAIRS = 10_000
 
 
-def _block_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking) -> tuple[np.ndarray, np.ndarray]:
+def _block_pairs(a: pd.DataFrame, b: pd.DataFrame, extra_a: pd.DataFrame, extra_b: pd.DataFrame,
+                 blocking: Blocking) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of rows meeting in a block, per simple blocking of a union."""
     all_ia, all_ib = [], []
     slot_a, slot_b = a["slot"].to_numpy(), b["slot"].to_numpy()
-    extra_a, extra_b = extra_columns(a), extra_columns(b)
+    key_a, key_b = a["key"].to_numpy(), b["key"].to_numpy()
     start = 0
     for i, simple in enumerate(blocking.blockings()):
         stop = start + simple.n_slots
         rows_a = np.flatnonzero((slot_a >= start) & (slot_a < stop))
         rows_b = np.flatnonzero((slot_b >= start) & (slot_b < stop))
         if len(rows_a) and len(rows_b):
-            ia, ib = simple.candidate_pairs(
-                blocking.member_extra(i, extra_a).iloc[rows_a].assign(key=a["key"].to_numpy()[rows_a]),
-                blocking.member_extra(i, extra_b).iloc[rows_b].assign(key=b["key"].to_numpy()[rows_b]))
+            own_a, own_b = blocking.member_extra(i, extra_a), blocking.member_extra(i, extra_b)
+            if len(own_a.columns):  # (a key alone has none: no frame to cut, a lookup's most frequent case)
+                own_a, own_b = own_a.iloc[rows_a], own_b.iloc[rows_b]
+            ia, ib = simple.candidate_pairs(key_a[rows_a], key_b[rows_b], own_a, own_b)
             all_ia.append(rows_a[ia])
             all_ib.append(rows_b[ib])
         start = stop
@@ -64,13 +75,14 @@ def first_slot_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking,
     they share: each pair is kept in one block only, whatever the partitioning.
     In a deduplication (``a`` and ``b`` one set), each unordered pair once
     (smaller id hash first), no record with itself."""
-    ia, ib = _block_pairs(a, b, blocking)
+    extra_a, extra_b = extra_columns(a), extra_columns(b)
+    ia, ib = _block_pairs(a, b, extra_a, extra_b, blocking)
     if dedupe:  # (before the slots are compared: a block of k records gives k² pairs, k(k-1)/2 of them wanted)
         ordered = a["rid"].to_numpy()[ia] < b["rid"].to_numpy()[ib]
         ia, ib = ia[ordered], ib[ordered]
     key_columns = columns_with_prefix(a, KEY_PREFIX)
-    first = blocking.first_shared_slot(a[key_columns].to_numpy(np.uint64), b[key_columns].to_numpy(np.uint64),
-                                       extra_columns(a), extra_columns(b), ia, ib)
+    first = blocking.first_shared_slot(column_matrix(a, key_columns, np.uint64),
+                                       column_matrix(b, key_columns, np.uint64), extra_a, extra_b, ia, ib)
     keep = first == b["slot"].to_numpy()[ib]
     return ia[keep], ib[keep]
 
@@ -91,8 +103,8 @@ def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np
     found = {}
     if rules:
         key_columns = columns_with_prefix(a, KEY_PREFIX)
-        found["rules"] = blocking.shared_members(a[key_columns].to_numpy(np.uint64),
-                                                 b[key_columns].to_numpy(np.uint64), extra_columns(a),
+        found["rules"] = blocking.shared_members(column_matrix(a, key_columns, np.uint64),
+                                                 column_matrix(b, key_columns, np.uint64), extra_columns(a),
                                                  extra_columns(b), ia, ib)
     stats.candidate_pairs += len(rid_a)
     if truth_hashes is not None:

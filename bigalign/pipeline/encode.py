@@ -16,7 +16,7 @@ from ..blocking.cross import CrossProductBlocking
 from ..errors import InvalidValueError, RecordError
 from ..records import as_records, attribute_columns
 from ..treatments import Treatment, plain
-from ..values.columns import TEXT
+from ..values.columns import TEXT, select_columns
 from ..values.sets import is_value_sets
 from .schema import (
     ALIGN,
@@ -25,6 +25,7 @@ from .schema import (
     SET,
     SET_COLUMN,
     TARGET,
+    column_matrix,
     columns_with_prefix,
     record_keys,
     treatment_prefix,
@@ -131,9 +132,10 @@ def block_rows(encoded: pd.DataFrame, blocking: Blocking, side: str) -> pd.DataF
     ``slot``, the ``side``, the record's ``rid``, all its keys and blocking
     columns (what pairing and the first-shared-slot rule need; no values)."""
     key_columns = columns_with_prefix(encoded, KEY_PREFIX)
-    keys = encoded[key_columns].to_numpy(np.uint32)
+    keys = column_matrix(encoded, key_columns, np.uint32)
     rows, slots = np.nonzero(keys)
-    own = encoded[["rid"] + [SET] * (SET in encoded.columns) + columns_with_prefix(encoded, EXTRA_PREFIX)]
+    own = select_columns(encoded, ["rid"] + [SET] * (SET in encoded.columns)
+                         + columns_with_prefix(encoded, EXTRA_PREFIX))
     routing = pd.DataFrame({"key": _routing_keys(blocking, keys[rows, slots], slots), "slot": slots.astype(np.int16),
                             "side": np.int8(ALIGN if side == "align" else TARGET)})
     # (the keys as one block: a blocking of many slots would otherwise make a frame of as many blocks)

@@ -40,6 +40,14 @@ def columns_with_prefix(frame: pd.DataFrame, prefix: str) -> list[str]:
     return [c for c in frame.columns if isinstance(c, str) and c.startswith(prefix)]
 
 
+def column_matrix(frame: pd.DataFrame, columns: list[str], dtype: Any) -> np.ndarray:
+    """``frame[columns].to_numpy(dtype)``, column by column (a selection by a list costs ~0.5 ms whatever the
+    rows: what the lookup of one record pays)."""
+    if not columns:
+        return np.empty((len(frame), 0), dtype=dtype)
+    return np.column_stack([frame[c].to_numpy(dtype) for c in columns])
+
+
 def strip_prefix(frame: pd.DataFrame, prefix: str, rows: np.ndarray | None = None) -> pd.DataFrame:
     """The columns of ``frame`` named with ``prefix``, without it (of ``rows`` only, if given), on a new
     range index."""

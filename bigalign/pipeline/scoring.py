@@ -30,7 +30,7 @@ from .schema import (
 from .stats import BlockStats, record_for_report
 
 __all__ = ["candidate_patterns", "candidate_sample", "pair_distances", "partition_term_counts", "score_dense_blocks",
-           "score_pairs"]
+           "score_pairs", "score_records"]
 
 
 def _distinct(frame: pd.DataFrame, side: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -71,8 +71,13 @@ def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.Da
 
 def _oriented(joined: pd.DataFrame, dedupe: bool) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
     """The distinct records of each side of joined pairs, and each pair's rows in them."""
-    records_a, ra = _distinct(joined, ALIGN_SIDE)
-    records_b, rb = _distinct(joined, TARGET_SIDE)
+    return _orient(*_distinct(joined, ALIGN_SIDE), *_distinct(joined, TARGET_SIDE), dedupe)
+
+
+def _orient(records_a: pd.DataFrame, ra: np.ndarray, records_b: pd.DataFrame, rb: np.ndarray,
+            dedupe: bool) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
+    """Pairs ``(ra[k], rb[k])`` of records of two sides, as scored: in a deduplication, both sides' records
+    in one frame, each pair (smaller id, larger id)."""
     if dedupe:  # a pair is reported as (smaller id, larger id); the sets are one
         records = pd.concat([records_a, records_b], ignore_index=True)
         # each record once (most are on both sides): its values are prepared once by each metric
@@ -172,9 +177,20 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
     each align record, linked or not (its best rejected candidate is shown in
     the report; the threshold is applied after the last reduce).
     """
+    return score_records(*_distinct(joined, ALIGN_SIDE), *_distinct(joined, TARGET_SIDE), treatments, threshold,
+                         uniq, dedupe, truth_hashes, scorer, explain, distances)
+
+
+def score_records(records_a: pd.DataFrame, ra: np.ndarray, records_b: pd.DataFrame, rb: np.ndarray,
+                  treatments: Sequence[Treatment], threshold: float, uniq: bool, dedupe: bool,
+                  truth_hashes: np.ndarray | None = None, scorer: Scorer | None = None, explain: bool = False,
+                  distances: pd.DataFrame | None = None) -> ScoredLinks:
+    """:func:`score_pairs` of pairs given as their records' rows ``(ra[k], rb[k])`` in ``records_a`` and
+    ``records_b`` (an id, its hash ``rid`` and the encoded values, value sets as such): what a lookup in an
+    index scores, its records already at hand, without joining them to the pairs first."""
     stats = BlockStats()
-    records_a, ra, records_b, rb = _oriented(joined, dedupe)
-    if not len(joined):
+    records_a, ra, records_b, rb = _orient(records_a, ra, records_b, rb, dedupe)
+    if not len(ra):
         return ScoredLinks(pd.DataFrame({"align_id": records_a["id"].iloc[:0], "target_id": records_b["id"].iloc[:0],
                                          "distance": np.empty(0, np.float64)}), stats)
     encoded_a, encoded_b = _values_of(records_a, records_b, treatments)

@@ -15,16 +15,28 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["TEXT", "arrow_text", "is_missing", "map_distinct"]
+__all__ = ["TEXT", "arrow_text", "is_missing", "map_distinct", "select_columns"]
 
 # The dtype of text columns: Arrow strings, missing values NaN (pandas 3's default string dtype).
 TEXT = (pd.StringDtype("pyarrow", na_value=np.nan) if int(pd.__version__.split(".")[0]) >= 3
         else pd.StringDtype("pyarrow"))
 
 
+def select_columns(frame: pd.DataFrame, labels: list) -> pd.DataFrame:
+    """``frame[labels]``, made from the columns themselves: pandas' selection by a list costs ~0.5 ms
+    whatever the rows, which the lookup of one record paid a dozen times."""
+    if len(set(labels)) < len(labels):
+        return frame[labels]
+    return pd.DataFrame({c: frame[c] for c in labels}, index=frame.index)
+
+
 def arrow_text(values: Any) -> pa.Array | None:
     """Values (a Series, an array) as one Arrow string array, missing ones
     null; None when they are not all text."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        text = pa.array(values.array)  # (its own Arrow data: no conversion, a fiftieth of the time on few values)
+        text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+        return text if text.type == pa.string() else text.cast(pa.string())
     if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
         return None
     try:
