@@ -10,9 +10,10 @@ staged sets (``bigalign.staging.read_staged``: partitions of up to a million
 records); then, for each worker count, the demo job's treatments and blocking
 (``jobs/demo_keys.toml``, or ``--job``'s) run on a fresh ``LocalCluster`` (one
 thread per worker) that reads them: wall time of the alignment (blocking,
-shuffle, scoring, reduce), worker CPU time, candidate pairs, pair
-completeness, precision/recall/F1 of the links, and the peak resident memory
-of each worker process (sampled every 0.2 s).
+shuffle, scoring, reduce), CPU time (the workers' processes and this one), candidate pairs, pair
+completeness, precision/recall/F1 of the links, the peak resident memory
+of each worker process (sampled every 0.2 s), and each stage's seconds with its CPU seconds per
+wall second (the cores it kept busy).
 
 Up to 1M records per side the data is ``person_records(n, seed=0)``, as in
 ``benchmarks.compare``. Above, it is ``n / 1M`` samples of 1M (seeds 0, 1, …;
@@ -48,11 +49,11 @@ import psutil
 from distributed import Client, LocalCluster
 
 from benchmarks import markdown_table
-from bigalign.cluster import connect
+from bigalign.cluster import connect, cpu_clock
 from bigalign.datasets import person_records
 from bigalign.evaluate import link_quality
 from bigalign.jobs import load_job
-from bigalign.pipeline import ROWS_PER_PARTITION, pair_hashes, run_alignment
+from bigalign.pipeline import ROWS_PER_PARTITION, cpu_measured, pair_hashes, run_alignment
 from bigalign.staging import read_staged
 
 JOB = os.path.join(os.path.dirname(__file__), "..", "jobs", "demo_keys.toml")
@@ -84,16 +85,6 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def _process_cpu() -> float:
-    times = psutil.Process().cpu_times()
-    return times.user + times.system
-
-
-def _worker_cpu(client: Client) -> float:
-    """CPU seconds used so far by all worker processes."""
-    return sum(client.run(_process_cpu).values())
 
 
 # Records per side of one generated sample.
@@ -153,18 +144,21 @@ def measure(directory: str, truth: pd.DataFrame, workers: int, job_path: str = J
         a, b = (read_staged(sorted(glob.glob(os.path.join(directory, f"{name}-*.parquet"))), workers)
                 for name in ("alignset", "targetset"))
         with PeakMemory(cluster) as memory:
-            clock = time.perf_counter()
-            cpu = _worker_cpu(client)
-            run = run_alignment(client, a, b, job.alignment, truth_hashes=truth_hashes)
-            wall = time.perf_counter() - clock
-            cpu = _worker_cpu(client) - cpu
+            clock, cpu_seconds = cpu_clock(client), {}
+            start, start_cpu = time.perf_counter(), clock()
+            with cpu_measured(clock, cpu_seconds):
+                run = run_alignment(client, a, b, job.alignment, truth_hashes=truth_hashes)
+            wall = time.perf_counter() - start
+            cpu = clock() - start_cpu
     quality = link_quality(run.links, truth)
-    return {"records per side": a.shape[0].compute(), "workers": workers, "wall s": wall, "worker CPU s": cpu,
+    stages = [f"{k} {v:.0f}" + (f" ({cpu_seconds[k] / v:.1f})" if k in cpu_seconds and v >= 0.1 else "")
+              for k, v in run.seconds.items()]
+    return {"records per side": a.shape[0].compute(), "workers": workers, "wall s": wall, "CPU s": cpu,
             "candidate pairs": run.stats.candidate_pairs,
             "pair completeness": run.stats.true_pairs_kept / len(truth),
             "precision": quality.precision, "recall": quality.recall, "F1": quality.f1,
             "peak MiB per worker": max(memory.peaks.values()) / 2**20,
-            "seconds per stage": ", ".join(f"{k} {v:.0f}" for k, v in run.seconds.items())}
+            "seconds per stage (cores busy)": ", ".join(stages)}
 
 
 def main() -> None:

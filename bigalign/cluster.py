@@ -231,6 +231,24 @@ class NoCluster:
         pa.set_memory_pool(self._arrow_pool)
 
 
+def process_cpu_seconds() -> float:
+    """The CPU time (user and system) this process used so far."""
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
+def cpu_clock(client: Any) -> Callable[[], float]:
+    """The CPU seconds used so far by this process and the cluster's workers (their processes, each asked:
+    a round trip, ~10 ms): what a stage's CPU time per wall second — the cores it kept busy — is read from."""
+    if isinstance(client, NoCluster):
+        return process_cpu_seconds
+
+    def clock() -> float:  # (a worker gone meanwhile is left out: its time is lost with it)
+        return process_cpu_seconds() + sum(client.run(process_cpu_seconds, on_error="ignore").values())
+
+    return clock
+
+
 # Records in memory (of every set together) that a Python call aligns without a cluster, on two cores:
 # what the runner's cut (NO_CLUSTER_BYTES) holds of the demo's files (~120 bytes a record).
 NO_CLUSTER_RECORDS = 2_000_000

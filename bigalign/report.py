@@ -166,7 +166,13 @@ def _stages_plot(summary: dict) -> str:
     peaks = Chart("Peak memory per stage", x=Axis(categories=list(memory), rotate=True), y=Axis("MiB (all workers)"),
                   width=450, height=300)
     peaks.bars("stage-memory", range(len(memory)), [v / 2**20 for v in memory.values()], RUST)
-    return svg([seconds, peaks], columns=2)
+    # (stages of a tenth of a second or more: a shorter one's ratio is the clock's reading, not the work)
+    cpu = {stage: cpu / stages[stage] for stage, cpu in (summary.get("cpu_seconds") or {}).items()
+           if stages.get(stage, 0) >= 0.1}
+    cores = Chart("CPU seconds per wall second (cores busy)", x=Axis(categories=list(cpu), rotate=True),
+                  y=Axis("cores"), width=450, height=300)
+    cores.bars("stage-cores", range(len(cpu)), list(cpu.values()), GREEN)
+    return svg([seconds, peaks, cores], columns=2)
 
 
 def _cluster_sizes_plot(clusters: dict) -> str:

@@ -29,6 +29,7 @@ from .cluster import (
     NoCluster,
     ProcessMemory,
     connect,
+    cpu_clock,
     names_a_scheduler,
     no_cluster,
     under_cut,
@@ -39,7 +40,7 @@ from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
 from .io import RDF_WRITERS, InputError, atomic_path, read_table, write_clusters, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one, set_names
-from .pipeline import Checkpoint, pair_hashes, run_alignment, timed
+from .pipeline import Checkpoint, cpu_measured, pair_hashes, run_alignment, timed
 from .pipeline.choose import resolve_blocking
 from .pipeline.encode import set_union
 from .pipeline.schema import combined_hashes, record_keys
@@ -73,6 +74,8 @@ class RunSummary:
     blocking: dict[str, Any] = field(default_factory=dict)
     links: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    # CPU seconds per stage, of this process and the cluster's workers (per wall second: the cores kept busy)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     quality: dict[str, Any] | None = None
     files: dict[str, str] = field(default_factory=dict)
     model: dict[str, Any] | None = None  # a learned model's parameters
@@ -129,7 +132,9 @@ class RunSummary:
             out.append(f"entities: {e['joined']} of the batch's {e['records']} records in existing clusters, "
                        f"{e['new_clusters']} new clusters; ids changed: {changes} → {e['changes_file']}"
                        + ("" if e["added"] else " (not added: what adding the batch would do)"))
-        out.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
+        out.append("time: " + ", ".join(f"{k} {v:.1f} s" + (f" ({self.cpu_seconds[k] / v:.1f} cores)" if v >= 0.1
+                                                               and k in self.cpu_seconds else "")
+                                         for k, v in self.seconds.items()))
         if self.quality:
             q = self.quality
             out.append(f"against the truth: precision {q['precision']:.4f}, recall {q['recall']:.4f}, "
@@ -445,8 +450,10 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
     paths = {"links": job.output.path, "rejects": os.path.join(run_dir, "rejects.csv"),
              "summary": os.path.join(run_dir, "summary.json"), "report": os.path.join(run_dir, "report.html"),
              "dask_report": os.path.join(run_dir, "dask-report.html")}
+    cpu_seconds: dict[str, float] = {}
     with cluster_for(job, client, files) as active, ExitStack() as reporting, \
-            ThreadPoolExecutor(2, thread_name_prefix="bigalign-aside") as aside:
+            ThreadPoolExecutor(2, thread_name_prefix="bigalign-aside") as aside, \
+            cpu_measured(cpu_clock(active), cpu_seconds):
         memory = _memory_sampler(active)
         # Work of this process done aside while the cluster works: the truth (seconds for a million
         # records) while it stages the sets — once it is up: the reading holds the interpreter often,
@@ -503,7 +510,7 @@ def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSumm
     if choice is not None:
         summary.blocking["chosen"] = choice.as_dict()
     summary.links = len(links)
-    summary.seconds = seconds
+    summary.seconds, summary.cpu_seconds = seconds, cpu_seconds
     samples = memory.to_pandas()
     summary.memory = {stage: float(samples[stage].max()) for stage in samples.columns}
     with atomic_path(paths["summary"]) as tmp, open(tmp, "w") as f:

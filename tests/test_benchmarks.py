@@ -1,5 +1,6 @@
 """The benchmark runners run (quick mode), so that they cannot rot."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,7 @@ def test_scaling_benchmark_writes_its_table(tmp_path):
     assert "--sample 1000" in text
     row = [line for line in text.splitlines() if line.startswith("| 3,000")][0].split(" | ")
     assert row[1] == "1"  # one worker
+    assert re.search(r"candidates \d+ \(\d+\.\d\)", row[-1])  # a stage's seconds, and the cores it kept busy
     # the sets kept (three samples), and each key's block pairs per record counted from them
     assert len(list((data / "3000-1000").glob("alignset-*.parquet"))) == 3
     table = subprocess.run([sys.executable, "-m", "benchmarks.key_density", "--data", str(data), "--sizes", "3000",

@@ -269,6 +269,20 @@ def test_connect_tunes_the_allocator_of_every_worker(client):
         assert list(active.run(lambda dask_worker: dask_worker.bigalign_allocator_tuned).values()) == [False]
 
 
+def test_the_cpu_clock_counts_every_worker_process(client):
+    from bigalign.cluster import cpu_clock
+
+    def burn(seconds):
+        start = time.process_time()
+        while time.process_time() - start < seconds:
+            pass
+
+    clock = cpu_clock(client)
+    before = clock()
+    client.run(burn, 0.3)
+    assert clock() - before >= 0.6  # the two workers' 0.3 s each, and what this process used meanwhile
+
+
 def test_what_every_task_reads_survives_the_loss_of_the_workers_that_hold_it():
     """Scattered data would be lost with its last replica (the scheduler keeps one); a held value
     is computed again."""

@@ -217,6 +217,8 @@ def test_three_sets_are_linked_and_deduplicated_into_entities_that_span_them(tmp
     for link_type in ("link_only", "dedupe_only"):
         done = run_job(load_job(str(three_set_job(tmp_path, link_type))), client=client, show_progress=False)
         found[link_type] = (done.blocking["candidate_pairs"], pd.read_parquet(tmp_path / f"links-{link_type}.parquet"))
+        # each stage's CPU time, of this process and the workers' processes
+        assert set(done.cpu_seconds) <= set(done.seconds) and done.cpu_seconds["candidates"] > 0
     assert summary["blocking"]["candidate_pairs"] == found["link_only"][0] + found["dedupe_only"][0]
     across, within = found["link_only"][1], found["dedupe_only"][1]
     assert (across["align_set"] != across["target_set"]).all() and (within["align_set"] == within["target_set"]).all()

@@ -10,7 +10,16 @@ from bigalign.blocking import KeyBlocking, UnionBlocking
 from bigalign.em import pattern_counts
 from bigalign.errors import RecordError
 from bigalign.fellegi_sunter import FellegiSunter
-from bigalign.pipeline import best_match, block_rows, candidate_pairs, candidate_tile, encode_records, score_pairs
+from bigalign.pipeline import (
+    best_match,
+    block_rows,
+    candidate_pairs,
+    candidate_tile,
+    cpu_measured,
+    encode_records,
+    score_pairs,
+    timed,
+)
 from bigalign.pipeline.encode import sample_records
 from bigalign.pipeline.fit_data import random_pair_distances
 from bigalign.pipeline.schema import ALIGN_SIDE, TARGET_SIDE, part_of
@@ -200,3 +209,18 @@ def test_random_pairs_from_the_records_as_read_are_those_of_the_encoded_sets(ded
                                         as_read=True).compute()
     assert run.shape == (20_000, 3) and np.isfinite(run).any()
     np.testing.assert_array_equal(run, as_read)
+
+
+def test_a_stage_adds_its_wall_and_cpu_time_and_a_failed_one_no_cpu_time():
+    readings = iter([1.0, 3.5, 10.0, 10.25, 20.0])  # (a sixth reading would raise StopIteration)
+    seconds, cpu_seconds = {}, {}
+    with cpu_measured(lambda: next(readings), cpu_seconds):
+        with timed(seconds, "candidates"):
+            pass
+        with timed(seconds, "candidates"):  # (a stage timed twice: both add up)
+            pass
+        with pytest.raises(ValueError), timed(seconds, "score"):  # read at its start only
+            raise ValueError("the stage failed")
+    with timed(seconds, "write"):  # outside: wall time only
+        pass
+    assert cpu_seconds == {"candidates": 2.75} and set(seconds) == {"candidates", "score", "write"}

@@ -54,6 +54,7 @@ def test_report_renders_in_chromium_with_every_plot_drawn(run_dir):
     summary = json.loads((run_dir / "summary.json").read_text())
     marks = lambda prefix: len(re.findall(rf'<g id="{prefix}-\d+"', page))  # noqa: E731
     assert marks("stage-seconds") == len(summary["seconds"])
+    assert marks("stage-cores") == sum(summary["seconds"][s] >= 0.1 for s in summary["cpu_seconds"]) > 0
     assert marks("block-sizes") == len(data["block_size_histogram"])
     assert marks("volumes") == 4
     assert marks("distances-linked") == marks("distances-rejected") == len(data["distance_edges"]) - 1

@@ -23,9 +23,10 @@ from ..job_tables import output_format, set_spec
 from ..jobs import Job, check_inputs
 from ..matching import best_match_per_item, one_to_one, sort_links
 from ..pipeline.encode import encode_records
-from ..pipeline.graph import AlignmentRun, timed
+from ..pipeline.graph import AlignmentRun
 from ..pipeline.schema import record_keys
 from ..pipeline.stats import BlockStats
+from ..pipeline.timing import timed
 from ..runner import RunSummary, blocking_figures, cluster_for, write_outputs
 from ..scorers import Scorer
 from ..staging import stage_inputs

@@ -17,7 +17,7 @@ from ..fellegi_sunter import FellegiSunter
 from ..io import is_url
 from ..jobs import Job, check_inputs
 from ..pipeline.encode import encode_records
-from ..pipeline.graph import timed
+from ..pipeline.timing import timed
 from ..runner import cluster_for, generate_inputs
 from ..staging import stage_inputs
 from ..values.sets import is_value_sets

@@ -271,8 +271,8 @@ def link_pairs(index: Index, encoded: pd.DataFrame, alignment: Alignment, scorer
     records_b = text_as_sets(targets)
     records_a = records_b if dedupe else text_as_sets(_record_values(encoded))
     ra, rb = _rows_of(records_a, pairs["rid_a"]), _rows_of(records_b, pairs["rid_b"])
-    found = (ra >= 0) & (rb >= 0)
-    scored = score_records(records_a, ra[found], records_b, rb[found], alignment.treatments, threshold, uniq, dedupe,
+    held = (ra >= 0) & (rb >= 0)
+    scored = score_records(records_a, ra[held], records_b, rb[held], alignment.treatments, threshold, uniq, dedupe,
                            None, scorer, alignment.explain)
     links = scored.links
     if dedupe:

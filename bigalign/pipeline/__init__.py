@@ -40,13 +40,14 @@ from ..errors import RecordError
 from .candidates import CHUNK_PAIRS, DENSE_BLOCK_PAIRS, MAX_TASK_PAIRS, candidate_pairs, candidate_tile
 from .checkpoint import Checkpoint
 from .encode import ROWS_PER_PARTITION, block_rows, encode_records, to_dask
-from .graph import AlignmentRun, align_distributed, run_alignment, timed
+from .graph import AlignmentRun, align_distributed, run_alignment
 from .reduce import best_match
 from .schema import pair_hashes
 from .scoring import score_dense_blocks, score_pairs
 from .stats import BlockStats, distance_bins, distance_histogram
+from .timing import cpu_measured, timed
 
 __all__ = ["CHUNK_PAIRS", "DENSE_BLOCK_PAIRS", "MAX_TASK_PAIRS", "ROWS_PER_PARTITION", "AlignmentRun", "BlockStats",
            "Checkpoint", "RecordError", "align_distributed", "best_match", "block_rows", "candidate_pairs",
-           "candidate_tile", "distance_bins", "distance_histogram", "encode_records", "pair_hashes", "run_alignment",
-           "score_dense_blocks", "score_pairs", "timed", "to_dask"]
+           "candidate_tile", "cpu_measured", "distance_bins", "distance_histogram", "encode_records", "pair_hashes",
+           "run_alignment", "score_dense_blocks", "score_pairs", "timed", "to_dask"]

@@ -49,8 +49,9 @@ from ..values.sets import is_value_sets
 from .candidates import LARGEST_BLOCK_PAIRS
 from .encode import in_share
 from .fit_data import random_pair_distances
-from .graph import run_alignment, sent_once, timed
+from .graph import run_alignment, sent_once
 from .schema import combined_hashes, record_keys
+from .timing import timed
 
 __all__ = ["NET_PAIRS_PER_RECORD", "SAMPLE_RECORDS", "choose_blocking", "resolve_blocking"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import time
 import uuid
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -64,8 +63,9 @@ from .scoring import (
     score_pairs,
 )
 from .stats import BlockStats
+from .timing import timed
 
-__all__ = ["AlignmentRun", "align_distributed", "run_alignment", "run_clustering", "sent_once", "timed"]
+__all__ = ["AlignmentRun", "align_distributed", "run_alignment", "run_clustering", "sent_once"]
 
 logger = logging.getLogger("bigalign")
 
@@ -73,18 +73,6 @@ logger = logging.getLogger("bigalign")
 SCORE_PAIRS_PER_PARTITION = 150_000
 # Narrow rows (record × block key) per partition of the block shuffle.
 BLOCK_ROWS_PER_PARTITION = 1_000_000
-
-
-@contextmanager
-def timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
-    """Add the wall time of the block to ``seconds[stage]``; log the stage's
-    start (the command line shows it; the web application follows a run by it)."""
-    logger.info("stage: %s", stage)
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
 @dataclass
