@@ -58,8 +58,9 @@ class UnionBlocking(Blocking):
         return np.hstack([b.keys(frame, side, shared) for b in self.of])
 
     def extra(self, frame: pd.DataFrame) -> pd.DataFrame:
-        own = [(i, b.extra(frame)) for i, b in enumerate(self.of)]
-        own = [extra.add_prefix(f"u{i}:") for i, extra in own if len(extra.columns)]  # (keys have none)
+        # (only members with columns of their own: keys have none, and an empty frame each costs a lookup 50 µs)
+        own = [b.extra(frame).add_prefix(f"u{i}:") for i, b in enumerate(self.of)
+               if type(b).extra is not Blocking.extra]
         return pd.concat(own, axis=1) if own else pd.DataFrame(index=frame.index)
 
     def member_extra(self, i: int, extra: pd.DataFrame) -> pd.DataFrame:

@@ -166,8 +166,11 @@ class Index:
                 values, rows = self._buckets[(i, part, bucket)]
                 mine = wanted[(wanted % buckets).astype(np.int64) == bucket]
                 starts, stops = np.searchsorted(values, mine, "left"), np.searchsorted(values, mine, "right")
-                at = [np.arange(start, stop) for start, stop in zip(starts, stops)]
-                found.append(rows.iloc[np.concatenate(at).astype(np.int64) if at else np.empty(0, np.int64)])
+                at = [np.arange(start, stop) for start, stop in zip(starts, stops) if stop > start]
+                if at or not found:  # (a bucket without a row of these: nothing to take, nor to join)
+                    found.append(rows.iloc[np.concatenate(at) if at else np.empty(0, np.int64)])
+        if len(found) == 1:
+            return found[0].reset_index(drop=True)
         return pd.concat(found, ignore_index=True) if found else pd.DataFrame()
 
     def match(self, records: Mapping[str, Any] | pd.DataFrame, k: int = 5) -> pd.DataFrame:
