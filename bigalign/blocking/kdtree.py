@@ -93,7 +93,8 @@ class KDTreeBlocking(Blocking):
         first[~self.within_radius(extra_a, extra_b, ia, ib)] = self.n_slots
         return first
 
-    def candidate_pairs(self, key_a, key_b, extra_a, extra_b):
+    def candidate_pairs(self, key_a: np.ndarray, key_b: np.ndarray, extra_a: pd.DataFrame,
+                        extra_b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         if len(key_a) == 0 or len(key_b) == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         from sklearn.neighbors import BallTree  # (here: scikit-learn takes a second to import)

@@ -150,7 +150,7 @@ class Index:
     def _kept(self, part: str, column: str, wanted: np.ndarray) -> pd.DataFrame:
         """As :meth:`_read`, from buckets read once and kept in memory, sorted (what lookups read)."""
         wanted = np.unique(np.asarray(wanted, dtype=np.uint64))
-        found = []
+        found: list[pd.DataFrame] = []
         for i, buckets_, directory in self._parts(part):
             buckets = np.uint64(buckets_)
             for bucket in np.unique((wanted % buckets).astype(np.int64)).tolist():
