@@ -102,6 +102,12 @@ def test_nazca_levenshtein_random_multiword(words, monkeypatch):
     longest = [[max(len(x), len(y)) for y in b] for x in a]
     expected = np.array([[nazca_levenshtein(x, y) for y in b] for x in a]) / np.array(longest)
     check_both_forms(a, b, "levenshtein", expected, normalized=True)
+    # a pair at a time (a lookup's few): computed pair by pair in Python, the tables' distances bit for bit
+    pairs_a, pairs_b = a, (b * 3)[:len(a)]
+    for normalized in (False, True):
+        together = cpdist(pairs_a, pairs_b, "levenshtein", normalized=normalized)
+        alone = [cpdist([x], [y], "levenshtein", normalized=normalized)[0] for x, y in zip(pairs_a, pairs_b)]
+        np.testing.assert_array_equal(alone, together)
 
 
 @pytest.mark.parametrize("pairs_per_call", [None, 7])
