@@ -69,9 +69,14 @@ def _scored(stats: BlockStats, treatments: Sequence[Treatment], records_a: pd.Da
                          **{name: values[keep] for name, values in (explanation or {}).items()}, **sets})
 
 
-def _oriented(joined: pd.DataFrame, dedupe: bool) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
+def _records_of(joined: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
     """The distinct records of each side of joined pairs, and each pair's rows in them."""
-    return _orient(*_distinct(joined, ALIGN_SIDE), *_distinct(joined, TARGET_SIDE), dedupe)
+    return (*_distinct(joined, ALIGN_SIDE), *_distinct(joined, TARGET_SIDE))
+
+
+def _oriented(joined: pd.DataFrame, dedupe: bool) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
+    """:func:`_records_of` joined pairs, as scored (see :func:`_orient`)."""
+    return _orient(*_records_of(joined), dedupe)
 
 
 def _orient(records_a: pd.DataFrame, ra: np.ndarray, records_b: pd.DataFrame, rb: np.ndarray,
@@ -177,8 +182,8 @@ def score_pairs(joined: pd.DataFrame, treatments: Sequence[Treatment], threshold
     each align record, linked or not (its best rejected candidate is shown in
     the report; the threshold is applied after the last reduce).
     """
-    return score_records(*_distinct(joined, ALIGN_SIDE), *_distinct(joined, TARGET_SIDE), treatments, threshold,
-                         uniq, dedupe, truth_hashes, scorer, explain, distances)
+    return score_records(*_records_of(joined), treatments, threshold, uniq, dedupe, truth_hashes, scorer, explain,
+                         distances)
 
 
 def score_records(records_a: pd.DataFrame, ra: np.ndarray, records_b: pd.DataFrame, rb: np.ndarray,

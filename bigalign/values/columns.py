@@ -35,15 +35,15 @@ def arrow_text(values: Any) -> pa.Array | None:
     null; None when they are not all text."""
     if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
         text = pa.array(values.array)  # (its own Arrow data: no conversion, a fiftieth of the time on few values)
-        text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
-        return text if text.type == pa.string() else text.cast(pa.string())
-    if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
+    elif values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+        try:
+            text = pa.array(values, type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+    else:
         return None
-    try:
-        text = pa.array(values, type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
-    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    return text if text.type == pa.string() else text.cast(pa.string())
 
 
 def is_missing(value: Any) -> bool:
