@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import UserCodeError
-from .values.columns import TEXT, arrow_text, is_missing, map_distinct
+from .values.columns import FEW_VALUES, TEXT, arrow_text, is_missing, is_na, map_distinct
 from .values.text import strip_accents
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "map_distinct",
     "normalize_column",
     "normalize_distinct",
+    "normalize_one",
     "remove_after",
     "rgxformat",
     "roundstr",
@@ -332,11 +333,6 @@ def make_normalizer(spec: Any) -> Normalizer:
     raise TypeError(f"a normalizer is a name, a mapping, a Normalizer or a callable, not {spec!r}")
 
 
-# Below this many values, the normalizers' Python loop is faster than Arrow's kernels, whose calls cost
-# ~20 µs each (a dozen per normalizer): a lookup of one record normalizes a handful.
-FEW_VALUES = 16
-
-
 def _normalize_text(text: pa.Array, normalizers: Sequence[Normalizer]) -> pa.Array:
     """A chain of normalizers on distinct text values: in Arrow for the ASCII
     ones, in Python for the others (accents to strip) and for a few values."""
@@ -360,12 +356,29 @@ def _normalize_text(text: pa.Array, normalizers: Sequence[Normalizer]) -> pa.Arr
     return pa.concat_arrays([fast.cast(pa.string()), pa.array(others, type=pa.string())]).take(position)
 
 
+def normalize_one(value: Any, normalizers: Sequence[Normalizer]) -> Any:
+    """A chain of normalizers on one value that is not missing: what :func:`normalize_distinct` gives it
+    (None where it gives a missing value), without a column's fixed costs (a lookup's record)."""
+    arrow = type(value) is str and all(n.normalizes_ascii for n in normalizers)  # (its chain goes on with "")
+    for normalizer in normalizers:
+        value = normalizer.normalize_values([value])[0]
+        if not arrow and not normalizer.keeps_values and is_missing(value):
+            return None
+    return value
+
+
 def normalize_column(values: pd.Series, normalizers: Sequence[Normalizer]) -> pd.Series:
     """Apply a chain of normalizers in order, to each distinct value once (a
     value a normalizer turns into a missing one stays missing). Text that the
     built-in normalizers read comes back as Arrow text."""
     if not normalizers:
         return values
+    if len(values) <= FEW_VALUES:  # (value by value: factorizing and Arrow's kernels cost a lookup ~1 ms a column)
+        given = [None if is_na(v) else v for v in values.tolist()]
+        each = [None if v is None else normalize_one(v, normalizers) for v in given]
+        if all(n.normalizes_ascii for n in normalizers) and all(type(v) is str for v in given if v is not None):
+            return pd.Series(pd.array(each, dtype=TEXT), index=values.index)
+        return pd.Series(each, index=values.index, dtype=object)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     normalized = _normalized_distinct(pd.Series(uniques), normalizers)
     if isinstance(normalized, np.ndarray):

@@ -142,3 +142,25 @@ def other_people_strangers(rng: np.random.Generator, count: int, firsts: list[st
                          "phone": [f"0{rng.integers(1, 8)}{rng.integers(10**7, 10**8)}" for _ in range(count)],
                          "email": [f"{f}.{s}@{rng.choice(_PROVIDERS)}" for f, s in zip(first, last)],
                          "city": city, "zip": [zips[c] for c in city]})
+
+
+def messy_people(n: int) -> pd.DataFrame:
+    """``bigalign.datasets``' people (``n``), and ten records as real ones also are: capitals and accents,
+    apostrophes, blank and missing values, dates in several forms (two are none: 31/02/1991, 91-8-14)."""
+    from bigalign.datasets import person_records
+
+    people = person_records(n, seed=3).alignset
+    messy = pd.DataFrame({
+        "rec_id": [f"m{i}" for i in range(10)],
+        "given_name": ["Éloïse", "  ", None, "JEAN-PAUL", "d'Arcy", "Zoë", "a\x1fb", "ÅSA", "x", "Ma"],
+        "surname": ["Müller", "O'Brien", "Dupont", None, "", "Łukasiewicz", "van der Berg", "Nguyễn", "1a", " "],
+        "date_of_birth": ["14 août 1991", "1991-08-14", "19910814", "31/02/1991", None, "", "August 14, 1991",
+                          "14.08.1991", "91-8-14", "1991-08-14T10:00"],
+        "street_number": ["1", None, "12b", "", "7", "7", "x", "9", "10", "11"],
+        "address": ["Rue de l'Église", "  ", None, "MAIN ST", "main st", "Château d'Eau", "a", "b", "c", "d"],
+        "suburb": ["Saint-Étienne"] * 5 + [None] * 5,
+        "postcode": ["42000", None, "", "4200", "42000", "1", "2", "3", "4", "5"],
+        "soc_sec_id": ["1", "2", None, "", "5", "6", "7", "8", "9", "0"],
+    })
+    return pd.concat([people, messy], ignore_index=True)
+

@@ -219,3 +219,30 @@ def test_equal_key_pairs_are_every_pair_of_equal_keys_once():
         expected = sorted((i, j) for i in range(n_a) for j in range(n_b) if keys_a[i] == keys_b[j])
         assert sorted(zip(ia.tolist(), ib.tolist())) == expected
         assert len(ia) == len(expected)  # (each once)
+
+
+def test_a_few_records_get_the_keys_a_whole_column_gives_them():
+    """Up to FEW_VALUES records, exact keys are found record by record in Python (what a lookup of one
+    record takes): the same keys as in a partition of many records, for every transform, parts of several
+    columns, missing, blank, non-ASCII values and dates that are none."""
+    from other_people import messy_people
+
+    from bigalign.blocking import UnionBlocking
+    from bigalign.values.columns import FEW_VALUES
+
+    people = messy_people(200)
+    blocking = UnionBlocking([
+        KeyBlocking("soc_sec_id"), KeyBlocking(["date_of_birth", "address"], ["date", "exact"]),
+        KeyBlocking([["given_name", "surname"], "street_number"], ["soundex-set", "exact"]),
+        KeyBlocking(["surname", "date_of_birth", "street_number"], ["soundex", "year", "exact"]),
+        KeyBlocking("surname", "prefix:3", normalizers=["lunormalize", "simplify"]),
+        KeyBlocking(["suburb", "postcode"], [lambda v: v[::-1], None], normalizers=["unormalize"]),
+        KeyBlocking(["given_name", "surname"], normalizers=[]),
+    ])
+    whole = blocking.keys(people, "align")
+    alone = np.vstack([blocking.keys(people.iloc[i:i + 1], "align") for i in range(len(people))])
+    by_few = np.vstack([blocking.keys(people.iloc[i:i + FEW_VALUES], "align")
+                        for i in range(0, len(people), FEW_VALUES)])
+    np.testing.assert_array_equal(alone, whole)
+    np.testing.assert_array_equal(by_few, whole)
+    assert ((whole == 0).any(axis=0) & (whole != 0).all(axis=1).any()).all()  # (some keys missing, some not)

@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 
 from bigalign.normalize import (
-    FEW_VALUES,
     lunormalize,
     make_normalizer,
     normalize_column,
@@ -15,7 +14,7 @@ from bigalign.normalize import (
     tokenize,
     unormalize,
 )
-from bigalign.values.columns import is_missing
+from bigalign.values.columns import FEW_VALUES, is_missing
 
 
 def run(normalizer, values):

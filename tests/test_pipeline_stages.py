@@ -224,3 +224,30 @@ def test_a_stage_adds_its_wall_and_cpu_time_and_a_failed_one_no_cpu_time():
     with timed(seconds, "write"):  # outside: wall time only
         pass
     assert cpu_seconds == {"candidates": 2.75} and set(seconds) == {"candidates", "score", "write"}
+
+
+def test_a_few_records_are_encoded_as_a_partition_of_many_encodes_them():
+    """A lookup encodes one record, a small partition a few: value by value in Python (normalizers, columns
+    joined, dates, keys) where a partition of many takes pandas' and Arrow's column calls. Each record's id
+    hash, encoded values and keys are the same either way, on messy records."""
+    from other_people import messy_people
+
+    from bigalign.values.columns import FEW_VALUES
+
+    people = messy_people(100)
+    people.loc[people["date_of_birth"].isin(["31/02/1991", "91-8-14"]), "date_of_birth"] = None  # (no date)
+    treatments = make_treatments([
+        {"column": ["given_name", "surname"], "normalizers": ["lunormalize", "simplify"], "metric": "levenshtein",
+         "normalized": True},
+        {"column": "date_of_birth", "metric": "temporal", "scale": 365},
+        {"column": ["street_number", "address"], "normalizers": ["lunormalize"], "metric": "jaccard"},
+        {"column": "suburb", "metric": "jaro_winkler"}, {"column": "postcode", "metric": "exact"},
+        {"column": "soc_sec_id", "metric": "char_levenshtein", "normalized": True}])
+    blocking = UnionBlocking([KeyBlocking("soc_sec_id"),
+                              KeyBlocking(["surname", "date_of_birth"], ["soundex", "year"])])
+    whole = encode_records(people, treatments, blocking, "align", "alignset")
+    for size in (1, 3, FEW_VALUES):
+        parts = [encode_records(people.iloc[i:i + size].reset_index(drop=True), treatments, blocking, "align",
+                                "alignset") for i in range(0, len(people), size)]
+        pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+    assert whole["t1:t"].isna().sum() == 4 and (whole["k:1"] == 0).sum() >= 4  # (dates missing: no year key)

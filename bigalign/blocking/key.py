@@ -9,7 +9,7 @@ the pairs that a corrupted value would lose in any single one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,12 +17,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..normalize import make_normalizer, normalize_distinct
-from ..values.columns import arrow_text, is_missing, map_distinct, select_columns
-from ..values.dates import iso_dates, parse_dates, year_and_month
-from ..values.hashing import fold64, mix64
+from ..normalize import make_normalizer, normalize_distinct, normalize_one
+from ..values.columns import FEW_VALUES, arrow_text, is_missing, is_na, map_distinct, select_columns
+from ..values.dates import iso_dates, parse_date, parse_dates, year_and_month
+from ..values.hashing import fold64, mix64, text_hashes
 from ..values.soundex import ascii_soundex_codes, soundex_codes
-from ..values.text import joined_text, text_array
+from ..values.text import as_text, joined_text, text_array
 from .base import Blocking, hash_values, salted_keys
 
 __all__ = ["KeyBlocking", "TRANSFORMS"]
@@ -260,7 +260,64 @@ class KeyBlocking(Blocking):
 
         return [hashed(*p) for p in zip(self.parts, self.transform, self._functions)]
 
+    def _record_key(self, record: Mapping[Hashable, Any], row: int, shared: dict) -> np.ndarray:
+        """The key of one record (row ``row`` of a frame), in Python: each part as :meth:`_hashed_parts` finds
+        it (its hash kept in ``shared`` for the other keys of a union that read it)."""
+        combined = np.zeros(1, dtype=np.uint64)
+        for part, transform, function in zip(self.parts, self.transform, self._functions):
+            transform = None if transform == "exact" else transform
+            name = ("record", row, repr(part), repr(transform), None if transform in _RAW else repr(self.normalizers))
+            if name not in shared:
+                shared[name] = self._record_part(record, part, transform, function)
+            if shared[name] is None:
+                return np.zeros(1, dtype=np.uint64)
+            combined = fold64(combined, shared[name])
+        return salted_keys(combined, f"key:{self.parts}:{self.transform}")
+
+    def _record_part(self, record: Mapping[Hashable, Any], part: Any, transform: Any,
+                     function: Callable[[pd.Series], pd.Series] | None) -> np.ndarray | None:
+        """The hash of one record's part (an array of one), None where it has none."""
+        if isinstance(part, list):  # (as joined_text joins a record's columns)
+            texts = [t for t in (as_text(record[c]) for c in part) if t is not None]
+            value = " ".join(texts) if texts else None
+        else:
+            value = record[part]
+        if is_na(value):
+            return None
+        if transform in _RAW:
+            try:
+                date = parse_date(value)
+            except (ValueError, OverflowError):
+                return None
+            if date is None:
+                return None
+            day = np.array([date.toordinal()], dtype=np.int64)
+            number = day if transform == "date" else year_and_month(day)[0]
+            return mix64(number.astype(np.uint64) ^ _DAY_NUMBER_SALT[transform])
+        value = normalize_one(value, self.normalizers)
+        if transform in _SOUNDEX:
+            words = value.split() if type(value) is str else [] if is_missing(value) else str(value).split()
+            codes = [code for code in soundex_codes(words) if code]
+            if transform == "soundex-set":
+                codes = sorted(set(codes))
+            if not codes:
+                return None
+            hashed = np.zeros(1, dtype=np.uint64)
+            for code in text_hashes(pa.array(codes, pa.string())):
+                hashed = fold64(hashed, code)
+            return hashed
+        if function is not None and value is not None:
+            value = function(pd.Series([value], dtype=object)).iloc[0]
+        if as_text(value) is None:
+            return None
+        return text_hashes(pa.array([value if type(value) is str else str(value)], pa.string()))
+
     def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
+        shared = {} if shared is None else shared
+        if len(frame) <= FEW_VALUES:  # (record by record: a column's fixed costs exceed a few records' Python)
+            rows = zip(*(frame[c].tolist() for c in self.columns))
+            return np.array([self._record_key(dict(zip(self.columns, row)), i, shared) for i, row in enumerate(rows)],
+                            dtype=np.uint64).reshape(len(frame), 1)
         combined = np.zeros(len(frame), dtype=np.uint64)
         present = np.ones(len(frame), dtype=bool)
         for known, hashes in self._hashed_parts(frame, shared):

@@ -15,11 +15,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["TEXT", "arrow_text", "is_missing", "map_distinct", "select_columns"]
+__all__ = ["FEW_VALUES", "TEXT", "arrow_text", "is_missing", "is_na", "map_distinct", "select_columns"]
 
 # The dtype of text columns: Arrow strings, missing values NaN (pandas 3's default string dtype).
 TEXT = (pd.StringDtype("pyarrow", na_value=np.nan) if int(pd.__version__.split(".")[0]) >= 3
         else pd.StringDtype("pyarrow"))
+
+
+# Below this many values, Python on each value is faster than a column's pandas and Arrow calls (~20-50 µs
+# each, a dozen for a normalizer or a key): what a lookup of one record pays.
+FEW_VALUES = 16
 
 
 def select_columns(frame: pd.DataFrame, labels: list) -> pd.DataFrame:
@@ -46,13 +51,14 @@ def arrow_text(values: Any) -> pa.Array | None:
     return text if text.type == pa.string() else text.cast(pa.string())
 
 
+def is_na(value: Any) -> bool:
+    """None, NA, NaT or NaN: what pandas counts as missing (blank text is a value to it; see :func:`is_missing`)."""
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
 def is_missing(value: Any) -> bool:
     """None, NA, NaT, NaN or blank text: a value that says nothing."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
+    return is_na(value) or (isinstance(value, str) and not value.strip())
 
 
 def map_distinct(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import arrow_text, is_missing
+from .columns import FEW_VALUES, arrow_text, is_missing
 from .text import strip_accents
 
 __all__ = ["EPOCH_ORDINAL", "iso_dates", "parse_date", "parse_dates", "year_and_month"]
@@ -121,19 +121,25 @@ def parse_dates(values: pd.Series, dayfirst: bool = True) -> np.ndarray:
     Each distinct value is parsed once; the numeric forms (``14/08/1991``,
     ``1991-08-14``, ``19910814``) are parsed together in Arrow, others one
     by one."""
+    if len(values) <= FEW_VALUES:  # (each by parse_date: Arrow's patterns cost a few values more)
+        return np.array([_ordinal(v, dayfirst) for v in values.tolist()], dtype=np.float64)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     text = arrow_text(uniques)
     # Not all text (date objects...): every value one by one.
     ordinals = np.full(len(uniques), np.nan) if text is None else _vector_ordinals(text, dayfirst)
     others = np.flatnonzero(np.isnan(ordinals))
     for i, value in zip(others.tolist(), np.asarray(uniques[others], dtype=object).tolist()):
-        try:
-            date = parse_date(value, dayfirst)
-        except (ValueError, OverflowError):
-            ordinals[i] = -np.inf
-        else:
-            ordinals[i] = np.nan if date is None else date.toordinal()
+        ordinals[i] = _ordinal(value, dayfirst)
     return np.append(ordinals, np.nan)[codes]
+
+
+def _ordinal(value: Any, dayfirst: bool) -> float:
+    """:func:`parse_dates` of one value."""
+    try:
+        date = parse_date(value, dayfirst)
+    except (ValueError, OverflowError):
+        return -np.inf
+    return np.nan if date is None else date.toordinal()
 
 
 def year_and_month(ordinals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

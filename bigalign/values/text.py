@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import TEXT, arrow_text, is_missing, map_distinct
+from .columns import FEW_VALUES, TEXT, arrow_text, is_missing, map_distinct
 
 __all__ = ["APOSTROPHES", "PY_WHITESPACE", "as_text", "joined_text", "nazca_words", "split_after_apostrophes",
            "strip_accents", "text_array"]
@@ -51,6 +51,12 @@ def text_array(values: pd.Series) -> pa.Array:
 def joined_text(values: pd.Series | pd.DataFrame) -> pd.Series:
     """One text per record, missing when blank: several columns are joined
     by spaces (missing parts skipped), as Arrow text."""
+    columns = [values] if isinstance(values, pd.Series) else [values[c] for c in values.columns]
+    if len(values) <= FEW_VALUES:  # (as_text of each value of a few records: a column costs a dozen Arrow calls)
+        rows = list(zip(*(column.tolist() for column in columns)))
+        if all(type(v) is str or is_missing(v) for row in rows for v in row):
+            texts = [[t for t in map(as_text, row) if t is not None] for row in rows]
+            return pd.Series(pd.array([" ".join(t) if t else None for t in texts], dtype=TEXT), index=values.index)
     if isinstance(values, pd.Series):
         joined = text_array(values)
     else:
