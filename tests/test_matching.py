@@ -43,3 +43,20 @@ def test_best_match_per_item_of_links_one_per_item_sorts_them_and_drops_missing_
     twice = pd.concat([links, links.assign(distance=[0.4, np.nan, 0.3, 0.2], target_id=["v", "u", "t", "a"])])
     assert best_match_per_item(twice).values.tolist() == [["a", "y", 0.1], ["b", "t", 0.3], ["c", "v", 0.4],
                                                            ["d", "a", 0.2]]
+
+
+def test_a_few_links_are_sorted_as_many_are():
+    """Up to FEW_VALUES links (a lookup's) are sorted in Python: in the order pandas' sort gives (align id,
+    distance with NaN last, target id, then the sets), ties kept in their order."""
+    from bigalign.values.columns import FEW_VALUES
+
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        n = int(rng.integers(0, FEW_VALUES + 1))
+        links = pd.DataFrame({"align_set": rng.integers(0, 2, n), "align_id": rng.choice(["a", "b", "é", "B"], n),
+                              "target_set": rng.integers(0, 2, n), "target_id": rng.choice(["t1", "t10", "t2"], n),
+                              "distance": rng.choice([0.0, 0.25, 1.0, np.nan], n), "row": np.arange(n)})
+        keys = ["align_id", "distance", "target_id", "align_set", "target_set"]
+        expected = links.sort_values(keys, kind="mergesort").reset_index(drop=True)
+        got = sort_links(links.copy())
+        assert got["row"].tolist() == expected["row"].tolist()

@@ -315,7 +315,10 @@ class KeyBlocking(Blocking):
     def keys(self, frame: pd.DataFrame, side: str, shared: dict | None = None) -> np.ndarray:
         shared = {} if shared is None else shared
         if len(frame) <= FEW_VALUES:  # (record by record: a column's fixed costs exceed a few records' Python)
-            rows = zip(*(frame[c].tolist() for c in self.columns))
+            for column in self.columns:  # (each column's values taken once for every key of a union)
+                if ("record values", column) not in shared:
+                    shared[("record values", column)] = frame[column].tolist()
+            rows = zip(*(shared[("record values", c)] for c in self.columns))
             return np.array([self._record_key(dict(zip(self.columns, row)), i, shared) for i, row in enumerate(rows)],
                             dtype=np.uint64).reshape(len(frame), 1)
         combined = np.zeros(len(frame), dtype=np.uint64)
