@@ -301,3 +301,22 @@ def test_text_of_columns_at_once_equals_value_by_value():
     assert got(joined_text(frame)) == [reference(x, y) for x, y in zip(first, second)]
     assert got(joined_text(frame["x"])) == [reference(x) for x in first]
     assert got(joined_text(pd.Series(first + [12], dtype=object))) == [reference(x) for x in first] + ["12"]
+
+
+@pytest.mark.parametrize("metric", ["char_levenshtein", "damerau_levenshtein", "jaro_winkler", "difflib", "exact",
+                                    "levenshtein"])
+def test_a_few_pairs_alone_get_the_distances_they_get_among_many(metric):
+    """Up to FEW_VALUES pairs (a lookup's) are compared pair by pair in Python, not through the columns'
+    arrays: each pair alone gets its distance among many, bit for bit, missing and blank values included."""
+    from bigalign.values.columns import FEW_VALUES, is_missing
+
+    rng = random.Random(6)
+    a = random_strings(rng, 40) + AWKWARD + [None, "x", None, "same"]
+    b = random_strings(rng, 40) + AWKWARD[::-1] + ["x", None, None, "same"]
+    assert len(a) == len(b) > FEW_VALUES
+    for normalized in (False, True):
+        together = cpdist(a, b, metric, normalized=normalized)
+        alone = [cpdist([x], [y], metric, normalized=normalized)[0] for x, y in zip(a, b)]
+        np.testing.assert_array_equal(alone, together)
+        np.testing.assert_array_equal(np.isnan(together), [is_missing(x) or is_missing(y) for x, y in zip(a, b)])
+        assert 0 < np.count_nonzero(together == 0) and np.count_nonzero(together > 0) > len(a) // 2

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, Indel, JaroWinkler, Levenshtein
 
-from ..values.columns import arrow_text
+from ..values.columns import FEW_VALUES, arrow_text, is_na
 from ..values.soundex import SOUNDEX_CODES, soundex_code
 from ..values.text import APOSTROPHES, joined_text, nazca_words, split_after_apostrophes
 from .base import Metric
@@ -65,6 +65,8 @@ class RapidfuzzMetric(StringMetric):
 
     def _cpdist(self, a, b, ia, ib, normalized):
         scorer, dtype = self._scorer(normalized)
+        if len(ia) <= FEW_VALUES:  # (pair by pair: a column's strings cost a lookup's few pairs more than they do)
+            return np.array([scorer(x, y) for x, y in zip(_few_strings(a, ia), _few_strings(b, ib))], dtype=dtype)
         strings_a = self._string_array(a)
         strings_b = strings_a if b is a else self._string_array(b)  # (a deduplication: one set, read once)
         return _cpdist_in_calls(strings_a, ia, strings_b, ib, scorer, dtype)
@@ -146,7 +148,7 @@ class NazcaLevenshtein(StringMetric):
     def _cpdist(self, a, b, ia, ib, normalized):
         text_a = _text_column(a)
         text_b = text_a if b is a else _text_column(b)
-        if len(ia) <= FEW_PAIRS:  # (the word tables' few dozen Arrow calls cost a lookup's pair ~1.5 ms)
+        if len(ia) <= FEW_VALUES:  # (the word tables' few dozen Arrow calls cost a lookup's pair ~1.5 ms)
             values_a, values_b = text_a.take(ia).to_pylist(), text_b.take(ib).to_pylist()
             raw = np.array([_nazca_distance(x, y) for x, y in zip(values_a, values_b)], dtype=np.int64)
             if normalized:
@@ -215,8 +217,10 @@ class NazcaLevenshtein(StringMetric):
         return raw
 
 
-# Up to this many pairs, Nazca's Levenshtein is computed pair by pair in Python (:func:`_nazca_distance`).
-FEW_PAIRS = 16
+def _few_strings(encoded: pd.DataFrame, rows: np.ndarray) -> list[str]:
+    """The strings of rows ``rows`` of an encoded column ``v``, "" where not text (as :meth:`StringMetric.
+    _string_array` reads them), without the whole column's."""
+    return [v if isinstance(v, str) else "" for v in encoded["v"].array.take(rows).tolist()]
 
 
 def _nazca_distance(a: str, b: str) -> int:
@@ -384,6 +388,9 @@ class ExactMetric(StringMetric):
         return (ca[:, None] != cb[None, :]).astype(np.float32)
 
     def _cpdist(self, a, b, ia, ib, normalized):
+        if len(ia) <= FEW_VALUES:  # (pair by pair; a missing value's pair is the base's to say)
+            pairs = zip(a["v"].array.take(ia).tolist(), b["v"].array.take(ib).tolist())
+            return np.array([1.0 if is_na(x) or is_na(y) else x != y for x, y in pairs], dtype=np.float32)
         ca, cb = self._codes(a, b)
         return (ca[ia] != cb[ib]).astype(np.float32)
 

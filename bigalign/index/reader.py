@@ -179,19 +179,15 @@ class Index:
         score (``distance``, or ``match_weight`` and ``match_probability``), ``linked`` (whether the job
         would link the pair), each treatment's part (its distance; with a model, level and weight), and in a
         deduplication's index the ``cluster_id`` of the matched record's entity."""
-        frame = pd.DataFrame([dict(records)]) if isinstance(records, Mapping) else records.reset_index(drop=True)
         alignment, scorer = self.stored_alignment()
         needed = {str(c) for t in alignment.treatments
                   for c in (t.attribute if isinstance(t.attribute, tuple) else (t.attribute,))}
-        missing = sorted((needed | set(map(str, alignment.blocking.columns))) - set(map(str, frame.columns)))
+        given = list(map(str, records.keys() if isinstance(records, Mapping) else records.columns))
+        missing = sorted((needed | set(map(str, alignment.blocking.columns))) - set(given))
         if missing:
             raise InputError(f"a record to match needs the columns {missing} (the indexed job's treatments and "
-                             f"blocking read them); it has {list(map(str, frame.columns))}")
-        id_column = self.manifest["scoring"].get("alignset_id")
-        if id_column in frame.columns:
-            frame = select_columns(frame, [id_column] + [c for c in frame.columns if c != id_column])
-        else:
-            frame = pd.concat([pd.DataFrame({"_record": np.arange(len(frame)).astype(str)}), frame], axis=1)
+                             f"blocking read them); it has {given}")
+        frame = _id_first(records, self.manifest["scoring"].get("alignset_id"))
         links = link_pairs(self, encode_alignset(frame, alignment), alignment, scorer, self._kept, np.inf, False)[0]
         links = sort_links(links)
         links = (links.head(k) if len(frame) == 1 else links.groupby("align_id", sort=False).head(k)
@@ -209,6 +205,18 @@ class Index:
         if found:
             raise JobError(f"{job.path}: the index at {self.root} was built for another job ("
                            + "; ".join(found[:5]) + "); build the index again for this job")
+
+
+def _id_first(records: Mapping[str, Any] | pd.DataFrame, id_column: str | None) -> pd.DataFrame:
+    """Records to match as a frame, their id first (without one, their position: ``_record``)."""
+    if isinstance(records, Mapping):  # (one frame made, in its order)
+        record = dict(records)
+        ids = {id_column: [record.pop(id_column)]} if id_column in record else {"_record": ["0"]}
+        return pd.DataFrame(ids | {c: [v] for c, v in record.items()})
+    frame = records.reset_index(drop=True)
+    if id_column in frame.columns:
+        return select_columns(frame, [id_column] + [c for c in frame.columns if c != id_column])
+    return pd.concat([pd.DataFrame({"_record": np.arange(len(frame)).astype(str)}), frame], axis=1)
 
 
 def encode_alignset(records: pd.DataFrame, alignment: Alignment) -> pd.DataFrame:

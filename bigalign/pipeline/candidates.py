@@ -87,13 +87,21 @@ def first_slot_pairs(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking,
     return ia[keep], ib[keep]
 
 
+def _rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``frame``'s rows ``rows`` on a new range index; ``frame`` itself when they are all its rows, in order (one
+    chunk of a small partition, or of a lookup: no copy)."""
+    whole = len(rows) == len(frame) and isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 \
+        and frame.index.step == 1 and (not len(rows) or (rows[0] == 0 and (np.diff(rows) == 1).all()))
+    return frame if whole else frame.iloc[rows].reset_index(drop=True)
+
+
 def _pair_chunk(a: pd.DataFrame, rows_a: np.ndarray, b: pd.DataFrame, rows_b: np.ndarray, blocking: Blocking,
                 dedupe: bool, stats: BlockStats, truth_hashes: np.ndarray | None,
                 rules: bool = False, link_type: str = LINK_AND_DEDUPE) -> pd.DataFrame:
     """The candidate pairs ``(rid_a, rid_b)`` of the blocks on rows ``rows_a`` / ``rows_b``,
     with ``rules`` the members of a union that put each in a block (a bit each: what a learned
     model trains on, rule by rule); records of several sets paired as ``link_type`` says."""
-    a, b = a.iloc[rows_a].reset_index(drop=True), b.iloc[rows_b].reset_index(drop=True)
+    a, b = _rows(a, rows_a), _rows(b, rows_b)
     ia, ib = first_slot_pairs(a, b, blocking, dedupe)
     if dedupe and link_type != LINK_AND_DEDUPE:  # several sets: across them only, or within each only
         across = a[SET].to_numpy()[ia] != b[SET].to_numpy()[ib]
@@ -187,7 +195,8 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
     chunk_b = (key_b % np.uint64(n_chunks)).astype(np.int64)
     found = [_pair_chunk(a, np.flatnonzero(valid_a & (chunk_a == c)), b, np.flatnonzero(valid_b & (chunk_b == c)),
                          blocking, dedupe, stats, truth_hashes, rules, link_type) for c in range(n_chunks)]
-    return CandidateResult(pd.concat(found, ignore_index=True), stats, heavy, members)
+    return CandidateResult(found[0] if len(found) == 1 else pd.concat(found, ignore_index=True), stats, heavy,
+                           members)
 
 
 def _too_large(blocking: Blocking, a: pd.DataFrame, code_a: np.ndarray, size_a: np.ndarray, size_b: np.ndarray,
