@@ -209,10 +209,13 @@ class Index:
 
 def _id_first(records: Mapping[str, Any] | pd.DataFrame, id_column: str | None) -> pd.DataFrame:
     """Records to match as a frame, their id first (without one, their position: ``_record``)."""
-    if isinstance(records, Mapping):  # (one frame made, in its order)
+    if isinstance(records, Mapping):  # (one frame of objects, in its order: inferring each column's type cost ~0.5 ms)
         record = dict(records)
-        ids = {id_column: [record.pop(id_column)]} if id_column in record else {"_record": ["0"]}
-        return pd.DataFrame(ids | {c: [v] for c, v in record.items()})
+        record = ({id_column: record.pop(id_column)} if id_column in record else {"_record": "0"}) | record
+        row = np.empty((1, len(record)), dtype=object)
+        for j, value in enumerate(record.values()):  # (one by one: a value may be a list)
+            row[0, j] = value
+        return pd.DataFrame(row, columns=list(record), dtype=object)
     frame = records.reset_index(drop=True)
     if id_column in frame.columns:
         return select_columns(frame, [id_column] + [c for c in frame.columns if c != id_column])
