@@ -22,7 +22,7 @@ from ..values.columns import FEW_VALUES, arrow_text, is_missing, is_na, map_dist
 from ..values.dates import iso_dates, parse_date, parse_dates, year_and_month
 from ..values.hashing import fold64, mix64, text_hashes
 from ..values.soundex import ascii_soundex_codes, soundex_codes
-from ..values.text import as_text, joined_text, text_array
+from ..values.text import as_text, joined_text, joined_value, text_array
 from .base import Blocking, hash_values, salted_keys
 
 __all__ = ["KeyBlocking", "TRANSFORMS"]
@@ -45,7 +45,7 @@ def _word_codes(values: pd.Series, word_set: bool) -> tuple[np.ndarray, np.ndarr
         codes, code_of_word = np.unique(np.append(ascii_soundex_codes(words.dictionary), b""), return_inverse=True)
         code, codes = code_of_word[words.indices.to_numpy()], codes.astype("U4")
     else:
-        words_of = [v.split() if type(v) is str else [] if is_missing(v) else str(v).split() for v in values.tolist()]
+        words_of = [_words(v) for v in values.tolist()]
         distinct = list(set().union(*words_of))
         code_of = dict(zip(distinct, soundex_codes(distinct)))
         owner = np.repeat(np.arange(len(words_of)), [len(words) for words in words_of])
@@ -60,6 +60,11 @@ def _word_codes(values: pd.Series, word_set: bool) -> tuple[np.ndarray, np.ndarr
         first[1:] = (owner[1:] != owner[:-1]) | (code[1:] != code[:-1])
         owner, code = owner[first], code[first]
     return owner, code, codes
+
+
+def _words(value: Any) -> list[str]:
+    """A value's words (split at white space; a missing value has none)."""
+    return value.split() if type(value) is str else [] if is_missing(value) else str(value).split()
 
 
 def _soundex_texts(values: pd.Series, word_set: bool) -> pd.Series:
@@ -169,6 +174,7 @@ class KeyBlocking(Blocking):
         self.transform = transforms
         self.normalizers = [make_normalizer(n) for n in normalizers]
         self._functions = [_transform_function(t) for t in transforms]
+        self._salt = f"key:{self.parts}:{self.transform}"  # (keys of other parts or transforms never meet)
 
     @property
     def columns(self) -> list:  # type: ignore[override]
@@ -190,8 +196,7 @@ class KeyBlocking(Blocking):
 
     def _cached_part(self, frame: pd.DataFrame, shared: dict, part: Any, transform: Any,
                      function: Any) -> tuple[np.ndarray, pd.Series, np.ndarray]:
-        transform = None if transform == "exact" else transform  # (the same values: computed once)
-        name = (repr(part), repr(transform), None if transform in _RAW else repr(self.normalizers))
+        transform, name = self._part_name(part, transform)
         if name not in shared:
             if transform == "year":  # the year of each date, when its dates are parsed anyway
                 codes, dates, _ = self._cached_part(frame, shared, part, "date", TRANSFORMS["date"])
@@ -200,6 +205,11 @@ class KeyBlocking(Blocking):
                 codes, values = self._part(frame, part, transform, function)
             shared[name] = codes, values, np.append(hash_values(values), np.uint64(0))
         return shared[name]
+
+    def _part_name(self, part: Any, transform: Any) -> tuple[Any, tuple]:
+        """A part's transform ("exact" as None: the same values) and what names its values in ``shared``."""
+        transform = None if transform == "exact" else transform
+        return transform, (repr(part), repr(transform), None if transform in _RAW else repr(self.normalizers))
 
     def _distinct(self, frame: pd.DataFrame, part: Any, transform: Any) -> tuple[np.ndarray, pd.Series]:
         """The part's distinct values (normalized, unless its transform reads raw text) and each record's
@@ -265,23 +275,19 @@ class KeyBlocking(Blocking):
         it (its hash kept in ``shared`` for the other keys of a union that read it)."""
         combined = np.zeros(1, dtype=np.uint64)
         for part, transform, function in zip(self.parts, self.transform, self._functions):
-            transform = None if transform == "exact" else transform
-            name = ("record", row, repr(part), repr(transform), None if transform in _RAW else repr(self.normalizers))
+            transform, name = self._part_name(part, transform)
+            name = ("record", row, *name)
             if name not in shared:
                 shared[name] = self._record_part(record, part, transform, function)
             if shared[name] is None:
                 return np.zeros(1, dtype=np.uint64)
             combined = fold64(combined, shared[name])
-        return salted_keys(combined, f"key:{self.parts}:{self.transform}")
+        return salted_keys(combined, self._salt)
 
     def _record_part(self, record: Mapping[Hashable, Any], part: Any, transform: Any,
                      function: Callable[[pd.Series], pd.Series] | None) -> np.ndarray | None:
         """The hash of one record's part (an array of one), None where it has none."""
-        if isinstance(part, list):  # (as joined_text joins a record's columns)
-            texts = [t for t in (as_text(record[c]) for c in part) if t is not None]
-            value = " ".join(texts) if texts else None
-        else:
-            value = record[part]
+        value = joined_value([record[c] for c in part]) if isinstance(part, list) else record[part]
         if is_na(value):
             return None
         if transform in _RAW:
@@ -296,8 +302,7 @@ class KeyBlocking(Blocking):
             return mix64(number.astype(np.uint64) ^ _DAY_NUMBER_SALT[transform])
         value = normalize_one(value, self.normalizers)
         if transform in _SOUNDEX:
-            words = value.split() if type(value) is str else [] if is_missing(value) else str(value).split()
-            codes = [code for code in soundex_codes(words) if code]
+            codes = [code for code in soundex_codes(_words(value)) if code]
             if transform == "soundex-set":
                 codes = sorted(set(codes))
             if not codes:
@@ -326,5 +331,4 @@ class KeyBlocking(Blocking):
         for known, hashes in self._hashed_parts(frame, shared):
             present &= known
             combined = fold64(combined, hashes)
-        salt = f"key:{self.parts}:{self.transform}"
-        return salted_keys(combined, salt, present)[:, None]
+        return salted_keys(combined, self._salt, present)[:, None]

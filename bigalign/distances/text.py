@@ -146,14 +146,14 @@ class NazcaLevenshtein(StringMetric):
         return out
 
     def _cpdist(self, a, b, ia, ib, normalized):
-        text_a = _text_column(a)
-        text_b = text_a if b is a else _text_column(b)
         if len(ia) <= FEW_VALUES:  # (the word tables' few dozen Arrow calls cost a lookup's pair ~1.5 ms)
-            values_a, values_b = text_a.take(ia).to_pylist(), text_b.take(ib).to_pylist()
+            values_a, values_b = _few_strings(a, ia), _few_strings(b, ib)
             raw = np.array([_nazca_distance(x, y) for x, y in zip(values_a, values_b)], dtype=np.int64)
             if normalized:
                 return self._normalize(raw, np.array([len(x) for x in values_a]), np.array([len(y) for y in values_b]))
             return raw.astype(np.float32)
+        text_a = _text_column(a)
+        text_b = text_a if b is a else _text_column(b)
         # Equal values are at distance 0, words or not: most candidate pairs of a good blocking
         # are matches, and their equal values need no word pair compared, nor their words found
         # (the demo's candidates at 1M: a third of the addresses differ).
@@ -217,10 +217,15 @@ class NazcaLevenshtein(StringMetric):
         return raw
 
 
+def _few_values(encoded: pd.DataFrame, rows: np.ndarray) -> list:
+    """The values of rows ``rows`` of an encoded column ``v``, without the whole column's."""
+    return encoded["v"].array.take(rows).tolist()
+
+
 def _few_strings(encoded: pd.DataFrame, rows: np.ndarray) -> list[str]:
-    """The strings of rows ``rows`` of an encoded column ``v``, "" where not text (as :meth:`StringMetric.
-    _string_array` reads them), without the whole column's."""
-    return [v if isinstance(v, str) else "" for v in encoded["v"].array.take(rows).tolist()]
+    """:func:`_few_values` as strings, "" where not text (as :meth:`StringMetric._string_array` and
+    :func:`_text_column` read them)."""
+    return [v if isinstance(v, str) else "" for v in _few_values(encoded, rows)]
 
 
 def _nazca_distance(a: str, b: str) -> int:
@@ -389,7 +394,7 @@ class ExactMetric(StringMetric):
 
     def _cpdist(self, a, b, ia, ib, normalized):
         if len(ia) <= FEW_VALUES:  # (pair by pair; a missing value's pair is the base's to say)
-            pairs = zip(a["v"].array.take(ia).tolist(), b["v"].array.take(ib).tolist())
+            pairs = zip(_few_values(a, ia), _few_values(b, ib))
             return np.array([1.0 if is_na(x) or is_na(y) else x != y for x, y in pairs], dtype=np.float32)
         ca, cb = self._codes(a, b)
         return (ca[ia] != cb[ib]).astype(np.float32)

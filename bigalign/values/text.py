@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,8 +19,8 @@ import pyarrow.compute as pc
 
 from .columns import FEW_VALUES, TEXT, arrow_text, is_missing, map_distinct
 
-__all__ = ["APOSTROPHES", "PY_WHITESPACE", "as_text", "joined_text", "nazca_words", "split_after_apostrophes",
-           "strip_accents", "text_array"]
+__all__ = ["APOSTROPHES", "PY_WHITESPACE", "as_text", "joined_text", "joined_value", "nazca_words",
+           "split_after_apostrophes", "strip_accents", "text_array"]
 
 
 def as_text(value: Any) -> Any:
@@ -52,19 +53,21 @@ def joined_text(values: pd.Series | pd.DataFrame) -> pd.Series:
     """One text per record, missing when blank: several columns are joined
     by spaces (missing parts skipped), as Arrow text."""
     columns = [values] if isinstance(values, pd.Series) else [values[c] for c in values.columns]
-    if len(values) <= FEW_VALUES:  # (as_text of each value of a few records: a column costs a dozen Arrow calls)
+    if len(values) <= FEW_VALUES:  # (a few records value by value: a column costs a dozen Arrow calls)
         rows = list(zip(*(column.tolist() for column in columns)))
         if all(type(v) is str or is_missing(v) for row in rows for v in row):
-            texts = [[t for t in map(as_text, row) if t is not None] for row in rows]
-            return pd.Series(pd.array([" ".join(t) if t else None for t in texts], dtype=TEXT), index=values.index)
-    if isinstance(values, pd.Series):
-        joined = text_array(values)
-    else:
-        parts = [text_array(values[c]) for c in values.columns]
-        joined = parts[0]
-        for part in parts[1:]:  # (null_handling="skip" drops all-null rows in pyarrow 26)
-            joined = pc.coalesce(pc.binary_join_element_wise(joined, part, " "), joined, part)
+            return pd.Series(pd.array([joined_value(row) for row in rows], dtype=TEXT), index=values.index)
+    joined = text_array(columns[0])
+    for column in columns[1:]:  # (null_handling="skip" drops all-null rows in pyarrow 26)
+        part = text_array(column)
+        joined = pc.coalesce(pc.binary_join_element_wise(joined, part, " "), joined, part)
     return pd.Series(TEXT.__from_arrow__(joined), index=values.index)
+
+
+def joined_value(values: Sequence[Any]) -> str | None:
+    """:func:`joined_text` of one record's values: :func:`as_text` of each, those present joined by spaces."""
+    texts = [t for t in map(as_text, values) if t is not None]
+    return " ".join(texts) if texts else None
 
 
 # Nazca's words: a value is split at white space, then after each apostrophe, which
