@@ -16,9 +16,8 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
@@ -40,15 +39,19 @@ from .evaluate import DEDUPE_ONLY, LINK_ONLY, cluster_quality, link_quality
 from .io import RDF_WRITERS, InputError, atomic_path, read_table, write_clusters, write_links
 from .jobs import Job, check_inputs
 from .matching import one_to_one, set_names
-from .pipeline import Checkpoint, cpu_measured, pair_hashes, run_alignment, timed
-from .pipeline.choose import resolve_blocking
 from .pipeline.encode import set_union
-from .pipeline.schema import combined_hashes, record_keys
+from .pipeline.schema import combined_hashes, pair_hashes, record_keys
+from .pipeline.timing import cpu_measured, timed
 from .report import save_report_data, values_as_read, write_report
 from .sparql import replace_graph
 from .sql import shown_url
 from .sql import write_links as write_links_to_table
 from .staging import stage_inputs
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+
+    from .pipeline.checkpoint import Checkpoint
 
 __all__ = ["RunSummary", "check_unblocked", "generate_inputs", "local_cluster", "run_job"]
 
@@ -342,6 +345,8 @@ def _uris(job: Job) -> dict[str, str]:
 def _as_written(job: Job, parts: list) -> dd.DataFrame:
     """Links' partitions on the workers (futures, as scored) as the run writes them: a
     model's weights, the sets' names."""
+    import dask.dataframe as dd
+
     links = dd.from_delayed(parts, verify_meta=False).map_partitions(job.alignment.scorer.as_written)
     if job.several:
         links = links.map_partitions(set_names, [spec.name for spec in job.several])
@@ -442,6 +447,10 @@ def write_outputs(job: Job, links: pd.DataFrame, seconds: dict[str, float], path
 
 def run_job(job: Job, client: Any = None, show_progress: bool = True) -> RunSummary:
     """Run a validated job; return its summary (``summary.lines()`` is what the command line prints)."""
+    # (these import Dask's dataframes: not with this module, which a batch's command imports too)
+    from .pipeline import Checkpoint, run_alignment
+    from .pipeline.choose import resolve_blocking
+
     seconds: dict[str, float] = {}
     with timed(seconds, "validate"):
         generate_inputs(job)

@@ -8,12 +8,12 @@ import math
 import os
 import uuid
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .cluster import progress_bars, worker_threads
@@ -22,7 +22,10 @@ from .jobs import Job
 from .sources import StagedFile, stage_file
 from .values.sets import RANK_PREFIX, group_by_id, grouping, largest_sets, single_values
 
-__all__ = ["MAX_PARTITION_ROWS", "read_staged", "stage_inputs"]
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+
+__all__ = ["MAX_PARTITION_ROWS", "read_staged", "read_staged_frame", "stage_inputs"]
 
 # Records of a partition of a staged set, at most (see read_staged): from 250,000 to 1M, a 10M
 # run's peak per worker went from 5.0 to 6.1 GB.
@@ -71,9 +74,10 @@ def _stage(client: Any, job: Job, files: dict[str, list[str]], staging_dir: str,
     return staged
 
 
-def _one_record_per_id(client: Any, spec: SetSpec, records: dd.DataFrame,
-                       parts: list[StagedFile]) -> tuple[dd.DataFrame, int | None]:
-    """The staged rows as records, and how many records rows of one identifier made (None: a row each).
+def _one_record_per_id(client: Any, spec: SetSpec, records: Any,
+                       parts: list[StagedFile]) -> tuple[Any, int | None]:
+    """The staged rows (a Dask or, read in memory, a pandas frame) as records, and how many records rows of
+    one identifier made (None: a row each).
     The rows of one identifier are one record whose columns hold value sets when the set is
     ``multivalued`` (a query's rows, by default), else a repeated identifier is an error naming where it
     is. A set whose identifiers are distinct is left as it is (one value each)."""
@@ -82,34 +86,42 @@ def _one_record_per_id(client: Any, spec: SetSpec, records: dd.DataFrame,
     if not (hashes[1:] == hashes[:-1]).any():  # distinct hashes: distinct ids (np.unique hashes: 100× slower)
         return (records.drop(columns=ranks) if ranks else records), None
     id_column = records.columns[0]
+    computed = (lambda x: x) if isinstance(records, pd.DataFrame) else (lambda x: client.compute(x).result())
     if spec.multivalued:
         grouped = _grouped(client, records, id_column, spec)
-        return grouped, int(client.compute(grouped.shape[0]).result())
+        return grouped, int(computed(grouped.shape[0]))
     sources = [s.source for s in parts]
     counts = records[id_column].value_counts()
-    duplicated = client.compute(counts[counts > 1]).result()
+    duplicated = computed(counts[counts > 1])
     first = duplicated.index[0]
-    rows = client.compute(records[records[id_column] == first][["_file", "_row"]]).result()
+    rows = computed(records[records[id_column] == first][["_file", "_row"]])
     where = ", ".join(f"{sources[f]} row {r}" for f, r in zip(rows["_file"], rows["_row"]))
     raise InputError(f"{spec.name}: duplicate identifier {first!r} in column {id_column!r} ({where}); "
                      f"{len(duplicated)} identifiers are duplicated (multivalued = true on the set makes the rows "
                      "of an identifier one record with several values)")
 
 
-def _grouped(client: Any, records: dd.DataFrame, id_column: str, spec: SetSpec) -> dd.DataFrame:
-    """A multivalued set's rows shuffled on their identifier, then made one record each (see
-    :func:`~bigalign.values.sets.group_by_id`): a variable, its language and datatype deduplicated as one.
-    Kept on the workers; a column where no record holds two values stays a column of single values (the
-    coordinates beside several labels: a neighbourhood blocking reads them)."""
+def _grouped(client: Any, records: Any, id_column: str, spec: SetSpec) -> Any:
+    """A multivalued set's rows shuffled on their identifier (a Dask frame; a pandas frame is grouped
+    whole), then made one record each (see :func:`~bigalign.values.sets.group_by_id`): a variable, its
+    language and datatype deduplicated as one. Kept on the workers; a column where no record holds two
+    values stays a column of single values (the coordinates beside several labels: a neighbourhood
+    blocking reads them)."""
     families, rank_of = grouping(list(records.columns), id_column, spec.literal_details)
-    shuffled = records.shuffle(on=id_column, npartitions=records.npartitions)
     args = (id_column, families, rank_of, ["_file", "_row"])
-    grouped = client.persist(shuffled.map_partitions(group_by_id, *args, meta=group_by_id(records._meta, *args),
-                                                     enforce_metadata=False))
-    sizes = client.compute(grouped.map_partitions(largest_sets, meta=pd.Series(dtype=np.int64))).result()
+    if isinstance(records, pd.DataFrame):
+        grouped = group_by_id(records, *args)
+        sizes = largest_sets(grouped)
+    else:
+        shuffled = records.shuffle(on=id_column, npartitions=records.npartitions)
+        grouped = client.persist(shuffled.map_partitions(group_by_id, *args, meta=group_by_id(records._meta, *args),
+                                                         enforce_metadata=False))
+        sizes = client.compute(grouped.map_partitions(largest_sets, meta=pd.Series(dtype=np.int64))).result()
     single = [c for c, n in sizes.groupby(level=0).max().items() if n <= 1]
     if not single:
         return grouped
+    if isinstance(grouped, pd.DataFrame):
+        return single_values(grouped, single)
     meta = single_values(grouped._meta, single)
     return grouped.map_partitions(single_values, single, meta=meta, enforce_metadata=False)
 
@@ -121,17 +133,35 @@ def read_staged(paths: list[str], threads: int) -> dd.DataFrame:
     less per record at 250,000 records than at 25,000, and 10M × 10M takes 0.87 times the
     workers' CPU with partitions of 1M records than of 250,000 (benchmarks/SCALING.md); and
     the block shuffle's shards stay large as the sets grow."""
+    import dask.dataframe as dd  # (not with the module: a batch's staging reads its few records without it)
+
     metadata = [pq.read_metadata(path) for path in paths]
     rows, row_groups = sum(m.num_rows for m in metadata), sum(m.num_row_groups for m in metadata)
     wanted = max(2 * threads, math.ceil(rows / MAX_PARTITION_ROWS))
     return dd.read_parquet(paths, split_row_groups=max(1, math.ceil(row_groups / wanted)))
 
 
+def _as_dask_reads(kind: pa.DataType) -> Any:
+    """The pandas type Dask's Parquet reader gives a column of this Arrow type (None: pandas' own)."""
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pd.StringDtype("pyarrow")
+    if pa.types.is_date(kind) or pa.types.is_decimal(kind):
+        return pd.ArrowDtype(kind)
+    return None
+
+
+def read_staged_frame(paths: list[str]) -> pd.DataFrame:
+    """Parquet files (a staged set) as one pandas frame, its columns of the types :func:`read_staged`'s
+    partitions have: a set read in memory is the set a run reads."""
+    return pq.read_table(paths).to_pandas(types_mapper=_as_dask_reads)
+
+
 def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_path: str,
-                 show_progress: bool) -> tuple[dict[str, dd.DataFrame], dict[str, dict[str, Any]]]:
+                 show_progress: bool, in_memory: bool = False) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Stage every input file on the cluster; write the rejects; read the good rows back.
 
-    Returns the records of each set and, per set, the counts of the summary.
+    Returns the records of each set (Dask frames; ``in_memory``: pandas frames, read by one task a set,
+    for the few records of a batch, without Dask's dataframes) and, per set, the counts of the summary.
     """
     staged = _stage(client, job, files, os.path.join(job.run_dir, "staging"), show_progress)
     rejects = [r for parts in staged.values() for s in parts for r in s.rejects]
@@ -149,8 +179,9 @@ def stage_inputs(client: Any, job: Job, files: dict[str, list[str]], rejects_pat
         if not kept:
             raise InputError(f"{name}: no record left to align in {[s.source for s in parts]} "
                              f"({len(set_rejects)} rows rejected, see {rejects_path})")
-        records[name], made = _one_record_per_id(client, job.sources[name].spec,
-                                                 read_staged(kept, worker_threads(client)), parts)
+        read = client.submit(read_staged_frame, kept, pure=False).result() if in_memory else \
+            read_staged(kept, worker_threads(client))
+        records[name], made = _one_record_per_id(client, job.sources[name].spec, read, parts)
         if made is not None:  # (rows of one identifier made one record)
             counts[name]["records"] = made
     return records, counts

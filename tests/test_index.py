@@ -150,11 +150,16 @@ def test_the_commands_index_and_link(people, tmp_path):
                            text=True, timeout=600, cwd=tmp_path)
     assert built.returncode == 0, built.stderr
     assert "indexed: 3000 records of the targetset" in built.stdout and "version 1" in built.stdout
-    linked = subprocess.run(command + ["link", str(job_path), "--index", "index", "--records", "batch.csv",
-                                       "--output", "batch/links.parquet"], capture_output=True, text=True,
-                            timeout=600, cwd=tmp_path)
+    # (-X importtime: each module the command imports, said on stderr)
+    linked = subprocess.run([sys.executable, "-X", "importtime", "-m", "bigalign", "link", str(job_path), "--index",
+                             "index", "--records", "batch.csv", "--output", "batch/links.parquet"],
+                            capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert linked.returncode == 0, linked.stderr
     assert "links written:" in linked.stdout and (tmp_path / "batch" / "links.parquet").exists()
+    imported = {line.rsplit("|", 1)[-1].strip() for line in linked.stderr.splitlines()
+                if line.startswith("import time")}
+    assert "bigalign.index.batch" in imported  # (a batch's command: no Dask dataframe, no SciPy, no worker process)
+    assert not imported & {"dask.dataframe", "dask.array", "scipy", "distributed"}
     missing = subprocess.run(command + ["link", str(job_path), "--index", "nowhere", "--records", "batch.csv"],
                              capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert missing.returncode == 2 and "no index here" in missing.stderr and "Traceback" not in missing.stderr

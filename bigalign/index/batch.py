@@ -23,9 +23,8 @@ from ..job_tables import output_format, set_spec
 from ..jobs import Job, check_inputs
 from ..matching import best_match_per_item, one_to_one, sort_links
 from ..pipeline.encode import encode_records
-from ..pipeline.graph import AlignmentRun
 from ..pipeline.schema import record_keys
-from ..pipeline.stats import BlockStats
+from ..pipeline.stats import AlignmentRun, BlockStats
 from ..pipeline.timing import timed
 from ..runner import RunSummary, blocking_figures, cluster_for, write_outputs
 from ..scorers import Scorer
@@ -100,9 +99,9 @@ def _staged_records(job: Job, records: str, client: Any) -> pd.DataFrame:
             else dataclasses.replace(staged_job, targetset=set_spec(job.path, name, table))
         files = check_inputs(staged_job, sets=[name])
         with cluster_for(staged_job, client, files) as active:
-            staged, counts = stage_inputs(active, staged_job, files, os.path.join(own, "rejects.csv"), False)
-            refuse_value_sets(staged[name], name)
-            frame = active.compute(staged[name]).result()
+            staged, counts = stage_inputs(active, staged_job, files, os.path.join(own, "rejects.csv"), False, True)
+            frame = staged[name]
+            refuse_value_sets(frame, name)
         if counts[name]["rejected"]:  # (kept beside the run's own rejects, and said)
             kept = os.path.join(job.run_dir, "rejects-added.csv")
             os.replace(os.path.join(own, "rejects.csv"), kept)
@@ -203,9 +202,9 @@ def link_batch(job: Job, index_path: str, records: str, client: Any = None, show
     seconds: dict[str, float] = {}
     with cluster_for(batch_job, client, files) as active:
         with timed(seconds, "stage"):
-            staged, counts = stage_inputs(active, batch_job, files, paths["rejects"], show_progress)
-            refuse_value_sets(staged["alignset"], "alignset")
-            records_ = active.compute(staged["alignset"]).result()
+            staged, counts = stage_inputs(active, batch_job, files, paths["rejects"], show_progress, True)
+            records_ = staged["alignset"]
+            refuse_value_sets(records_, "alignset")
     scorer = index.scorer(job)
     added_as = None
     with timed(seconds, "score"):

@@ -36,18 +36,42 @@ graph from the stage functions).
 """
 
 
+# The stages are imported when first named (PEP 562): a batch against an index, or one record looked up,
+# uses a few pure stage functions and never Dask's dataframes, whose import alone takes ~0.8 s.
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from ..errors import RecordError
-from .candidates import CHUNK_PAIRS, DENSE_BLOCK_PAIRS, MAX_TASK_PAIRS, candidate_pairs, candidate_tile
-from .checkpoint import Checkpoint
-from .encode import ROWS_PER_PARTITION, block_rows, encode_records, to_dask
-from .graph import AlignmentRun, align_distributed, run_alignment
-from .reduce import best_match
-from .schema import pair_hashes
-from .scoring import score_dense_blocks, score_pairs
-from .stats import BlockStats, distance_bins, distance_histogram
-from .timing import cpu_measured, timed
+
+if TYPE_CHECKING:
+    from .candidates import CHUNK_PAIRS, DENSE_BLOCK_PAIRS, MAX_TASK_PAIRS, candidate_pairs, candidate_tile
+    from .checkpoint import Checkpoint
+    from .encode import ROWS_PER_PARTITION, block_rows, encode_records, to_dask
+    from .graph import align_distributed, run_alignment
+    from .reduce import best_match
+    from .schema import pair_hashes
+    from .scoring import score_dense_blocks, score_pairs
+    from .stats import AlignmentRun, BlockStats, distance_bins, distance_histogram
+    from .timing import cpu_measured, timed
+
+_MODULE_OF = {
+    "CHUNK_PAIRS": "candidates", "DENSE_BLOCK_PAIRS": "candidates", "MAX_TASK_PAIRS": "candidates",
+    "candidate_pairs": "candidates", "candidate_tile": "candidates", "Checkpoint": "checkpoint",
+    "ROWS_PER_PARTITION": "encode", "block_rows": "encode", "encode_records": "encode", "to_dask": "encode",
+    "align_distributed": "graph", "run_alignment": "graph", "best_match": "reduce", "pair_hashes": "schema",
+    "score_dense_blocks": "scoring", "score_pairs": "scoring", "AlignmentRun": "stats", "BlockStats": "stats",
+    "distance_bins": "stats", "distance_histogram": "stats", "cpu_measured": "timing", "timed": "timing",
+}
 
 __all__ = ["CHUNK_PAIRS", "DENSE_BLOCK_PAIRS", "MAX_TASK_PAIRS", "ROWS_PER_PARTITION", "AlignmentRun", "BlockStats",
            "Checkpoint", "RecordError", "align_distributed", "best_match", "block_rows", "candidate_pairs",
            "candidate_tile", "cpu_measured", "distance_bins", "distance_histogram", "encode_records", "pair_hashes",
            "run_alignment", "score_dense_blocks", "score_pairs", "timed", "to_dask"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_MODULE_OF[name]}", __name__), name)
+    globals()[name] = value  # (once: later lookups find it)
+    return value

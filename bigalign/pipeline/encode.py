@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -31,6 +30,9 @@ from .schema import (
     treatment_prefix,
 )
 
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+
 __all__ = ["ROWS_PER_PARTITION", "block_rows", "encode_records", "encoded_sample", "in_share", "sample_records",
            "set_union", "to_dask"]
 
@@ -41,6 +43,8 @@ ROWS_PER_PARTITION = 25_000
 
 def to_dask(records: Any, id_column: Hashable | None, name: str, npartitions: int | None = None) -> dd.DataFrame:
     """A dask DataFrame of records, identifier first."""
+    import dask.dataframe as dd  # (not with the module: a batch's and a lookup's encoding need no Dask)
+
     if isinstance(records, dd.DataFrame):
         if id_column is not None:
             records = records[[id_column] + [c for c in records.columns if c != id_column]]
@@ -54,6 +58,8 @@ def set_union(sets: Sequence[dd.DataFrame]) -> dd.DataFrame:
     """Several sets of records (identifier first) as one: ids as text, each
     record with its set's index (``_set``), to be aligned as one deduplicated
     set (see :func:`~bigalign.pipeline.run_alignment`'s ``link_type``)."""
+    import dask.dataframe as dd
+
     parts = []
     for i, records in enumerate(sets):
         records = records.rename(columns={records.columns[0]: "_id"})

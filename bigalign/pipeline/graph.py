@@ -9,7 +9,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
@@ -25,7 +25,7 @@ from ..cluster import connect_for_records, progress_bars, shuffle_method, worker
 from ..matching import best_match_per_item, sort_links
 from ..matching import one_to_one as one_to_one_links
 from ..records import is_dask
-from ..scorers import Scorer, WeightedDistance
+from ..scorers import Scorer
 from ..spec import Alignment
 from ..treatments import Treatment
 from ..values.sets import is_value_sets, largest_sets, sets_as_text
@@ -62,10 +62,10 @@ from .scoring import (
     score_dense_blocks,
     score_pairs,
 )
-from .stats import BlockStats
+from .stats import AlignmentRun, BlockStats
 from .timing import timed
 
-__all__ = ["AlignmentRun", "align_distributed", "run_alignment", "run_clustering", "sent_once"]
+__all__ = ["align_distributed", "run_alignment", "run_clustering", "sent_once"]
 
 logger = logging.getLogger("bigalign")
 
@@ -73,22 +73,6 @@ logger = logging.getLogger("bigalign")
 SCORE_PAIRS_PER_PARTITION = 150_000
 # Narrow rows (record × block key) per partition of the block shuffle.
 BLOCK_ROWS_PER_PARTITION = 1_000_000
-
-
-@dataclass
-class AlignmentRun:
-    """Links of a run and what was seen on the way."""
-
-    links: pd.DataFrame
-    stats: BlockStats
-    seconds: dict[str, float] = field(default_factory=dict)
-    shuffle_partitions: int = 0
-    # with uniq: the distance of each align record's best candidate when over the threshold
-    best_rejected: np.ndarray | None = None
-    # the scorer as fitted: its threshold_ (as the user reads it) and distance_threshold_ (on ``distance``)
-    scorer: Scorer = field(default_factory=WeightedDistance)
-    # the blocking as the run used it (fitted: k-means centroids), None: the job's as given
-    blocking: Blocking | None = None
 
 
 def _encoded_sets(client: Any, align_dd: dd.DataFrame, target_dd: dd.DataFrame, treatments: Sequence[Treatment],

@@ -9,12 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..scorers import Scorer
+from ..blocking.base import Blocking
+from ..scorers import Scorer, WeightedDistance
 from ..treatments import Treatment, treatment_pair_distances
 from ..values.sets import shown
 from ..weights import distance_weight
 
-__all__ = ["BlockStats", "distance_bins", "distance_histogram", "record_for_report"]
+__all__ = ["AlignmentRun", "BlockStats", "distance_bins", "distance_histogram", "record_for_report"]
 
 
 # Blocks, and pairs near the threshold, each task keeps for the report.
@@ -92,6 +93,22 @@ class BlockStats:
         samples = [f for f in (self.near_threshold, other.near_threshold) if f is not None and len(f)]
         total.near_threshold = pd.concat(samples, ignore_index=True) if samples else None
         return total
+
+
+@dataclass
+class AlignmentRun:
+    """Links of a run and what was seen on the way."""
+
+    links: pd.DataFrame
+    stats: BlockStats
+    seconds: dict[str, float] = field(default_factory=dict)
+    shuffle_partitions: int = 0
+    # with uniq: the distance of each align record's best candidate when over the threshold
+    best_rejected: np.ndarray | None = None
+    # the scorer as fitted: its threshold_ (as the user reads it) and distance_threshold_ (on ``distance``)
+    scorer: Scorer = field(default_factory=WeightedDistance)
+    # the blocking as the run used it (fitted: k-means centroids), None: the job's as given
+    blocking: Blocking | None = None
 
 
 def distance_bins(threshold: float) -> np.ndarray:
