@@ -137,3 +137,12 @@ def test_value_sets_benchmark_compares_several_names_with_one(tmp_path):
     assert int(rows["several"][1].replace(",", "")) > 6000  # rows: 1–5 names a person
     # the copies written under another of their person's names are found by the set's best pair
     assert float(rows["several"][8]) > float(rows["one"][8]) + 0.05  # F1
+
+
+def test_index_benchmark_links_batches_as_full_runs_do(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "benchmarks.index_batches", "--n", "3000", "--batches", "100,500",
+                          "--data", str(tmp_path), "--lookups", "20"], cwd=ROOT, check=True, capture_output=True,
+                         text=True, timeout=600).stdout
+    rows = [line for line in out.splitlines() if re.match(r"\| (100|500) \|", line)]
+    assert len(rows) == 2 and all(row.endswith("| yes |") for row in rows)  # (the batch's links: the run's)
+    assert "link / full run" in out and re.search(r"Index\.match, one record at a time .*p50 [\d.]+ ms, p99", out)

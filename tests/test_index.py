@@ -10,7 +10,7 @@ import pytest
 
 from bigalign.datasets import person_records
 from bigalign.errors import InputError, JobError
-from bigalign.index import Index, build_index, link_batch, store, update_index
+from bigalign.index import INDEX_FORMAT, Index, build_index, link_batch, store, update_index
 from bigalign.index import batch as batch_module
 from bigalign.jobs import load_job
 from bigalign.pipeline.schema import record_keys
@@ -129,6 +129,12 @@ def test_a_batch_of_another_job_is_refused_with_what_differs(people, tmp_path):
                                                      'normalizers = ["lunormalize", "simplify"]', 1)
                         .replace("weight = 3", "weight = 4").replace("threshold = 3.5", "threshold = 2.5"))
     assert link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / "batch.csv")).links > 500
+    # an index another bigalign wrote in an older layout (its buckets unsorted): refused, saying what to do
+    manifest = tmp_path / "index" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(f'"{INDEX_FORMAT}"', '"bigalign-index/2"'))
+    with pytest.raises(InputError, match=r"an index of format 'bigalign-index/2'; this bigalign reads "
+                                         r"'bigalign-index/3': build it again"):
+        link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / "batch.csv"))
 
 
 def test_an_index_needs_keys_each_record_gives_alone(people, tmp_path):

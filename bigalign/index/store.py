@@ -35,7 +35,9 @@ from ..weights import distance_threshold
 __all__ = ["BUCKETS", "INDEX_FORMAT", "ROWS_PER_BUCKET", "differences", "filesystem", "job_tables", "read_manifest",
            "read_model", "scoring_tables", "write_edges", "write_json", "write_layer", "write_model"]
 
-INDEX_FORMAT = "bigalign-index/2"  # (2: a learned model's comparisons, its groups of treatments)
+# (2: a learned model's comparisons, its groups of treatments; 3: each bucket file's rows sorted by the hash it
+# is bucketed by, hashes stored plain)
+INDEX_FORMAT = "bigalign-index/3"
 # Rows of a bucket, about: a batch reads whole buckets (the rows of its keys in them), so buckets are
 # small enough that a batch's few keys read little, large enough that a build writes few files.
 ROWS_PER_BUCKET = 200_000
@@ -102,14 +104,27 @@ def write_table(frame: pd.DataFrame, path: str) -> None:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), f)
 
 
+def _write_bucket(frame: pd.DataFrame, path: str) -> None:
+    """A bucket file. Its hashes and key codes (unsigned integers: random bits) are stored plain, neither
+    compressed nor in a dictionary: they would not shrink, and a batch reads whole buckets (its keys fall
+    in every one) — decoding is most of its reading."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    hashes = {field.name for field in table.schema if pa.types.is_unsigned_integer(field.type)}
+    with fsspec.open(path, "wb") as f:
+        pq.write_table(table, f, use_dictionary=[n for n in table.column_names if n not in hashes],
+                       compression={n: "none" if n in hashes else "snappy" for n in table.column_names})
+
+
 def _write_buckets(frame: pd.DataFrame, column: str, buckets: int, directory: str, part: int) -> int:
     """Write a partition's rows by bucket of ``column`` (``bucket=B/part-P.parquet``, as Hive lays out
-    partitions: a reader selects buckets by directory); return the rows written."""
-    bucket = (frame[column].to_numpy(np.uint64) % np.uint64(buckets)).astype(np.int64)
-    order = np.argsort(bucket, kind="stable")
+    partitions: a reader selects buckets by directory), each file's rows sorted by ``column`` (a reader
+    finds the rows of a value by bisection); return the rows written."""
+    values = frame[column].to_numpy(np.uint64)
+    bucket = (values % np.uint64(buckets)).astype(np.int64)
+    order = np.lexsort((values, bucket))
     bounds = np.flatnonzero(np.diff(bucket[order])) + 1
     for rows in np.split(order, bounds) if len(order) else []:
-        write_table(frame.iloc[rows], f"{directory}/bucket={bucket[rows[0]]}/part-{part:05d}.parquet")
+        _write_bucket(frame.iloc[rows], f"{directory}/bucket={bucket[rows[0]]}/part-{part:05d}.parquet")
     return len(frame)
 
 
@@ -169,7 +184,7 @@ def read_manifest(fs: Any, root: str, missing_ok: bool = False) -> dict[str, Any
         manifest = json.load(f)
     if manifest.get("format") != INDEX_FORMAT:
         raise InputError(f"{root}: an index of format {manifest.get('format')!r}; this bigalign reads "
-                         f"{INDEX_FORMAT!r}")
+                         f"{INDEX_FORMAT!r}: build it again ('bigalign index JOB --to DIR')")
     return manifest
 
 
