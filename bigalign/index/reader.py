@@ -17,7 +17,7 @@ from ..job_scoring import read_treatments
 from ..job_tables import TableReader, UserCode, read_blocking
 from ..jobs import Job
 from ..matching import sort_links
-from ..pipeline.candidates import candidate_pairs
+from ..pipeline.candidates import paired_sides
 from ..pipeline.encode import block_rows, encode_records
 from ..pipeline.schema import ALIGN, EXTRA_PREFIX, KEY_PREFIX, TARGET
 from ..pipeline.scoring import score_records
@@ -298,13 +298,12 @@ def link_pairs(index: Index, encoded: pd.DataFrame, alignment: Alignment, scorer
         theirs = mine.iloc[:0].assign(side=np.int8(TARGET))
     if gone is not None and len(gone):
         theirs = theirs[~np.isin(theirs["rid"].to_numpy(np.uint64), gone)]
-    found = candidate_pairs(pd.concat([mine, theirs], ignore_index=True), alignment.blocking, False,
-                            alignment.max_block_pairs, None, dense_block_pairs=None, rules=scorer.learns,
-                            link_type=alignment.link_type)
+    found = paired_sides(mine, theirs, alignment.blocking, False, alignment.max_block_pairs, None,
+                         dense_block_pairs=None, rules=scorer.learns, link_type=alignment.link_type)
     pairs, stats = found.pairs, found.stats
     if dedupe:  # (and the new records with each other, as the run pairs one set with itself)
-        among = candidate_pairs(mine.assign(side=np.int8(ALIGN)), alignment.blocking, True,
-                                alignment.max_block_pairs, None, dense_block_pairs=None, rules=scorer.learns)
+        among = paired_sides(mine.assign(side=np.int8(ALIGN)), mine.iloc[:0], alignment.blocking, True,
+                             alignment.max_block_pairs, None, dense_block_pairs=None, rules=scorer.learns)
         pairs, stats = pd.concat([pairs, among.pairs], ignore_index=True), stats + among.stats
     if not len(pairs):
         empty = {"rid_a": np.empty(0, np.uint64), "rid_b": np.empty(0, np.uint64)} if dedupe else {}

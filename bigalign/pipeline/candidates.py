@@ -23,7 +23,7 @@ from .schema import (
 from .stats import REPORT_BLOCKS, BlockStats
 
 __all__ = ["CHUNK_PAIRS", "DENSE_BLOCK_PAIRS", "LARGEST_BLOCK_PAIRS", "MAX_TASK_PAIRS", "candidate_pairs",
-           "candidate_tile", "first_slot_pairs"]
+           "candidate_tile", "first_slot_pairs", "paired_sides"]
 
 
 # Block pairs generated at once inside a task: bounds a task's memory.
@@ -136,7 +136,16 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
     counted here but returned as their members (key, side, slot, id hash),
     to be scored as dense matrices by :func:`score_dense_blocks`.
     """
-    a, b = sides(blocks)
+    return paired_sides(*sides(blocks), blocking, dedupe, max_block_pairs, max_task_pairs, truth_hashes,
+                        dense_block_pairs, rules, link_type)
+
+
+def paired_sides(a: pd.DataFrame, b: pd.DataFrame, blocking: Blocking, dedupe: bool, max_block_pairs: int | None,
+                 max_task_pairs: int | None = MAX_TASK_PAIRS, truth_hashes: np.ndarray | None = None,
+                 dense_block_pairs: int | None = DENSE_BLOCK_PAIRS, rules: bool = False,
+                 link_type: str = LINK_AND_DEDUPE) -> CandidateResult:
+    """:func:`candidate_pairs` of the rows of each side apart (``b`` empty: a deduplication's one set), as a
+    lookup in an index has them (two frames, not one to split)."""
     itself = dedupe and not len(b)
     if itself:  # a deduplication's set shuffled once: its blocks paired with themselves
         b = a
@@ -156,10 +165,11 @@ def candidate_pairs(blocks: pd.DataFrame, blocking: Blocking, dedupe: bool, max_
     stats.largest_block_pairs = int(pairs.max()) if len(pairs) else 0
     log_sizes, counts = np.unique(np.floor(np.log2(pairs[shared])).astype(int), return_counts=True)
     stats.block_size_histogram = dict(zip(log_sizes.tolist(), counts.tolist()))
+    slot_a, rid_a, rid_b = a["slot"].to_numpy(), a["rid"].to_numpy(), b["rid"].to_numpy()
     for k in shared[np.lexsort((keys[shared], -pairs[shared]))[:REPORT_BLOCKS]]:
         row_a, row_b = np.flatnonzero(code_a == k)[0], np.flatnonzero(code_b == k)[0]
-        stats.largest_blocks.append((int(pairs[k]), int(size_a[k]), int(size_b[k]), int(a["slot"].iloc[row_a]),
-                                     int(a["rid"].iloc[row_a]), int(b["rid"].iloc[row_b])))
+        stats.largest_blocks.append((int(pairs[k]), int(size_a[k]), int(size_b[k]), int(slot_a[row_a]),
+                                     int(rid_a[row_a]), int(rid_b[row_b])))
     if max_block_pairs is None and len(pairs) and pairs.max() > LARGEST_BLOCK_PAIRS:
         _too_large(blocking, a, code_a, size_a, size_b, pairs, itself)
     usable = pairs > 0
