@@ -315,7 +315,7 @@ def link_pairs(index: Index, encoded: pd.DataFrame, alignment: Alignment, scorer
                                                                        encoded["rid"].to_numpy(np.uint64))]],
                             ignore_index=True)
     records_b = text_as_sets(targets)
-    records_a = records_b if dedupe else text_as_sets(_record_values(encoded))
+    records_a = records_b if dedupe else text_as_sets(encoded)  # (its keys too: scoring reads what it needs)
     ra, rb = _rows_of(records_a, pairs["rid_a"]), _rows_of(records_b, pairs["rid_b"])
     held = (ra >= 0) & (rb >= 0)
     scored = score_records(records_a, ra[held], records_b, rb[held], alignment.treatments, threshold, uniq, dedupe,
