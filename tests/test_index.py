@@ -97,6 +97,21 @@ def test_a_batch_gets_the_links_of_a_full_run(people, tmp_path, monkeypatch):
     assert anonymous["align_id"].tolist() == ["0", "1", "2", "3", "4"][:len(anonymous)]
 
 
+def test_a_batch_on_a_cluster_gets_the_links_it_gets_without_one(people, tmp_path, client):
+    """The batch's records staged by the cluster's workers and read back by one of them: the same links,
+    byte for byte, as in this process alone."""
+    copy_inputs(people, tmp_path)
+    job_path = write_job(tmp_path, "people.csv", learned=False)
+    build_index(load_job(str(job_path)), str(tmp_path / "index"), client=client)
+    links = {}
+    for where, on in (("cluster", client), ("alone", None)):
+        summary = link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / "batch.csv"),
+                             client=on, output=str(tmp_path / where / "links.parquet"))
+        links[where] = (tmp_path / where / "links.parquet").read_bytes()
+        assert summary.records["alignset"]["kept"] == 700 and summary.links > 500
+    assert links["cluster"] == links["alone"]
+
+
 def test_a_learned_model_is_stored_with_the_index_and_scores_the_batch(people, tmp_path):
     """Fellegi–Sunter: the model fitted when indexing (on the job's alignset and register) scores a batch;
     a batch of the job's own alignset gets the links and explanations of a full run, byte for byte — its

@@ -1,10 +1,11 @@
 """How an index lies on disk (or an object store): its manifest, its layers of buckets, its model.
 
-An index is a directory of versions. Each version's layer holds, as Hive-style Parquet buckets, the block
-rows of the records it added (``keys/bucket=B``: by routing key), their encoded values (``records/``: by id
-hash) and, in a deduplication's index, the links they made (``edges/``: each link under both its records'
-id hashes), the id hashes it removed (``removed.parquet``), and in a deduplication the whole table of
-entities at that version (``entities.parquet``, ``issued.parquet``) and what changed (``changes.parquet``).
+An index is a directory of versions. Each version's layer holds, as Hive-style Parquet buckets (each file
+sorted by the hash it is bucketed by), the block rows of the records it added (``keys/bucket=B``: by
+routing key), their encoded values (``records/``: by id hash) and, in a deduplication's index, the links
+they made (``edges/``: each link under both its records' id hashes), the id hashes it removed
+(``removed.parquet``), and in a deduplication the whole table of entities at that version
+(``entities.parquet``, ``issued.parquet``) and what changed (``changes.parquet``).
 ``manifest.json``, written last, lists the layers: a reader keeps the version it opened.
 """
 

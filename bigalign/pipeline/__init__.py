@@ -37,7 +37,7 @@ graph from the stage functions).
 
 
 # The stages are imported when first named (PEP 562): a batch against an index, or one record looked up,
-# uses a few pure stage functions and never Dask's dataframes, whose import alone takes ~0.8 s.
+# uses a few pure stage functions and never Dask's dataframes, whose import takes ~0.7 s more.
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
