@@ -116,7 +116,7 @@ class Index:
                 mine = wanted[bucket_of == bucket]
                 reads += [(i, path, mine) for path in paths if len(mine)]
         if not reads:
-            return pd.DataFrame({column: np.empty(0, np.uint64), "rid": np.empty(0, np.uint64)})
+            return _no_rows(column)
         with ThreadPoolExecutor(min(len(reads), pa.io_thread_count())) as pool:
             tables = list(pool.map(lambda read: self._rows_in_file(read[1], column, read[2]), reads))
         found = [self._live(pa.concat_tables([t for (i, _, _), t in zip(reads, tables) if i == layer]).to_pandas(),
@@ -183,8 +183,7 @@ class Index:
             for bucket in np.unique((wanted % buckets).astype(np.int64)).tolist():
                 if (i, part, bucket) not in self._buckets:
                     paths = self._files(directory).get(bucket)
-                    rows = pa.concat_tables(map(self._table, paths)).to_pandas() if paths else \
-                        pd.DataFrame({column: np.empty(0, np.uint64), "rid": np.empty(0, np.uint64)})
+                    rows = pa.concat_tables(map(self._table, paths)).to_pandas() if paths else _no_rows(column)
                     rows = self._live(rows, i)
                     values = rows[column].to_numpy(np.uint64)
                     order = np.argsort(values, kind="stable")
@@ -231,6 +230,11 @@ class Index:
         if found:
             raise JobError(f"{job.path}: the index at {self.root} was built for another job ("
                            + "; ".join(found[:5]) + "); build the index again for this job")
+
+
+def _no_rows(column: str) -> pd.DataFrame:
+    """What a read finds where a part holds no row of the values wanted."""
+    return pd.DataFrame({column: np.empty(0, np.uint64), "rid": np.empty(0, np.uint64)})
 
 
 def concatenated_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:

@@ -101,14 +101,9 @@ def write_json(path: str, value: Any) -> None:
 
 
 def write_table(frame: pd.DataFrame, path: str) -> None:
-    with fsspec.open(path, "wb") as f:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), f)
-
-
-def _write_bucket(frame: pd.DataFrame, path: str) -> None:
-    """A bucket file. Its hashes and key codes (unsigned integers: random bits) are stored plain, neither
-    compressed nor in a dictionary: they would not shrink, and a batch reads whole buckets (its keys fall
-    in every one) — decoding is most of its reading."""
+    """A table of the index as Parquet. Its hashes and key codes (unsigned integers: random bits) are stored
+    plain, neither compressed nor in a dictionary: they would not shrink, and a batch reads whole buckets
+    (its keys fall in every one) — decoding is most of its reading."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     hashes = {field.name for field in table.schema if pa.types.is_unsigned_integer(field.type)}
     with fsspec.open(path, "wb") as f:
@@ -125,7 +120,7 @@ def _write_buckets(frame: pd.DataFrame, column: str, buckets: int, directory: st
     order = np.lexsort((values, bucket))
     bounds = np.flatnonzero(np.diff(bucket[order])) + 1
     for rows in np.split(order, bounds) if len(order) else []:
-        _write_bucket(frame.iloc[rows], f"{directory}/bucket={bucket[rows[0]]}/part-{part:05d}.parquet")
+        write_table(frame.iloc[rows], f"{directory}/bucket={bucket[rows[0]]}/part-{part:05d}.parquet")
     return len(frame)
 
 
