@@ -1,6 +1,6 @@
 """Batches linked against an index of the register, side by side with full runs of the same batches.
 
-    python -m benchmarks.index_batches --n 1000000 --batches 1000,10000,100000 --data DIR
+    python -m benchmarks.index_batches --n 1000000 --batches 10,1000,10000,100000 --data DIR
 
 The register is ``n`` generated person records (the demo's ``people_b.parquet``), the new records
 the first ``k`` of the demo's ``people_a.csv``; the job is the demo's treatments and blocking with
@@ -44,7 +44,7 @@ def job_text(alignset: str, output: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
-    parser.add_argument("--batches", default="1000,10000,100000")
+    parser.add_argument("--batches", default="10,1000,10000,100000")
     parser.add_argument("--data", default=os.path.join(ROOT, "out", "index-bench"))
     parser.add_argument("--lookups", type=int, default=1000)
     args = parser.parse_args()
@@ -77,6 +77,8 @@ def main() -> None:
                      "run peak MiB": run[1], "full run s": full[0], "full peak MiB": full[1],
                      "link / run": link[0] / run[0], "link / full run": link[0] / full[0],
                      "index block rows read": summary["blocking"]["index"]["block_rows_read"],
+                     "index MiB read": summary["blocking"]["index"]["bytes_read"] / 2**20,
+                     "of index MiB": summary["blocking"]["index"]["bytes"] / 2**20,
                      "same links": "yes" if same else "no"})
     print(markdown_table(rows))
     from bigalign.index import Index

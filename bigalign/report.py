@@ -477,7 +477,8 @@ def _index_read(index: dict | None) -> list[str]:
     added = f"; the batch was then added as version {index['added_as_version']}" if "added_as_version" in index \
         else ""
     return [f'<p id="index-read">Linked against the index at {html.escape(str(index["path"]))}, version '
-            f'{index["version"]}: the batch\'s keys touched {index["block_rows_read"]:,} of its block rows{added}.</p>']
+            f'{index["version"]}: the batch\'s keys touched {index["block_rows_read"]:,} of its block rows; it read '
+            f'{index["bytes_read"] / 2**20:,.1f} MiB of the index\'s {index["bytes"] / 2**20:,.1f} MiB{added}.</p>']
 
 
 def _near_threshold_section(data: dict) -> list[str]:

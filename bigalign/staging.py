@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .cluster import progress_bars, worker_threads
+from .cluster import progress_bars, shuffle_method, worker_threads
 from .io import REJECT_COLUMNS, InputError, SetSpec, atomic_path
 from .jobs import Job
 from .sources import StagedFile, stage_file
@@ -113,7 +113,7 @@ def _grouped(client: Any, records: Any, id_column: str, spec: SetSpec) -> Any:
         grouped = group_by_id(records, *args)
         sizes = largest_sets(grouped)
     else:
-        shuffled = records.shuffle(on=id_column, npartitions=records.npartitions)
+        shuffled = records.shuffle(on=id_column, npartitions=records.npartitions, shuffle_method=shuffle_method(client))
         grouped = client.persist(shuffled.map_partitions(group_by_id, *args, meta=group_by_id(records._meta, *args),
                                                          enforce_metadata=False))
         sizes = client.compute(grouped.map_partitions(largest_sets, meta=pd.Series(dtype=np.int64))).result()

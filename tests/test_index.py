@@ -97,12 +97,29 @@ def test_a_batch_gets_the_links_of_a_full_run(people, tmp_path, monkeypatch):
     assert anonymous["align_id"].tolist() == ["0", "1", "2", "3", "4"][:len(anonymous)]
 
 
+def bucket_tables(index: Path) -> dict[str, pd.DataFrame]:
+    """An index's bucket files, by bucket (each bucket one file)."""
+    files = sorted(index.glob("v*/*/bucket=*/*.parquet"))
+    assert len({f.parent for f in files}) == len(files) > 0
+    return {str(f.parent.relative_to(index)).split("/", 1)[1]: pd.read_parquet(f) for f in files}
+
+
 def test_a_batch_on_a_cluster_gets_the_links_it_gets_without_one(people, tmp_path, client):
-    """The batch's records staged by the cluster's workers and read back by one of them: the same links,
+    """An index built on a cluster holds the rows, in the order, of one built in this process, one file a
+    bucket; the batch's records staged by the cluster's workers and read back by one of them: the same links,
     byte for byte, as in this process alone."""
     copy_inputs(people, tmp_path)
+    register = pd.read_csv(tmp_path / "register.csv", dtype=str)
+    for k in range(3):  # (a register in three files: a build of several partitions)
+        register.iloc[k::3].to_csv(tmp_path / f"register-{k}.csv", index=False)
     job_path = write_job(tmp_path, "people.csv", learned=False)
+    job_path.write_text(job_path.read_text().replace('path = "register.csv"', 'path = "register-*.csv"'))
     build_index(load_job(str(job_path)), str(tmp_path / "index"), client=client)
+    build_index(load_job(str(job_path)), str(tmp_path / "index-alone"))
+    on_cluster, alone = bucket_tables(tmp_path / "index"), bucket_tables(tmp_path / "index-alone")
+    assert on_cluster.keys() == alone.keys()
+    for bucket, rows in on_cluster.items():
+        pd.testing.assert_frame_equal(rows, alone[bucket], check_dtype=False)  # (text: pandas' str or string)
     links = {}
     for where, on in (("cluster", client), ("alone", None)):
         summary = link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / "batch.csv"),
@@ -110,6 +127,28 @@ def test_a_batch_on_a_cluster_gets_the_links_it_gets_without_one(people, tmp_pat
         links[where] = (tmp_path / where / "links.parquet").read_bytes()
         assert summary.records["alignset"]["kept"] == 700 and summary.links > 500
     assert links["cluster"] == links["alone"]
+
+
+def test_a_few_records_read_a_few_row_groups(people, tmp_path, monkeypatch):
+    """Each bucket file in row groups (here of 100 rows): a batch of 3 records reads only the groups whose
+    hash range holds one of its keys — a small part of the index — and gets the links of a full run; its
+    report says how much it read. A batch of 700 reads more."""
+    monkeypatch.setattr(store, "ROWS_PER_GROUP", 100)
+    copy_inputs(people, tmp_path)
+    pd.read_csv(tmp_path / "batch.csv", dtype=str).iloc[:3].to_csv(tmp_path / "few.csv", index=False)
+    job_path = write_job(tmp_path, "people.csv", learned=False)
+    build_index(load_job(str(job_path)), str(tmp_path / "index"))
+    figures = {}
+    for name in ("few", "batch"):
+        summary = link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / f"{name}.csv"),
+                             output=str(tmp_path / name / "links.parquet"))
+        figures[name] = summary.blocking["index"]
+    few = figures["few"]
+    assert 0 < few["bytes_read"] < few["bytes"] / 10 and figures["batch"]["bytes_read"] > 5 * few["bytes_read"]
+    assert (tmp_path / "few" / "links.parquet").read_bytes() == full_run(job_path, "few.csv", tmp_path)
+    assert len(pd.read_parquet(tmp_path / "few" / "links.parquet")) == 3
+    report = (tmp_path / "few" / "report.html").read_text()
+    assert f"it read {few['bytes_read'] / 2**20:,.1f} MiB of the index's {few['bytes'] / 2**20:,.1f} MiB" in report
 
 
 def test_a_learned_model_is_stored_with_the_index_and_scores_the_batch(people, tmp_path):
@@ -148,7 +187,7 @@ def test_a_batch_of_another_job_is_refused_with_what_differs(people, tmp_path):
     manifest = tmp_path / "index" / "manifest.json"
     manifest.write_text(manifest.read_text().replace(f'"{INDEX_FORMAT}"', '"bigalign-index/2"'))
     with pytest.raises(InputError, match=r"an index of format 'bigalign-index/2'; this bigalign reads "
-                                         r"'bigalign-index/3': build it again"):
+                                         r"'bigalign-index/4': build it again"):
         link_batch(load_job(str(job_path)), str(tmp_path / "index"), str(tmp_path / "batch.csv"))
 
 

@@ -226,7 +226,8 @@ def link_batch(job: Job, index_path: str, records: str, client: Any = None, show
     summary.model = index.manifest["model"]
     summary.blocking = {**blocking_figures(len(records_) * index.manifest["records"], batch.stats),
                         "index": {"path": index.root, "version": index.manifest["version"],
-                                  "block_rows_read": batch.touched}}
+                                  "block_rows_read": batch.touched, "bytes_read": index.bytes_read,
+                                  "bytes": index.bytes_held()}}
     if batch.entities is not None:
         summary.entities = _write_entities(job, batch.entities, paths, run_dir, added_as is not None)
     if add and added_as is None:

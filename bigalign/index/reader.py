@@ -48,6 +48,10 @@ class Index:
         # buckets read by lookups, kept: (layer, part, bucket) → the column's sorted values, the rows in that order
         self._buckets: dict[tuple[int, str, int], tuple[np.ndarray, pd.DataFrame]] = {}
         self._listed: dict[str, dict[int, list[str]]] = {}  # (a part's directory → its files by bucket)
+        self._sizes: dict[str, int] = {}  # (a listed file → its bytes)
+        # a file's footer, its row groups' first and last values of the column the file is sorted by, their bytes
+        self._footers: dict[str, tuple[pq.FileMetaData, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.bytes_read = 0  # (of the row groups batches read: see :meth:`_read`)
         self._stored: tuple[Alignment, Scorer] | None = None
         self._entity_of: pd.Series | None = None  # (a dedup's lookups: each record's entity id, read once)
 
@@ -88,9 +92,11 @@ class Index:
         """The Parquet files of a layer's part, by bucket (listed once: a version's layers do not change)."""
         if directory not in self._listed:
             files: dict[int, list[str]] = {}
-            for path in sorted(self.fs.find(directory)) if self.fs.exists(directory) else []:
+            found = self.fs.find(directory, detail=True) if self.fs.exists(directory) else {}
+            for path in sorted(found):
                 if path.endswith(".parquet"):
                     files.setdefault(int(path.rsplit("bucket=", 1)[1].split("/", 1)[0]), []).append(path)
+                    self._sizes[path] = int(found[path]["size"])
             self._listed[directory] = files
         return self._listed[directory]
 
@@ -98,16 +104,45 @@ class Index:
         with self.fs.open(path, "rb") as f:
             return pq.read_table(f)
 
-    def _rows_in_file(self, path: str, column: str, wanted: np.ndarray) -> pa.Table:
-        """The rows of a bucket file (sorted by ``column``) whose ``column`` is among ``wanted`` (sorted)."""
-        table = self._table(path)
+    def _footer(self, path: str, column: str) -> tuple[pq.FileMetaData, np.ndarray, np.ndarray, np.ndarray]:
+        """A bucket file's footer, and of each of its row groups the first and last ``column`` value and the
+        bytes."""
+        if path not in self._footers:
+            with self.fs.open(path, "rb") as f:
+                metadata = pq.ParquetFile(f).metadata
+            at, groups = metadata.schema.names.index(column), map(metadata.row_group, range(metadata.num_row_groups))
+            ranges, sizes = [], []
+            for group in groups:  # (a group without statistics: any value may be in it)
+                stats = group.column(at).statistics
+                ranges.append((stats.min, stats.max) if stats is not None and stats.has_min_max
+                              else (0, np.iinfo(np.uint64).max))
+                sizes.append(sum(group.column(c).total_compressed_size for c in range(group.num_columns)))
+            bounds = np.array(ranges, dtype=np.uint64).reshape(-1, 2)
+            self._footers[path] = metadata, bounds[:, 0], bounds[:, 1], np.array(sizes, dtype=np.int64)
+        return self._footers[path]
+
+    def _rows_in_file(self, path: str, column: str, wanted: np.ndarray) -> tuple[pa.Table, int]:
+        """The rows of a bucket file (sorted by ``column``) whose ``column`` is among ``wanted`` (sorted), read
+        from the row groups whose range holds one of them; and the bytes of those groups."""
+        metadata, firsts, lasts, sizes = self._footer(path, column)
+        groups = np.flatnonzero(np.searchsorted(wanted, lasts, "right") > np.searchsorted(wanted, firsts, "left"))
+        if not len(groups):
+            return metadata.schema.to_arrow_schema().empty_table(), 0
+        with self.fs.open(path, "rb") as f:
+            table = pq.ParquetFile(f, metadata=metadata).read_row_groups(groups.tolist())
         held = table[column].to_numpy()
         starts, stops = np.searchsorted(held, wanted, "left"), np.searchsorted(held, wanted, "right")
-        return table.take(concatenated_ranges(starts, stops))
+        return table.take(concatenated_ranges(starts, stops)), int(sizes[groups].sum())
+
+    def bytes_held(self) -> int:
+        """The bytes of the files a batch reads from (block rows, records, links) in this version's layers."""
+        return sum(self._sizes[path] for part in BUCKETS for _, _, directory in self._parts(part)
+                   for paths in self._files(directory).values() for path in paths)
 
     def _read(self, part: str, column: str, wanted: np.ndarray) -> pd.DataFrame:
-        """The live rows of ``part`` whose ``column`` is among ``wanted``, from their buckets' files alone,
-        read at once (Parquet's decoding and the bisections leave the interpreter free)."""
+        """The live rows of ``part`` whose ``column`` is among ``wanted``, from their buckets' files alone, of
+        those only the row groups that can hold them, read at once (Parquet's decoding and the bisections leave
+        the interpreter free); the bytes of the groups read are counted in :attr:`bytes_read`."""
         wanted = np.unique(np.asarray(wanted, dtype=np.uint64))
         reads = []  # (layer, file, the values wanted of its bucket)
         for i, buckets, directory in self._parts(part):
@@ -118,7 +153,8 @@ class Index:
         if not reads:
             return _no_rows(column)
         with ThreadPoolExecutor(min(len(reads), pa.io_thread_count())) as pool:
-            tables = list(pool.map(lambda read: self._rows_in_file(read[1], column, read[2]), reads))
+            tables, sizes = zip(*pool.map(lambda read: self._rows_in_file(read[1], column, read[2]), reads))
+        self.bytes_read += sum(sizes)
         found = [self._live(pa.concat_tables([t for (i, _, _), t in zip(reads, tables) if i == layer]).to_pandas(),
                             layer) for layer in sorted({i for i, _, _ in reads})]
         return found[0] if len(found) == 1 else pd.concat(found, ignore_index=True)
