@@ -11,7 +11,7 @@ peak resident memory of the process tree: ``bigalign index`` once, then for each
 same links, byte for byte: checked) and the full re-alignment the index spares, ``bigalign run`` of the
 whole job (the n records of ``people_a.csv``, the batch's among them, against the n of the register).
 Then one record at a time: ``Index.match`` in this process, its latency over records not in any batch,
-after one pass that reads every bucket.
+after one pass that reads the row groups of their keys.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def main() -> None:
     index = Index.open(os.path.join(args.data, "index"))
     records = people.iloc[max(sizes):max(sizes) + args.lookups]
     clock = time.perf_counter()
-    for _, record in records.iterrows():  # (the first pass reads every bucket a record names, once)
+    for _, record in records.iterrows():  # (the first pass reads the row groups a record names, once)
         index.match(record.to_dict())
     first_pass = time.perf_counter() - clock
     latencies = []
@@ -97,7 +97,7 @@ def main() -> None:
     latencies_ms = 1000 * np.array(latencies)
     print(f"Index.match, one record at a time ({args.lookups} records not in any batch): p50 "
           f"{np.percentile(latencies_ms, 50):.1f} ms, p99 {np.percentile(latencies_ms, 99):.1f} ms (first pass, "
-          f"reading the buckets: {first_pass:.1f} s)")
+          f"reading the row groups: {first_pass:.1f} s)")
 
 
 if __name__ == "__main__":

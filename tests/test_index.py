@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -97,6 +98,10 @@ def test_a_batch_gets_the_links_of_a_full_run(people, tmp_path, monkeypatch):
     assert anonymous["align_id"].tolist() == ["0", "1", "2", "3", "4"][:len(anonymous)]
 
 
+def bucket_files(index: Path, part: str = "keys") -> list[str]:
+    return [str(f) for f in sorted(index.glob(f"v*/{part}/bucket=*/*.parquet"))]
+
+
 def bucket_tables(index: Path) -> dict[str, pd.DataFrame]:
     """An index's bucket files, by bucket (each bucket one file)."""
     files = sorted(index.glob("v*/*/bucket=*/*.parquet"))
@@ -132,7 +137,8 @@ def test_a_batch_on_a_cluster_gets_the_links_it_gets_without_one(people, tmp_pat
 def test_a_few_records_read_a_few_row_groups(people, tmp_path, monkeypatch):
     """Each bucket file in row groups (here of 100 rows): a batch of 3 records reads only the groups whose
     hash range holds one of its keys — a small part of the index — and gets the links of a full run; its
-    report says how much it read. A batch of 700 reads more."""
+    report says how much it read. A batch of 700 reads more. Lookups read and keep the groups their keys
+    name, and find the rows of a key that span two groups."""
     monkeypatch.setattr(store, "ROWS_PER_GROUP", 100)
     copy_inputs(people, tmp_path)
     pd.read_csv(tmp_path / "batch.csv", dtype=str).iloc[:3].to_csv(tmp_path / "few.csv", index=False)
@@ -149,6 +155,36 @@ def test_a_few_records_read_a_few_row_groups(people, tmp_path, monkeypatch):
     assert len(pd.read_parquet(tmp_path / "few" / "links.parquet")) == 3
     report = (tmp_path / "few" / "report.html").read_text()
     assert f"it read {few['bytes_read'] / 2**20:,.1f} MiB of the index's {few['bytes'] / 2**20:,.1f} MiB" in report
+    # one record at a time, from the row groups its keys name (a key's rows may span two groups): the batch's
+    # best target and distance
+    links = pd.read_parquet(tmp_path / "batch" / "links.parquet").set_index("align_id")
+    index = Index.open(str(tmp_path / "index"))
+    groups = sum(len(index._footer(f, column)[1]) for part, column in (("keys", "key"), ("records", "rid"))
+                 for f in bucket_files(tmp_path / "index", part))
+    for n, (_, record) in enumerate(pd.read_csv(tmp_path / "batch.csv", dtype=str, keep_default_na=False)
+                                    .iloc[:60].iterrows()):
+        found = index.match(record.to_dict(), k=1)
+        if record["rec_id"] in links.index:
+            assert found["target_id"].tolist() == [links.loc[record["rec_id"], "target_id"]]
+            assert found["distance"].tolist() == [links.loc[record["rec_id"], "distance"]]
+        else:
+            assert not found["linked"].any()
+        if n == 2:  # (three records: the groups of their keys and targets, a few of the index's)
+            assert 0 < len(index._groups) < groups / 5
+    # a register of each record three times (each key's rows three or more: some span two groups): a lookup
+    # reads every key's rows, as a batch does
+    register = pd.read_csv(tmp_path / "register.csv", dtype=str)
+    pd.concat([register.assign(rec_id=register["rec_id"] + f"-{k}") for k in range(3)]).to_csv(
+        tmp_path / "register.csv", index=False)
+    build_index(load_job(str(job_path)), str(tmp_path / "thrice"))
+    index = Index.open(str(tmp_path / "thrice"))
+    footers = [index._footer(f, "key") for f in bucket_files(tmp_path / "thrice")]
+    spanning = [last for _, firsts, lasts, _ in footers for last, first in zip(lasts[:-1], firsts[1:]) if last == first]
+    assert len(spanning) > 10
+    for key in spanning:
+        kept, read = index._kept("keys", "key", np.array([key])), index._read("keys", "key", np.array([key]))
+        assert len(kept) == len(read) >= 3
+        pd.testing.assert_frame_equal(*(f.sort_values(["rid", "slot"]).reset_index(drop=True) for f in (kept, read)))
 
 
 def test_a_learned_model_is_stored_with_the_index_and_scores_the_batch(people, tmp_path):

@@ -45,8 +45,8 @@ class Index:
         removed = [self._removed_by(layer) for layer in self.layers]
         self._gone = [np.unique(np.concatenate(removed[i + 1:] + [np.empty(0, np.uint64)]))
                       for i in range(len(self.layers))]
-        # buckets read by lookups, kept: (layer, part, bucket) → the column's sorted values, the rows in that order
-        self._buckets: dict[tuple[int, str, int], tuple[np.ndarray, pd.DataFrame]] = {}
+        # row groups read by lookups, kept: (file, group) → the column's values (sorted), the rows
+        self._groups: dict[tuple[str, int], tuple[np.ndarray, pd.DataFrame]] = {}
         self._listed: dict[str, dict[int, list[str]]] = {}  # (a part's directory → its files by bucket)
         self._sizes: dict[str, int] = {}  # (a listed file → its bytes)
         # a file's footer, its row groups' first and last values of the column the file is sorted by, their bytes
@@ -99,10 +99,6 @@ class Index:
                     self._sizes[path] = int(found[path]["size"])
             self._listed[directory] = files
         return self._listed[directory]
-
-    def _table(self, path: str) -> pa.Table:
-        with self.fs.open(path, "rb") as f:
-            return pq.read_table(f)
 
     def _footer(self, path: str, column: str) -> tuple[pq.FileMetaData, np.ndarray, np.ndarray, np.ndarray]:
         """A bucket file's footer, and of each of its row groups the first and last ``column`` value and the
@@ -211,28 +207,35 @@ class Index:
         return self._stored
 
     def _kept(self, part: str, column: str, wanted: np.ndarray) -> pd.DataFrame:
-        """As :meth:`_read`, from buckets read once and kept in memory, sorted (what lookups read)."""
+        """As :meth:`_read`, from row groups read once and kept in memory (what lookups read: a freshly
+        opened index answers its first lookups from the few groups they name, not from whole buckets)."""
         wanted = np.unique(np.asarray(wanted, dtype=np.uint64))
         found: list[pd.DataFrame] = []
-        for i, buckets_, directory in self._parts(part):
-            buckets = np.uint64(buckets_)
-            for bucket in np.unique((wanted % buckets).astype(np.int64)).tolist():
-                if (i, part, bucket) not in self._buckets:
-                    paths = self._files(directory).get(bucket)
-                    rows = pa.concat_tables(map(self._table, paths)).to_pandas() if paths else _no_rows(column)
-                    rows = self._live(rows, i)
-                    values = rows[column].to_numpy(np.uint64)
-                    order = np.argsort(values, kind="stable")
-                    self._buckets[(i, part, bucket)] = values[order], rows.iloc[order].reset_index(drop=True)
-                values, rows = self._buckets[(i, part, bucket)]
-                mine = wanted[(wanted % buckets).astype(np.int64) == bucket]
-                starts, stops = np.searchsorted(values, mine, "left"), np.searchsorted(values, mine, "right")
-                at = concatenated_ranges(starts, stops)
-                if len(at) or not found:  # (a bucket without a row of these: nothing to take, nor to join)
-                    found.append(rows.iloc[at])
+        for i, buckets, directory in self._parts(part):
+            bucket_of = (wanted % np.uint64(buckets)).astype(np.int64)
+            for bucket in np.unique(bucket_of).tolist():
+                mine = wanted[bucket_of == bucket]
+                for path in self._files(directory).get(bucket, []):
+                    _, firsts, lasts, _ = self._footer(path, column)
+                    for group in np.flatnonzero(np.searchsorted(mine, lasts, "right")
+                                                > np.searchsorted(mine, firsts, "left")).tolist():
+                        values, rows = self._group(i, path, group, column)
+                        at = concatenated_ranges(np.searchsorted(values, mine, "left"),
+                                                 np.searchsorted(values, mine, "right"))
+                        if len(at) or not found:  # (a group without a row of these: nothing to take, nor to join)
+                            found.append(rows.iloc[at])
         if len(found) == 1:
             return found[0].reset_index(drop=True)
-        return pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+        return pd.concat(found, ignore_index=True) if found else _no_rows(column)
+
+    def _group(self, layer: int, path: str, group: int, column: str) -> tuple[np.ndarray, pd.DataFrame]:
+        """A row group of a bucket file, its live rows and their ``column`` (sorted), read once and kept."""
+        if (path, group) not in self._groups:
+            metadata = self._footer(path, column)[0]
+            with self.fs.open(path, "rb") as f:
+                rows = self._live(pq.ParquetFile(f, metadata=metadata).read_row_group(group).to_pandas(), layer)
+            self._groups[(path, group)] = rows[column].to_numpy(np.uint64), rows.reset_index(drop=True)
+        return self._groups[(path, group)]
 
     def match(self, records: Mapping[str, Any] | pd.DataFrame, k: int = 5) -> pd.DataFrame:
         """The ``k`` best matches in the index of a record (a mapping of column to value) or of each record
