@@ -249,8 +249,11 @@ def test_the_run_page_indexes_the_register_and_links_batches_against_it(client, 
         page.wait_for_selector("#batch-summary")
         links = pd.read_parquet(tmp_path / "ws" / "out" / "batch" / "links.parquet")
         assert 150 < len(links) <= 300
+        summary = json.loads((tmp_path / "ws" / "out" / "batch" / "summary.json").read_text())["blocking"]["index"]
         assert page.inner_text("#batch-summary").startswith(
-            f"Last batch: 300 records, {len(links)} links, against index version 1 (its keys touched")
+            f"Last batch: 300 records, {len(links)} links, against index version 1 (its keys touched "
+            f"{summary['block_rows_read']} block rows; it read {summary['bytes_read'] / 2**20:.1f} MiB of the index's "
+            f"{summary['bytes'] / 2**20:.1f} MiB)")
         done = subprocess.run([sys.executable, "-m", "bigalign", "link", workspace.job_path, "--index",
                                str(tmp_path / "ws" / "index"), "--records", str(tmp_path / "monday.csv"), "--output",
                                str(tmp_path / "cli" / "links.parquet"), "--quiet"], capture_output=True, text=True)
