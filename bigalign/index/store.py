@@ -41,7 +41,7 @@ __all__ = ["BUCKETS", "INDEX_FORMAT", "ROWS_PER_BUCKET", "differences", "filesys
 # (2: a learned model's comparisons, its groups of treatments; 3: each bucket file's rows sorted by the hash it
 # is bucketed by, hashes stored plain; 4: one file a bucket, in row groups of ROWS_PER_GROUP rows)
 INDEX_FORMAT = "bigalign-index/4"
-# Rows of a bucket, about: a build writes a file a bucket, and a lookup keeps the buckets it read in memory.
+# Rows of a bucket, about: a build writes a file a bucket, so that a batch lists and opens few files.
 ROWS_PER_BUCKET = 200_000
 # Rows of a row group of a bucket's file: a batch reads the groups whose hash range holds one of its keys, so
 # a few records read a few groups. Smaller groups would read less for a few keys, but each group read costs
