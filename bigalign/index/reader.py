@@ -210,20 +210,25 @@ class Index:
         """As :meth:`_read`, from row groups read once and kept in memory (what lookups read: a freshly
         opened index answers its first lookups from the few groups they name, not from whole buckets)."""
         wanted = np.unique(np.asarray(wanted, dtype=np.uint64))
-        found: list[pd.DataFrame] = []
+        groups = []  # (layer, file, group, the values wanted of its bucket)
         for i, buckets, directory in self._parts(part):
             bucket_of = (wanted % np.uint64(buckets)).astype(np.int64)
             for bucket in np.unique(bucket_of).tolist():
                 mine = wanted[bucket_of == bucket]
                 for path in self._files(directory).get(bucket, []):
                     _, firsts, lasts, _ = self._footer(path, column)
-                    for group in np.flatnonzero(np.searchsorted(mine, lasts, "right")
-                                                > np.searchsorted(mine, firsts, "left")).tolist():
-                        values, rows = self._group(i, path, group, column)
-                        at = concatenated_ranges(np.searchsorted(values, mine, "left"),
-                                                 np.searchsorted(values, mine, "right"))
-                        if len(at) or not found:  # (a group without a row of these: nothing to take, nor to join)
-                            found.append(rows.iloc[at])
+                    hit = np.searchsorted(mine, lasts, "right") > np.searchsorted(mine, firsts, "left")
+                    groups += [(i, path, group, mine) for group in np.flatnonzero(hit).tolist()]
+        unread = [g for g in groups if (g[1], g[2]) not in self._groups]
+        if len(unread) > 1:  # (read at once: Parquet's decoding leaves the interpreter free)
+            with ThreadPoolExecutor(min(len(unread), pa.io_thread_count())) as pool:
+                list(pool.map(lambda g: self._group(g[0], g[1], g[2], column), unread))
+        found: list[pd.DataFrame] = []
+        for i, path, group, mine in groups:
+            values, rows = self._group(i, path, group, column)
+            at = concatenated_ranges(np.searchsorted(values, mine, "left"), np.searchsorted(values, mine, "right"))
+            if len(at) or not found:  # (a group without a row of these: nothing to take, nor to join)
+                found.append(rows.iloc[at])
         if len(found) == 1:
             return found[0].reset_index(drop=True)
         return pd.concat(found, ignore_index=True) if found else _no_rows(column)
