@@ -117,11 +117,27 @@ class Index:
             self._footers[path] = metadata, bounds[:, 0], bounds[:, 1], np.array(sizes, dtype=np.int64)
         return self._footers[path]
 
+    def _groups_holding(self, path: str, column: str, wanted: np.ndarray) -> np.ndarray:
+        """The row groups of a bucket file whose range of ``column`` holds one of ``wanted`` (sorted)."""
+        _, firsts, lasts, _ = self._footer(path, column)
+        return np.flatnonzero(np.searchsorted(wanted, lasts, "right") > np.searchsorted(wanted, firsts, "left"))
+
+    def _bucket_files(self, part: str, wanted: np.ndarray) -> list[tuple[int, str, np.ndarray]]:
+        """The files of ``part`` that the values ``wanted`` (sorted) fall in: (layer, file, its bucket's
+        values of ``wanted``)."""
+        found = []
+        for i, buckets, directory in self._parts(part):
+            bucket_of = (wanted % np.uint64(buckets)).astype(np.int64)
+            for bucket, paths in self._files(directory).items():
+                mine = wanted[bucket_of == bucket]
+                found += [(i, path, mine) for path in paths if len(mine)]
+        return found
+
     def _rows_in_file(self, path: str, column: str, wanted: np.ndarray) -> tuple[pa.Table, int]:
         """The rows of a bucket file (sorted by ``column``) whose ``column`` is among ``wanted`` (sorted), read
         from the row groups whose range holds one of them; and the bytes of those groups."""
-        metadata, firsts, lasts, sizes = self._footer(path, column)
-        groups = np.flatnonzero(np.searchsorted(wanted, lasts, "right") > np.searchsorted(wanted, firsts, "left"))
+        metadata, _, _, sizes = self._footer(path, column)
+        groups = self._groups_holding(path, column, wanted)
         if not len(groups):
             return metadata.schema.to_arrow_schema().empty_table(), 0
         with self.fs.open(path, "rb") as f:
@@ -139,13 +155,7 @@ class Index:
         """The live rows of ``part`` whose ``column`` is among ``wanted``, from their buckets' files alone, of
         those only the row groups that can hold them, read at once (Parquet's decoding and the bisections leave
         the interpreter free); the bytes of the groups read are counted in :attr:`bytes_read`."""
-        wanted = np.unique(np.asarray(wanted, dtype=np.uint64))
-        reads = []  # (layer, file, the values wanted of its bucket)
-        for i, buckets, directory in self._parts(part):
-            bucket_of = (wanted % np.uint64(buckets)).astype(np.int64)
-            for bucket, paths in self._files(directory).items():
-                mine = wanted[bucket_of == bucket]
-                reads += [(i, path, mine) for path in paths if len(mine)]
+        reads = self._bucket_files(part, np.unique(np.asarray(wanted, dtype=np.uint64)))
         if not reads:
             return _no_rows(column)
         with ThreadPoolExecutor(min(len(reads), pa.io_thread_count())) as pool:
@@ -209,16 +219,9 @@ class Index:
     def _kept(self, part: str, column: str, wanted: np.ndarray) -> pd.DataFrame:
         """As :meth:`_read`, from row groups read once and kept in memory (what lookups read: a freshly
         opened index answers its first lookups from the few groups they name, not from whole buckets)."""
-        wanted = np.unique(np.asarray(wanted, dtype=np.uint64))
-        groups = []  # (layer, file, group, the values wanted of its bucket)
-        for i, buckets, directory in self._parts(part):
-            bucket_of = (wanted % np.uint64(buckets)).astype(np.int64)
-            for bucket in np.unique(bucket_of).tolist():
-                mine = wanted[bucket_of == bucket]
-                for path in self._files(directory).get(bucket, []):
-                    _, firsts, lasts, _ = self._footer(path, column)
-                    hit = np.searchsorted(mine, lasts, "right") > np.searchsorted(mine, firsts, "left")
-                    groups += [(i, path, group, mine) for group in np.flatnonzero(hit).tolist()]
+        groups = [(i, path, group, mine)  # (layer, file, group, the values wanted of its bucket)
+                  for i, path, mine in self._bucket_files(part, np.unique(np.asarray(wanted, dtype=np.uint64)))
+                  for group in self._groups_holding(path, column, mine).tolist()]
         unread = [g for g in groups if (g[1], g[2]) not in self._groups]
         if len(unread) > 1:  # (read at once: Parquet's decoding leaves the interpreter free)
             with ThreadPoolExecutor(min(len(unread), pa.io_thread_count())) as pool:

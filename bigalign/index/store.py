@@ -4,9 +4,9 @@ An index is a directory of versions. Each version's layer holds, as Hive-style P
 bucket, its rows sorted by the hash it is bucketed by, in row groups whose hash ranges a reader prunes by),
 the block rows of the records it added (``keys/bucket=B``: by routing key), their encoded values
 (``records/``: by id hash) and, in a deduplication's index, the links they made (``edges/``: each link
-under both its records' id hashes), the id hashes it removed
-(``removed.parquet``), and in a deduplication the whole table of entities at that version
-(``entities.parquet``, ``issued.parquet``) and what changed (``changes.parquet``).
+under both its records' id hashes), the id hashes it removed (``removed.parquet``), and in a deduplication
+the whole table of entities at that version (``entities.parquet``, ``issued.parquet``) and what changed
+(``changes.parquet``).
 ``manifest.json``, written last, lists the layers: a reader keeps the version it opened.
 """
 
@@ -106,9 +106,9 @@ def write_json(path: str, value: Any) -> None:
 
 
 def write_table(frame: pd.DataFrame, path: str) -> None:
-    """A table of the index as Parquet. Its hashes and key codes (unsigned integers: random bits) are stored
-    plain, neither compressed nor in a dictionary: they would not shrink, and a batch reads whole buckets
-    (its keys fall in every one) — decoding is most of its reading."""
+    """A table of the index as Parquet, in row groups of :data:`ROWS_PER_GROUP` rows. Its hashes and key
+    codes (unsigned integers: random bits) are stored plain, neither compressed nor in a dictionary: they
+    would not shrink, and a large batch reads every group of its buckets — decoding is most of its reading."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     hashes = {field.name for field in table.schema if pa.types.is_unsigned_integer(field.type)}
     with fsspec.open(path, "wb") as f:
