@@ -270,6 +270,14 @@ def test_vectorised_soundex_and_dates_equal_the_one_by_one_functions():
     for _ in range(3000):
         y, m, d, sep = rng.randint(0, 9999), rng.randint(0, 14), rng.randint(0, 33), rng.choice("-/. ")
         dates.append(rng.choice([f"{y}{sep}{m}{sep}{d}", f"{d}{sep}{m}{sep}{y}", f"{y:04d}{m:02d}{d:02d}"]))
+    # The fixed widths (read from their bytes): zero-padded, mixed separators, near misses of each form.
+    for _ in range(3000):
+        y, m, d = rng.randint(0, 9999), rng.randint(0, 14), rng.randint(0, 33)
+        s1, s2 = rng.choice("-/. x0"), rng.choice("-/. x0")
+        dates.append(rng.choice([f"{d:02d}{s1}{m:02d}{s2}{y:04d}", f"{y:04d}{s1}{m:02d}{s2}{d:02d}",
+                                 f"{y:04d}{m:02d}{d:02d}", f"{y:04d}{m:02d}{d:01d}{s1}", f"{d:02d}{m:02d}{y:04d}",
+                                 f"{y:03d}{s1}{m:01d}{s2}{d:03d}", f"{d:02d}{s1}{m:02d}{s2}{y:04d}"[::-1]]))
+    dates += ["29/02/2000", "29-02-1900", "2000.02.29", "2100 02 29", "0000-01-01", "٣/٤/١٩٩٠ ", "é1/01/2000"]
     for dayfirst in (True, False):
         expected = []
         for value in dates:
@@ -279,6 +287,9 @@ def test_vectorised_soundex_and_dates_equal_the_one_by_one_functions():
             except ValueError:
                 expected.append(-math.inf)
         np.testing.assert_array_equal(parse_dates(pd.Series(dates, dtype=object), dayfirst), expected)
+        text = [v for v in dates if v is None or isinstance(v, str)]  # (all text: the fixed widths' path)
+        np.testing.assert_array_equal(parse_dates(pd.Series(text, dtype="string[pyarrow]"), dayfirst),
+                                      [e for v, e in zip(dates, expected) if v is None or isinstance(v, str)])
 
 
 def test_text_of_columns_at_once_equals_value_by_value():

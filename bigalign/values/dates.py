@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .columns import FEW_VALUES, arrow_text, is_missing
+from .hashing import text_bytes
 from .text import strip_accents
 
 __all__ = ["EPOCH_ORDINAL", "iso_dates", "parse_date", "parse_dates", "year_and_month"]
@@ -105,12 +106,68 @@ def _vector_ordinals(text: pa.Array, dayfirst: bool) -> np.ndarray:
         year = np.where(x_long, x, z)
         month = np.where(x_long, y, x if not dayfirst else y)
         day = np.where(x_long, z, y if not dayfirst else x)
-        valid = (x_long | z_long) & (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
-        months = np.where(valid, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
-        first = months.astype("datetime64[D]").astype(np.int64)
-        length = (months + 1).astype("datetime64[D]").astype(np.int64) - first
-        valid &= day <= length
-        out[found] = np.where(valid, first + day - 1 + EPOCH_ORDINAL, -np.inf)
+        out[found] = _checked_ordinals(year, month, day, x_long | z_long)
+    return out
+
+
+def _checked_ordinals(year: np.ndarray, month: np.ndarray, day: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The ordinals of the dates (year, month, day) where ``valid`` and they are dates, else -inf: what
+    ``date(year, month, day).toordinal()`` gives, in integer arithmetic (numpy's calendar types cost more)."""
+    valid = valid & (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
+    month = np.where(valid, month, 1)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    february = (month == 2) & leap
+    valid &= day <= _DAYS_IN_MONTH[month] + february
+    before = year - 1
+    ordinals = before * 365 + before // 4 - before // 100 + before // 400 + _DAYS_BEFORE_MONTH[month] \
+        + ((month > 2) & leap) + day
+    return np.where(valid, ordinals, -np.inf)
+
+
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_DAYS_BEFORE_MONTH = np.concatenate([[0], np.cumsum(_DAYS_IN_MONTH[:-1])])
+
+
+# The fixed-width numeric forms: where their separators are (the other bytes are digits), in a value's bytes.
+_FIXED_WIDTH_FORMS = {10: (("day month year", (2, 5)), ("year month day", (4, 7))), 8: (("compact", ()),)}
+_IS_SEPARATOR = np.isin(np.arange(256), np.frombuffer(b"-/. ", dtype=np.uint8))
+
+
+def _number(digits: np.ndarray, first: int, last: int) -> np.ndarray:
+    """The number written by the digits (0-9 each) in columns ``first`` to ``last`` of ``digits``."""
+    number = digits[:, first].astype(np.int64)
+    for column in range(first + 1, last + 1):
+        number = number * 10 + digits[:, column]
+    return number
+
+
+def _fixed_width_ordinals(text: pa.Array, dayfirst: bool) -> np.ndarray:
+    """Ordinals of the values of ten bytes written ``dd-mm-yyyy`` or ``yyyy-mm-dd`` (any of ``-/. `` as
+    separators) and of eight digits (``yyyymmdd``), as :func:`_vector_ordinals` reads them, from their
+    bytes: no string made, no pattern matched, no value hashed. NaN where a value has another form."""
+    out = np.full(len(text), np.nan)
+    starts, lengths, data = text_bytes(text)
+    valid = text.is_valid().to_numpy(zero_copy_only=False) if text.null_count else np.ones(len(text), bool)
+    for width, forms in _FIXED_WIDTH_FORMS.items():
+        rows = np.flatnonzero((lengths == width) & valid)
+        if not len(rows):
+            continue
+        # Each value's bytes, a row each: rows of a window view of the buffer (one index a value).
+        digits = np.lib.stride_tricks.sliding_window_view(data, width)[starts[rows]] - np.uint8(ord("0"))
+        for form, separators_at in forms:  # (a value has one form at most: a digit where another has a separator)
+            fits = np.ones(len(rows), bool)
+            for at in range(width):
+                fits &= _IS_SEPARATOR[digits[:, at] + np.uint8(ord("0"))] if at in separators_at \
+                    else digits[:, at] <= 9
+            found = digits[fits]
+            if form == "day month year":
+                x, y, year = _number(found, 0, 1), _number(found, 3, 4), _number(found, 6, 9)
+                day, month = (x, y) if dayfirst else (y, x)
+            else:
+                step = 1 if separators_at else 0
+                year, month, day = _number(found, 0, 3), _number(found, 4 + step, 5 + step), \
+                    _number(found, 6 + 2 * step, 7 + 2 * step)
+            out[rows[fits]] = _checked_ordinals(year, month, day, np.ones(len(year), bool))
     return out
 
 
@@ -118,11 +175,22 @@ def parse_dates(values: pd.Series, dayfirst: bool = True) -> np.ndarray:
     """Ordinals (float64) of the dates of ``values``: NaN where missing,
     -inf where unreadable; the result of :func:`parse_date` on each value.
 
-    Each distinct value is parsed once; the numeric forms (``14/08/1991``,
-    ``1991-08-14``, ``19910814``) are parsed together in Arrow, others one
-    by one."""
+    Text of the fixed-width numeric forms (``14/08/1991``, ``1991-08-14``,
+    ``19910814``) is read from its bytes, value by value; of the rest, each
+    distinct value is parsed once, the other numeric forms together in
+    Arrow, the others one by one."""
     if len(values) <= FEW_VALUES:  # (each by parse_date: Arrow's patterns cost a few values more)
         return np.array([_ordinal(v, dayfirst) for v in values.tolist()], dtype=np.float64)
+    text = arrow_text(values)
+    ordinals = np.full(len(values), np.nan) if text is None else _fixed_width_ordinals(text, dayfirst)
+    rest = np.flatnonzero(np.isnan(ordinals))
+    if len(rest):
+        ordinals[rest] = _distinct_ordinals(values.iloc[rest] if len(rest) < len(values) else values, dayfirst)
+    return ordinals
+
+
+def _distinct_ordinals(values: pd.Series, dayfirst: bool) -> np.ndarray:
+    """:func:`parse_dates`, each distinct value parsed once."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     text = arrow_text(uniques)
     # Not all text (date objects...): every value one by one.
