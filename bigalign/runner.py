@@ -47,6 +47,7 @@ from .sparql import replace_graph
 from .sql import shown_url
 from .sql import write_links as write_links_to_table
 from .staging import stage_inputs
+from .values.columns import TEXT
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -257,7 +258,7 @@ def read_truth(job: Job) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         if missing:
             raise InputError(f"{job.truth}: pairs need columns ['align_id', 'target_id'] (or entities: "
                              f"['id', 'entity']); missing {missing}")
-        return table.astype({"align_id": str, "target_id": str}), None
+        return table.astype({"align_id": TEXT, "target_id": TEXT}), None
     if "id" not in table.columns:
         raise InputError(f"{job.truth}: entities need columns ['id', 'entity']; missing ['id']")
     entities = table.astype({"id": str})
@@ -331,7 +332,7 @@ def alignment_inputs(job: Job, records: dict[str, dd.DataFrame]) -> tuple[dd.Dat
 def _set_qualified(pairs: pd.DataFrame) -> pd.DataFrame:
     """Pairs whose ids say their set (``set:id``), to compare pairs of several sets."""
     if "align_set" not in pairs.columns:
-        return pairs.astype({"align_id": str, "target_id": str})
+        return pairs.astype({"align_id": TEXT, "target_id": TEXT})
     return pd.DataFrame({side: pairs[f"{side[:-3]}_set"].astype(str) + ":" + pairs[side].astype(str)
                          for side in ("align_id", "target_id")})
 
