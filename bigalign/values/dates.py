@@ -133,7 +133,7 @@ _FIXED_WIDTH_FORMS = {10: (("day month year", (2, 5)), ("year month day", (4, 7)
 _IS_SEPARATOR = np.isin(np.arange(256), np.frombuffer(b"-/. ", dtype=np.uint8))
 
 
-def _number(digits: np.ndarray, first: int, last: int) -> np.ndarray:
+def _written_number(digits: np.ndarray, first: int, last: int) -> np.ndarray:
     """The number written by the digits (0-9 each) in columns ``first`` to ``last`` of ``digits``."""
     number = digits[:, first].astype(np.int64)
     for column in range(first + 1, last + 1):
@@ -161,12 +161,12 @@ def _fixed_width_ordinals(text: pa.Array, dayfirst: bool) -> np.ndarray:
                     else digits[:, at] <= 9
             found = digits[fits]
             if form == "day month year":
-                x, y, year = _number(found, 0, 1), _number(found, 3, 4), _number(found, 6, 9)
+                x, y, year = _written_number(found, 0, 1), _written_number(found, 3, 4), _written_number(found, 6, 9)
                 day, month = (x, y) if dayfirst else (y, x)
             else:
                 step = 1 if separators_at else 0
-                year, month, day = _number(found, 0, 3), _number(found, 4 + step, 5 + step), \
-                    _number(found, 6 + 2 * step, 7 + 2 * step)
+                year, month, day = _written_number(found, 0, 3), _written_number(found, 4 + step, 5 + step), \
+                    _written_number(found, 6 + 2 * step, 7 + 2 * step)
             out[rows[fits]] = _checked_ordinals(year, month, day, np.ones(len(year), bool))
     return out
 
