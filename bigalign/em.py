@@ -10,6 +10,7 @@ model (:mod:`bigalign.fellegi_sunter`) drives them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -104,9 +105,8 @@ def level_frequencies(levels: np.ndarray, n_levels: int, counts: np.ndarray | No
     """Share of each level among the known ones (rows of pairs, or of
     patterns with their ``counts``); a level never seen gets half a pair, so
     that no weight is infinite."""
-    known = levels != MISSING
-    counts = np.bincount(levels[known], weights=None if counts is None else counts[known],
-                         minlength=n_levels).astype(np.float64)
+    # (shifted by one: the missing level, -1, counted in the first bin, dropped)
+    counts = np.bincount(levels.astype(np.intp) + 1, weights=counts, minlength=n_levels + 1)[1:].astype(np.float64)
     counts[counts == 0] = 0.5
     return counts / counts.sum()
 
@@ -168,8 +168,10 @@ def em_fit(patterns: pd.DataFrame, log_u: np.ndarray, n_levels: list[int], max_i
     # A start that says "matches mostly agree": 0.9 on the closest level, the rest falling with the level;
     # and as many matches as the smaller set has records (a record has at most one counterpart), which
     # keeps EM from settling on a large class of pairs that merely share a few attributes (a postcode).
-    m = [np.r_[0.9, 0.1 * np.geomspace(1.0, 0.1, n - 1) / np.geomspace(1.0, 0.1, n - 1).sum()] for n in n_levels]
+    m = [_starting_m(n) for n in n_levels]
     prior = float(np.clip(expected_matches / max(counts.sum(), 1.0), 1e-9, 0.5))
+    known = [levels[:, k] != MISSING for k in range(len(n_levels))]  # (the same every iteration)
+    known_levels = [levels[known[k], k] for k in range(len(n_levels))]
     iterations = 0
     for iterations in range(1, max_iterations + 1):
         p = 1.0 / (1.0 + np.exp(-(np.log(prior / (1 - prior)) + log_ratios(levels, m, log_u))))
@@ -177,11 +179,10 @@ def em_fit(patterns: pd.DataFrame, log_u: np.ndarray, n_levels: list[int], max_i
         new_prior = float(np.clip(expected.sum() / counts.sum(), 1e-12, 1 - 1e-12))
         new_m = []
         for k, n in enumerate(n_levels):
-            known = levels[:, k] != MISSING
-            if not known.any():  # (a treatment left out: its m stays)
+            if not len(known_levels[k]):  # (a treatment left out: its m stays)
                 new_m.append(m[k])
                 continue
-            mass = np.bincount(levels[known, k], weights=expected[known], minlength=n)
+            mass = np.bincount(known_levels[k], weights=expected[known[k]], minlength=n)
             mass = np.maximum(mass + (0.0 if pseudo_matches is None else pseudo_matches[k]), 1e-12)
             new_m.append(mass / mass.sum())
         change = max([abs(new_prior - prior)] + [float(np.abs(a - b).max()) for a, b in zip(new_m, m)])
@@ -191,13 +192,28 @@ def em_fit(patterns: pd.DataFrame, log_u: np.ndarray, n_levels: list[int], max_i
     return EMFit(m=m, prior=prior, iterations=iterations)
 
 
+@functools.cache
+def _starting_m(n_levels: int) -> np.ndarray:
+    """EM's first m of a comparison of ``n_levels`` levels (see :func:`em_fit`; the same for every fit:
+    made once, read only)."""
+    falling = np.geomspace(1.0, 0.1, n_levels - 1)
+    m = np.r_[0.9, 0.1 * falling / falling.sum()]
+    m.flags.writeable = False
+    return m
+
+
 def log_ratios(levels: np.ndarray, m: list[np.ndarray], log_u: np.ndarray) -> np.ndarray:
     """Σ ln(m/u) of each row of levels (a missing level adds 0)."""
     total = -log_u.sum(axis=1)
     for k in range(levels.shape[1]):
-        known = levels[:, k] != MISSING
-        total[known] += np.log(m[k][levels[known, k]])
+        total += missing_reads_zero(np.log(m[k]))[levels[:, k]]
     return total
+
+
+def missing_reads_zero(table: np.ndarray) -> np.ndarray:
+    """A table of values by level with a 0 after its last: indexed by levels, :data:`MISSING` (-1) reads
+    it (one gather a column, no mask of the known levels)."""
+    return np.append(table, 0.0)
 
 
 def population_prior(patterns: pd.DataFrame, m: list[np.ndarray], log_u: np.ndarray, population: float,

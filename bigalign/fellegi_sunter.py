@@ -427,8 +427,7 @@ class FellegiSunter(Scorer):
         (unless not ``dependent``)."""
         out = np.zeros(levels.shape, dtype=np.float64)
         for k, u in enumerate(self.u_):
-            known = levels[:, k] != MISSING
-            out[known, k] = np.log(u[levels[known, k]])
+            out[:, k] = em.missing_reads_zero(np.log(u))[levels[:, k]]
         for group in self.groups_ if dependent else []:
             for position, j in enumerate(group[1:], start=1):
                 given = np.full(len(levels), -1)
