@@ -153,12 +153,13 @@ def _fixed_width_ordinals(text: pa.Array, dayfirst: bool) -> np.ndarray:
         if not len(rows):
             continue
         # Each value's bytes, a row each: rows of a window view of the buffer (one index a value).
-        digits = np.lib.stride_tricks.sliding_window_view(data, width)[starts[rows]] - np.uint8(ord("0"))
-        for form, separators_at in forms:  # (a value has one form at most: a digit where another has a separator)
+        chars = np.lib.stride_tricks.sliding_window_view(data, width)[starts[rows]]
+        digits = chars - np.uint8(ord("0"))  # (a byte below "0" wraps around: over 9, as a letter is)
+        # A value has one form at most: a digit where the other form of its width has a separator.
+        for form, separators_at in forms:
             fits = np.ones(len(rows), bool)
             for at in range(width):
-                fits &= _IS_SEPARATOR[digits[:, at] + np.uint8(ord("0"))] if at in separators_at \
-                    else digits[:, at] <= 9
+                fits &= _IS_SEPARATOR[chars[:, at]] if at in separators_at else digits[:, at] <= 9
             found = digits[fits]
             if form == "day month year":
                 x, y, year = _written_number(found, 0, 1), _written_number(found, 3, 4), _written_number(found, 6, 9)
@@ -176,8 +177,8 @@ def parse_dates(values: pd.Series, dayfirst: bool = True) -> np.ndarray:
     -inf where unreadable; the result of :func:`parse_date` on each value.
 
     Text of the fixed-width numeric forms (``14/08/1991``, ``1991-08-14``,
-    ``19910814``) is read from its bytes, value by value; of the rest, each
-    distinct value is parsed once, the other numeric forms together in
+    ``19910814``) is read from its bytes, all values at once; of the rest,
+    each distinct value is parsed once, the other numeric forms together in
     Arrow, the others one by one."""
     if len(values) <= FEW_VALUES:  # (each by parse_date: Arrow's patterns cost a few values more)
         return np.array([_ordinal(v, dayfirst) for v in values.tolist()], dtype=np.float64)
