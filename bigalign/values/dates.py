@@ -110,6 +110,10 @@ def _vector_ordinals(text: pa.Array, dayfirst: bool) -> np.ndarray:
     return out
 
 
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_DAYS_BEFORE_MONTH = np.concatenate([[0], np.cumsum(_DAYS_IN_MONTH[:-1])])
+
+
 def _checked_ordinals(year: np.ndarray, month: np.ndarray, day: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """The ordinals of the dates (year, month, day) where ``valid`` and they are dates, else -inf: what
     ``date(year, month, day).toordinal()`` gives, in integer arithmetic (numpy's calendar types cost more)."""
@@ -124,12 +128,11 @@ def _checked_ordinals(year: np.ndarray, month: np.ndarray, day: np.ndarray, vali
     return np.where(valid, ordinals, -np.inf)
 
 
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-_DAYS_BEFORE_MONTH = np.concatenate([[0], np.cumsum(_DAYS_IN_MONTH[:-1])])
-
-
-# The fixed-width numeric forms: where their separators are (the other bytes are digits), in a value's bytes.
-_FIXED_WIDTH_FORMS = {10: (("day month year", (2, 5)), ("year month day", (4, 7))), 8: (("compact", ()),)}
+# The fixed-width numeric forms, by width: where their separators are (the other bytes are digits), and
+# the first and last byte of their year, month and day (a day-first form's day and month swap without
+# ``dayfirst``).
+_FIXED_WIDTH_FORMS = {10: (((2, 5), (6, 9), (3, 4), (0, 1), True), ((4, 7), (0, 3), (5, 6), (8, 9), False)),
+                      8: (((), (0, 3), (4, 5), (6, 7), False),)}
 _IS_SEPARATOR = np.isin(np.arange(256), np.frombuffer(b"-/. ", dtype=np.uint8))
 
 
@@ -156,18 +159,14 @@ def _fixed_width_ordinals(text: pa.Array, dayfirst: bool) -> np.ndarray:
         chars = np.lib.stride_tricks.sliding_window_view(data, width)[starts[rows]]
         digits = chars - np.uint8(ord("0"))  # (a byte below "0" wraps around: over 9, as a letter is)
         # A value has one form at most: a digit where the other form of its width has a separator.
-        for form, separators_at in forms:
+        for separators_at, year_at, month_at, day_at, day_first in forms:
             fits = np.ones(len(rows), bool)
             for at in range(width):
                 fits &= _IS_SEPARATOR[chars[:, at]] if at in separators_at else digits[:, at] <= 9
             found = digits[fits]
-            if form == "day month year":
-                x, y, year = _written_number(found, 0, 1), _written_number(found, 3, 4), _written_number(found, 6, 9)
-                day, month = (x, y) if dayfirst else (y, x)
-            else:
-                step = 1 if separators_at else 0
-                year, month, day = _written_number(found, 0, 3), _written_number(found, 4 + step, 5 + step), \
-                    _written_number(found, 6 + 2 * step, 7 + 2 * step)
+            year, month, day = (_written_number(found, *at) for at in (year_at, month_at, day_at))
+            if day_first and not dayfirst:
+                month, day = day, month
             out[rows[fits]] = _checked_ordinals(year, month, day, np.ones(len(year), bool))
     return out
 
